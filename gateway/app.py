@@ -1,0 +1,143 @@
+"""``dnc-gateway serve``: wiring and lifecycle of the running gateway.
+
+Start order: audit log, state store, registries, metrics, then the listeners
+(web, FastAGI) and last the AMI watcher. SIGTERM drains FastAGI sessions in
+flight before closing; SIGHUP reloads the config's lists without dropping a call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.config import Config
+from gateway.service import Gateway
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agi-listen", help="override [agi] listen (HOST:PORT)")
+    p.add_argument("--web-listen", help="override [web] listen (HOST:PORT)")
+    p.add_argument("--no-web", action="store_true", help="do not start the web API and page")
+
+
+def _install_uvloop() -> bool:
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+@dataclass
+class Running:
+    """Handles on everything ``serve`` started, for tests and for shutdown."""
+
+    config: Config
+    gateway: Gateway
+    audit: Any = None
+    metrics: Any = None
+    agi: Any = None
+    web: Any = None
+    ami: Any = None
+    pollers: list[Any] = field(default_factory=list)
+
+    async def reload(self) -> None:
+        result = await self.gateway.holder.reload()
+        log.info("reload: %d lists loaded, %d failed", len(result.loaded), len(result.failed))
+
+    async def close(self) -> None:
+        for part in (self.ami, *self.pollers):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    await part.close()
+        if self.agi is not None:
+            await self.agi.drain_and_close(self.config.agi.drain_timeout)
+        if self.web is not None:
+            await self.web.close()
+        await self.gateway.close()
+        if self.audit is not None:
+            await self.audit.close()
+
+
+async def start(config: Config, *, web: bool = True) -> Running:
+    """Start every part of the gateway; returns once all listeners are bound."""
+    from gateway.agi.server import AgiServer
+    from gateway.metrics import Metrics
+
+    audit = None
+    if config.gateway.audit is not None:
+        from gateway.audit import AuditLog
+
+        audit = AuditLog(config.gateway.audit, config.audit)
+        await audit.start()
+    gateway = Gateway(config, audit=audit)
+    await gateway.start()
+    result = await gateway.holder.reload()
+    for name, err in result.failed.items():
+        log.error("list %s not loaded: %s", name, err)
+    metrics = Metrics(gateway)
+    gateway.observers.append(metrics)
+    running = Running(config, gateway, audit, metrics)
+    if web:
+        from gateway.web.app import WebServer
+
+        running.web = WebServer(gateway, config.web, metrics=metrics, running=running)
+        await running.web.start()
+    running.agi = AgiServer(gateway, config.agi, metrics=metrics)
+    await running.agi.start()
+    if config.ami is not None:
+        from gateway.ami.watcher import AmiWatcher
+
+        running.ami = AmiWatcher(gateway, config.ami, metrics=metrics)
+        gateway.observers.append(running.ami)
+        await running.ami.start()
+    return running
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from gateway.cli import load_runtime_config
+
+    config = load_runtime_config(args)
+    if args.agi_listen or args.web_listen:
+        from gateway.config import parse as parse_config
+
+        overrides = parse_config(
+            "\n".join(
+                [f'[agi]\nlisten = "{args.agi_listen}"' if args.agi_listen else "",
+                 f'[web]\nlisten = "{args.web_listen}"' if args.web_listen else ""]),
+            "--agi-listen/--web-listen")
+        if args.agi_listen:
+            config = replace(config, agi=replace(config.agi, listen=overrides.agi.listen))
+        if args.web_listen:
+            config = replace(config, web=replace(config.web, listen=overrides.web.listen))
+    uv = _install_uvloop()
+
+    async def main() -> None:
+        running = await start(config, web=not args.no_web)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(running.reload()))
+        log.info("dnc-gateway ready: FastAGI on %s, web on %s%s%s", running.agi.address,
+                 running.web.address if running.web else "(off)",
+                 f", AMI {config.ami.host}:{config.ami.port}" if config.ami else "", " (uvloop)" if uv else "")
+        if config.path is not None and config.path.name == "demo.toml":
+            log.info("demo data in %s; admin token in %s", config.gateway.data_dir,
+                     config.gateway.data_dir / "admin-token")
+        await stop.wait()
+        log.info("shutting down: draining FastAGI sessions (up to %.0fs)", config.agi.drain_timeout)
+        await running.close()
+
+    asyncio.run(main())
+    return 0

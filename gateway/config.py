@@ -1,0 +1,394 @@
+"""One TOML file -> typed, validated configuration.
+
+Every error names the file, the line, the table and the key, because the person
+reading it is an operator at a console, not a developer with a traceback.
+Relative paths are resolved against ``gateway.data_dir`` (default: the config
+file's folder).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from gateway.policy.campaign import CATEGORIES, MODES, REGIMES, SECTORS, Campaign
+from gateway.registry.model import ListKind
+
+DEMO_CONFIG = Path(__file__).parent / "demo" / "demo.toml"
+
+STALE_ACTIONS = ("block", "warn")
+STATE_FAILURE = ("closed", "open")
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySection:
+    home_country: str = "FR"
+    professional: str = "default"
+    state: str = "memory://"
+    audit: Path | None = None
+    timezone: str = "Europe/Paris"
+    outside_line: tuple[str, ...] = ()
+    data_dir: Path = Path(".")
+    stale_action: str = "block"
+    state_failure: str = "closed"  # what a call gets when the shared state store is unreachable
+    alsace_moselle: bool = False  # add Good Friday and 26 Dec to mainland holidays
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class AgiSection:
+    listen: HostPort = HostPort("127.0.0.1", 4573)
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    max_sessions: int = 2000
+    read_timeout: float = 2.0  # seconds for the whole env block and each reply
+    header_limit: int = 16384  # bytes of env block
+    drain_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class WebSection:
+    listen: HostPort = HostPort("127.0.0.1", 8080)
+    admin_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AmiSection:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = ""
+    secret: str = ""
+    ping_interval: float = 10.0
+    ping_timeout: float = 5.0
+    reconnect_max: float = 30.0
+    trunk_prefix: str = "PJSIP/trunk"  # channels whose name starts with this are outbound legs
+    hangup_bypass: bool = False  # actively hang up a call that reached the trunk with no decision
+    decision_grace: float = 30.0  # seconds a decision covers a DialBegin to the same number
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSection:
+    durable_allow: bool = True  # an ALLOW is answered only once its record is on disk
+    retention_days: int = 1830  # five years, the longest record-keeping duty of RULES.md
+    group_commit_ms: float = 2.0
+    max_queue: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ListConfig:
+    name: str
+    kind: ListKind
+    path: Path | None
+    format: str = "auto"
+    as_of: date | None = None
+    max_age_days: int | None = None
+    max_bad_share: float = 0.05
+    url: str = ""
+    sha256: str = ""
+    poll_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    agi: AgiSection = field(default_factory=AgiSection)
+    web: WebSection = field(default_factory=WebSection)
+    ami: AmiSection | None = None
+    audit: AuditSection = field(default_factory=AuditSection)
+    lists: Mapping[str, ListConfig] = field(default_factory=dict)
+    campaigns: Mapping[str, Campaign] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def _line_of(text: str, table: str, key: str | None) -> int:
+    """Best-effort line number of ``key`` in ``[table]`` (tomllib does not keep positions)."""
+    lines = text.splitlines()
+    start = 0
+    if table:
+        pat = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(re.escape(p) for p in table.split(".")) + r"\s*\]")
+        for i, line in enumerate(lines):
+            if pat.match(line):
+                start = i
+                break
+        else:
+            return 0
+    if key is None:
+        return start + 1
+    kpat = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+    for i in range(start + (1 if table else 0), len(lines)):
+        if table and lines[i].lstrip().startswith("["):
+            break
+        if kpat.match(lines[i]):
+            return i + 1
+    return start + 1
+
+
+class _Reader:
+    def __init__(self, text: str, source: str) -> None:
+        self.text = text
+        self.source = source
+
+    def fail(self, table: str, key: str | None, msg: str) -> ConfigError:
+        line = _line_of(self.text, table, key)
+        where = f"[{table}] {key}" if key else f"[{table}]"
+        return ConfigError(f"{self.source}:{line}: {where}: {msg}")
+
+    def table(self, data: Mapping[str, Any], table: str, allowed: set[str]) -> Mapping[str, Any]:
+        for key in data:
+            if key not in allowed:
+                raise self.fail(table, key, f"unknown key (expected one of {', '.join(sorted(allowed))})")
+        return data
+
+    def get(self, data: Mapping[str, Any], table: str, key: str, typ: type | tuple[type, ...], default: Any) -> Any:
+        if key not in data:
+            return default
+        value = data[key]
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
+            raise self.fail(table, key, f"expected {names}, got {type(value).__name__} {value!r}")
+        return value
+
+    def choice(self, data: Mapping[str, Any], table: str, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(data, table, key, str, default)
+        if value not in choices:
+            raise self.fail(table, key, f"{value!r} is not one of {', '.join(repr(c) for c in choices)}")
+        return str(value)
+
+    def strings(self, data: Mapping[str, Any], table: str, key: str) -> tuple[str, ...]:
+        value = self.get(data, table, key, list, [])
+        if not all(isinstance(v, str) for v in value):
+            raise self.fail(table, key, "expected a list of strings")
+        return tuple(value)
+
+    def hostport(self, data: Mapping[str, Any], table: str, key: str, default: HostPort) -> HostPort:
+        value = self.get(data, table, key, str, None)
+        if value is None:
+            return default
+        m = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", value)
+        if not m or not 0 < int(m.group(2)) < 65536:
+            raise self.fail(table, key, f"{value!r} is not HOST:PORT")
+        return HostPort(m.group(1) or "0.0.0.0", int(m.group(2)))
+
+    def positive(self, data: Mapping[str, Any], table: str, key: str, typ: type, default: Any) -> Any:
+        value = self.get(data, table, key, typ, default)
+        if value is not None and value <= 0:
+            raise self.fail(table, key, f"must be positive, got {value!r}")
+        return value
+
+
+def load(path: Path | None = None, *, data_dir: Path | None = None) -> Config:
+    """Read and validate a config file (the embedded demo when ``path`` is None)."""
+    path = path or DEMO_CONFIG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config is not UTF-8") from None
+    return parse(text, str(path), base=path.parent, data_dir=data_dir)
+
+
+def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_dir: Path | None = None) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: invalid TOML: {e}") from None
+    r = _Reader(text, source)
+    r.table(raw, "", {"gateway", "agi", "web", "ami", "audit", "lists", "campaigns"})
+
+    g = r.table(raw.get("gateway", {}), "gateway", {
+        "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
+        "stale_action", "state_failure", "alsace_moselle", "log_level"})
+    dd = data_dir or Path(os.path.expanduser(r.get(g, "gateway", "data_dir", str, str(base))))
+    if not dd.is_absolute():
+        dd = (base / dd).resolve()
+
+    def resolve(p: str) -> Path:
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else dd / q
+
+    home = r.get(g, "gateway", "home_country", str, "FR").upper()
+    if not re.fullmatch(r"[A-Z]{2}", home):
+        raise r.fail("gateway", "home_country", f"{home!r} is not a two-letter ISO region code")
+    state = r.get(g, "gateway", "state", str, "memory://")
+    if not re.match(r"^(memory://|sqlite://|redis://|rediss://)", state):
+        raise r.fail("gateway", "state", f"{state!r}: expected memory://, sqlite:///PATH or redis://HOST:PORT/DB")
+    if state.startswith("sqlite://"):
+        # sqlite:///abs/path.db is absolute; sqlite://rel/path.db is relative to data_dir.
+        state = "sqlite://" + str(resolve(state.removeprefix("sqlite://")))
+    audit = r.get(g, "gateway", "audit", str, "")
+    tz = r.get(g, "gateway", "timezone", str, "Europe/Paris")
+    try:
+        from zoneinfo import ZoneInfo
+        ZoneInfo(tz)
+    except Exception:
+        raise r.fail("gateway", "timezone", f"unknown time zone {tz!r}") from None
+    gateway = GatewaySection(
+        home_country=home,
+        professional=r.get(g, "gateway", "professional", str, "default"),
+        state=state,
+        audit=resolve(audit) if audit else None,
+        timezone=tz,
+        outside_line=r.strings(g, "gateway", "outside_line"),
+        data_dir=dd,
+        stale_action=r.choice(g, "gateway", "stale_action", STALE_ACTIONS, "block"),
+        state_failure=r.choice(g, "gateway", "state_failure", STATE_FAILURE, "closed"),
+        alsace_moselle=r.get(g, "gateway", "alsace_moselle", bool, False),
+        log_level=r.choice(g, "gateway", "log_level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+    )
+
+    a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "read_timeout", "header_limit",
+                                            "drain_timeout"})
+    allow = []
+    for net in r.strings(a, "agi", "allow") or ("127.0.0.0/8", "::1/128"):
+        try:
+            allow.append(ipaddress.ip_network(net, strict=False))
+        except ValueError:
+            raise r.fail("agi", "allow", f"{net!r} is not an address or network") from None
+    agi = AgiSection(
+        listen=r.hostport(a, "agi", "listen", HostPort("127.0.0.1", 4573)),
+        allow=tuple(allow),
+        max_sessions=r.positive(a, "agi", "max_sessions", int, 2000),
+        read_timeout=r.positive(a, "agi", "read_timeout", float, 2.0),
+        header_limit=r.positive(a, "agi", "header_limit", int, 16384),
+        drain_timeout=r.positive(a, "agi", "drain_timeout", float, 10.0),
+    )
+
+    w = r.table(raw.get("web", {}), "web", {"listen", "admin_token", "admin_token_file"})
+    token = r.get(w, "web", "admin_token", str, "")
+    token_file = r.get(w, "web", "admin_token_file", str, "")
+    if token_file:
+        try:
+            token = resolve(token_file).read_text().strip()
+        except OSError as e:
+            raise r.fail("web", "admin_token_file", f"cannot read {token_file}: {e.strerror}") from None
+    token = os.environ.get("DNC_GATEWAY_ADMIN_TOKEN", token)
+    web = WebSection(listen=r.hostport(w, "web", "listen", HostPort("127.0.0.1", 8080)), admin_token=token)
+
+    ami = None
+    if "ami" in raw:
+        m = r.table(raw["ami"], "ami", {"host", "port", "username", "secret", "secret_file", "ping_interval",
+                                        "ping_timeout", "reconnect_max", "trunk_prefix", "hangup_bypass",
+                                        "decision_grace"})
+        secret = r.get(m, "ami", "secret", str, "")
+        if sf := r.get(m, "ami", "secret_file", str, ""):
+            try:
+                secret = resolve(sf).read_text().strip()
+            except OSError as e:
+                raise r.fail("ami", "secret_file", f"cannot read {sf}: {e.strerror}") from None
+        ami = AmiSection(
+            host=r.get(m, "ami", "host", str, "127.0.0.1"),
+            port=r.positive(m, "ami", "port", int, 5038),
+            username=r.get(m, "ami", "username", str, ""),
+            secret=secret,
+            ping_interval=r.positive(m, "ami", "ping_interval", float, 10.0),
+            ping_timeout=r.positive(m, "ami", "ping_timeout", float, 5.0),
+            reconnect_max=r.positive(m, "ami", "reconnect_max", float, 30.0),
+            trunk_prefix=r.get(m, "ami", "trunk_prefix", str, "PJSIP/trunk"),
+            hangup_bypass=r.get(m, "ami", "hangup_bypass", bool, False),
+            decision_grace=r.positive(m, "ami", "decision_grace", float, 30.0),
+        )
+
+    au = r.table(raw.get("audit", {}), "audit", {"durable_allow", "retention_days", "group_commit_ms", "max_queue"})
+    audit_section = AuditSection(
+        durable_allow=r.get(au, "audit", "durable_allow", bool, True),
+        retention_days=r.positive(au, "audit", "retention_days", int, 1830),
+        group_commit_ms=r.positive(au, "audit", "group_commit_ms", float, 2.0),
+        max_queue=r.positive(au, "audit", "max_queue", int, 100_000),
+    )
+
+    lists: dict[str, ListConfig] = {}
+    for name, spec in r.get(raw, "", "lists", dict, {}).items():
+        t = f"lists.{name}"
+        if not isinstance(spec, dict):
+            raise r.fail("lists", name, "expected a table")
+        r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "url", "sha256",
+                          "poll_seconds"})
+        if "kind" not in spec:
+            raise r.fail(t, None, "missing key 'kind'")
+        kind = r.choice(spec, t, "kind", tuple(k.value for k in ListKind), "")
+        path_s = r.get(spec, t, "path", str, "")
+        url = r.get(spec, t, "url", str, "")
+        if not path_s and not url:
+            raise r.fail(t, None, "needs 'path' (or 'url')")
+        as_of = r.get(spec, t, "as_of", (str, date), None)
+        if isinstance(as_of, str):
+            try:
+                as_of = date.fromisoformat(as_of)
+            except ValueError:
+                raise r.fail(t, "as_of", f"{as_of!r} is not a date (YYYY-MM-DD)") from None
+        share = r.get(spec, t, "max_bad_share", float, 0.05)
+        if not 0 <= share <= 1:
+            raise r.fail(t, "max_bad_share", "must be between 0 and 1")
+        fmt = r.choice(spec, t, "format", ("auto", "text", "bloctel-csv", "prefixes", "snapshot"), "auto")
+        lists[name] = ListConfig(
+            name=name, kind=ListKind(kind), path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
+            max_age_days=r.positive(spec, t, "max_age_days", int, None), max_bad_share=share, url=url,
+            sha256=r.get(spec, t, "sha256", str, ""), poll_seconds=r.get(spec, t, "poll_seconds", float, 0.0))
+
+    campaigns: dict[str, Campaign] = {}
+    for name, spec in r.get(raw, "", "campaigns", dict, {}).items():
+        t = f"campaigns.{name}"
+        if not isinstance(spec, dict):
+            raise r.fail("campaigns", name, "expected a table")
+        r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
+                          "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
+                          "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
+                          "check_staleness"})
+        names = r.strings(spec, t, "lists")
+        for ln in names:
+            if ln not in lists:
+                raise r.fail(t, "lists", f"no list named {ln!r} (defined: {', '.join(sorted(lists)) or 'none'})")
+            if lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS):
+                raise r.fail(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in "
+                                         f"'{'consent' if lists[ln].kind is ListKind.CONSENT else 'customers'}'")
+        for key, want in (("customers", ListKind.CUSTOMERS), ("consent", ListKind.CONSENT)):
+            ln = r.get(spec, t, key, str, "")
+            if ln and (ln not in lists or lists[ln].kind is not want):
+                raise r.fail(t, key, f"no {want} list named {ln!r}")
+        caller_id = r.get(spec, t, "caller_id", str, "")
+        campaigns[name] = Campaign(
+            name=name,
+            regime=r.choice(spec, t, "regime", REGIMES, "auto"),
+            category=r.choice(spec, t, "category", CATEGORIES, "prospecting"),
+            sector=r.choice(spec, t, "sector", SECTORS, ""),
+            mode=r.choice(spec, t, "mode", MODES, "enforce"),
+            lists=names,
+            customers=r.get(spec, t, "customers", str, ""),
+            consent=r.get(spec, t, "consent", str, ""),
+            caller_id=caller_id,
+            automated=r.get(spec, t, "automated", bool, True),
+            owned_caller_ids=r.strings(spec, t, "owned_caller_ids"),
+            max_attempts=r.positive(spec, t, "max_attempts", int, 4),
+            window_days=r.positive(spec, t, "window_days", int, 30),
+            cooldown_days=r.positive(spec, t, "cooldown_days", int, 60),
+            check_hours=r.get(spec, t, "check_hours", bool, True),
+            check_holidays=r.get(spec, t, "check_holidays", bool, True),
+            check_frequency=r.get(spec, t, "check_frequency", bool, True),
+            check_cooldown=r.get(spec, t, "check_cooldown", bool, True),
+            check_caller_id=r.get(spec, t, "check_caller_id", bool, True),
+            check_staleness=r.get(spec, t, "check_staleness", bool, True),
+        )
+    return Config(gateway, agi, web, ami, audit_section, lists, campaigns, Path(source) if source[:1] != "<" else None)

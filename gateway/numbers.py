@@ -1,0 +1,288 @@
+"""Normalisation of what a dialplan dials into a :class:`Number`.
+
+The home country (France) has a hand-written fast path: a dialplan writes the
+same number a dozen ways (``0612345678``, ``+33 6 12 34 56 78``,
+``0033612345678``, an outside-line ``9`` in front) and every one must give the
+same registry key, in about a microsecond. Overseas departments dialled
+nationally (``0692…``) look like mainland numbers but belong to other country
+codes (+262, +590, +594, +596), which phonenumbers cannot infer from a
+``FR``-region parse: the table below does it. Everything else goes through
+phonenumbers, cached.
+
+The registry key of a number is its E.164 form as an integer
+(``+33612345678`` -> ``33612345678``): it fits a 64-bit roaring bitmap and
+is the same for every spelling.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import timezone as pn_timezone
+
+__all__ = [
+    "FR_EMERGENCY",
+    "Kind",
+    "Normaliser",
+    "Number",
+    "e164_key",
+    "mask",
+]
+
+
+class Kind(enum.StrEnum):
+    MOBILE = "mobile"
+    FIXED = "fixed"
+    VOIP = "voip"  # French 09 "multi-purpose" numbers
+    SPECIAL = "special"  # premium / shared cost / toll free (08, 118XYZ)
+    M2M = "m2m"
+    EMERGENCY = "emergency"
+    SHORT = "short"  # short service numbers (3xxx, 10xx): never canvassing targets
+    OTHER = "other"  # a valid number whose type phonenumbers could not tell
+    INVALID = "invalid"
+
+
+# Emergency and public-interest short numbers in France (RULES.md): always allowed.
+FR_EMERGENCY: frozenset[str] = frozenset(
+    {"15", "17", "18", "112", "114", "115", "119", "191", "196", "197", "116000", "116006", "116111",
+     "116117", "116123"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A dialled number, normalised. ``key`` is 0 when there is no E.164 form (short, invalid)."""
+
+    key: int
+    e164: str
+    region: str  # ISO region ("FR", "RE", "GP", ...), "" when unknown
+    kind: Kind
+    zones: tuple[str, ...]  # IANA time zones the callee may be in; the call must be legal in all
+    short: str = ""  # the short number dialled, for EMERGENCY and SHORT
+
+    @property
+    def is_valid(self) -> bool:
+        return self.kind is not Kind.INVALID
+
+    @property
+    def masked(self) -> str:
+        return mask(self.e164 or self.short)
+
+    @property
+    def country_code(self) -> int:
+        """The E.164 country code (33, 262, ...), 0 when there is none."""
+        if not self.key:
+            return 0
+        try:
+            return phonenumbers.parse(self.e164).country_code or 0
+        except phonenumbers.NumberParseException:
+            return 0
+
+
+def mask(number: str) -> str:
+    """Mask a number for INFO logs and the supervisor page: keep the prefix and the last two digits."""
+    if len(number) <= 4:
+        return number
+    head = 5 if number.startswith("+") else 4
+    return number[:head] + "•" * (len(number) - head - 2) + number[-2:]
+
+
+def e164_key(e164: str) -> int:
+    return int(e164[1:])
+
+
+INVALID = Number(0, "", "", Kind.INVALID, ())
+
+_PARIS = ("Europe/Paris",)
+
+# National (0-prefixed) overseas prefixes -> (country code, region, zones).
+# Source: ARCEP numbering plan; see shared RULES.md "Numbering plan".
+_OVERSEAS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "262": ("262", "RE", ("Indian/Reunion",)),
+    "263": ("262", "RE", ("Indian/Reunion",)),
+    "692": ("262", "RE", ("Indian/Reunion",)),
+    "693": ("262", "RE", ("Indian/Reunion",)),
+    "269": ("262", "YT", ("Indian/Mayotte",)),
+    "639": ("262", "YT", ("Indian/Mayotte",)),
+    "590": ("590", "GP", ("America/Guadeloupe",)),
+    "690": ("590", "GP", ("America/Guadeloupe",)),
+    "691": ("590", "GP", ("America/Guadeloupe",)),
+    "594": ("594", "GF", ("America/Cayenne",)),
+    "694": ("594", "GF", ("America/Cayenne",)),
+    "596": ("596", "MQ", ("America/Martinique",)),
+    "696": ("596", "MQ", ("America/Martinique",)),
+    "697": ("596", "MQ", ("America/Martinique",)),
+}
+# The same, looked up by E.164 digits: "262692..." -> entry.
+_OVERSEAS_BY_CC: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    cc + nsn: entry for nsn, entry in _OVERSEAS.items() for cc in (entry[0],)
+}
+_OVERSEAS_CCS = frozenset(e[0] for e in _OVERSEAS.values())
+
+# Characters a dialplan or a spreadsheet puts between digits.
+_STRIP = str.maketrans("", "", " .-()/\t\u00a0\u202f")
+
+
+def _fr_kind(nsn: str) -> Kind:
+    d = nsn[0]
+    if d in "12345":
+        return Kind.FIXED
+    if d == "6":
+        return Kind.MOBILE
+    if d == "7":
+        return Kind.M2M if nsn[1] == "0" else Kind.MOBILE
+    if d == "8":
+        return Kind.SPECIAL
+    if d == "9":
+        return Kind.VOIP
+    return Kind.INVALID
+
+
+def _from_fr_nsn(nsn: str) -> Number:
+    """A French national significant number (9 digits, or 13 for 0700 M2M) -> Number."""
+    n = len(nsn)
+    if n == 9 and nsn.isdigit() and nsn[0] != "0":
+        overseas = _OVERSEAS.get(nsn[:3])
+        if overseas is not None:
+            cc, region, zones = overseas
+            e164 = "+" + cc + nsn
+            return Number(int(cc + nsn), e164, region, Kind.MOBILE if nsn[0] == "6" else Kind.FIXED, zones)
+        kind = _fr_kind(nsn)
+        if kind is Kind.M2M:
+            return INVALID  # 0700 numbers have 14 digits, not 10
+        return Number(int("33" + nsn), "+33" + nsn, "FR", kind, _PARIS)
+    if n == 13 and nsn.startswith("700") and nsn.isdigit():
+        return Number(int("33" + nsn), "+33" + nsn, "FR", Kind.M2M, _PARIS)
+    return INVALID
+
+
+_PN_KINDS = {
+    phonenumbers.PhoneNumberType.MOBILE: Kind.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE: Kind.FIXED,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: Kind.FIXED,
+    phonenumbers.PhoneNumberType.VOIP: Kind.VOIP,
+    phonenumbers.PhoneNumberType.TOLL_FREE: Kind.SPECIAL,
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: Kind.SPECIAL,
+    phonenumbers.PhoneNumberType.SHARED_COST: Kind.SPECIAL,
+    phonenumbers.PhoneNumberType.UAN: Kind.SPECIAL,
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER: Kind.MOBILE,
+    phonenumbers.PhoneNumberType.PAGER: Kind.OTHER,
+    phonenumbers.PhoneNumberType.VOICEMAIL: Kind.OTHER,
+}
+
+
+@lru_cache(maxsize=4096)
+def _zones_for(e164_prefix: str) -> tuple[str, ...]:
+    """Time zones for a number prefix: phonenumbers' geocoder is prefix based, so cache by prefix."""
+    try:
+        parsed = phonenumbers.parse(e164_prefix.ljust(12, "0") if len(e164_prefix) < 12 else e164_prefix)
+    except phonenumbers.NumberParseException:
+        return ()
+    zones = pn_timezone.time_zones_for_number(parsed)
+    return tuple(sorted(z for z in zones if z != "Etc/Unknown"))
+
+
+@lru_cache(maxsize=65536)
+def _international(digits: str) -> Number:
+    """A number written with its country code, without '+': the slow, cached path."""
+    cc_entry = None
+    if digits[:3] in _OVERSEAS_CCS:
+        cc_entry = _OVERSEAS_BY_CC.get(digits[:6])
+    if cc_entry is not None and len(digits) == 12:
+        _cc, region, zones = cc_entry
+        nsn = digits[3:]
+        return Number(int(digits), "+" + digits, region, Kind.MOBILE if nsn[0] == "6" else Kind.FIXED, zones)
+    if digits.startswith("33"):
+        return _from_fr_nsn(digits[2:])
+    try:
+        parsed = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return INVALID
+    if not phonenumbers.is_valid_number(parsed):
+        return INVALID
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    kind = _PN_KINDS.get(phonenumbers.number_type(parsed), Kind.OTHER)
+    region = phonenumbers.region_code_for_number(parsed) or ""
+    zones = tuple(sorted(z for z in pn_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"))
+    return Number(int(e164[1:]), e164, region, kind, zones)
+
+
+class Normaliser:
+    """Turns dialled strings into Numbers for one home country.
+
+    ``outside_line`` lists prefixes a PBX puts before external numbers
+    (``"9"``, ``"0"``); they are removed only when what follows is a complete number,
+    so that ``0612345678`` is never read as outside-line ``0`` + ``612345678``.
+    """
+
+    __slots__ = ("_emergency", "_home", "_outside", "_short_prefixes")
+
+    def __init__(
+        self,
+        home_country: str = "FR",
+        outside_line: tuple[str, ...] = (),
+        emergency: frozenset[str] | None = None,
+    ) -> None:
+        self._home = home_country.upper()
+        self._outside = tuple(p for p in outside_line if p)
+        self._emergency = emergency if emergency is not None else (
+            FR_EMERGENCY if self._home == "FR" else frozenset({"112", "911", "999"})
+        )
+
+    @property
+    def home_country(self) -> str:
+        return self._home
+
+    def parse(self, dialled: str) -> Number:
+        s = dialled.translate(_STRIP)
+        num = self._parse_clean(s)
+        if num.kind is Kind.INVALID and self._outside:
+            for prefix in self._outside:
+                if s.startswith(prefix) and len(s) > len(prefix):
+                    num = self._parse_clean(s[len(prefix):])
+                    if num.kind is not Kind.INVALID:
+                        return num
+        return num
+
+    def _parse_clean(self, s: str) -> Number:
+        if not s:
+            return INVALID
+        if s[0] == "+":
+            digits = s[1:]
+            return _international(digits) if digits.isdigit() and 4 <= len(digits) <= 15 else INVALID
+        if not s.isdigit():
+            return INVALID
+        n = len(s)
+        if n <= 6:
+            if s in self._emergency:
+                return Number(0, "", self._home, Kind.EMERGENCY, (), short=s)
+            if self._home == "FR" and ((n == 4 and s[0] == "3") or (n == 4 and s.startswith("10"))):
+                return Number(0, "", "FR", Kind.SHORT, (), short=s)
+            if self._home == "FR" and n == 6 and s.startswith("118"):
+                return Number(0, "", "FR", Kind.SPECIAL, (), short=s)
+            return INVALID
+        if s.startswith("00"):
+            digits = s[2:]
+            return _international(digits) if 4 <= len(digits) <= 15 else INVALID
+        if self._home == "FR":
+            if s[0] == "0":
+                return _from_fr_nsn(s[1:])
+            if n == 11 and s.startswith("33"):
+                return _from_fr_nsn(s[2:])
+            if n == 12 and s[:3] in _OVERSEAS_CCS:
+                return _international(s)
+            return INVALID
+        return self._national_other(s)
+
+    def _national_other(self, s: str) -> Number:
+        try:
+            parsed = phonenumbers.parse(s, self._home)
+        except phonenumbers.NumberParseException:
+            return INVALID
+        if not phonenumbers.is_valid_number(parsed):
+            return INVALID
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return _international(e164[1:])

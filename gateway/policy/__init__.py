@@ -1,0 +1,1 @@
+"""Pure decision code: campaign model, rules, calendars, the engine. No I/O, the clock is an argument."""

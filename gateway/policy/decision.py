@@ -1,0 +1,83 @@
+"""Verdicts, reason codes and the Decision value (DESIGN §7: the codes are a stable contract)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Verdict(enum.StrEnum):
+    ALLOW = "ALLOW"
+    BLOCK = "BLOCK"
+
+
+class Reason(enum.StrEnum):
+    # allowing reasons
+    EMERGENCY = "emergency"
+    EXEMPT_CONTRACT = "exempt_contract"
+    EXEMPT_CATEGORY = "exempt_category"
+    EXEMPT_B2B = "exempt_b2b"
+    # blocking reasons, in precedence order
+    INVALID_NUMBER = "invalid_number"
+    UNKNOWN_CAMPAIGN = "unknown_campaign"
+    SECTOR_BAN = "sector_ban"
+    CALLER_ID = "caller_id"
+    REGISTRY_STALE = "registry_stale"
+    OPPOSITION_LIST = "opposition_list"
+    NO_CONSENT = "no_consent"
+    INTERNAL_DNC = "internal_dnc"
+    LITIGATOR = "litigator"
+    BLOCKED_PREFIX = "blocked_prefix"
+    REFUSAL_COOLDOWN = "refusal_cooldown"
+    FREQUENCY_CAP = "frequency_cap"
+    PUBLIC_HOLIDAY = "public_holiday"
+    OUTSIDE_HOURS = "outside_hours"
+    STATE_UNAVAILABLE = "state_unavailable"  # shared call history unreachable, fail closed
+    AUDIT_UNAVAILABLE = "audit_unavailable"  # an ALLOW could not be made durable, fail closed
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """What a rule returns when it blocks: the code, the rule's name, a sentence for people."""
+
+    reason: Reason
+    rule: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    verdict: Verdict
+    reason: Reason | None
+    rule: str
+    would_block: bool
+    number: str  # E.164, or the short number dialled, or "" when invalid
+    campaign: str
+    mode: str = "enforce"
+    regime: str = ""
+    detail: str = ""
+    lists: Mapping[str, str] = field(default_factory=dict)  # name -> version, lists consulted
+    warnings: tuple[str, ...] = ()
+    counts_attempt: bool = False  # an ALLOW that the frequency cap must count
+
+    @property
+    def blocked(self) -> bool:
+        return self.verdict is Verdict.BLOCK
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``check --json`` object (DESIGN §7), with a few extra keys."""
+        return {
+            "verdict": str(self.verdict),
+            "reason": str(self.reason) if self.reason is not None else None,
+            "would_block": self.would_block,
+            "number": self.number,
+            "rule": self.rule,
+            "lists": dict(self.lists),
+            "campaign": self.campaign,
+            "mode": self.mode,
+            "regime": self.regime,
+            "detail": self.detail,
+            "warnings": list(self.warnings),
+        }

@@ -1,0 +1,208 @@
+"""One small pure function per rule: ``rule(ctx) -> Block | None``.
+
+Sources are in shared RULES.md; each rule's docstring names the text it applies.
+The order in which they run is the jurisdiction pack's (``france.py``), which is
+the precedence of DESIGN §7.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import lru_cache
+
+from gateway.numbers import Normaliser
+from gateway.policy.calendar import window_start
+from gateway.policy.decision import Block, Reason
+from gateway.policy.engine import Context
+from gateway.registry.model import ListKind
+
+_FR = Normaliser("FR")
+_MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
+# ARCEP: numbers automated diallers may present ("numéros polyvalents vérifiés").
+VERIFIED_PREFIXES = ("162", "163", "270", "271", "377", "378", "424", "425", "568", "569", "948", "949",
+                     "9475", "9476", "9477", "9478", "9479")
+HOME_ADAPTATION_BAN_FROM = date(2026, 8, 11)
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@lru_cache(maxsize=1024)
+def _caller_key(cid: str) -> tuple[int, str]:
+    num = _FR.parse(cid)
+    return num.key, num.e164
+
+
+@lru_cache(maxsize=256)
+def _owned_keys(ids: tuple[str, ...]) -> frozenset[int]:
+    return frozenset(k for k in (_caller_key(i)[0] for i in ids) if k)
+
+
+def sector_ban(ctx: Context) -> Block | None:
+    """Loi 2020-901: no consumer canvassing for energy renovation; loi 2025-594: nor home adaptation."""
+    sector = ctx.campaign.sector
+    if not sector or not ctx.consumer or ctx.exemption is Reason.EXEMPT_CONTRACT:
+        return None
+    if sector == "home_adaptation" and all(d < HOME_ADAPTATION_BAN_FROM for d in ctx.dates):
+        return None
+    return Block(Reason.SECTOR_BAN, "sector_ban", f"consumer canvassing is banned in the {sector} sector")
+
+
+def caller_id(ctx: Context) -> Block | None:
+    """L221-17 (no masked number, the professional's own) and ARCEP's plan for automated diallers."""
+    if not ctx.campaign.check_caller_id:
+        return None
+    cid = (ctx.caller_id or "").strip()
+    if cid.lower() in _MASKED:
+        return Block(Reason.CALLER_ID, "caller_id.masked", "the presented number is masked or missing")
+    key, e164 = _caller_key(cid)
+    if not key:
+        return Block(Reason.CALLER_ID, "caller_id.invalid", "the presented number is not a valid number")
+    owned = ctx.campaign.owned_caller_ids
+    if owned and key not in _owned_keys(owned):
+        return Block(Reason.CALLER_ID, "caller_id.not_owned", "the presented number is not one of the professional's")
+    if ctx.campaign.automated and not (e164.startswith("+33") and e164[3:].startswith(VERIFIED_PREFIXES)):
+        return Block(Reason.CALLER_ID, "caller_id.not_verified",
+                     "an automated dialler must present a verified multi-purpose number (0162, 0163, 0270, …)")
+    return None
+
+
+def _relevant_lists(ctx: Context) -> list[str]:
+    """Lists this call consults, so that only those must be fresh (a closed Bloctel never blocks consent calls)."""
+    c = ctx.campaign
+    names = [n for n in c.lists if ctx.regs.kind_of(n) is not ListKind.OPPOSITION]
+    if ctx.exemption is None:
+        if ctx.regime == "opposition":
+            names += ctx.campaign_lists(ListKind.OPPOSITION)
+        elif ctx.regime == "consent" and c.consent:
+            names.append(c.consent)
+    if c.customers:
+        names.append(c.customers)
+    return names
+
+
+def registry_stale(ctx: Context) -> Block | None:
+    """RULES.md "Registry freshness": a screening is valid only as long as the list is fresh."""
+    if not ctx.campaign.check_staleness:
+        return None
+    for name in _relevant_lists(ctx):
+        lst = ctx.lst(name)
+        if lst is None:
+            problem = f"list {name!r} is not loaded"
+        else:
+            limit = lst.meta.max_age_days
+            if limit is None:
+                continue
+            age = lst.meta.age_days(ctx.today)
+            if age is None:
+                problem = f"list {name!r} has no as-of date and must be at most {limit} days old"
+            elif age > limit:
+                problem = f"list {name!r} is {age} days old (max {limit})"
+            else:
+                continue
+        if ctx.settings.stale_action == "warn":
+            ctx.warnings.append(problem)
+            continue
+        return Block(Reason.REGISTRY_STALE, "registry_stale", problem)
+    return None
+
+
+def regime_list(ctx: Context) -> Block | None:
+    """L223-1 (opposition list) until 10 Aug 2026; prior consent from 11 Aug 2026 (loi 2025-594, art. 13)."""
+    if ctx.exemption is not None:
+        return None
+    key = ctx.call.number.key
+    if ctx.regime == "opposition":
+        for name in ctx.campaign_lists(ListKind.OPPOSITION):
+            lst = ctx.lst(name)
+            if lst is not None and key in lst:
+                return Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {name!r}")
+    elif ctx.regime == "consent":
+        name = ctx.campaign.consent
+        if not name or not ctx.in_list(name):
+            return Block(Reason.NO_CONSENT, "no_consent", "no recorded prior consent")
+        refused = ctx.history.last_refusal
+        if refused is not None:
+            given = ctx.regs.consent_date(name, key)
+            if given is None or given <= ctx.local_date(refused):
+                return Block(Reason.NO_CONSENT, "no_consent.withdrawn",
+                             f"consent ended by a refusal on {ctx.local_date(refused).isoformat()}")
+    return None
+
+
+def internal_dnc(ctx: Context) -> Block | None:
+    """The professional's own do-not-call list, and opt-outs recorded through the gateway."""
+    if ctx.history.opted_out_at is not None:
+        return Block(Reason.INTERNAL_DNC, "internal_dnc.optout", "the callee opted out")
+    for name in ctx.campaign_lists(ListKind.INTERNAL_DNC):
+        if ctx.in_list(name):
+            return Block(Reason.INTERNAL_DNC, "internal_dnc", f"on the internal do-not-call list {name!r}")
+    return None
+
+
+def litigator(ctx: Context) -> Block | None:
+    for name in ctx.campaign_lists(ListKind.LITIGATORS):
+        if ctx.in_list(name):
+            return Block(Reason.LITIGATOR, "litigator", f"on the litigators list {name!r}")
+    return None
+
+
+def blocked_prefix(ctx: Context) -> Block | None:
+    for name in ctx.campaign_lists(ListKind.BLOCKED_PREFIXES):
+        if ctx.in_list(name):
+            return Block(Reason.BLOCKED_PREFIX, "blocked_prefix", f"in a prefix blocked by {name!r}")
+    return None
+
+
+def refusal_cooldown(ctx: Context) -> Block | None:
+    """D223-9: after a refusal, no call or attempt for 60 full calendar days."""
+    refused = ctx.history.last_refusal
+    if refused is None or not ctx.consumer or not ctx.campaign.check_cooldown:
+        return None
+    day = ctx.local_date(refused)
+    elapsed = (ctx.dates[0] - day).days
+    if elapsed <= ctx.campaign.cooldown_days:
+        until = day + timedelta(days=ctx.campaign.cooldown_days + 1)
+        return Block(Reason.REFUSAL_COOLDOWN, "refusal_cooldown",
+                     f"refused on {day.isoformat()}: no call before {until.isoformat()}")
+    return None
+
+
+def frequency_cap(ctx: Context) -> Block | None:
+    """D223-9: at most 4 calls or attempts to a consumer per professional in 30 calendar days."""
+    c = ctx.campaign
+    if not ctx.consumer or not c.check_frequency or not ctx.history.attempts:
+        return None
+    # The window is calendar days in the callee's zone: today and the 29 days before.
+    n = ctx.history.attempts_since(window_start(ctx.local[0], c.window_days))
+    if n >= c.max_attempts:
+        return Block(Reason.FREQUENCY_CAP, "frequency_cap",
+                     f"{n} calls or attempts in {c.window_days} days (max {c.max_attempts})")
+    return None
+
+
+def public_holiday(ctx: Context) -> Block | None:
+    """D223-9 and Code du travail L3133-1: never on a public holiday, in the callee's region."""
+    if not ctx.consumer or not ctx.campaign.check_holidays:
+        return None
+    region = ctx.call.number.region
+    if region not in ctx.pack.home_regions:
+        return None
+    for d in ctx.dates:
+        if d in ctx.pack.holidays(d.year, region, ctx.settings.alsace_moselle):
+            return Block(Reason.PUBLIC_HOLIDAY, "public_holiday", f"{d.isoformat()} is a public holiday in {region}")
+    return None
+
+
+def outside_hours(ctx: Context) -> Block | None:
+    """D223-9: Monday to Friday, 10:00-13:00 and 14:00-20:00 in the callee's time zone (every possible zone)."""
+    if not ctx.consumer or not ctx.campaign.check_hours:
+        return None
+    for lt in ctx.local:
+        windows = ctx.pack.hours.get(lt.isoweekday())
+        if not windows:
+            return Block(Reason.OUTSIDE_HOURS, "outside_hours.day",
+                         f"no calls on {_WEEKDAYS[lt.weekday()]} ({lt.tzinfo})")
+        t = lt.time()
+        if not any(lo <= t < hi for lo, hi in windows):
+            return Block(Reason.OUTSIDE_HOURS, "outside_hours.time",
+                         f"{t.strftime('%H:%M')} in {lt.tzinfo} is outside the permitted hours")
+    return None

@@ -1,0 +1,35 @@
+"""The audit record: what a compliance officer must be able to show for every decision."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    decision_id: str
+    at: float  # UNIX time of the decision (UTC)
+    campaign: str
+    number: str  # E.164 (personal data: the audit store is admin-only)
+    verdict: str
+    reason: str | None
+    rule: str
+    would_block: bool
+    mode: str
+    regime: str
+    lists: Mapping[str, str] = field(default_factory=dict)
+    caller_id: str = ""
+    channel: str = ""
+    uniqueid: str = ""
+    source: str = "agi"  # agi | api | cli | replay
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "decision_id": self.decision_id, "at": self.at, "campaign": self.campaign, "number": self.number,
+            "verdict": self.verdict, "reason": self.reason, "rule": self.rule, "would_block": self.would_block,
+            "mode": self.mode, "regime": self.regime, "lists": dict(self.lists), "caller_id": self.caller_id,
+            "channel": self.channel, "uniqueid": self.uniqueid, "source": self.source, "detail": self.detail,
+        }

@@ -1,0 +1,182 @@
+"""The gateway service: one call in, one decision out, with its side effects in order.
+
+Every front end (FastAGI, HTTP API, CLI, replay) goes through ``Gateway.check``
+so that a call is screened the same way whatever asks: normalise, read the
+number's history, decide (pure), count the attempt atomically, audit (durably
+before an ALLOW is answered), then tell the observers (metrics, live page).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from gateway.config import Config
+from gateway.numbers import Normaliser, Number
+from gateway.policy.calendar import local_times, window_start
+from gateway.policy.decision import Decision, Reason, Verdict
+from gateway.policy.engine import Call, Engine, Settings
+from gateway.policy.jurisdiction import for_country
+from gateway.records import AuditRecord
+from gateway.registry.holder import RegistryHolder
+from gateway.state.model import EMPTY_HISTORY
+from gateway.state.store import Cap, StateStore, StateUnavailable, open_store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AuditUnavailable(Exception):
+    """The audit log cannot make a record durable (disk full, I/O error)."""
+
+
+class AuditSink(Protocol):
+    async def append(self, record: AuditRecord, *, durable: bool) -> None:
+        """Queue a record; with ``durable``, return only once it is committed (or raise AuditUnavailable)."""
+        ...
+
+
+class Observer(Protocol):
+    def decided(self, outcome: Outcome, seconds: float) -> None: ...
+
+
+def new_decision_id(now: datetime) -> str:
+    """Time-ordered and unique across gateways: 12 hex digits of milliseconds + 10 random hex digits."""
+    return f"{int(now.timestamp() * 1000):012x}{secrets.token_hex(5)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision: Decision
+    decision_id: str
+    number: Number
+    record: AuditRecord
+
+
+class Gateway:
+    def __init__(self, config: Config, *, holder: RegistryHolder | None = None, state: StateStore | None = None,
+                 audit: AuditSink | None = None, clock: Clock = utc_now) -> None:
+        g = config.gateway
+        self.config = config
+        self.normaliser = Normaliser(g.home_country, g.outside_line)
+        self.holder = holder or RegistryHolder(config.lists, self.normaliser)
+        self.state: StateStore = state or open_store(g.state)
+        self.engine = Engine(dict(config.campaigns), for_country(g.home_country),
+                             Settings(g.stale_action, g.alsace_moselle, g.timezone))
+        self.audit = audit
+        self.clock = clock
+        self.observers: list[Observer] = []
+        self.professional = g.professional
+        self.instance = os.environ.get("DNC_GATEWAY_INSTANCE", "")
+
+    async def start(self) -> None:
+        await self.state.start()
+
+    async def close(self) -> None:
+        await self.state.close()
+
+    def decide(self, number: Number, campaign: str, caller_id: str | None, now: datetime) -> Decision:
+        """A stateless decision (no history, nothing recorded): for scrub and dry runs."""
+        return self.engine.decide(Call(number, campaign, caller_id), self.holder.current, EMPTY_HISTORY, now)
+
+    async def check(self, dialled: str, campaign: str, caller_id: str | None = None, *, channel: str = "",
+                    uniqueid: str = "", source: str = "agi", record: bool = True,
+                    now: datetime | None = None) -> Outcome:
+        started = time.perf_counter()
+        now = now or self.clock()
+        number = self.normaliser.parse(dialled)
+        decision = await self._decide(number, campaign, caller_id, now, record)
+        decision_id = new_decision_id(now)
+        rec = AuditRecord(
+            decision_id, now.timestamp(), campaign, number.e164 or number.short or dialled[:32],
+            str(decision.verdict), str(decision.reason) if decision.reason else None, decision.rule,
+            decision.would_block, decision.mode, decision.regime, decision.lists,
+            caller_id if caller_id is not None else self._campaign_caller_id(campaign), channel, uniqueid, source,
+            decision.detail)
+        if self.audit is not None and record:
+            durable = decision.verdict is Verdict.ALLOW and self.config.audit.durable_allow
+            try:
+                await self.audit.append(rec, durable=durable)
+            except AuditUnavailable as e:
+                # An allowed call must never go unaudited: refuse it rather than allow it blind.
+                log.error("audit unavailable, refusing call: %s", e)
+                decision = replace(decision, verdict=Verdict.BLOCK, reason=Reason.AUDIT_UNAVAILABLE,
+                                   rule="audit_unavailable", would_block=True, detail=str(e))
+                rec = replace(rec, verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable")
+        outcome = Outcome(decision, decision_id, number, rec)
+        elapsed = time.perf_counter() - started
+        for obs in self.observers:
+            try:
+                obs.decided(outcome, elapsed)
+            except Exception:  # an observer must never break the call path
+                log.exception("observer failed")
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %s %s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
+                     "(monitor)" if decision.mode == "monitor" and decision.would_block else "", campaign,
+                     decision.reason, decision_id)
+        return outcome
+
+    def _campaign_caller_id(self, campaign: str) -> str:
+        c = self.engine.campaigns.get(campaign)
+        return c.caller_id if c is not None else ""
+
+    async def _decide(self, number: Number, campaign: str, caller_id: str | None, now: datetime,
+                      record: bool) -> Decision:
+        regs = self.holder.current
+        key = number.key
+        if not key:
+            return self.engine.decide(Call(number, campaign, caller_id), regs, EMPTY_HISTORY, now)
+        try:
+            history = await self.state.history(self.professional, key)
+        except StateUnavailable as e:
+            if self.config.gateway.state_failure == "closed":
+                return Decision(Verdict.BLOCK, Reason.STATE_UNAVAILABLE, "state_unavailable", True, number.e164,
+                                campaign, detail=f"call history unavailable: {e}")
+            history = EMPTY_HISTORY
+            log.warning("state unavailable, deciding without history (state_failure = open): %s", e)
+        decision = self.engine.decide(Call(number, campaign, caller_id), regs, history, now)
+        if not (record and decision.counts_attempt):
+            return decision
+        c = self.engine.campaigns.get(campaign)
+        cap = None
+        if c is not None and c.check_frequency and decision.reason is not Reason.EXEMPT_B2B:
+            local_now = local_times(now, number.zones, self.config.gateway.timezone)[0]
+            cap = Cap(c.max_attempts, window_start(local_now, c.window_days))
+        try:
+            counted = await self.state.record_attempt(self.professional, key, now, cap)
+        except StateUnavailable as e:
+            if self.config.gateway.state_failure == "closed":
+                return replace(decision, verdict=Verdict.BLOCK, reason=Reason.STATE_UNAVAILABLE,
+                               rule="state_unavailable", would_block=True, detail=f"cannot count the attempt: {e}")
+            return decision
+        if not counted and decision.verdict is Verdict.ALLOW and not decision.would_block:
+            # Another gateway (or call) took the last attempt between our read and our count.
+            return replace(decision, verdict=Verdict.ALLOW if decision.mode == "monitor" else Verdict.BLOCK,
+                           reason=Reason.FREQUENCY_CAP, rule="frequency_cap", would_block=True,
+                           detail=f"attempt cap of {cap.limit if cap else '?'} reached")
+        return decision
+
+    async def refusal(self, dialled: str, *, now: datetime | None = None) -> Number:
+        """The callee refused: starts the cooldown, and under the consent regime ends consent."""
+        number = self.normaliser.parse(dialled)
+        if number.key:
+            await self.state.record_refusal(self.professional, number.key, now or self.clock())
+        return number
+
+    async def optout(self, dialled: str, *, now: datetime | None = None) -> Number:
+        """The callee asked never to be called again: internal do-not-call, effective at once."""
+        number = self.normaliser.parse(dialled)
+        if number.key:
+            await self.state.record_optout(self.professional, number.key, now or self.clock())
+        return number

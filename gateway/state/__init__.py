@@ -1,0 +1,1 @@
+"""Call history per professional and number: attempts, refusals, opt-outs."""

@@ -1,0 +1,223 @@
+"""The state store interface and its embedded backend (memory, optionally persisted to SQLite).
+
+The embedded store keeps everything in memory (reads on the hot path are dict
+look-ups) and writes through to SQLite in small batches, so that counts and
+refusals survive a restart. Several gateways share state through the Redis
+backend (``gateway/state/redis_store.py``) instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from gateway.state.model import EMPTY_HISTORY, History
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_RETENTION = timedelta(days=31)  # the longest frequency window, plus a day of margin
+
+
+class StateUnavailable(Exception):
+    """The store cannot answer (Redis down): the caller applies ``state_failure``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """An atomic check-and-count: record the attempt only if fewer than ``limit`` happened since ``since``."""
+
+    limit: int
+    since: datetime
+
+
+class StateStore(Protocol):
+    async def history(self, professional: str, key: int) -> History: ...
+
+    async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
+        """Count a call attempt; with ``cap``, refuse (False) when the cap is already reached."""
+        ...
+
+    async def record_refusal(self, professional: str, key: int, at: datetime) -> None: ...
+
+    async def record_optout(self, professional: str, key: int, at: datetime) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attempts (professional TEXT NOT NULL, number INTEGER NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS attempts_by_number ON attempts (professional, number, at);
+CREATE TABLE IF NOT EXISTS refusals (professional TEXT NOT NULL, number INTEGER NOT NULL, at REAL NOT NULL,
+                                     PRIMARY KEY (professional, number));
+CREATE TABLE IF NOT EXISTS optouts (professional TEXT NOT NULL, number INTEGER NOT NULL, at REAL NOT NULL,
+                                    PRIMARY KEY (professional, number));
+"""
+
+
+def _ts(t: datetime) -> float:
+    return t.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class EmbeddedState:
+    """In-memory call history with write-through to SQLite (``path``) or none (``memory://``)."""
+
+    def __init__(self, path: Path | None = None, *, flush_interval: float = 0.05) -> None:
+        self.path = path
+        self._attempts: dict[tuple[str, int], list[datetime]] = defaultdict(list)
+        self._refusals: dict[tuple[str, int], datetime] = {}
+        self._optouts: dict[tuple[str, int], datetime] = {}
+        self._pending: list[tuple[str, tuple[str, int, float]]] = []
+        self._lock = threading.Lock()
+        self._flush_interval = flush_interval
+        self._task: asyncio.Task[None] | None = None
+        self._db: sqlite3.Connection | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._load()
+
+    @classmethod
+    def from_url(cls, url: str) -> EmbeddedState:
+        if url.startswith("memory://"):
+            return cls(None)
+        if url.startswith("sqlite://"):
+            return cls(Path(url.removeprefix("sqlite://")))
+        raise ValueError(f"not an embedded state URL: {url!r}")
+
+    def _load(self) -> None:
+        assert self._db is not None
+        horizon = _ts(datetime.now(UTC) - ATTEMPT_RETENTION)
+        self._db.execute("DELETE FROM attempts WHERE at < ?", (horizon,))
+        for prof, num, at in self._db.execute("SELECT professional, number, at FROM attempts ORDER BY at"):
+            self._attempts[(prof, num)].append(_dt(at))
+        for prof, num, at in self._db.execute("SELECT professional, number, at FROM refusals"):
+            self._refusals[(prof, num)] = _dt(at)
+        for prof, num, at in self._db.execute("SELECT professional, number, at FROM optouts"):
+            self._optouts[(prof, num)] = _dt(at)
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def history_now(self, professional: str, key: int) -> History:
+        k = (professional, key)
+        attempts = self._attempts.get(k)
+        refusal = self._refusals.get(k)
+        optout = self._optouts.get(k)
+        if attempts is None and refusal is None and optout is None:
+            return EMPTY_HISTORY
+        return History(tuple(attempts or ()), refusal, optout)
+
+    async def history(self, professional: str, key: int) -> History:
+        return self.history_now(professional, key)
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def attempt_now(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
+        k = (professional, key)
+        times = self._attempts[k]
+        horizon = at - ATTEMPT_RETENTION
+        while times and times[0] < horizon:
+            times.pop(0)
+        if cap is not None and sum(1 for t in times if t >= cap.since) >= cap.limit:
+            return False
+        times.append(at)
+        self._queue("attempts", (professional, key, _ts(at)))
+        return True
+
+    async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
+        return self.attempt_now(professional, key, at, cap)
+
+    def refusal_now(self, professional: str, key: int, at: datetime) -> None:
+        prev = self._refusals.get((professional, key))
+        if prev is None or at > prev:
+            self._refusals[(professional, key)] = at
+            self._queue("refusals", (professional, key, _ts(at)))
+
+    async def record_refusal(self, professional: str, key: int, at: datetime) -> None:
+        self.refusal_now(professional, key, at)
+
+    def optout_now(self, professional: str, key: int, at: datetime) -> None:
+        if (professional, key) not in self._optouts:
+            self._optouts[(professional, key)] = at
+            self._queue("optouts", (professional, key, _ts(at)))
+
+    async def record_optout(self, professional: str, key: int, at: datetime) -> None:
+        self.optout_now(professional, key, at)
+
+    def _queue(self, table: str, row: tuple[str, int, float]) -> None:
+        if self._db is None:
+            return
+        with self._lock:
+            self._pending.append((table, row))
+
+    def flush(self) -> int:
+        """Write what is pending in one transaction; returns the number of rows written."""
+        if self._db is None:
+            return 0
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return 0
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                for table, row in pending:
+                    verb = "INSERT" if table == "attempts" else "INSERT OR REPLACE"
+                    self._db.execute(f"{verb} INTO {table} (professional, number, at) VALUES (?, ?, ?)", row)
+        except sqlite3.Error as e:
+            # Keep the rows: the next flush retries (a full disk may be freed).
+            with self._lock:
+                self._pending[:0] = pending
+            log.error("state: cannot write to %s: %s (%d rows kept in memory)", self.path, e, len(pending))
+            return 0
+        return len(pending)
+
+    async def start(self) -> None:
+        if self._db is not None and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flusher(), name="state-flusher")
+
+    async def _flusher(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            if self._pending:
+                await loop.run_in_executor(None, self.flush)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.close_now()
+
+    def close_now(self) -> None:
+        if self._db is not None:
+            self.flush()
+            self._db.close()
+            self._db = None
+
+
+def open_store(url: str) -> StateStore:
+    """The store for a ``[gateway] state`` URL."""
+    if url.startswith(("redis://", "rediss://")):
+        from gateway.state.redis_store import RedisState
+
+        return RedisState(url)
+    return EmbeddedState.from_url(url)
