@@ -187,7 +187,7 @@ class _Reader:
         if value is None:
             return default
         m = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", value)
-        if not m or not 0 < int(m.group(2)) < 65536:
+        if not m or not 0 <= int(m.group(2)) < 65536:  # 0: any free port (tests)
             raise self.fail(table, key, f"{value!r} is not HOST:PORT")
         return HostPort(m.group(1) or "0.0.0.0", int(m.group(2)))
 
