@@ -1,0 +1,219 @@
+"""The Redis backend against a real redis-server: counts, caps, expiry, key privacy, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.config import Config
+from gateway.policy.decision import Reason, Verdict
+from gateway.service import Gateway
+from gateway.state.redis_store import REFUSAL_RETENTION, Breaker, KeyScheme, RedisState
+from gateway.state.store import Cap, StateUnavailable, open_store
+from tests.conftest import FIXED_NOW
+from tests.state.redis_server import RedisServer
+
+KEY = 33612000010  # +33 6 12 00 00 10, on the sample consent list
+PRO = "acme"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    srv = RedisServer(tmp_path / "redis")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def store(server: RedisServer) -> AsyncIterator[RedisState]:
+    st = RedisState(server.url, secret="s3cret", retry_interval=0.1)
+    await st.start()
+    yield st
+    await st.close()
+
+
+@pytest.fixture
+async def raw(server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    r = aioredis.Redis.from_url(server.url)
+    yield r
+    await r.aclose()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def state_error(self, kind: str) -> None:
+        self.kinds.append(kind)
+
+
+def test_open_store_picks_redis() -> None:
+    assert isinstance(open_store("redis://127.0.0.1:1/0"), RedisState)
+
+
+async def test_history_of_an_unknown_number_is_empty(store: RedisState) -> None:
+    h = await store.history(PRO, KEY)
+    assert h.attempts == () and h.last_refusal is None and h.opted_out_at is None
+
+
+async def test_attempts_are_counted_and_read_back_oldest_first(store: RedisState) -> None:
+    for d in (3, 1, 2):
+        assert await store.record_attempt(PRO, KEY, FIXED_NOW - timedelta(days=d))
+    h = await store.history(PRO, KEY)
+    assert h.attempts == tuple(FIXED_NOW - timedelta(days=d) for d in (3, 2, 1))
+    assert (await store.history("other-pro", KEY)).attempts == ()  # per professional
+
+
+async def test_cap_refuses_the_fifth_attempt_in_the_window(store: RedisState) -> None:
+    cap = Cap(4, FIXED_NOW - timedelta(days=30))
+    old = FIXED_NOW - timedelta(days=30, seconds=1)
+    assert await store.record_attempt(PRO, KEY, old, None)  # outside the window: not counted by the cap
+    results = [await store.record_attempt(PRO, KEY, FIXED_NOW + timedelta(minutes=i), cap) for i in range(6)]
+    assert results == [True] * 4 + [False] * 2
+    assert len((await store.history(PRO, KEY)).attempts) == 5
+
+
+async def test_attempts_older_than_retention_are_pruned_and_the_key_expires(
+        store: RedisState, raw: aioredis.Redis) -> None:
+    await store.record_attempt(PRO, KEY, FIXED_NOW - timedelta(days=40))
+    await store.record_attempt(PRO, KEY, FIXED_NOW)
+    assert (await store.history(PRO, KEY)).attempts == (FIXED_NOW,)
+    ttl_ms = await raw.pttl(store.scheme(PRO).attempts(KEY))
+    assert timedelta(days=30) < timedelta(milliseconds=ttl_ms) <= timedelta(days=31)
+
+
+async def test_refusal_keeps_the_latest_and_lives_at_least_two_years(store: RedisState, raw: aioredis.Redis) -> None:
+    await store.record_refusal(PRO, KEY, FIXED_NOW)
+    await store.record_refusal(PRO, KEY, FIXED_NOW - timedelta(days=5))  # late report of an older refusal
+    assert (await store.history(PRO, KEY)).last_refusal == FIXED_NOW
+    await store.record_refusal(PRO, KEY, FIXED_NOW + timedelta(days=1))
+    assert (await store.history(PRO, KEY)).last_refusal == FIXED_NOW + timedelta(days=1)
+    ttl = timedelta(milliseconds=await raw.pttl(store.scheme(PRO).refusal(KEY)))
+    assert ttl >= timedelta(days=730) and ttl <= REFUSAL_RETENTION
+
+
+async def test_optout_keeps_the_first_date_and_never_expires(store: RedisState, raw: aioredis.Redis) -> None:
+    await store.record_optout(PRO, KEY, FIXED_NOW)
+    await store.record_optout(PRO, KEY, FIXED_NOW + timedelta(days=1))
+    assert (await store.history(PRO, KEY)).opted_out_at == FIXED_NOW
+    assert await raw.pttl(store.scheme(PRO).optout(KEY)) == -1
+
+
+async def test_no_number_appears_in_redis(store: RedisState, raw: aioredis.Redis) -> None:
+    await store.record_attempt(PRO, KEY, FIXED_NOW)
+    await store.record_refusal(PRO, KEY, FIXED_NOW)
+    await store.record_optout(PRO, KEY, FIXED_NOW)
+    keys = sorted(k.decode() for k in await raw.keys("*"))
+    assert all(k.startswith("dncgw:acme:") for k in keys)
+    dump = " ".join(keys) + " ".join(m.decode() for m, _ in await raw.zrange(keys[0], 0, -1, withscores=True))
+    assert "612000010" not in dump
+    assert KeyScheme(PRO, b"s3cret").digest(KEY) != KeyScheme(PRO, b"other").digest(KEY)
+
+
+async def test_a_gateway_with_another_secret_refuses_to_count(server: RedisServer, store: RedisState) -> None:
+    await store.record_attempt(PRO, KEY, FIXED_NOW)  # writes the fingerprint
+    other = RedisState(server.url, secret="not-the-same")
+    try:
+        with pytest.raises(StateUnavailable, match="DNC_GATEWAY_STATE_SECRET differs"):
+            await other.record_attempt(PRO, KEY, FIXED_NOW)
+        assert not other.healthy
+    finally:
+        await other.close()
+
+
+async def test_redis_down_raises_state_unavailable_quickly_then_recovers(server: RedisServer) -> None:
+    st = RedisState(server.url, secret="s3cret", retry_interval=0.05)
+    st.metrics = rec = Recorder()
+    try:
+        assert await st.record_attempt(PRO, KEY, FIXED_NOW)
+        assert st.healthy
+        server.stop()
+        started = time.perf_counter()
+        with pytest.raises(StateUnavailable):
+            await st.history(PRO, KEY)
+        assert time.perf_counter() - started < 0.5
+        assert not st.healthy and rec.kinds == ["connection"]
+        with pytest.raises(StateUnavailable):  # within retry_interval: fails fast without touching the network
+            await st.history(PRO, KEY)
+        assert rec.kinds[-1] == "circuit_open"
+        server.start()  # same port, empty data (no persistence)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                h = await st.history(PRO, KEY)
+                break
+            except StateUnavailable:
+                assert time.monotonic() < deadline, "no recovery after Redis came back"
+                await asyncio.sleep(0.02)
+        assert st.healthy and h.attempts == ()
+        assert await st.record_attempt(PRO, KEY, FIXED_NOW)  # the secret fingerprint is written again
+    finally:
+        await st.close()
+
+
+async def test_unreachable_at_start_is_not_fatal(tmp_path: Path) -> None:
+    st = RedisState(RedisServer(tmp_path).url, secret="x")  # nothing listens on that port
+    await st.start()
+    assert not st.healthy
+    assert not await st.ping()
+    await st.close()
+
+
+def test_breaker_fails_fast_for_its_interval_then_lets_a_probe_through() -> None:
+    b = Breaker(1.0)
+    assert b.healthy and b.allows(0.0)
+    assert b.failed(10.0, "refused") is True
+    assert b.failed(10.1, "refused") is False  # already down: no second log line
+    assert not b.allows(10.5) and b.allows(11.1)
+    assert b.succeeded() is True and b.healthy and b.succeeded() is False
+
+
+# -- through the Gateway service ------------------------------------------------------------------------
+
+def _gateway(config: Config, url: str, failure: str) -> Gateway:
+    cfg = replace(config, gateway=replace(config.gateway, state=url, state_failure=failure, professional=PRO))
+    gw = Gateway(cfg, state=RedisState(url, secret="s3cret", retry_interval=0.05), clock=lambda: FIXED_NOW)
+    gw.holder.load_all()
+    return gw
+
+
+@pytest.mark.parametrize("failure", ["closed", "open"])
+async def test_gateway_applies_state_failure_and_recovers(sample_config: Config, server: RedisServer,
+                                                          failure: str) -> None:
+    gw = _gateway(sample_config, server.url, failure)
+    state = gw.state
+    assert isinstance(state, RedisState)
+    await gw.start()
+    try:
+        assert (await gw.check("0612000010", "prospect")).decision.verdict is Verdict.ALLOW
+        server.stop()
+        d = (await gw.check("0612000011", "prospect")).decision
+        if failure == "closed":
+            assert (d.verdict, d.reason) == (Verdict.BLOCK, Reason.STATE_UNAVAILABLE)
+        else:
+            assert d.verdict is Verdict.ALLOW
+        # A number blocked by a list stays blocked whatever the state store does.
+        assert (await gw.check("0612000001", "prospect")).decision.verdict is Verdict.BLOCK
+        assert not state.healthy
+        server.start()
+        deadline = time.monotonic() + 5
+        while True:  # in open mode decisions went on, uncounted: wait until a call is counted again
+            d = (await gw.check("0612000012", "prospect")).decision
+            if state.healthy:
+                break
+            assert time.monotonic() < deadline, "no recovery after Redis came back"
+            await asyncio.sleep(0.02)
+        assert d.verdict is Verdict.ALLOW
+        for _ in range(3):
+            assert (await gw.check("0612000012", "prospect")).decision.verdict is Verdict.ALLOW
+        assert (await gw.check("0612000012", "prospect")).decision.reason is Reason.FREQUENCY_CAP
+    finally:
+        await gw.close()
