@@ -1,0 +1,670 @@
+"""The audit trail: an append-only, hash-chained log of every decision, in SQLite.
+
+Durability. The database runs in WAL mode with ``synchronous=FULL``: SQLite
+fsyncs the WAL at every commit, so a committed record survives ``kill -9``
+and a power cut (as far as the disk honours flushes). One dedicated writer
+thread owns the connection and commits in groups: everything queued goes in one
+transaction and one fsync, then every waiter of that group is woken at once.
+``append(record, durable=True)`` returns only after the commit that holds the
+record; ``durable=False`` returns at once and the record rides the next group
+commit, at most ``group_commit_ms`` later (plus the commit itself) — it is lost
+only if the process dies inside that window. Checkpoints are ours, not SQLite's
+(``wal_autocheckpoint=0``): run after the waiters are woken, so an ALLOW never
+waits for one. A record that cannot be committed (disk full, I/O error, queue
+over ``max_queue``) raises :class:`AuditUnavailable` to a durable caller (the
+service then refuses the call); non-durable records of a failed group are kept
+in order and retried, so nothing acknowledged is dropped while the writer lives.
+
+Hash chain. Row ``seq`` stores ``prev_hash`` (the hash of row ``seq - 1``) and
+``hash = SHA-256(prev_hash ":" canonical JSON [seq, columns...])``. The
+``meta`` table keeps the head (last seq and hash, updated in the same
+transaction as the rows) and the retention anchor (seq and hash of the last
+purged row; the genesis hash before any purge). :func:`verify_rows` therefore
+detects a changed, removed, inserted or reordered row and a truncated tail.
+What it cannot detect is a rewrite of the whole chain from some point on by
+someone with write access: keep the head hash that ``audit verify`` prints
+somewhere else (a ticket, a log shipper) to pin the history up to that point.
+
+Retention. Rows older than ``retention_days`` are purged as a contiguous prefix
+(never a hole), in chunks, by the writer thread; each chunk moves the anchor in
+the same transaction, so ``verify`` keeps passing after a purge.
+
+Privacy. Numbers are personal data: the database is created with mode 0600
+(SQLite gives its ``-wal`` and ``-shm`` files the same mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from gateway.config import AuditSection
+from gateway.records import AuditRecord
+
+log = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+CHAIN_SCHEME = "sha256-json-v1"
+SCHEMA_VERSION = "1"
+
+# The hashed columns, in hash order. Never reorder: old chains would stop verifying.
+COLUMNS = ("decision_id", "at", "campaign", "number", "verdict", "reason", "rule", "would_block", "mode", "regime",
+           "lists", "caller_id", "channel", "uniqueid", "source", "detail")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    decision_id TEXT NOT NULL, at REAL NOT NULL, campaign TEXT, number TEXT, verdict TEXT, reason TEXT, rule TEXT,
+    would_block INTEGER, mode TEXT, regime TEXT, lists TEXT, caller_id TEXT, channel TEXT, uniqueid TEXT,
+    source TEXT, detail TEXT,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_number ON audit (number, at);
+CREATE INDEX IF NOT EXISTS audit_by_campaign ON audit (campaign, at);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
+CREATE INDEX IF NOT EXISTS audit_by_decision ON audit (decision_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_INSERT = (f"INSERT INTO audit (seq, {', '.join(COLUMNS)}, prev_hash, hash) "
+           f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})")
+_SELECT = f"SELECT seq, {', '.join(COLUMNS)}, prev_hash, hash FROM audit"
+
+MAX_BATCH = 5000  # rows per transaction: bounds a commit's latency under a burst
+CHECKPOINT_ROWS = 20_000  # records between our explicit WAL checkpoints
+PURGE_CHUNK = 50_000  # rows deleted per retention transaction, so a purge never stalls appends for long
+PURGE_INTERVAL = 3600.0  # seconds between retention passes
+RETRY_BACKOFF = (0.01, 0.25)  # first and longest wait before retrying a failed commit
+
+
+def _unavailable(message: str) -> Exception:
+    # Lazy: gateway.service imports the config and policy; the audit module must stay importable alone.
+    from gateway.service import AuditUnavailable
+
+    return AuditUnavailable(message)
+
+
+class AuditError(Exception):
+    """The audit database cannot be read (missing, not an audit database)."""
+
+
+class AuditMetrics(Protocol):
+    def audit_commit(self, seconds: float, records: int, queue_depth: int) -> None: ...
+
+
+# -- pure: rows, hashes, verification -------------------------------------------------------------
+
+def _text(value: object) -> str:
+    s = value if isinstance(value, str) else str(value)
+    # A lone surrogate (from a badly decoded channel name) would make the whole group's INSERT fail.
+    return s if s.isascii() else s.encode("utf-8", "replace").decode("utf-8")
+
+
+def record_row(record: AuditRecord) -> tuple[Any, ...]:
+    """The column values of a record, exactly as stored and hashed (see :data:`COLUMNS`)."""
+    lists = json.dumps({_text(k): _text(v) for k, v in dict(record.lists).items()}, sort_keys=True,
+                       ensure_ascii=False, separators=(",", ":"))
+    return (_text(record.decision_id), float(record.at), _text(record.campaign), _text(record.number),
+            _text(record.verdict), None if record.reason is None else _text(record.reason), _text(record.rule),
+            int(bool(record.would_block)), _text(record.mode), _text(record.regime), lists, _text(record.caller_id),
+            _text(record.channel), _text(record.uniqueid), _text(record.source), _text(record.detail))
+
+
+def chain_hash(prev_hash: str, seq: int, row: Sequence[Any]) -> str:
+    """SHA-256 of the previous hash and the canonical JSON of ``[seq, *row]`` (floats by repr: exact)."""
+    canon = json.dumps([seq, *row], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{prev_hash}:{canon}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def row_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """A stored row (``seq, *COLUMNS, prev_hash, hash``) as the JSON the API, query and export give."""
+    d: dict[str, Any] = {"seq": row[0]}
+    d.update(zip(COLUMNS, row[1:-2], strict=True))
+    d["would_block"] = bool(d["would_block"])
+    with contextlib.suppress(ValueError):  # a tampered row: show it as it is, ``verify`` reports it
+        d["lists"] = json.loads(d["lists"] or "{}")
+    d["time"] = iso_time(d["at"])
+    d["prev_hash"], d["hash"] = row[-2], row[-1]
+    return d
+
+
+def iso_time(at: float) -> str:
+    """UNIX time as ISO-8601 UTC with milliseconds (``2026-11-24T09:30:00.123Z``)."""
+    try:
+        return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(at)
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What ``verify`` found; ``bad_seq`` is the first sequence number that breaks the chain."""
+
+    ok: bool
+    records: int
+    first_seq: int
+    last_seq: int
+    head_hash: str
+    anchor_seq: int
+    bad_seq: int | None = None
+    problem: str = ""
+
+    @property
+    def message(self) -> str:
+        if not self.ok:
+            return f"audit chain BROKEN at seq {self.bad_seq}: {self.problem}"
+        span = f"{self.records} records, seq {self.first_seq}..{self.last_seq}" if self.records else "no records"
+        purged = f", seq 1..{self.anchor_seq} purged by retention" if self.anchor_seq else ""
+        return f"audit chain intact: {span}{purged}; head hash {self.head_hash}"
+
+
+def verify_rows(rows: Iterable[Sequence[Any]], anchor_seq: int, anchor_hash: str, head_seq: int,
+                head_hash: str) -> Verification:
+    """Walk rows in ``seq`` order from the anchor to the head; stop at the first break."""
+    expected, prev, count, first = anchor_seq + 1, anchor_hash, 0, 0
+
+    def broken(seq: int, problem: str) -> Verification:
+        return Verification(False, count, first, expected - 1, prev, anchor_seq, seq, problem)
+
+    for row in rows:
+        seq, cols, stored_prev, stored_hash = row[0], row[1:-2], row[-2], row[-1]
+        if not isinstance(seq, int) or seq < expected:
+            return broken(seq, f"record seq {seq} is out of order (expected {expected})")
+        if seq > expected:
+            gap = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
+            return broken(expected, f"record(s) seq {gap} removed (seq {seq} follows {expected - 1})")
+        if stored_prev != prev:
+            return broken(seq, f"record seq {seq} does not follow seq {seq - 1}: its prev_hash does not match "
+                               "(removed, inserted or reordered records)")
+        if chain_hash(prev, seq, cols) != stored_hash:
+            return broken(seq, f"record seq {seq} was modified: its content does not match its hash")
+        if not first:
+            first = seq
+        prev, expected, count = stored_hash, expected + 1, count + 1
+    last = expected - 1
+    if last < head_seq:
+        gap = f"{last + 1}" if head_seq == last + 1 else f"{last + 1}..{head_seq}"
+        return broken(last + 1, f"record(s) seq {gap} removed from the end (the head says {head_seq})")
+    if last > head_seq:
+        return broken(head_seq + 1, f"records after the recorded head seq {head_seq} (added outside the gateway)")
+    if prev != head_hash:
+        return broken(last, f"record seq {last} does not match the recorded head hash")
+    return Verification(True, count, first, last, prev, anchor_seq)
+
+
+# -- SQLite helpers --------------------------------------------------------------------------------
+
+def _meta(conn: sqlite3.Connection) -> dict[str, str]:
+    try:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as e:
+        raise AuditError(f"not an audit database ({e})") from None
+
+
+def _where(number: str | None, campaign: str | None, since: float | None,
+           until: float | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for clause, value in (("number = ?", number), ("campaign = ?", campaign), ("at >= ?", since),
+                          ("at < ?", until)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class AuditReader:
+    """A read-only view of an audit database, safe while a gateway writes it (WAL readers never block)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AuditError(f"{self.path}: no such audit database")
+        try:
+            self.conn = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True,
+                                        isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as e:
+            raise AuditError(f"{self.path}: cannot open: {e}") from None
+        try:
+            meta = _meta(self.conn)
+        except AuditError as e:
+            self.conn.close()
+            raise AuditError(f"{self.path}: {e}") from None
+        if "head_seq" not in meta:
+            self.conn.close()
+            raise AuditError(f"{self.path}: not an audit database (no head in meta)")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> AuditReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def rows(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
+             until: float | None = None, limit: int | None = None, newest_first: bool = False,
+             ) -> Iterator[tuple[Any, ...]]:
+        where, params = _where(number, campaign, since, until)
+        sql = f"{_SELECT}{where} ORDER BY seq {'DESC' if newest_first else 'ASC'}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(limit)))
+        yield from self.conn.execute(sql, params)
+
+    def query(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
+              until: float | None = None, limit: int = 1000, newest_first: bool = False) -> list[dict[str, Any]]:
+        return [row_dict(r) for r in self.rows(number, campaign, since, until, limit, newest_first)]
+
+    def verify(self) -> Verification:
+        # One read transaction: the head and the rows come from the same snapshot even while a gateway writes.
+        self.conn.execute("BEGIN")
+        try:
+            meta = _meta(self.conn)
+            return verify_rows(self.conn.execute(f"{_SELECT} ORDER BY seq"), int(meta.get("anchor_seq", 0)),
+                               meta.get("anchor_hash", GENESIS), int(meta["head_seq"]),
+                               meta.get("head_hash", GENESIS))
+        except (ValueError, KeyError) as e:
+            return Verification(False, 0, 0, 0, "", 0, 0, f"meta table damaged: {e}")
+        finally:
+            self.conn.execute("COMMIT")
+
+
+# -- the writer -------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Pending:
+    record: AuditRecord
+    future: asyncio.Future[None] | None
+    queued: float  # time.monotonic() when appended
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it (SQLite copies the mode to -wal and -shm)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def open_writer(path: Path) -> sqlite3.Connection:
+    """Open (creating it 0600 if needed) the audit database for writing, schema and meta in place."""
+    _create_private(path)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+            raise sqlite3.OperationalError("cannot switch the audit database to WAL mode")
+        conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit: acknowledged = on disk
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # we checkpoint after waking waiters, not inside a commit
+        conn.execute("PRAGMA journal_size_limit=67108864")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.executescript(_SCHEMA)
+        conn.execute("BEGIN IMMEDIATE")
+        for key, value in (("schema", SCHEMA_VERSION), ("chain", CHAIN_SCHEME), ("anchor_seq", "0"),
+                           ("anchor_hash", GENESIS), ("anchor_at", ""), ("head_seq", "0"), ("head_hash", GENESIS),
+                           ("created", iso_time(time.time()))):
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        conn.execute("COMMIT")
+        chain = _meta(conn).get("chain")
+        if chain != CHAIN_SCHEME:
+            raise AuditError(f"{path}: chain scheme {chain!r}, this gateway writes {CHAIN_SCHEME!r}")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def purge_chunk(conn: sqlite3.Connection, cutoff: float, chunk: int = PURGE_CHUNK) -> int:
+    """Delete up to ``chunk`` of the oldest rows decided before ``cutoff``, moving the anchor; rows deleted.
+
+    Only a prefix in ``seq`` order goes: the first row at or after the cutoff stops the purge, so a clock step
+    back can keep a few old rows a little longer but never leaves a hole in the chain.
+    """
+    meta = _meta(conn)
+    anchor = int(meta["anchor_seq"])
+    rows = conn.execute("SELECT seq, at, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+                        (anchor, chunk)).fetchall()
+    upto = None
+    for seq, at, h in rows:
+        if at >= cutoff:
+            break
+        upto = (seq, at, h)
+    if upto is None:
+        return 0
+    seq, at, h = upto
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        deleted = conn.execute("DELETE FROM audit WHERE seq <= ?", (seq,)).rowcount
+        conn.executemany("UPDATE meta SET value = ? WHERE key = ?",
+                         ((str(seq), "anchor_seq"), (h, "anchor_hash"), (iso_time(at), "anchor_at")))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return int(deleted)
+
+
+class AuditLog:
+    """The gateway's audit sink: ``await append(record, durable=...)``, group-committed by one writer thread."""
+
+    def __init__(self, path: Path, config: AuditSection, *, clock: Callable[[], float] = time.time,
+                 purge_interval: float = PURGE_INTERVAL) -> None:
+        self.path = Path(path)
+        self.config = config
+        self.metrics: AuditMetrics | None = None
+        self.clock = clock
+        self.purge_interval = purge_interval
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._closing = False
+        self._dead: str | None = "audit log not started"
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._calls: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._seq = 0
+        self._head = GENESIS
+        self._written = 0
+        self._commits = 0
+        self._failures = 0
+        self._last_latency = 0.0
+        self._last_error = ""
+        self._since_checkpoint = 0
+        self._next_purge = 0.0
+
+    # -- lifecycle --
+
+    async def start(self) -> None:
+        """Open the database in the writer thread; raises AuditUnavailable if it cannot be opened."""
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="audit-writer", daemon=True)
+        self._thread.start()
+        try:
+            await ready
+        except BaseException:
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+            raise
+
+    async def close(self) -> None:
+        """Commit everything queued, checkpoint and close the database."""
+        thread = self._thread
+        if thread is None:
+            return
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        await asyncio.to_thread(thread.join)
+        self._thread = None
+
+    # -- the call path --
+
+    async def append(self, record: AuditRecord, *, durable: bool) -> None:
+        """Queue a record; with ``durable`` return once it is committed to disk (or raise AuditUnavailable)."""
+        future = asyncio.get_running_loop().create_future() if durable else None
+        with self._cond:
+            if self._dead is not None or self._closing:
+                raise _unavailable(self._dead or "audit log closing")
+            depth = len(self._queue)
+            if depth >= self.config.max_queue:
+                raise _unavailable(f"audit queue full ({depth} records waiting to be written)")
+            self._queue.append(_Pending(record, future, time.monotonic()))
+            # The writer sleeps through its batching delay: wake it only for a new group or a full one.
+            if depth == 0 or depth + 1 >= MAX_BATCH:
+                self._cond.notify()
+        if future is not None:
+            await future
+
+    # -- reads (any thread) --
+
+    def query(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
+              until: float | None = None, limit: int = 1000, newest_first: bool = False) -> list[dict[str, Any]]:
+        """Committed records matching every filter given (``number`` as stored: E.164), oldest first."""
+        with AuditReader(self.path) as reader:
+            return reader.query(number, campaign, since, until, limit, newest_first)
+
+    async def query_async(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
+                          until: float | None = None, limit: int = 1000,
+                          newest_first: bool = False) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.query, number, campaign, since, until, limit, newest_first)
+
+    def verify(self) -> Verification:
+        with AuditReader(self.path) as reader:
+            return reader.verify()
+
+    def stats(self) -> dict[str, Any]:
+        """For metrics and health: queue depth, last commit latency (seconds), records written since start."""
+        with self._cond:
+            depth = len(self._queue)
+        return {"queue_depth": depth, "last_commit_seconds": self._last_latency, "records_written": self._written,
+                "commits": self._commits, "failures": self._failures, "last_error": self._last_error,
+                "head_seq": self._seq, "available": self._dead is None and not self._closing}
+
+    async def run_in_writer(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn(connection)`` in the writer thread between two commits (maintenance, tests)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        with self._cond:
+            if self._dead is not None or self._closing:
+                raise _unavailable(self._dead or "audit log closing")
+            self._calls.append((fn, future))
+            self._cond.notify()
+        return await future
+
+    async def purge(self) -> int:
+        """Apply the retention now; returns the number of rows deleted."""
+        return int(await self.run_in_writer(lambda conn: self._purge_all(conn, self.clock())))
+
+    # -- writer thread --
+
+    def _run(self, ready: asyncio.Future[None]) -> None:
+        try:
+            conn = open_writer(self.path)
+            meta = _meta(conn)
+            self._seq, self._head = int(meta["head_seq"]), meta["head_hash"]
+        except Exception as e:
+            self._settle_call(ready, None, _unavailable(f"{self.path}: cannot open audit database: {e}"))
+            return
+        self._conn = conn
+        self._dead = None
+        self._next_purge = time.monotonic()
+        self._settle_call(ready, None, None)
+        try:
+            self._loop_forever(conn)
+        except BaseException as e:  # never expected: keep refusing appends rather than accept them into a void
+            log.exception("audit writer died")
+            self._dead = f"audit writer died: {e}"
+            self._fail_all(self._dead)
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
+            self._conn = None
+            if self._dead is None:
+                self._dead = "audit log closed"
+
+    def _loop_forever(self, conn: sqlite3.Connection) -> None:
+        delay = self.config.group_commit_ms / 1000.0
+        backoff = retry_at = 0.0
+        while True:
+            with self._cond:
+                while not self._queue and not self._calls and not self._closing:
+                    wait = self._next_purge - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                if self._queue and not self._closing:
+                    # Group commit: wait up to the batching delay after the oldest record (or a retry backoff).
+                    deadline = max(self._queue[0].queued + delay, retry_at)
+                    while not self._closing and not self._calls and len(self._queue) < MAX_BATCH:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cond.wait(left)
+                batch = self._queue[:MAX_BATCH]
+                del self._queue[:MAX_BATCH]
+                calls, self._calls = self._calls, []
+                closing = self._closing
+            if batch:
+                if self._commit(conn, batch):
+                    backoff = 0.0
+                else:
+                    backoff = min(max(backoff * 2, RETRY_BACKOFF[0]), RETRY_BACKOFF[1])
+                    retry_at = time.monotonic() + backoff
+                    if closing:
+                        self._give_up()
+                        return
+            for fn, future in calls:
+                try:
+                    self._settle_call(future, fn(conn), None)
+                except Exception as e:
+                    self._settle_call(future, None, e)
+            if self._since_checkpoint >= CHECKPOINT_ROWS:
+                self._checkpoint(conn)
+            if time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + self.purge_interval
+                try:
+                    self._purge_all(conn, self.clock())
+                except sqlite3.Error as e:
+                    log.error("audit retention purge failed: %s", e)
+            with self._cond:
+                if self._closing and not self._queue and not self._calls:
+                    return
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Pending]) -> bool:
+        started = time.perf_counter()
+        rows: list[tuple[Any, ...]] = []
+        ok: list[_Pending] = []
+        seq, head = self._seq, self._head
+        for p in batch:
+            try:
+                row = record_row(p.record)
+            except Exception as e:  # one malformed record must not cost the others their durability
+                log.error("audit: record %r cannot be stored: %s", getattr(p.record, "decision_id", "?"), e)
+                self._settle([p], f"record cannot be stored: {e}")
+                continue
+            seq += 1
+            h = chain_hash(head, seq, row)
+            rows.append((seq, *row, head, h))
+            head = h
+            ok.append(p)
+        if not rows:
+            return True
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, rows)
+            conn.executemany("UPDATE meta SET value = ? WHERE key = ?", ((str(seq), "head_seq"), (head, "head_hash")))
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            self._failures += 1
+            self._last_error = str(e)
+            # Durable callers learn now (the service refuses their call); the others were acknowledged
+            # already, so they go back to the head of the queue, in order, for the next attempt.
+            keep = [p for p in ok if p.future is None]
+            with self._cond:
+                self._queue[:0] = keep
+            log.error("audit commit of %d records failed: %s (%d kept for retry)", len(ok), e, len(keep))
+            self._settle([p for p in ok if p.future is not None], f"audit database error: {e}")
+            return False
+        self._seq, self._head = seq, head
+        self._written += len(rows)
+        self._commits += 1
+        self._since_checkpoint += len(rows)
+        self._last_latency = time.perf_counter() - started
+        self._settle(ok, None, committed=len(rows))
+        return True
+
+    def _settle(self, batch: list[_Pending], error: str | None, committed: int = 0) -> None:
+        """Wake the waiters of a group on their loop, in one callback (and report the commit to metrics)."""
+        futures = [p.future for p in batch if p.future is not None]
+        loop = self._loop
+        if loop is None or (not futures and not committed):
+            return
+        with self._cond:
+            depth = len(self._queue)
+        latency = self._last_latency
+
+        def wake() -> None:
+            for f in futures:
+                if not f.done():
+                    if error is None:
+                        f.set_result(None)
+                    else:
+                        f.set_exception(_unavailable(error))
+            if committed and self.metrics is not None:
+                try:
+                    self.metrics.audit_commit(latency, committed, depth)
+                except Exception:
+                    log.exception("audit metrics hook failed")
+
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+            loop.call_soon_threadsafe(wake)
+
+    def _settle_call(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        def done() -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+        with contextlib.suppress(RuntimeError):
+            future.get_loop().call_soon_threadsafe(done)
+
+    def _give_up(self) -> None:
+        with self._cond:
+            lost, self._queue = self._queue, []
+        if lost:
+            log.error("audit: closing with %d records that could not be written (%s)", len(lost), self._last_error)
+        self._settle(lost, f"audit database error: {self._last_error}")
+
+    def _fail_all(self, error: str) -> None:
+        with self._cond:
+            lost, self._queue = self._queue, []
+            calls, self._calls = self._calls, []
+        self._settle(lost, error)
+        for _, future in calls:
+            self._settle_call(future, None, _unavailable(error))
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._since_checkpoint = 0
+        except sqlite3.Error as e:
+            log.warning("audit checkpoint failed: %s", e)
+
+    def _purge_all(self, conn: sqlite3.Connection, now: float) -> int:
+        cutoff = now - self.config.retention_days * 86400.0
+        total = 0
+        while True:
+            n = purge_chunk(conn, cutoff)
+            total += n
+            if n < PURGE_CHUNK:
+                break
+            with self._cond:  # appends waiting: serve them, finish the purge on the next pass
+                if self._queue:
+                    self._next_purge = time.monotonic()
+                    break
+        if total:
+            log.info("audit retention: %d records older than %d days purged", total, self.config.retention_days)
+        return total
