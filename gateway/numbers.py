@@ -17,8 +17,8 @@ is the same for every spelling.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
@@ -52,9 +52,12 @@ FR_EMERGENCY: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Number:
-    """A dialled number, normalised. ``key`` is 0 when there is no E.164 form (short, invalid)."""
+class Number(NamedTuple):
+    """A dialled number, normalised. ``key`` is 0 when there is no E.164 form (short, invalid).
+
+    A NamedTuple rather than a frozen dataclass: it is built on every call, and a tuple
+    is built several times faster while staying immutable.
+    """
 
     key: int
     e164: str
@@ -70,16 +73,6 @@ class Number:
     @property
     def masked(self) -> str:
         return mask(self.e164 or self.short)
-
-    @property
-    def country_code(self) -> int:
-        """The E.164 country code (33, 262, ...), 0 when there is none."""
-        if not self.key:
-            return 0
-        try:
-            return phonenumbers.parse(self.e164).country_code or 0
-        except phonenumbers.NumberParseException:
-            return 0
 
 
 def mask(number: str) -> str:
@@ -124,6 +117,10 @@ _OVERSEAS_CCS = frozenset(e[0] for e in _OVERSEAS.values())
 
 # Characters a dialplan or a spreadsheet puts between digits.
 _STRIP = str.maketrans("", "", " .-()/\t\u00a0\u202f")
+
+
+_FAST_KINDS = {"1": Kind.FIXED, "2": Kind.FIXED, "3": Kind.FIXED, "4": Kind.FIXED, "5": Kind.FIXED,
+               "6": Kind.MOBILE, "7": Kind.MOBILE, "8": Kind.SPECIAL, "9": Kind.VOIP}
 
 
 def _fr_kind(nsn: str) -> Kind:
@@ -218,7 +215,7 @@ class Normaliser:
     so that ``0612345678`` is never read as outside-line ``0`` + ``612345678``.
     """
 
-    __slots__ = ("_emergency", "_home", "_outside", "_short_prefixes")
+    __slots__ = ("_emergency", "_fr", "_home", "_outside")
 
     def __init__(
         self,
@@ -227,6 +224,7 @@ class Normaliser:
         emergency: frozenset[str] | None = None,
     ) -> None:
         self._home = home_country.upper()
+        self._fr = self._home == "FR"
         self._outside = tuple(p for p in outside_line if p)
         self._emergency = emergency if emergency is not None else (
             FR_EMERGENCY if self._home == "FR" else frozenset({"112", "911", "999"})
@@ -237,6 +235,12 @@ class Normaliser:
         return self._home
 
     def parse(self, dialled: str) -> Number:
+        # Fast path: ten national digits, the way nearly every French dialplan writes a number.
+        if self._fr and len(dialled) == 10 and dialled[0] == "0" and dialled.isdigit():
+            d1 = dialled[1]
+            kind = _FAST_KINDS.get(d1)
+            if kind is not None and dialled[1:4] not in _OVERSEAS and dialled[1:3] != "70":
+                return Number(33_000_000_000 + int(dialled), "+33" + dialled[1:], "FR", kind, _PARIS)
         s = dialled.translate(_STRIP)
         num = self._parse_clean(s)
         if num.kind is Kind.INVALID and self._outside:
@@ -259,15 +263,14 @@ class Normaliser:
         if n <= 6:
             if s in self._emergency:
                 return Number(0, "", self._home, Kind.EMERGENCY, (), short=s)
-            if self._home == "FR" and ((n == 4 and s[0] == "3") or (n == 4 and s.startswith("10"))):
+            if self._fr and ((n == 4 and s[0] == "3") or (n == 4 and s.startswith("10"))
+                             or (n == 6 and s.startswith("118"))):
                 return Number(0, "", "FR", Kind.SHORT, (), short=s)
-            if self._home == "FR" and n == 6 and s.startswith("118"):
-                return Number(0, "", "FR", Kind.SPECIAL, (), short=s)
             return INVALID
         if s.startswith("00"):
             digits = s[2:]
             return _international(digits) if 4 <= len(digits) <= 15 else INVALID
-        if self._home == "FR":
+        if self._fr:
             if s[0] == "0":
                 return _from_fr_nsn(s[1:])
             if n == 11 and s.startswith("33"):

@@ -111,7 +111,7 @@ class Gateway:
             except AuditUnavailable as e:
                 # An allowed call must never go unaudited: refuse it rather than allow it blind.
                 log.error("audit unavailable, refusing call: %s", e)
-                decision = replace(decision, verdict=Verdict.BLOCK, reason=Reason.AUDIT_UNAVAILABLE,
+                decision = decision._replace(verdict=Verdict.BLOCK, reason=Reason.AUDIT_UNAVAILABLE,
                                    rule="audit_unavailable", would_block=True, detail=str(e))
                 rec = replace(rec, verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable")
         outcome = Outcome(decision, decision_id, number, rec)
@@ -157,12 +157,12 @@ class Gateway:
             counted = await self.state.record_attempt(self.professional, key, now, cap)
         except StateUnavailable as e:
             if self.config.gateway.state_failure == "closed":
-                return replace(decision, verdict=Verdict.BLOCK, reason=Reason.STATE_UNAVAILABLE,
+                return decision._replace(verdict=Verdict.BLOCK, reason=Reason.STATE_UNAVAILABLE,
                                rule="state_unavailable", would_block=True, detail=f"cannot count the attempt: {e}")
             return decision
         if not counted and decision.verdict is Verdict.ALLOW and not decision.would_block:
             # Another gateway (or call) took the last attempt between our read and our count.
-            return replace(decision, verdict=Verdict.ALLOW if decision.mode == "monitor" else Verdict.BLOCK,
+            return decision._replace(verdict=Verdict.ALLOW if decision.mode == "monitor" else Verdict.BLOCK,
                            reason=Reason.FREQUENCY_CAP, rule="frequency_cap", would_block=True,
                            detail=f"attempt cap of {cap.limit if cap else '?'} reached")
         return decision

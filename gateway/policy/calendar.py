@@ -52,8 +52,17 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+_ZONES: dict[str, ZoneInfo] = {}
+
+
 def local_times(now: datetime, zones: tuple[str, ...], fallback: str) -> tuple[datetime, ...]:
     """``now`` in each of the callee's zones (the centre's zone when the number has none)."""
+    if len(zones) == 1:  # the usual case, on the hot path
+        z = zones[0]
+        zi = _ZONES.get(z)
+        if zi is None:
+            zi = _ZONES[z] = zone(z)
+        return (now.astimezone(zi),)
     return tuple(now.astimezone(zone(z)) for z in (zones or (fallback,)))
 
 

@@ -2,11 +2,15 @@
 
 ``decide`` is pure: the registry snapshot, the number's history and the clock
 are arguments, so every rule is tested with a fixed ``now`` and the same call
-always gets the same decision.
+always gets the same decision. What depends only on (campaign, snapshot) — which
+lists apply, their versions, their freshness on a given day — is compiled once
+into a :class:`Plan` and memoised per snapshot, which keeps a decision within a
+few microseconds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -15,8 +19,10 @@ from gateway.policy.calendar import local_times
 from gateway.policy.campaign import EXEMPT_CATEGORIES, Campaign
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.jurisdiction import Jurisdiction, for_country
-from gateway.registry.model import ListKind, Registries, RegistryList
+from gateway.registry.model import ListKind, Members, Registries
 from gateway.state.model import History
+
+Named = tuple[str, Members | None]  # a list by name; None when configured but not loaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,22 +41,96 @@ class Call:
     caller_id: str | None = None  # None: the campaign's configured caller ID
 
 
+class Plan:
+    """One campaign compiled against one registry snapshot."""
+
+    __slots__ = ("_consulted", "_stale", "b2b", "campaign", "consent", "customers", "internal", "litigators",
+                 "opposition", "prefixes", "regs", "versions")
+
+    def __init__(self, campaign: Campaign, regs: Registries) -> None:
+        self.campaign = campaign
+        self.regs = regs
+
+        def named(name: str) -> Named:
+            lst = regs.get(name)
+            return (name, lst.members if lst is not None else None)
+
+        def of_kind(kind: ListKind) -> tuple[Named, ...]:
+            return tuple(named(n) for n in campaign.lists if regs.kind_of(n) is kind)
+
+        self.opposition = of_kind(ListKind.OPPOSITION)
+        self.internal = of_kind(ListKind.INTERNAL_DNC)
+        self.litigators = of_kind(ListKind.LITIGATORS)
+        self.prefixes = of_kind(ListKind.BLOCKED_PREFIXES)
+        self.b2b = of_kind(ListKind.B2B)
+        self.consent = named(campaign.consent) if campaign.consent else None
+        self.customers = named(campaign.customers) if campaign.customers else None
+        self.versions = {n: regs.version(n) for n in (*campaign.lists, campaign.consent, campaign.customers) if n}
+        self._consulted: dict[tuple[str, bool], dict[str, str]] = {}
+        self._stale: dict[tuple[str, bool, date, str], tuple[str, ...]] = {}
+
+    def relevant(self, regime: str, exempt: bool) -> list[str]:
+        """Lists a call consults: only those must be fresh (a closed Bloctel never blocks consent calls)."""
+        names = [n for n in self.campaign.lists if self.regs.kind_of(n) is not ListKind.OPPOSITION]
+        if not exempt:
+            if regime == "opposition":
+                names += [n for n, _ in self.opposition]
+            elif regime == "consent" and self.consent is not None:
+                names.append(self.consent[0])
+        if self.customers is not None:
+            names.append(self.customers[0])
+        return names
+
+    def consulted(self, regime: str, exempt: bool) -> dict[str, str]:
+        key = (regime, exempt)
+        found = self._consulted.get(key)
+        if found is None:
+            found = self._consulted[key] = {n: self.versions[n] for n in self.relevant(regime, exempt)}
+        return found
+
+    def stale(self, regime: str, exempt: bool, today: date, fallback: str) -> tuple[str, ...]:
+        """Why the lists this call needs are not fresh enough today (empty when they are)."""
+        key = (regime, exempt, today, fallback)
+        found = self._stale.get(key)
+        if found is None:
+            problems = []
+            for name in self.relevant(regime, exempt):
+                lst = self.regs.get(name)
+                if lst is None:
+                    problems.append(f"list {name!r} is not loaded")
+                    continue
+                limit = lst.meta.max_age_days
+                if limit is None:
+                    continue
+                age = lst.meta.age_days(today)
+                if age is None:
+                    problems.append(f"list {name!r} has no as-of date and must be at most {limit} days old")
+                elif age > limit:
+                    problems.append(f"list {name!r} is {age} days old (max {limit})")
+            found = self._stale[key] = tuple(problems)
+        return found
+
+
+def member(named: Named | None, key: int) -> bool:
+    return named is not None and named[1] is not None and key in named[1]
+
+
 class Context:
     """Everything a rule may read about one call, computed once."""
 
     __slots__ = (
-        "_lists",
         "call",
         "caller_id",
         "campaign",
-        "consulted",
         "consumer",
         "dates",
         "exemption",
         "history",
+        "key",
         "local",
         "now",
         "pack",
+        "plan",
         "regime",
         "regs",
         "settings",
@@ -58,12 +138,15 @@ class Context:
         "warnings",
     )
 
-    def __init__(self, call: Call, campaign: Campaign, regs: Registries, history: History, now: datetime,
-                 pack: Jurisdiction, settings: Settings) -> None:
+    def __init__(self, call: Call, plan: Plan, history: History, now: datetime, pack: Jurisdiction,
+                 settings: Settings) -> None:
+        campaign = plan.campaign
         self.call = call
+        self.key = call.number.key
+        self.plan = plan
         self.campaign = campaign
         self.caller_id = campaign.caller_id if call.caller_id is None else call.caller_id
-        self.regs = regs
+        self.regs = plan.regs
         self.history = history
         self.now = now
         self.pack = pack
@@ -71,28 +154,10 @@ class Context:
         self.local = local_times(now, call.number.zones, settings.fallback_zone)
         self.dates = tuple(t.date() for t in self.local)
         self.today = now.date()
-        self.consulted: dict[str, str] = {}
         self.warnings: list[str] = []
-        self._lists: dict[str, RegistryList | None] = {}
         self.regime = self._regime()
         self.exemption = self._exemption()
         self.consumer = self.exemption is not Reason.EXEMPT_B2B
-
-    def lst(self, name: str) -> RegistryList | None:
-        """A list by name, recorded as consulted (with its version) for the audit trail."""
-        if name in self._lists:
-            return self._lists[name]
-        found = self.regs.get(name)
-        self._lists[name] = found
-        self.consulted[name] = found.meta.version if found is not None else "missing"
-        return found
-
-    def in_list(self, name: str) -> bool:
-        found = self.lst(name)
-        return found is not None and self.call.number.key in found
-
-    def campaign_lists(self, kind: ListKind) -> list[str]:
-        return [name for name in self.campaign.lists if self.regs.kind_of(name) is kind]
 
     def _regime(self) -> str:
         regime = self.campaign.regime
@@ -108,12 +173,12 @@ class Context:
         return "opposition"
 
     def _exemption(self) -> Reason | None:
-        c = self.campaign
-        if c.b2b or any(self.in_list(n) for n in self.campaign_lists(ListKind.B2B)):
+        key = self.key
+        if self.campaign.b2b or any(member(n, key) for n in self.plan.b2b):
             return Reason.EXEMPT_B2B
-        if c.customers and self.in_list(c.customers):
+        if member(self.plan.customers, key):
             return Reason.EXEMPT_CONTRACT
-        if c.category in EXEMPT_CATEGORIES:
+        if self.campaign.category in EXEMPT_CATEGORIES:
             return Reason.EXEMPT_CATEGORY
         return None
 
@@ -122,15 +187,26 @@ class Context:
 
 
 class Engine:
-    """Decides calls for one jurisdiction; holds no mutable state."""
+    """Decides calls for one jurisdiction. Its only memory is the plan cache, a pure function of its inputs."""
 
-    __slots__ = ("campaigns", "pack", "settings")
+    __slots__ = ("_plans", "_plans_for", "campaigns", "pack", "settings")
 
     def __init__(self, campaigns: dict[str, Campaign], pack: Jurisdiction | None = None,
                  settings: Settings | None = None) -> None:
         self.campaigns = campaigns
         self.pack = pack or for_country("FR")
         self.settings = settings or Settings()
+        self._plans: dict[str, Plan] = {}
+        self._plans_for: Registries | None = None
+
+    def plan(self, campaign: Campaign, regs: Registries) -> Plan:
+        if regs is not self._plans_for:
+            self._plans = {}
+            self._plans_for = regs
+        plan = self._plans.get(campaign.name)
+        if plan is None:
+            plan = self._plans[campaign.name] = Plan(campaign, regs)
+        return plan
 
     def decide(self, call: Call, regs: Registries, history: History, now: datetime) -> Decision:
         if now.tzinfo is None:
@@ -148,15 +224,20 @@ class Engine:
         if campaign is None:
             return Decision(Verdict.BLOCK, Reason.UNKNOWN_CAMPAIGN, "unknown_campaign", True, number.e164,
                             call.campaign_name, detail=f"no campaign named {call.campaign_name!r}")
-        ctx = Context(call, campaign, regs, history, now, self.pack, self.settings)
+        plan = self.plan(campaign, regs)
+        ctx = Context(call, plan, history, now, self.pack, self.settings)
+        consulted = plan.consulted(ctx.regime, ctx.exemption is not None)
         for name, rule in self.pack.rules:
             block = rule(ctx)
             if block is not None:
                 monitor = campaign.monitor
                 return Decision(
                     Verdict.ALLOW if monitor else Verdict.BLOCK, block.reason, block.rule or name, True,
-                    number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, ctx.consulted,
+                    number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
                     tuple(ctx.warnings), counts_attempt=monitor)
         return Decision(Verdict.ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
-                        ctx.regime, "no rule blocks this call", ctx.consulted, tuple(ctx.warnings),
+                        ctx.regime, "no rule blocks this call", consulted, tuple(ctx.warnings),
                         counts_attempt=True)
+
+
+RuleFn = Callable[[Context], object]

@@ -13,8 +13,7 @@ from functools import lru_cache
 from gateway.numbers import Normaliser
 from gateway.policy.calendar import window_start
 from gateway.policy.decision import Block, Reason
-from gateway.policy.engine import Context
-from gateway.registry.model import ListKind
+from gateway.policy.engine import Context, member
 
 _FR = Normaliser("FR")
 _MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
@@ -65,63 +64,35 @@ def caller_id(ctx: Context) -> Block | None:
     return None
 
 
-def _relevant_lists(ctx: Context) -> list[str]:
-    """Lists this call consults, so that only those must be fresh (a closed Bloctel never blocks consent calls)."""
-    c = ctx.campaign
-    names = [n for n in c.lists if ctx.regs.kind_of(n) is not ListKind.OPPOSITION]
-    if ctx.exemption is None:
-        if ctx.regime == "opposition":
-            names += ctx.campaign_lists(ListKind.OPPOSITION)
-        elif ctx.regime == "consent" and c.consent:
-            names.append(c.consent)
-    if c.customers:
-        names.append(c.customers)
-    return names
-
-
 def registry_stale(ctx: Context) -> Block | None:
     """RULES.md "Registry freshness": a screening is valid only as long as the list is fresh."""
     if not ctx.campaign.check_staleness:
         return None
-    for name in _relevant_lists(ctx):
-        lst = ctx.lst(name)
-        if lst is None:
-            problem = f"list {name!r} is not loaded"
-        else:
-            limit = lst.meta.max_age_days
-            if limit is None:
-                continue
-            age = lst.meta.age_days(ctx.today)
-            if age is None:
-                problem = f"list {name!r} has no as-of date and must be at most {limit} days old"
-            elif age > limit:
-                problem = f"list {name!r} is {age} days old (max {limit})"
-            else:
-                continue
-        if ctx.settings.stale_action == "warn":
-            ctx.warnings.append(problem)
-            continue
-        return Block(Reason.REGISTRY_STALE, "registry_stale", problem)
-    return None
+    problems = ctx.plan.stale(ctx.regime, ctx.exemption is not None, ctx.today, ctx.settings.fallback_zone)
+    if not problems:
+        return None
+    if ctx.settings.stale_action == "warn":
+        ctx.warnings.extend(problems)
+        return None
+    return Block(Reason.REGISTRY_STALE, "registry_stale", problems[0])
 
 
 def regime_list(ctx: Context) -> Block | None:
     """L223-1 (opposition list) until 10 Aug 2026; prior consent from 11 Aug 2026 (loi 2025-594, art. 13)."""
     if ctx.exemption is not None:
         return None
-    key = ctx.call.number.key
+    key = ctx.key
     if ctx.regime == "opposition":
-        for name in ctx.campaign_lists(ListKind.OPPOSITION):
-            lst = ctx.lst(name)
-            if lst is not None and key in lst:
-                return Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {name!r}")
+        for named in ctx.plan.opposition:
+            if member(named, key):
+                return Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {named[0]!r}")
     elif ctx.regime == "consent":
-        name = ctx.campaign.consent
-        if not name or not ctx.in_list(name):
+        consent = ctx.plan.consent
+        if not member(consent, key):
             return Block(Reason.NO_CONSENT, "no_consent", "no recorded prior consent")
         refused = ctx.history.last_refusal
-        if refused is not None:
-            given = ctx.regs.consent_date(name, key)
+        if refused is not None and consent is not None:
+            given = ctx.regs.consent_date(consent[0], key)
             if given is None or given <= ctx.local_date(refused):
                 return Block(Reason.NO_CONSENT, "no_consent.withdrawn",
                              f"consent ended by a refusal on {ctx.local_date(refused).isoformat()}")
@@ -132,23 +103,23 @@ def internal_dnc(ctx: Context) -> Block | None:
     """The professional's own do-not-call list, and opt-outs recorded through the gateway."""
     if ctx.history.opted_out_at is not None:
         return Block(Reason.INTERNAL_DNC, "internal_dnc.optout", "the callee opted out")
-    for name in ctx.campaign_lists(ListKind.INTERNAL_DNC):
-        if ctx.in_list(name):
-            return Block(Reason.INTERNAL_DNC, "internal_dnc", f"on the internal do-not-call list {name!r}")
+    for named in ctx.plan.internal:
+        if member(named, ctx.key):
+            return Block(Reason.INTERNAL_DNC, "internal_dnc", f"on the internal do-not-call list {named[0]!r}")
     return None
 
 
 def litigator(ctx: Context) -> Block | None:
-    for name in ctx.campaign_lists(ListKind.LITIGATORS):
-        if ctx.in_list(name):
-            return Block(Reason.LITIGATOR, "litigator", f"on the litigators list {name!r}")
+    for named in ctx.plan.litigators:
+        if member(named, ctx.key):
+            return Block(Reason.LITIGATOR, "litigator", f"on the litigators list {named[0]!r}")
     return None
 
 
 def blocked_prefix(ctx: Context) -> Block | None:
-    for name in ctx.campaign_lists(ListKind.BLOCKED_PREFIXES):
-        if ctx.in_list(name):
-            return Block(Reason.BLOCKED_PREFIX, "blocked_prefix", f"in a prefix blocked by {name!r}")
+    for named in ctx.plan.prefixes:
+        if member(named, ctx.key):
+            return Block(Reason.BLOCKED_PREFIX, "blocked_prefix", f"in a prefix blocked by {named[0]!r}")
     return None
 
 
@@ -202,7 +173,10 @@ def outside_hours(ctx: Context) -> Block | None:
             return Block(Reason.OUTSIDE_HOURS, "outside_hours.day",
                          f"no calls on {_WEEKDAYS[lt.weekday()]} ({lt.tzinfo})")
         t = lt.time()
-        if not any(lo <= t < hi for lo, hi in windows):
+        for lo, hi in windows:
+            if lo <= t < hi:
+                break
+        else:
             return Block(Reason.OUTSIDE_HOURS, "outside_hours.time",
                          f"{t.strftime('%H:%M')} in {lt.tzinfo} is outside the permitted hours")
     return None

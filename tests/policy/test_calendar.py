@@ -1,0 +1,46 @@
+"""Holidays computed for any year, Easter-based ones included."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from gateway.policy.calendar import easter_sunday, french_holidays
+
+EASTER = {2024: date(2024, 3, 31), 2025: date(2025, 4, 20), 2026: date(2026, 4, 5), 2027: date(2027, 3, 28),
+          2028: date(2028, 4, 16), 2029: date(2029, 4, 1), 2030: date(2030, 4, 21)}
+
+
+@pytest.mark.parametrize(("year", "sunday"), EASTER.items())
+def test_easter_based_holidays_2024_2030(year: int, sunday: date) -> None:
+    assert easter_sunday(year) == sunday
+    days = french_holidays(year)
+    assert sunday + timedelta(days=1) in days  # Easter Monday
+    assert sunday + timedelta(days=39) in days  # Ascension (a Thursday)
+    assert (sunday + timedelta(days=39)).isoweekday() == 4
+    assert sunday + timedelta(days=50) in days  # Whit Monday
+    assert sunday - timedelta(days=2) not in days  # Good Friday: Alsace-Moselle only
+    assert sunday - timedelta(days=2) in french_holidays(year, "FR", alsace_moselle=True)
+
+
+@pytest.mark.parametrize("year", range(2024, 2031))
+def test_fixed_holidays(year: int) -> None:
+    days = french_holidays(year)
+    for m, d in ((1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)):
+        assert date(year, m, d) in days
+    assert len(days) == 11
+
+
+@pytest.mark.parametrize(("region", "day"), [("RE", (12, 20)), ("YT", (4, 27)), ("GP", (5, 27)), ("MQ", (5, 22)),
+                                             ("GF", (6, 10))])
+def test_overseas_abolition_days(region: str, day: tuple[int, int]) -> None:
+    assert date(2027, *day) in french_holidays(2027, region)
+    assert date(2027, *day) not in french_holidays(2027, "FR")
+    assert date(2027, *day) not in french_holidays(2027, region, overseas=False)
+
+
+def test_known_gregorian_dates_far_away() -> None:
+    assert easter_sunday(1961) == date(1961, 4, 2)
+    assert easter_sunday(2038) == date(2038, 4, 25)
+    assert easter_sunday(2285) == date(2285, 3, 22)

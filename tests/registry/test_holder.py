@@ -1,0 +1,62 @@
+"""Reload swaps atomically and a list that fails keeps its last good version."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from gateway.config import Config
+from gateway.numbers import Normaliser
+from gateway.registry import snapshot
+from gateway.registry.holder import RegistryHolder
+
+
+def test_reload_keeps_last_good_list_when_new_file_is_corrupt(sample_config: Config, tmp_path: Path) -> None:
+    holder = RegistryHolder(sample_config.lists, Normaliser("FR"))
+    first = holder.load_all()
+    assert first.ok and set(first.loaded) == set(sample_config.lists)
+    before = holder.current
+    key = Normaliser("FR").parse("0612000001").key
+    assert key in before.lists["bloctel"]
+
+    path = sample_config.lists["bloctel"].path
+    assert path is not None
+    path.write_bytes(snapshot.MAGIC + b"\x00\x00\x00\x10{not json at all")
+    result = holder.load_all()
+    assert not result.ok and "bloctel" in result.failed and "corrupt snapshot header" in result.failed["bloctel"]
+    assert holder.current.lists["bloctel"] is before.lists["bloctel"]  # still serving the previous version
+    assert key in holder.current.lists["bloctel"]
+    assert holder.errors["bloctel"]
+
+    path.write_text("0612000001\n0612000099\n")
+    result = holder.load_all()
+    assert result.ok and "bloctel" not in holder.errors
+    assert Normaliser("FR").parse("0612000099").key in holder.current.lists["bloctel"]
+
+
+def test_old_snapshot_serves_until_new_one_is_complete(sample_config: Config) -> None:
+    holder = RegistryHolder(sample_config.lists, Normaliser("FR"))
+    holder.load_all()
+    seen = []
+    holder.on_swap(lambda regs, result: seen.append((regs, result)))
+
+    async def go() -> None:
+        old = holder.current
+        task = asyncio.create_task(holder.reload())
+        assert holder.current is old  # nothing swapped before the load completes
+        await task
+        assert holder.current is not old
+
+    asyncio.run(go())
+    assert len(seen) == 1
+
+
+def test_missing_list_is_reported_and_known_by_kind(sample_config: Config) -> None:
+    path = sample_config.lists["bloctel"].path
+    assert path is not None
+    path.unlink()
+    holder = RegistryHolder(sample_config.lists, Normaliser("FR"))
+    result = holder.load_all()
+    assert "no such file" in result.failed["bloctel"]
+    assert holder.current.get("bloctel") is None
+    assert holder.current.kind_of("bloctel") is not None  # the engine still treats it as an opposition list

@@ -1,0 +1,114 @@
+"""Loaders: garbage, empty, duplicate and truncated input; every format; the iff property."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.numbers import Normaliser
+from gateway.registry.loaders import detect_format, load_list, parse_prefix
+from gateway.registry.model import ListKind, RegistryError
+
+NORM = Normaliser("FR")
+
+
+def load(path: Path, kind: ListKind = ListKind.OPPOSITION, **kw: object):  # type: ignore[no-untyped-def]
+    return load_list(path, name="x", kind=kind, normaliser=NORM, **kw)  # type: ignore[arg-type]
+
+
+def test_plain_text_with_every_spelling_duplicates_bom_crlf(tmp_path: Path) -> None:
+    f = tmp_path / "l.txt"
+    f.write_bytes(b"\xef\xbb\xbf# as_of: 2026-03-01\r\n0612345678\r\n+33612345678\r\n06 12 34 56 79\r\n\r\n"
+                  b"0692123456\n+12125551234\n")
+    lst, report = load(f)
+    assert lst.meta.count == 4  # the duplicate spelling counts once
+    assert report.accepted == 5 and report.bad_count == 0 and report.lines == 5
+    assert lst.meta.as_of == date(2026, 3, 1)
+    for n in ("0612345678", "0612345679", "+262692123456", "+12125551234"):
+        assert NORM.parse(n).key in lst
+    assert NORM.parse("0612345670").key not in lst
+
+
+def test_bad_lines_are_counted_with_line_numbers_and_not_fatal(tmp_path: Path) -> None:
+    f = tmp_path / "l.txt"
+    lines = [b"0612345678"] * 97 + [b"hello", b"\xff\xfe\x00garbage", b"061234"]
+    f.write_bytes(b"\n".join(lines) + b"\n")
+    lst, report = load(f)
+    assert lst.meta.count == 1 and lst.meta.bad_lines == 3
+    assert [n for n, _ in report.bad] == [98, 99, 100]
+    assert "line 98" in report.summary()
+
+
+def test_too_many_bad_lines_refuse_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "l.txt"
+    f.write_text("0612345678\nnot a number\nnor this\n")
+    with pytest.raises(RegistryError, match=r"2 of 3 lines are not numbers .*line 2"):
+        load(f)
+    lst, _ = load(f, max_bad_share=0.9)
+    assert lst.meta.count == 1
+
+
+def test_empty_opposition_list_is_refused_but_empty_dnc_is_fine(tmp_path: Path) -> None:
+    f = tmp_path / "empty.txt"
+    f.write_text("# nothing\n\n")
+    with pytest.raises(RegistryError, match="holds no numbers"):
+        load(f)
+    lst, _ = load(f, ListKind.INTERNAL_DNC)
+    assert lst.meta.count == 0
+
+
+def test_missing_file_and_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="no such file"):
+        load(tmp_path / "nope.txt")
+    f = tmp_path / "l.txt"
+    f.write_text("0612345678\n")
+    with pytest.raises(RegistryError, match="unknown format"):
+        load(f, fmt="xml")
+
+
+def test_bloctel_csv(tmp_path: Path) -> None:
+    f = tmp_path / "bloctel.csv"
+    f.write_text("Telephone;Identifiant\n0612345678;A1\n0612345679;A2\n;A3\n")
+    assert detect_format(f, ListKind.OPPOSITION) == "bloctel-csv"
+    lst, report = load(f, max_bad_share=0.5)
+    assert lst.meta.count == 2 and report.bad_count == 1
+
+
+def test_prefixes_are_ranges_not_numbers(tmp_path: Path) -> None:
+    f = tmp_path / "p.txt"
+    f.write_text("0899\n+1900\n00338975\nnonsense\n")
+    lst, report = load(f, ListKind.BLOCKED_PREFIXES, max_bad_share=0.5)
+    assert report.accepted == 3 and report.bad_count == 1
+    assert NORM.parse("0899123456").key in lst and NORM.parse("0898123456").key not in lst
+    assert NORM.parse("0897512345").key in lst and NORM.parse("0897612345").key not in lst
+    assert NORM.parse("+19005551234").key in lst and NORM.parse("+12125551234").key not in lst
+    assert len(lst.members) <= 3 * 15  # a handful of intervals, not 10^10 numbers
+    assert parse_prefix("abc", NORM) is None
+
+
+def test_truncated_file_last_line_cut(tmp_path: Path) -> None:
+    f = tmp_path / "l.txt"
+    f.write_bytes(b"0612345678\n" * 100 + b"06123")
+    lst, report = load(f)
+    assert lst.meta.count == 1 and report.bad_count == 1 and report.bad[0][0] == 101
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sets(st.integers(min_value=100_000_000, max_value=799_999_999).filter(lambda n: str(n)[:2] != "70"),
+               max_size=300),
+       st.sets(st.integers(min_value=100_000_000, max_value=799_999_999), max_size=50))
+def test_a_number_is_in_the_list_iff_it_was_in_the_input(tmp_path_factory: pytest.TempPathFactory,
+                                                         inside: set[int], probes: set[int]) -> None:
+    f = tmp_path_factory.mktemp("iff") / "l.txt"
+    f.write_text("".join(f"0{n}\n" for n in inside))
+    lst, _ = load(f, ListKind.INTERNAL_DNC)
+    keys_in = {NORM.parse(f"0{n}").key for n in inside}
+    assert lst.meta.count == len(keys_in)
+    for n in inside | probes:
+        k = NORM.parse(f"0{n}").key
+        if k:
+            assert (k in lst) == (k in keys_in)
