@@ -1,0 +1,382 @@
+"""FastAGI, sans-I/O: bytes from Asterisk in, events out; commands in, bytes to send out.
+
+Modelled on h11: :class:`AgiConnection` owns no socket and no clock, so every
+corner of the protocol is unit-tested without I/O. It follows what
+``res/res_agi.c`` really writes (checked against Asterisk 23.4.1 recordings):
+
+- ``launch_netscript`` writes ``agi_network: yes`` and ``agi_network_script:
+  <everything after the first "/" of the URL>`` (so a query string such as
+  ``check?campaign=x`` is part of it), then ``setup_env`` writes
+  ``agi_request`` … ``agi_threadid``, one ``agi_arg_N: value`` per AGI()
+  argument, and an empty line. Every line ends with a bare ``\\n``.
+- Each command gets one reply line ``CODE result=VALUE [(data)] [key=value…]
+  [text]`` — except ``520-…`` which is a multi-line usage text ending with
+  ``520 End of proper usage.``, and ``100 result=0 Trying...`` which is
+  followed by the real reply.
+- When the channel hangs up, Asterisk writes ``HANGUP`` once, inline, at the
+  next turn of its loop: usually *before* the reply to the command in flight.
+  It is an event of its own, never a reply, so it cannot shift later replies.
+  The channel is dead from then on (commands that need it get ``511``).
+
+Asterisk reads commands with ``fgets`` on a stdio ``FILE`` and then ``poll``s
+the socket: a second command sent before the first reply may sit in stdio's
+buffer unseen until the channel wakes up. So one command is in flight at a
+time, and :meth:`AgiConnection.send` enforces it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final
+from urllib.parse import parse_qsl
+
+__all__ = [
+    "NEED_DATA",
+    "AgiConnection",
+    "AgiRequest",
+    "Closed",
+    "Event",
+    "Hangup",
+    "NeedData",
+    "ProtocolError",
+    "Reply",
+    "State",
+    "get_variable",
+    "parse_env",
+    "parse_reply",
+    "quote",
+    "set_variable",
+]
+
+DEFAULT_HEADER_LIMIT: Final = 16384
+# Asterisk reads a command line into a 2048-byte buffer (AGI_BUF_LEN): a longer one is cut in two commands.
+MAX_COMMAND: Final = 2047
+# A reply is one short line, or a usage text of a few hundred bytes; anything far larger is not Asterisk.
+DEFAULT_REPLY_LIMIT: Final = 65536
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class ProtocolError(Exception):
+    """The peer did not speak FastAGI as Asterisk does; the message says what was wrong and where."""
+
+    def __init__(self, message: str, kind: str = "protocol") -> None:
+        super().__init__(message)
+        self.kind = kind  # short fixed string for metrics: protocol, header_too_large, eof
+
+
+class State(enum.Enum):
+    ENV = "env"  # reading the environment block
+    IDLE = "idle"  # env received, no command in flight
+    AWAITING = "awaiting"  # a command was sent, its reply has not come yet
+    CLOSED = "closed"  # end of stream seen (or a fatal protocol error)
+
+
+@dataclass(frozen=True, slots=True)
+class AgiRequest:
+    """The environment block, read whole. ``script`` is the route, without its query string."""
+
+    env: Mapping[str, str]
+    script: str
+    query: Mapping[str, str]
+    args: tuple[str, ...]
+
+    @property
+    def network(self) -> bool:
+        return self.env.get("agi_network") == "yes"
+
+    @property
+    def channel(self) -> str:
+        return self.env.get("agi_channel", "")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.env.get("agi_uniqueid", "")
+
+    @property
+    def request(self) -> str:
+        return self.env.get("agi_request", "")
+
+    def arg(self, n: int) -> str:
+        """The ``agi_arg_N`` value (1-based), "" when absent."""
+        return self.args[n - 1] if 0 < n <= len(self.args) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One reply. ``result`` is the raw text after ``result=``; ``data`` what was in parentheses."""
+
+    code: int
+    result: str | None = None
+    data: str | None = None
+    fields: Mapping[str, str] = field(default_factory=lambda: _EMPTY)  # endpos=…, digit=…
+    text: str = ""  # the free text: "Invalid or unknown command", "Gosub label not found"
+    usage: tuple[str, ...] = ()  # the lines between 520- and "520 End of proper usage."
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 200
+
+    @property
+    def result_int(self) -> int | None:
+        try:
+            return int(self.result) if self.result is not None else None
+        except ValueError:
+            return None
+
+    @property
+    def endpos(self) -> int | None:
+        v = self.fields.get("endpos")
+        return int(v) if v is not None and v.lstrip("-").isdigit() else None
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """Asterisk's inline ``HANGUP`` line: the channel is gone; the session continues in dead mode."""
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """End of stream from Asterisk."""
+
+
+class NeedData(enum.Enum):
+    NEED_DATA = "need_data"
+
+
+NEED_DATA: Final = NeedData.NEED_DATA
+
+Event = AgiRequest | Reply | Hangup | Closed
+
+_REPLY = re.compile(r"(\d{3})(?: result=(\S*))?(?: ?(.*))?", re.S)
+_DATA_THEN_FIELDS = re.compile(r"\((.*)\)((?:\s+[A-Za-z_]+=\S*)*)(?:\s+(.*))?", re.S)
+_FIELD = re.compile(r"([A-Za-z_]+)=(\S*)")
+_ARG = re.compile(r"agi_arg_(\d+)")
+_UNSAFE = ("\n", "\r", "\0")
+
+
+def _decode(raw: bytes) -> str:
+    # Caller names from trunks are sometimes Latin-1: tolerate them rather than drop the call.
+    return raw.decode("utf-8", "replace")
+
+
+def parse_env(block: bytes) -> AgiRequest:
+    """Parse a complete environment block (without its terminating empty line)."""
+    env: dict[str, str] = {}
+    args: dict[int, str] = {}
+    for n, raw in enumerate(block.split(b"\n"), 1):
+        line = _decode(raw.removesuffix(b"\r"))
+        key, sep, value = line.partition(":")
+        key = key.strip()
+        if not sep or not key or " " in key:
+            raise ProtocolError(f"environment line {n} is not 'agi_name: value': {line[:80]!r}")
+        value = value[1:] if value.startswith(" ") else value  # "agi_accountcode: " -> ""
+        env[key] = value
+        m = _ARG.fullmatch(key)
+        if m:
+            args[int(m.group(1))] = value
+    script, _, qs = env.get("agi_network_script", "").partition("?")
+    query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
+    argv = tuple(args.get(i, "") for i in range(1, max(args, default=0) + 1))
+    return AgiRequest(MappingProxyType(env), script.strip("/"), MappingProxyType(query), argv)
+
+
+def parse_reply(line: str, usage: tuple[str, ...] = ()) -> Reply:
+    """Parse one reply line (without its newline)."""
+    m = _REPLY.fullmatch(line)
+    if m is None:
+        raise ProtocolError(f"reply is not 'CODE result=…': {line[:80]!r}")
+    code, result, rest = int(m.group(1)), m.group(2), (m.group(3) or "").strip()
+    data: str | None = None
+    fields: dict[str, str] = {}
+    text = rest
+    if rest.startswith("("):
+        dm = _DATA_THEN_FIELDS.fullmatch(rest)
+        if dm is not None:
+            data, text = dm.group(1), (dm.group(3) or "")
+            fields = dict(_FIELD.findall(dm.group(2)))
+    elif result is not None and rest:
+        # "200 result=0 endpos=1234": key=value pairs, then maybe free text ("Gosub label not found").
+        words = rest.split(" ")
+        i = 0
+        while i < len(words) and _FIELD.fullmatch(words[i]):
+            k, v = words[i].split("=", 1)
+            fields[k] = v
+            i += 1
+        text = " ".join(words[i:])
+    return Reply(code, result, data, MappingProxyType(fields) if fields else _EMPTY, text, usage)
+
+
+def quote(value: str) -> str:
+    """Quote one argument the way res_agi.c's ``parse_args`` reads it back.
+
+    Inside double quotes a backslash escapes the next character, so ``"`` and
+    ``\\`` are escaped; line breaks cannot be sent at all (they end the command)
+    and are replaced by spaces.
+    """
+    for ch in _UNSAFE:
+        if ch in value:
+            value = value.replace(ch, " ")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def set_variable(name: str, value: str) -> str:
+    _check_name(name)
+    return f"SET VARIABLE {name} {quote(value)}"
+
+
+def get_variable(name: str) -> str:
+    """``GET VARIABLE`` for a variable or a dialplan function such as ``CALLERID(num)``."""
+    _check_name(name)
+    return f"GET VARIABLE {name}"
+
+
+def _check_name(name: str) -> None:
+    if not name or any(c in name for c in ' \t"\\\n\r\0'):
+        raise ValueError(f"not a variable name: {name!r}")
+
+
+class AgiConnection:
+    """The server side of one FastAGI session."""
+
+    def __init__(self, header_limit: int = DEFAULT_HEADER_LIMIT, reply_limit: int = DEFAULT_REPLY_LIMIT) -> None:
+        self.header_limit = header_limit
+        self.reply_limit = reply_limit
+        self.state = State.ENV
+        self.dead = False  # HANGUP seen (or a 511): the channel is gone
+        self.request: AgiRequest | None = None
+        self._buf = bytearray()
+        self._eof = False
+        self._scan = 0  # where to resume looking for the end of the env block
+        self._usage: list[str] | None = None  # inside a 520- multi-line reply
+        self._usage_bytes = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the socket; ``b""`` means end of stream."""
+        if self._eof:
+            if data:
+                raise ProtocolError("data received after end of stream")
+            return
+        if data:
+            self._buf += data
+        else:
+            self._eof = True
+
+    def next_event(self) -> Event | NeedData:
+        """The next complete event, or NEED_DATA. Raises ProtocolError on input Asterisk would never send."""
+        if self.state is State.CLOSED:
+            return Closed()
+        if self.state is State.ENV:
+            return self._next_env()
+        return self._next_line_event()
+
+    def send(self, command: str) -> bytes:
+        """Bytes for one command; only one may be in flight (see the module docstring)."""
+        if self.state is State.ENV:
+            raise RuntimeError("cannot send a command before the environment block is read")
+        if self.state is State.AWAITING:
+            raise RuntimeError("a command is already waiting for its reply")
+        if self.state is State.CLOSED:
+            raise RuntimeError("connection closed")
+        if any(c in command for c in _UNSAFE):
+            raise ValueError("a command cannot contain a line break or NUL")
+        data = command.encode("utf-8") + b"\n"
+        if len(data) > MAX_COMMAND + 1:
+            raise ValueError(f"command of {len(data)} bytes: Asterisk would cut it at {MAX_COMMAND}")
+        self.state = State.AWAITING
+        return data
+
+    def _fail(self, message: str, kind: str = "protocol") -> ProtocolError:
+        self.state = State.CLOSED
+        return ProtocolError(message, kind)
+
+    def _next_env(self) -> AgiRequest | NeedData:
+        buf = self._buf
+        if buf[:1] == b"\n" or buf[:2] == b"\r\n":
+            raise self._fail("empty environment block")
+        # Resume the search where the previous one stopped: a slow client must not cost O(n²).
+        start = max(0, self._scan - 3)
+        end = buf.find(b"\n\n", start)
+        if end >= 0:
+            return self._take_env(end, 2)
+        end = buf.find(b"\r\n\r\n", start)  # tolerate CRLF line ends (a proxy or a test client may add them)
+        if end >= 0:
+            return self._take_env(end, 4)
+        if len(buf) > self.header_limit:
+            raise self._fail(f"environment block larger than {self.header_limit} bytes without its end",
+                             "header_too_large")
+        if self._eof:
+            raise self._fail(f"connection closed before the end of the environment block ({len(buf)} bytes)", "eof")
+        self._scan = len(buf)
+        return NEED_DATA
+
+    def _take_env(self, end: int, sep: int) -> AgiRequest:
+        if end > self.header_limit:
+            raise self._fail(f"environment block of {end} bytes is larger than {self.header_limit}",
+                             "header_too_large")
+        block = bytes(self._buf[:end])
+        del self._buf[: end + sep]
+        try:
+            req = parse_env(block)
+        except ProtocolError as e:
+            self.state = State.CLOSED
+            raise e
+        self.request = req
+        self.state = State.IDLE
+        return req
+
+    def _next_line_event(self) -> Event | NeedData:
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl < 0:
+                if len(self._buf) > self.reply_limit:
+                    raise self._fail(f"reply line longer than {self.reply_limit} bytes")
+                if self._eof:
+                    if self._buf:
+                        raise self._fail(f"connection closed in the middle of a reply line ({len(self._buf)} bytes)",
+                                         "eof")
+                    if self._usage is not None:
+                        raise self._fail("connection closed in the middle of a 520 usage reply", "eof")
+                    self.state = State.CLOSED
+                    return Closed()
+                return NEED_DATA
+            line = _decode(bytes(self._buf[:nl]).removesuffix(b"\r"))
+            del self._buf[: nl + 1]
+            if self._usage is not None:
+                if line.startswith("520 "):
+                    usage = tuple(self._usage)
+                    self._usage = None
+                    return self._reply(parse_reply(line, usage))
+                self._usage_bytes += len(line)
+                if self._usage_bytes > self.reply_limit:
+                    raise self._fail(f"520 usage text longer than {self.reply_limit} bytes")
+                self._usage.append(line)
+                continue
+            if line == "HANGUP":
+                self.dead = True
+                return Hangup()
+            if self.state is not State.AWAITING:
+                raise self._fail(f"reply with no command in flight: {line[:80]!r}")
+            if line.startswith("520-"):
+                self._usage, self._usage_bytes = [], 0
+                continue
+            reply = parse_reply(line) if line[:3].isdigit() else None
+            if reply is None:
+                raise self._fail(f"reply is not 'CODE result=…': {line[:80]!r}")
+            if reply.code == 100:
+                continue  # "100 result=0 Trying...": the real reply follows
+            return self._reply(reply)
+
+    def _reply(self, reply: Reply) -> Reply:
+        self.state = State.IDLE
+        if reply.code == 511:
+            self.dead = True
+        return reply
