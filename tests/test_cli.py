@@ -1,0 +1,99 @@
+"""``dnc-gateway check``: the DESIGN §7 contract (JSON keys, exit codes), run as a real subprocess too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+
+AT = "2026-11-24T10:30:00+01:00"
+
+
+def check(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, dict[str, object]]:
+    code = main(["--config", str(config), "check", *args, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}
+
+
+@pytest.mark.parametrize(
+    ("number", "campaign", "at", "verdict", "reason", "would_block"),
+    [
+        ("0612000001", "legacy", "2026-03-10T11:00:00+01:00", "BLOCK", "opposition_list", True),
+        ("06 12 00 00 09", "prospect", AT, "ALLOW", None, False),
+        ("0612000008", "prospect", AT, "BLOCK", "no_consent", True),
+        ("0612000105", "prospect", AT, "ALLOW", "exempt_contract", False),
+        ("0612000200", "legacy", AT, "BLOCK", "internal_dnc", True),
+        ("0612000300", "legacy", AT, "BLOCK", "litigator", True),
+        ("112", "prospect", AT, "ALLOW", "emergency", False),
+        ("0612000008", "survey", AT, "ALLOW", "exempt_category", False),
+        ("0612000200", "survey", AT, "ALLOW", "internal_dnc", True),  # monitor mode
+        ("0612000009", "prospect", "2026-11-24T21:00:00+01:00", "BLOCK", "outside_hours", True),
+        ("0612000009", "nope", AT, "BLOCK", "unknown_campaign", True),
+        ("12", "prospect", AT, "BLOCK", "invalid_number", True),
+    ],
+)
+def test_check_json(capsys: pytest.CaptureFixture[str], sample_config_path: Path, number: str, campaign: str,
+                    at: str, verdict: str, reason: str | None, would_block: bool) -> None:
+    code, out = check(capsys, sample_config_path, number, "--campaign", campaign, "--at", at)
+    assert code == 0
+    assert {k: out[k] for k in ("verdict", "reason", "would_block")} == {
+        "verdict": verdict, "reason": reason, "would_block": would_block}
+    assert {"verdict", "reason", "would_block", "number", "rule", "lists"} <= set(out)
+    assert isinstance(out["lists"], dict)
+
+
+def test_check_caller_id_and_number_format(capsys: pytest.CaptureFixture[str], sample_config_path: Path) -> None:
+    code, out = check(capsys, sample_config_path, "0612000009", "--campaign", "prospect", "--at", AT,
+                      "--caller-id", "0612345678")
+    assert (code, out["reason"], out["number"]) == (0, "caller_id", "+33612000009")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["0612000009", "--campaign", "prospect", "--at", "2026-11-24T10:30:00"], "add the UTC offset"),
+        (["0612000009", "--campaign", "prospect", "--at", "tomorrow"], "not an ISO-8601"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(capsys: pytest.CaptureFixture[str], sample_config_path: Path,
+                                          args: list[str], message: str) -> None:
+    assert main(["--config", str(sample_config_path), "check", *args, "--json"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_config_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gateway]\nhome_country = 'France'\n")
+    assert main(["--config", str(bad), "check", "0612000009", "--campaign", "x"]) == 2
+    assert "bad.toml:2: [gateway] home_country" in capsys.readouterr().err
+
+
+def test_record_counts_attempts_until_the_cap(capsys: pytest.CaptureFixture[str], sample_config_path: Path) -> None:
+    text = sample_config_path.read_text().replace('state = "memory://"', 'state = "sqlite://state.db"')
+    sample_config_path.write_text(text)
+    reasons = []
+    for _ in range(5):
+        _, out = check(capsys, sample_config_path, "0612000009", "--campaign", "prospect", "--at", AT, "--record")
+        reasons.append(out["reason"])
+        assert "decision_id" in out
+    assert reasons == [None, None, None, None, "frequency_cap"]
+    # without --record nothing is counted
+    _, out = check(capsys, sample_config_path, "0612000010", "--campaign", "prospect", "--at", AT)
+    assert "decision_id" not in out
+
+
+def test_console_script_runs_on_the_embedded_demo(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "dnc-gateway"
+    env_home = tmp_path / "demo"
+    proc = subprocess.run([str(exe), "--data-dir", str(env_home), "check", "0612000001", "--campaign", "legacy",
+                           "--at", "2026-03-10T11:00:00+01:00", "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["verdict"], out["reason"]) == ("BLOCK", "opposition_list")
+    assert (env_home / "bloctel.snapshot").stat().st_size > 1_000_000

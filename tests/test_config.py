@@ -1,0 +1,68 @@
+"""Config: typed values, and errors that name the file, the line, the table and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config import DEMO_CONFIG, ConfigError, load, parse
+from gateway.registry.model import ListKind
+
+from .conftest import SAMPLE_TOML
+
+
+def test_sample_config(sample_config_path: Path) -> None:
+    c = load(sample_config_path)
+    assert c.gateway.professional == "acme" and c.gateway.home_country == "FR"
+    assert c.lists["bloctel"].kind is ListKind.OPPOSITION and c.lists["bloctel"].max_age_days == 30
+    assert c.lists["bloctel"].path == sample_config_path.parent / "bloctel.txt"
+    assert c.campaigns["survey"].mode == "monitor" and c.campaigns["survey"].category == "polling"
+    assert c.web.admin_token == "test-token" and c.agi.listen.port == 0
+
+
+def test_demo_config_is_valid(tmp_path: Path) -> None:
+    (tmp_path / "admin-token").write_text("t0k3n\n")
+    c = load(DEMO_CONFIG, data_dir=tmp_path)
+    assert c.web.admin_token == "t0k3n"
+    assert c.gateway.state == f"sqlite://{tmp_path / 'state.db'}"
+    assert {"prospect", "legacy", "renewals", "survey", "solar", "b2b"} <= set(c.campaigns)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (('mode = "monitor"', 'mode = "loud"'), r":\d+: \[campaigns.survey\] mode: 'loud' is not one of"),
+        (('kind = "opposition"', 'kind = "oposition"'), r"\[lists.bloctel\] kind: 'oposition' is not one of"),
+        (('max_age_days = 30', 'max_age_days = "30"'), r"\[lists.bloctel\] max_age_days: expected int, got str"),
+        (('max_age_days = 30', 'max_age_days = -1'), r"max_age_days: must be positive"),
+        (('as_of = "2026-11-20"\nmax', 'as_of = "20/11/2026"\nmax'), r"as_of: '20/11/2026' is not a date"),
+        (('listen = "127.0.0.1:0"\nallow', 'listen = "localhost"\nallow'), r"\[agi\] listen: 'localhost' is not HOST"),
+        (('allow = ["127.0.0.0/8", "::1"]', 'allow = ["10.0.0.300/8"]'), r"\[agi\] allow: '10.0.0.300/8'"),
+        (('professional = "acme"', 'profesional = "acme"'), r"\[gateway\] profesional: unknown key"),
+        (('lists = ["company-dnc"]', 'lists = ["company_dnc"]'), r"no list named 'company_dnc'"),
+        (('consent = "consent"', 'consent = "customers"'), r"\[campaigns.prospect\] consent: no consent list named"),
+        (('state = "memory://"', 'state = "mysql://x"'), r"\[gateway\] state: 'mysql://x'"),
+        (('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"'), r"unknown time zone"),
+        (('[lists.bloctel]\nkind', '[lists.bloctel]\nkindd'), r"\[lists.bloctel\] kindd: unknown key"),
+        (("[campaigns.prospect]", "[campaigns.prospect"), r"invalid TOML"),
+    ],
+)
+def test_errors_name_the_line_and_key(patch: tuple[str, str], message: str) -> None:
+    assert patch[0] in SAMPLE_TOML
+    text = SAMPLE_TOML.replace(patch[0], patch[1], 1)
+    with pytest.raises(ConfigError, match=message):
+        parse(text, "gw.toml")
+
+
+def test_line_number_points_at_the_key() -> None:
+    text = SAMPLE_TOML.replace('mode = "monitor"', 'mode = "loud"')
+    with pytest.raises(ConfigError) as e:
+        parse(text, "gw.toml")
+    line = int(str(e.value).split(":")[1])
+    assert text.splitlines()[line - 1].startswith("mode =")
+
+
+def test_unreadable_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load(tmp_path / "missing.toml")

@@ -1,0 +1,117 @@
+"""The service's side effects in order: state failure policy, audit failure policy, observers, the cap race."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+import pytest
+
+from gateway.config import Config
+from gateway.records import AuditRecord
+from gateway.service import AuditUnavailable, Gateway, Outcome
+from gateway.state.model import History
+from gateway.state.store import Cap, EmbeddedState, StateUnavailable
+
+from .conftest import FIXED_NOW
+
+
+class DownState(EmbeddedState):
+    async def history(self, professional: str, key: int) -> History:
+        raise StateUnavailable("connection refused")
+
+
+class FullAudit:
+    def __init__(self) -> None:
+        self.records: list[tuple[AuditRecord, bool]] = []
+
+    async def append(self, record: AuditRecord, *, durable: bool) -> None:
+        if durable:
+            raise AuditUnavailable("database or disk is full")
+        self.records.append((record, durable))
+
+
+def _gateway(config: Config, **kw: object) -> Gateway:
+    gw = Gateway(config, clock=lambda: FIXED_NOW, **kw)  # type: ignore[arg-type]
+    gw.holder.load_all()
+    return gw
+
+
+async def test_state_down_fails_closed_by_default(sample_config: Config) -> None:
+    gw = _gateway(sample_config, state=DownState())
+    d = (await gw.check("0612000009", "prospect")).decision
+    assert (d.verdict, d.reason) == ("BLOCK", "state_unavailable")
+    assert (await gw.check("112", "prospect")).decision.verdict == "ALLOW"  # emergency never depends on state
+
+
+async def test_state_down_fails_open_when_configured(sample_config: Config) -> None:
+    config = replace(sample_config, gateway=replace(sample_config.gateway, state_failure="open"))
+    gw = _gateway(config, state=DownState())
+    assert (await gw.check("0612000009", "prospect")).decision.verdict == "ALLOW"
+    assert (await gw.check("0612000001", "legacy")).decision.reason == "opposition_list"
+
+
+async def test_an_allow_that_cannot_be_audited_is_refused(sample_config: Config) -> None:
+    audit = FullAudit()
+    gw = _gateway(sample_config, audit=audit)
+    out = await gw.check("0612000009", "prospect")
+    assert (out.decision.verdict, out.decision.reason) == ("BLOCK", "audit_unavailable")
+    blocked = await gw.check("0612000001", "legacy", now=datetime.fromisoformat("2026-03-10T11:00:00+01:00"))
+    assert blocked.decision.reason == "opposition_list"
+    assert [r.verdict for r, durable in audit.records] == ["BLOCK"]  # blocks are queued, not waited for
+
+
+async def test_record_has_what_compliance_needs(sample_config: Config) -> None:
+    seen: list[Outcome] = []
+
+    class Obs:
+        def decided(self, outcome: Outcome, seconds: float) -> None:
+            seen.append(outcome)
+
+    class Broken:
+        def decided(self, outcome: Outcome, seconds: float) -> None:
+            raise RuntimeError("observer bug")
+
+    gw = _gateway(sample_config)
+    gw.observers += [Broken(), Obs()]
+    out = await gw.check("06 12 00 00 09", "prospect", channel="PJSIP/a-1", uniqueid="17.5")
+    rec = out.record
+    assert rec.decision_id == out.decision_id and len(out.decision_id) == 22
+    assert (rec.number, rec.campaign, rec.verdict, rec.caller_id) == ("+33612000009", "prospect", "ALLOW",
+                                                                     "0162000000")
+    assert (rec.channel, rec.uniqueid, rec.regime) == ("PJSIP/a-1", "17.5", "consent")
+    assert rec.lists["consent"].startswith("2026-11-20:")
+    assert seen == [out]
+
+
+async def test_cap_is_checked_atomically_when_counting(sample_config: Config) -> None:
+    class RacingState(EmbeddedState):
+        """Another gateway took the last attempts between our read and our count."""
+
+        async def history(self, professional: str, key: int) -> History:
+            return History()
+
+        async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
+            assert cap is not None and cap.limit == 4
+            return False
+
+    gw = _gateway(sample_config, state=RacingState())
+    d = (await gw.check("0612000009", "prospect")).decision
+    assert (d.verdict, d.reason) == ("BLOCK", "frequency_cap")
+
+
+async def test_refusal_and_optout(sample_config: Config) -> None:
+    gw = _gateway(sample_config)
+    await gw.refusal("0612000009")
+    d = (await gw.check("0612000009", "prospect")).decision
+    assert (d.reason, d.rule) == ("no_consent", "no_consent.withdrawn")
+    await gw.optout("0612000105")
+    assert (await gw.check("0612000105", "prospect")).decision.reason == "internal_dnc"
+    assert (await gw.optout("garbage")).key == 0
+
+
+@pytest.mark.parametrize("dialled", ["", "x" * 10_000, "\x00\xff"])
+async def test_garbage_is_an_invalid_number_not_a_crash(sample_config: Config, dialled: str) -> None:
+    gw = _gateway(sample_config)
+    out = await gw.check(dialled, "prospect")
+    assert out.decision.reason == "invalid_number" and len(out.record.number) <= 32
