@@ -1,0 +1,380 @@
+"""The audit log on a real SQLite file: group commit, durability, hash chain and tampering, disk full, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.audit import GENESIS, AuditError, AuditLog, AuditReader, chain_hash, record_row, verify_rows
+from gateway.config import AuditSection, Config
+from gateway.records import AuditRecord
+from gateway.service import AuditUnavailable, Gateway
+from tests.conftest import FIXED_NOW
+
+T0 = FIXED_NOW.timestamp()
+
+
+def rec(i: int, *, at: float | None = None, verdict: str = "ALLOW", campaign: str = "prospect") -> AuditRecord:
+    return AuditRecord(f"dec{i:06d}", T0 + i if at is None else at, campaign, f"+3361200{i % 10000:04d}", verdict,
+                       None if verdict == "ALLOW" else "opposition_list", "allow" if verdict == "ALLOW" else "lists",
+                       False, "enforce", "consent", {"bloctel": "2026-11-20:abc", "consent": "v2"}, "0162000000",
+                       f"PJSIP/agent-{i}", f"1700000000.{i}", "agi", "test")
+
+
+def ids(path: Path) -> list[str]:
+    with AuditReader(path) as r:
+        return [d["decision_id"] for d in r.query(limit=10**9)]
+
+
+async def started(path: Path, **kw: Any) -> AuditLog:
+    log = AuditLog(path, AuditSection(**kw))
+    await log.start()
+    return log
+
+
+@pytest.fixture
+async def audit(tmp_path: Path) -> AsyncIterator[AuditLog]:
+    log = await started(tmp_path / "audit.db", group_commit_ms=1.0)
+    yield log
+    await log.close()
+
+
+def db(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(str(path), isolation_level=None)
+
+
+# -- appends and group commit ---------------------------------------------------------------------
+
+async def test_concurrent_appends_durable_and_not_are_all_written_in_groups(audit: AuditLog) -> None:
+    n = 3000
+    await asyncio.wait_for(asyncio.gather(*(audit.append(rec(i), durable=i % 3 != 0) for i in range(n))), 20)
+    await audit.append(rec(n), durable=True)  # the last group holds every earlier one (FIFO)
+    stats = audit.stats()
+    assert stats["records_written"] == n + 1
+    assert stats["commits"] < n / 10, "appends were not grouped"
+    assert stats["queue_depth"] == 0
+    assert ids(audit.path) == [f"dec{i:06d}" for i in range(n + 1)]
+    v = audit.verify()
+    assert v.ok and v.records == n + 1 and (v.first_seq, v.last_seq) == (1, n + 1), v.message
+
+
+async def test_durable_append_is_committed_when_it_returns(audit: AuditLog) -> None:
+    for i in range(5):
+        await audit.append(rec(i), durable=True)
+        # A separate connection (another process would see the same) finds it at once.
+        assert ids(audit.path)[-1] == f"dec{i:06d}"
+
+
+async def test_non_durable_append_returns_at_once_and_rides_the_next_group(tmp_path: Path) -> None:
+    log = await started(tmp_path / "a.db", group_commit_ms=50.0)
+    try:
+        t = time.perf_counter()
+        await log.append(rec(1), durable=False)
+        assert time.perf_counter() - t < 0.02
+        deadline = time.monotonic() + 5
+        while ids(log.path) != ["dec000001"]:
+            assert time.monotonic() < deadline, "non-durable record never committed"
+            await asyncio.sleep(0.01)
+    finally:
+        await log.close()
+
+
+async def test_durable_waits_for_the_group_delay(tmp_path: Path) -> None:
+    log = await started(tmp_path / "a.db", group_commit_ms=40.0)
+    try:
+        t = time.perf_counter()
+        await log.append(rec(1), durable=True)
+        assert 0.035 <= time.perf_counter() - t < 2
+    finally:
+        await log.close()
+
+
+async def test_close_flushes_what_is_queued(tmp_path: Path) -> None:
+    log = await started(tmp_path / "a.db", group_commit_ms=10_000.0)
+    for i in range(50):
+        await log.append(rec(i), durable=False)
+    await asyncio.wait_for(log.close(), 5)
+    assert len(ids(tmp_path / "a.db")) == 50
+    with pytest.raises(AuditUnavailable):
+        await log.append(rec(99), durable=False)
+
+
+async def test_reopen_continues_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    for run in range(3):
+        log = await started(path)
+        for i in range(10):
+            await log.append(rec(run * 10 + i), durable=True)
+        await log.close()
+    with AuditReader(path) as r:
+        v = r.verify()
+    assert v.ok and v.records == 30 and v.last_seq == 30
+
+
+async def test_database_is_private(audit: AuditLog) -> None:
+    await audit.append(rec(1), durable=True)
+    for suffix in ("", "-wal", "-shm"):
+        p = f"{audit.path}{suffix}"
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
+
+
+async def test_metrics_hook_and_stats(audit: AuditLog) -> None:
+    calls: list[tuple[float, int, int]] = []
+
+    class M:
+        def audit_commit(self, seconds: float, records: int, queue_depth: int) -> None:
+            calls.append((seconds, records, queue_depth))
+
+    audit.metrics = M()
+    await asyncio.gather(*(audit.append(rec(i), durable=True) for i in range(20)))
+    await asyncio.sleep(0)
+    assert sum(c[1] for c in calls) == 20
+    assert all(c[0] > 0 and c[2] >= 0 for c in calls)
+    s = audit.stats()
+    assert s["last_commit_seconds"] > 0 and s["records_written"] == 20 and s["available"]
+
+
+async def test_queue_over_max_is_refused_and_nothing_queued_is_lost(tmp_path: Path) -> None:
+    log = await started(tmp_path / "a.db", group_commit_ms=10_000.0, max_queue=5)
+    for i in range(5):
+        await log.append(rec(i), durable=False)
+    with pytest.raises(AuditUnavailable, match="queue full"):
+        await log.append(rec(5), durable=True)
+    await log.close()
+    assert len(ids(tmp_path / "a.db")) == 5
+
+
+async def test_odd_text_does_not_break_a_group(audit: AuditLog) -> None:
+    odd = AuditRecord("odd", T0, "camp\u00e9", "+33612000001", "ALLOW", None, "allow", False, "enforce", "consent",
+                      {"l": "v"}, "", "PJSIP/\udcff-bad", "1.1", "agi", "nul\x00inside")
+    await asyncio.gather(audit.append(odd, durable=True), audit.append(rec(1), durable=True))
+    got = {d["decision_id"]: d for d in audit.query()}
+    assert got["odd"]["channel"] == "PJSIP/?-bad" and got["odd"]["campaign"] == "camp\u00e9"
+    assert audit.verify().ok
+
+
+async def test_cannot_open_is_audit_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(AuditUnavailable, match="cannot open"):
+        await started(tmp_path / "dir.db")
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+async def test_query_filters(audit: AuditLog) -> None:
+    for i in range(30):
+        await audit.append(rec(i, campaign="a" if i % 2 else "b", verdict="ALLOW" if i % 3 else "BLOCK"),
+                           durable=False)
+    await audit.append(rec(100), durable=True)
+    assert [d["seq"] for d in audit.query(campaign="a", since=T0 + 10, until=T0 + 20)] == [12, 14, 16, 18, 20]
+    one = audit.query(number="+33612000007")
+    assert len(one) == 1 and one[0]["decision_id"] == "dec000007" and one[0]["lists"]["consent"] == "v2"
+    assert one[0]["reason"] is None and one[0]["would_block"] is False and one[0]["time"].endswith("Z")
+    assert len(audit.query(limit=3)) == 3
+    assert audit.query(limit=1, newest_first=True)[0]["decision_id"] == "dec000100"
+    assert len(await audit.query_async(campaign="b")) == 15
+
+
+def test_reader_refuses_missing_and_foreign_databases(tmp_path: Path) -> None:
+    with pytest.raises(AuditError, match="no such"):
+        AuditReader(tmp_path / "nope.db")
+    assert not (tmp_path / "nope.db").exists()
+    other = tmp_path / "other.db"
+    db(other).execute("CREATE TABLE t (x)")
+    with pytest.raises(AuditError, match="not an audit database"):
+        AuditReader(other)
+
+
+# -- hash chain and tampering ---------------------------------------------------------------------
+
+@pytest.fixture
+async def filled(tmp_path: Path) -> Path:
+    log = await started(tmp_path / "a.db")
+    for i in range(1, 11):
+        await log.append(rec(i), durable=i == 10)
+    await log.close()
+    return tmp_path / "a.db"
+
+
+def verification(path: Path) -> Any:
+    with AuditReader(path) as r:
+        return r.verify()
+
+
+def test_intact_chain_verifies(filled: Path) -> None:
+    v = verification(filled)
+    assert v.ok and v.records == 10 and "intact" in v.message and v.head_hash in v.message
+
+
+def test_modified_record_is_detected(filled: Path) -> None:
+    db(filled).execute("UPDATE audit SET verdict = 'ALLOW', number = '+33699999999' WHERE seq = 4")
+    v = verification(filled)
+    assert not v.ok and v.bad_seq == 4 and "modified" in v.problem and "seq 4" in v.message
+
+
+def test_modified_time_is_detected(filled: Path) -> None:
+    db(filled).execute("UPDATE audit SET at = at + 0.001 WHERE seq = 2")
+    assert verification(filled).bad_seq == 2
+
+
+def test_rehashed_record_is_detected_by_the_next_one(filled: Path) -> None:
+    c = db(filled)
+    row = list(c.execute("SELECT * FROM audit WHERE seq = 5").fetchone())
+    row[4] = "+33699999999"  # number
+    new_hash = chain_hash(row[-2], 5, row[1:-2])
+    c.execute("UPDATE audit SET number = ?, hash = ? WHERE seq = 5", (row[4], new_hash))
+    v = verification(filled)
+    assert not v.ok and v.bad_seq == 6 and "does not follow" in v.problem
+
+
+def test_removed_middle_record_is_detected(filled: Path) -> None:
+    db(filled).execute("DELETE FROM audit WHERE seq = 5")
+    v = verification(filled)
+    assert not v.ok and v.bad_seq == 5 and "removed" in v.problem
+
+
+def test_swapped_records_are_detected(filled: Path) -> None:
+    c = db(filled)
+    c.execute("BEGIN")
+    c.execute("UPDATE audit SET seq = -3 WHERE seq = 3")
+    c.execute("UPDATE audit SET seq = 3 WHERE seq = 7")
+    c.execute("UPDATE audit SET seq = 7 WHERE seq = -3")
+    c.execute("COMMIT")
+    v = verification(filled)
+    assert not v.ok and v.bad_seq == 3
+
+
+def test_truncated_tail_is_detected(filled: Path) -> None:
+    db(filled).execute("DELETE FROM audit WHERE seq >= 9")
+    v = verification(filled)
+    assert not v.ok and v.bad_seq == 9 and "from the end" in v.problem
+
+
+def test_removed_head_is_detected(filled: Path) -> None:
+    db(filled).execute("DELETE FROM audit WHERE seq <= 2")
+    v = verification(filled)
+    assert not v.ok and v.bad_seq == 1
+
+
+def test_forged_head_is_detected(filled: Path) -> None:
+    db(filled).execute("UPDATE meta SET value = ? WHERE key = 'head_hash'", ("f" * 64,))
+    assert verification(filled).bad_seq == 10
+
+
+def test_verify_rows_pure() -> None:
+    rows, prev = [], GENESIS
+    for seq in range(1, 4):
+        r = record_row(rec(seq))
+        h = chain_hash(prev, seq, r)
+        rows.append((seq, *r, prev, h))
+        prev = h
+    assert verify_rows(rows, 0, GENESIS, 3, prev).ok
+    assert verify_rows(rows[1:], 1, rows[0][-1], 3, prev).ok  # after a purge of seq 1
+    assert verify_rows(rows[1:], 0, GENESIS, 3, prev).bad_seq == 1
+    assert verify_rows(rows, 0, GENESIS, 4, "x").bad_seq == 4
+    assert verify_rows([], 0, GENESIS, 0, GENESIS).ok
+
+
+# -- disk full ------------------------------------------------------------------------------------
+
+async def test_disk_full_refuses_durable_keeps_acknowledged_and_recovers(tmp_path: Path) -> None:
+    log = await started(tmp_path / "a.db", group_commit_ms=1.0)
+    try:
+        acked = []
+        for i in range(10):
+            await log.append(rec(i), durable=True)
+            acked.append(f"dec{i:06d}")
+        pages = await log.run_in_writer(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+        await log.run_in_writer(lambda c: c.execute(f"PRAGMA max_page_count = {pages}").fetchone())
+        refused = []
+        for i in range(10, 400):
+            if i % 2:
+                await log.append(rec(i), durable=False)  # acknowledged at once: must survive the full disk
+                acked.append(f"dec{i:06d}")
+                continue
+            try:
+                await asyncio.wait_for(log.append(rec(i), durable=True), 5)
+                acked.append(f"dec{i:06d}")
+            except AuditUnavailable as e:
+                assert "full" in str(e)
+                refused.append(f"dec{i:06d}")
+                if len(refused) >= 3:
+                    break
+        assert refused, "the database never filled up"
+        assert log.stats()["failures"] >= 1
+        await log.run_in_writer(lambda c: c.execute("PRAGMA max_page_count = 1073741823").fetchone())
+        await asyncio.wait_for(log.append(rec(1000), durable=True), 5)
+        acked.append("dec001000")
+    finally:
+        await log.close()
+    got = ids(tmp_path / "a.db")
+    assert sorted(got) == sorted(acked)
+    assert not set(refused) & set(got)
+    assert verification(tmp_path / "a.db").ok
+
+
+# -- retention ------------------------------------------------------------------------------------
+
+async def test_retention_purges_a_prefix_and_verify_still_passes(tmp_path: Path) -> None:
+    day = 86400.0
+    now = [T0 - 100 * day]  # the writer purges at start: begin in the past, nothing to purge yet
+    log = AuditLog(tmp_path / "a.db", AuditSection(retention_days=30), clock=lambda: now[0])
+    await log.start()
+    try:
+        ats = [T0 - 60 * day, T0 - 50 * day, T0 - 40 * day, T0 - 10 * day, T0 - 45 * day, T0 - 1 * day]
+        for i, at in enumerate(ats):
+            await log.append(rec(i, at=at), durable=True)
+        now[0] = T0
+        # 45 days old but after a 10-day-old one in the chain: kept, so the chain never gets a hole.
+        assert await log.purge() == 3
+        assert await log.purge() == 0
+        assert [d["decision_id"] for d in log.query()] == ["dec000003", "dec000004", "dec000005"]
+        v = log.verify()
+        assert v.ok and v.anchor_seq == 3 and v.first_seq == 4 and "purged" in v.message, v.message
+        await log.append(rec(9), durable=True)
+    finally:
+        await log.close()
+    assert verification(tmp_path / "a.db").ok
+    db(tmp_path / "a.db").execute("DELETE FROM audit WHERE seq = 4")
+    assert verification(tmp_path / "a.db").bad_seq == 4
+
+
+async def test_retention_runs_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    log = await started(path, retention_days=1)
+    await log.append(rec(1, at=time.time() - 3 * 86400), durable=True)
+    await log.append(rec(2, at=time.time()), durable=True)
+    await log.close()
+    log = await started(path, retention_days=1)
+    await log.close()
+    assert ids(path) == ["dec000002"]
+    assert verification(path).ok
+
+
+# -- through the service ---------------------------------------------------------------------------
+
+async def test_gateway_check_is_audited(tmp_path: Path, sample_config: Config) -> None:
+    log = await started(tmp_path / "a.db")
+    gw = Gateway(sample_config, audit=log, clock=lambda: FIXED_NOW)
+    gw.holder.load_all()
+    await gw.start()
+    try:
+        allowed = await gw.check("0612000009", "prospect", channel="PJSIP/x-1", uniqueid="1.1")
+        blocked = await gw.check("0612000001", "legacy")
+    finally:
+        await gw.close()
+        await log.close()
+    assert str(allowed.decision.verdict) == "ALLOW" and str(blocked.decision.verdict) == "BLOCK"
+    rows = {d["decision_id"]: d for d in AuditReader(tmp_path / "a.db").query()}
+    a, b = rows[allowed.decision_id], rows[blocked.decision_id]
+    assert (a["number"], a["verdict"], a["channel"], a["uniqueid"]) == ("+33612000009", "ALLOW", "PJSIP/x-1", "1.1")
+    assert (b["verdict"], b["reason"]) == ("BLOCK", "opposition_list")
+    assert a["lists"] and a["at"] == FIXED_NOW.timestamp()
