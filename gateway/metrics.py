@@ -1,0 +1,177 @@
+"""Prometheus metrics of one gateway process.
+
+Every ``Metrics`` owns its own ``CollectorRegistry``: tests build many
+gateways in one process, and a process-global registry would refuse the second
+set of metric names. Label values are bounded and never personal: campaigns are
+the configured names (anything else is ``unknown``), reasons and verdicts are
+enum codes, and free-form kinds from other modules are squeezed into
+``[a-z0-9_]`` or ``other``. A phone number never becomes a label.
+
+List size, age and version are read at scrape time from the registry holder and
+the gateway's clock, so a list that ages past its maximum shows it without any
+reload or timer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from gateway import __version__
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway, Outcome
+
+# From 10 µs (the decision's target) up to the AGI read timeout and beyond.
+LATENCY_BUCKETS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+UNKNOWN = "unknown"
+SOURCES = frozenset({"agi", "api", "cli", "replay"})
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+# Names of every metric this module exports, as they appear in PromQL (the deploy/ dashboard is checked
+# against this set by tests/test_metrics.py).
+EXPORTED = frozenset({
+    "dnc_decisions_total", "dnc_decision_seconds", "dnc_agi_session_seconds", "dnc_agi_sessions_in_flight",
+    "dnc_agi_sessions_total", "dnc_agi_errors_total", "dnc_ami_connected", "dnc_bypasses_total",
+    "dnc_attempts_confirmed_total", "dnc_audit_queue_depth", "dnc_audit_commit_seconds",
+    "dnc_audit_records_total", "dnc_state_errors_total", "dnc_list_size", "dnc_list_age_days",
+    "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info",
+})
+
+
+def bounded_kind(kind: str) -> str:
+    """A label value from a code-like string; anything else (a number, free text) becomes ``other``."""
+    k = kind.strip().lower()
+    return k if _KIND.fullmatch(k) else "other"
+
+
+class _ListCollector(Collector):
+    """Per-list gauges computed from the current registries at scrape time."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.tz = ZoneInfo(gateway.config.gateway.timezone)
+
+    def collect(self) -> Iterable[Metric]:
+        holder = self.gateway.holder
+        regs = holder.current
+        # The engine counts age in whole days from the as-of date: the same figure here, so that a
+        # Grafana threshold at max_age_days fires exactly when calls start being blocked as stale.
+        today = self.gateway.clock().astimezone(self.tz).date()
+        size = GaugeMetricFamily("dnc_list_size", "Numbers (or prefix ranges) in the list in service",
+                                 labels=["list", "kind"])
+        age = GaugeMetricFamily("dnc_list_age_days", "Days since the list's as-of date", labels=["list"])
+        max_age = GaugeMetricFamily("dnc_list_max_age_days", "Configured maximum age of the list",
+                                    labels=["list"])
+        loaded = GaugeMetricFamily("dnc_list_loaded", "1 when a version of the list is in service",
+                                   labels=["list", "kind"])
+        info = InfoMetricFamily("dnc_list", "Version of the list in service (as-of date and digest)",
+                                labels=["list"])
+        for name, spec in holder.specs.items():
+            lst = regs.get(name)
+            kind = str(spec.kind)
+            loaded.add_metric([name, kind], 0.0 if lst is None else 1.0)
+            if spec.max_age_days is not None:
+                max_age.add_metric([name], float(spec.max_age_days))
+            if lst is None:
+                continue
+            size.add_metric([name, kind], float(lst.meta.count))
+            days = lst.meta.age_days(today)
+            if days is not None:
+                age.add_metric([name], float(days))
+            info.add_metric([name], {"kind": kind, "version": lst.meta.version})
+        return [size, age, max_age, loaded, info]
+
+
+class Metrics:
+    """The gateway's observer for metrics, plus hooks the AGI server, AMI watcher and audit log call."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._campaigns = frozenset(gateway.config.campaigns)
+        r = self.registry
+        self.decisions = Counter(
+            "dnc_decisions", "Decisions by campaign, verdict and reason (would_block: blocked in monitor mode)",
+            ["campaign", "verdict", "reason", "would_block", "source"], registry=r)
+        self.decision_seconds = Histogram(
+            "dnc_decision_seconds", "Time to decide one call, normalisation to audit append",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.agi_seconds = Histogram(
+            "dnc_agi_session_seconds", "Whole FastAGI session, first byte to close", buckets=LATENCY_BUCKETS,
+            registry=r)
+        self.agi_in_flight = Gauge("dnc_agi_sessions_in_flight", "FastAGI sessions open now", registry=r)
+        self.agi_sessions = Counter("dnc_agi_sessions", "FastAGI sessions finished", ["result"], registry=r)
+        self.agi_errors = Counter("dnc_agi_errors", "FastAGI errors by kind", ["kind"], registry=r)
+        self.ami_up = Gauge("dnc_ami_connected", "1 while the AMI connection is up and answering pings",
+                            registry=r)
+        self.bypasses = Counter("dnc_bypasses", "Calls that reached a trunk without a decision", ["campaign"],
+                                registry=r)
+        self.confirmed = Counter("dnc_attempts_confirmed", "Allowed calls confirmed dialled by AMI", registry=r)
+        self.audit_queue = Gauge("dnc_audit_queue_depth", "Audit records waiting for a commit", registry=r)
+        self.audit_commit_seconds = Histogram("dnc_audit_commit_seconds", "Duration of one audit group commit",
+                                      buckets=LATENCY_BUCKETS, registry=r)
+        self.audit_records = Counter("dnc_audit_records", "Audit records committed", registry=r)
+        self.state_errors = Counter("dnc_state_errors", "Call-history store errors by kind", ["kind"], registry=r)
+        info = Gauge("dnc_gateway_info", "This gateway's version and instance name", ["version", "instance"],
+                     registry=r)
+        info.labels(__version__, gateway.instance or "default").set(1)
+        r.register(_ListCollector(gateway))
+
+    # -- the observer ------------------------------------------------------------------------------
+
+    def campaign_label(self, campaign: str) -> str:
+        return campaign if campaign in self._campaigns else UNKNOWN
+
+    def decided(self, outcome: Outcome, seconds: float) -> None:
+        d = outcome.decision
+        source = outcome.record.source if outcome.record.source in SOURCES else "other"
+        self.decisions.labels(self.campaign_label(d.campaign), str(d.verdict),
+                              str(d.reason) if d.reason is not None else "none",
+                              "true" if d.would_block else "false", source).inc()
+        self.decision_seconds.observe(seconds)
+
+    # -- hooks for the other parts -----------------------------------------------------------------
+
+    def agi_session_started(self) -> None:
+        self.agi_in_flight.inc()
+
+    def agi_session_finished(self, seconds: float, ok: bool) -> None:
+        self.agi_in_flight.dec()
+        self.agi_sessions.labels("ok" if ok else "error").inc()
+        self.agi_seconds.observe(seconds)
+
+    def agi_error(self, kind: str) -> None:
+        self.agi_errors.labels(bounded_kind(kind)).inc()
+
+    def ami_connected(self, up: bool) -> None:
+        self.ami_up.set(1 if up else 0)
+
+    def bypass(self, campaign: str) -> None:
+        self.bypasses.labels(self.campaign_label(campaign)).inc()
+
+    def attempt_confirmed(self) -> None:
+        self.confirmed.inc()
+
+    def audit_commit(self, seconds: float, records: int, queue_depth: int) -> None:
+        self.audit_commit_seconds.observe(seconds)
+        self.audit_records.inc(records)
+        self.audit_queue.set(queue_depth)
+
+    def state_error(self, kind: str) -> None:
+        self.state_errors.labels(bounded_kind(kind)).inc()
+
+    # -- exposition --------------------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

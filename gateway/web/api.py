@@ -1,0 +1,207 @@
+"""JSON API handlers (DESIGN §7): check, refusals, opt-outs, registry reload, audit query, health, summary.
+
+``/api/check`` is a dry run: it decides exactly as a call would be decided
+(same ``Gateway.check``) but counts no attempt and writes no audit record,
+because no call is placed; it shows in ``/metrics`` with ``source="api"`` and
+not on the supervisor page. Refusals, opt-outs, reloads and the audit trail are
+admin routes (bearer token).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from gateway.numbers import mask
+from gateway.state.store import StateUnavailable
+from gateway.web import params
+from gateway.web.auth import Access, authorize, refusal_message
+from gateway.web.status import ami_status, lists_status
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
+    from gateway.web.live import LiveHub
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 64 * 1024
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def admin(handler: Handler) -> Handler:
+    """Wrap a handler so that it runs only with the admin token."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        api: Api = request.app[API_KEY]
+        access = authorize(request.headers.get("Authorization"), api.token)
+        if access is not Access.GRANTED:
+            status, message = refusal_message(access)
+            headers = {"WWW-Authenticate": 'Bearer realm="dnc-gateway"'} if status == 401 else None
+            return web.json_response({"error": message}, status=status, headers=headers)
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+async def read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise params.BadRequest(f"body too large ({request.content_length} bytes, at most {MAX_BODY})")
+    return await request.read()
+
+
+class Api:
+    def __init__(self, gateway: Gateway, token: str, running: Any, hub: LiveHub) -> None:
+        self.gateway = gateway
+        self.token = token
+        self.running = running
+        self.hub = hub
+        self.tz = ZoneInfo(gateway.config.gateway.timezone)
+
+    @property
+    def audit(self) -> Any:
+        return getattr(self.running, "audit", None) if self.running is not None else self.gateway.audit
+
+    @property
+    def ami(self) -> Any:
+        return getattr(self.running, "ami", None)
+
+    # -- public -----------------------------------------------------------------------------------
+
+    async def check(self, request: web.Request) -> web.Response:
+        q = params.check_query(request.query)
+        outcome = await self.gateway.check(q.number, q.campaign, q.caller_id, source="api", record=False, now=q.at)
+        return web.json_response(outcome.decision.as_json())
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        lists = self.lists()
+        ok = all(entry["loaded"] for entry in lists)
+        body = {
+            "ok": ok,
+            "lists": {"loaded": [e["name"] for e in lists if e["loaded"]],
+                      "failed": {e["name"]: e["error"] or "not loaded" for e in lists
+                                 if e["error"] or not e["loaded"]}},
+            "ami": ami_status(self.ami)["state"],
+            "audit": "off" if self.audit is None else "on",
+        }
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def summary(self, request: web.Request) -> web.Response:
+        return web.json_response(self.hub.summary(), dumps=_dumps)
+
+    # -- admin ------------------------------------------------------------------------------------
+
+    async def refusal(self, request: web.Request) -> web.Response:
+        return await self._record(request, "refusal")
+
+    async def optout(self, request: web.Request) -> web.Response:
+        return await self._record(request, "optout")
+
+    async def _record(self, request: web.Request, what: str) -> web.Response:
+        body = params.number_body(await read_body(request))
+        parsed = self.gateway.normaliser.parse(body.number)
+        if not parsed.key:
+            raise params.BadRequest(f"number {body.number!r} is not a callable number "
+                                    "(invalid, short or emergency): nothing to record", "number")
+        record = self.gateway.refusal if what == "refusal" else self.gateway.optout
+        try:
+            number = await record(body.number, now=body.at)
+        except StateUnavailable as e:
+            return error(503, f"call-history store unavailable, {what} not recorded: {e}")
+        log.info("api: %s recorded for %s", what, number.masked)
+        return web.json_response({"ok": True, "recorded": what, "number": number.e164}, status=201)
+
+    async def reload(self, request: web.Request) -> web.Response:
+        names = params.reload_body(await read_body(request), frozenset(self.gateway.holder.specs))
+        result = await self.gateway.holder.reload(names)
+        log.info("api: reload: %d lists loaded, %d failed", len(result.loaded), len(result.failed))
+        return web.json_response(result.as_json())
+
+    async def audit_query(self, request: web.Request) -> web.Response:
+        q = params.audit_query(request.query)
+        audit = self.audit
+        if audit is None:
+            return error(503, "no audit log configured: set [gateway] audit in the config")
+        number = None
+        if q.number is not None:
+            parsed = self.gateway.normaliser.parse(q.number)
+            number = parsed.e164 or parsed.short or q.number  # the form the audit stores
+        records = await audit.query_async(number=number, campaign=q.campaign, since=q.since, until=q.until,
+                                          limit=q.limit)
+        return web.json_response({"count": len(records), "truncated": len(records) >= q.limit,
+                                  "records": records}, dumps=_dumps)
+
+    # -- shared -------------------------------------------------------------------------------------
+
+    def today(self) -> Any:
+        return self.gateway.clock().astimezone(self.tz).date()
+
+    def lists(self) -> list[dict[str, Any]]:
+        h = self.gateway.holder
+        return lists_status(h.specs, h.current, h.errors, self.today())
+
+    def live_status(self) -> dict[str, Any]:
+        """The slowly changing part of the page: lists, AMI, bypasses, audit (no numbers unmasked)."""
+        audit = self.audit
+        audit_stats: dict[str, Any] | None = None
+        if audit is not None and callable(getattr(audit, "stats", None)):
+            raw = audit.stats()
+            audit_stats = {str(k): v for k, v in raw.items() if isinstance(v, int | float | bool | str)
+                           and "number" not in str(k)} if isinstance(raw, dict) else None
+        return {
+            "instance": self.gateway.instance or "",
+            "lists": self.lists(),
+            "ami": ami_status(self.ami),
+            "bypasses": bypasses(self.ami, frozenset(self.gateway.config.campaigns)),
+            "audit": audit_stats,
+        }
+
+
+_DIGITS = re.compile(r"\+?\d{5,}")
+
+
+def mask_digits(text: str) -> str:
+    """Mask every long digit run (a Local/0612345678@ctx channel name carries the number)."""
+    return _DIGITS.sub(lambda m: mask(m.group(0)), text)
+
+
+def bypasses(ami: Any, campaigns: frozenset[str], limit: int = 20) -> list[dict[str, Any]]:
+    """The watcher's recent bypasses reduced to safe fields; the number is always masked here."""
+    recent = getattr(ami, "recent_bypasses", None) if ami is not None else None
+    if not recent:
+        return []
+    out = []
+    for item in list(recent)[-limit:][::-1]:
+        get = item.get if isinstance(item, dict) else (lambda k, _i=item: getattr(_i, k, None))
+        at = get("at") or get("time")
+        if isinstance(at, datetime):
+            at = at.timestamp()
+        number = get("number") or get("dialled") or ""
+        campaign = str(get("campaign") or "")
+        out.append({
+            "at": at if isinstance(at, int | float) else None,
+            "campaign": campaign if campaign in campaigns else "unknown",
+            "channel": mask_digits(str(get("channel") or "")),
+            "number": mask(str(number)) if number else "",
+            "action": mask_digits(str(get("action") or "")),
+        })
+    return out
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, default=str)
+
+
+API_KEY: web.AppKey[Api] = web.AppKey("api", Api)

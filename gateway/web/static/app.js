@@ -1,0 +1,314 @@
+// Live supervisor page: loads /api/summary, then follows /api/events (SSE).
+// No framework and no build step on purpose: the page must keep working on a PBX LAN with no internet,
+// and be readable by whoever maintains the gateway. Every value shown comes from the gateway already
+// masked (numbers) or bounded (campaign names); text is always set with textContent, never innerHTML.
+"use strict";
+
+(() => {
+  const WINDOW = 60; // minutes on the chart
+  const LATEST = 50;
+  const REASON_COLOURS = {
+    opposition_list: "#f85149", no_consent: "#ff9f43", internal_dnc: "#d29922", litigator: "#db61a2",
+    blocked_prefix: "#a371f7", refusal_cooldown: "#58a6ff", frequency_cap: "#39c5cf", outside_hours: "#8b949e",
+    public_holiday: "#6e7681", invalid_number: "#b08800", caller_id: "#ffa198", sector_ban: "#bc8cff",
+    registry_stale: "#ff7b72", unknown_campaign: "#e3b341", state_unavailable: "#f0883e",
+    audit_unavailable: "#da3633",
+  };
+  const PALETTE = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#a371f7", "#39c5cf", "#db61a2", "#ff9f43",
+    "#8b949e", "#e3b341"];
+
+  const state = {
+    now: 0,
+    totals: { decisions: 0, allowed: 0, blocked: 0, would_block: 0 },
+    buckets: new Map(), // minute (epoch seconds) -> [[campaign, reason, would_block, n], ...]
+    latest: [],
+    status: { lists: [], ami: { state: "off" }, bypasses: [] },
+    groupBy: "reason",
+    fresh: new Set(),
+  };
+  const $ = (id) => document.getElementById(id);
+  const fmtInt = new Intl.NumberFormat();
+  const two = (n) => String(n).padStart(2, "0");
+  const hhmm = (t) => { const d = new Date(t * 1000); return `${two(d.getHours())}:${two(d.getMinutes())}`; };
+  const hhmmss = (t) => { const d = new Date(t * 1000); return `${hhmm(t)}:${two(d.getSeconds())}`; };
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  // -- state updates -------------------------------------------------------------------------------
+
+  function refMinute() {
+    let newest = Math.floor(state.now / 60) * 60;
+    for (const m of state.buckets.keys()) newest = Math.max(newest, m);
+    return newest;
+  }
+
+  function prune() {
+    const horizon = refMinute() - WINDOW * 60;
+    for (const m of [...state.buckets.keys()]) if (m <= horizon) state.buckets.delete(m);
+  }
+
+  function mergeBuckets(buckets) {
+    for (const [m, rows] of Object.entries(buckets || {})) state.buckets.set(Number(m), rows);
+    prune();
+  }
+
+  function applySummary(s) {
+    state.now = s.now || state.now;
+    state.totals = s.totals || state.totals;
+    state.buckets = new Map();
+    mergeBuckets(s.buckets);
+    state.latest = (s.latest || []).slice(0, LATEST);
+    if (s.lists) state.status = s;
+    renderAll();
+  }
+
+  function applyTick(t) {
+    state.now = t.now || state.now;
+    state.totals = t.totals || state.totals;
+    mergeBuckets(t.buckets);
+    const added = t.latest || [];
+    for (const item of added) state.fresh.add(item.id);
+    state.latest = added.concat(state.latest).slice(0, LATEST);
+    renderFigures();
+    renderChart();
+    renderLatest();
+    stamp();
+  }
+
+  function applyStatus(s) {
+    state.now = s.now || state.now;
+    state.status = s;
+    renderStatus();
+    stamp();
+  }
+
+  // -- rendering -----------------------------------------------------------------------------------
+
+  function renderAll() {
+    renderFigures();
+    renderChart();
+    renderLatest();
+    renderStatus();
+    stamp();
+  }
+
+  function stamp() {
+    if (state.now) $("updated").textContent = `updated ${hhmmss(state.now)}`;
+  }
+
+  function renderFigures() {
+    const ref = refMinute();
+    let hour = 0, minute = 0;
+    for (const [m, rows] of state.buckets) {
+      for (const [, , would, n] of rows) {
+        if (would) continue;
+        if (m > ref - WINDOW * 60) hour += n;
+        if (m === ref) minute += n;
+      }
+    }
+    const t = state.totals;
+    $("kpi-blocked-hour").textContent = fmtInt.format(hour);
+    $("kpi-blocked-minute").textContent = fmtInt.format(minute);
+    $("kpi-would-block").textContent = fmtInt.format(t.would_block || 0);
+    $("kpi-decisions").textContent = fmtInt.format(t.decisions || 0);
+    $("kpi-rate").textContent = t.decisions ? `${((100 * (t.blocked || 0)) / t.decisions).toFixed(1)} %` : "–";
+  }
+
+  function colourFor(key, index) {
+    if (state.groupBy === "reason" && REASON_COLOURS[key]) return REASON_COLOURS[key];
+    return PALETTE[index % PALETTE.length];
+  }
+
+  function renderChart() {
+    const canvas = $("chart");
+    const box = canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(box.width * dpr)), h = Math.max(1, Math.round(box.height * dpr));
+    if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const W = box.width, H = box.height;
+    ctx.clearRect(0, 0, W, H);
+
+    // Series: group by reason or by campaign; monitor would-blocks drawn paler on top.
+    const ref = refMinute();
+    const minutes = [];
+    for (let i = WINDOW - 1; i >= 0; i--) minutes.push(ref - i * 60);
+    const keys = new Map(); // key -> total, for a stable legend ordered by volume
+    const stacks = minutes.map((m) => {
+      const parts = new Map();
+      for (const [campaign, reason, would, n] of state.buckets.get(m) || []) {
+        const key = state.groupBy === "reason" ? reason : campaign;
+        const id = `${key}\u0000${would ? 1 : 0}`;
+        parts.set(id, (parts.get(id) || 0) + n);
+        keys.set(key, (keys.get(key) || 0) + n);
+      }
+      return parts;
+    });
+    const order = [...keys.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map((e) => e[0]);
+    const colours = new Map(order.map((k, i) => [k, colourFor(k, i)]));
+    let max = 0;
+    for (const parts of stacks) { let s = 0; for (const n of parts.values()) s += n; max = Math.max(max, s); }
+    const step = niceStep(max);
+    const top = Math.max(step, Math.ceil(max / step) * step);
+
+    const css = getComputedStyle(document.documentElement);
+    const fs = parseFloat(css.fontSize) * 0.75;
+    ctx.font = `${fs}px system-ui, sans-serif`;
+    const left = ctx.measureText(fmtInt.format(top)).width + 14, bottom = fs + 12, right = 6, topPad = 8;
+    const plotW = W - left - right, plotH = H - bottom - topPad;
+
+    ctx.strokeStyle = "#2a3440"; ctx.fillStyle = "#8b98a5"; ctx.lineWidth = 1;
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    for (let v = 0; v <= top; v += step) {
+      const y = topPad + plotH - (v / top) * plotH;
+      ctx.beginPath(); ctx.moveTo(left, Math.round(y) + 0.5); ctx.lineTo(W - right, Math.round(y) + 0.5); ctx.stroke();
+      ctx.fillText(fmtInt.format(v), left - 6, y);
+    }
+    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    const slot = plotW / WINDOW, barW = Math.max(1, slot * 0.78);
+    minutes.forEach((m, i) => {
+      const x = left + i * slot + (slot - barW) / 2;
+      let y = topPad + plotH;
+      for (const would of [0, 1]) {
+        for (const key of order) {
+          const n = stacks[i].get(`${key}\u0000${would}`);
+          if (!n) continue;
+          const bh = (n / top) * plotH;
+          ctx.globalAlpha = would ? 0.45 : 1;
+          ctx.fillStyle = colours.get(key);
+          ctx.fillRect(x, y - bh, barW, bh);
+          y -= bh;
+        }
+      }
+      ctx.globalAlpha = 1;
+      if ((m / 60) % 10 === 0 || i === WINDOW - 1) {
+        ctx.fillStyle = "#8b98a5";
+        ctx.fillText(hhmm(m), Math.min(Math.max(x + barW / 2, left + 18), W - 22), topPad + plotH + 6);
+      }
+    });
+
+    const legend = $("legend");
+    legend.replaceChildren(...order.map((k) => {
+      const li = el("li");
+      const sw = el("span", "swatch");
+      sw.style.background = colours.get(k);
+      li.append(sw, el("span", "", `${k} · ${fmtInt.format(keys.get(k))}`));
+      return li;
+    }));
+    if (!order.length) legend.replaceChildren(el("li", "muted", "no blocked call in the last hour"));
+  }
+
+  function niceStep(max) {
+    if (max <= 5) return 1;
+    const raw = max / 5, p = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5, 10]) if (raw <= m * p) return m * p;
+    return 10 * p;
+  }
+
+  function renderLatest() {
+    const body = $("latest").tBodies[0];
+    body.replaceChildren(...state.latest.map((b) => {
+      const tr = el("tr", state.fresh.has(b.id) ? "fresh" : "");
+      tr.dataset.id = b.id;
+      const reason = el("td");
+      const tag = el("span", "tag", b.reason);
+      tag.style.color = REASON_COLOURS[b.reason] || "#e6edf3";
+      reason.append(tag);
+      if (b.would_block) reason.append(el("span", "tag tag-monitor", "monitor"));
+      tr.append(el("td", "", hhmmss(b.at)), el("td", "", b.campaign), el("td", "num", b.number), reason);
+      return tr;
+    }));
+    state.fresh.clear();
+    $("latest-empty").hidden = state.latest.length > 0;
+  }
+
+  function renderStatus() {
+    const s = state.status || {};
+    $("instance").textContent = s.instance ? `· ${s.instance}` : "";
+    const alerts = [];
+
+    const lists = $("lists");
+    lists.replaceChildren(...(s.lists || []).map((l) => {
+      const li = el("li", l.freshness);
+      li.dataset.list = l.name;
+      li.append(el("span", "name", l.name));
+      let age = "not loaded";
+      if (l.loaded) age = l.age_days === null ? "undated" : `${l.age_days} d${l.max_age_days ? ` / ${l.max_age_days}` : ""}`;
+      li.append(el("span", "age", age));
+      const bar = el("div", "bar");
+      const fill = el("span");
+      const share = l.max_age_days && l.age_days !== null ? Math.min(1, l.age_days / l.max_age_days) : (l.loaded ? 0.02 : 1);
+      fill.style.width = `${Math.max(2, share * 100)}%`;
+      bar.append(fill);
+      if (l.max_age_days || !l.loaded) li.append(bar);
+      li.append(el("span", "meta", l.loaded ? `${l.kind} · ${fmtInt.format(l.count)} entries · ${l.version}` : `${l.kind} · ${l.error || "no version in service"}`));
+      if (l.freshness === "stale") alerts.push(["bad", `List ${l.name} is past its maximum age (${l.age_days === null ? "undated" : `${l.age_days} days, max ${l.max_age_days}`}): calls that need it are blocked as registry_stale. Load a fresh extract.`]);
+      else if (l.freshness === "missing") alerts.push(["bad", `List ${l.name} is not loaded${l.error ? `: ${l.error}` : ""}.`]);
+      else if (l.freshness === "warn") alerts.push(["warn", `List ${l.name} is ${l.age_days} days old (max ${l.max_age_days}): fetch the next extract before it expires.`]);
+      return li;
+    }));
+
+    const ami = s.ami || { state: "off" };
+    const amiEl = $("ami-state");
+    amiEl.className = `ami ami-${ami.state}`;
+    amiEl.textContent = ami.state === "off" ? "not configured" : ami.state;
+    if (ami.state === "disconnected") alerts.push(["bad", "AMI disconnected: bypass detection is off until it reconnects."]);
+
+    const bypasses = s.bypasses || [];
+    $("bypasses").replaceChildren(...bypasses.map((b) => {
+      const li = el("li");
+      li.append(el("span", "when", b.at ? hhmmss(b.at) : ""), document.createTextNode(
+        `${b.number || "?"} · ${b.campaign || "?"}${b.channel ? ` · ${b.channel}` : ""}`));
+      return li;
+    }));
+    $("bypasses-empty").hidden = bypasses.length > 0;
+    $("bypass-panel").classList.toggle("active", bypasses.length > 0);
+    if (bypasses.length) alerts.unshift(["bad", `${bypasses.length} call${bypasses.length > 1 ? "s" : ""} reached the trunk without a decision (bypass).`]);
+
+    $("alerts").replaceChildren(...alerts.map(([level, text]) => el("div", `alert alert-${level}`, text)));
+  }
+
+  // -- wiring --------------------------------------------------------------------------------------
+
+  function setConn(kind, text) {
+    const b = $("conn-state");
+    b.className = `badge badge-${kind}`;
+    b.textContent = text;
+  }
+
+  function connect() {
+    const es = new EventSource("/api/events");
+    es.addEventListener("open", () => setConn("live", "live"));
+    es.addEventListener("error", () => setConn(es.readyState === EventSource.CLOSED ? "down" : "wait", "reconnecting…"));
+    es.addEventListener("summary", (e) => applySummary(JSON.parse(e.data)));
+    es.addEventListener("tick", (e) => applyTick(JSON.parse(e.data)));
+    es.addEventListener("status", (e) => applyStatus(JSON.parse(e.data)));
+    window.addEventListener("beforeunload", () => es.close());
+  }
+
+  function group(by) {
+    state.groupBy = by;
+    for (const [id, v] of [["by-reason", "reason"], ["by-campaign", "campaign"]]) {
+      $(id).classList.toggle("on", v === by);
+      $(id).setAttribute("aria-pressed", String(v === by));
+    }
+    renderChart();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("by-reason").addEventListener("click", () => group("reason"));
+    $("by-campaign").addEventListener("click", () => group("campaign"));
+    new ResizeObserver(() => renderChart()).observe($("chart"));
+    fetch("/api/summary", { cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
+      .then(applySummary)
+      .catch(() => setConn("down", "gateway unreachable"))
+      .finally(connect);
+  });
+})();

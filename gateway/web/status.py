@@ -1,0 +1,78 @@
+"""What the page and ``/healthz`` say about the registries and the AMI link (pure: values and ``today`` in).
+
+Freshness levels, worst last: ``ok``; ``warn`` once a list has used 80 % of its
+maximum age (time to fetch the next extract); ``stale`` past it (campaigns that
+need the list block with ``registry_stale``); ``missing`` when no version is in
+service. Ages are whole days from the as-of date, as the policy engine counts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from gateway.config import ListConfig
+from gateway.registry.model import Registries
+
+WARN_SHARE = 0.8
+
+
+class Freshness(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    STALE = "stale"
+    MISSING = "missing"
+
+
+def freshness(age_days: int | None, max_age_days: int | None, loaded: bool) -> Freshness:
+    if not loaded:
+        return Freshness.MISSING
+    if max_age_days is None:
+        return Freshness.OK
+    if age_days is None or age_days > max_age_days:
+        return Freshness.STALE  # undated with a maximum age: the engine treats it as stale too
+    if age_days >= WARN_SHARE * max_age_days:
+        return Freshness.WARN
+    return Freshness.OK
+
+
+def lists_status(specs: Mapping[str, ListConfig], regs: Registries, errors: Mapping[str, str],
+                 today: date) -> list[dict[str, Any]]:
+    out = []
+    for name, spec in specs.items():
+        lst = regs.get(name)
+        meta = lst.meta if lst is not None else None
+        age = meta.age_days(today) if meta is not None else None
+        out.append({
+            "name": name,
+            "kind": str(spec.kind),
+            "loaded": meta is not None,
+            "count": meta.count if meta is not None else 0,
+            "version": meta.version if meta is not None else None,
+            "as_of": meta.as_of.isoformat() if meta is not None and meta.as_of else None,
+            "age_days": age,
+            "max_age_days": spec.max_age_days,
+            "freshness": str(freshness(age, spec.max_age_days, meta is not None)),
+            "error": errors.get(name),
+        })
+    return out
+
+
+def ami_status(ami: Any) -> dict[str, Any]:
+    """``off`` when no [ami] is configured; otherwise whatever the watcher reports, reduced to plain values."""
+    if ami is None:
+        return {"state": "off", "connected": None}
+    connected = bool(getattr(ami, "connected", False))
+    out: dict[str, Any] = {"state": "connected" if connected else "disconnected", "connected": connected}
+    status = getattr(ami, "status", None)
+    if callable(status):
+        try:
+            detail = status()
+        except Exception:  # the watcher's own report must not break the page
+            detail = None
+        if isinstance(detail, Mapping):
+            out["detail"] = {str(k): v for k, v in detail.items() if isinstance(v, str | int | float | bool)
+                             and k not in ("number", "secret", "password")}
+    return out
