@@ -1,0 +1,150 @@
+"""``dnc-gateway replay FILE --gateway HOST:PORT``: what would the gateway have refused on this traffic?
+
+Exit codes: 0 replayed (whatever the verdicts), 1 protocol errors (gateway
+unreachable, malformed replies, timeouts), 2 bad input (unreadable trace, bad flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gateway.replay import report, sipp_csv
+from gateway.replay.runner import Result, Target, replay
+from gateway.replay.sources import InputError, read_trace
+
+__all__ = ["add_arguments", "run"]
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="pcap/pcapng capture, SIPp injection CSV or plain CSV "
+                                                 "(time,number,campaign,caller_id)")
+    p.add_argument("--gateway", metavar="HOST:PORT", help="the FastAGI listener to replay against")
+    p.add_argument("--campaign", metavar="NAME", help="campaign for every call (default: from the trace)")
+    p.add_argument("--campaign-header", metavar="HEADER", default="X-Campaign",
+                   help="SIP header naming a call's campaign in captures (default: X-Campaign)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=_positive, metavar="N", help="N times the recorded pace (default: 1)")
+    pace.add_argument("--fast", action="store_true", help="as fast as --concurrency allows")
+    p.add_argument("--concurrency", type=_count, default=10, metavar="N",
+                   help="FastAGI sessions open at once (default: 10)")
+    p.add_argument("--timeout", type=_positive, default=5.0, metavar="S",
+                   help="seconds a session may last before it counts as a timeout (default: 5)")
+    p.add_argument("--script", default="check", help="AGI route (default: check)")
+    p.add_argument("--ignore-caller-id", action="store_true",
+                   help="do not pass the trace's caller IDs: the campaign's configured caller_id applies")
+    p.add_argument("--format", choices=report.FORMATS, default="text", help="report format (default: text)")
+    p.add_argument("--show-numbers", action="store_true", help="print numbers in full (default: masked)")
+    p.add_argument("--to-sipp", metavar="OUT.csv",
+                   help="write the calls as a SIPp injection file for tests/sipp/uac.xml (no gateway needed)")
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    m = re.fullmatch(r"\[([^\]]+)\]:(\d{1,5})|([^:\[\]]+):(\d{1,5})", text.strip())
+    if not m:
+        raise InputError(f"--gateway {text!r}: expected HOST:PORT (e.g. 127.0.0.1:4573 or [::1]:4573)")
+    host = m.group(1) or m.group(3)
+    port = int(m.group(2) or m.group(4))
+    if not 0 < port < 65536:
+        raise InputError(f"--gateway {text!r}: port out of range")
+    return host, port
+
+
+def _progress(total: int) -> tuple[Any, Any]:
+    """A tqdm bar on stderr when it is a terminal; the callback feeding it."""
+    if not sys.stderr.isatty() or total < 20:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="call", file=sys.stderr, leave=False)
+
+    def tick(_: Result) -> None:
+        bar.update(1)
+
+    return bar, tick
+
+
+def run(args: argparse.Namespace) -> int:
+    def fail(msg: str) -> int:
+        print(f"dnc-gateway replay: {msg}", file=sys.stderr)
+        return 2
+
+    try:
+        target = None
+        if args.gateway:
+            host, port = parse_hostport(args.gateway)
+            target = Target(host, port, args.script, timeout=args.timeout)
+        elif not args.to_sipp:
+            return fail("--gateway HOST:PORT is required (or --to-sipp OUT.csv to convert only)")
+        trace = read_trace(Path(args.file), campaign_header=args.campaign_header)
+    except InputError as e:
+        return fail(str(e))
+    for w in trace.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    calls = list(trace.calls)
+    if args.campaign:
+        calls = [replace(c, campaign=args.campaign) for c in calls]
+    if not calls:
+        return fail(f"{args.file}: no call to replay")
+    if args.to_sipp:
+        text, warnings = sipp_csv.write(calls)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        try:
+            Path(args.to_sipp).write_text(text, encoding="utf-8")
+        except OSError as e:
+            return fail(f"{args.to_sipp}: cannot write: {e.strerror or e}")
+        print(f"wrote {len(calls)} calls to {args.to_sipp} (SIPp injection file: number;campaign;caller_id)",
+              file=sys.stderr)
+        if target is None:
+            return 0
+    assert target is not None
+    no_campaign = sum(1 for c in calls if not c.campaign)
+    if no_campaign:
+        print(f"warning: {no_campaign} calls have no campaign (no --campaign, no {args.campaign_header} header or "
+              "campaign column): the gateway will answer unknown_campaign", file=sys.stderr)
+    speed = None if args.fast or all(c.at is None for c in calls) else (args.speed or 1.0)
+    bar, tick = _progress(len(calls))
+    try:
+        results = asyncio.run(replay(calls, target, speed=speed, concurrency=args.concurrency,
+                                     ignore_caller_id=args.ignore_caller_id, on_result=tick))
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    gateway = f"{'[' + target.host + ']' if ':' in target.host else target.host}:{target.port}"
+    sys.stdout.write(report.render(args.format, results, trace, gateway, show_numbers=args.show_numbers))
+    errors = [r for r in results if r.error]
+    if errors:
+        unreachable = next((r for r in errors if r.error_kind == "unreachable"), None)
+        first = unreachable or errors[0]
+        print(f"dnc-gateway replay: {len(errors)} of {len(results)} calls failed at the protocol level; "
+              f"first: {first.error}", file=sys.stderr)
+        return 1
+    return 0

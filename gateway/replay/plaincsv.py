@@ -1,0 +1,104 @@
+"""Plain CSV call lists: ``time,number,campaign,caller_id`` (comma, semicolon or tab).
+
+A header line is optional; when present its names choose the columns (``time``/``at``/
+``timestamp``, ``number``/``dialled``/``to``, ``campaign``, ``caller_id``/``callerid``/``from``),
+so a file exported from a dialler with extra columns reads as is. Without one the
+columns are positional. Time is ISO-8601 (an offset is advised; without one UTC is
+assumed, which only shifts the pacing, not the verdicts) or UNIX seconds; it may be empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from gateway.replay.sources import ANONYMOUS, Call, InputError, Trace
+
+__all__ = ["parse_time", "read"]
+
+_NAMES = {
+    "time": "time", "at": "time", "timestamp": "time", "date": "time", "datetime": "time",
+    "number": "number", "dialled": "number", "dialed": "number", "to": "number", "callee": "number",
+    "phone": "number", "telephone": "number", "exten": "number",
+    "campaign": "campaign",
+    "caller_id": "caller_id", "callerid": "caller_id", "caller id": "caller_id", "from": "caller_id",
+    "caller": "caller_id", "cli": "caller_id",
+}
+_POSITIONAL = ("time", "number", "campaign", "caller_id")
+
+
+def parse_time(text: str) -> float | None:
+    """UNIX seconds of an ISO-8601 date-time or a number of seconds; None when empty."""
+    t = text.strip()
+    if not t:
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    at = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.timestamp()
+
+
+def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
+def read(text: str, source: str) -> Trace:
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
+        raise InputError(f"{source}: no call in the file")
+    rows = list(csv.reader(io.StringIO(text), _dialect("\n".join(lines[:20]))))
+    columns: dict[str, int] = {name: i for i, name in enumerate(_POSITIONAL)}
+    start = 0
+    first = [c.strip().lower() for c in rows[0]] if rows else []
+    if first and any(c in _NAMES for c in first) and not any(c.lstrip("+").isdigit() for c in first):
+        columns = {}
+        for i, name in enumerate(first):
+            key = _NAMES.get(name)
+            if key and key not in columns:
+                columns[key] = i
+        if "number" not in columns:
+            raise InputError(f"{source}:1: header has no number column (expected one of "
+                             "number, dialled, to, callee, phone)")
+        start = 1
+    calls: list[Call] = []
+    warnings: list[str] = []
+    bad = 0
+
+    def col(row: list[str], key: str) -> str:
+        i = columns.get(key)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    for lineno, row in enumerate(rows[start:], start=start + 1):
+        if not row or not any(c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        number = col(row, "number")
+        if not number:
+            bad += 1
+            if bad <= 5:
+                warnings.append(f"{source}:{lineno}: no number: line skipped")
+            continue
+        try:
+            at = parse_time(col(row, "time"))
+        except ValueError:
+            bad += 1
+            if bad <= 5:
+                warnings.append(f"{source}:{lineno}: time {col(row, 'time')!r} is neither ISO-8601 nor UNIX "
+                                "seconds: line skipped")
+            continue
+        caller = col(row, "caller_id")
+        calls.append(Call(number, col(row, "campaign"), "" if caller.lower() in ANONYMOUS else caller, at, "",
+                          f"line {lineno}"))
+    if bad > 5:
+        warnings.append(f"{source}: {bad} lines skipped in all")
+    if not calls:
+        raise InputError(f"{source}: no readable call line (expected time,number,campaign,caller_id"
+                         f"{'; ' + warnings[0] if warnings else ''})")
+    return Trace(tuple(calls), "csv", {"lines": len(rows), "skipped": bad}, tuple(warnings))
