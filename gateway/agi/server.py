@@ -192,7 +192,9 @@ class _Session(asyncio.Protocol):
     def _abort(self, message: str, kind: str) -> None:
         if self.lost:
             return
-        log.warning("FastAGI: %s: %s", self._peer(), message)
+        # A connection closed without a byte is a port probe (monitoring, a load balancer): not worth a warning.
+        level = logging.DEBUG if kind == "eof" and self.conn.buffered == 0 else logging.WARNING
+        log.log(level, "FastAGI: %s: %s", self._peer(), message)
         self.server.error(kind)
         self.lost = True
         if self.transport is not None:
