@@ -8,15 +8,17 @@ is what a truncated download or the wrong file looks like.
 from __future__ import annotations
 
 import re
+import struct
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import islice
 from pathlib import Path
 
-from pyroaring import BitMap64, FrozenBitMap64
+from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
-from gateway.numbers import Kind, Normaliser
+from gateway.numbers import _OVERSEAS, Kind, Normaliser
 from gateway.registry import snapshot
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
 
@@ -75,12 +77,236 @@ def detect_format(path: Path, kind: ListKind) -> str:
 
 def _lines(path: Path) -> Iterator[bytes]:
     with path.open("rb") as f:
-        first = True
-        for raw in f:
-            if first:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")
-                first = False
-            yield raw
+        first = f.readline().removeprefix(b"\xef\xbb\xbf")
+        if first:
+            yield first
+        yield from f
+
+
+BLOCK_BYTES = 4 << 20
+SUB_BLOCK_LINES = 4096
+FR_OFFSET = 33_000_000_000  # key of a mainland number = FR_OFFSET + its 9-digit national significant number
+_DIGITS_NL = b"0123456789\n"
+
+
+def _nsn_ranges() -> FrozenBitMap:
+    bm = BitMap()
+    for p in _FR_FAST_EXCLUDED:
+        bm.add_range(int(p) * 1_000_000, (int(p) + 1) * 1_000_000)
+    bm.add_range(700_000_000, 710_000_000)  # 070: M2M numbers have 14 digits, a 10-digit 070 is not a number
+    return FrozenBitMap(bm)
+
+
+# National significant numbers that look mainland but are not +33 + NSN: overseas departments and 070.
+FR_SLOW_NSN = _nsn_ranges()
+
+
+def read_blocks(path: Path, size: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """The file as blocks of whole lines (each ends with LF, the last one too), BOM removed."""
+    with path.open("rb") as f:
+        rest = f.read(3)
+        if rest == b"\xef\xbb\xbf":
+            rest = b""
+        while chunk := f.read(size):
+            chunk = rest + chunk
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                rest = chunk
+                continue
+            rest = chunk[cut:]
+            yield chunk[:cut]
+        if rest:
+            yield rest + b"\n"
+
+
+def blocks_of_lines(lines: Iterable[bytes], size: int = 65536) -> Iterator[bytes]:
+    """Lines (with or without their LF) regrouped as LF-terminated blocks, so that the fast path sees many at once."""
+    it = iter(lines)
+    while batch := list(islice(it, size)):
+        block = b"".join(batch)
+        if block.count(b"\n") != len(batch) or not block.endswith(b"\n"):
+            block = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in batch)
+        yield block
+
+
+def national_block(kb: bytes) -> array[int] | None:
+    """National significant numbers of a block whose every line is exactly ``0`` + 9 digits (not ``00``), else None.
+
+    Whole-block checks on bytes (C loops) instead of a Python loop per line: this is
+    what lets a 15M-line file load, and a call file scrub, at millions of lines a second.
+    """
+    k = len(kb) // 11
+    if not k or len(kb) != 11 * k or kb.count(b"\n") != k or kb[10::11] != b"\n" * k:
+        return None
+    if kb.translate(None, _DIGITS_NL) or kb[0::11] != b"0" * k or b"0" in kb[1::11]:
+        return None
+    return array("I", map(int, kb.split()))
+
+
+def _first_field(kb: bytes, column: int) -> bytes | None:
+    """The block with every line cut to its ``column``-th field, as the per-line path would cut it; None if unsure."""
+    semi, comma = b";" in kb, b"," in kb
+    if column or (semi and comma) or b'"' in kb:
+        return None
+    if semi:
+        return _SEMI_TAIL.sub(b"", kb)
+    if comma:
+        return _COMMA_TAIL.sub(b"", kb)
+    return kb
+
+
+_SEMI_TAIL = re.compile(rb";[^\n]*")
+_COMMA_TAIL = re.compile(rb",[^\n]*")
+
+
+def offset_bitmap(nsn: BitMap, offset: int) -> BitMap64:
+    """``{offset + n for n in nsn}`` built without touching the values one by one.
+
+    The 64-bit portable format is a list of (high 32 bits, 32-bit roaring bitmap): shifting
+    the 32-bit bitmap and writing the bucket header is all it takes.
+    """
+    out = BitMap64()
+    high, low = divmod(offset, 1 << 32)
+    parts = ((high, nsn.shift(low) if low else nsn), (high + 1, nsn.shift(low - (1 << 32))))
+    for h, part in parts:
+        if len(part):
+            out |= BitMap64.deserialize(struct.pack("<QI", 1, h) + part.serialize())
+    return out
+
+
+def national_view(members: BitMap64 | FrozenBitMap64, offset: int = FR_OFFSET, span: int = 1_000_000_000) -> BitMap:
+    """``{k - offset for k in members if offset <= k < offset + span}`` as a 32-bit bitmap (offset_bitmap's inverse)."""
+    out = BitMap()
+    for h in range(offset >> 32, ((offset + span - 1) >> 32) + 1):
+        lo, hi = max(offset, h << 32), min(offset + span, (h + 1) << 32)
+        part = members & BitMap64(range(lo, hi))
+        if len(part):
+            low = BitMap.deserialize(part.serialize()[12:])
+            out |= low.shift((h << 32) - offset)
+    return out
+
+
+class _Sink:
+    """Where parsed keys go: in file order (``parse_numbers``) or straight into bitmaps (``parse_bitmap``)."""
+
+    def __init__(self, ordered: bool) -> None:
+        self.ordered = ordered
+        self.keys: array[int] = array("Q")
+        self.nsn = BitMap()
+        self.overseas: list[tuple[int, BitMap]] = []
+        self.accepted = 0
+
+
+def _parse_line(s: bytes, line_no: int, normaliser: Normaliser, report: LoadReport, column: int,
+                header: bytes | None) -> int | None:
+    """The key of one stripped, non-comment line; None (and a report entry when bad) otherwise."""
+    if header is not None and line_no <= 2 and s.lower().startswith(header):
+        return None
+    report.lines += 1
+    if column or b";" in s or b"," in s:
+        sep = b";" if b";" in s else b","
+        fields = s.split(sep)
+        if column >= len(fields):
+            report.add_bad(line_no, f"no column {column + 1}")
+            return None
+        s = fields[column].strip().strip(b'"')
+    if normaliser.home_country == "FR" and len(s) == 10 and s[0] == 48 and s.isdigit() and s[1] != 48:
+        n = int(s)
+        if n not in FR_SLOW_NSN:
+            return FR_OFFSET + n
+    try:
+        text = s.decode("utf-8")
+    except UnicodeDecodeError:
+        report.add_bad(line_no, "not UTF-8")
+        return None
+    num = normaliser.parse(text)
+    if not num.key:
+        report.add_bad(line_no, "not a phone number" if num.kind is Kind.INVALID else "short number")
+        return None
+    return num.key
+
+
+def _slow_lines(lines: list[bytes], first_line: int, normaliser: Normaliser, report: LoadReport, column: int,
+                header: bytes | None, sink: _Sink) -> None:
+    append = sink.keys.append
+    for i, raw in enumerate(lines):
+        s = raw.strip()
+        if not s:
+            continue
+        if s[0] == 35:  # '#'
+            if report.as_of is None and (m := _AS_OF.match(s)):
+                report.as_of = date.fromisoformat(m.group(1).decode())
+            continue
+        key = _parse_line(s, first_line + i, normaliser, report, column, header)
+        if key is not None:
+            append(key)
+            sink.accepted += 1
+
+
+def _fast_block(kb: bytes, sink: _Sink) -> bool:
+    """Take a whole block of plain national numbers in one go; False when it must go line by line."""
+    nsn = national_block(kb)
+    if nsn is None:
+        return False
+    bm = BitMap(nsn)
+    if bm.intersect(FR_SLOW_NSN):
+        if bm.intersect(_FR_M2M):
+            return False  # bad lines to report with their numbers: the per-line path does it
+        for cc, ranges in _OVERSEAS_NSN.items():
+            part = bm & ranges
+            if not part:
+                continue
+            if sink.ordered:
+                sink.keys.extend(map((cc * 1_000_000_000).__add__, part))
+            else:
+                sink.overseas.append((cc, part))
+        bm -= FR_SLOW_NSN
+        if sink.ordered:
+            sink.keys.extend(map(FR_OFFSET.__add__, bm))
+    elif sink.ordered:
+        sink.keys.extend(map(FR_OFFSET.__add__, nsn))
+    if not sink.ordered:
+        sink.nsn |= bm
+    sink.accepted += len(nsn)
+    return True
+
+
+def _overseas_nsn() -> dict[int, FrozenBitMap]:
+    """Overseas departments dialled nationally, by country code: their key is cc * 10^9 + NSN."""
+    out: dict[int, BitMap] = {}
+    for nsn3, (cc, _region, _zones) in _OVERSEAS.items():
+        out.setdefault(int(cc), BitMap()).add_range(int(nsn3) * 1_000_000, (int(nsn3) + 1) * 1_000_000)
+    return {cc: FrozenBitMap(bm) for cc, bm in out.items()}
+
+
+_FR_M2M = FrozenBitMap(range(700_000_000, 710_000_000))
+_OVERSEAS_NSN = _overseas_nsn()
+
+
+def _parse_blocks(blocks: Iterable[bytes], normaliser: Normaliser, report: LoadReport, column: int,
+                  header: bytes | None, sink: _Sink) -> None:
+    fast = normaliser.home_country == "FR"
+    line_no = 1
+    for block in blocks:
+        if b"\r" in block:
+            block = block.replace(b"\r\n", b"\n")
+        n_lines = block.count(b"\n")
+        kb = _first_field(block, column) if fast else None
+        if kb is None or not _fast_block(kb, sink):
+            lines = block.split(b"\n")[:-1]
+            for i in range(0, len(lines), SUB_BLOCK_LINES):
+                sub = lines[i : i + SUB_BLOCK_LINES]
+                if fast:
+                    joined = b"\n".join(sub) + b"\n"
+                    skb = _first_field(joined, column)
+                    if skb is not None and _fast_block(skb, sink):
+                        report.lines += len(sub)
+                        continue
+                _slow_lines(sub, line_no + i, normaliser, report, column, header, sink)
+        else:
+            report.lines += n_lines
+        line_no += n_lines
+    report.accepted = sink.accepted
 
 
 def parse_numbers(
@@ -89,50 +315,30 @@ def parse_numbers(
 ) -> array[int]:
     """Keys of every well-formed line; bad lines go to ``report``.
 
-    The common case (a 10-digit French national number) is decoded inline: this
-    loop is what makes a 15M-line file load in seconds rather than a minute.
+    Lines are taken by blocks: a block of plain 10-digit national numbers is checked
+    and converted with a handful of whole-block operations; only blocks holding
+    anything else (comments, headers, other spellings, bad lines) go line by line.
+    Within a block holding overseas numbers, keys come out grouped rather than in file order.
     """
-    keys: array[int] = array("Q")
-    append = keys.append
-    parse = normaliser.parse
-    fr = normaliser.home_country == "FR"
-    line_no = 0
-    for raw in lines:
-        line_no += 1
-        s = raw.strip()
-        if not s:
-            continue
-        if s[0] == 35:  # '#'
-            if report.as_of is None and (m := _AS_OF.match(s)):
-                report.as_of = date.fromisoformat(m.group(1).decode())
-            continue
-        if header is not None and line_no <= 2 and s.lower().startswith(header):
-            continue
-        report.lines += 1
-        if column or b";" in s or b"," in s:
-            sep = b";" if b";" in s else b","
-            fields = s.split(sep)
-            if column >= len(fields):
-                report.add_bad(line_no, f"no column {column + 1}")
-                continue
-            s = fields[column].strip().strip(b'"')
-        if fr and len(s) == 10 and s[0] == 48 and s.isdigit() and s[1] != 48:  # '0'
-            nsn = s[1:]
-            if nsn[:3].decode() not in _FR_FAST_EXCLUDED and nsn[:2] != b"70":
-                append(33_000_000_000 + int(nsn))
-                continue
-        try:
-            text = s.decode("utf-8")
-        except UnicodeDecodeError:
-            report.add_bad(line_no, "not UTF-8")
-            continue
-        num = parse(text)
-        if not num.key:
-            report.add_bad(line_no, "not a phone number" if num.kind is Kind.INVALID else "short number")
-            continue
-        append(num.key)
-    report.accepted = len(keys)
-    return keys
+    sink = _Sink(ordered=True)
+    _parse_blocks(blocks_of_lines(lines), normaliser, report, column, header, sink)
+    return sink.keys
+
+
+def parse_bitmap(
+    blocks: Iterable[bytes], normaliser: Normaliser, report: LoadReport, *, column: int = 0,
+    header: bytes | None = None,
+) -> FrozenBitMap64:
+    """Like ``bitmap_of(parse_numbers(...))`` without the 64-bit key array: mainland numbers go into a
+    32-bit bitmap of national numbers, offset into the 64-bit one at the end."""
+    sink = _Sink(ordered=False)
+    _parse_blocks(blocks, normaliser, report, column, header, sink)
+    bm = offset_bitmap(sink.nsn, FR_OFFSET)
+    for cc, part in sink.overseas:
+        bm |= offset_bitmap(part, cc * 1_000_000_000)
+    bm |= bitmap_of(sink.keys)
+    bm.run_optimize()
+    return FrozenBitMap64(bm)
 
 
 def bitmap_of(keys: array[int]) -> FrozenBitMap64:
@@ -226,8 +432,7 @@ def load_list(
         members = load_prefixes(path, normaliser, report)
     else:
         header = b"telephone;" if fmt == "bloctel-csv" else None
-        keys = parse_numbers(_lines(path), normaliser, report, header=header)
-        members = bitmap_of(keys)
+        members = parse_bitmap(read_blocks(path), normaliser, report, header=header)
     if report.lines and report.bad_share > max_bad_share:
         raise RegistryError(
             f"{name}: {path}: {report.bad_count} of {report.lines} lines are not numbers "
