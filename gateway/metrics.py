@@ -45,7 +45,7 @@ EXPORTED = frozenset({
     "dnc_agi_sessions_total", "dnc_agi_errors_total", "dnc_ami_connected", "dnc_bypasses_total",
     "dnc_attempts_confirmed_total", "dnc_audit_queue_depth", "dnc_audit_commit_seconds",
     "dnc_audit_records_total", "dnc_state_errors_total", "dnc_list_size", "dnc_list_age_days",
-    "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info",
+    "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info", "dnc_audit_up",
 })
 
 
@@ -123,10 +123,24 @@ class Metrics:
                                       buckets=LATENCY_BUCKETS, registry=r)
         self.audit_records = Counter("dnc_audit_records", "Audit records committed", registry=r)
         self.state_errors = Counter("dnc_state_errors", "Call-history store errors by kind", ["kind"], registry=r)
-        info = Gauge("dnc_gateway_info", "This gateway's version and instance name", ["version", "instance"],
+        info = Gauge("dnc_gateway_info", "This gateway's version and instance name", ["version", "gateway"],
                      registry=r)
         info.labels(__version__, gateway.instance or "default").set(1)
         r.register(_ListCollector(gateway))
+        self.audit_up: Gauge | None = None
+        self._audit_live = False
+        audit = gateway.audit
+        stats = getattr(audit, "stats", None)
+        if callable(stats):
+            # Read the queue at scrape time: a writer stuck on a full disk commits nothing, so a depth set
+            # only after commits would freeze at its last (low) value exactly when it matters.
+            self._audit_live = True
+            self.audit_queue.set_function(lambda: float(stats().get("queue_depth", 0)))
+            self.audit_up = Gauge("dnc_audit_up", "1 while the audit log accepts records (absent without one)",
+                                  registry=r)
+            self.audit_up.set_function(lambda: 1.0 if stats().get("available") else 0.0)
+        if audit is not None and hasattr(audit, "metrics"):
+            audit.metrics = self  # the audit log reports each group commit through audit_commit()
 
     # -- the observer ------------------------------------------------------------------------------
 
@@ -166,7 +180,8 @@ class Metrics:
     def audit_commit(self, seconds: float, records: int, queue_depth: int) -> None:
         self.audit_commit_seconds.observe(seconds)
         self.audit_records.inc(records)
-        self.audit_queue.set(queue_depth)
+        if not self._audit_live:
+            self.audit_queue.set(queue_depth)
 
     def state_error(self, kind: str) -> None:
         self.state_errors.labels(bounded_kind(kind)).inc()

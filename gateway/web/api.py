@@ -136,8 +136,9 @@ class Api:
         if q.number is not None:
             parsed = self.gateway.normaliser.parse(q.number)
             number = parsed.e164 or parsed.short or q.number  # the form the audit stores
-        records = await audit.query_async(number=number, campaign=q.campaign, since=q.since, until=q.until,
-                                          limit=q.limit)
+        records = await audit.query_async(number=number, campaign=q.campaign,
+                                          since=q.since.timestamp() if q.since else None,
+                                          until=q.until.timestamp() if q.until else None, limit=q.limit)
         return web.json_response({"count": len(records), "truncated": len(records) >= q.limit,
                                   "records": records}, dumps=_dumps)
 

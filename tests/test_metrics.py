@@ -1,0 +1,269 @@
+"""Metrics: they move as calls are decided (read back from the exposition format), labels stay bounded and
+never carry a phone number, and the deploy/ dashboard only queries metrics that exist."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.config import Config
+from gateway.metrics import EXPORTED, LATENCY_BUCKETS, Metrics, bounded_kind
+from gateway.service import Gateway
+from tests.conftest import FIXED_NOW
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMBERISH = re.compile(r"^\+?[\d\s.\-()/]+$")
+
+
+def looks_like_number(label_value: str) -> bool:
+    """Anything written like a phone number, short numbers included (four digits or more)."""
+    return bool(NUMBERISH.match(label_value)) and sum(c.isdigit() for c in label_value) >= 4
+
+
+def samples(metrics: Metrics) -> list[tuple[str, dict[str, str], float]]:
+    text = metrics.exposition().decode()
+    return [(s.name, dict(s.labels), s.value) for fam in text_string_to_metric_families(text) for s in fam.samples]
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels`` (0 when there is none)."""
+    return sum(v for n, lab, v in samples(metrics) if n == name and all(lab.get(k) == x for k, x in labels.items()))
+
+
+async def gateway_for(config: Config, clock: Callable[[], datetime]) -> tuple[Gateway, Metrics]:
+    gw = Gateway(config, clock=clock)
+    await gw.start()
+    gw.holder.load_all()
+    m = Metrics(gw)
+    gw.observers.append(m)
+    return gw, m
+
+
+async def test_decisions_are_counted_by_campaign_verdict_and_reason(sample_config: Config, clock) -> None:
+    gw, m = await gateway_for(sample_config, clock)
+    assert value(m, "dnc_decisions_total") == 0
+    await gw.check("0612000010", "prospect")  # consent: allowed
+    await gw.check("0612000001", "legacy")  # opposition list
+    await gw.check("0612000001", "legacy")
+    await gw.check("0612000200", "survey")  # internal DNC, monitor mode: allowed, would block
+    await gw.check("0612000010", "no-such-campaign")
+    await gw.check("0612000001", "legacy", source="api", record=False)
+
+    assert value(m, "dnc_decisions_total", campaign="prospect", verdict="ALLOW", reason="none") == 1
+    assert value(m, "dnc_decisions_total", campaign="legacy", verdict="BLOCK", reason="opposition_list",
+                 source="agi") == 2
+    assert value(m, "dnc_decisions_total", campaign="legacy", source="api") == 1
+    assert value(m, "dnc_decisions_total", campaign="survey", verdict="ALLOW", reason="internal_dnc",
+                 would_block="true") == 1
+    assert value(m, "dnc_decisions_total", campaign="unknown", reason="unknown_campaign") == 1
+    assert value(m, "dnc_decisions_total") == 6
+    assert value(m, "dnc_decision_seconds_count") == 6
+    assert value(m, "dnc_decision_seconds_sum") > 0
+    buckets = sorted(float(lab["le"]) for n, lab, _ in samples(m) if n == "dnc_decision_seconds_bucket"
+                     and lab["le"] != "+Inf")
+    assert buckets[0] == 0.00001 and tuple(buckets) == LATENCY_BUCKETS
+    await gw.close()
+
+
+async def test_no_label_value_is_ever_a_phone_number(sample_config: Config, clock) -> None:
+    gw, m = await gateway_for(sample_config, clock)
+    for dialled in ("0612000001", "+33612000010", "0033 6 12 00 02 00", "12", "not-a-number", "08991234567"):
+        for campaign in ("prospect", "survey", "0612345678", "+33612345678"):
+            await gw.check(dialled, campaign)
+    m.agi_error("0612345678")
+    m.agi_error("bad_env")
+    m.state_error("+33 6 12 34 56 78")
+    m.bypass("0612345678")
+    m.bypass("prospect")
+    values = [(n, k, v) for n, lab, _ in samples(m) for k, v in lab.items()]
+    assert values
+    offenders = [(n, k, v) for n, k, v in values if looks_like_number(v) and k not in ("le", "quantile")]
+    assert offenders == []
+    assert value(m, "dnc_agi_errors_total", kind="other") == 1
+    assert value(m, "dnc_agi_errors_total", kind="bad_env") == 1
+    assert value(m, "dnc_bypasses_total", campaign="unknown") == 1
+    assert value(m, "dnc_bypasses_total", campaign="prospect") == 1
+    campaigns = {lab["campaign"] for n, lab, _ in samples(m) if "campaign" in lab}
+    assert campaigns <= {"prospect", "legacy", "survey", "unknown"}
+    await gw.close()
+
+
+def test_bounded_kind() -> None:
+    assert bounded_kind("Read_Timeout") == "read_timeout"
+    assert bounded_kind("0612345678") == "other"
+    assert bounded_kind("x" * 80) == "other"
+    assert bounded_kind("bad kind") == "other"
+
+
+async def test_list_gauges_are_computed_at_scrape_time(sample_config: Config) -> None:
+    now = [FIXED_NOW]
+    gw, m = await gateway_for(sample_config, lambda: now[0])
+    assert value(m, "dnc_list_size", list="bloctel", kind="opposition") == 5
+    assert value(m, "dnc_list_size", list="consent") == 43
+    assert value(m, "dnc_list_age_days", list="bloctel") == 4  # as_of 2026-11-20, now 2026-11-24
+    assert value(m, "dnc_list_max_age_days", list="bloctel") == 30
+    assert value(m, "dnc_list_loaded", list="premium") == 1
+    versions = {lab["list"]: lab["version"] for n, lab, _ in samples(m) if n == "dnc_list_info"}
+    assert versions["bloctel"] == gw.holder.current.version("bloctel")
+    assert set(versions) == set(sample_config.lists)
+
+    now[0] = FIXED_NOW + timedelta(days=10)  # no reload: the age moves with the clock alone
+    assert value(m, "dnc_list_age_days", list="bloctel") == 14
+
+    path = gw.holder.specs["litigators"].path
+    assert path is not None
+    path.unlink()
+    assert gw.holder.load_all(["litigators"]).failed
+    assert value(m, "dnc_list_loaded", list="litigators") == 1  # the previous version keeps serving
+    await gw.close()
+
+    gw2, m2 = await gateway_for(sample_config, lambda: now[0])  # never loaded: 0, and no size
+    assert value(m2, "dnc_list_loaded", list="litigators", kind="litigators") == 0
+    assert not [s for s in samples(m2) if s[0] == "dnc_list_size" and s[1]["list"] == "litigators"]
+    await gw2.close()
+
+
+async def test_hooks(sample_config: Config, clock) -> None:
+    gw, m = await gateway_for(sample_config, clock)
+    m.agi_session_started()
+    m.agi_session_started()
+    assert value(m, "dnc_agi_sessions_in_flight") == 2
+    m.agi_session_finished(0.0004, True)
+    m.agi_session_finished(2.5, False)
+    assert value(m, "dnc_agi_sessions_in_flight") == 0
+    assert value(m, "dnc_agi_sessions_total", result="ok") == 1
+    assert value(m, "dnc_agi_sessions_total", result="error") == 1
+    assert value(m, "dnc_agi_session_seconds_count") == 2
+    assert value(m, "dnc_agi_session_seconds_bucket", le="0.0005") == 1
+    m.ami_connected(True)
+    assert value(m, "dnc_ami_connected") == 1
+    m.ami_connected(False)
+    assert value(m, "dnc_ami_connected") == 0
+    m.attempt_confirmed()
+    assert value(m, "dnc_attempts_confirmed_total") == 1
+    m.audit_commit(0.003, 12, 7)
+    assert value(m, "dnc_audit_records_total") == 12
+    assert value(m, "dnc_audit_queue_depth") == 7
+    assert value(m, "dnc_audit_commit_seconds_count") == 1
+    m.state_error("timeout")
+    assert value(m, "dnc_state_errors_total", kind="timeout") == 1
+    assert value(m, "dnc_gateway_info") == 1
+    await gw.close()
+
+
+async def test_every_instance_has_its_own_registry(sample_config: Config, clock) -> None:
+    gw1, m1 = await gateway_for(sample_config, clock)
+    gw2, m2 = await gateway_for(sample_config, clock)
+    await gw1.check("0612000001", "legacy")
+    assert value(m1, "dnc_decisions_total") == 1
+    assert value(m2, "dnc_decisions_total") == 0
+    await gw1.close()
+    await gw2.close()
+
+
+async def test_audit_log_reports_its_commits(sample_config: Config, clock, tmp_path: Path) -> None:
+    audit_mod = pytest.importorskip("gateway.audit", reason="gateway.audit (the audit log) is not there yet")
+    audit = audit_mod.AuditLog(tmp_path / "audit.db", sample_config.audit)
+    await audit.start()
+    gw = Gateway(sample_config, clock=clock, audit=audit)
+    await gw.start()
+    gw.holder.load_all()
+    m = Metrics(gw)
+    gw.observers.append(m)
+    assert audit.metrics is m
+    assert value(m, "dnc_audit_up") == 1
+    for _ in range(3):
+        await gw.check("0612000010", "prospect")  # ALLOW: durable before the answer
+    assert value(m, "dnc_audit_records_total") >= 1
+    assert value(m, "dnc_audit_commit_seconds_count") >= 1
+    assert value(m, "dnc_audit_queue_depth") == 0
+    await gw.close()
+    await audit.close()
+    assert value(m, "dnc_audit_up") == 0
+
+
+# -- deploy/: the Prometheus scrape config and the Grafana dashboard --------------------------------------
+
+METRIC_NAME = re.compile(r"\b(dnc_[a-z0-9_]+)")
+
+
+def exported_series() -> set[str]:
+    """Every series name a scrape can show: counters' _total, histograms' _bucket/_sum/_count."""
+    names = set(EXPORTED)
+    for n in EXPORTED:
+        names |= {n + "_bucket", n + "_sum", n + "_count", n + "_created"}
+    return names
+
+
+def dashboard_exprs() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((ROOT / "deploy" / "grafana").rglob("*.json")):
+        dash = json.loads(path.read_text())
+
+        def walk(node: object, where: str) -> None:
+            if isinstance(node, dict):
+                if isinstance(node.get("expr"), str):
+                    found.append((where, node["expr"]))
+                if isinstance(node.get("query"), str) and "dnc_" in node["query"]:
+                    found.append((where, node["query"]))
+                for k, v in node.items():
+                    walk(v, f"{where}/{node.get('title', k)}")
+            elif isinstance(node, list):
+                for i, v in enumerate(node):
+                    walk(v, f"{where}[{i}]")
+
+        walk(dash, path.name)
+    return found
+
+
+def test_dashboard_queries_only_exported_metrics() -> None:
+    exprs = dashboard_exprs()
+    assert len(exprs) >= 8, exprs
+    known = exported_series()
+    for where, expr in exprs:
+        names = set(METRIC_NAME.findall(expr))
+        assert names, f"{where}: {expr!r} queries no dnc_ metric"
+        assert names <= known, f"{where}: {expr!r} uses {sorted(names - known)}, not exported by gateway.metrics"
+    used = {n for _, e in exprs for n in METRIC_NAME.findall(e)}
+    for needed in ("dnc_decisions_total", "dnc_decision_seconds_bucket", "dnc_agi_session_seconds_bucket",
+                   "dnc_list_age_days", "dnc_ami_connected", "dnc_bypasses_total", "dnc_audit_queue_depth"):
+        assert needed in used, f"the dashboard has no panel on {needed}"
+
+
+def test_dashboard_and_provisioning_are_well_formed() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML (test extra) is not installed")
+    dash = json.loads((ROOT / "deploy/grafana/dashboards/dnc-gateway.json").read_text())
+    assert dash["uid"] and dash["title"]
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    for p in dash["panels"]:
+        if p.get("type") != "row":
+            assert p["datasource"]["uid"] == "${datasource}" or p["datasource"]["type"] == "prometheus", p["title"]
+    ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert ds["datasources"][0]["type"] == "prometheus"
+    prov = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/dnc-gateway.yml").read_text())
+    assert prov["providers"][0]["options"]["path"]
+
+
+def test_prometheus_scrapes_both_gateways() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML (test extra) is not installed")
+    conf = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in conf["scrape_configs"]}
+    gw = jobs["dnc-gateway"]
+    assert gw.get("metrics_path", "/metrics") == "/metrics"
+    targets = [t for sc in gw["static_configs"] for t in sc["targets"]]
+    assert targets == ["gw1:8080", "gw2:8080"]
+    for rule_file in conf.get("rule_files", []):
+        rules = yaml.safe_load((ROOT / "deploy/prometheus" / rule_file).read_text())
+        known = exported_series()
+        for group in rules["groups"]:
+            for rule in group["rules"]:
+                names = set(METRIC_NAME.findall(rule["expr"]))
+                assert names <= known, (rule.get("alert"), rule["expr"])
+                assert names or rule["expr"].startswith("up{"), (rule.get("alert"), rule["expr"])
