@@ -137,7 +137,10 @@ async def call(host: str, port: int, env: bytes, *, variables: dict[str, str] | 
         dead = False
         n = 0
         while True:
-            line = await asyncio.wait_for(reader.readline(), read_timeout)
+            try:
+                line = await asyncio.wait_for(reader.readline(), read_timeout)
+            except ConnectionResetError:  # the server closed with our reply unread: Asterisk sees the end too
+                line = b""
             if not line:
                 res.closed_by_server = True
                 break
@@ -154,6 +157,6 @@ async def call(host: str, port: int, env: bytes, *, variables: dict[str, str] | 
             writer.write(reply.encode())
     finally:
         writer.close()
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # ConnectionResetError included
             await writer.wait_closed()
     return res
