@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 from gateway.numbers import Kind, Number
 from gateway.policy.calendar import local_times
@@ -34,8 +35,9 @@ class Settings:
     fallback_zone: str = "Europe/Paris"  # for numbers whose zone is unknown
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
+    """One call to decide (a NamedTuple: built on every call, and cheaper than a frozen dataclass)."""
+
     number: Number
     campaign_name: str
     caller_id: str | None = None  # None: the campaign's configured caller ID
@@ -44,10 +46,10 @@ class Call:
 class Plan:
     """One campaign compiled against one registry snapshot."""
 
-    __slots__ = ("_consulted", "_stale", "b2b", "campaign", "consent", "customers", "internal", "litigators",
-                 "opposition", "prefixes", "regs", "versions")
+    __slots__ = ("_consulted", "_stale", "b2b", "caller_ids", "campaign", "consent", "customers", "internal",
+                 "litigators", "opposition", "prefixes", "regs", "rules", "versions")
 
-    def __init__(self, campaign: Campaign, regs: Registries) -> None:
+    def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction) -> None:
         self.campaign = campaign
         self.regs = regs
 
@@ -67,6 +69,9 @@ class Plan:
         self.customers = named(campaign.customers) if campaign.customers else None
         self.versions = {n: regs.version(n) for n in (*campaign.lists, campaign.consent, campaign.customers) if n}
         self._consulted: dict[tuple[str, bool], dict[str, str]] = {}
+        self.caller_ids: dict[str, object] = {}  # memo of the caller-ID rule, which depends on the ID alone
+        self.rules = tuple((name, rule) for name, rule in pack.rules
+                           if (applies := pack.applies.get(name)) is None or applies(self))
         self._stale: dict[tuple[str, bool, date, str], tuple[str, ...]] = {}
 
     def relevant(self, regime: str, exempt: bool) -> list[str]:
@@ -152,9 +157,10 @@ class Context:
         self.pack = pack
         self.settings = settings
         self.local = local_times(now, call.number.zones, settings.fallback_zone)
-        self.dates = tuple(t.date() for t in self.local)
+        local = self.local
+        self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
         self.today = now.date()
-        self.warnings: list[str] = []
+        self.warnings: tuple[str, ...] = ()
         self.regime = self._regime()
         self.exemption = self._exemption()
         self.consumer = self.exemption is not Reason.EXEMPT_B2B
@@ -163,20 +169,31 @@ class Context:
         regime = self.campaign.regime
         if regime != "auto":
             return regime
-        start = self.pack.consent_regime_from
+        pack = self.pack
+        start = pack.consent_regime_from
+        opp = pack.opposition_regime_from
+        dates = self.dates
+        if len(dates) == 1:  # the usual case, without generator overhead
+            d = dates[0]
+            if start is not None and d >= start:
+                return "consent"
+            return "none" if opp is not None and d < opp else "opposition"
         # The switch happens at midnight in the callee's zone; with several possible zones, the stricter wins.
-        if start is not None and any(d >= start for d in self.dates):
+        if start is not None and any(d >= start for d in dates):
             return "consent"
-        opp = self.pack.opposition_regime_from
-        if opp is not None and all(d < opp for d in self.dates):
+        if opp is not None and all(d < opp for d in dates):
             return "none"
         return "opposition"
 
     def _exemption(self) -> Reason | None:
         key = self.key
-        if self.campaign.b2b or any(member(n, key) for n in self.plan.b2b):
+        plan = self.plan
+        if self.campaign.b2b:
             return Reason.EXEMPT_B2B
-        if member(self.plan.customers, key):
+        for named in plan.b2b:
+            if member(named, key):
+                return Reason.EXEMPT_B2B
+        if plan.customers is not None and member(plan.customers, key):
             return Reason.EXEMPT_CONTRACT
         if self.campaign.category in EXEMPT_CATEGORIES:
             return Reason.EXEMPT_CATEGORY
@@ -205,7 +222,7 @@ class Engine:
             self._plans_for = regs
         plan = self._plans.get(campaign.name)
         if plan is None:
-            plan = self._plans[campaign.name] = Plan(campaign, regs)
+            plan = self._plans[campaign.name] = Plan(campaign, regs, self.pack)
         return plan
 
     def decide(self, call: Call, regs: Registries, history: History, now: datetime) -> Decision:
@@ -227,17 +244,16 @@ class Engine:
         plan = self.plan(campaign, regs)
         ctx = Context(call, plan, history, now, self.pack, self.settings)
         consulted = plan.consulted(ctx.regime, ctx.exemption is not None)
-        for name, rule in self.pack.rules:
+        for name, rule in plan.rules:
             block = rule(ctx)
             if block is not None:
                 monitor = campaign.monitor
                 return Decision(
                     Verdict.ALLOW if monitor else Verdict.BLOCK, block.reason, block.rule or name, True,
                     number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
-                    tuple(ctx.warnings), counts_attempt=monitor)
+                    ctx.warnings, monitor)
         return Decision(Verdict.ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
-                        ctx.regime, "no rule blocks this call", consulted, tuple(ctx.warnings),
-                        counts_attempt=True)
+                        ctx.regime, "no rule blocks this call", consulted, ctx.warnings, True)
 
 
 RuleFn = Callable[[Context], object]

@@ -11,10 +11,6 @@ from gateway.policy.jurisdiction import Jurisdiction, register
 _WEEKDAY_HOURS = ((time(10, 0), time(13, 0)), (time(14, 0), time(20, 0)))
 
 
-def _holidays(year: int, region: str, alsace_moselle: bool) -> frozenset[date]:
-    return french_holidays(year, region, alsace_moselle)
-
-
 def france() -> Jurisdiction:
     return Jurisdiction(
         name="france",
@@ -35,8 +31,9 @@ def france() -> Jurisdiction:
         consent_regime_from=date(2026, 8, 11),
         opposition_regime_from=date(2016, 6, 1),
         hours={d: _WEEKDAY_HOURS for d in range(1, 6)},
-        holidays=_holidays,
+        holidays=french_holidays,
         home_regions=FR_REGIONS,
+        applies=rules.APPLIES,
     )
 
 

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.policy.decision import Block
-    from gateway.policy.engine import Context
+    from gateway.policy.engine import Context, Plan
 
 Rule = Callable[["Context"], "Block | None"]
+Applies = Callable[["Plan"], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class Jurisdiction:
     hours: dict[int, tuple[tuple[time, time], ...]]
     holidays: Callable[[int, str, bool], frozenset[date]]  # (year, region, alsace_moselle)
     home_regions: frozenset[str]  # regions where holidays are known
+    # Rules that cannot fire for a campaign (switched off, no list of that kind) are compiled out of its plan.
+    applies: dict[str, Applies]
 
 
 _PACKS: dict[str, Callable[[], Jurisdiction]] = {}

@@ -7,13 +7,14 @@ the precedence of DESIGN §7.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from functools import lru_cache
 
 from gateway.numbers import Normaliser
 from gateway.policy.calendar import window_start
 from gateway.policy.decision import Block, Reason
-from gateway.policy.engine import Context, member
+from gateway.policy.engine import Context, Plan, member
 
 _FR = Normaliser("FR")
 _MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
@@ -49,7 +50,17 @@ def caller_id(ctx: Context) -> Block | None:
     """L221-17 (no masked number, the professional's own) and ARCEP's plan for automated diallers."""
     if not ctx.campaign.check_caller_id:
         return None
-    cid = (ctx.caller_id or "").strip()
+    memo = ctx.plan.caller_ids
+    cid = ctx.caller_id or ""
+    if cid in memo:
+        return memo[cid]  # type: ignore[return-value]
+    result = _caller_id(ctx, cid.strip())
+    if len(memo) < 4096:
+        memo[cid] = result
+    return result
+
+
+def _caller_id(ctx: Context, cid: str) -> Block | None:
     if cid.lower() in _MASKED:
         return Block(Reason.CALLER_ID, "caller_id.masked", "the presented number is masked or missing")
     key, e164 = _caller_key(cid)
@@ -72,7 +83,7 @@ def registry_stale(ctx: Context) -> Block | None:
     if not problems:
         return None
     if ctx.settings.stale_action == "warn":
-        ctx.warnings.extend(problems)
+        ctx.warnings += problems
         return None
     return Block(Reason.REGISTRY_STALE, "registry_stale", problems[0])
 
@@ -180,3 +191,21 @@ def outside_hours(ctx: Context) -> Block | None:
             return Block(Reason.OUTSIDE_HOURS, "outside_hours.time",
                          f"{t.strftime('%H:%M')} in {lt.tzinfo} is outside the permitted hours")
     return None
+
+
+def _switch(name: str) -> Callable[[Plan], bool]:
+    return lambda plan: bool(getattr(plan.campaign, name))
+
+
+APPLIES: dict[str, Callable[[Plan], bool]] = {
+    "sector_ban": lambda plan: bool(plan.campaign.sector),
+    "caller_id": _switch("check_caller_id"),
+    "registry_stale": _switch("check_staleness"),
+    "internal_dnc": lambda plan: True,  # opt-outs recorded through the gateway apply to every campaign
+    "litigator": lambda plan: bool(plan.litigators),
+    "blocked_prefix": lambda plan: bool(plan.prefixes),
+    "refusal_cooldown": _switch("check_cooldown"),
+    "frequency_cap": _switch("check_frequency"),
+    "public_holiday": _switch("check_holidays"),
+    "outside_hours": _switch("check_hours"),
+}
