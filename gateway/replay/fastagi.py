@@ -179,7 +179,8 @@ class AsteriskAgi:
 
     ``start()`` gives the env block; ``receive_data(data)`` takes what the server
     sent and returns the reply bytes; ``receive_data(b"")`` is end of stream and
-    returns the final ``HANGUP``. ``variables`` is the channel as the dialplan sees
+    returns the final ``HANGUP``; a ``failure`` line ends the session at once
+    (``closed``; AGISTATUS=FAILURE). ``variables`` is the channel as the dialplan sees
     it after the session; ``errors`` lists what a real dialplan would have suffered.
     """
 
@@ -195,13 +196,18 @@ class AsteriskAgi:
     def start(self) -> bytes:
         return env_block(self.info)
 
+    def _end(self, status: str) -> None:
+        """The AGI application returns: AGISTATUS is what the dialplan tests next."""
+        self.closed = True
+        self.variables["AGISTATUS"] = status
+
     def receive_data(self, data: bytes) -> bytes:
         if self.closed:
             return b""
         if not data:
-            self.closed = True
             if self._buf.strip():
                 self.errors.append(f"server closed with an unterminated command {bytes(self._buf[:60])!r}")
+            self._end("HANGUP" if self.dead else "SUCCESS")
             return b"HANGUP\n"
         self._buf += data
         out = bytearray()
@@ -217,6 +223,11 @@ class AsteriskAgi:
                 return bytes(out)
             line = bytes(self._buf[:nl])
             del self._buf[:nl + 1]
+            if line[:7].lower() == b"failure":
+                # run_agi(): the script failed; stop reading, AGISTATUS=FAILURE, HANGUP, close.
+                self.errors.append("gateway answered FAILURE")
+                self._end("FAILURE")
+                return bytes(out) + b"HANGUP\n"
             out += self._command(line)
 
     def _command(self, raw: bytes) -> bytes:
@@ -226,9 +237,6 @@ class AsteriskAgi:
             self.errors.append(f"command is not UTF-8: {raw[:60]!r}")
             line = raw.decode("utf-8", "replace")
         self.commands.append(line)
-        if line.lower().startswith("failure"):
-            self.errors.append("server sent 'failure'")
-            return b""
         argv = parse_args(line)
         cmd = _find(argv) if argv else None
         if cmd is None:

@@ -57,12 +57,14 @@ class CaptureStats:
     tcp_streams: int = 0
     tcp_skipped_bytes: int = 0
     ip_fragments: int = 0
+    truncated: int = 0  # frames shorter than their IP length (snap length, or a cut file)
     warnings: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"frames": self.frames, "sip_messages": self.sip_messages, "non_sip": self.non_sip,
                 "bad_sip": self.bad_sip, "tcp_streams": self.tcp_streams,
-                "tcp_skipped_bytes": self.tcp_skipped_bytes, "ip_fragments": self.ip_fragments}
+                "tcp_skipped_bytes": self.tcp_skipped_bytes, "ip_fragments": self.ip_fragments,
+                "truncated_frames": self.truncated}
 
 
 def is_capture(head: bytes) -> bool:
@@ -206,11 +208,38 @@ def read_capture(path: Path) -> tuple[list[Packet], CaptureStats]:
         if left:
             stats.warnings.append(f"TCP {key[0]}:{key[1]} -> {key[2]}:{key[3]}: {left} bytes at the end "
                                   "never made a whole SIP message (capture cut mid-message?)")
+    if stats.truncated:
+        stats.warnings.append(f"{stats.truncated} frames shorter than their IP length (capture snap length, or "
+                              "a file cut short): SIP in them may be incomplete")
     if stats.ip_fragments:
         stats.warnings.append(f"{stats.ip_fragments} IP fragments skipped (SIP over fragmented UDP is not "
                               "reassembled: calls in them are missing)")
+    cut = _pcap_cut_at(path)
+    if cut is not None:
+        stats.warnings.append(f"{path}: capture truncated: file ends inside frame {cut}; kept what came before")
     packets.sort(key=lambda p: p.ts)
     return packets, stats
+
+
+def _pcap_cut_at(path: Path) -> int | None:
+    """The frame a classic pcap file ends inside of, if any (dpkt hands a short last frame over silently)."""
+    with path.open("rb") as f:
+        head = f.read(24)
+        if len(head) < 24 or head[:4] not in PCAP_MAGICS:
+            return None
+        order = "<" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+        index = 0
+        while True:
+            rec = f.read(16)
+            if not rec:
+                return None
+            index += 1
+            if len(rec) < 16:
+                return index
+            caplen = struct.unpack(order + "I", rec[8:12])[0]
+            data = f.read(caplen)
+            if len(data) < caplen:
+                return index
 
 
 def _frames(reader: Any, stats: CaptureStats, path: Path) -> Iterator[tuple[float, bytes]]:
@@ -236,18 +265,21 @@ def _decode(linktype: int, frame: bytes, ts: float, stats: CaptureStats,
     if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
         stats.non_sip += 1
         return []
-    if isinstance(ip, dpkt.ip.IP) and (ip.off & (dpkt.ip.IP_MF | dpkt.ip.IP_OFFMASK)):
+    if isinstance(ip, dpkt.ip.IP) and (ip.mf or ip.offset):
         stats.ip_fragments += 1
         return []
     l4 = ip.data
     src_ip, dst_ip = _addr(ip.src), _addr(ip.dst)
     if isinstance(l4, dpkt.udp.UDP):
         payload = bytes(l4.data)
+        cut = l4.ulen > 8 + len(payload)
+        if cut:
+            stats.truncated += 1
         if not looks_like_sip(payload):
             stats.non_sip += 1
             return []
         try:
-            msg = parse_message(payload)
+            msg = parse_message(payload, partial=cut)
         except SipError:
             stats.bad_sip += 1
             return []
@@ -256,6 +288,9 @@ def _decode(linktype: int, frame: bytes, ts: float, stats: CaptureStats,
         key = (src_ip, int(l4.sport), dst_ip, int(l4.dport))
         flow = flows.get(key)
         payload = bytes(l4.data)
+        total = ip.len - ip.hl * 4 if isinstance(ip, dpkt.ip.IP) else ip.plen
+        if total - l4.off * 4 > len(payload):
+            stats.truncated += 1  # the framer resynchronises on the next start line
         if flow is None:
             if not payload and not (l4.flags & dpkt.tcp.TH_SYN):
                 stats.non_sip += 1

@@ -45,7 +45,7 @@ class Result:
     decision_id: str = ""
     seconds: float | None = None  # session time, connect to close
     error: str = ""  # what went wrong at the protocol level ("" when nothing)
-    error_kind: str = ""  # unreachable | timeout | reset | malformed | not_replayed
+    error_kind: str = ""  # unreachable | timeout | reset | malformed | failure | not_replayed
     late: float = 0.0  # seconds the start slipped behind the schedule (concurrency bound)
 
     @property
@@ -83,15 +83,18 @@ def result_of(seq: int, call: Call, session: Session) -> Result:
     v = session.variables
     verdict = v.get("DNC_VERDICT", "")
     problems = list(session.errors)
+    # FAILURE: the gateway said it is overloaded or failed inside; the dialplan fails closed at once.
+    kind = "failure" if v.get("AGISTATUS") == "FAILURE" else "malformed"
     if verdict not in VERDICTS:
-        problems.append("no DNC_VERDICT set" if not verdict else f"DNC_VERDICT is {verdict!r}, "
-                        "not ALLOW or BLOCK: the dialplan's GotoIf would fail closed")
+        if kind != "failure":
+            problems.append("no DNC_VERDICT set" if not verdict else f"DNC_VERDICT is {verdict!r}, "
+                            "not ALLOW or BLOCK: the dialplan's GotoIf would fail closed")
         verdict = ""
     would = v.get("DNC_WOULD_BLOCK", "")
     if would not in ("", "0", "1"):
         problems.append(f"DNC_WOULD_BLOCK is {would!r}, not 0 or 1")
     return Result(seq, call, verdict, v.get("DNC_REASON", ""), would == "1", v.get("DNC_DECISION_ID", ""),
-                  session.seconds, "; ".join(problems), "malformed" if problems else "")
+                  session.seconds, "; ".join(problems), kind if problems else "")
 
 
 def channel_info(seq: int, call: Call, target: Target, *, ignore_caller_id: bool, epoch: int) -> ChannelInfo:

@@ -128,20 +128,22 @@ def looks_like_sip(data: bytes) -> bool:
     return bool(_START.match(first))
 
 
-def parse_message(data: bytes) -> SipMessage:
+def parse_message(data: bytes, *, partial: bool = False) -> SipMessage:
     """One datagram -> one message (RFC 3261 §18.3: over UDP the body ends at the datagram's end
-    when there is no Content-Length; a shorter Content-Length truncates it)."""
+    when there is no Content-Length; a shorter Content-Length truncates it).
+
+    ``partial``: the capture cut the datagram (snap length); a complete head is enough.
+    """
     if not looks_like_sip(data):
         raise SipError("not SIP")
     end, body_at = _head_end(data)
     if end < 0:
-        head, body = data, b""
-    else:
-        head, body = data[:end], data[body_at:]
+        raise SipError("no blank line after the headers (truncated?)")
+    head, body = data[:end], data[body_at:]
     start, headers = _split_head(head)
     length = _content_length(headers)
     if length is not None:
-        if length > len(body):
+        if length > len(body) and not partial:
             raise SipError(f"body shorter than Content-Length ({len(body)} < {length} bytes)")
         body = body[:length]
     return _build(start, headers, body)
