@@ -121,8 +121,10 @@ class Gateway:
                 obs.decided(outcome, elapsed)
             except Exception:  # an observer must never break the call path
                 log.exception("observer failed")
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s %s %s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
+        # Blocks at INFO (a supervisor's log), allows at DEBUG: thousands a second would drown the log.
+        level = logging.INFO if decision.would_block else logging.DEBUG
+        if log.isEnabledFor(level):
+            log.log(level, "%s %s %s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
                      "(monitor)" if decision.mode == "monitor" and decision.would_block else "", campaign,
                      decision.reason, decision_id)
         return outcome
