@@ -212,12 +212,13 @@ class AsteriskAgi:
         self._buf += data
         out = bytearray()
         while True:
-            nl = self._buf.find(b"\n")
+            nl = self._buf.find(b"\n", 0, AGI_BUF_LEN - 1)
             if nl < 0:
                 if len(self._buf) >= AGI_BUF_LEN - 1:
-                    # fgets() would hand the first AGI_BUF_LEN-1 bytes over as a command on its own.
+                    # run_agi() stops reading when its buffer is full and runs that much as a command.
                     self.errors.append(f"command line longer than {AGI_BUF_LEN - 1} bytes")
-                    line, self._buf = bytes(self._buf[:AGI_BUF_LEN - 1]), self._buf[AGI_BUF_LEN - 1:]
+                    line = bytes(self._buf[:AGI_BUF_LEN - 1])
+                    del self._buf[:AGI_BUF_LEN - 1]
                     out += self._command(line)
                     continue
                 return bytes(out)

@@ -1,0 +1,229 @@
+"""``dnc-gateway replay`` end to end: generated captures through the real FastAGI server.
+
+The gateway runs on its own event loop in a thread, as it would in another process; the
+command runs in the test's thread exactly as from a shell. Every call's verdict must be
+the one ``check`` gives for the same number, campaign and caller ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from gateway.cli import main
+from gateway.config import Config
+from gateway.replay.sources import read_trace
+from gateway.service import Gateway, Outcome
+from tests.replay.captures import T0, ether, invite, tcp_segments, udp_ip, write
+
+T = TypeVar("T")
+
+# (number, campaign, caller ID) -> one call each; covers every kind of answer the sample config gives.
+CALLS = [
+    ("0612000001", "legacy", "0162000000"),  # opposition list
+    ("0612000002", "prospect", "0162000000"),  # consent regime: no consent
+    ("0612000009", "prospect", "0162000000"),  # consent: allowed
+    ("0612000100", "legacy", "0162000000"),  # customer: contract exemption
+    ("0612000200", "prospect", "0162000000"),  # company DNC
+    ("0612000300", "legacy", "0162000000"),  # litigator
+    ("0899123456", "legacy", "0162000000"),  # premium prefix
+    ("112", "prospect", "0162000000"),  # emergency: always allowed
+    ("0612000777", "prospect", "0162000000"),  # no consent
+    ("0612000200", "survey", "0162000002"),  # monitor mode: allowed, would block
+    ("0612000010", "nope", "0162000000"),  # unknown campaign
+    ("0612000011", "prospect", ""),  # no caller ID in the trace: the campaign's applies
+]
+
+
+@dataclass
+class Live:
+    port: int
+    run: Callable[[Coroutine[Any, Any, Any]], Any]
+    gateway: Gateway
+
+    def check(self, number: str, campaign: str, caller_id: str) -> Outcome:
+        result: Outcome = self.run(self.gateway.check(number, campaign, caller_id or None, record=False))
+        return result
+
+
+@pytest.fixture
+def live(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live]:
+    server_mod = pytest.importorskip("gateway.agi.server", reason="the FastAGI server (gateway/agi/server.py)")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def run(coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+
+    gw = Gateway(sample_config, clock=clock)
+
+    async def start() -> Any:
+        await gw.start()
+        result = await gw.holder.reload()
+        assert not result.failed
+        srv = server_mod.AgiServer(gw, sample_config.agi)
+        await srv.start()
+        return srv
+
+    srv = run(start())
+    try:
+        yield Live(srv.port, run, gw)
+    finally:
+        run(srv.drain_and_close(1.0))
+        run(gw.close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def mixed_capture(path: Path) -> Path:
+    """The CALLS over UDP, TCP split in segments, compact headers and IPv6, with retransmissions and noise."""
+    frames: list[tuple[float, bytes]] = []
+    for i, (number, campaign, caller) in enumerate(CALLS):
+        msg = invite(number, call_id=f"call-{i}", campaign=campaign, caller=caller or "anonymous",
+                     compact=i % 3 == 1)
+        ts = T0 + i * 0.01
+        if i % 4 == 2:  # TCP, cut in three segments
+            frames += [(ts, ether(s)) for s in tcp_segments(msg, [60, 250], isn=1000 * i, sport=40000 + i)]
+        elif i % 4 == 3:  # IPv6
+            frames.append((ts, ether(udp_ip(msg, src="::1", dst="::1"))))
+        else:
+            frames.append((ts, ether(udp_ip(msg))))
+            frames.append((ts + 0.5, ether(udp_ip(msg))))  # retransmission
+        frames.append((ts, ether(udp_ip(b"\x80\x00rtp" * 20, sport=7000, dport=7002))))
+    return write(path, sorted(frames, key=lambda f: f[0]), ng=True)
+
+
+def _replay(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["replay", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_replay_gives_the_same_verdicts_as_check(live: Live, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    cap = mixed_capture(tmp_path / "mixed.pcapng")
+    code, out, err = _replay(capsys, str(cap), "--gateway", f"127.0.0.1:{live.port}", "--fast",
+                             "--format", "csv", "--show-numbers")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == len(CALLS)
+    for row, (number, campaign, caller) in zip(rows, CALLS, strict=True):
+        expected = live.check(number, campaign, caller).decision
+        assert row["number"] == number and row["campaign"] == campaign
+        assert (row["verdict"], row["reason"], row["would_block"]) == (
+            str(expected.verdict), str(expected.reason or ""), str(int(expected.would_block))), (number, campaign)
+        assert row["error"] == "" and row["decision_id"]
+    reasons = {r["reason"] for r in rows}
+    assert {"opposition_list", "internal_dnc", "litigator", "blocked_prefix", "emergency", "no_consent",
+            "unknown_campaign"} <= reasons
+
+
+def test_json_report_has_totals_by_verdict_and_reason(live: Live, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    cap = mixed_capture(tmp_path / "mixed.pcapng")
+    code, out, _ = _replay(capsys, str(cap), "--gateway", f"127.0.0.1:{live.port}", "--speed", "100",
+                           "--format", "json", "--concurrency", "4")
+    assert code == 0
+    report = json.loads(out)
+    assert report["total"] == len(CALLS) == report["answered"]
+    assert sum(report["by_verdict"].values()) == len(CALLS)
+    assert sum(report["by_reason"].values()) == len(CALLS)
+    outcomes = [live.check(*c).decision for c in CALLS]
+    assert report["by_verdict"]["BLOCK"] == sum(1 for d in outcomes if d.blocked)
+    assert report["would_block"] == sum(1 for d in outcomes if d.blocked or d.would_block)
+    assert report["by_reason"]["opposition_list"] == 1
+    assert report["latency_ms"]["p99"] >= report["latency_ms"]["p50"] > 0
+    assert report["input"]["stats"]["duplicate_invites"] > 0
+    blocked = report["blocked"]
+    assert len(blocked) == report["would_block"]
+    assert all("•" in b["number"] for b in blocked if len(b["number"]) > 4)  # masked by default
+    assert report["errors"] == {}
+
+
+def test_campaign_flag_overrides_the_trace(live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cap = write(tmp_path / "c.pcap", [(T0, ether(udp_ip(invite("0612000200", call_id="a", campaign=None))))])
+    code, out, _ = _replay(capsys, str(cap), "--gateway", f"127.0.0.1:{live.port}", "--campaign", "survey",
+                           "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["by_verdict"] == {"ALLOW": 1}  # survey is a monitor campaign
+    assert report["blocked"][0]["campaign"] == "survey"
+
+
+def test_text_report_and_plain_csv(live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "calls.csv"
+    src.write_text("time,number,campaign,caller_id\n2026-11-24T10:30:00+01:00,0612000001,legacy,0162000000\n"
+                   "2026-11-24T10:30:00.05+01:00,0612000009,prospect,\n")
+    code, out, _ = _replay(capsys, str(src), "--gateway", f"127.0.0.1:{live.port}")
+    assert code == 0
+    assert "replayed 2 calls from a csv trace" in out
+    assert "opposition_list" in out and "0612000001" not in out and "0612•" in out
+
+
+def test_header_named_campaign(live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    msg = invite("0612000001", call_id="h", campaign=None).replace(b"Max-Forwards", b"X-Dialer-List: legacy\r\nMax-F")
+    cap = write(tmp_path / "h.pcap", [(T0, ether(udp_ip(msg)))])
+    code, out, _ = _replay(capsys, str(cap), "--gateway", f"127.0.0.1:{live.port}", "--campaign-header",
+                           "x-dialer-list", "--format", "json", "--show-numbers")
+    assert code == 0 and json.loads(out)["blocked"][0]["campaign"] == "legacy"
+
+
+def test_unreachable_gateway_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: connections are refused
+        cap = mixed_capture(tmp_path / "m.pcapng")
+        code, out, err = _replay(capsys, str(cap), "--gateway", f"127.0.0.1:{port}", "--format", "json")
+    assert code == 1
+    assert "cannot connect" in err
+    report = json.loads(out)
+    assert report["errors"]["unreachable"] == 1 and report["answered"] == 0
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"\xd4\xc3\xb2\xa1\x02\x00\x04", "not a readable capture"),
+    (b"", "empty file"),
+    (b"SEQUENTIAL\n", "no call line"),
+])
+def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str) -> None:
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(content)
+    code, out, err = _replay(capsys, str(bad), "--gateway", "127.0.0.1:4573")
+    assert code == 2 and out == ""
+    assert err.startswith("dnc-gateway replay: ") and message in err
+
+
+def test_bad_flags_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cap = mixed_capture(tmp_path / "m.pcapng")
+    assert _replay(capsys, str(cap))[0] == 2  # neither --gateway nor --to-sipp
+    code, _, err = _replay(capsys, str(cap), "--gateway", "nohostport")
+    assert code == 2 and "HOST:PORT" in err
+    with pytest.raises(SystemExit) as e:
+        main(["replay", str(cap), "--gateway", "h:1", "--speed", "-1"])
+    assert e.value.code == 2
+
+
+def test_to_sipp_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cap = mixed_capture(tmp_path / "m.pcapng")
+    out_csv = tmp_path / "inject.csv"
+    code, _, err = _replay(capsys, str(cap), "--to-sipp", str(out_csv))
+    assert code == 0 and f"wrote {len(CALLS)} calls" in err
+    lines = out_csv.read_text().splitlines()
+    assert lines[0] == "SEQUENTIAL" and lines[1] == "0612000001;legacy;0162000000"
+    assert lines[-1] == "0612000011;prospect;anonymous"
+    back = read_trace(out_csv)
+    assert [(c.number, c.campaign, c.caller_id) for c in back.calls] == CALLS
