@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from tests.ami.recording import END, Recording, with_action_id
 
 # main/manager.c, action_login (when the user may read "system" events and Asterisk is fully booted).
-FULLY_BOOTED = b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 10\r\nLastReload: 10\r\nStatus: Fully Booted\r\n\r\n"
+FULLY_BOOTED = (b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 10\r\nLastReload: 10\r\n"
+                b"Status: Fully Booted\r\n\r\n")
 
 
 def response(kind: str, action_id: str | None, message: str) -> bytes:
@@ -73,6 +74,7 @@ class FakeAmi:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.port = 0
+        self._accepted = asyncio.Event()
 
     async def start(self) -> FakeAmi:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -96,10 +98,11 @@ class FakeAmi:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def wait_connections(self, n: int, timeout: float = 3.0) -> Connection:
-        async with asyncio.timeout(timeout):
+    async def wait_connections(self, n: int, within: float = 3.0) -> Connection:
+        async with asyncio.timeout(within):
             while len(self.connections) < n:
-                await asyncio.sleep(0.005)
+                self._accepted.clear()
+                await self._accepted.wait()
         return self.connections[n - 1]
 
     def actions(self, name: str) -> list[dict[str, str]]:
@@ -109,6 +112,7 @@ class FakeAmi:
         plan = self.plans[min(len(self.connections), len(self.plans) - 1)]
         conn = Connection(plan, time.monotonic())
         self.connections.append(conn)
+        self._accepted.set()
         self._writers.add(writer)
         lock = asyncio.Lock()
         streaming: list[asyncio.Task[None]] = []
