@@ -269,7 +269,11 @@ class AmiWatcher:
             log.exception("AMI watcher: cannot handle event %s", message.get("Event", "?"))
 
     def _bypass(self, manager: Any, b: Bypass) -> None:
-        hangup = self.config.hangup_bypass and self.connected and manager is self._manager
+        # Not ``self.connected``: events can come in the same read as the Login response, before the
+        # session task resumes; an event at all proves the login was accepted.
+        current = self._manager
+        hangup = (self.config.hangup_bypass and current is not None and manager is current
+                  and not getattr(current.protocol, "closed", True))
         channel = mask_channel(b.channel or "-")
         dest = mask_channel(b.dest_channel or "-")
         log.warning("BYPASS (%s): call to %s reached %s from %s (uniqueid %s) %s%s", b.kind, b.masked, dest,

@@ -41,6 +41,7 @@ class Plan:
     drop_on: str = ""  # close, without answering, when the client sends this action
     chunk: int | None = None  # write in pieces of this many bytes
     fully_booted: bool = False  # send FullyBooted after the Login response
+    hold: asyncio.Event | None = None  # start the events only once this is set (after a test's AGI calls)
 
 
 @dataclass
@@ -127,6 +128,8 @@ class FakeAmi:
 
         async def stream() -> None:
             events = self.recording.events if plan.events is None else plan.events
+            if plan.hold is not None:
+                await plan.hold.wait()
             for i, ev in enumerate(events):
                 if plan.drop_after is not None and i == plan.drop_after:
                     async with lock:

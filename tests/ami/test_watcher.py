@@ -8,16 +8,21 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from gateway.ami import backoff
 from gateway.ami.events import WATCHED
 from gateway.ami.watcher import AmiWatcher, mask_channel
-from gateway.config import AmiSection, Config
+from gateway.app import Running
+from gateway.app import start as app_start
+from gateway.config import AmiSection, Config, parse
 from gateway.metrics import Metrics
 from gateway.policy.decision import Verdict
 from gateway.service import Gateway
+from tests.agi.fake_asterisk import call as agi_call
+from tests.agi.fake_asterisk import env_block
 from tests.ami.fake_ami import FakeAmi, Plan
 from tests.ami.recording import (
     ALLOWED_CHANNEL,
@@ -28,7 +33,7 @@ from tests.ami.recording import (
     headers,
     load,
 )
-from tests.conftest import FIXED_NOW
+from tests.conftest import FIXED_NOW, write_sample
 
 FAST = AmiSection(host="127.0.0.1", port=0, username="dncgw", secret="s3cret", ping_interval=0.2,
                   ping_timeout=0.2, reconnect_max=0.4, trunk_prefix="PJSIP/trunk", decision_grace=30.0)
@@ -250,3 +255,60 @@ async def test_close_logs_off(harness: Harness) -> None:
 def test_mask_channel() -> None:
     assert mask_channel("Local/0612000002@out-00000001;2") == "Local/0612••••02@out-00000001;2"
     assert mask_channel("PJSIP/sipp-0000000b") == "PJSIP/sipp-0000000b"
+
+
+def _config_with_ami(root: Path, port: int) -> Config:
+    path = write_sample(root, f"""
+[ami]
+port = {port}
+username = "dncgw"
+secret = "s3cret"
+ping_interval = 0.2
+ping_timeout = 0.2
+reconnect_max = 0.4
+trunk_prefix = "PJSIP/trunk"
+""")
+    return parse(path.read_text(), str(path), base=path.parent)
+
+
+async def _agi_check(running: Running, number: str, campaign: str, channel: str, uniqueid: str) -> str:
+    env = env_block(args=(number, campaign), channel=channel, uniqueid=uniqueid)
+    r = await agi_call("127.0.0.1", running.agi.port, env)
+    return r.variables["DNC_VERDICT"]
+
+
+async def test_serve_wiring_over_fastagi(tmp_path: Path) -> None:
+    # app.start as `serve` runs it: the decisions come over FastAGI, the events over AMI.
+    rec = load()
+    hold = asyncio.Event()
+    async with FakeAmi(rec, [Plan(hold=hold)]) as fake:
+        running = await app_start(_config_with_ami(tmp_path, fake.port), web=False)
+        try:
+            w = running.ami
+            assert isinstance(w, AmiWatcher) and w in running.gateway.observers
+            running.gateway.clock = lambda: FIXED_NOW  # a legal time to call, whenever the suite runs
+            await until(lambda: w.connected)
+            assert await _agi_check(running, "0612000001", "prospect", BLOCKED_CHANNEL, BLOCKED_UID) == "BLOCK"
+            assert await _agi_check(running, "0612000002", "survey", ALLOWED_CHANNEL, ALLOWED_UID) == "ALLOW"
+            hold.set()
+            await seen_all(w, rec.events)
+            metrics = running.metrics.registry
+            assert metrics.get_sample_value("dnc_attempts_confirmed_total") == 1
+            assert (metrics.get_sample_value("dnc_bypasses_total", {"campaign": "unknown"}) or 0) == 0
+        finally:
+            await running.close()
+        assert fake.actions("logoff")
+
+
+async def test_serve_answers_calls_with_asterisk_manager_down(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    running = await app_start(_config_with_ami(tmp_path, _free_port()), web=False)
+    running.gateway.clock = lambda: FIXED_NOW
+    try:
+        assert time.monotonic() - t0 < 2.0  # start() does not wait for the AMI (the lists load in this time too)
+        for i in range(3):
+            verdict = await _agi_check(running, "0612000001", "prospect", f"PJSIP/a-{i}", f"1.{i}")
+            assert verdict == "BLOCK"
+        assert not running.ami.connected
+    finally:
+        await running.close()
