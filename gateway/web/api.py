@@ -168,7 +168,8 @@ class Api:
         }
 
 
-_DIGITS = re.compile(r"\+?\d{5,}")
+# A number in a channel name follows "/" (Local/0612345678@ctx); the hex-like sequence after "-" is not one.
+_DIGITS = re.compile(r"(?<![-\w])\+?\d{5,}")
 
 
 def mask_digits(text: str) -> str:
@@ -194,7 +195,8 @@ def bypasses(ami: Any, campaigns: frozenset[str], limit: int = 20) -> list[dict[
             "campaign": campaign if campaign in campaigns else "unknown",
             "channel": mask_digits(str(get("channel") or "")),
             "number": mask(str(number)) if number else "",
-            "action": mask_digits(str(get("action") or "")),
+            "kind": mask_digits(str(get("kind") or "")),
+            "hangup": bool(get("hangup")),
         })
     return out
 

@@ -62,7 +62,7 @@
     state.totals = s.totals || state.totals;
     state.buckets = new Map();
     mergeBuckets(s.buckets);
-    state.latest = (s.latest || []).slice(0, LATEST);
+    state.latest = (s.latest || []).slice().sort((a, b) => b.at - a.at).slice(0, LATEST);
     if (s.lists) state.status = s;
     renderAll();
   }
@@ -73,7 +73,8 @@
     mergeBuckets(t.buckets);
     const added = t.latest || [];
     for (const item of added) state.fresh.add(item.id);
-    state.latest = added.concat(state.latest).slice(0, LATEST);
+    // Newest first by decision time: two gateways' or a replay's calls may arrive slightly out of order.
+    state.latest = added.concat(state.latest).sort((a, b) => b.at - a.at).slice(0, LATEST);
     renderFigures();
     renderChart();
     renderLatest();
@@ -188,8 +189,9 @@
       }
       ctx.globalAlpha = 1;
       if ((m / 60) % 10 === 0 || i === WINDOW - 1) {
+        const label = hhmm(m), half = ctx.measureText(label).width / 2;
         ctx.fillStyle = "#8b98a5";
-        ctx.fillText(hhmm(m), Math.min(Math.max(x + barW / 2, left + 18), W - 22), topPad + plotH + 6);
+        ctx.fillText(label, Math.min(Math.max(x + barW / 2, left + half), W - right - half), topPad + plotH + 6);
       }
     });
 
@@ -202,6 +204,9 @@
       return li;
     }));
     if (!order.length) legend.replaceChildren(el("li", "muted", "no blocked call in the last hour"));
+    else if (stacks.some((parts) => [...parts.keys()].some((id) => id.endsWith("\u00001")))) {
+      legend.append(el("li", "muted", "paler: monitor mode, would block"));
+    }
   }
 
   function niceStep(max) {
@@ -247,7 +252,7 @@
       fill.style.width = `${Math.max(2, share * 100)}%`;
       bar.append(fill);
       if (l.max_age_days || !l.loaded) li.append(bar);
-      li.append(el("span", "meta", l.loaded ? `${l.kind} · ${fmtInt.format(l.count)} entries · ${l.version}` : `${l.kind} · ${l.error || "no version in service"}`));
+      li.append(el("span", "meta", l.loaded ? `${l.kind} · ${fmtInt.format(l.count)} ${l.count === 1 ? "entry" : "entries"} · ${l.version}` : `${l.kind} · ${l.error || "no version in service"}`));
       if (l.freshness === "stale") alerts.push(["bad", `List ${l.name} is past its maximum age (${l.age_days === null ? "undated" : `${l.age_days} days, max ${l.max_age_days}`}): calls that need it are blocked as registry_stale. Load a fresh extract.`]);
       else if (l.freshness === "missing") alerts.push(["bad", `List ${l.name} is not loaded${l.error ? `: ${l.error}` : ""}.`]);
       else if (l.freshness === "warn") alerts.push(["warn", `List ${l.name} is ${l.age_days} days old (max ${l.max_age_days}): fetch the next extract before it expires.`]);
@@ -264,7 +269,8 @@
     $("bypasses").replaceChildren(...bypasses.map((b) => {
       const li = el("li");
       li.append(el("span", "when", b.at ? hhmmss(b.at) : ""), document.createTextNode(
-        `${b.number || "?"} · ${b.campaign || "?"}${b.channel ? ` · ${b.channel}` : ""}`));
+        `${b.number || "?"} · ${b.campaign || "?"}${b.kind ? ` · ${b.kind.replace(/_/g, " ")}` : ""}` +
+        `${b.channel ? ` · ${b.channel}` : ""}${b.hangup ? " · hung up" : ""}`));
       return li;
     }));
     $("bypasses-empty").hidden = bypasses.length > 0;
