@@ -24,6 +24,8 @@ detects a changed, removed, inserted or reordered row and a truncated tail.
 What it cannot detect is a rewrite of the whole chain from some point on by
 someone with write access: keep the head hash that ``audit verify`` prints
 somewhere else (a ticket, a log shipper) to pin the history up to that point.
+The head is read under SQLite's write lock at each commit, so two gateways on
+one host may share a file: their records interleave in one chain.
 
 Retention. Rows older than ``retention_days`` are purged as a contiguous prefix
 (never a hole), in chunks, by the writer thread; each chunk moves the anchor in
@@ -549,29 +551,34 @@ class AuditLog:
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Pending]) -> bool:
         started = time.perf_counter()
-        rows: list[tuple[Any, ...]] = []
+        prepared: list[tuple[Any, ...]] = []
         ok: list[_Pending] = []
-        seq, head = self._seq, self._head
         for p in batch:
             try:
-                row = record_row(p.record)
+                prepared.append(record_row(p.record))
             except Exception as e:  # one malformed record must not cost the others their durability
                 log.error("audit: record %r cannot be stored: %s", getattr(p.record, "decision_id", "?"), e)
                 self._settle([p], f"record cannot be stored: {e}")
                 continue
-            seq += 1
-            h = chain_hash(head, seq, row)
-            rows.append((seq, *row, head, h))
-            head = h
             ok.append(p)
-        if not rows:
+        if not ok:
             return True
         try:
             conn.execute("BEGIN IMMEDIATE")
+            # The head is read under the write lock: another process appending to the same file (two gateways
+            # on one host) interleaves its records into the one chain instead of forking it.
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('head_seq', 'head_hash')"))
+            seq, head = int(meta["head_seq"]), meta["head_hash"]
+            rows = []
+            for row in prepared:
+                seq += 1
+                h = chain_hash(head, seq, row)
+                rows.append((seq, *row, head, h))
+                head = h
             conn.executemany(_INSERT, rows)
             conn.executemany("UPDATE meta SET value = ? WHERE key = ?", ((str(seq), "head_seq"), (head, "head_hash")))
             conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, KeyError, ValueError) as e:
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -586,11 +593,11 @@ class AuditLog:
             self._settle([p for p in ok if p.future is not None], f"audit database error: {e}")
             return False
         self._seq, self._head = seq, head
-        self._written += len(rows)
+        self._written += len(ok)
         self._commits += 1
-        self._since_checkpoint += len(rows)
+        self._since_checkpoint += len(ok)
         self._last_latency = time.perf_counter() - started
-        self._settle(ok, None, committed=len(rows))
+        self._settle(ok, None, committed=len(ok))
         return True
 
     def _settle(self, batch: list[_Pending], error: str | None, committed: int = 0) -> None:

@@ -66,6 +66,18 @@ async def test_concurrent_appends_durable_and_not_are_all_written_in_groups(audi
     assert v.ok and v.records == n + 1 and (v.first_seq, v.last_seq) == (1, n + 1), v.message
 
 
+async def test_two_writers_on_one_file_share_one_chain(tmp_path: Path) -> None:
+    a, b = await started(tmp_path / "a.db"), await started(tmp_path / "a.db")
+    try:
+        await asyncio.wait_for(asyncio.gather(*(log.append(rec(i), durable=i % 2 == 0)
+                                                for i in range(400) for log in [(a, b)[i % 2]])), 20)
+    finally:
+        await a.close()
+        await b.close()
+    assert sorted(ids(tmp_path / "a.db")) == [f"dec{i:06d}" for i in range(400)]
+    assert verification(tmp_path / "a.db").ok
+
+
 async def test_durable_append_is_committed_when_it_returns(audit: AuditLog) -> None:
     for i in range(5):
         await audit.append(rec(i), durable=True)
