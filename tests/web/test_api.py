@@ -233,6 +233,9 @@ async def test_audit_query(sample_config: Config, clock: Callable[[], datetime],
         await gw.check("0612000010", "legacy")
         await gw.check("+33612000001", "prospect")
         await gw.check("0612000001", "survey", source="api", record=False)  # a dry run: not audited
+        async with asyncio.timeout(5):  # BLOCKs are committed in the background: wait for the group commit
+            while audit.stats()["records_written"] < 3:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         async with aiohttp.ClientSession(headers=auth) as http:
             base = f"http://{web.address}/api/audit"
             async with http.get(base, params={"number": "06 12 00 00 01"}) as r:
