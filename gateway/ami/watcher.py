@@ -132,6 +132,7 @@ class AmiWatcher:
         self._task: asyncio.Task[None] | None = None
         self._manager: _Manager | None = None
         self._closing = False
+        self._answered_ping = False
         self._actions: set[asyncio.Task[None]] = set()
 
     # -- the gateway's side ----------------------------------------------------------------------
@@ -192,9 +193,9 @@ class AmiWatcher:
     async def _run(self) -> None:
         attempt = 0
         while not self._closing:
-            healthy_since: list[float] = []
+            self._answered_ping = False
             try:
-                await self._session(healthy_since)
+                await self._session()
             except asyncio.CancelledError:
                 raise
             except (OSError, TimeoutError, AmiError) as e:
@@ -209,8 +210,8 @@ class AmiWatcher:
                 self._set_connected(False)
             if self._closing:
                 return
-            # A connection that stayed healthy for a whole ping interval resets the backoff; a flapping one does not.
-            if healthy_since and self._clock() - healthy_since[0] >= self.config.ping_interval:
+            # A connection that answered a Ping resets the backoff; one that flaps or goes silent does not.
+            if self._answered_ping:
                 attempt = 0
             wait = backoff.delay(attempt, self.config.reconnect_max, random.random())
             (log.warning if attempt == 0 else log.info)(
@@ -219,12 +220,12 @@ class AmiWatcher:
             self.reconnects += 1
             await asyncio.sleep(wait)
 
-    async def _session(self, healthy_since: list[float]) -> None:
+    async def _session(self) -> None:
         c = self.config
         loop = asyncio.get_running_loop()
         lost = asyncio.Event()
         manager = _Manager(lambda exc: lost.set(), host=c.host, port=c.port, username=c.username,
-                           secret=c.secret, events=EVENT_CLASSES, loop=loop, log=log)
+                           secret=c.secret, events=EVENT_CLASSES, loop=loop)
         manager.register_event("*", self._on_event)
         transport, protocol = await asyncio.wait_for(
             loop.create_connection(manager.config["protocol_factory"], c.host, c.port), c.ping_timeout)
@@ -239,7 +240,6 @@ class AmiWatcher:
             # Hangups were missed while we were away: forget channels rather than keep dead ones.
             self.tracker.reset_channels()
             self._set_connected(True)
-            healthy_since.append(self._clock())
             log.info("AMI connected to %s:%d (Asterisk Call Manager/%s)", c.host, c.port,
                      getattr(protocol, "version", None) or "?")
             while True:
@@ -248,6 +248,7 @@ class AmiWatcher:
                 if lost.is_set():
                     raise AmiError("connection closed by Asterisk")
                 await _answer(manager.send_action({"Action": "Ping"}), lost, c.ping_timeout, "Ping")
+                self._answered_ping = True
         finally:
             manager.close()
 
