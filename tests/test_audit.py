@@ -12,8 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.audit import GENESIS, AuditError, AuditLog, AuditReader, chain_hash, record_row, verify_rows
+from gateway.audit import (
+    COLUMNS,
+    GENESIS,
+    AuditError,
+    AuditLog,
+    AuditReader,
+    chain_hash,
+    open_writer,
+    purge_chunk,
+    record_row,
+    verify_rows,
+)
 from gateway.config import AuditSection, Config
 from gateway.records import AuditRecord
 from gateway.service import AuditUnavailable, Gateway
@@ -282,17 +295,59 @@ def test_forged_head_is_detected(filled: Path) -> None:
 
 
 def test_verify_rows_pure() -> None:
-    rows, prev = [], GENESIS
-    for seq in range(1, 4):
-        r = record_row(rec(seq))
-        h = chain_hash(prev, seq, r)
-        rows.append((seq, *r, prev, h))
-        prev = h
+    rows = _chain(3)
+    prev = rows[-1][-1]
     assert verify_rows(rows, 0, GENESIS, 3, prev).ok
     assert verify_rows(rows[1:], 1, rows[0][-1], 3, prev).ok  # after a purge of seq 1
     assert verify_rows(rows[1:], 0, GENESIS, 3, prev).bad_seq == 1
     assert verify_rows(rows, 0, GENESIS, 4, "x").bad_seq == 4
     assert verify_rows([], 0, GENESIS, 0, GENESIS).ok
+
+
+def _chain(n: int) -> list[tuple[Any, ...]]:
+    rows, prev = [], GENESIS
+    for seq in range(1, n + 1):
+        r = record_row(rec(seq))
+        h = chain_hash(prev, seq, r)
+        rows.append((seq, *r, prev, h))
+        prev = h
+    return rows
+
+
+CHAIN = _chain(8)
+
+
+@given(row=st.integers(0, 7), col=st.integers(1, len(COLUMNS) + 2),
+       value=st.one_of(st.text(max_size=5), st.integers(), st.floats(allow_nan=False), st.none()))
+def test_any_single_change_is_detected_at_its_row(row: int, col: int, value: Any) -> None:
+    rows = [list(r) for r in CHAIN]
+    if rows[row][col] == value and type(rows[row][col]) is type(value):
+        return
+    rows[row][col] = value
+    v = verify_rows(rows, 0, GENESIS, 8, CHAIN[-1][-1])
+    assert not v.ok and v.bad_seq == row + 1, v.message
+
+
+@given(order=st.permutations(range(8)))
+def test_any_reordering_is_detected(order: list[int]) -> None:
+    if order == sorted(order):
+        return
+    moved = [(i + 1, *CHAIN[j][1:]) for i, j in enumerate(order)]  # contents moved, seq numbers kept
+    assert not verify_rows(moved, 0, GENESIS, 8, CHAIN[-1][-1]).ok
+
+
+def test_purge_goes_in_chunks_and_moves_the_anchor(tmp_path: Path) -> None:
+    conn = open_writer(tmp_path / "a.db")
+    rows = _chain(7)
+    conn.executemany(f"INSERT INTO audit VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    conn.executemany("UPDATE meta SET value = ? WHERE key = ?", (("7", "head_seq"), (rows[-1][-1], "head_hash")))
+    assert purge_chunk(conn, T0 + 6, chunk=2) == 2  # seq 1..2 (at T0+1, T0+2)
+    assert purge_chunk(conn, T0 + 6, chunk=2) == 2
+    assert purge_chunk(conn, T0 + 6, chunk=2) == 1  # seq 5; seq 6 is at the cutoff: kept
+    assert purge_chunk(conn, T0 + 6, chunk=2) == 0
+    conn.close()
+    v = verification(tmp_path / "a.db")
+    assert v.ok and v.anchor_seq == 5 and v.first_seq == 6 and v.records == 2
 
 
 # -- disk full ------------------------------------------------------------------------------------
