@@ -46,6 +46,7 @@ EXPORTED = frozenset({
     "dnc_attempts_confirmed_total", "dnc_audit_queue_depth", "dnc_audit_commit_seconds",
     "dnc_audit_records_total", "dnc_state_errors_total", "dnc_list_size", "dnc_list_age_days",
     "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info", "dnc_audit_up",
+    "dnc_registry_polls_total",
 })
 
 
@@ -123,6 +124,9 @@ class Metrics:
                                       buckets=LATENCY_BUCKETS, registry=r)
         self.audit_records = Counter("dnc_audit_records", "Audit records committed", registry=r)
         self.state_errors = Counter("dnc_state_errors", "Call-history store errors by kind", ["kind"], registry=r)
+        self.registry_polls = Counter("dnc_registry_polls", "URL polls of a list by outcome (updated, unchanged, "
+                                      "failed)", ["list", "outcome"], registry=r)
+        self._lists = frozenset(gateway.config.lists)
         info = Gauge("dnc_gateway_info", "This gateway's version and instance name", ["version", "gateway"],
                      registry=r)
         info.labels(__version__, gateway.instance or "default").set(1)
@@ -185,6 +189,9 @@ class Metrics:
 
     def state_error(self, kind: str) -> None:
         self.state_errors.labels(bounded_kind(kind)).inc()
+
+    def registry_poll(self, name: str, outcome: str) -> None:
+        self.registry_polls.labels(name if name in self._lists else UNKNOWN, bounded_kind(outcome)).inc()
 
     # -- exposition --------------------------------------------------------------------------------
 

@@ -153,6 +153,10 @@ async def test_hooks(sample_config: Config, clock) -> None:
     assert value(m, "dnc_audit_commit_seconds_count") == 1
     m.state_error("timeout")
     assert value(m, "dnc_state_errors_total", kind="timeout") == 1
+    m.registry_poll("bloctel", "updated")
+    m.registry_poll("not-configured", "failed")
+    assert value(m, "dnc_registry_polls_total", list="bloctel", outcome="updated") == 1
+    assert value(m, "dnc_registry_polls_total", list="unknown", outcome="failed") == 1
     assert value(m, "dnc_gateway_info") == 1
     await gw.close()
 
