@@ -224,6 +224,9 @@ class AmiWatcher:
         c = self.config
         loop = asyncio.get_running_loop()
         lost = asyncio.Event()
+        # Hangups were missed while we were away: forget channels rather than keep dead ones. (Before
+        # connecting: events can come in the same read as the Login response.)
+        self.tracker.reset_channels()
         manager = _Manager(lambda exc: lost.set(), host=c.host, port=c.port, username=c.username,
                            secret=c.secret, events=EVENT_CLASSES, loop=loop)
         manager.register_event("*", self._on_event)
@@ -237,8 +240,6 @@ class AmiWatcher:
             resp = await _answer(manager.authenticated_future, lost, c.ping_timeout, "Login")
             if not resp.success:
                 raise AmiError(f"login refused: {resp.message or resp.response}")
-            # Hangups were missed while we were away: forget channels rather than keep dead ones.
-            self.tracker.reset_channels()
             self._set_connected(True)
             log.info("AMI connected to %s:%d (Asterisk Call Manager/%s)", c.host, c.port,
                      getattr(protocol, "version", None) or "?")
