@@ -7,26 +7,17 @@ the one ``check`` gives for the same number, campaign and caller ID.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import threading
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
 from gateway.cli import main
-from gateway.config import Config
 from gateway.replay.sources import read_trace
-from gateway.service import Gateway, Outcome
 from tests.replay.captures import T0, ether, invite, tcp_segments, udp_ip, write
-
-T = TypeVar("T")
+from tests.replay.conftest import Live
 
 # (number, campaign, caller ID) -> one call each; covers every kind of answer the sample config gives.
 CALLS = [
@@ -43,48 +34,6 @@ CALLS = [
     ("0612000010", "nope", "0162000000"),  # unknown campaign
     ("0612000011", "prospect", ""),  # no caller ID in the trace: the campaign's applies
 ]
-
-
-@dataclass
-class Live:
-    port: int
-    run: Callable[[Coroutine[Any, Any, Any]], Any]
-    gateway: Gateway
-
-    def check(self, number: str, campaign: str, caller_id: str) -> Outcome:
-        result: Outcome = self.run(self.gateway.check(number, campaign, caller_id or None, record=False))
-        return result
-
-
-@pytest.fixture
-def live(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live]:
-    server_mod = pytest.importorskip("gateway.agi.server", reason="the FastAGI server (gateway/agi/server.py)")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-
-    def run(coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
-
-    gw = Gateway(sample_config, clock=clock)
-
-    async def start() -> Any:
-        await gw.start()
-        result = await gw.holder.reload()
-        assert not result.failed
-        srv = server_mod.AgiServer(gw, sample_config.agi)
-        await srv.start()
-        return srv
-
-    srv = run(start())
-    try:
-        yield Live(srv.port, run, gw)
-    finally:
-        run(srv.drain_and_close(1.0))
-        run(gw.close())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
 
 
 def mixed_capture(path: Path) -> Path:

@@ -1,0 +1,62 @@
+"""A live gateway for replay tests: the real FastAGI server on its own event loop in a thread,
+as it would run in another process, so that ``dnc-gateway replay`` runs unchanged in the test's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pytest
+
+from gateway.config import Config
+from gateway.service import Gateway, Outcome
+
+T = TypeVar("T")
+
+
+@dataclass
+class Live:
+    port: int
+    run: Callable[[Coroutine[Any, Any, Any]], Any]
+    gateway: Gateway
+
+    def check(self, number: str, campaign: str, caller_id: str) -> Outcome:
+        result: Outcome = self.run(self.gateway.check(number, campaign, caller_id or None, record=False))
+        return result
+
+
+@pytest.fixture
+def live(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live]:
+    server_mod = pytest.importorskip("gateway.agi.server", reason="the FastAGI server (gateway/agi/server.py)")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def run(coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
+
+    gw = Gateway(sample_config, clock=clock)
+
+    async def start() -> Any:
+        await gw.start()
+        result = await gw.holder.reload()
+        assert not result.failed
+        srv = server_mod.AgiServer(gw, sample_config.agi)
+        await srv.start()
+        return srv
+
+    srv = run(start())
+    try:
+        yield Live(srv.port, run, gw)
+    finally:
+        run(srv.drain_and_close(1.0))
+        run(gw.close())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
