@@ -35,6 +35,7 @@ def response(kind: str, action_id: str | None, message: str) -> bytes:
 class Plan:
     events: Sequence[bytes] | None = None  # None: the recording's events
     login_ok: bool = True
+    silent: bool = False  # read actions, answer none (a frozen Asterisk behind a live TCP stack)
     answer_ping: bool = True
     answer_hangup: bool = True
     drop_after: int | None = None  # close after this many events, halfway through the next one
@@ -154,6 +155,8 @@ class FakeAmi:
                 aid = action.get("actionid")
                 if plan.drop_on and name == plan.drop_on.lower():
                     break
+                if plan.silent:
+                    continue
                 if name == "login":
                     if not plan.login_ok:
                         await write(response("Error", aid, "Authentication failed"))

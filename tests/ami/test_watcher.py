@@ -193,6 +193,17 @@ async def test_watchdog_closes_a_silent_connection(harness: Harness, caplog: pyt
     assert any("no answer to Ping" in r.getMessage() for r in caplog.records)
 
 
+async def test_unanswered_login_times_out(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeAmi(load(), [Plan(silent=True), Plan(events=())]) as fake:
+        w = await harness.watcher(fake.port)
+        first = await fake.wait_connections(1)
+        async with asyncio.timeout(3):
+            await first.closed.wait()
+        await until(lambda: w.connected)
+        assert w.reconnects == 1 and [a["action"] for a in first.actions] == ["Login"]
+    assert any("no answer to Login" in r.getMessage() for r in caplog.records)
+
+
 async def test_unanswered_hangup_is_never_resent(harness: Harness) -> None:
     # Asterisk drops the connection on receiving the Hangup; the next connection announces FullyBooted,
     # which is when panoramisk would have re-sent its queued actions.
