@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -37,7 +38,7 @@ class Served:
     async def post(self, path: str, body: Any = None, *, token: str | None = TOKEN, raw: bytes | None = None
                    ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        data = raw if raw is not None else (None if body is None else __import__("json").dumps(body).encode())
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         async with self.http.post(self.url(path), data=data, headers=headers) as r:
             return r.status, await r.json()
 
