@@ -85,7 +85,7 @@ _INSERT = (f"INSERT INTO audit (seq, {', '.join(COLUMNS)}, prev_hash, hash) "
            f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})")
 _SELECT = f"SELECT seq, {', '.join(COLUMNS)}, prev_hash, hash FROM audit"
 
-MAX_BATCH = 5000  # rows per transaction: bounds a commit's latency under a burst
+MAX_BATCH = 1000  # rows per transaction: bounds how long one commit holds the GIL and its waiters
 CHECKPOINT_ROWS = 20_000  # records between our explicit WAL checkpoints
 PURGE_CHUNK = 50_000  # rows deleted per retention transaction, so a purge never stalls appends for long
 PURGE_INTERVAL = 3600.0  # seconds between retention passes
