@@ -94,7 +94,7 @@ def read_trace(path: Path, *, campaign_header: str = "X-Campaign") -> Trace:
         raise InputError(f"{path}: empty file")
     if is_capture(head):
         try:
-            packets, stats = read_capture(path)
+            packets, stats = read_capture(path, methods=frozenset({"INVITE"}))
         except CaptureError as e:
             raise InputError(str(e)) from None
         calls, dupes = calls_from_packets(packets, campaign_header)
