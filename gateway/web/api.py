@@ -22,7 +22,7 @@ from gateway.numbers import mask
 from gateway.state.store import StateUnavailable
 from gateway.web import params
 from gateway.web.auth import Access, authorize, refusal_message
-from gateway.web.status import ami_status, lists_status
+from gateway.web.status import ami_status, lists_status, mask_text
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
@@ -157,8 +157,9 @@ class Api:
         audit_stats: dict[str, Any] | None = None
         if audit is not None and callable(getattr(audit, "stats", None)):
             raw = audit.stats()
-            audit_stats = {str(k): v for k, v in raw.items() if isinstance(v, int | float | bool | str)
-                           and "number" not in str(k)} if isinstance(raw, dict) else None
+            audit_stats = {str(k): mask_text(v) if isinstance(v, str) else v for k, v in raw.items()
+                           if isinstance(v, int | float | bool | str) and "number" not in str(k)
+                           } if isinstance(raw, dict) else None
         return {
             "instance": self.gateway.instance or "",
             "lists": self.lists(),

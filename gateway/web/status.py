@@ -9,14 +9,22 @@ service. Ages are whole days from the as-of date, as the policy engine counts.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
 from gateway.config import ListConfig
+from gateway.numbers import mask
 from gateway.registry.model import Registries
 
 WARN_SHARE = 0.8
+_LONG_DIGITS = re.compile(r"(?<!\d)\+?\d{6,}")
+
+
+def mask_text(text: str) -> str:
+    """Mask every run of six digits or more: a loader's error may quote the bad line, a number."""
+    return _LONG_DIGITS.sub(lambda m: mask(m.group(0)), text)
 
 
 class Freshness(enum.StrEnum):
@@ -55,7 +63,7 @@ def lists_status(specs: Mapping[str, ListConfig], regs: Registries, errors: Mapp
             "age_days": age,
             "max_age_days": spec.max_age_days,
             "freshness": str(freshness(age, spec.max_age_days, meta is not None)),
-            "error": errors.get(name),
+            "error": mask_text(errors[name]) if name in errors else None,
         })
     return out
 
