@@ -4,15 +4,16 @@ as it would run in another process, so that ``dnc-gateway replay`` runs unchange
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
 
-from gateway.config import Config
+from gateway.config import Config, HostPort
 from gateway.service import Gateway, Outcome
 
 T = TypeVar("T")
@@ -31,6 +32,19 @@ class Live:
 
 @pytest.fixture
 def live(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live]:
+    yield from _live(sample_config, clock)
+
+
+@pytest.fixture
+def live6(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live]:
+    """The same, listening on IPv6 loopback."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    agi = replace(sample_config.agi, listen=HostPort("::1", 0))
+    yield from _live(replace(sample_config, agi=agi), clock)
+
+
+def _live(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live]:
     server_mod = pytest.importorskip("gateway.agi.server", reason="the FastAGI server (gateway/agi/server.py)")
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.replay.sources import read_trace
+from gateway.replay.cli import parse_hostport
+from gateway.replay.sources import InputError, read_trace
 from tests.replay.captures import T0, ether, invite, tcp_segments, udp_ip, write
 from tests.replay.conftest import Live
 
@@ -176,3 +177,25 @@ def test_to_sipp_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert lines[-1] == "0612000011;prospect;anonymous"
     back = read_trace(out_csv)
     assert [(c.number, c.campaign, c.caller_id) for c in back.calls] == CALLS
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:4573", ("127.0.0.1", 4573)),
+    ("[::1]:4573", ("::1", 4573)),
+    ("gw.example:1", ("gw.example", 1)),
+])
+def test_gateway_address(text: str, expected: tuple[str, int]) -> None:
+    assert parse_hostport(text) == expected
+
+
+@pytest.mark.parametrize("text", ["4573", "::1:4573", "h:0", "h:99999", "h:"])
+def test_bad_gateway_address(text: str) -> None:
+    with pytest.raises(InputError):
+        parse_hostport(text)
+
+
+def test_ipv6_gateway(live6: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cap = write(tmp_path / "c.pcap", [(T0, ether(udp_ip(invite("0612000001", call_id="a", campaign="legacy"))))])
+    code, out, err = _replay(capsys, str(cap), "--gateway", f"[::1]:{live6.port}", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["by_reason"] == {"opposition_list": 1}
