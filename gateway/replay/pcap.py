@@ -1,9 +1,10 @@
 """SIP messages out of a pcap or pcapng capture (dpkt reads the file format).
 
 Link layers: Ethernet (what tshark writes for ``-i lo``), Linux cooked SLL and
-SLL2 (``-i any``), raw IP, BSD loopback. IPv4 and IPv6; SIP over UDP (one
-message a datagram) and over TCP, reassembled per direction so that a message
-split over segments, or several messages in one segment, come out whole.
+SLL2 (``-i any``), raw IP, BSD loopback. IPv4 (fragments reassembled) and IPv6;
+SIP over UDP (one message a datagram) and over TCP, reassembled per direction so
+that a message split over segments, or several messages in one segment, come out
+whole. Not read: SIP over TLS or WebSocket, SCTP, IPv6 fragments.
 A truncated or damaged capture gives what could be read plus a warning: a trace
 cut short by a full disk still says something about the calls before the cut.
 """
@@ -169,6 +170,53 @@ class _TcpFlow:
         return self.segment(first, data, False, ts)
 
 
+class _Defrag:
+    """IPv4 reassembly (RFC 791): a large INVITE over UDP (video SDP, many codecs) crosses the MTU."""
+
+    MAX_DATAGRAMS = 4096  # incomplete datagrams kept; the oldest go first
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[bytes, bytes, int, int], dict[int, bytes]] = {}
+        self._ends: dict[tuple[bytes, bytes, int, int], int] = {}
+
+    @property
+    def pending(self) -> int:
+        return len(self._parts)
+
+    def add(self, ip: Any) -> Any:
+        """The transport layer (dpkt UDP/TCP, or bytes) once every fragment is in, else None."""
+        key = (bytes(ip.src), bytes(ip.dst), int(ip.id), int(ip.p))
+        parts = self._parts.setdefault(key, {})
+        if len(self._parts) > self.MAX_DATAGRAMS:
+            oldest = next(iter(self._parts))
+            self._parts.pop(oldest)
+            self._ends.pop(oldest, None)
+        parts[int(ip.offset)] = bytes(ip.data)
+        if not ip.mf:
+            self._ends[key] = int(ip.offset) + len(bytes(ip.data))
+        end = self._ends.get(key)
+        if end is None:
+            return None
+        pos, chunks = 0, []
+        for off in sorted(parts):
+            if off > pos:
+                return None  # a hole: more to come
+            chunks.append(parts[off][pos - off:])
+            pos = max(pos, off + len(parts[off]))
+        if pos < end:
+            return None
+        del self._parts[key], self._ends[key]
+        data = b"".join(chunks)[:end]
+        try:
+            if ip.p == dpkt.ip.IP_PROTO_UDP:
+                return dpkt.udp.UDP(data)
+            if ip.p == dpkt.ip.IP_PROTO_TCP:
+                return dpkt.tcp.TCP(data)
+        except (dpkt.dpkt.Error, struct.error):
+            return None
+        return data
+
+
 def read_capture(path: Path, *, methods: frozenset[str] | None = None) -> tuple[list[Packet], CaptureStats]:
     """The SIP messages of the capture in time order: all of them, or only requests of ``methods``.
 
@@ -178,6 +226,7 @@ def read_capture(path: Path, *, methods: frozenset[str] | None = None) -> tuple[
     stats = CaptureStats()
     packets: list[Packet] = []
     flows: dict[tuple[str, int, str, int], _TcpFlow] = {}
+    defrag = _Defrag()
     try:
         f = path.open("rb")
     except OSError as e:
@@ -193,7 +242,8 @@ def read_capture(path: Path, *, methods: frozenset[str] | None = None) -> tuple[
         prefixes = tuple(m.encode() + b" " for m in methods) if methods is not None else None
         for index, (ts, frame) in enumerate(frames, start=1):
             stats.frames = index
-            for transport, src, dst, msg_ts, msg in _decode(linktype, frame, float(ts), stats, flows, prefixes):
+            for transport, src, dst, msg_ts, msg in _decode(linktype, frame, float(ts), stats, flows, defrag,
+                                                            prefixes):
                 stats.sip_messages += 1
                 if methods is None or msg.method in methods:
                     packets.append(Packet(msg_ts, index, transport, src, dst, msg))
@@ -218,9 +268,9 @@ def read_capture(path: Path, *, methods: frozenset[str] | None = None) -> tuple[
     if stats.truncated:
         stats.warnings.append(f"{stats.truncated} frames shorter than their IP length (capture snap length, or "
                               "a file cut short): SIP in them may be incomplete")
-    if stats.ip_fragments:
-        stats.warnings.append(f"{stats.ip_fragments} IP fragments skipped (SIP over fragmented UDP is not "
-                              "reassembled: calls in them are missing)")
+    if defrag.pending:
+        stats.warnings.append(f"{defrag.pending} fragmented IP datagrams never completed (fragments not "
+                              "captured): SIP in them is missing")
     cut = _pcap_cut_at(path)
     if cut is not None:
         stats.warnings.append(f"{path}: capture truncated: file ends inside frame {cut}; kept what came before")
@@ -264,7 +314,7 @@ def _frames(reader: Any, stats: CaptureStats, path: Path) -> Iterator[tuple[floa
 
 
 def _decode(linktype: int, frame: bytes, ts: float, stats: CaptureStats,
-            flows: dict[tuple[str, int, str, int], _TcpFlow],
+            flows: dict[tuple[str, int, str, int], _TcpFlow], defrag: _Defrag,
             prefixes: tuple[bytes, ...] | None = None) -> list[tuple[str, str, str, float, SipMessage]]:
     try:
         ip = _ip_layer(linktype, frame)
@@ -273,14 +323,18 @@ def _decode(linktype: int, frame: bytes, ts: float, stats: CaptureStats,
     if not isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)):
         stats.non_sip += 1
         return []
+    l4 = ip.data
+    whole = False  # reassembled from IP fragments: lengths were checked on the way
     if isinstance(ip, dpkt.ip.IP) and (ip.mf or ip.offset):
         stats.ip_fragments += 1
-        return []
-    l4 = ip.data
+        l4 = defrag.add(ip)
+        if l4 is None:
+            return []
+        whole = True
     src_ip, dst_ip = _addr(ip.src), _addr(ip.dst)
     if isinstance(l4, dpkt.udp.UDP):
         payload = bytes(l4.data)
-        cut = l4.ulen > 8 + len(payload)
+        cut = not whole and l4.ulen > 8 + len(payload)
         if cut:
             stats.truncated += 1
         if not looks_like_sip(payload):
@@ -300,7 +354,7 @@ def _decode(linktype: int, frame: bytes, ts: float, stats: CaptureStats,
         flow = flows.get(key)
         payload = bytes(l4.data)
         total = ip.len - ip.hl * 4 if isinstance(ip, dpkt.ip.IP) else ip.plen
-        if total - l4.off * 4 > len(payload):
+        if not whole and total - l4.off * 4 > len(payload):
             stats.truncated += 1  # the framer resynchronises on the next start line
         if flow is None:
             if not payload and not (l4.flags & dpkt.tcp.TH_SYN):

@@ -141,9 +141,30 @@ def test_capture_without_sip(tmp_path: Path) -> None:
     assert trace.calls == () and "no initial INVITE" in trace.warnings[0]
 
 
-def test_ip_fragments_are_reported(tmp_path: Path) -> None:
-    ip = dpkt.ip.IP(udp_ip(invite("0612000001", call_id="f")))
-    ip.mf = 1
-    path = write(tmp_path / "frag.pcap", [(T0, ether(bytes(ip)))])
-    trace = read_trace(path)
-    assert trace.calls == () and any("IP fragments" in w for w in trace.warnings)
+def _fragments(ip_bytes: bytes, size: int) -> list[bytes]:
+    """Cut an IPv4 datagram into fragments carrying ``size`` bytes (a multiple of 8) of payload each."""
+    ip = dpkt.ip.IP(ip_bytes)
+    payload = bytes(ip.data)
+    out = []
+    for off in range(0, len(payload), size):
+        frag = dpkt.ip.IP(src=ip.src, dst=ip.dst, p=ip.p, id=ip.id, ttl=64, data=payload[off:off + size])
+        frag.offset = off
+        frag.mf = int(off + size < len(payload))
+        out.append(bytes(frag))
+    return out
+
+
+def test_fragmented_udp_invite_is_reassembled(tmp_path: Path) -> None:
+    big = invite("0612000001", call_id="big", body=b"a=x-filler:" + b"z" * 3000 + b"\r\n")
+    ip = dpkt.ip.IP(udp_ip(big))
+    ip.id = 4242
+    frags = _fragments(bytes(ip), 1480)
+    assert len(frags) == 3
+    lost = dpkt.ip.IP(udp_ip(invite("0612000002", call_id="lost", body=b"z" * 3000)))
+    lost.id = 7
+    frames = [(T0, ether(frags[2])), (T0, ether(frags[0])), (T0, ether(_fragments(bytes(lost), 1480)[0])),
+              (T0, ether(frags[1]))]
+    trace = read_trace(write(tmp_path / "frag.pcap", frames))
+    assert [c.number for c in trace.calls] == ["0612000001"]
+    assert trace.stats["ip_fragments"] == 4
+    assert any("never completed" in w for w in trace.warnings)
