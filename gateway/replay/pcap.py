@@ -191,9 +191,10 @@ class _Defrag:
             oldest = next(iter(self._parts))
             self._parts.pop(oldest)
             self._ends.pop(oldest, None)
-        parts[int(ip.offset)] = bytes(ip.data)
+        start = int(ip.offset) * 8  # the header counts in 8-byte units
+        parts[start] = bytes(ip.data)
         if not ip.mf:
-            self._ends[key] = int(ip.offset) + len(bytes(ip.data))
+            self._ends[key] = start + len(bytes(ip.data))
         end = self._ends.get(key)
         if end is None:
             return None

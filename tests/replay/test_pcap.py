@@ -148,7 +148,7 @@ def _fragments(ip_bytes: bytes, size: int) -> list[bytes]:
     out = []
     for off in range(0, len(payload), size):
         frag = dpkt.ip.IP(src=ip.src, dst=ip.dst, p=ip.p, id=ip.id, ttl=64, data=payload[off:off + size])
-        frag.offset = off
+        frag.offset = off // 8  # in 8-byte units
         frag.mf = int(off + size < len(payload))
         out.append(bytes(frag))
     return out
