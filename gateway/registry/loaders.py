@@ -116,7 +116,7 @@ def read_blocks(path: Path, size: int = BLOCK_BYTES) -> Iterator[bytes]:
             rest = chunk[cut:]
             yield chunk[:cut]
         if rest:
-            yield rest + b"\n"
+            yield rest if rest.endswith(b"\n") else rest + b"\n"
 
 
 def blocks_of_lines(lines: Iterable[bytes], size: int = 65536) -> Iterator[bytes]:
