@@ -217,3 +217,10 @@ async def test_gateway_applies_state_failure_and_recovers(sample_config: Config,
         assert (await gw.check("0612000012", "prospect")).decision.reason is Reason.FREQUENCY_CAP
     finally:
         await gw.close()
+
+
+def test_timeouts_can_be_set_in_the_url() -> None:
+    st = RedisState("redis://127.0.0.1:1/0?socket_timeout=0.3&socket_connect_timeout=0.2")
+    assert (st._op_timeout, st._connect_timeout) == (0.3, 0.2)
+    assert st.url_safe == "redis://127.0.0.1:1/0"
+    assert RedisState("redis://:pw@127.0.0.1:1/2").url_safe == "redis://127.0.0.1:1/2"  # no password in logs
