@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -175,13 +175,37 @@ class RegistryPoller:
             log.warning("registry poller: %d list(s) not fetched within %.0fs; still trying in the background",
                         len(pending), self._first_wait)
 
-    async def close(self) -> None:
+    async def reconfigure(self, specs: Iterable[ListConfig]) -> None:
+        """Take a reloaded config's lists (SIGHUP): restart the polling loops, keeping what is known of
+        lists whose URL did not change (so an unchanged file is not downloaded and loaded again)."""
+        new = {s.name: s for s in specs if s.url}
+        await self._stop_loops()
+        for name, spec in new.items():
+            old = self.specs.get(name)
+            # Only the polling interval changed: the list in memory is still the right one.
+            same = old is not None and replace(old, poll_seconds=0) == replace(spec, poll_seconds=0)
+            if not same or name not in self.status:
+                self.status[name] = PollStatus(name, spec.url)
+            self._locks.setdefault(name, asyncio.Lock())
+        for name in set(self.status) - set(new):
+            del self.status[name]
+        self.specs = new
+        if self._work_dir is None and new:
+            self._own_work_dir = self._work_dir = Path(tempfile.mkdtemp(prefix="dncgw-lists-"))
+        loop = asyncio.get_running_loop()
+        for spec in new.values():
+            self._tasks.append(loop.create_task(self._loop(spec, loop.create_future()), name=f"poll-{spec.name}"))
+
+    async def _stop_loops(self) -> None:
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self._tasks.clear()
+
+    async def close(self) -> None:
+        await self._stop_loops()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -272,3 +272,23 @@ async def test_install_waits_for_a_running_reload(origin: Origin, tmp_path: Path
     await asyncio.gather(holder.reload(["company-dnc"]), poller.poll_now())
     assert set(holder.current.lists) == {"bloctel", "company-dnc"}
     await poller.close()
+
+
+async def test_reconfigure_keeps_unchanged_lists_and_takes_new_ones(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text(V1)
+    b.write_text(V2)
+    s = spec(a.as_uri(), poll_seconds=3600)
+    holder = holder_for(s)
+    poller = RegistryPoller(holder, [s])
+    await poller.start()
+    try:
+        await poller.reconfigure([spec(a.as_uri(), poll_seconds=60)])  # only the interval changed
+        assert await poller.poll_now() == {"bloctel": Outcome.UNCHANGED}
+        assert poller.status["bloctel"].updates == 1
+        await poller.reconfigure([spec(b.as_uri(), poll_seconds=60)])  # another source: fetched again
+        await eventually(lambda: members(holder) == {33612000004, 33612000005})
+        await poller.reconfigure([])
+        assert poller.status == {} and poller.specs == {}
+    finally:
+        await poller.close()
