@@ -106,6 +106,7 @@ class ListConfig:
     url: str = ""
     sha256: str = ""
     poll_seconds: float = 0.0
+    deltas: str = ""  # glob of dated delta files (+NUMBER / -NUMBER lines) applied on load, "" for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +326,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         if not isinstance(spec, dict):
             raise r.fail("lists", name, "expected a table")
         r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "url", "sha256",
-                          "poll_seconds"})
+                          "poll_seconds", "deltas"})
         if "kind" not in spec:
             raise r.fail(t, None, "missing key 'kind'")
         kind = r.choice(spec, t, "kind", tuple(k.value for k in ListKind), "")
@@ -346,7 +347,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         lists[name] = ListConfig(
             name=name, kind=ListKind(kind), path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
             max_age_days=r.positive(spec, t, "max_age_days", int, None), max_bad_share=share, url=url,
-            sha256=r.get(spec, t, "sha256", str, ""), poll_seconds=r.get(spec, t, "poll_seconds", float, 0.0))
+            sha256=r.get(spec, t, "sha256", str, ""), poll_seconds=r.get(spec, t, "poll_seconds", float, 0.0),
+            deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "")
 
     campaigns: dict[str, Campaign] = {}
     for name, spec in r.get(raw, "", "campaigns", dict, {}).items():

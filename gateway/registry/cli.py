@@ -1,0 +1,346 @@
+"""``dnc-gateway registry build | info | diff | merge | proof | entries``: registry files for operators.
+
+Inputs may be any format the loaders read (plain lists, Bloctel CSV, prefix lists,
+snapshots); outputs are snapshots (``snapshot.write``: atomic, digest-checked). These
+commands read no config unless ``--config`` is given (``proof`` uses it to say which
+loaded lists hold the number).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pyroaring import BitMap64, FrozenBitMap64
+
+from gateway.numbers import Normaliser
+from gateway.registry import snapshot
+from gateway.registry.deltas import write_delta
+from gateway.registry.loaders import FORMATS, LoadReport, load_list
+from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
+from gateway.registry.sidestore import EntryKind, SideStore, default_path
+
+KINDS = tuple(k.value for k in ListKind)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="registry_command", required=True, metavar="SUBCOMMAND")
+
+    b = sub.add_parser("build", help="build a snapshot from one or several list files, with a validation report")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="list files (text, bloctel-csv, prefixes, snapshot)")
+    b.add_argument("-o", "--output", required=True, help="snapshot to write")
+    b.add_argument("--name", help="list name (default: the output file's stem)")
+    b.add_argument("--kind", choices=KINDS, default="opposition")
+    _input_options(b)
+    b.add_argument("--report-json", metavar="FILE", help="also write the validation report as JSON")
+
+    i = sub.add_parser("info", help="name, kind, count, as-of date, SHA-256, source and size of list files")
+    i.add_argument("inputs", nargs="+", metavar="FILE")
+    i.add_argument("--kind", choices=KINDS, default="opposition", help="kind of non-snapshot inputs")
+    i.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("diff", help="numbers added and removed from A to B")
+    d.add_argument("a", metavar="A")
+    d.add_argument("b", metavar="B")
+    d.add_argument("--kind", choices=KINDS, default="opposition", help="kind of non-snapshot inputs")
+    d.add_argument("--list", action="store_true", help="print the numbers too, as a delta file (+N / -N lines)")
+    d.add_argument("--json", action="store_true")
+
+    m = sub.add_parser("merge", help="union of several lists into one snapshot")
+    m.add_argument("inputs", nargs="+", metavar="INPUT")
+    m.add_argument("-o", "--output", required=True)
+    m.add_argument("--name", help="list name (default: the first input's, else the output's stem)")
+    m.add_argument("--kind", choices=KINDS, help="kind (default: the first snapshot's, else opposition)")
+    _input_options(m)
+
+    pr = sub.add_parser("proof", help="what the side store and the loaded lists say about one number")
+    pr.add_argument("number")
+    pr.add_argument("--store", help=f"side store (default: DATA_DIR/{default_path(Path('.')).name})")
+    pr.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("entries", help="record consents and opt-outs with their date and source (side store)")
+    e.add_argument("action", choices=("import", "add", "revoke"))
+    e.add_argument("target", metavar="FILE|NUMBER", help="CSV (number;date;source[;evidence]) for import, "
+                                                        "else the number")
+    e.add_argument("--list", required=True, dest="list_name", help="list the entries belong to")
+    e.add_argument("--kind", choices=[k.value for k in EntryKind], default="consent")
+    e.add_argument("--date", help="date given or revoked (YYYY-MM-DD, default today)")
+    e.add_argument("--source", default="", help="where it comes from (form URL, recording id, …)")
+    e.add_argument("--evidence", default="", help="reference to the evidence itself")
+    e.add_argument("--store", help="side store (default: DATA_DIR/registry-side.db)")
+
+
+def _input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default="auto")
+    p.add_argument("--as-of", help="as-of date of the result (default: the newest input's)")
+    p.add_argument("--max-bad-share", type=float, default=0.05, help="fail when more lines than this are bad")
+    p.add_argument("--home-country", default=None, help="how to read national numbers (default: config, else FR)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gateway.cli import UsageError
+
+    try:
+        handler = {"build": _build, "info": _info, "diff": _diff, "merge": _merge, "proof": _proof,
+                   "entries": _entries}[args.registry_command]
+        return handler(args)
+    except RegistryError as e:
+        raise UsageError(str(e)) from None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+def _normaliser(args: argparse.Namespace) -> Normaliser:
+    home = getattr(args, "home_country", None)
+    if home:
+        return Normaliser(home)
+    if getattr(args, "config", None):
+        from gateway.cli import load_runtime_config
+
+        g = load_runtime_config(args).gateway
+        return Normaliser(g.home_country, g.outside_line)
+    return Normaliser("FR")
+
+
+def _date(text: str | None, what: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{what} {text!r}: not a date (YYYY-MM-DD)") from None
+
+
+def _kind_of(path: Path, default: ListKind) -> ListKind:
+    try:
+        header, _ = snapshot.read_header(path)
+        return ListKind(header["kind"])
+    except (RegistryError, OSError, KeyError, ValueError):
+        return default
+
+
+def _load(path: Path, kind: ListKind, normaliser: Normaliser, fmt: str = "auto",
+          max_bad_share: float = 1.0) -> tuple[RegistryList, LoadReport]:
+    return load_list(path, name=path.stem, kind=_kind_of(path, kind), normaliser=normaliser, fmt=fmt,
+                     max_bad_share=max_bad_share)
+
+
+def _union(lists: list[RegistryList]) -> FrozenBitMap64 | KeyRanges:
+    ranges = [lst.members for lst in lists if isinstance(lst.members, KeyRanges)]
+    bitmaps = [lst.members for lst in lists if isinstance(lst.members, FrozenBitMap64)]
+    if ranges and bitmaps:
+        raise RegistryError("cannot merge a prefix list with a number list")
+    if ranges:
+        return KeyRanges(iv for r in ranges for iv in r)
+    acc = BitMap64()
+    for bm in bitmaps:
+        acc |= bm
+    acc.run_optimize()
+    return FrozenBitMap64(acc)
+
+
+def _count(members: FrozenBitMap64 | KeyRanges, reports: list[LoadReport]) -> int:
+    return len(members) if isinstance(members, FrozenBitMap64) else sum(r.accepted for r in reports)
+
+
+def _combine(args: argparse.Namespace, kind: ListKind, name: str) -> tuple[dict[str, Any], int]:
+    """Load every input, union them and write the snapshot; the report says what each input held."""
+    normaliser = _normaliser(args)
+    lists, reports, inputs = [], [], []
+    for text in args.inputs:
+        path = Path(text)
+        lst, report = _load(path, kind, normaliser, args.fmt, args.max_bad_share)
+        if lst.kind is not kind:
+            raise RegistryError(f"{path}: holds a {lst.kind} list, the output is a {kind} list")
+        lists.append(lst)
+        reports.append(report)
+        inputs.append({"input": str(path), "format": report.format, "lines": report.lines,
+                       "numbers": report.accepted, "distinct": lst.meta.count, "bad": report.bad_count,
+                       "bad_lines": [{"line": n, "why": why} for n, why in report.bad],
+                       "as_of": lst.meta.as_of.isoformat() if lst.meta.as_of else None})
+    members = _union(lists)
+    as_of = _date(args.as_of, "--as-of") or max((lst.meta.as_of for lst in lists if lst.meta.as_of), default=None)
+    source = ", ".join(lst.meta.source for lst in lists)
+    meta = ListMeta(name, kind, source, as_of, _count(members, reports), snapshot.digest(members))
+    header = snapshot.write(RegistryList(meta, members), Path(args.output))
+    return {"output": args.output, "name": name, "kind": str(kind), "count": meta.count,
+            "as_of": header["as_of"], "sha256": header["sha256"], "inputs": inputs,
+            "bad_lines": sum(r.bad_count for r in reports)}, 0
+
+
+def _print_build(report: dict[str, Any]) -> None:
+    print(f"wrote {report['output']}: {report['name']} ({report['kind']}), {report['count']} numbers, "
+          f"as of {report['as_of'] or 'undated'}, sha256 {report['sha256'][:16]}…")
+    for i in report["inputs"]:
+        print(f"  {i['input']} ({i['format']}): {i['lines']} lines, {i['numbers']} numbers, {i['bad']} bad")
+        for b in i["bad_lines"][:10]:
+            print(f"    line {b['line']}: {b['why']}")
+        if i["bad"] > 10:
+            print(f"    … {i['bad'] - 10} more bad lines")
+
+
+# -- subcommands ----------------------------------------------------------------------------------
+
+def _build(args: argparse.Namespace) -> int:
+    name = args.name or Path(args.output).stem
+    report, code = _combine(args, ListKind(args.kind), name)
+    if args.report_json:
+        Path(args.report_json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _print_build(report)
+    return code
+
+
+def _merge(args: argparse.Namespace) -> int:
+    first = Path(args.inputs[0])
+    kind = ListKind(args.kind) if args.kind else _kind_of(first, ListKind.OPPOSITION)
+    name = args.name
+    if not name:
+        try:
+            name = str(snapshot.read_header(first)[0].get("name") or "")
+        except (RegistryError, OSError):
+            name = ""
+    report, code = _combine(args, kind, name or Path(args.output).stem)
+    _print_build(report)
+    return code
+
+
+def _info(args: argparse.Namespace) -> int:
+    normaliser = _normaliser(args)
+    out = []
+    for text in args.inputs:
+        path = Path(text)
+        if not path.is_file():
+            raise RegistryError(f"{path}: no such file")
+        lst, report = _load(path, ListKind(args.kind), normaliser)
+        row: dict[str, Any] = {"file": str(path), "name": lst.meta.name, "kind": str(lst.kind),
+                               "count": lst.meta.count, "as_of": lst.meta.as_of.isoformat() if lst.meta.as_of else None,
+                               "sha256": lst.meta.sha256, "version": lst.meta.version, "source": lst.meta.source,
+                               "size": path.stat().st_size, "format": report.format}
+        if report.format == "snapshot":
+            header, _ = snapshot.read_header(path)
+            row["name"] = header.get("name") or row["name"]
+            row["source"] = header.get("source") or row["source"]
+            row["created"] = header.get("created")
+        else:
+            row["lines"], row["bad_lines"] = report.lines, report.bad_count
+        out.append(row)
+    if args.json:
+        print(json.dumps(out if len(out) > 1 else out[0], indent=2))
+        return 0
+    for row in out:
+        print(f"{row['file']}")
+        for k in ("name", "kind", "count", "as_of", "sha256", "version", "source", "size", "format", "created",
+                  "lines", "bad_lines"):
+            if k in row:
+                print(f"  {k + ':':10} {row[k] if row[k] is not None else '-'}")
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    normaliser = _normaliser(args)
+    a, _ = _load(Path(args.a), ListKind(args.kind), normaliser)
+    b, _ = _load(Path(args.b), ListKind(args.kind), normaliser)
+    if not (isinstance(a.members, FrozenBitMap64) and isinstance(b.members, FrozenBitMap64)):
+        raise RegistryError("diff compares number lists, not prefix lists")
+    added = b.members - a.members
+    removed = a.members - b.members
+    summary = {"a": {"file": args.a, "count": a.meta.count, "version": a.meta.version},
+               "b": {"file": args.b, "count": b.meta.count, "version": b.meta.version},
+               "added": len(added), "removed": len(removed), "unchanged": len(a.members & b.members)}
+    if args.list:
+        out = sys.stdout
+        for line in write_delta(None, added, removed, b.meta.as_of):
+            out.write(line + "\n")
+        print(f"{args.a} -> {args.b}: +{len(added)} -{len(removed)}", file=sys.stderr)
+    elif args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{args.a} ({a.meta.count}, {a.meta.version}) -> {args.b} ({b.meta.count}, {b.meta.version}): "
+              f"{len(added)} added, {len(removed)} removed, {summary['unchanged']} unchanged")
+    return 0
+
+
+def _store_path(args: argparse.Namespace) -> Path:
+    if args.store:
+        return Path(args.store)
+    if getattr(args, "config", None):
+        from gateway.cli import load_runtime_config
+
+        return default_path(load_runtime_config(args).gateway.data_dir)
+    return default_path(Path("."))
+
+
+def _proof(args: argparse.Namespace) -> int:
+    from gateway.cli import UsageError
+
+    normaliser = _normaliser(args)
+    number = normaliser.parse(args.number)
+    if not number.key:
+        raise UsageError(f"{args.number!r} is not a phone number with an E.164 form")
+    store_path = _store_path(args)
+    entries = []
+    if store_path.is_file():
+        with SideStore(store_path) as store:
+            entries = store.entries(number.key)
+    lists: dict[str, dict[str, Any]] = {}
+    if getattr(args, "config", None):
+        from gateway.cli import load_runtime_config
+        from gateway.registry.holder import RegistryHolder
+
+        config = load_runtime_config(args)
+        holder = RegistryHolder(config.lists, normaliser)
+        holder.load_all()
+        for name, lst in holder.current.lists.items():
+            lists[name] = {"kind": str(lst.kind), "member": number.key in lst, "version": lst.meta.version}
+    report = {"number": number.e164, "store": str(store_path), "entries": [e.as_json() for e in entries],
+              "lists": lists}
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{number.e164}: {len(entries)} recorded entr{'y' if len(entries) == 1 else 'ies'} in {store_path}")
+    for e in entries:
+        state = f"revoked on {e.revoked_on} ({e.revoked_source})" if e.revoked_on else "active"
+        print(f"  {e.kind} for list {e.list}: given on {e.given_on}, source {e.source}"
+              f"{', evidence ' + e.evidence if e.evidence else ''}; recorded {e.recorded_at:%Y-%m-%d %H:%M}Z; {state}")
+    for name, info in lists.items():
+        print(f"  list {name} ({info['kind']}, {info['version']}): {'holds' if info['member'] else 'does not hold'}"
+              f" the number")
+    return 0
+
+
+def _entries(args: argparse.Namespace) -> int:
+    from gateway.cli import UsageError
+
+    normaliser = _normaliser(args)
+    kind = EntryKind(args.kind)
+    on = _date(args.date, "--date") or date.today()
+    with SideStore(_store_path(args)) as store:
+        if args.action == "import":
+            path = Path(args.target)
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as e:
+                raise UsageError(f"{path}: cannot read: {e}") from None
+            report = store.import_csv(text, args.list_name, kind, normaliser, args.source)
+            print(f"imported {report.imported} of {report.lines} {kind} entries into {store.path}")
+            for line_no, why in (report.bad or [])[:20]:
+                print(f"  line {line_no}: {why}", file=sys.stderr)
+            return 0
+        number = normaliser.parse(args.target)
+        if not number.key:
+            raise UsageError(f"{args.target!r} is not a phone number")
+        if args.action == "add":
+            store.add(args.list_name, number.key, kind, on, args.source, args.evidence)
+            print(f"recorded {kind} of {number.e164} for list {args.list_name}, given on {on}")
+        else:
+            if not args.source:
+                raise UsageError("revoke: say where the revocation comes from (--source)")
+            n = store.revoke(args.list_name, number.key, on, args.source)
+            print(f"revoked {n} entr{'y' if n == 1 else 'ies'} of {number.e164} in list {args.list_name}")
+    return 0

@@ -1,0 +1,157 @@
+"""Dated delta files: additions and removals applied on top of a full list at every reload.
+
+A full Bloctel extract arrives monthly; opt-outs and consents arrive every day. A delta
+file says what changed since, one number a line::
+
+    # as_of: 2026-11-21
+    +0612345678      added
+    -0698765432      removed
+
+A list points to its deltas with ``deltas = "bloctel.d/*.delta"`` in ``[lists.NAME]`` (a glob,
+relative to the data directory). On load, deltas dated *after* the base list's as-of date
+are applied in date order (undated ones last, by name); older ones are already part of the
+base and are skipped, so dropping in a new full extract retires them with no clean-up.
+``dnc-gateway registry diff A B --list`` writes exactly this format.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+
+from pyroaring import BitMap64, FrozenBitMap64
+
+from gateway.config import ListConfig
+from gateway.numbers import Normaliser
+from gateway.registry import snapshot
+from gateway.registry.loaders import LoadReport, _lines, load_list
+from gateway.registry.model import RegistryError, RegistryList
+
+__all__ = ["Delta", "DeltaReport", "apply_deltas", "find_deltas", "load_with_deltas", "read_delta", "write_delta"]
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    path: Path
+    as_of: date | None
+    added: FrozenBitMap64
+    removed: FrozenBitMap64
+    report: LoadReport
+
+
+@dataclass(slots=True)
+class DeltaReport:
+    applied: list[Delta] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why)
+
+    def summary(self) -> str:
+        parts = [f"{d.path.name}: +{len(d.added)} -{len(d.removed)}" for d in self.applied]
+        parts += [f"{p.name}: skipped ({why})" for p, why in self.skipped]
+        return "; ".join(parts) or "no delta files"
+
+
+def read_delta(path: Path, normaliser: Normaliser, max_bad_share: float = 0.05) -> Delta:
+    """Parse one delta file; a bad line is reported with its number and skipped, too many fail the file."""
+    report = LoadReport(str(path), "delta")
+    added, removed = BitMap64(), BitMap64()
+    for line_no, raw in enumerate(_lines(path), 1):
+        s = raw.strip()
+        if not s:
+            continue
+        if s.startswith(b"#"):
+            folded = s.replace(b" ", b"").lower()
+            if report.as_of is None and folded.startswith((b"#as_of", b"#as-of", b"#asof")):
+                text = folded.split(b":", 1)[-1].split(b"=", 1)[-1].decode("ascii", "replace")
+                try:
+                    report.as_of = date.fromisoformat(text)
+                except ValueError:
+                    raise RegistryError(f"{path}:{line_no}: as_of {text!r} is not a date (YYYY-MM-DD)") from None
+            continue
+        report.lines += 1
+        sign, body = s[:1], s[1:].strip()
+        if sign not in (b"+", b"-"):
+            report.add_bad(line_no, "expected +NUMBER (addition) or -NUMBER (removal)")
+            continue
+        try:
+            number = normaliser.parse(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            report.add_bad(line_no, "not UTF-8")
+            continue
+        if not number.key:
+            report.add_bad(line_no, "not a phone number")
+            continue
+        (added if sign == b"+" else removed).add(number.key)
+        report.accepted += 1
+    if report.lines and report.bad_share > max_bad_share:
+        raise RegistryError(f"{path}: {report.bad_count} of {report.lines} lines are bad; first: "
+                            + "; ".join(f"line {n}: {why}" for n, why in report.bad[:3]))
+    both = added & removed
+    if both:  # a number added and removed in the same file: the removal wins (the safer reading)
+        added -= both
+    return Delta(path, report.as_of, FrozenBitMap64(added), FrozenBitMap64(removed), report)
+
+
+def find_deltas(pattern: str | Path) -> list[Path]:
+    return sorted(Path(p) for p in glob.glob(str(pattern)) if Path(p).is_file())
+
+
+def apply_deltas(lst: RegistryList, deltas: list[Delta]) -> tuple[RegistryList, DeltaReport]:
+    """``lst`` with the deltas dated after its as-of date applied in date order; a new version and digest."""
+    report = DeltaReport()
+    base_as_of = lst.meta.as_of
+    todo = []
+    for d in deltas:
+        if d.as_of is not None and base_as_of is not None and d.as_of <= base_as_of:
+            report.skipped.append((d.path, f"dated {d.as_of}, not after the list's {base_as_of}"))
+        else:
+            todo.append(d)
+    if not todo:
+        return lst, report
+    if not isinstance(lst.members, FrozenBitMap64):
+        raise RegistryError(f"{lst.name}: delta files apply to number lists, not to {lst.kind} lists")
+    todo.sort(key=lambda d: (d.as_of is None, d.as_of or date.min, d.path.name))
+    members = BitMap64(lst.members)
+    as_of = base_as_of
+    for d in todo:
+        members |= d.added
+        members -= d.removed
+        if d.as_of is not None and (as_of is None or d.as_of > as_of):
+            as_of = d.as_of
+        report.applied.append(d)
+    members.run_optimize()
+    frozen = FrozenBitMap64(members)
+    meta = replace(lst.meta, as_of=as_of, count=len(frozen), sha256=snapshot.digest(frozen),
+                   source=f"{lst.meta.source} + {len(todo)} delta file{'s' if len(todo) > 1 else ''}")
+    return RegistryList(meta, frozen), report
+
+
+def load_with_deltas(spec: ListConfig, normaliser: Normaliser) -> tuple[RegistryList, LoadReport]:
+    """What ``RegistryHolder.load_list`` does, plus the list's delta files (``deltas`` key) when it has some.
+
+    Bad lines of a delta file are added to the load report, prefixed with the file's name.
+    """
+    if spec.path is None:
+        raise RegistryError(f"{spec.name}: no local path (url lists are fetched by the poller)")
+    lst, report = load_list(spec.path, name=spec.name, kind=spec.kind, normaliser=normaliser, fmt=spec.format,
+                            as_of=spec.as_of, max_age_days=spec.max_age_days, max_bad_share=spec.max_bad_share)
+    if not spec.deltas:
+        return lst, report
+    deltas = [read_delta(p, normaliser, spec.max_bad_share) for p in find_deltas(spec.deltas)]
+    lst, dreport = apply_deltas(lst, deltas)
+    for d in dreport.applied:
+        for line_no, why in d.report.bad:
+            report.add_bad(line_no, f"{d.path.name}: {why}")
+    return lst, report
+
+
+def write_delta(path_or_file: Path | None, added: BitMap64 | FrozenBitMap64, removed: BitMap64 | FrozenBitMap64,
+                as_of: date | None) -> list[str]:
+    """The lines of a delta file (E.164 numbers), written to ``path_or_file`` when given."""
+    lines = [f"# as_of: {as_of.isoformat()}"] if as_of else []
+    lines += [f"++{k}" for k in added]  # sign, then the E.164 number with its own '+'
+    lines += [f"-+{k}" for k in removed]
+    if path_or_file is not None:
+        path_or_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines

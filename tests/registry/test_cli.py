@@ -1,0 +1,88 @@
+"""``dnc-gateway registry build | info | diff | merge | proof | entries`` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway import cli
+from gateway.registry import snapshot
+
+
+def run(*argv: str) -> int:
+    return cli.main(["registry", *argv])
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "a.txt").write_text("# as_of: 2026-11-01\n0612000001\n0612000002\nabc\n0612000003\n")
+    (tmp_path / "b.csv").write_text("Telephone;Identifiant\n0612000003;X\n0612000004;Y\n")
+    (tmp_path / "p.txt").write_text("0899\n+1900\n")
+    return tmp_path
+
+
+def test_build_with_validation_report(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = files / "ab.snap"
+    assert run("build", str(files / "a.txt"), str(files / "b.csv"), "-o", str(out), "--name", "bloctel",
+               "--max-bad-share", "0.5", "--report-json", str(files / "r.json")) == 0
+    lst = snapshot.read(out)
+    assert (lst.meta.name, lst.meta.count, str(lst.meta.as_of)) == ("bloctel", 4, "2026-11-01")
+    report = json.loads((files / "r.json").read_text())
+    assert report["inputs"][0]["bad_lines"] == [{"line": 4, "why": "not a phone number"}]
+    assert report["inputs"][1]["format"] == "bloctel-csv"
+    text = capsys.readouterr().out
+    assert "4 numbers" in text and "line 4: not a phone number" in text
+    # too many bad lines: refused, nothing written
+    assert run("build", str(files / "a.txt"), "-o", str(files / "no.snap")) == 2
+    assert not (files / "no.snap").exists()
+    assert run("build", str(files / "missing.txt"), "-o", str(files / "no.snap")) == 2
+
+
+def test_info_diff_merge(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = files / "a.snap", files / "b.snap"
+    assert run("build", str(files / "a.txt"), "-o", str(a), "--max-bad-share", "0.5") == 0
+    assert run("build", str(files / "b.csv"), "-o", str(b), "--as-of", "2026-11-20") == 0
+    capsys.readouterr()
+    assert run("info", str(a), "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert {k: info[k] for k in ("name", "kind", "count", "as_of", "format")} == {
+        "name": "a", "kind": "opposition", "count": 3, "as_of": "2026-11-01", "format": "snapshot"}
+    assert info["sha256"] == snapshot.read(a).meta.sha256 and info["size"] == a.stat().st_size
+    assert run("diff", str(a), str(b), "--json") == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["added"], d["removed"], d["unchanged"]) == (1, 2, 1)
+    assert run("diff", str(a), str(b), "--list") == 0
+    assert capsys.readouterr().out.splitlines() == ["# as_of: 2026-11-20", "++33612000004", "-+33612000001",
+                                                    "-+33612000002"]
+    merged = files / "m.snap"
+    assert run("merge", str(a), str(b), "-o", str(merged)) == 0
+    m = snapshot.read(merged)
+    assert (m.meta.name, m.meta.count, str(m.meta.as_of)) == ("a", 4, "2026-11-20")
+    assert run("merge", str(a), str(files / "p.txt"), "-o", str(files / "x.snap")) == 2  # prefixes are not numbers
+    assert run("build", str(files / "p.txt"), "--kind", "blocked_prefixes", "-o", str(files / "p.snap")) == 0
+    assert run("merge", str(a), str(files / "p.snap"), "-o", str(files / "y.snap")) == 2  # kinds differ
+
+
+def test_entries_and_proof(files: Path, sample_config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = str(files / "side.db")
+    (files / "c.csv").write_text("numero;date;source\n0612000010;2026-09-01;web form A\n")
+    assert run("entries", "import", str(files / "c.csv"), "--list", "consent", "--store", store) == 0
+    assert run("entries", "revoke", "0612000010", "--list", "consent", "--store", store, "--date", "2026-10-01",
+               "--source", "refused on call 99") == 0
+    assert run("entries", "add", "+33612000010", "--list", "consent", "--store", store, "--date", "2026-11-02",
+               "--source", "web form B", "--evidence", "ticket 42") == 0
+    assert run("entries", "revoke", "0612000010", "--list", "consent", "--store", store) == 2  # no source
+    capsys.readouterr()
+    assert cli.main(["--config", str(sample_config_path), "registry", "proof", "06 12 00 00 10", "--store", store,
+                     "--json"]) == 0
+    proof = json.loads(capsys.readouterr().out)
+    assert proof["number"] == "+33612000010"
+    assert [(e["given_on"], e["source"], e["revoked_on"]) for e in proof["entries"]] == [
+        ("2026-09-01", "web form A", "2026-10-01"), ("2026-11-02", "web form B", None)]
+    assert proof["lists"]["consent"]["member"] is True and proof["lists"]["bloctel"]["member"] is False
+    assert run("proof", "0612000010", "--store", store) == 0
+    text = capsys.readouterr().out
+    assert "revoked on 2026-10-01 (refused on call 99)" in text and "evidence ticket 42" in text
+    assert run("proof", "abc", "--store", store) == 2
