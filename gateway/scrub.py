@@ -484,7 +484,9 @@ class _BlockScrubber:
             return None
         if self.layout.column == 0:
             return re.sub(re.escape(self.layout.delimiter or b";") + rb"[^\n]*", b"", kb)
-        return self.field_re.sub(rb"\1", kb)
+        cells, n = self.field_re.subn(rb"\1", kb)
+        # A line with too few columns does not match and would stay whole: let the line path report it.
+        return cells if n == kb.count(b"\n") else None
 
     def block(self, block: bytes, first_line: int) -> None:
         """Screen LF-terminated ``block`` whose first line is number ``first_line``."""

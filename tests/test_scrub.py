@@ -188,6 +188,17 @@ def test_csv_columns_are_kept_byte_for_byte(gateway: Gateway) -> None:
     assert summary["invalid"]["lines"] == [{"line": 5, "detail": "no column 3 (delimiter ';')"}]
 
 
+def test_csv_fast_path_reports_short_rows(gateway: Gateway) -> None:
+    rows = [f"{i},0{600_000_000 + i * 7919},x".encode() for i in range(5000)]
+    rows[1234] = b"0612345678"  # no delimiter at all: not "the number", a row without column 2
+    rows[2345] = b"a,0612000001,b"
+    summary, out, _, layout = screen(gateway, "legacy", LEGAL, b"\n".join(rows) + b"\n")
+    assert (layout.delimiter, layout.column) == (b",", 1)
+    assert summary["invalid"]["lines"] == [{"line": 1235, "detail": "no column 2 (delimiter ',')"}]
+    assert summary["by_reason"] == {"invalid_number": 1, "opposition_list": 1}
+    assert out.count(b"\n") == 4998
+
+
 def test_column_and_delimiter_can_be_given(gateway: Gateway) -> None:
     data = b"a,0612000001,x\nb,0612345678,y\n"
     _, out, _, layout = screen(gateway, "legacy", LEGAL, data, delimiter=",", column="2")
