@@ -29,7 +29,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from gateway.agi.protocol import (
     NEED_DATA,
@@ -102,17 +102,17 @@ class _Session(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's TCPTransport does not subclass asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
         self.started = time.perf_counter()
         srv = self.server
-        peer = transport.get_extra_info("peername")
+        peer = self.transport.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) and peer else ""
         if not srv.peers.allows(host):
             srv.error("not_allowed")
             log.warning("FastAGI: connection from %s refused (not in [agi] allow)", host or "?")
             self.lost = True
-            transport.abort()
+            self.transport.abort()
             return
         if len(srv.sessions) >= srv.config.max_sessions or srv.draining:
             srv.error("overload")
