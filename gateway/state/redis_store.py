@@ -70,6 +70,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return 1
 """
 
+# KEYS attempts, refusal, opt-out; ARGV[1]: how many attempts at most. One command instead of a pipeline of
+# three: a third of the client-side work on the hot path. A missing value comes back as "" (Lua has no nil
+# inside a table).
+_HISTORY_LUA = """
+local attempts = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1, 'WITHSCORES')
+return {attempts, redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
+"""
+
 # KEYS[1] refusal; ARGV: at_ms, ttl_ms. Keeps the latest refusal (gateways may report out of order).
 _REFUSAL_LUA = """
 local prev = redis.call('GET', KEYS[1])
@@ -163,6 +171,7 @@ class RedisState:
         self._secret = (secret if secret is not None else os.environ.get(SECRET_ENV, "")).encode()
         self._schemes: dict[str, KeyScheme] = {}
         self._verified: set[str] = set()
+        self._verifying: dict[str, asyncio.Lock] = {}
         # A bounded pool: a burst of calls waits a moment for a connection instead of opening hundreds.
         # URL query parameters (?socket_timeout=0.2&socket_connect_timeout=0.2) win over these defaults.
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -172,6 +181,7 @@ class RedisState:
         self._op_timeout = float(kw.get("socket_timeout") or op_timeout)
         self._connect_timeout = float(kw.get("socket_connect_timeout") or connect_timeout)
         self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self._history = self._redis.register_script(_HISTORY_LUA)
         self._attempt = self._redis.register_script(_ATTEMPT_LUA)
         self._refusal = self._redis.register_script(_REFUSAL_LUA)
 
@@ -194,6 +204,12 @@ class RedisState:
 
     async def _verify_secret(self, scheme: KeyScheme) -> None:
         """Refuse to count under a different secret than the other gateways (counts would split)."""
+        # One check for the burst of calls that arrives after a (re)connection, not one per call.
+        async with self._verifying.setdefault(scheme.prefix, asyncio.Lock()):
+            if scheme.prefix not in self._verified:
+                await self._check_fingerprint(scheme)
+
+    async def _check_fingerprint(self, scheme: KeyScheme) -> None:
         await self._redis.set(scheme.keyid, scheme.fingerprint, nx=True)
         found = await self._redis.get(scheme.keyid)
         if found is not None and (found.decode() if isinstance(found, bytes) else found) != scheme.fingerprint:
@@ -248,16 +264,13 @@ class RedisState:
 
     async def history(self, professional: str, key: int) -> History:
         async def op(s: KeyScheme) -> History:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.zrange(s.attempts(key), -MAX_ATTEMPTS_READ, -1, withscores=True)
-            pipe.get(s.refusal(key))
-            pipe.get(s.optout(key))
-            attempts, refusal, optout = await pipe.execute()
-            if not attempts and refusal is None and optout is None:
+            flat, refusal, optout = await self._history(
+                keys=[s.attempts(key), s.refusal(key), s.optout(key)], args=[MAX_ATTEMPTS_READ])
+            if not flat and not refusal and not optout:
                 return EMPTY_HISTORY
-            return History(tuple(_dt(score) for _, score in attempts),
-                           _dt(int(refusal)) if refusal is not None else None,
-                           _dt(int(optout)) if optout is not None else None)
+            return History(tuple(_dt(float(score)) for score in flat[1::2]),
+                           _dt(int(refusal)) if refusal else None,
+                           _dt(int(optout)) if optout else None)
 
         return await self._run(professional, op)
 
