@@ -155,8 +155,11 @@ Event = AgiRequest | Reply | Hangup | Closed
 _REPLY = re.compile(r"(\d{3})(?: result=(\S*))?(?: ?(.*))?", re.S)
 _DATA_THEN_FIELDS = re.compile(r"\((.*)\)((?:\s+[A-Za-z_]+=\S*)*)(?:\s+(.*))?", re.S)
 _FIELD = re.compile(r"([A-Za-z_]+)=(\S*)")
-_ARG = re.compile(r"agi_arg_(\d+)")
 _UNSAFE = ("\n", "\r", "\0")
+_UNSAFE_RE = re.compile("[\n\r\0]")
+# The reply to nearly every command the gateway sends (SET VARIABLE): parsed once.
+_OK_LINE = b"200 result=1\n"
+REPLY_OK: Final = Reply(200, "1")
 
 
 def _decode(raw: bytes) -> str:
@@ -168,17 +171,21 @@ def parse_env(block: bytes) -> AgiRequest:
     """Parse a complete environment block (without its terminating empty line)."""
     env: dict[str, str] = {}
     args: dict[int, str] = {}
-    for n, raw in enumerate(block.split(b"\n"), 1):
-        line = _decode(raw.removesuffix(b"\r"))
-        key, sep, value = line.partition(":")
-        key = key.strip()
+    text = _decode(block)  # once for the whole block: this runs for every call
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.removesuffix("\r") for line in lines]
+    for n, line in enumerate(lines, 1):
+        key, sep, value = line.partition(": ")
+        if not sep:  # "agi_accountcode:" with its trailing space lost on the way
+            key, sep, value = line.partition(":")
         if not sep or not key or " " in key:
             raise ProtocolError(f"environment line {n} is not 'agi_name: value': {line[:80]!r}")
-        value = value[1:] if value.startswith(" ") else value  # "agi_accountcode: " -> ""
         env[key] = value
-        m = _ARG.fullmatch(key)
-        if m:
-            args[int(m.group(1))] = value
+        if key.startswith("agi_arg_"):
+            num = key[8:]
+            if num.isdigit():
+                args[int(num)] = value
     script, _, qs = env.get("agi_network_script", "").partition("?")
     query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
     argv = tuple(args.get(i, "") for i in range(1, max(args, default=0) + 1))
@@ -218,10 +225,11 @@ def quote(value: str) -> str:
     ``\\`` are escaped; line breaks cannot be sent at all (they end the command)
     and are replaced by spaces.
     """
-    for ch in _UNSAFE:
-        if ch in value:
-            value = value.replace(ch, " ")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if _UNSAFE_RE.search(value):
+        value = _UNSAFE_RE.sub(" ", value)
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
 
 
 def set_variable(name: str, value: str) -> str:
@@ -235,8 +243,11 @@ def get_variable(name: str) -> str:
     return f"GET VARIABLE {name}"
 
 
+_BAD_NAME = re.compile(r'[\s"\\\0]')
+
+
 def _check_name(name: str) -> None:
-    if not name or any(c in name for c in ' \t"\\\n\r\0'):
+    if not name or _BAD_NAME.search(name):
         raise ValueError(f"not a variable name: {name!r}")
 
 
@@ -286,7 +297,7 @@ class AgiConnection:
             raise RuntimeError("a command is already waiting for its reply")
         if self.state is State.CLOSED:
             raise RuntimeError("connection closed")
-        if any(c in command for c in _UNSAFE):
+        if _UNSAFE_RE.search(command):
             raise ValueError("a command cannot contain a line break or NUL")
         data = command.encode("utf-8") + b"\n"
         if len(data) > MAX_COMMAND + 1:
@@ -334,6 +345,10 @@ class AgiConnection:
         return req
 
     def _next_line_event(self) -> Event | NeedData:
+        if self._buf == _OK_LINE and self.state is State.AWAITING and self._usage is None:  # the hot path
+            self._buf.clear()
+            self.state = State.IDLE
+            return REPLY_OK
         while True:
             nl = self._buf.find(b"\n")
             if nl < 0:

@@ -85,8 +85,8 @@ class PeerFilter:
 class _Session(asyncio.Protocol):
     """One FastAGI connection; also the :class:`gateway.agi.routes.Channel` a route talks to."""
 
-    __slots__ = ("_request", "_timer", "_waiter", "conn", "hangup", "lost", "server", "started", "task",
-                 "transport")
+    __slots__ = ("_deadline", "_request", "_timer", "_waiter", "conn", "hangup", "lost", "server", "started", "task",
+                 "timed_out", "transport")
 
     def __init__(self, server: AgiServer) -> None:
         self.server = server
@@ -98,7 +98,9 @@ class _Session(asyncio.Protocol):
         self._request: AgiRequest | None = None
         self.lost = False
         self.hangup = False
+        self.timed_out = False
         self.started = 0.0
+        self._deadline = 0.0
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -126,7 +128,9 @@ class _Session(asyncio.Protocol):
         srv.sessions.add(self)
         if srv.metrics is not None:
             srv.metrics.agi_session_started()
-        self._timer = srv.loop.call_later(srv.config.read_timeout, self._env_timeout)
+        # One timer per session, re-armed only when it fires early: cheaper than one per read.
+        self._deadline = srv.loop.time() + srv.config.read_timeout
+        self._timer = srv.loop.call_at(self._deadline, self._on_timer)
 
     def _refuse(self) -> None:
         """Answer ``FAILURE`` and half-close; closing with the env block unread would send a RST instead."""
@@ -178,16 +182,26 @@ class _Session(asyncio.Protocol):
         if ev is NEED_DATA:
             return
         assert isinstance(ev, AgiRequest)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline = 0.0  # no read pending until the first command
         self._request = ev
         self.task = self.server.loop.create_task(self._run(ev))
 
-    def _env_timeout(self) -> None:
+    def _on_timer(self) -> None:
         self._timer = None
-        self._abort(f"no complete environment block within {self.server.config.read_timeout:g}s "
-                    f"({self.conn.buffered} bytes received)", "timeout")
+        if self.lost:
+            return
+        loop = self.server.loop
+        if self.task is None:
+            self._abort(f"no complete environment block within {self.server.config.read_timeout:g}s "
+                        f"({self.conn.buffered} bytes received)", "timeout")
+            return
+        if self._deadline and loop.time() >= self._deadline:
+            self.timed_out = True
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
+            return
+        # A reply came in time since the timer was armed: wait for the current read's deadline instead.
+        self._timer = loop.call_at(self._deadline or loop.time() + self.server.config.read_timeout, self._on_timer)
 
     def _abort(self, message: str, kind: str) -> None:
         if self.lost:
@@ -206,16 +220,14 @@ class _Session(asyncio.Protocol):
         return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
 
     async def _reply(self) -> Reply:
-        loop = self.server.loop
-        timeout = self.server.config.read_timeout
-        deadline = loop.time() + timeout
         while True:
             try:
                 ev = self.conn.next_event()
             except ProtocolError as e:
                 raise SessionError(str(e), e.kind) from None
-            if isinstance(ev, Reply):
-                return ev
+            if ev.__class__ is Reply:
+                self._deadline = 0.0
+                return ev  # type: ignore[return-value]
             if isinstance(ev, Hangup):
                 if not self.hangup:
                     self.hangup = True
@@ -225,15 +237,12 @@ class _Session(asyncio.Protocol):
                 raise SessionError("Asterisk closed the connection before replying", "hangup")
             if self.lost:
                 raise SessionError("connection lost before the reply", "hangup")
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise SessionError(f"no reply within {timeout:g}s", "timeout")
-            waiter = self._waiter = loop.create_future()
-            handle = loop.call_later(remaining, _resolve, waiter)
+            if self.timed_out:
+                raise SessionError(f"no reply within {self.server.config.read_timeout:g}s", "timeout")
+            waiter = self._waiter = self.server.loop.create_future()
             try:
                 await waiter
             finally:
-                handle.cancel()
                 self._waiter = None
 
     # -- Channel (what routes use) ----------------------------------------------------------------------------
@@ -246,6 +255,9 @@ class _Session(asyncio.Protocol):
         if self.lost or self.transport is None:
             raise SessionError("connection lost", "hangup")
         self.transport.write(self.conn.send(line))
+        self._deadline = self.server.loop.time() + self.server.config.read_timeout
+        if self._timer is None:
+            self._timer = self.server.loop.call_at(self._deadline, self._on_timer)
         return await self._reply()
 
     async def set(self, name: str, value: str) -> None:
@@ -291,11 +303,6 @@ class _Session(asyncio.Protocol):
                 srv.metrics.agi_session_finished(time.perf_counter() - self.started, ok)
             if srv.draining and not srv.sessions:
                 srv.idle.set()
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 class AgiServer:

@@ -1,0 +1,457 @@
+"""FastAGI benchmark (issue 3): whole sessions per second and their p50/p99, 15M-number registry.
+
+Run: ``.venv/bin/python bench/agi.py`` (3 s a row) or ``--quick`` (1 s a row).
+
+Rows, each at offered loads of 1 000 and 5 000 calls/s (open loop) and at saturation (closed loop):
+
+- ``ceiling``: a bare asyncio server that reads the env block and answers the same four ``SET VARIABLE``
+  commands without deciding anything: what the loop, the sockets and the protocol cost at best;
+- ``dnc-gateway``: :class:`gateway.agi.server.AgiServer` with a full ``Gateway.check`` (normalise, history,
+  decide, count the attempt) against the registry;
+- ``panoramisk``: panoramisk 1.4's ``fast_agi.Application`` doing the same ``Gateway.check``.
+
+A session is timed by the client from ``connect()`` to the server's close: the env block, four
+``SET VARIABLE`` round trips (one at a time, as Asterisk requires), the close. The load generator plays
+Asterisk in its own process (multiprocessing, spawn) so that it does not share the server's event loop;
+both use uvloop when installed. On a 2-core machine the generator and the server each have one core.
+
+To add rows (audit on/off, Redis state), call :func:`run_row` with another ``make_gateway``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import multiprocessing as mp
+import os
+import platform
+import random
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, cast
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gateway.agi.protocol import set_variable
+from gateway.agi.server import AgiServer
+from gateway.config import Config, parse
+from gateway.registry.model import ListKind, ListMeta, RegistryList
+from gateway.service import Gateway
+
+NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # a Tuesday, 10:30 in Paris: every rule is evaluated
+REGISTRY_SIZE = 15_000_000
+BASE_KEY = 33_600_045_056  # +33 6 00 04 50 56: the first key of a 65536-aligned block of French mobiles
+HOST = "127.0.0.1"
+SET_COMMANDS = 4  # DNC_REASON, DNC_DECISION_ID, DNC_WOULD_BLOCK, DNC_VERDICT
+
+BENCH_TOML = """
+[gateway]
+home_country = "FR"
+professional = "bench"
+state = "memory://"
+
+[agi]
+listen = "127.0.0.1:0"
+allow = ["127.0.0.0/8"]
+max_sessions = 20000
+read_timeout = 5.0
+
+[lists.bloctel]
+kind = "opposition"
+path = "bloctel.txt"
+as_of = "{as_of}"
+max_age_days = 30
+
+[campaigns.bench]
+regime = "opposition"
+lists = ["bloctel"]
+caller_id = "0162000000"
+"""
+
+
+# -- the registry ----------------------------------------------------------------------------------------------
+
+def random_registry(size: int = REGISTRY_SIZE, seed: int | None = None) -> RegistryList:
+    """``size`` random French mobile numbers (06/07) as a roaring bitmap, built in well under a second.
+
+    Instead of inserting ``size`` random keys one by one (seconds), the bitmap is written directly in the
+    roaring portable format: ``size`` / 8 keys per 65536-key container on average, so every container is a
+    dense bitset, and a bitset whose bits are each set with probability 1/8 is three random byte strings
+    ANDed together.
+    """
+    rnd = random.Random(seed).randbytes if seed is not None else os.urandom
+    containers = -(-size * 8 // 65536)
+    nbytes = containers * 8192
+    bits = (int.from_bytes(rnd(nbytes)) & int.from_bytes(rnd(nbytes)) & int.from_bytes(rnd(nbytes))) \
+        .to_bytes(nbytes)
+    high, low = divmod(BASE_KEY, 1 << 32)
+    first = low >> 16
+    cards = [int.from_bytes(bits[i * 8192:(i + 1) * 8192]).bit_count() for i in range(containers)]
+    # CRoaring portable format, no run containers: cookie, count, (key, cardinality - 1)*, offsets*, bitsets*.
+    head = struct.pack("<II", 12346, containers)
+    head += b"".join(struct.pack("<HH", first + i, c - 1) for i, c in enumerate(cards))
+    start = len(head) + 4 * containers
+    head += b"".join(struct.pack("<I", start + 8192 * i) for i in range(containers))
+    from pyroaring import FrozenBitMap64
+
+    members = FrozenBitMap64.deserialize(struct.pack("<QI", 1, high) + head + bits)
+    meta = ListMeta("bloctel", ListKind.OPPOSITION, "bench:random", (NOW - timedelta(days=1)).date(),
+                    len(members), "bench", 30)
+    return RegistryList(meta, members)
+
+
+def bench_config(tmp: Path) -> Config:
+    (tmp / "bloctel.txt").write_text("")
+    text = BENCH_TOML.format(as_of=(NOW - timedelta(days=1)).date().isoformat())
+    return parse(text, str(tmp / "bench.toml"), base=tmp)
+
+
+def embedded_gateway(registry: RegistryList) -> Callable[[], Awaitable[Gateway]]:
+    """``make_gateway`` for :func:`run_row`: embedded in-memory state, no audit."""
+    async def make() -> Gateway:
+        tmp = Path(tempfile.mkdtemp(prefix="dnc-bench-"))
+        gw = Gateway(bench_config(tmp), clock=lambda: NOW)
+        await gw.start()
+        gw.holder.install(registry)
+        return gw
+    return make
+
+
+# -- the load generator (its own process) ------------------------------------------------------------------------
+
+def env_blocks(n: int, seed: int = 5) -> list[bytes]:
+    """Env blocks as Asterisk 23 writes them, for random French mobile numbers (about 1 in 8 listed)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        number = "0" + str(BASE_KEY - 33_000_000_000 + rng.randrange(size_span()))
+        out.append((
+            "agi_network: yes\nagi_network_script: check\nagi_request: agi://127.0.0.1:4573/check\n"
+            f"agi_channel: PJSIP/agent-{i:08x}\nagi_language: en\nagi_type: PJSIP\n"
+            f"agi_uniqueid: 1795418477.{i}\nagi_version: 23.4.1\nagi_callerid: agent\nagi_calleridname: Agent\n"
+            "agi_callingpres: 0\nagi_callingani2: 0\nagi_callington: 0\nagi_callingtns: 0\n"
+            f"agi_dnid: {number}\nagi_rdnis: unknown\nagi_context: outbound\nagi_extension: {number}\n"
+            "agi_priority: 1\nagi_enhanced: 0.0\nagi_accountcode: \nagi_threadid: 140618572904128\n"
+            f"agi_arg_1: {number}\nagi_arg_2: bench\n\n").encode())
+    return out
+
+
+def size_span() -> int:
+    return -(-REGISTRY_SIZE * 8 // 65536) * 65536
+
+
+class _Asterisk(asyncio.Protocol):
+    """Asterisk's side of one session: send the env block, answer each command line, time until close."""
+
+    def __init__(self, env: bytes, done: Callable[[float, bool], None]) -> None:
+        self.env = env
+        self.done = done
+        self.started = time.perf_counter()
+        self.buf = b""
+        self.commands = 0
+        self.failed = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
+        transport.write(self.env)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while (i := self.buf.find(b"\n")) >= 0:
+            line, self.buf = self.buf[:i], self.buf[i + 1:]
+            if line[:7].lower() == b"failure":
+                self.failed = True
+                continue
+            self.commands += 1
+            assert self.transport is not None
+            self.transport.write(b"200 result=1\n")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.done(time.perf_counter() - self.started, not self.failed and self.commands == SET_COMMANDS)
+
+
+@dataclasses.dataclass
+class Load:
+    rate: float | None  # calls/s offered; None: saturation (closed loop)
+    seconds: float
+    concurrency: int = 64  # closed loop: sessions kept in flight
+    max_in_flight: int = 8000  # open loop: beyond this, a call counts as dropped (the server is drowning)
+
+
+async def _generate(port: int, load: Load, envs: list[bytes]) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    errors = 0
+    dropped = 0
+    in_flight = 0
+    idle = asyncio.Event()
+    counter = 0
+
+    def done(seconds: float, ok: bool) -> None:
+        nonlocal in_flight, errors
+        in_flight -= 1
+        if ok:
+            latencies.append(seconds)
+        else:
+            errors += 1
+        if in_flight == 0:
+            idle.set()
+
+    async def one() -> None:
+        nonlocal counter, in_flight, errors
+        env = envs[counter % len(envs)]
+        counter += 1
+        in_flight += 1
+        idle.clear()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def finished(seconds: float, ok: bool) -> None:
+            done(seconds, ok)
+            if not fut.done():
+                fut.set_result(None)
+
+        try:
+            await loop.create_connection(lambda: _Asterisk(env, finished), HOST, port)
+        except OSError:
+            in_flight -= 1
+            errors += 1
+            return
+        await fut
+
+    # Warm-up: connections, caches, the allocator.
+    await asyncio.gather(*(one() for _ in range(200)))
+    latencies.clear()
+    errors = 0
+    started = time.perf_counter()
+    end = started + load.seconds
+    if load.rate is None:
+        async def worker() -> None:
+            while time.perf_counter() < end:
+                await one()
+        await asyncio.gather(*(worker() for _ in range(load.concurrency)))
+    else:
+        launched = 0
+        tasks: set[asyncio.Task[None]] = set()
+        while (now := time.perf_counter()) < end:
+            due = int((now - started) * load.rate)
+            while launched < due:
+                launched += 1
+                if in_flight >= load.max_in_flight:
+                    dropped += 1
+                    continue
+                t = loop.create_task(one())
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+            await asyncio.sleep(0.0005)
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+    elapsed = time.perf_counter() - started
+    return {"completed": len(latencies), "errors": errors, "dropped": dropped, "seconds": elapsed,
+            "latencies": latencies}
+
+
+def _generator_main(port: int, load: Load, conn: Connection) -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    envs = env_blocks(4096)
+    conn.send(asyncio.run(_generate(port, load, envs)))
+    conn.close()
+
+
+# -- rows --------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Row:
+    label: str
+    offered: str
+    calls_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    dropped: int
+
+    def line(self) -> str:
+        return (f"| {self.label:<24} | {self.offered:>10} | {self.calls_per_s:>9,.0f} | {self.p50_ms:>8.2f} | "
+                f"{self.p99_ms:>8.2f} | {self.errors + self.dropped:>6} |")
+
+
+HEADER = ("| server                   |    offered |  calls/s |  p50 ms |   p99 ms | failed |\n"
+          "|--------------------------|-----------:|---------:|--------:|---------:|-------:|")
+
+StartServer = Callable[[], Awaitable[tuple[int, Callable[[], Awaitable[None]]]]]
+
+
+async def measure(label: str, start_server: StartServer, load: Load) -> Row:
+    """Serve with ``start_server`` (-> port, close) in this loop while a generator process offers ``load``."""
+    port, close = await start_server()
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_generator_main, args=(port, load, child), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        result: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, proc.join, 30)
+        await close()
+    lat = sorted(result["latencies"])
+    p = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) >= 2 else [float("nan")] * 99
+    offered = "saturation" if load.rate is None else f"{load.rate:,.0f}/s"
+    return Row(label, offered, result["completed"] / result["seconds"], p[49] * 1000, p[98] * 1000,
+               result["errors"], result["dropped"])
+
+
+async def run_row(label: str, make_gateway: Callable[[], Awaitable[Gateway]], load: Load) -> Row:
+    """One row with dnc-gateway's FastAGI server around the Gateway ``make_gateway`` builds (hook for others)."""
+    gw = await make_gateway()
+
+    async def start() -> tuple[int, Callable[[], Awaitable[None]]]:
+        server = AgiServer(gw, gw.config.agi)
+        await server.start()
+
+        async def close() -> None:
+            await server.drain_and_close(2.0)
+            await gw.close()
+        return server.port, close
+
+    return await measure(label, start, load)
+
+
+async def start_ceiling() -> tuple[int, Callable[[], Awaitable[None]]]:
+    """A bare asyncio FastAGI server: reads the env block, answers four fixed SET VARIABLEs, closes."""
+    commands = [(set_variable(n, v) + "\n").encode() for n, v in
+                (("DNC_REASON", ""), ("DNC_DECISION_ID", "0" * 22), ("DNC_WOULD_BLOCK", "0"), ("DNC_VERDICT", "ALLOW"))]
+
+    class Bare(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buf = b""
+            self.step = -1
+            self.transport: asyncio.Transport | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = cast(asyncio.Transport, transport)
+
+        def data_received(self, data: bytes) -> None:
+            assert self.transport is not None
+            self.buf += data
+            if self.step < 0:
+                i = self.buf.find(b"\n\n")
+                if i < 0:
+                    return
+                self.buf = self.buf[i + 2:]
+                self.step = 0
+                self.transport.write(commands[0])
+                return
+            while (i := self.buf.find(b"\n")) >= 0:
+                self.buf = self.buf[i + 1:]
+                self.step += 1
+                if self.step == len(commands):
+                    self.transport.close()
+                    return
+                self.transport.write(commands[self.step])
+
+    server = await asyncio.get_running_loop().create_server(Bare, HOST, 0, backlog=4096)
+
+    async def close() -> None:
+        server.close()
+        await server.wait_closed()
+    return int(server.sockets[0].getsockname()[1]), close
+
+
+def panoramisk_server(make_gateway: Callable[[], Awaitable[Gateway]]) -> StartServer:
+    """panoramisk 1.4's FastAGI Application with the same decision and the same four SET VARIABLEs."""
+    async def start() -> tuple[int, Callable[[], Awaitable[None]]]:
+        from panoramisk.fast_agi import Application
+
+        gw = await make_gateway()
+        app = Application(loop=asyncio.get_running_loop())
+
+        async def check(request: Any) -> None:
+            h = request.headers
+            outcome = await gw.check(h.get("agi_arg_1", ""), h.get("agi_arg_2", ""), channel=h.get("agi_channel", ""),
+                                     uniqueid=h.get("agi_uniqueid", ""), source="agi")
+            d = outcome.decision
+            await request.send_command(set_variable("DNC_REASON", str(d.reason) if d.reason else ""))
+            await request.send_command(set_variable("DNC_DECISION_ID", outcome.decision_id))
+            await request.send_command(set_variable("DNC_WOULD_BLOCK", "1" if d.would_block else "0"))
+            await request.send_command(set_variable("DNC_VERDICT", str(d.verdict)))
+
+        app.add_route("check", check)
+        server = await asyncio.start_server(app.handler, HOST, 0, backlog=4096)
+
+        async def close() -> None:
+            server.close()
+            await server.wait_closed()
+            await gw.close()
+        return int(server.sockets[0].getsockname()[1]), close
+    return start
+
+
+def _ratio(a: Row | None, b: Row | None) -> str:
+    return f"{a.calls_per_s / b.calls_per_s:.2f}" if a and b and b.calls_per_s else "n/a"
+
+
+async def main_async(seconds: float, loads: list[float | None]) -> list[Row]:
+    t = time.perf_counter()
+    registry = random_registry()
+    built = time.perf_counter() - t
+    print(f"registry: {registry.meta.count:,} random French mobile numbers, built in {built:.2f}s", flush=True)
+    make_gateway = embedded_gateway(registry)
+    rows: list[Row] = []
+    for rate in loads:
+        load = Load(rate, seconds)
+        for label, start in (("ceiling (bare asyncio)", start_ceiling),
+                             ("panoramisk Application", panoramisk_server(make_gateway))):
+            rows.append(await measure(label, start, load))
+            print(rows[-1].line(), flush=True)
+        rows.append(await run_row("dnc-gateway", make_gateway, load))
+        print(rows[-1].line(), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="1 s a row instead of 3")
+    ap.add_argument("--seconds", type=float, help="seconds a row")
+    args = ap.parse_args(argv)
+    seconds = args.seconds or (1.0 if args.quick else 3.0)
+    uv = False
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        uv = True
+    print(f"FastAGI benchmark: {platform.python_implementation()} {platform.python_version()}, "
+          f"{'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}", flush=True)
+    print(HEADER, flush=True)
+    rows = asyncio.run(main_async(seconds, [1000.0, 5000.0, None]))
+    print()
+    print(HEADER)
+    for r in rows:
+        print(r.line())
+    by = {(r.label.split()[0], r.offered): r for r in rows}
+    sat = "saturation"
+    print()
+    print(f"dnc-gateway / ceiling at saturation: {_ratio(by.get(('dnc-gateway', sat)), by.get(('ceiling', sat)))}"
+          " (target >= 0.60)")
+    print(f"dnc-gateway / panoramisk at saturation: "
+          f"{_ratio(by.get(('dnc-gateway', sat)), by.get(('panoramisk', sat)))} (target >= 3)")
+    g5 = by.get(("dnc-gateway", "5,000/s"))
+    print(f"dnc-gateway p99 at 5,000/s: {g5.p99_ms:.2f} ms (target <= 2 ms)" if g5 else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
