@@ -146,4 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Re-import: run as ``python -m gateway.cli`` this module is __main__, and command modules
+    # raise gateway.cli.UsageError, which must be the class main() catches.
+    from gateway.cli import main as _main
+
+    sys.exit(_main())

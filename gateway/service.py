@@ -24,6 +24,7 @@ from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.engine import Call, Engine, Settings
 from gateway.policy.jurisdiction import for_country
 from gateway.records import AuditRecord
+from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.state.model import EMPTY_HISTORY
 from gateway.state.store import Cap, StateStore, StateUnavailable, open_store
@@ -70,7 +71,7 @@ class Gateway:
         g = config.gateway
         self.config = config
         self.normaliser = Normaliser(g.home_country, g.outside_line)
-        self.holder = holder or RegistryHolder(config.lists, self.normaliser)
+        self.holder = holder or RegistryHolder(config.lists, self.normaliser, sidestore.default_path(g.data_dir))
         self.state: StateStore = state or open_store(g.state)
         self.engine = Engine(dict(config.campaigns), for_country(g.home_country),
                              Settings(g.stale_action, g.alsace_moselle, g.timezone))

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 
 from gateway.config import ListConfig
 from gateway.numbers import Normaliser
-from gateway.registry.loaders import LoadReport, load_list
-from gateway.registry.model import ListMeta, Registries, RegistryError, RegistryList
+from gateway.registry.deltas import load_with_deltas
+from gateway.registry.loaders import LoadReport
+from gateway.registry.model import ListKind, ListMeta, Registries, RegistryError, RegistryList
+from gateway.registry.sidestore import consent_dates
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +48,10 @@ class ReloadResult:
 
 
 class RegistryHolder:
-    def __init__(self, specs: Mapping[str, ListConfig], normaliser: Normaliser) -> None:
+    def __init__(self, specs: Mapping[str, ListConfig], normaliser: Normaliser, side_store: Path | None = None) -> None:
         self.specs = dict(specs)
         self.normaliser = normaliser
+        self.side_store = side_store  # consent dates (proof of consent) live there, see registry/sidestore.py
         self.current = Registries(kinds={n: s.kind for n, s in specs.items()})
         self.errors: dict[str, str] = {}
         self.last_result: ReloadResult | None = None
@@ -56,10 +62,7 @@ class RegistryHolder:
         self._listeners.append(listener)
 
     def load_list(self, spec: ListConfig) -> tuple[RegistryList, LoadReport]:
-        if spec.path is None:
-            raise RegistryError(f"{spec.name}: no local path (url lists are fetched by the poller)")
-        return load_list(spec.path, name=spec.name, kind=spec.kind, normaliser=self.normaliser, fmt=spec.format,
-                         as_of=spec.as_of, max_age_days=spec.max_age_days, max_bad_share=spec.max_bad_share)
+        return load_with_deltas(spec, self.normaliser)
 
     def load_all(self, names: list[str] | None = None) -> ReloadResult:
         """Load (or reload) lists synchronously and swap; safe to run in a worker thread."""
@@ -84,7 +87,7 @@ class RegistryHolder:
             if report.bad_count:
                 log.warning("registry: %s", report.summary())
             log.info("registry: %s loaded: %d numbers, version %s", name, lst.meta.count, lst.meta.version)
-        self.current = Registries(lists, old.consent_dates, {n: s.kind for n, s in self.specs.items()})
+        self.current = Registries(lists, self._consent_dates(old), {n: s.kind for n, s in self.specs.items()})
         for name in loaded:
             self.errors.pop(name, None)
         self.errors.update(failed)
@@ -93,6 +96,16 @@ class RegistryHolder:
         for listener in self._listeners:
             listener(self.current, result)
         return result
+
+    def _consent_dates(self, old: Registries) -> Mapping[str, Mapping[int, date]]:
+        if self.side_store is None or not self.side_store.exists():
+            return old.consent_dates
+        names = [n for n, s in self.specs.items() if s.kind is ListKind.CONSENT]
+        try:
+            return consent_dates(self.side_store, names)
+        except sqlite3.Error as e:
+            log.error("registry: cannot read consent dates from %s: %s (keeping the previous ones)", self.side_store, e)
+            return old.consent_dates
 
     def install(self, lst: RegistryList) -> None:
         """Swap in one list built elsewhere (URL poller, API)."""

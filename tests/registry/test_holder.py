@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from gateway.config import Config
@@ -60,3 +61,27 @@ def test_missing_list_is_reported_and_known_by_kind(sample_config: Config) -> No
     assert "no such file" in result.failed["bloctel"]
     assert holder.current.get("bloctel") is None
     assert holder.current.kind_of("bloctel") is not None  # the engine still treats it as an opposition list
+
+
+def test_consent_dates_from_the_side_store_and_deltas_apply_on_reload(sample_config: Config, tmp_path: Path) -> None:
+    from datetime import date
+
+    from gateway.registry.sidestore import EntryKind, SideStore
+
+    norm = Normaliser("FR")
+    store_path = tmp_path / "side.db"
+    with SideStore(store_path) as store:
+        store.add("consent", norm.parse("0612000009").key, EntryKind.CONSENT, date(2026, 10, 1), "web form")
+    holder = RegistryHolder(sample_config.lists, norm, store_path)
+    holder.load_all()
+    assert holder.current.consent_date("consent", norm.parse("0612000009").key) == date(2026, 10, 1)
+
+    spec = sample_config.lists["bloctel"]
+    assert spec.path is not None
+    deltas = spec.path.parent / "bloctel.d"
+    deltas.mkdir()
+    (deltas / "1.delta").write_text("# as_of: 2026-11-21\n+0612000077\n-0612000001\n")
+    holder.specs["bloctel"] = replace(spec, deltas=str(deltas / "*.delta"))
+    assert holder.load_all().ok
+    bloctel = holder.current.lists["bloctel"]
+    assert norm.parse("0612000077").key in bloctel and norm.parse("0612000001").key not in bloctel
