@@ -257,7 +257,7 @@ async def _generate(port: int, load: Load, envs: list[bytes]) -> dict[str, Any]:
             await asyncio.wait(tasks, timeout=10)
     elapsed = time.perf_counter() - started
     return {"completed": len(latencies), "errors": errors, "dropped": dropped, "seconds": elapsed,
-            "latencies": latencies}
+            "latencies": latencies, "warmup": 200}
 
 
 def _generator_main(port: int, load: Load, conn: Connection) -> None:
@@ -281,14 +281,15 @@ class Row:
     p99_ms: float
     errors: int
     dropped: int
+    cpu_us: float  # server CPU per session
 
     def line(self) -> str:
-        return (f"| {self.label:<24} | {self.offered:>10} | {self.calls_per_s:>9,.0f} | {self.p50_ms:>8.2f} | "
-                f"{self.p99_ms:>8.2f} | {self.errors + self.dropped:>6} |")
+        return (f"| {self.label:<24} | {self.offered:>10} | {self.calls_per_s:>9,.0f} | {self.p50_ms:>7.2f} | "
+                f"{self.p99_ms:>8.2f} | {self.cpu_us:>11.0f} | {self.errors + self.dropped:>6} |")
 
 
-HEADER = ("| server                   |    offered |  calls/s |  p50 ms |   p99 ms | failed |\n"
-          "|--------------------------|-----------:|---------:|--------:|---------:|-------:|")
+HEADER = ("| server                   |    offered |   calls/s |  p50 ms |   p99 ms | CPU µs/call | failed |\n"
+          "|--------------------------|-----------:|----------:|--------:|---------:|------------:|-------:|")
 
 StartServer = Callable[[], Awaitable[tuple[int, Callable[[], Awaitable[None]]]]]
 
@@ -296,6 +297,7 @@ StartServer = Callable[[], Awaitable[tuple[int, Callable[[], Awaitable[None]]]]]
 async def measure(label: str, start_server: StartServer, load: Load) -> Row:
     """Serve with ``start_server`` (-> port, close) in this loop while a generator process offers ``load``."""
     port, close = await start_server()
+    cpu0 = time.process_time()
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_generator_main, args=(port, load, child), daemon=True)
@@ -304,13 +306,15 @@ async def measure(label: str, start_server: StartServer, load: Load) -> Row:
     try:
         result: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
     finally:
+        cpu = time.process_time() - cpu0  # the server's CPU (this process), warm-up and spawn included
         await asyncio.get_running_loop().run_in_executor(None, proc.join, 30)
         await close()
     lat = sorted(result["latencies"])
     p = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) >= 2 else [float("nan")] * 99
     offered = "saturation" if load.rate is None else f"{load.rate:,.0f}/s"
+    calls = result["completed"] + result["errors"] + result["warmup"]
     return Row(label, offered, result["completed"] / result["seconds"], p[49] * 1000, p[98] * 1000,
-               result["errors"], result["dropped"])
+               result["errors"], result["dropped"], cpu / calls * 1e6 if calls else float("nan"))
 
 
 async def run_row(label: str, make_gateway: Callable[[], Awaitable[Gateway]], load: Load) -> Row:

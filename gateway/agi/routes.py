@@ -1,8 +1,11 @@
 """What each FastAGI script name does: ``check``, ``refusal``, ``optout`` (DESIGN §4).
 
-A route talks to the channel only through :class:`Channel` (set/get a
-variable), so the same code runs over a socket, in tests, and in the
-benchmark's panoramisk comparison.
+A route does no I/O of its own. It says which channel variables it needs read
+back (:attr:`Handler.reads`, often none), then turns the request and those
+values into the variables to set (:attr:`Handler.run`, which calls the
+Gateway). The server does the ``GET VARIABLE`` / ``SET VARIABLE`` round trips
+with callbacks, without a coroutine waiting on each reply: a session costs one
+task, the Gateway call.
 
 Where the values come from, first found wins:
 
@@ -12,16 +15,17 @@ Where the values come from, first found wins:
   Not ``CALLERID(num)``: on an agent's outbound channel that is the agent's extension, not what the trunk
   presents, and reading it would make the caller-ID rule block every call.
 
-Channel variables are read back (one ``GET VARIABLE`` each) only when the number is not an argument, so the
-usual ``AGI(agi://gw/check,${EXTEN},spring)`` costs no extra round trip.
+Channel variables are read back only when the number is not in the arguments or the query string, so
+the usual ``AGI(agi://gw/check,${EXTEN},spring)`` costs no extra round trip.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from gateway.agi.protocol import AgiRequest
 from gateway.policy.decision import Verdict
@@ -42,6 +46,9 @@ DNC_CALLER_ID = "DNC_CALLER_ID"
 
 UNKNOWN_ROUTE = "unknown_route"  # DNC_REASON when the script name is not a route: the call is refused
 
+Values = Mapping[str, str | None]  # channel variables read back: None when unset
+Sets = tuple[tuple[str, str], ...]  # (variable, value), set in this order
+
 
 class Route(enum.StrEnum):
     CHECK = "check"
@@ -54,78 +61,77 @@ class Result(enum.StrEnum):
     INVALID = "INVALID"
 
 
-class Channel(Protocol):
-    """The two things a route needs from a FastAGI session."""
-
-    @property
-    def request(self) -> AgiRequest: ...
-
-    async def set(self, name: str, value: str) -> None: ...
-
-    async def get(self, name: str) -> str | None: ...
+@dataclass(frozen=True, slots=True)
+class Handler:
+    name: str
+    reads: Callable[[AgiRequest], tuple[str, ...]]
+    run: Callable[[AgiRequest, Values, Gateway], Coroutine[Any, Any, Sets]]
 
 
-RouteFn = Callable[[Channel, Gateway], Awaitable[None]]
+def _pick(req: AgiRequest, values: Values, arg: int, key: str, variable: str) -> str | None:
+    return req.arg(arg) or req.query.get(key) or values.get(variable) or None
 
 
-async def _value(ch: Channel, arg: int, key: str, variable: str, read_vars: bool) -> str | None:
-    req = ch.request
-    v = req.arg(arg) or req.query.get(key, "")
-    if v:
-        return v
-    if read_vars:
-        got = await ch.get(variable)
-        return got or None
-    return None
+def _has_number(req: AgiRequest) -> bool:
+    return bool(req.arg(1) or req.query.get("number"))
 
 
-async def check(ch: Channel, gateway: Gateway) -> None:
-    req = ch.request
-    in_args = bool(req.arg(1) or req.query.get("number"))
-    number = await _value(ch, 1, "number", DNC_NUMBER, not in_args) or ""
-    campaign = await _value(ch, 2, "campaign", DNC_CAMPAIGN, not in_args) or ""
-    caller_id = await _value(ch, 3, "caller_id", DNC_CALLER_ID, not in_args)
-    outcome = await gateway.check(number, campaign, caller_id, channel=req.channel, uniqueid=req.uniqueid,
-                                  source="agi")
+def check_reads(req: AgiRequest) -> tuple[str, ...]:
+    return () if _has_number(req) else (DNC_NUMBER, DNC_CAMPAIGN, DNC_CALLER_ID)
+
+
+async def check(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
+    outcome = await gateway.check(
+        _pick(req, values, 1, "number", DNC_NUMBER) or "", _pick(req, values, 2, "campaign", DNC_CAMPAIGN) or "",
+        _pick(req, values, 3, "caller_id", DNC_CALLER_ID), channel=req.channel, uniqueid=req.uniqueid, source="agi")
     d = outcome.decision
     # DNC_VERDICT goes last: a session cut short never leaves a verdict without its reason and id.
-    await ch.set(DNC_REASON, str(d.reason) if d.reason is not None else "")
-    await ch.set(DNC_DECISION_ID, outcome.decision_id)
-    await ch.set(DNC_WOULD_BLOCK, "1" if d.would_block else "0")
-    await ch.set(DNC_VERDICT, str(d.verdict))
+    return ((DNC_REASON, str(d.reason) if d.reason is not None else ""),
+            (DNC_DECISION_ID, outcome.decision_id),
+            (DNC_WOULD_BLOCK, "1" if d.would_block else "0"),
+            (DNC_VERDICT, str(d.verdict)))
 
 
-async def refusal(ch: Channel, gateway: Gateway) -> None:
-    number = await _value(ch, 1, "number", DNC_NUMBER, True) or ""
-    n = await gateway.refusal(number)
+def number_reads(req: AgiRequest) -> tuple[str, ...]:
+    return () if _has_number(req) else (DNC_NUMBER,)
+
+
+async def refusal(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
+    n = await gateway.refusal(_pick(req, values, 1, "number", DNC_NUMBER) or "")
     if n.key:
         log.info("refusal recorded for %s", n.masked)
     else:
         log.warning("refusal: not a valid number, nothing recorded")
-    await ch.set(DNC_RESULT, str(Result.OK if n.key else Result.INVALID))
+    return ((DNC_RESULT, str(Result.OK if n.key else Result.INVALID)),)
 
 
-async def optout(ch: Channel, gateway: Gateway) -> None:
-    number = await _value(ch, 1, "number", DNC_NUMBER, True) or ""
-    n = await gateway.optout(number)
+async def optout(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
+    n = await gateway.optout(_pick(req, values, 1, "number", DNC_NUMBER) or "")
     if n.key:
         log.info("opt-out recorded for %s", n.masked)
     else:
         log.warning("opt-out: not a valid number, nothing recorded")
-    await ch.set(DNC_RESULT, str(Result.OK if n.key else Result.INVALID))
+    return ((DNC_RESULT, str(Result.OK if n.key else Result.INVALID)),)
 
 
-async def unknown(ch: Channel, gateway: Gateway) -> None:
+UNKNOWN_SETS: Sets = ((DNC_REASON, UNKNOWN_ROUTE), (DNC_DECISION_ID, ""), (DNC_WOULD_BLOCK, "1"),
+                      (DNC_VERDICT, str(Verdict.BLOCK)))
+
+
+async def unknown(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
     """Fail closed: a typo in the dialplan's AGI URL must refuse calls, not let them all through."""
-    await ch.set(DNC_REASON, UNKNOWN_ROUTE)
-    await ch.set(DNC_DECISION_ID, "")
-    await ch.set(DNC_WOULD_BLOCK, "1")
-    await ch.set(DNC_VERDICT, str(Verdict.BLOCK))
+    return UNKNOWN_SETS
 
 
-ROUTES: Mapping[str, RouteFn] = {Route.CHECK: check, Route.REFUSAL: refusal, Route.OPTOUT: optout}
+ROUTES: Mapping[str, Handler] = {
+    Route.CHECK: Handler(Route.CHECK, check_reads, check),
+    Route.REFUSAL: Handler(Route.REFUSAL, number_reads, refusal),
+    Route.OPTOUT: Handler(Route.OPTOUT, number_reads, optout),
+}
+UNKNOWN = Handler(UNKNOWN_ROUTE, lambda req: (), unknown)
 
 
-def route_for(script: str) -> RouteFn | None:
+def route_for(script: str) -> Handler | None:
     """The route for ``agi_network_script`` (already without its query string); case and slashes ignored."""
-    return ROUTES.get(script.strip("/").lower())
+    h = ROUTES.get(script)
+    return h if h is not None else ROUTES.get(script.strip("/").lower())

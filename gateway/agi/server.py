@@ -6,8 +6,11 @@ it has no timeouts; a script with a query string finds no route; an inline
 ``HANGUP`` is taken as the reply to the command in flight, shifting every later
 reply by one. tests/agi/test_panoramisk_regressions.py shows each case.
 
-One ``asyncio.Protocol`` per connection and no task until the environment
-block is complete: a slow or silent client costs a timer, not a coroutine.
+One ``asyncio.Protocol`` per connection, driven by callbacks: the replies to
+``GET VARIABLE`` / ``SET VARIABLE`` are handled in ``data_received`` and the
+next command written at once, with no coroutine waiting on each reply (that
+halved the cost of a session). The only task is the Gateway call, once the
+environment block is complete: a slow or silent client costs a timer.
 
 Failure modes, all of which leave Asterisk failing closed in the dialplan:
 
@@ -25,6 +28,7 @@ Failure modes, all of which leave Asterisk failing closed in the dialplan:
 from __future__ import annotations
 
 import asyncio
+import enum
 import ipaddress
 import logging
 import time
@@ -42,7 +46,7 @@ from gateway.agi.protocol import (
     get_variable,
     set_variable,
 )
-from gateway.agi.routes import route_for, unknown
+from gateway.agi.routes import UNKNOWN, Handler, Sets, route_for
 from gateway.config import AgiSection
 from gateway.service import Gateway
 
@@ -53,10 +57,13 @@ FAILURE = b"FAILURE\n"
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class SessionError(Exception):
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+
+class Phase(enum.Enum):
+    ENV = "env"  # reading the environment block
+    READ = "read"  # GET VARIABLE round trips
+    DECIDE = "decide"  # the Gateway call is running
+    SET = "set"  # SET VARIABLE round trips
+    DONE = "done"
 
 
 class PeerFilter:
@@ -83,24 +90,29 @@ class PeerFilter:
 
 
 class _Session(asyncio.Protocol):
-    """One FastAGI connection; also the :class:`gateway.agi.routes.Channel` a route talks to."""
+    """One FastAGI connection: env block -> GET VARIABLEs -> Gateway call -> SET VARIABLEs -> close."""
 
-    __slots__ = ("_deadline", "_request", "_timer", "_waiter", "conn", "hangup", "lost", "server", "started", "task",
-                 "timed_out", "transport")
+    __slots__ = ("_deadline", "_handler", "_reads", "_request", "_sent_sets", "_sets", "_timer", "_values", "conn",
+                 "hangup", "lost", "ok", "phase", "server", "started", "task", "transport")
 
     def __init__(self, server: AgiServer) -> None:
         self.server = server
         self.conn = AgiConnection(server.config.header_limit)
         self.transport: asyncio.Transport | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._request: AgiRequest | None = None
+        self.task: asyncio.Task[Sets] | None = None
+        self.phase = Phase.ENV
         self.lost = False
         self.hangup = False
-        self.timed_out = False
+        self.ok = False
         self.started = 0.0
+        self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
+        self._request: AgiRequest | None = None
+        self._handler: Handler = UNKNOWN
+        self._reads: tuple[str, ...] = ()
+        self._values: dict[str, str | None] = {}
+        self._sets: Sets = ()
+        self._sent_sets = 0
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -143,9 +155,9 @@ class _Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.lost:
-            return  # refused connection: discard what Asterisk still sends
+            return  # refused or cut: discard what Asterisk still sends
         self.conn.receive_data(data)
-        self._wake()
+        self._pump()
 
     def eof_received(self) -> bool | None:
         if self.lost:
@@ -153,62 +165,144 @@ class _Session(asyncio.Protocol):
                 self.transport.close()
             return None
         self.conn.receive_data(b"")
-        self._wake()
+        self._pump()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        was_session = self in self.server.sessions
         self.lost = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-        if was_session and self.task is None:
-            # Never got a complete env block: the session ends here.
-            self._finish(False)
+        if self.task is None:  # else the session ends when the Gateway call returns
+            self._finish()
 
-    # -- reading ------------------------------------------------------------------------------------------------
-    def _wake(self) -> None:
-        if self.task is not None:
-            if self._waiter is not None and not self._waiter.done():
-                self._waiter.set_result(None)
+    # -- events -------------------------------------------------------------------------------------------------
+    def _pump(self) -> None:
+        conn = self.conn
+        while not self.lost:
+            try:
+                ev = conn.next_event()
+            except ProtocolError as e:
+                self._abort(str(e), e.kind)
+                return
+            if ev is NEED_DATA:
+                return
+            cls = ev.__class__
+            if cls is Reply:
+                self._on_reply(cast(Reply, ev))
+            elif cls is AgiRequest:
+                self._on_request(cast(AgiRequest, ev))
+            elif cls is Hangup:
+                # The channel is gone; SET VARIABLE still works in dead mode, so the session carries on.
+                if not self.hangup:
+                    self.hangup = True
+                    self.server.error("hangup")
+            elif cls is Closed:
+                self._abort(f"Asterisk closed the connection ({self.phase.value})", "hangup")
+                return
+
+    def _on_request(self, req: AgiRequest) -> None:
+        self._request = req
+        self._deadline = 0.0  # no read pending
+        handler = route_for(req.script)
+        if handler is None:
+            self.server.error("unknown_route")
+            log.error("FastAGI: unknown route %r from %s (refusing the call; expected check, refusal, optout)",
+                      req.script, req.channel or self._peer())
+            handler = UNKNOWN
+        self._handler = handler
+        self._reads = handler.reads(req)
+        self._read_next_or_decide()
+
+    def _read_next_or_decide(self) -> None:
+        i = len(self._values)
+        if i < len(self._reads):
+            self.phase = Phase.READ
+            self._send(get_variable(self._reads[i]))
             return
-        try:
-            ev = self.conn.next_event()
-        except ProtocolError as e:
-            self._abort(str(e), e.kind)
+        self.phase = Phase.DECIDE
+        assert self._request is not None
+        self.task = task = self.server.loop.create_task(
+            self._handler.run(self._request, self._values, self.server.gateway))
+        task.add_done_callback(self._decided)
+
+    def _decided(self, task: asyncio.Task[Sets]) -> None:
+        self.task = None
+        if task.cancelled():
+            self._finish()
             return
-        if ev is NEED_DATA:
+        exc = task.exception()
+        if exc is not None:
+            self.server.error("internal")
+            req = self._request
+            log.error("FastAGI %s %s: internal error, answering FAILURE", req.script if req else "?",
+                      req.channel if req else "?", exc_info=exc)
+            if not self.lost and self.transport is not None:
+                self.transport.write(FAILURE)
+                self.transport.close()
+            if self.lost:
+                self._finish()
             return
-        assert isinstance(ev, AgiRequest)
-        self._deadline = 0.0  # no read pending until the first command
-        self._request = ev
-        self.task = self.server.loop.create_task(self._run(ev))
+        if self.lost:
+            self._finish()
+            return
+        self._sets = task.result()
+        self.phase = Phase.SET
+        self._set_next()
+
+    def _set_next(self) -> None:
+        i = self._sent_sets
+        if i < len(self._sets):
+            name, value = self._sets[i]
+            self._send(set_variable(name, value))
+            return
+        self.phase = Phase.DONE
+        self.ok = True
+        assert self.transport is not None
+        self.transport.close()
+
+    def _on_reply(self, reply: Reply) -> None:
+        self._deadline = 0.0
+        if self.phase is Phase.READ:
+            self._values[self._reads[len(self._values)]] = reply.data if reply.code == 200 and reply.result == "1" \
+                else None
+            self._read_next_or_decide()
+        elif self.phase is Phase.SET:
+            self._sent_sets += 1
+            self._set_next()
+
+    def _send(self, line: str) -> None:
+        assert self.transport is not None
+        self.transport.write(self.conn.send(line))
+        loop = self.server.loop
+        self._deadline = loop.time() + self.server.config.read_timeout
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         if self.lost:
             return
         loop = self.server.loop
-        if self.task is None:
-            self._abort(f"no complete environment block within {self.server.config.read_timeout:g}s "
-                        f"({self.conn.buffered} bytes received)", "timeout")
+        timeout = self.server.config.read_timeout
+        if self.phase is Phase.ENV:
+            self._abort(f"no complete environment block within {timeout:g}s ({self.conn.buffered} bytes received)",
+                        "timeout")
             return
         if self._deadline and loop.time() >= self._deadline:
-            self.timed_out = True
-            if self._waiter is not None and not self._waiter.done():
-                self._waiter.set_result(None)
+            self._abort(f"no reply within {timeout:g}s ({self.phase.value})", "timeout")
             return
         # A reply came in time since the timer was armed: wait for the current read's deadline instead.
-        self._timer = loop.call_at(self._deadline or loop.time() + self.server.config.read_timeout, self._on_timer)
+        self._timer = loop.call_at(self._deadline or loop.time() + timeout, self._on_timer)
 
     def _abort(self, message: str, kind: str) -> None:
         if self.lost:
             return
         # A connection closed without a byte is a port probe (monitoring, a load balancer): not worth a warning.
         level = logging.DEBUG if kind == "eof" and self.conn.buffered == 0 else logging.WARNING
-        log.log(level, "FastAGI: %s: %s", self._peer(), message)
+        req = self._request
+        log.log(level, "FastAGI %s %s: %s", req.script if req else "-", (req.channel if req else "") or self._peer(),
+                message)
         self.server.error(kind)
         self.lost = True
         if self.transport is not None:
@@ -219,86 +313,11 @@ class _Session(asyncio.Protocol):
         peer = self.transport.get_extra_info("peername") if self.transport is not None else None
         return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "?"
 
-    async def _reply(self) -> Reply:
-        while True:
-            try:
-                ev = self.conn.next_event()
-            except ProtocolError as e:
-                raise SessionError(str(e), e.kind) from None
-            if ev.__class__ is Reply:
-                self._deadline = 0.0
-                return ev  # type: ignore[return-value]
-            if isinstance(ev, Hangup):
-                if not self.hangup:
-                    self.hangup = True
-                    self.server.error("hangup")
-                continue
-            if isinstance(ev, Closed):
-                raise SessionError("Asterisk closed the connection before replying", "hangup")
-            if self.lost:
-                raise SessionError("connection lost before the reply", "hangup")
-            if self.timed_out:
-                raise SessionError(f"no reply within {self.server.config.read_timeout:g}s", "timeout")
-            waiter = self._waiter = self.server.loop.create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-
-    # -- Channel (what routes use) ----------------------------------------------------------------------------
-    @property
-    def request(self) -> AgiRequest:
-        assert self._request is not None
-        return self._request
-
-    async def command(self, line: str) -> Reply:
-        if self.lost or self.transport is None:
-            raise SessionError("connection lost", "hangup")
-        self.transport.write(self.conn.send(line))
-        self._deadline = self.server.loop.time() + self.server.config.read_timeout
-        if self._timer is None:
-            self._timer = self.server.loop.call_at(self._deadline, self._on_timer)
-        return await self._reply()
-
-    async def set(self, name: str, value: str) -> None:
-        await self.command(set_variable(name, value))
-
-    async def get(self, name: str) -> str | None:
-        reply = await self.command(get_variable(name))
-        return reply.data if reply.ok and reply.result == "1" else None
-
-    # -- the session ----------------------------------------------------------------------------------------
-    async def _run(self, req: AgiRequest) -> None:
-        ok = False
-        route = route_for(req.script)
-        try:
-            if route is None:
-                self.server.error("unknown_route")
-                log.error("FastAGI: unknown route %r from %s (refusing the call; expected check, refusal, optout)",
-                          req.script, req.channel or self._peer())
-                await unknown(self, self.server.gateway)
-            else:
-                await route(self, self.server.gateway)
-            ok = route is not None
-        except SessionError as e:
-            self.server.error(e.kind)
-            log.warning("FastAGI %s %s: %s", req.script, req.channel or self._peer(), e)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.server.error("internal")
-            log.exception("FastAGI %s %s: internal error, answering FAILURE", req.script, req.channel)
-            if not self.lost and self.transport is not None:
-                self.transport.write(FAILURE)
-        finally:
-            if self.transport is not None:
-                self.transport.close()
-            self._finish(ok)
-
-    def _finish(self, ok: bool) -> None:
+    def _finish(self) -> None:
         srv = self.server
         if self in srv.sessions:
             srv.sessions.discard(self)
+            ok = self.ok and self._handler is not UNKNOWN
             if srv.metrics is not None:
                 srv.metrics.agi_session_finished(time.perf_counter() - self.started, ok)
             if srv.draining and not srv.sessions:
@@ -358,12 +377,12 @@ class AgiServer:
                 await asyncio.wait_for(self.idle.wait(), timeout)
             except TimeoutError:
                 log.warning("FastAGI: %d sessions still open after %.1fs, closing them", len(self.sessions), timeout)
+        tasks = [s.task for s in self.sessions if s.task is not None]
         for s in list(self.sessions):
             if s.task is not None:
                 s.task.cancel()
             if s.transport is not None:
                 s.transport.abort()
-        tasks = [s.task for s in self.sessions if s.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:

@@ -1,0 +1,90 @@
+"""Routes without sockets: which variables they read back, which they set, in which order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+import pytest
+
+from gateway.agi import routes
+from gateway.agi.protocol import AgiConnection, AgiRequest
+from gateway.config import Config
+from gateway.service import Gateway
+from tests.agi.fake_asterisk import env_block
+
+
+def request(script: str = "check", args: tuple[str, ...] = ()) -> AgiRequest:
+    conn = AgiConnection()
+    conn.receive_data(env_block(script=script, args=args, channel="PJSIP/agent1-00000007", uniqueid="1795.7"))
+    req = conn.next_event()
+    assert isinstance(req, AgiRequest)
+    return req
+
+
+@pytest.fixture
+async def gateway(sample_config: Config, clock: Callable[[], datetime]) -> AsyncIterator[Gateway]:
+    gw = Gateway(sample_config, clock=clock)
+    await gw.start()
+    gw.holder.load_all()
+    yield gw
+    await gw.close()
+
+
+@pytest.mark.parametrize(("script", "name"), [("check", "check"), ("CHECK", "check"), ("/optout/", "optout"),
+                                              ("refusal", "refusal")])
+def test_route_for(script: str, name: str) -> None:
+    h = routes.route_for(script)
+    assert h is not None and h.name == name
+
+
+def test_unknown_routes() -> None:
+    assert routes.route_for("chek") is None and routes.route_for("") is None
+
+
+def test_reads_only_when_the_number_is_not_given() -> None:
+    check = routes.ROUTES[routes.Route.CHECK]
+    assert check.reads(request(args=("0612000001", "legacy"))) == ()
+    assert check.reads(request(script="check?number=0612000001")) == ()
+    assert check.reads(request()) == (routes.DNC_NUMBER, routes.DNC_CAMPAIGN, routes.DNC_CALLER_ID)
+    optout = routes.ROUTES[routes.Route.OPTOUT]
+    assert optout.reads(request(script="optout")) == (routes.DNC_NUMBER,)
+    assert optout.reads(request(script="optout", args=("0612000001",))) == ()
+
+
+async def test_check_sets_four_variables_verdict_last(gateway: Gateway) -> None:
+    sets = await routes.check(request(args=("0612000001", "legacy")), {}, gateway)
+    assert [n for n, _ in sets] == ["DNC_REASON", "DNC_DECISION_ID", "DNC_WOULD_BLOCK", "DNC_VERDICT"]
+    values = dict(sets)
+    assert values["DNC_VERDICT"] == "BLOCK" and values["DNC_REASON"] == "opposition_list"
+    assert values["DNC_WOULD_BLOCK"] == "1" and len(values["DNC_DECISION_ID"]) == 22
+
+
+async def test_check_values_precedence(gateway: Gateway) -> None:
+    # Arguments beat the query string, which beats channel variables.
+    sets = dict(await routes.check(request(script="check?number=0612000200", args=("0612000001", "legacy")), {},
+                                   gateway))
+    assert sets["DNC_REASON"] == "opposition_list"
+    sets = dict(await routes.check(request(), {"DNC_NUMBER": "0612000200", "DNC_CAMPAIGN": "legacy",
+                                               "DNC_CALLER_ID": None}, gateway))
+    assert sets["DNC_REASON"] == "internal_dnc"
+    sets = dict(await routes.check(request(), {}, gateway))
+    assert sets["DNC_REASON"] == "invalid_number" and sets["DNC_VERDICT"] == "BLOCK"
+
+
+async def test_allow_has_an_empty_reason(gateway: Gateway) -> None:
+    sets = dict(await routes.check(request(args=("0612000050", "prospect")), {}, gateway))
+    assert sets == {**sets, "DNC_VERDICT": "ALLOW", "DNC_REASON": "", "DNC_WOULD_BLOCK": "0"}
+
+
+async def test_refusal_and_optout(gateway: Gateway) -> None:
+    assert await routes.refusal(request("refusal", ("0612000020",)), {}, gateway) == (("DNC_RESULT", "OK"),)
+    assert await routes.optout(request("optout"), {"DNC_NUMBER": "0612000021"}, gateway) == (("DNC_RESULT", "OK"),)
+    assert await routes.optout(request("optout"), {}, gateway) == (("DNC_RESULT", "INVALID"),)
+    sets = dict(await routes.check(request(args=("0612000021", "legacy")), {}, gateway))
+    assert sets["DNC_REASON"] == "internal_dnc"
+
+
+async def test_unknown_fails_closed(gateway: Gateway) -> None:
+    sets = dict(await routes.unknown(request("nope"), {}, gateway))
+    assert sets["DNC_VERDICT"] == "BLOCK" and sets["DNC_REASON"] == routes.UNKNOWN_ROUTE
