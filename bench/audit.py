@@ -12,13 +12,16 @@ temporary folder; put it on the disk the gateway will use, fsync cost is the who
 - ``@rate`` rows: the same, open loop at ``--rate`` calls/s (the issue's target: 5 000/s), where latency
   is measured from each call's scheduled arrival, so queueing is counted.
 
-``with_audit(config, path)`` is the hook for bench/agi.py: the same config with the audit on.
+``--agi``: the issue's measure, through bench/agi.py's ``run_row`` hook (FastAGI sessions from a load generator
+in its own process, 15M-number registry): ``dnc-gateway`` with the audit off and on (durable ALLOW), same run,
+at 5 000 calls/s and at saturation. :func:`agi_rows` is what bench/agi.py can call to print them in its table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import platform
 import sqlite3
@@ -227,6 +230,60 @@ def print_table(rows: list[tuple[str, dict[str, float]]], args: argparse.Namespa
         print(f"open loop at {args.rate:g} calls/s: sustained {off['per_s']:.0f} (off) / {on['per_s']:.0f} (on) "
               f"calls/s, p99 {off['p99_ms']:.2f} ms -> {on['p99_ms']:.2f} ms")
 
+def audited_gateway(registry: Any, folder: Path, **audit: Any) -> Callable[[], Awaitable[Gateway]]:
+    """``make_gateway`` for bench/agi.py's ``run_row``: its embedded gateway, with a durable audit log."""
+    import agi as agi_bench  # bench/agi.py: this script's folder is on sys.path
+
+    async def make() -> Gateway:
+        config = with_audit(agi_bench.bench_config(folder), folder / f"agi-audit-{time.monotonic_ns()}.db", **audit)
+        log = AuditLog(config.gateway.audit or folder / "audit.db", config.audit)
+        await log.start()
+        gw = Gateway(config, audit=log, clock=lambda: agi_bench.NOW)
+        await gw.start()
+        gw.holder.install(registry)
+        close = gw.close
+
+        async def close_both() -> None:  # run_row closes the gateway only: flush and close the audit too
+            await close()
+            await log.close()
+        gw.close = close_both  # type: ignore[method-assign]
+        return gw
+    return make
+
+
+async def agi_rows(registry: Any, seconds: float, rates: list[float | None], folder: Path) -> list[Any]:
+    """Audit off and on, alternating, at each offered load: rows for bench/agi.py's table."""
+    import agi as agi_bench
+
+    rows = []
+    for rate in rates:
+        load = agi_bench.Load(rate, seconds)
+        for label, make in (("dnc-gateway, audit off", agi_bench.embedded_gateway(registry)),
+                            ("dnc-gateway, audit on", audited_gateway(registry, folder, group_commit_ms=2.0,
+                                                                      durable_allow=True))):
+            rows.append(await agi_bench.run_row(label, make, load))
+            print(rows[-1].line(), flush=True)
+    return rows
+
+
+def agi_main(args: argparse.Namespace) -> None:
+    import agi as agi_bench
+
+    seconds = 1.0 if args.quick else 3.0
+    registry = agi_bench.random_registry()
+    print(f"audit on/off over FastAGI: {registry.meta.count:,}-number registry, {seconds:g} s a row", flush=True)
+    print(agi_bench.HEADER, flush=True)
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="dnc-audit-agi-") as tmp:
+        rows = asyncio.run(agi_rows(registry, seconds, [args.rate or 5000.0, None], Path(tmp)))
+    by = {(r.label, r.offered): r for r in rows}
+    for offered in sorted({r.offered for r in rows}):
+        off, on = by.get(("dnc-gateway, audit off", offered)), by.get(("dnc-gateway, audit on", offered))
+        if off and on and off.calls_per_s:
+            print(f"{offered}: durable audit costs {1 - on.calls_per_s / off.calls_per_s:.0%} of throughput "
+                  f"(target <= 30 % at 5000/s); p99 {off.p99_ms:.2f} -> {on.p99_ms:.2f} ms; server CPU "
+                  f"{off.cpu_us:.0f} -> {on.cpu_us:.0f} µs/call")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="0.5 s a row")
@@ -235,9 +292,17 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=5000.0, help="open-loop rows at this many calls/s (0: none)")
     p.add_argument("--group-commit-ms", type=float, nargs="+", default=[0.0, 0.5, 2.0, 5.0])
     p.add_argument("--dir", help="folder for the databases (on the disk to measure)")
+    p.add_argument("--agi", action="store_true", help="audit on/off over FastAGI with bench/agi.py (the issue's rows)")
     args = p.parse_args()
     if args.quick:
         args.seconds = 0.5
+    if args.agi:
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        agi_main(args)
+        return
     try:
         import uvloop
 

@@ -127,13 +127,6 @@ check_staleness = false
 """
 
 
-# Runs ``dnc-gateway`` with plain asyncio: under uvloop, gateway/agi/server.py's connection_made asserts
-# isinstance(transport, asyncio.Transport), which uvloop's TCPTransport is not, and every session dies.
-# Drop the first line once the server accepts uvloop transports.
-SERVE = """import sys; sys.modules["uvloop"] = None
-from gateway.cli import main; sys.exit(main(sys.argv[1:]))"""
-
-
 def _config(root: Path) -> Path:
     path = write_sample(root)
     path.write_text(SAMPLE_TOML.replace('state = "memory://"', 'state = "sqlite://state.db"\naudit = "audit.db"')
@@ -146,7 +139,7 @@ class Server:
         self.log = log
         self.stderr = open(log, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "--config", str(config), "--log-level", "INFO", "serve", "--no-web",
+            [sys.executable, "-m", "gateway.cli", "--config", str(config), "--log-level", "INFO", "serve", "--no-web",
              "--agi-listen", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=self.stderr, cwd=REPO)
 
     def port(self, timeout: float = 20.0) -> int:
