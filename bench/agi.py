@@ -429,7 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="1 s a row instead of 3")
     ap.add_argument("--seconds", type=float, help="seconds a row")
+    ap.add_argument("--loads", default="1000,5000,saturation",
+                    help="comma-separated offered loads in calls/s, 'saturation' for the closed loop")
     args = ap.parse_args(argv)
+    loads = [None if x.strip() == "saturation" else float(x) for x in args.loads.split(",") if x.strip()]
     seconds = args.seconds or (1.0 if args.quick else 3.0)
     uv = False
     with contextlib.suppress(ImportError):
@@ -440,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"FastAGI benchmark: {platform.python_implementation()} {platform.python_version()}, "
           f"{'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}", flush=True)
     print(HEADER, flush=True)
-    rows = asyncio.run(main_async(seconds, [1000.0, 5000.0, None]))
+    rows = asyncio.run(main_async(seconds, loads))
     print()
     print(HEADER)
     for r in rows:

@@ -31,6 +31,7 @@ import asyncio
 import enum
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Iterable
 from typing import Any, cast
@@ -56,6 +57,14 @@ FAILURE = b"FAILURE\n"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+
+
+_DIGITS = re.compile(r"\d{5,}")
+
+
+def _redact(text: str) -> str:
+    """Mask digit runs long enough to be phone numbers: a bad line quoted in a log may hold one."""
+    return _DIGITS.sub(lambda m: "*" * (len(m.group()) - 2) + m.group()[-2:], text)
 
 
 class Phase(enum.Enum):
@@ -148,6 +157,7 @@ class _Session(asyncio.Protocol):
         """Answer ``FAILURE`` and half-close; closing with the env block unread would send a RST instead."""
         assert self.transport is not None
         self.lost = True  # not a session: data is ignored from now on
+        self.server.refused.add(self)
         self.transport.write(FAILURE)
         if self.transport.can_write_eof():
             self.transport.write_eof()
@@ -173,6 +183,7 @@ class _Session(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self.lost = True
+        self.server.refused.discard(self)
         if self.task is None:  # else the session ends when the Gateway call returns
             self._finish()
 
@@ -302,7 +313,7 @@ class _Session(asyncio.Protocol):
         level = logging.DEBUG if kind == "eof" and self.conn.buffered == 0 else logging.WARNING
         req = self._request
         log.log(level, "FastAGI %s %s: %s", req.script if req else "-", (req.channel if req else "") or self._peer(),
-                message)
+                _redact(message))
         self.server.error(kind)
         self.lost = True
         if self.transport is not None:
@@ -333,6 +344,7 @@ class AgiServer:
         self.metrics = metrics
         self.peers = PeerFilter(config.allow)
         self.sessions: set[_Session] = set()
+        self.refused: set[_Session] = set()  # answered FAILURE, waiting for Asterisk to close
         self.draining = False
         self.overloaded_since = 0.0
         self.idle = asyncio.Event()
@@ -352,7 +364,7 @@ class AgiServer:
         self._loop = asyncio.get_running_loop()
         host = self.config.listen.host
         self._server = await self._loop.create_server(
-            lambda: _Session(self), host if host not in ("", "0.0.0.0") else None, self.config.listen.port,
+            lambda: _Session(self), host or None, self.config.listen.port,
             backlog=max(128, min(self.config.max_sessions, 4096)), reuse_address=True)
 
     @property
@@ -378,7 +390,7 @@ class AgiServer:
             except TimeoutError:
                 log.warning("FastAGI: %d sessions still open after %.1fs, closing them", len(self.sessions), timeout)
         tasks = [s.task for s in self.sessions if s.task is not None]
-        for s in list(self.sessions):
+        for s in [*self.sessions, *self.refused]:
             if s.task is not None:
                 s.task.cancel()
             if s.transport is not None:

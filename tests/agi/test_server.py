@@ -470,3 +470,32 @@ def test_under_uvloop(sample_config: Config, clock: Callable[[], datetime]) -> N
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(scenario())
+
+
+async def test_drain_also_closes_connections_answered_failure(gateway: Gateway) -> None:
+    fds = open_fds()
+    h = Harness(gateway, max_sessions=1, read_timeout=30.0)
+    await h.server.start()
+    held = await asyncio.open_connection(HOST, h.port)
+    held[1].write(WELL_FORMED[:10])
+    await asyncio.sleep(0.02)
+    refused = await asyncio.open_connection(HOST, h.port)  # never closes its side
+    async with asyncio.timeout(2):
+        assert await refused[0].readline() == b"FAILURE\n"
+    assert len(h.server.refused) == 1
+    await h.server.drain_and_close(0.1)
+    await asyncio.sleep(0.01)
+    assert not h.server.refused and not h.server.sessions
+    for _, w in (held, refused):
+        w.close()
+        with contextlib.suppress(OSError):
+            await w.wait_closed()
+    assert open_fds() == fds
+
+
+def test_log_lines_mask_phone_numbers() -> None:
+    from gateway.agi.server import _redact
+
+    assert _redact("environment line 3 is not 'agi_name: value': 'agi_arg_1 0612345678'") == \
+        "environment line 3 is not 'agi_name: value': 'agi_arg_1 ********78'"
+    assert _redact("no reply within 2s (set)") == "no reply within 2s (set)"
