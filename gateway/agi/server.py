@@ -108,7 +108,7 @@ class _Session(asyncio.Protocol):
         self.server = server
         self.conn = AgiConnection(server.config.header_limit)
         self.transport: asyncio.Transport | None = None
-        self.task: asyncio.Task[Sets] | None = None
+        self.task: asyncio.Task[None] | None = None
         self.phase = Phase.ENV
         self.lost = False
         self.hangup = False
@@ -232,32 +232,33 @@ class _Session(asyncio.Protocol):
             self._send(get_variable(self._reads[i]))
             return
         self.phase = Phase.DECIDE
-        assert self._request is not None
-        self.task = task = self.server.loop.create_task(
-            self._handler.run(self._request, self._values, self.server.gateway))
-        task.add_done_callback(self._decided)
+        self.task = self.server.loop.create_task(self._decide())
 
-    def _decided(self, task: asyncio.Task[Sets]) -> None:
-        self.task = None
-        if task.cancelled():
+    async def _decide(self) -> None:
+        """The Gateway call; the first SET VARIABLE is written from this task's last step (no extra loop turn)."""
+        req = self._request
+        assert req is not None
+        try:
+            sets = await self._handler.run(req, self._values, self.server.gateway)
+        except asyncio.CancelledError:  # drain gave up on this session
+            self.task = None
             self._finish()
-            return
-        exc = task.exception()
-        if exc is not None:
+            raise
+        except Exception:
+            self.task = None
             self.server.error("internal")
-            req = self._request
-            log.error("FastAGI %s %s: internal error, answering FAILURE", req.script if req else "?",
-                      req.channel if req else "?", exc_info=exc)
-            if not self.lost and self.transport is not None:
-                self.transport.write(FAILURE)
-                self.transport.close()
+            log.exception("FastAGI %s %s: internal error, answering FAILURE", req.script, req.channel)
             if self.lost:
                 self._finish()
+            elif self.transport is not None:
+                self.transport.write(FAILURE)
+                self.transport.close()  # connection_lost ends the session
             return
+        self.task = None
         if self.lost:
             self._finish()
             return
-        self._sets = task.result()
+        self._sets = sets
         self.phase = Phase.SET
         self._set_next()
 
