@@ -33,7 +33,7 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -460,5 +460,108 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# -- Redis call history vs embedded, same run (issue 7) ------------------------------------------------------------
+
+def redis_gateway(registry: RegistryList, url: str) -> Callable[[], Awaitable[Gateway]]:
+    """``make_gateway`` for :func:`run_row`: the same gateway with its call history in Redis (default timeouts)."""
+    async def make() -> Gateway:
+        from gateway.state.redis_store import RedisState
+
+        tmp = Path(tempfile.mkdtemp(prefix="dnc-bench-"))
+        config = bench_config(tmp)
+        config = dataclasses.replace(config, gateway=dataclasses.replace(config.gateway, state=url))
+        state = RedisState(url, secret="bench")
+        state.metrics = _StateErrors  # counts what a busy loop turns into state_unavailable
+        gw = Gateway(config, state=state, clock=lambda: NOW)
+        await gw.start()
+        gw.holder.install(registry)
+        return gw
+    return make
+
+
+class _StateErrors:
+    count = 0
+
+    @classmethod
+    def state_error(cls, kind: str) -> None:
+        cls.count += 1
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A throwaway ``redis-server`` (Debian package) on a free port, no persistence; None when not installed."""
+    import shutil
+    import socket
+    import subprocess
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        yield None
+        return
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = int(s.getsockname()[1])
+    workdir = tempfile.mkdtemp(prefix="dnc-bench-redis-")
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+                             "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with socket.create_connection((HOST, port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.02)
+        yield f"redis://{HOST}:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+
+
+async def redis_rows(seconds: float, loads: list[float | None]) -> list[Row]:
+    """dnc-gateway with embedded then Redis call history, same registry and loads, one run."""
+    registry = random_registry()
+    rows: list[Row] = []
+    with redis_server() as url:
+        if url is None:
+            print("redis-server is not installed (Debian: apt-get install redis-server): no Redis rows")
+            return rows
+        for rate in loads:
+            load = Load(rate, seconds)
+            for label, make in (("dnc-gateway embedded", embedded_gateway(registry)),
+                                ("dnc-gateway redis", redis_gateway(registry, url))):
+                _StateErrors.count = 0
+                rows.append(await run_row(label, make, load))
+                errors = f" ({_StateErrors.count} state errors)" if label.endswith("redis") else ""
+                print(rows[-1].line() + errors, flush=True)
+    return rows
+
+
+def main_redis(argv: list[str] | None = None) -> int:
+    """``bench/agi.py --redis [--quick] [--loads …]``: embedded vs Redis call history, row after row."""
+    ap = argparse.ArgumentParser(description="FastAGI benchmark: Redis call history vs embedded")
+    ap.add_argument("--redis", action="store_true", help="this table")
+    ap.add_argument("--quick", action="store_true", help="1 s a row instead of 3")
+    ap.add_argument("--seconds", type=float, help="seconds a row")
+    ap.add_argument("--loads", default="1000,5000,saturation",
+                    help="comma-separated offered loads in calls/s, 'saturation' for the closed loop")
+    args = ap.parse_args(argv)
+    loads = [None if x.strip() == "saturation" else float(x) for x in args.loads.split(",") if x.strip()]
+    seconds = args.seconds or (1.0 if args.quick else 3.0)
+    uv = False
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        uv = True
+    print(f"FastAGI benchmark, call history embedded vs Redis: {'uvloop' if uv else 'asyncio'}, "
+          f"{os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}", flush=True)
+    print(HEADER, flush=True)
+    asyncio.run(redis_rows(seconds, loads))
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_redis() if "--redis" in sys.argv[1:] else main())

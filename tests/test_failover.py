@@ -109,9 +109,8 @@ async def load(ports: list[int], incident: asyncio.Event) -> tuple[list[Call], f
     return calls, incident_at
 
 
-# ``dnc-gateway serve``. Without uvloop for now: under uvloop, gateway/agi/server.py's connection_made asserts
-# the transport is an asyncio.Transport, which uvloop's is not, and every session is reset (reported).
-SERVE = "import sys; sys.modules['uvloop'] = None; from gateway.cli import main; sys.exit(main())"
+# ``dnc-gateway serve`` exactly as installed (with uvloop when present).
+SERVE = "import sys; from gateway.cli import main; sys.exit(main())"
 
 
 @dataclass

@@ -110,6 +110,11 @@ class KeyScheme:
     def digest(self, key: int) -> str:
         return hmac.new(self._secret, str(key).encode(), hashlib.sha256).hexdigest()[:32]
 
+    def all_keys(self, key: int) -> tuple[str, str, str]:
+        """Attempts, refusal and opt-out keys with one HMAC (the hot path reads all three)."""
+        d = self.digest(key)
+        return f"{self.prefix}a:{d}", f"{self.prefix}r:{d}", f"{self.prefix}o:{d}"
+
     def attempts(self, key: int) -> str:
         return f"{self.prefix}a:{self.digest(key)}"
 
@@ -264,8 +269,7 @@ class RedisState:
 
     async def history(self, professional: str, key: int) -> History:
         async def op(s: KeyScheme) -> History:
-            flat, refusal, optout = await self._history(
-                keys=[s.attempts(key), s.refusal(key), s.optout(key)], args=[MAX_ATTEMPTS_READ])
+            flat, refusal, optout = await self._history(keys=s.all_keys(key), args=[MAX_ATTEMPTS_READ])
             if not flat and not refusal and not optout:
                 return EMPTY_HISTORY
             return History(tuple(_dt(float(score)) for score in flat[1::2]),
