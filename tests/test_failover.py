@@ -3,7 +3,11 @@ gw2 like the dialplan does, and gw1 killed, stopped or frozen mid-run: every cal
 and none waits longer than the configured per-gateway timeout allows.
 
 The client plays Asterisk's side of FastAGI byte for byte as res_agi.c does: the environment block, a
-blank line, then ``200 result=1`` for every command the gateway sends.
+blank line, then ``200 result=1`` for every command the gateway sends. Killed and terminated gateways
+refuse or reset the connection, which Asterisk sees at once. A frozen one (SIGSTOP: the kernel still
+accepts connections) is only bounded by the client's per-gateway timeout; Asterisk's run_agi() waits
+for commands with no limit, so in production that bound must come from a watchdog that kills a frozen
+gateway (its sockets then close and the dialplan moves on).
 """
 
 from __future__ import annotations
