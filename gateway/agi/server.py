@@ -8,15 +8,16 @@ reply by one. tests/agi/test_panoramisk_regressions.py shows each case.
 
 One ``asyncio.Protocol`` per connection, driven by callbacks: the replies to
 ``GET VARIABLE`` / ``SET VARIABLE`` are handled in ``data_received`` and the
-next command written at once, with no coroutine waiting on each reply (that
-halved the cost of a session). The only task is the Gateway call, once the
-environment block is complete: a slow or silent client costs a timer.
+next command written at once, with no coroutine resumed for each reply. The
+only task is the Gateway call, once the environment block is complete: a slow
+or silent client costs a timer, not a coroutine.
 
 Failure modes, all of which leave Asterisk failing closed in the dialplan:
 
 - peer not in ``[agi] allow``: closed at once, nothing said;
 - more than ``max_sessions`` connections: the gateway writes ``FAILURE`` and
-  closes. res_agi.c treats a line starting with "failure" as the script's
+  half-closes (a full close with the env block unread would reset the
+  connection and could lose the line). res_agi.c treats a line starting with "failure" as the script's
   failure, so ``AGISTATUS`` becomes ``FAILURE`` in microseconds instead of after
   a timeout, and the dialplan tries the next gateway, then refuses the call;
 - an internal error while deciding: the same ``FAILURE`` line;
@@ -209,7 +210,8 @@ class _Session(asyncio.Protocol):
                     self.hangup = True
                     self.server.error("hangup")
             elif cls is Closed:
-                self._abort(f"Asterisk closed the connection ({self.phase.value})", "hangup")
+                if self.phase is not Phase.DONE:  # after our last command, Asterisk's close is the normal end
+                    self._abort(f"Asterisk closed the connection ({self.phase.value})", "hangup")
                 return
 
     def _on_request(self, req: AgiRequest) -> None:
