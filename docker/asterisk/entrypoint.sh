@@ -9,5 +9,10 @@ if [ -d "$src" ]; then
         cp "$f" "/etc/asterisk/$(basename "$f")"
     done
 fi
+# The compose file publishes RTP on 10000-10099/udp only: keep Asterisk's media ports inside that range
+# unless asterisk-config/ brings its own rtp.conf.
+if [ ! -e "$src/rtp.conf" ]; then
+    printf '[general]\nrtpstart=10000\nrtpend=10099\n' > /etc/asterisk/rtp.conf
+fi
 chown -R asterisk:asterisk /var/lib/asterisk /var/spool/asterisk /var/log/asterisk /var/run/asterisk 2>/dev/null || true
 exec "$@"
