@@ -50,7 +50,46 @@ class Running:
     pollers: list[Any] = field(default_factory=list)
 
     async def reload(self) -> None:
-        result = await self.gateway.holder.reload()
+        """SIGHUP: re-read the config file, reload the lists, then swap campaigns and policy switches.
+
+        A config that does not validate changes nothing. Lists are built off to the side and swapped
+        before the campaigns that may name them. Listen addresses, the state URL, the audit path, the
+        professional, the home country and [ami] need a restart: a change there is logged, not applied.
+        """
+        gw = self.gateway
+        new = None
+        if self.config.path is not None:
+            from gateway.config import ConfigError, load
+
+            try:
+                new = load(self.config.path, data_dir=self.config.gateway.data_dir)
+            except ConfigError as e:
+                log.error("reload: config not applied, keeping the running one: %s", e)
+        if new is not None:
+            old = self.config
+            restart = [what for what, a, b in (
+                ("[agi] listen", old.agi.listen, new.agi.listen), ("[web] listen", old.web.listen, new.web.listen),
+                ("[gateway] state", old.gateway.state, new.gateway.state),
+                ("[gateway] audit", old.gateway.audit, new.gateway.audit),
+                ("[gateway] professional", old.gateway.professional, new.gateway.professional),
+                ("[gateway] home_country", old.gateway.home_country, new.gateway.home_country),
+                ("[ami]", old.ami, new.ami)) if a != b]
+            if restart:
+                log.warning("reload: %s changed: restart the gateway to apply", ", ".join(restart))
+            gw.holder.specs = dict(new.lists)
+        result = await gw.holder.reload()
+        if new is not None:
+            from gateway.policy.engine import Engine, Settings
+
+            g = new.gateway
+            gw.engine = Engine(dict(new.campaigns), gw.engine.pack, Settings(g.stale_action, g.alsace_moselle,
+                                                                               self.config.gateway.timezone))
+            gw.config = new
+            self.config = new
+            for poller in self.pollers:
+                await poller.reconfigure([s for s in new.lists.values() if s.url])
+        for poller in self.pollers:
+            await poller.poll_now()
         log.info("reload: %d lists loaded, %d failed", len(result.loaded), len(result.failed))
 
     async def close(self) -> None:
@@ -85,7 +124,17 @@ async def start(config: Config, *, web: bool = True) -> Running:
         log.error("list %s not loaded: %s", name, err)
     metrics = Metrics(gateway)
     gateway.observers.append(metrics)
+    if hasattr(gateway.state, "metrics"):
+        gateway.state.metrics = metrics
     running = Running(config, gateway, audit, metrics)
+    url_specs = [s for s in config.lists.values() if s.url]
+    if url_specs:
+        from gateway.registry.poller import RegistryPoller
+
+        poller = RegistryPoller(gateway.holder, url_specs)
+        poller.metrics = metrics
+        await poller.start()
+        running.pollers.append(poller)
     if web:
         from gateway.web.app import WebServer
 

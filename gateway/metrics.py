@@ -46,7 +46,7 @@ EXPORTED = frozenset({
     "dnc_attempts_confirmed_total", "dnc_audit_queue_depth", "dnc_audit_commit_seconds",
     "dnc_audit_records_total", "dnc_state_errors_total", "dnc_list_size", "dnc_list_age_days",
     "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info", "dnc_audit_up",
-    "dnc_registry_polls_total",
+    "dnc_registry_polls_total", "dnc_state_up",
 })
 
 
@@ -91,7 +91,9 @@ class _ListCollector(Collector):
             if days is not None:
                 age.add_metric([name], float(days))
             info.add_metric([name], {"kind": kind, "version": lst.meta.version})
-        return [size, age, max_age, loaded, info]
+        state = GaugeMetricFamily("dnc_state_up", "1 while the call-history store answers (Redis up)")
+        state.add_metric([], 1.0 if getattr(self.gateway.state, "healthy", True) else 0.0)
+        return [size, age, max_age, loaded, info, state]
 
 
 class Metrics:

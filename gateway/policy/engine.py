@@ -159,7 +159,7 @@ class Context:
         self.local = local_times(now, call.number.zones, settings.fallback_zone)
         local = self.local
         self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
-        self.today = now.date()
+        self.today = self.dates[0]  # list freshness is counted in the callee's calendar days, like the rules
         self.warnings: tuple[str, ...] = ()
         self.regime = self._regime()
         self.exemption = self._exemption()

@@ -72,7 +72,7 @@ class RegistryHolder:
         loaded: dict[str, ListMeta] = {}
         failed: dict[str, str] = {}
         reports: dict[str, LoadReport] = {}
-        for name in names or list(self.specs):
+        for name in names or self.local_names():
             spec = self.specs[name]
             try:
                 lst, report = self.load_list(spec)
@@ -96,6 +96,10 @@ class RegistryHolder:
         for listener in self._listeners:
             listener(self.current, result)
         return result
+
+    def local_names(self) -> list[str]:
+        """Lists read from a local file; a list with a URL and no path is the poller's to load."""
+        return [n for n, s in self.specs.items() if s.path is not None or not s.url]
 
     def _consent_dates(self, old: Registries) -> Mapping[str, Mapping[int, date]]:
         if self.side_store is None or not self.side_store.exists():

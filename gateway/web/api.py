@@ -93,6 +93,7 @@ class Api:
                                  if e["error"] or not e["loaded"]}},
             "ami": ami_status(self.ami)["state"],
             "audit": "off" if self.audit is None else "on",
+            "state": "ok" if getattr(self.gateway.state, "healthy", True) else "unavailable",
         }
         return web.json_response(body, status=200 if ok else 503)
 

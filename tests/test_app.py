@@ -1,0 +1,54 @@
+"""``serve`` wiring: a reload (SIGHUP) re-reads the config and lists; a bad config changes nothing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from gateway.app import start
+from gateway.config import load
+
+
+async def test_reload_applies_new_campaigns_and_lists(sample_config_path: Path) -> None:
+    running = await start(load(sample_config_path), web=False)
+    try:
+        gw = running.gateway
+        assert (await gw.check("0612000077", "legacy", record=False)).decision.verdict in ("ALLOW", "BLOCK")
+        assert (await gw.check("0612000077", "autumn", record=False)).decision.reason == "unknown_campaign"
+
+        (sample_config_path.parent / "bloctel.txt").write_text("0612000077\n")
+        sample_config_path.write_text(sample_config_path.read_text() + """
+[campaigns.autumn]
+regime = "opposition"
+lists = ["bloctel"]
+caller_id = "0162000000"
+check_hours = false
+check_holidays = false
+""")
+        await running.reload()
+        d = (await gw.check("0612000077", "autumn", record=False)).decision
+        assert (d.verdict, d.reason) == ("BLOCK", "opposition_list")
+        assert "autumn" in running.config.campaigns
+    finally:
+        await running.close()
+
+
+async def test_a_bad_config_on_reload_keeps_the_running_one(sample_config_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    running = await start(load(sample_config_path), web=False)
+    try:
+        text = sample_config_path.read_text()
+        sample_config_path.write_text(text.replace('mode = "monitor"', 'mode = "loud"'))
+        with caplog.at_level(logging.ERROR):
+            await running.reload()
+        assert "config not applied" in caplog.text and "mode" in caplog.text
+        assert running.gateway.engine.campaigns["survey"].mode == "monitor"
+        # a listen address change is reported as needing a restart, and the rest applies
+        sample_config_path.write_text(text.replace('listen = "127.0.0.1:0"\nadmin', 'listen = "127.0.0.1:9"\nadmin'))
+        with caplog.at_level(logging.WARNING):
+            await running.reload()
+        assert "[web] listen changed: restart" in caplog.text
+    finally:
+        await running.close()
