@@ -384,6 +384,7 @@ class AuditLog:
         self._failures = 0
         self._last_latency = 0.0
         self._last_error = ""
+        self._failing = False  # the last commit failed (disk full, I/O error): records are refused or retried
         self._since_checkpoint = 0
         self._next_purge = 0.0
 
@@ -457,7 +458,8 @@ class AuditLog:
             depth = len(self._queue)
         return {"queue_depth": depth, "last_commit_seconds": self._last_latency, "records_written": self._written,
                 "commits": self._commits, "failures": self._failures, "last_error": self._last_error,
-                "head_seq": self._seq, "available": self._dead is None and not self._closing}
+                "head_seq": self._seq,
+                "available": self._dead is None and not self._closing and not self._failing}
 
     async def run_in_writer(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(connection)`` in the writer thread between two commits (maintenance, tests)."""
@@ -583,6 +585,7 @@ class AuditLog:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
             self._failures += 1
+            self._failing = True
             self._last_error = str(e)
             # Durable callers learn now (the service refuses their call); the others were acknowledged
             # already, so they go back to the head of the queue, in order, for the next attempt.
@@ -592,7 +595,10 @@ class AuditLog:
             log.error("audit commit of %d records failed: %s (%d kept for retry)", len(ok), e, len(keep))
             self._settle([p for p in ok if p.future is not None], f"audit database error: {e}")
             return False
+        if self._failing:
+            log.warning("audit commits work again (%d records in this commit)", len(ok))
         self._seq, self._head = seq, head
+        self._failing = False
         self._written += len(ok)
         self._commits += 1
         self._since_checkpoint += len(ok)
