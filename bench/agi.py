@@ -425,8 +425,8 @@ async def main_async(seconds: float, loads: list[float | None]) -> list[Row]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> tuple[list[float | None], float, bool]:
+    """Shared options of the benchmark tables: (loads, seconds a row, uvloop installed)."""
     ap.add_argument("--quick", action="store_true", help="1 s a row instead of 3")
     ap.add_argument("--seconds", type=float, help="seconds a row")
     ap.add_argument("--loads", default="1000,5000,saturation",
@@ -440,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         uv = True
+    return loads, seconds, uv
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    loads, seconds, uv = parse_args(ap, argv)
     print(f"FastAGI benchmark: {platform.python_implementation()} {platform.python_version()}, "
           f"{'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}", flush=True)
     print(HEADER, flush=True)
@@ -543,19 +549,7 @@ def main_redis(argv: list[str] | None = None) -> int:
     """``bench/agi.py --redis [--quick] [--loads …]``: embedded vs Redis call history, row after row."""
     ap = argparse.ArgumentParser(description="FastAGI benchmark: Redis call history vs embedded")
     ap.add_argument("--redis", action="store_true", help="this table")
-    ap.add_argument("--quick", action="store_true", help="1 s a row instead of 3")
-    ap.add_argument("--seconds", type=float, help="seconds a row")
-    ap.add_argument("--loads", default="1000,5000,saturation",
-                    help="comma-separated offered loads in calls/s, 'saturation' for the closed loop")
-    args = ap.parse_args(argv)
-    loads = [None if x.strip() == "saturation" else float(x) for x in args.loads.split(",") if x.strip()]
-    seconds = args.seconds or (1.0 if args.quick else 3.0)
-    uv = False
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        uv = True
+    loads, seconds, uv = parse_args(ap, argv)
     print(f"FastAGI benchmark, call history embedded vs Redis: {'uvloop' if uv else 'asyncio'}, "
           f"{os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}", flush=True)
     print(HEADER, flush=True)

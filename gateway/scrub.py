@@ -27,7 +27,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import compress, repeat
@@ -39,7 +39,7 @@ from pyroaring import BitMap, FrozenBitMap64
 from gateway.numbers import Kind, Normaliser, Number
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.engine import Call, Engine
-from gateway.registry.loaders import national_block, national_view
+from gateway.registry.loaders import national_block, national_view, stream_blocks
 from gateway.registry.model import KeyRanges, Registries
 from gateway.state.model import EMPTY_HISTORY
 
@@ -586,21 +586,6 @@ class _BlockScrubber:
                 w.reject_many([lines[i] for i in idx], map(first_line.__add__, idx), s.decisions[code], crlf)
 
 
-def _blocks(stream: IO[bytes], first: bytes, size: int) -> Iterator[bytes]:
-    """The rest of the stream as blocks of whole LF-terminated lines (the last line gets an LF)."""
-    rest = first
-    while chunk := stream.read(size):
-        chunk = rest + chunk
-        cut = chunk.rfind(b"\n") + 1
-        if cut == 0:
-            rest = chunk
-            continue
-        rest = chunk[cut:]
-        yield chunk[:cut]
-    if rest:
-        yield rest if rest.endswith(b"\n") else rest + b"\n"
-
-
 def scrub_stream(src: IO[bytes], out: IO[bytes], rejects: IO[bytes], screener: Screener, *,
                  fmt: str = "auto", delimiter: str | None = None, column: str | None = None,
                  progress: Any = None, block_bytes: int = BLOCK_BYTES) -> tuple[Summary, Layout]:
@@ -626,7 +611,7 @@ def scrub_stream(src: IO[bytes], out: IO[bytes], rejects: IO[bytes], screener: S
         line_no = 2
     else:
         writer.header(None, layout)
-    for block in _blocks(src, head, block_bytes):
+    for block in stream_blocks(src, head, block_bytes):
         n = block.count(b"\n")
         scrubber.block(block, line_no)
         line_no += n

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.agi.protocol import AgiRequest
+from gateway.numbers import Number
 from gateway.policy.decision import Verdict
 from gateway.service import Gateway
 
@@ -96,22 +97,22 @@ def number_reads(req: AgiRequest) -> tuple[str, ...]:
     return () if _has_number(req) else (DNC_NUMBER,)
 
 
-async def refusal(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
-    n = await gateway.refusal(_pick(req, values, 1, "number", DNC_NUMBER) or "")
+async def _record(what: str, record: Callable[[str], Coroutine[Any, Any, Number]], req: AgiRequest,
+                  values: Values) -> Sets:
+    n = await record(_pick(req, values, 1, "number", DNC_NUMBER) or "")
     if n.key:
-        log.info("refusal recorded for %s", n.masked)
+        log.info("%s recorded for %s", what, n.masked)
     else:
-        log.warning("refusal: not a valid number, nothing recorded")
+        log.warning("%s: not a valid number, nothing recorded", what)
     return ((DNC_RESULT, str(Result.OK if n.key else Result.INVALID)),)
+
+
+async def refusal(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
+    return await _record("refusal", gateway.refusal, req, values)
 
 
 async def optout(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
-    n = await gateway.optout(_pick(req, values, 1, "number", DNC_NUMBER) or "")
-    if n.key:
-        log.info("opt-out recorded for %s", n.masked)
-    else:
-        log.warning("opt-out: not a valid number, nothing recorded")
-    return ((DNC_RESULT, str(Result.OK if n.key else Result.INVALID)),)
+    return await _record("opt-out", gateway.optout, req, values)
 
 
 UNKNOWN_SETS: Sets = ((DNC_REASON, UNKNOWN_ROUTE), (DNC_DECISION_ID, ""), (DNC_WOULD_BLOCK, "1"),

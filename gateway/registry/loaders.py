@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
 from pathlib import Path
+from typing import IO
 
 from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
@@ -104,19 +105,23 @@ FR_SLOW_NSN = _nsn_ranges()
 def read_blocks(path: Path, size: int = BLOCK_BYTES) -> Iterator[bytes]:
     """The file as blocks of whole lines (each ends with LF, the last one too), BOM removed."""
     with path.open("rb") as f:
-        rest = f.read(3)
-        if rest == b"\xef\xbb\xbf":
-            rest = b""
-        while chunk := f.read(size):
-            chunk = rest + chunk
-            cut = chunk.rfind(b"\n") + 1
-            if cut == 0:
-                rest = chunk
-                continue
-            rest = chunk[cut:]
-            yield chunk[:cut]
-        if rest:
-            yield rest if rest.endswith(b"\n") else rest + b"\n"
+        head = f.read(3)
+        yield from stream_blocks(f, b"" if head == b"\xef\xbb\xbf" else head, size)
+
+
+def stream_blocks(stream: IO[bytes], first: bytes = b"", size: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """``first`` then the rest of ``stream`` as blocks of whole LF-terminated lines (the last line gets an LF)."""
+    rest = first
+    while chunk := stream.read(size):
+        chunk = rest + chunk
+        cut = chunk.rfind(b"\n") + 1
+        if cut == 0:
+            rest = chunk
+            continue
+        rest = chunk[cut:]
+        yield chunk[:cut]
+    if rest:
+        yield rest if rest.endswith(b"\n") else rest + b"\n"
 
 
 def blocks_of_lines(lines: Iterable[bytes], size: int = 65536) -> Iterator[bytes]:
