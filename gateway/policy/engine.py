@@ -46,8 +46,9 @@ class Call(NamedTuple):
 class Plan:
     """One campaign compiled against one registry snapshot."""
 
-    __slots__ = ("_consulted", "_stale", "b2b", "caller_ids", "campaign", "consent", "customers", "internal",
-                 "litigators", "opposition", "prefixes", "regs", "rules", "versions")
+    __slots__ = ("_consulted", "_stale", "b2b", "b2b_members", "caller_ids", "campaign", "consent",
+                 "customer_members", "customers", "internal", "litigators", "opposition", "prefixes", "regs", "rules",
+                 "versions")
 
     def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction) -> None:
         self.campaign = campaign
@@ -67,12 +68,16 @@ class Plan:
         self.b2b = of_kind(ListKind.B2B)
         self.consent = named(campaign.consent) if campaign.consent else None
         self.customers = named(campaign.customers) if campaign.customers else None
+        # Loaded members only, for the exemption test every call makes.
+        self.b2b_members = tuple(m for _, m in self.b2b if m is not None)
+        self.customer_members = self.customers[1] if self.customers is not None else None
         self.versions = {n: regs.version(n) for n in (*campaign.lists, campaign.consent, campaign.customers) if n}
         self._consulted: dict[tuple[str, bool], dict[str, str]] = {}
         self.caller_ids: dict[str, object] = {}  # memo of the caller-ID rule, which depends on the ID alone
-        self.rules = tuple((name, rule) for name, rule in pack.rules
+        # The rules that can fire for this campaign, in the pack's order (each Block names its rule).
+        self.rules = tuple(rule for name, rule in pack.rules
                            if (applies := pack.applies.get(name)) is None or applies(self))
-        self._stale: dict[tuple[str, bool, date, str], tuple[str, ...]] = {}
+        self._stale: dict[tuple[str, bool, date], tuple[str, ...]] = {}
 
     def relevant(self, regime: str, exempt: bool) -> list[str]:
         """Lists a call consults: only those must be fresh (a closed Bloctel never blocks consent calls)."""
@@ -93,9 +98,9 @@ class Plan:
             found = self._consulted[key] = {n: self.versions[n] for n in self.relevant(regime, exempt)}
         return found
 
-    def stale(self, regime: str, exempt: bool, today: date, fallback: str) -> tuple[str, ...]:
+    def stale(self, regime: str, exempt: bool, today: date) -> tuple[str, ...]:
         """Why the lists this call needs are not fresh enough today (empty when they are)."""
-        key = (regime, exempt, today, fallback)
+        key = (regime, exempt, today)
         found = self._stale.get(key)
         if found is None:
             problems = []
@@ -190,10 +195,11 @@ class Context:
         plan = self.plan
         if self.campaign.b2b:
             return Reason.EXEMPT_B2B
-        for named in plan.b2b:
-            if member(named, key):
+        for members in plan.b2b_members:
+            if key in members:
                 return Reason.EXEMPT_B2B
-        if plan.customers is not None and member(plan.customers, key):
+        customers = plan.customer_members
+        if customers is not None and key in customers:
             return Reason.EXEMPT_CONTRACT
         if self.campaign.category in EXEMPT_CATEGORIES:
             return Reason.EXEMPT_CATEGORY
@@ -241,15 +247,17 @@ class Engine:
         if campaign is None:
             return Decision(Verdict.BLOCK, Reason.UNKNOWN_CAMPAIGN, "unknown_campaign", True, number.e164,
                             call.campaign_name, detail=f"no campaign named {call.campaign_name!r}")
-        plan = self.plan(campaign, regs)
+        plan = self._plans.get(campaign.name) if regs is self._plans_for else None
+        if plan is None:
+            plan = self.plan(campaign, regs)
         ctx = Context(call, plan, history, now, self.pack, self.settings)
         consulted = plan.consulted(ctx.regime, ctx.exemption is not None)
-        for name, rule in plan.rules:
+        for rule in plan.rules:
             block = rule(ctx)
             if block is not None:
                 monitor = campaign.monitor
                 return Decision(
-                    Verdict.ALLOW if monitor else Verdict.BLOCK, block.reason, block.rule or name, True,
+                    Verdict.ALLOW if monitor else Verdict.BLOCK, block.reason, block.rule, True,
                     number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
                     ctx.warnings, monitor)
         return Decision(Verdict.ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,

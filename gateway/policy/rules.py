@@ -79,7 +79,7 @@ def registry_stale(ctx: Context) -> Block | None:
     """RULES.md "Registry freshness": a screening is valid only as long as the list is fresh."""
     if not ctx.campaign.check_staleness:
         return None
-    problems = ctx.plan.stale(ctx.regime, ctx.exemption is not None, ctx.today, ctx.settings.fallback_zone)
+    problems = ctx.plan.stale(ctx.regime, ctx.exemption is not None, ctx.today)
     if not problems:
         return None
     if ctx.settings.stale_action == "warn":
