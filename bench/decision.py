@@ -139,8 +139,8 @@ def run_store(kind: str, size: int, nq: int, out: Any) -> None:
             def fn(q: str) -> object:
                 return parse(q).key in members
 
-        def raw(k: int) -> object:
-            return k in members
+        def raw(ks: list[int]) -> int:
+            return sum(1 for k in ks if k in members)
     elif kind == "set":
         members_set = set(keys)
         mem = rss() - base
@@ -150,8 +150,8 @@ def run_store(kind: str, size: int, nq: int, out: Any) -> None:
         def fn(q: str) -> object:
             return parse(q).key in members_set
 
-        def raw(k: int) -> object:
-            return k in members_set
+        def raw(ks: list[int]) -> int:
+            return sum(1 for k in ks if k in members_set)
     elif kind == "sqlite":
         tmp = Path(tempfile.mkdtemp()) / "dnc.db"
         db = sqlite3.connect(str(tmp))
@@ -170,8 +170,9 @@ def run_store(kind: str, size: int, nq: int, out: Any) -> None:
         def fn(q: str) -> object:
             return cur.execute(sql, (parse(q).key,)).fetchone() is not None
 
-        def raw(k: int) -> object:
-            return cur.execute(sql, (k,)).fetchone() is not None
+        def raw(ks: list[int]) -> int:
+            ex = cur.execute
+            return sum(1 for k in ks if ex(sql, (k,)).fetchone() is not None)
     else:
         raise ValueError(kind)
     result["build_s"] = time.perf_counter() - t0
@@ -180,7 +181,11 @@ def run_store(kind: str, size: int, nq: int, out: Any) -> None:
     if kind != "decide":
         parse = norm.parse
         keyed = [parse(q).key for q in qs]
-        result["raw"] = measure(raw, keyed)  # type: ignore[arg-type]
+        raw(keyed[:2000])
+        t = time.perf_counter()
+        hits = raw(keyed)
+        result["raw_ns"] = (time.perf_counter() - t) / len(keyed) * 1e9
+        result["raw_hits"] = hits
     out.put(result)
 
 
@@ -221,18 +226,17 @@ def main() -> None:
         print(f"| {labels[r['store']]:52} | {r['per_s']:>11,.0f} | {r['p50_us']:>7.2f} | {r['p99_us']:>7.2f} | "
               f"{mem / 1e6:>9.1f} | {mem / args.size:>8.2f} |")
     print()
-    print("Membership alone (keys already normalised), same queries:")
+    print("Membership alone: the same queries, keys already normalised, a tight loop (no per-call timer):")
     print()
-    print(f"| {'store':32} | {'per second':>11} | {'p50 µs':>7} | {'p99 µs':>7} |")
-    print(f"|{'-' * 34}|{'-' * 13}|{'-' * 9}|{'-' * 9}|")
+    print(f"| {'store':32} | {'ns per lookup':>13} | {'lookups/s':>12} |")
+    print(f"|{'-' * 34}|{'-' * 15}|{'-' * 14}|")
+    names = {"roaring": "roaring bitmap (dnc-gateway)", "set": "Python set", "sqlite": "SQLite indexed table"}
     for r in rows[1:]:
-        raw = r["raw"]
-        name = {"roaring": "roaring bitmap (dnc-gateway)", "set": "Python set", "sqlite": "SQLite indexed table"}
-        print(f"| {name[r['store']]:32} | {raw['per_s']:>11,.0f} | {raw['p50_us']:>7.2f} | {raw['p99_us']:>7.2f} |")
+        print(f"| {names[r['store']]:32} | {r['raw_ns']:>13,.0f} | {1e9 / r['raw_ns']:>12,.0f} |")
     print()
     d, rb, s, q = by["decide"], by["roaring"], by["set"], by["sqlite"]
     print(f"decide() p99: {d['p99_us']:.2f} µs (target ≤ 10 µs); blocked share {d['blocked_share']:.1%}")
-    print(f"membership: roaring {q['raw']['p50_us'] / rb['raw']['p50_us']:.0f}× faster than SQLite at p50 "
+    print(f"membership: roaring {q['raw_ns'] / rb['raw_ns']:.0f}× faster than SQLite "
           f"(target ≥ 10×); with normalisation: {rb['per_s'] / q['per_s']:.1f}×; "
           f"full decide() vs a bare SQLite lookup: {d['per_s'] / q['per_s']:.1f}×")
     print(f"roaring memory (loaded snapshot) vs set: {rb['mem_bytes'] / s['mem_bytes']:.3f} of the set's "
