@@ -407,7 +407,7 @@ def _ratio(a: Row | None, b: Row | None) -> str:
     return f"{a.calls_per_s / b.calls_per_s:.2f}" if a and b and b.calls_per_s else "n/a"
 
 
-async def main_async(seconds: float, loads: list[float | None]) -> list[Row]:
+async def main_async(seconds: float, loads: list[float | None], *, audit: bool = False) -> list[Row]:
     t = time.perf_counter()
     registry = random_registry()
     built = time.perf_counter() - t
@@ -422,11 +422,17 @@ async def main_async(seconds: float, loads: list[float | None]) -> list[Row]:
             print(rows[-1].line(), flush=True)
         rows.append(await run_row("dnc-gateway", make_gateway, load))
         print(rows[-1].line(), flush=True)
+        if audit:  # the durable audit's cost, same run (issue 4)
+            import audit as audit_bench  # bench/audit.py: this script's folder is on sys.path
+
+            with tempfile.TemporaryDirectory(prefix="dnc-bench-audit-") as tmp:
+                rows += await audit_bench.agi_rows(registry, seconds, [rate], Path(tmp))
     return rows
 
 
-def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> tuple[list[float | None], float, bool]:
-    """Shared options of the benchmark tables: (loads, seconds a row, uvloop installed)."""
+def parse_args(ap: argparse.ArgumentParser,
+               argv: list[str] | None) -> tuple[argparse.Namespace, list[float | None], float, bool]:
+    """Shared options of the benchmark tables: (options, loads, seconds a row, uvloop installed)."""
     ap.add_argument("--quick", action="store_true", help="1 s a row instead of 3")
     ap.add_argument("--seconds", type=float, help="seconds a row")
     ap.add_argument("--loads", default="1000,5000,saturation",
@@ -440,16 +446,18 @@ def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> tuple[lis
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         uv = True
-    return loads, seconds, uv
+    return args, loads, seconds, uv
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    loads, seconds, uv = parse_args(ap, argv)
+    ap.add_argument("--audit", action="store_true",
+                    help="also dnc-gateway with the durable audit off and on, at each load (bench/audit.py)")
+    args, loads, seconds, uv = parse_args(ap, argv)
     print(f"FastAGI benchmark: {platform.python_implementation()} {platform.python_version()}, "
           f"{'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}", flush=True)
     print(HEADER, flush=True)
-    rows = asyncio.run(main_async(seconds, loads))
+    rows = asyncio.run(main_async(seconds, loads, audit=args.audit))
     print()
     print(HEADER)
     for r in rows:
@@ -461,6 +469,12 @@ def main(argv: list[str] | None = None) -> int:
           " (target >= 0.60)")
     print(f"dnc-gateway / panoramisk at saturation: "
           f"{_ratio(by.get(('dnc-gateway', sat)), by.get(('panoramisk', sat)))} (target >= 3)")
+    for r in rows:
+        if r.label == "dnc-gateway, audit on":
+            base = next((x for x in rows if x.label == "dnc-gateway, audit off" and x.offered == r.offered), None)
+            if base is not None and base.calls_per_s:
+                print(f"durable audit at {r.offered}: costs {1 - r.calls_per_s / base.calls_per_s:.0%} of throughput "
+                      f"(target <= 30 % at 5,000/s); p99 {base.p99_ms:.2f} -> {r.p99_ms:.2f} ms")
     g5 = by.get(("dnc-gateway", "5,000/s"))
     print(f"dnc-gateway p99 at 5,000/s: {g5.p99_ms:.2f} ms (target <= 2 ms)" if g5 else "")
     return 0
@@ -549,7 +563,7 @@ def main_redis(argv: list[str] | None = None) -> int:
     """``bench/agi.py --redis [--quick] [--loads …]``: embedded vs Redis call history, row after row."""
     ap = argparse.ArgumentParser(description="FastAGI benchmark: Redis call history vs embedded")
     ap.add_argument("--redis", action="store_true", help="this table")
-    loads, seconds, uv = parse_args(ap, argv)
+    _, loads, seconds, uv = parse_args(ap, argv)
     print(f"FastAGI benchmark, call history embedded vs Redis: {'uvloop' if uv else 'asyncio'}, "
           f"{os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}", flush=True)
     print(HEADER, flush=True)

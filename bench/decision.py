@@ -59,12 +59,17 @@ def rss() -> int:
 
 
 def registry_keys(size: int, seed: int = 7) -> array.array[int]:
-    """Random French mobile and fixed numbers (E.164 keys)."""
+    """Random valid French numbers (E.164 keys): 06 and 073-079 mobiles, one in four 01-05 fixed."""
     rng = random.Random(seed)
     rand = rng.randrange
     out = array.array("Q")
     for i in range(size):
-        out.append(33_600_000_000 + rand(200_000_000) if i % 4 else 33_100_000_000 + rand(500_000_000))
+        if i % 4 == 0:
+            out.append(33_100_000_000 + rand(500_000_000))
+        elif i % 4 == 3:
+            out.append(33_730_000_000 + rand(70_000_000))
+        else:
+            out.append(33_600_000_000 + rand(100_000_000))
     return out
 
 
@@ -73,7 +78,7 @@ def queries(keys: array.array[int], n: int, seed: int = 11) -> list[str]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        k = keys[rng.randrange(len(keys))] if i % 2 == 0 else 33_600_000_000 + rng.randrange(200_000_000)
+        k = keys[rng.randrange(len(keys))] if i % 2 == 0 else 33_600_000_000 + rng.randrange(100_000_000)
         out.append("0" + str(k)[2:])
     rng.shuffle(out)
     return out
