@@ -178,6 +178,11 @@ def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(running.reload()))
+        from gateway import sdnotify
+
+        watchdog = sdnotify.Watchdog()
+        watchdog.start()
+        sdnotify.notify(f"READY=1\nSTATUS=FastAGI on {running.agi.address}")
         log.info("dnc-gateway ready: FastAGI on %s, web on %s%s%s", running.agi.address,
                  running.web.address if running.web else "(off)",
                  f", AMI {config.ami.host}:{config.ami.port}" if config.ami else "", " (uvloop)" if uv else "")
@@ -185,8 +190,10 @@ def run(args: argparse.Namespace) -> int:
             log.info("demo data in %s; admin token in %s", config.gateway.data_dir,
                      config.gateway.data_dir / "admin-token")
         await stop.wait()
+        sdnotify.notify("STOPPING=1")
         log.info("shutting down: draining FastAGI sessions (up to %.0fs)", config.agi.drain_timeout)
         await running.close()
+        await watchdog.close()
 
     asyncio.run(main())
     return 0
