@@ -82,11 +82,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: list {name}: {err}", file=sys.stderr)
 
     async def go() -> int:
+        audit = None
+        if args.record and config.gateway.audit is not None:
+            # A recorded attempt is a decision like a call's: it goes to the audit trail too.
+            from gateway.audit import AuditLog
+
+            audit = AuditLog(config.gateway.audit, config.audit)
+            await audit.start()
+            gw.audit = audit
         try:
             outcome = await gw.check(args.number, args.campaign, args.caller_id, source="cli", record=args.record,
                                      now=at)
         finally:
             await gw.close()
+            if audit is not None:
+                await audit.close()
         d = outcome.decision
         if args.json:
             out = d.as_json()

@@ -97,3 +97,14 @@ def test_console_script_runs_on_the_embedded_demo(tmp_path: Path) -> None:
     out = json.loads(proc.stdout)
     assert (out["verdict"], out["reason"]) == ("BLOCK", "opposition_list")
     assert (env_home / "bloctel.snapshot").stat().st_size > 1_000_000
+
+
+def test_recorded_check_is_audited(capsys: pytest.CaptureFixture[str], sample_config_path: Path) -> None:
+    text = sample_config_path.read_text().replace('state = "memory://"',
+                                                  'state = "sqlite://state.db"\naudit = "audit.db"')
+    sample_config_path.write_text(text)
+    _, out = check(capsys, sample_config_path, "0612000009", "--campaign", "prospect", "--at", AT, "--record")
+    assert main(["--config", str(sample_config_path), "audit", "query", "--number", "0612000009",
+                 "--format", "json"]) == 0
+    assert out["decision_id"] in capsys.readouterr().out
+    assert main(["--config", str(sample_config_path), "audit", "verify"]) == 0
