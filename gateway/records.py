@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+_NO_LISTS: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
+class AuditRecord(NamedTuple):
+    """One decision, as kept for proof. A NamedTuple: one is built on every call, on the reply path."""
+
     decision_id: str
     at: float  # UNIX time of the decision (UTC)
     campaign: str
@@ -19,7 +22,7 @@ class AuditRecord:
     would_block: bool
     mode: str
     regime: str
-    lists: Mapping[str, str] = field(default_factory=dict)
+    lists: Mapping[str, str] = _NO_LISTS
     caller_id: str = ""
     channel: str = ""
     uniqueid: str = ""

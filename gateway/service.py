@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -52,9 +53,13 @@ class Observer(Protocol):
     def decided(self, outcome: Outcome, seconds: float) -> None: ...
 
 
+# Seeded once from the OS: ids need to be unique, not secret, and a getrandbits() costs no system call.
+_ID_RANDOM = random.Random(secrets.token_bytes(16))
+
+
 def new_decision_id(now: datetime) -> str:
     """Time-ordered and unique across gateways: 12 hex digits of milliseconds + 10 random hex digits."""
-    return f"{int(now.timestamp() * 1000):012x}{secrets.token_hex(5)}"
+    return f"{int(now.timestamp() * 1000):012x}{_ID_RANDOM.getrandbits(40):010x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +119,7 @@ class Gateway:
                 log.error("audit unavailable, refusing call: %s", e)
                 decision = decision._replace(verdict=Verdict.BLOCK, reason=Reason.AUDIT_UNAVAILABLE,
                                    rule="audit_unavailable", would_block=True, detail=str(e))
-                rec = replace(rec, verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable")
+                rec = rec._replace(verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable")
         outcome = Outcome(decision, decision_id, number, rec)
         elapsed = time.perf_counter() - started
         for obs in self.observers:
