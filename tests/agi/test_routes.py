@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime
-
 import pytest
 
 from gateway.agi import routes
 from gateway.agi.protocol import AgiConnection, AgiRequest
-from gateway.config import Config
 from gateway.service import Gateway
 from tests.agi.fake_asterisk import env_block
 
@@ -22,13 +18,6 @@ def request(script: str = "check", args: tuple[str, ...] = ()) -> AgiRequest:
     return req
 
 
-@pytest.fixture
-async def gateway(sample_config: Config, clock: Callable[[], datetime]) -> AsyncIterator[Gateway]:
-    gw = Gateway(sample_config, clock=clock)
-    await gw.start()
-    gw.holder.load_all()
-    yield gw
-    await gw.close()
 
 
 @pytest.mark.parametrize(("script", "name"), [("check", "check"), ("CHECK", "check"), ("/optout/", "optout"),

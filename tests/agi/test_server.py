@@ -53,13 +53,6 @@ def open_fds() -> int:
     return n
 
 
-@pytest.fixture
-async def gateway(sample_config: Config, clock: Callable[[], datetime]) -> AsyncIterator[Gateway]:
-    gw = Gateway(sample_config, clock=clock)
-    await gw.start()
-    gw.holder.load_all()
-    yield gw
-    await gw.close()
 
 
 class Harness:
