@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
@@ -235,6 +235,22 @@ def quote(value: str) -> str:
 def set_variable(name: str, value: str) -> str:
     _check_name(name)
     return f"SET VARIABLE {name} {quote(value)}"
+
+
+_MSET_UNSAFE = re.compile(r'[,="\\\s]')
+
+
+def mset(pairs: Sequence[tuple[str, str]]) -> str | None:
+    """One ``EXEC MSet name=value,…`` command for all ``pairs``; None when a value cannot travel that way.
+
+    MSet (main/pbx_variables.c) splits its argument on commas, then each pair on its first ``=``:
+    a value holding a comma, a quote, a backslash or white space must go by ``SET VARIABLE`` instead.
+    """
+    for name, value in pairs:
+        _check_name(name)
+        if _MSET_UNSAFE.search(value) or "," in name or "=" in name:
+            return None
+    return "EXEC MSet " + quote(",".join(f"{name}={value}" for name, value in pairs))
 
 
 def get_variable(name: str) -> str:

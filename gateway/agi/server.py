@@ -46,6 +46,7 @@ from gateway.agi.protocol import (
     ProtocolError,
     Reply,
     get_variable,
+    mset,
     set_variable,
 )
 from gateway.agi.routes import UNKNOWN, Handler, Sets, route_for
@@ -266,8 +267,17 @@ class _Session(asyncio.Protocol):
 
     def _set_next(self) -> None:
         i = self._sent_sets
-        if i < len(self._sets):
-            name, value = self._sets[i]
+        sets = self._sets
+        if i < len(sets):
+            if i == 0 and len(sets) > 1 and self.server.config.answer == "mset":
+                command = mset(sets)
+                if command is not None:
+                    # One round trip for all the variables; its reply ends the session like the last SET's.
+                    # res_agi.c runs EXEC on a dead channel too, as it does SET VARIABLE.
+                    self._sent_sets = len(sets) - 1
+                    self._send(command)
+                    return
+            name, value = sets[i]
             self._send(set_variable(name, value))
             return
         self.phase = Phase.DONE

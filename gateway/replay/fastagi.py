@@ -298,6 +298,12 @@ class AsteriskAgi:
             if argc < 2:
                 return None
             app = argv[1].lower()
+            if app == "mset":  # pbx_builtin_setvar_multiple: name=value pairs split on commas
+                for pair in (argv[2] if argc >= 3 else "").split(","):
+                    name, sep, value = pair.partition("=")
+                    if sep:
+                        self.variables[name.strip()] = value
+                return "200 result=0\n"
             if app == "set" and argc >= 3 and "=" in argv[2]:
                 name, _, value = argv[2].partition("=")
                 self.variables[name] = value

@@ -120,6 +120,14 @@ def answer(line: str, variables: dict[str, str], dead: bool) -> str:
             return "520 Invalid command syntax.  Proper usage not available.\n"
         v = variables.get(argv[2])
         return "200 result=0\n" if v is None else f"200 result=1 ({v})\n"
+    if words[:1] == ["exec"]:  # res_agi.c allows EXEC on a dead channel too
+        if words[1:2] == ["mset"]:  # pbx_builtin_setvar_multiple: name=value pairs split on commas
+            for pair in (argv[2] if len(argv) > 2 else "").split(","):
+                name, sep, value = pair.partition("=")
+                if sep:
+                    variables[name.strip()] = value
+            return "200 result=0\n"
+        return "200 result=-2\n"
     if words[:1] == ["verbose"]:
         return "200 result=1\n"
     if words[:1] == ["answer"]:

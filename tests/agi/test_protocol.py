@@ -276,3 +276,11 @@ def test_quote_round_trips_through_res_agi_parse_args(value: str) -> None:
 
 def test_quote_replaces_line_breaks() -> None:
     assert quote("a\nb\rc") == '"a b c"'
+
+
+def test_mset_packs_safe_values_and_refuses_the_others() -> None:
+    from gateway.agi.protocol import mset
+
+    assert mset([("DNC_REASON", ""), ("DNC_VERDICT", "ALLOW")]) == 'EXEC MSet "DNC_REASON=,DNC_VERDICT=ALLOW"'
+    for bad in ("a,b", "a b", 'q"', "back\\slash", "x=y", "line\nbreak"):
+        assert mset([("DNC_REASON", bad)]) is None

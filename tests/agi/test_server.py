@@ -193,6 +193,20 @@ async def test_monitor_mode_sets_would_block(gateway: Gateway) -> None:
         assert r.variables["DNC_VERDICT"] == "ALLOW" and r.variables["DNC_WOULD_BLOCK"] == "1"
 
 
+async def test_answer_mset_sets_every_variable_in_one_round_trip(gateway: Gateway) -> None:
+    async with serving(gateway, answer="mset") as h:
+        r = await h.call(env_block(args=("0612000001", "legacy")))
+        assert r.commands == [r.commands[0]] and r.commands[0].startswith('EXEC MSet "DNC_REASON=')
+        assert (r.variables["DNC_VERDICT"], r.variables["DNC_REASON"], r.variables["DNC_WOULD_BLOCK"]) == (
+            "BLOCK", "opposition_list", "1")
+        assert len(r.variables["DNC_DECISION_ID"]) == 22
+        r = await h.call(env_block(args=("0612000009", "prospect")))
+        assert (r.variables["DNC_VERDICT"], r.variables["DNC_REASON"]) == ("ALLOW", "")
+        # a single variable (refusal, opt-out) still goes by SET VARIABLE
+        r = await h.call(env_block(script="optout", args=("0612000050",)))
+        assert r.commands == ['SET VARIABLE DNC_RESULT "OK"'] and r.variables == {"DNC_RESULT": "OK"}
+
+
 async def test_refusal_and_optout_routes(gateway: Gateway) -> None:
     async with serving(gateway) as h:
         r = await h.call(env_block(script="optout", args=("0612000050",)))

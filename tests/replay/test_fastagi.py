@@ -97,6 +97,15 @@ def test_commands_split_over_reads_and_batched() -> None:
     assert agi.receive_data(b"set variable c 3\n") == b"200 result=1\n"  # case-insensitive commands
 
 
+def test_exec_mset_sets_every_pair_even_on_a_dead_channel() -> None:
+    agi = _agi()
+    assert agi.receive_data(b'EXEC MSet "DNC_REASON=,DNC_VERDICT=ALLOW"\n') == b"200 result=0\n"
+    assert agi.variables["DNC_REASON"] == "" and agi.variables["DNC_VERDICT"] == "ALLOW"
+    agi.receive_data(b"HANGUP\n")
+    assert agi.receive_data(b'EXEC MSet "A=1"\n') == b"200 result=0\n"  # EXEC is a dead-mode command
+    assert agi.variables["A"] == "1"
+
+
 def test_hangup_then_dead_channel() -> None:
     agi = _agi()
     assert agi.receive_data(b"HANGUP\n") == b"200 result=1\nHANGUP\n"
