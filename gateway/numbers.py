@@ -28,7 +28,6 @@ __all__ = [
     "Kind",
     "Normaliser",
     "Number",
-    "e164_key",
     "mask",
 ]
 
@@ -81,10 +80,6 @@ def mask(number: str) -> str:
         return number
     head = 5 if number.startswith("+") else 4
     return number[:head] + "•" * (len(number) - head - 2) + number[-2:]
-
-
-def e164_key(e164: str) -> int:
-    return int(e164[1:])
 
 
 INVALID = Number(0, "", "", Kind.INVALID, ())

@@ -10,11 +10,12 @@ Without ``$NOTIFY_SOCKET`` (not under systemd) everything here does nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 from collections.abc import Mapping
+
+from gateway.aio import cancel
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,5 @@ class Watchdog:
             await asyncio.sleep(interval)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from panoramisk.manager import Manager
 
+from gateway.aio import cancel
 from gateway.ami import backoff
 from gateway.ami.events import Bypass, CallTracker, Confirmed, Decided
 from gateway.config import AmiSection
@@ -159,11 +160,8 @@ class AmiWatcher:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(manager.send_action({"Action": "Logoff"})),
                                        min(1.0, self.config.ping_timeout))
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         for t in list(self._actions):
             t.cancel()
         if self._actions:

@@ -10,7 +10,6 @@ few microseconds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
@@ -263,5 +262,3 @@ class Engine:
         return Decision(Verdict.ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
                         ctx.regime, "no rule blocks this call", consulted, ctx.warnings, True)
 
-
-RuleFn = Callable[[Context], object]

@@ -9,7 +9,6 @@ backend (``gateway/state/redis_store.py``) instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import threading
@@ -19,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from gateway.aio import cancel
 from gateway.state.model import EMPTY_HISTORY, History
 
 log = logging.getLogger(__name__)
@@ -200,11 +200,8 @@ class EmbeddedState:
                 await loop.run_in_executor(None, self.flush)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self.close_now()
 
     def close_now(self) -> None:

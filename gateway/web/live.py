@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from gateway.aio import cancel
 from gateway.numbers import mask
 from gateway.policy.decision import Verdict
 
@@ -219,10 +220,7 @@ class LiveHub:
         self._task = asyncio.create_task(self._run(), name="live-hub")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         for client in list(self.clients):
             client.end()
         self.clients.clear()
