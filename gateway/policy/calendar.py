@@ -47,21 +47,21 @@ def french_holidays(year: int, region: str = "FR", alsace_moselle: bool = False,
     return frozenset(days)
 
 
-@lru_cache(maxsize=512)
-def zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
 _ZONES: dict[str, ZoneInfo] = {}
+
+
+def zone(name: str) -> ZoneInfo:
+    """A ZoneInfo from a plain dict: on the hot path a dict look-up beats ZoneInfo's own cache."""
+    zi = _ZONES.get(name)
+    if zi is None:
+        zi = _ZONES[name] = ZoneInfo(name)
+    return zi
 
 
 def local_times(now: datetime, zones: tuple[str, ...], fallback: str) -> tuple[datetime, ...]:
     """``now`` in each of the callee's zones (the centre's zone when the number has none)."""
-    if len(zones) == 1:  # the usual case, on the hot path
-        z = zones[0]
-        zi = _ZONES.get(z)
-        if zi is None:
-            zi = _ZONES[z] = zone(z)
+    if len(zones) == 1:  # the usual case, on the hot path: the look-up inlined
+        zi = _ZONES.get(zones[0]) or zone(zones[0])
         return (now.astimezone(zi),)
     return tuple(now.astimezone(zone(z)) for z in (zones or (fallback,)))
 
