@@ -118,7 +118,7 @@ class Gateway:
                 # An allowed call must never go unaudited: refuse it rather than allow it blind.
                 log.error("audit unavailable, refusing call: %s", e)
                 decision = decision._replace(verdict=Verdict.BLOCK, reason=Reason.AUDIT_UNAVAILABLE,
-                                   rule="audit_unavailable", would_block=True, detail=str(e))
+                                             rule="audit_unavailable", would_block=True, detail=str(e))
                 rec = rec._replace(verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable")
         outcome = Outcome(decision, decision_id, number, rec)
         elapsed = time.perf_counter() - started
@@ -166,13 +166,14 @@ class Gateway:
         except StateUnavailable as e:
             if self.config.gateway.state_failure == "closed":
                 return decision._replace(verdict=Verdict.BLOCK, reason=Reason.STATE_UNAVAILABLE,
-                               rule="state_unavailable", would_block=True, detail=f"cannot count the attempt: {e}")
+                                         rule="state_unavailable", would_block=True,
+                                         detail=f"cannot count the attempt: {e}")
             return decision
         if not counted and decision.verdict is Verdict.ALLOW and not decision.would_block:
             # Another gateway (or call) took the last attempt between our read and our count.
             return decision._replace(verdict=Verdict.ALLOW if decision.mode == "monitor" else Verdict.BLOCK,
-                           reason=Reason.FREQUENCY_CAP, rule="frequency_cap", would_block=True,
-                           detail=f"attempt cap of {cap.limit if cap else '?'} reached")
+                                     reason=Reason.FREQUENCY_CAP, rule="frequency_cap", would_block=True,
+                                     detail=f"attempt cap of {cap.limit if cap else '?'} reached")
         return decision
 
     async def refusal(self, dialled: str, *, now: datetime | None = None) -> Number:
