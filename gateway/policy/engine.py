@@ -45,7 +45,7 @@ class Call(NamedTuple):
 class Plan:
     """One campaign compiled against one registry snapshot."""
 
-    __slots__ = ("_consulted", "_stale", "b2b", "b2b_members", "caller_ids", "campaign", "consent",
+    __slots__ = ("_consulted", "_stale", "b2b_members", "caller_ids", "campaign", "consent",
                  "customer_members", "customers", "internal", "litigators", "opposition", "prefixes", "regs", "rules",
                  "versions")
 
@@ -64,11 +64,10 @@ class Plan:
         self.internal = of_kind(ListKind.INTERNAL_DNC)
         self.litigators = of_kind(ListKind.LITIGATORS)
         self.prefixes = of_kind(ListKind.BLOCKED_PREFIXES)
-        self.b2b = of_kind(ListKind.B2B)
         self.consent = named(campaign.consent) if campaign.consent else None
         self.customers = named(campaign.customers) if campaign.customers else None
         # Loaded members only, for the exemption test every call makes.
-        self.b2b_members = tuple(m for _, m in self.b2b if m is not None)
+        self.b2b_members = tuple(m for _, m in of_kind(ListKind.B2B) if m is not None)
         self.customer_members = self.customers[1] if self.customers is not None else None
         self.versions = {n: regs.version(n) for n in (*campaign.lists, campaign.consent, campaign.customers) if n}
         self._consulted: dict[tuple[str, bool], dict[str, str]] = {}
