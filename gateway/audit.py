@@ -421,7 +421,18 @@ class AuditLog:
 
     async def append(self, record: AuditRecord, *, durable: bool) -> None:
         """Queue a record; with ``durable`` return once it is committed to disk (or raise AuditUnavailable)."""
-        future = asyncio.get_running_loop().create_future() if durable else None
+        if not durable:
+            self.append_nowait(record)
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._enqueue(record, future)
+        await future
+
+    def append_nowait(self, record: AuditRecord) -> None:
+        """Queue a record that the answer does not wait for (a BLOCK); AuditUnavailable if it cannot be."""
+        self._enqueue(record, None)
+
+    def _enqueue(self, record: AuditRecord, future: asyncio.Future[None] | None) -> None:
         with self._cond:
             if self._dead is not None or self._closing:
                 raise _unavailable(self._dead or "audit log closing")
@@ -432,8 +443,6 @@ class AuditLog:
             # The writer sleeps through its batching delay: wake it only for a new group or a full one.
             if depth == 0 or depth + 1 >= MAX_BATCH:
                 self._cond.notify()
-        if future is not None:
-            await future
 
     # -- reads (any thread) --
 

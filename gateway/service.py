@@ -13,10 +13,10 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from gateway.config import Config
 from gateway.numbers import Normaliser, Number
@@ -27,7 +27,7 @@ from gateway.policy.jurisdiction import for_country
 from gateway.records import AuditRecord
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
-from gateway.state.model import EMPTY_HISTORY
+from gateway.state.model import EMPTY_HISTORY, History
 from gateway.state.store import Cap, StateStore, StateUnavailable, open_store
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,18 @@ class AuditSink(Protocol):
         """Queue a record; with ``durable``, return only once it is committed (or raise AuditUnavailable)."""
         ...
 
+    def append_nowait(self, record: AuditRecord) -> None:
+        """Queue a record that need not be durable before the answer (raise AuditUnavailable if it cannot be)."""
+        ...
+
+
+class ImmediateState(Protocol):
+    """A state store whose answers need no waiting (the embedded one): the same calls, not coroutines."""
+
+    def history_now(self, professional: str, key: int) -> History: ...
+
+    def attempt_now(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool: ...
+
 
 class Observer(Protocol):
     def decided(self, outcome: Outcome, seconds: float) -> None: ...
@@ -60,6 +72,23 @@ _ID_RANDOM = random.Random(secrets.token_bytes(16))
 def new_decision_id(now: datetime) -> str:
     """Time-ordered and unique across gateways: 12 hex digits of milliseconds + 10 random hex digits."""
     return f"{int(now.timestamp() * 1000):012x}{_ID_RANDOM.getrandbits(40):010x}"
+
+
+def _counted(decision: Decision, counted: bool, cap: Cap | None) -> Decision:
+    if not counted and decision.verdict is Verdict.ALLOW and not decision.would_block:
+        # Another gateway (or call) took the last attempt between our read and our count.
+        return decision._replace(verdict=Verdict.ALLOW if decision.mode == "monitor" else Verdict.BLOCK,
+                                 reason=Reason.FREQUENCY_CAP, rule="frequency_cap", would_block=True,
+                                 detail=f"attempt cap of {cap.limit if cap else '?'} reached")
+    return decision
+
+
+def _unaudited(decision: Decision, rec: AuditRecord, e: AuditUnavailable) -> tuple[Decision, AuditRecord]:
+    """An allowed call must never go unaudited: refuse it rather than allow it blind."""
+    log.error("audit unavailable, refusing call: %s", e)
+    return (decision._replace(verdict=Verdict.BLOCK, reason=Reason.AUDIT_UNAVAILABLE, rule="audit_unavailable",
+                              would_block=True, detail=str(e)),
+            rec._replace(verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +114,9 @@ class Gateway:
         self.observers: list[Observer] = []
         self.professional = g.professional
         self.instance = os.environ.get("DNC_GATEWAY_INSTANCE", "")
+        # Set when the store's coroutines never wait (see ImmediateState): check_now then needs no task.
+        self._immediate: ImmediateState | None = cast(ImmediateState, self.state) \
+            if getattr(self.state, "immediate", False) else None
 
     async def start(self) -> None:
         await self.state.start()
@@ -99,10 +131,41 @@ class Gateway:
     async def check(self, dialled: str, campaign: str, caller_id: str | None = None, *, channel: str = "",
                     uniqueid: str = "", source: str = "agi", record: bool = True,
                     now: datetime | None = None) -> Outcome:
+        res = self.check_now(dialled, campaign, caller_id, channel=channel, uniqueid=uniqueid, source=source,
+                             record=record, now=now)
+        return res if isinstance(res, Outcome) else await res
+
+    def check_now(self, dialled: str, campaign: str, caller_id: str | None = None, *, channel: str = "",
+                  uniqueid: str = "", source: str = "agi", record: bool = True,
+                  now: datetime | None = None) -> Outcome | Coroutine[Any, Any, Outcome]:
+        """:meth:`check`, finished at once when nothing has to be awaited, else a coroutine that finishes it.
+
+        With the embedded state store and no durable audit record to wait for (a BLOCK, or no audit log),
+        the whole call runs here: the FastAGI server then answers without a task per call. The coroutine,
+        when there is one, carries on from where this stopped: nothing is done twice.
+        """
         started = time.perf_counter()
         now = now or self.clock()
         number = self.normaliser.parse(dialled)
+        store = self._immediate
+        if store is None:
+            return self._check_later(started, number, dialled, campaign, caller_id, channel, uniqueid, source,
+                                     record, now)
+        decision = self._decide_now(store, number, campaign, caller_id, now, record)
+        return self._conclude(started, number, dialled, decision, campaign, caller_id, channel, uniqueid, source,
+                              record, now)
+
+    async def _check_later(self, started: float, number: Number, dialled: str, campaign: str, caller_id: str | None,
+                           channel: str, uniqueid: str, source: str, record: bool, now: datetime) -> Outcome:
         decision = await self._decide(number, campaign, caller_id, now, record)
+        res = self._conclude(started, number, dialled, decision, campaign, caller_id, channel, uniqueid, source,
+                             record, now)
+        return res if isinstance(res, Outcome) else await res
+
+    def _conclude(self, started: float, number: Number, dialled: str, decision: Decision, campaign: str,
+                  caller_id: str | None, channel: str, uniqueid: str, source: str, record: bool,
+                  now: datetime) -> Outcome | Coroutine[Any, Any, Outcome]:
+        """Build the audit record and queue it; an ALLOW that must be durable first returns a coroutine."""
         decision_id = new_decision_id(now)
         rec = AuditRecord(
             decision_id, now.timestamp(), campaign, number.e164 or number.short or dialled[:32],
@@ -111,15 +174,25 @@ class Gateway:
             caller_id if caller_id is not None else self._campaign_caller_id(campaign), channel, uniqueid, source,
             decision.detail)
         if self.audit is not None and record:
-            durable = decision.verdict is Verdict.ALLOW and self.config.audit.durable_allow
+            if decision.verdict is Verdict.ALLOW and self.config.audit.durable_allow:
+                return self._audited(started, number, decision, decision_id, rec)
             try:
-                await self.audit.append(rec, durable=durable)
+                self.audit.append_nowait(rec)
             except AuditUnavailable as e:
-                # An allowed call must never go unaudited: refuse it rather than allow it blind.
-                log.error("audit unavailable, refusing call: %s", e)
-                decision = decision._replace(verdict=Verdict.BLOCK, reason=Reason.AUDIT_UNAVAILABLE,
-                                             rule="audit_unavailable", would_block=True, detail=str(e))
-                rec = rec._replace(verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable")
+                decision, rec = _unaudited(decision, rec, e)
+        return self._done(started, number, decision, decision_id, rec)
+
+    async def _audited(self, started: float, number: Number, decision: Decision, decision_id: str,
+                       rec: AuditRecord) -> Outcome:
+        assert self.audit is not None
+        try:
+            await self.audit.append(rec, durable=True)
+        except AuditUnavailable as e:
+            decision, rec = _unaudited(decision, rec, e)
+        return self._done(started, number, decision, decision_id, rec)
+
+    def _done(self, started: float, number: Number, decision: Decision, decision_id: str,
+              rec: AuditRecord) -> Outcome:
         outcome = Outcome(decision, decision_id, number, rec)
         elapsed = time.perf_counter() - started
         for obs in self.observers:
@@ -131,49 +204,81 @@ class Gateway:
         level = logging.INFO if decision.would_block else logging.DEBUG
         if log.isEnabledFor(level):
             log.log(level, "%s %s %s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
-                     "(monitor)" if decision.mode == "monitor" and decision.would_block else "", campaign,
-                     decision.reason, decision_id)
+                    "(monitor)" if decision.mode == "monitor" and decision.would_block else "", rec.campaign,
+                    decision.reason, decision_id)
         return outcome
 
     def _campaign_caller_id(self, campaign: str) -> str:
         c = self.engine.campaigns.get(campaign)
         return c.caller_id if c is not None else ""
 
+    # -- the decision with the number's history: once awaiting the state store, once not -----------------------
+
     async def _decide(self, number: Number, campaign: str, caller_id: str | None, now: datetime,
                       record: bool) -> Decision:
-        regs = self.holder.current
+        call = Call(number, campaign, caller_id)
         key = number.key
         if not key:
-            return self.engine.decide(Call(number, campaign, caller_id), regs, EMPTY_HISTORY, now)
+            return self.engine.decide(call, self.holder.current, EMPTY_HISTORY, now)
         try:
             history = await self.state.history(self.professional, key)
         except StateUnavailable as e:
-            if self.config.gateway.state_failure == "closed":
-                return Decision(Verdict.BLOCK, Reason.STATE_UNAVAILABLE, "state_unavailable", True, number.e164,
-                                campaign, detail=f"call history unavailable: {e}")
+            down = self._without_history(number, campaign, e)
+            if down is not None:
+                return down
             history = EMPTY_HISTORY
-            log.warning("state unavailable, deciding without history (state_failure = open): %s", e)
-        decision = self.engine.decide(Call(number, campaign, caller_id), regs, history, now)
+        decision = self.engine.decide(call, self.holder.current, history, now)
         if not (record and decision.counts_attempt):
             return decision
-        c = self.engine.campaigns.get(campaign)
-        cap = None
-        if c is not None and c.check_frequency and decision.reason is not Reason.EXEMPT_B2B:
-            local_now = local_times(now, number.zones, self.config.gateway.timezone)[0]
-            cap = Cap(c.max_attempts, window_start(local_now, c.window_days))
+        cap = self._cap(number, campaign, decision, now)
         try:
             counted = await self.state.record_attempt(self.professional, key, now, cap)
         except StateUnavailable as e:
-            if self.config.gateway.state_failure == "closed":
-                return decision._replace(verdict=Verdict.BLOCK, reason=Reason.STATE_UNAVAILABLE,
-                                         rule="state_unavailable", would_block=True,
-                                         detail=f"cannot count the attempt: {e}")
+            return self._uncounted(decision, e)
+        return _counted(decision, counted, cap)
+
+    def _decide_now(self, store: ImmediateState, number: Number, campaign: str, caller_id: str | None,
+                    now: datetime, record: bool) -> Decision:
+        call = Call(number, campaign, caller_id)
+        key = number.key
+        if not key:
+            return self.engine.decide(call, self.holder.current, EMPTY_HISTORY, now)
+        try:
+            history = store.history_now(self.professional, key)
+        except StateUnavailable as e:
+            down = self._without_history(number, campaign, e)
+            if down is not None:
+                return down
+            history = EMPTY_HISTORY
+        decision = self.engine.decide(call, self.holder.current, history, now)
+        if not (record and decision.counts_attempt):
             return decision
-        if not counted and decision.verdict is Verdict.ALLOW and not decision.would_block:
-            # Another gateway (or call) took the last attempt between our read and our count.
-            return decision._replace(verdict=Verdict.ALLOW if decision.mode == "monitor" else Verdict.BLOCK,
-                                     reason=Reason.FREQUENCY_CAP, rule="frequency_cap", would_block=True,
-                                     detail=f"attempt cap of {cap.limit if cap else '?'} reached")
+        cap = self._cap(number, campaign, decision, now)
+        try:
+            counted = store.attempt_now(self.professional, key, now, cap)
+        except StateUnavailable as e:
+            return self._uncounted(decision, e)
+        return _counted(decision, counted, cap)
+
+    def _without_history(self, number: Number, campaign: str, e: StateUnavailable) -> Decision | None:
+        """The history cannot be read: a BLOCK (``state_failure = "closed"``), or None to decide without it."""
+        if self.config.gateway.state_failure == "closed":
+            return Decision(Verdict.BLOCK, Reason.STATE_UNAVAILABLE, "state_unavailable", True, number.e164,
+                            campaign, detail=f"call history unavailable: {e}")
+        log.warning("state unavailable, deciding without history (state_failure = open): %s", e)
+        return None
+
+    def _cap(self, number: Number, campaign: str, decision: Decision, now: datetime) -> Cap | None:
+        c = self.engine.campaigns.get(campaign)
+        if c is None or not c.check_frequency or decision.reason is Reason.EXEMPT_B2B:
+            return None
+        local_now = local_times(now, number.zones, self.config.gateway.timezone)[0]
+        return Cap(c.max_attempts, window_start(local_now, c.window_days))
+
+    def _uncounted(self, decision: Decision, e: StateUnavailable) -> Decision:
+        if self.config.gateway.state_failure == "closed":
+            return decision._replace(verdict=Verdict.BLOCK, reason=Reason.STATE_UNAVAILABLE, rule="state_unavailable",
+                                     would_block=True, detail=f"cannot count the attempt: {e}")
         return decision
 
     async def refusal(self, dialled: str, *, now: datetime | None = None) -> Number:

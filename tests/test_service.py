@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import datetime
 
@@ -17,6 +18,13 @@ from .conftest import FIXED_NOW
 
 
 class DownState(EmbeddedState):
+    def history_now(self, professional: str, key: int) -> History:
+        raise StateUnavailable("connection refused")
+
+
+class DownStateAwaited(DownState):
+    """The same, through the coroutines (as a remote store is called)."""
+
     async def history(self, professional: str, key: int) -> History:
         raise StateUnavailable("connection refused")
 
@@ -30,6 +38,9 @@ class FullAudit:
             raise AuditUnavailable("database or disk is full")
         self.records.append((record, durable))
 
+    def append_nowait(self, record: AuditRecord) -> None:
+        self.records.append((record, False))
+
 
 def _gateway(config: Config, **kw: object) -> Gateway:
     gw = Gateway(config, clock=lambda: FIXED_NOW, **kw)  # type: ignore[arg-type]
@@ -37,16 +48,18 @@ def _gateway(config: Config, **kw: object) -> Gateway:
     return gw
 
 
-async def test_state_down_fails_closed_by_default(sample_config: Config) -> None:
-    gw = _gateway(sample_config, state=DownState())
+@pytest.mark.parametrize("down", [DownState, DownStateAwaited])
+async def test_state_down_fails_closed_by_default(sample_config: Config, down: type[DownState]) -> None:
+    gw = _gateway(sample_config, state=down())
     d = (await gw.check("0612000009", "prospect")).decision
     assert (d.verdict, d.reason) == ("BLOCK", "state_unavailable")
     assert (await gw.check("112", "prospect")).decision.verdict == "ALLOW"  # emergency never depends on state
 
 
-async def test_state_down_fails_open_when_configured(sample_config: Config) -> None:
+@pytest.mark.parametrize("down", [DownState, DownStateAwaited])
+async def test_state_down_fails_open_when_configured(sample_config: Config, down: type[DownState]) -> None:
     config = replace(sample_config, gateway=replace(sample_config.gateway, state_failure="open"))
-    gw = _gateway(config, state=DownState())
+    gw = _gateway(config, state=down())
     assert (await gw.check("0612000009", "prospect")).decision.verdict == "ALLOW"
     assert (await gw.check("0612000001", "legacy")).decision.reason == "opposition_list"
 
@@ -59,6 +72,23 @@ async def test_an_allow_that_cannot_be_audited_is_refused(sample_config: Config)
     blocked = await gw.check("0612000001", "legacy", now=datetime.fromisoformat("2026-03-10T11:00:00+01:00"))
     assert blocked.decision.reason == "opposition_list"
     assert [r.verdict for r, durable in audit.records] == ["BLOCK"]  # blocks are queued, not waited for
+
+
+def test_check_now_needs_no_coroutine_unless_it_must_wait(sample_config: Config) -> None:
+    """Embedded state, no durable record to wait for: the FastAGI server answers without a task."""
+    gw = _gateway(sample_config)
+    out = gw.check_now("0612000009", "prospect")
+    assert isinstance(out, Outcome) and out.decision.verdict == "ALLOW"
+    audited = _gateway(sample_config, audit=FullAudit())
+    blocked = audited.check_now("0612000001", "legacy", now=datetime.fromisoformat("2026-03-10T11:00:00+01:00"))
+    assert isinstance(blocked, Outcome) and blocked.decision.reason == "opposition_list"
+    pending = audited.check_now("0612000009", "prospect")  # an ALLOW waits for its durable record
+    assert not isinstance(pending, Outcome)
+    assert asyncio.run(pending).decision.reason == "audit_unavailable"  # type: ignore[arg-type]
+    remote = _gateway(sample_config, state=DownStateAwaited())
+    later = remote.check_now("0612000009", "prospect")
+    assert not isinstance(later, Outcome)
+    assert asyncio.run(later).decision.reason == "state_unavailable"  # type: ignore[arg-type]
 
 
 async def test_record_has_what_compliance_needs(sample_config: Config) -> None:

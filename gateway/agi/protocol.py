@@ -45,6 +45,7 @@ __all__ = [
     "ProtocolError",
     "Reply",
     "State",
+    "encode_command",
     "get_variable",
     "parse_env",
     "parse_reply",
@@ -167,14 +168,43 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+_ARG_KEYS: Final = tuple(f"agi_arg_{i}" for i in range(1, 129))  # res_agi.c passes at most 127 arguments
+
+
 def parse_env(block: bytes) -> AgiRequest:
-    """Parse a complete environment block (without its terminating empty line)."""
-    env: dict[str, str] = {}
-    args: dict[int, str] = {}
-    text = _decode(block)  # once for the whole block: this runs for every call
+    """Parse a complete environment block (without its terminating empty line).
+
+    This runs for every call, so the usual block (every line ``agi_name: value``, arguments 1..N
+    in a row, as ``setup_env`` writes them) takes a path with no Python loop over the lines;
+    anything else goes line by line, which also says which line is wrong.
+    """
+    text = _decode(block)  # once for the whole block
     lines = text.split("\n")
     if "\r" in text:
         lines = [line.removesuffix("\r") for line in lines]
+    try:
+        env: dict[str, str] = dict([line.split(": ", 1) for line in lines])
+    except ValueError:  # a line without ": "
+        env = _parse_env_lines(lines)
+    else:
+        keys = "".join(env)
+        if " " in keys or "" in env:
+            env = _parse_env_lines(lines)
+    n = 0
+    while n < 128 and _ARG_KEYS[n] in env:
+        n += 1
+    if text.count("agi_arg_") == n:
+        argv = tuple([env[k] for k in _ARG_KEYS[:n]])
+    else:  # gaps, or "agi_arg_" inside a value: the exact reading
+        args = {int(k[8:]): v for k, v in env.items() if k.startswith("agi_arg_") and k[8:].isdigit()}
+        argv = tuple(args.get(i, "") for i in range(1, max(args, default=0) + 1))
+    script, _, qs = env.get("agi_network_script", "").partition("?")
+    query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
+    return AgiRequest(MappingProxyType(env), script.strip("/"), MappingProxyType(query) if query else _EMPTY, argv)
+
+
+def _parse_env_lines(lines: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
     for n, line in enumerate(lines, 1):
         key, sep, value = line.partition(": ")
         if not sep:  # "agi_accountcode:" with its trailing space lost on the way
@@ -182,14 +212,7 @@ def parse_env(block: bytes) -> AgiRequest:
         if not sep or not key or " " in key:
             raise ProtocolError(f"environment line {n} is not 'agi_name: value': {line[:80]!r}")
         env[key] = value
-        if key.startswith("agi_arg_"):
-            num = key[8:]
-            if num.isdigit():
-                args[int(num)] = value
-    script, _, qs = env.get("agi_network_script", "").partition("?")
-    query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
-    argv = tuple(args.get(i, "") for i in range(1, max(args, default=0) + 1))
-    return AgiRequest(MappingProxyType(env), script.strip("/"), MappingProxyType(query), argv)
+    return env
 
 
 def parse_reply(line: str, usage: tuple[str, ...] = ()) -> Reply:
@@ -230,6 +253,16 @@ def quote(value: str) -> str:
     if "\\" in value or '"' in value:
         value = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{value}"'
+
+
+def encode_command(command: str) -> bytes:
+    """The bytes of one command line, refused if Asterisk would not read it back as one command."""
+    if _UNSAFE_RE.search(command):
+        raise ValueError("a command cannot contain a line break or NUL")
+    data = command.encode("utf-8") + b"\n"
+    if len(data) > MAX_COMMAND + 1:
+        raise ValueError(f"command of {len(data)} bytes: Asterisk would cut it at {MAX_COMMAND}")
+    return data
 
 
 def set_variable(name: str, value: str) -> str:
@@ -307,19 +340,29 @@ class AgiConnection:
 
     def send(self, command: str) -> bytes:
         """Bytes for one command; only one may be in flight (see the module docstring)."""
-        if self.state is State.ENV:
-            raise RuntimeError("cannot send a command before the environment block is read")
-        if self.state is State.AWAITING:
-            raise RuntimeError("a command is already waiting for its reply")
-        if self.state is State.CLOSED:
+        return self.send_encoded(encode_command(command))
+
+    def send_encoded(self, data: bytes) -> bytes:
+        """:meth:`send` for a command already checked and encoded by :func:`encode_command`."""
+        if self.state is not State.IDLE:
+            if self.state is State.ENV:
+                raise RuntimeError("cannot send a command before the environment block is read")
+            if self.state is State.AWAITING:
+                raise RuntimeError("a command is already waiting for its reply")
             raise RuntimeError("connection closed")
-        if _UNSAFE_RE.search(command):
-            raise ValueError("a command cannot contain a line break or NUL")
-        data = command.encode("utf-8") + b"\n"
-        if len(data) > MAX_COMMAND + 1:
-            raise ValueError(f"command of {len(data)} bytes: Asterisk would cut it at {MAX_COMMAND}")
         self.state = State.AWAITING
         return data
+
+    def receive_ok(self, data: bytes) -> bool:
+        """Take ``data`` if it is exactly ``200 result=1`` answering the command in flight, the usual reply.
+
+        Equivalent to :meth:`receive_data` then :meth:`next_event` giving :data:`REPLY_OK`, without the
+        event machinery; False (nothing taken) for anything else, which then goes the usual way.
+        """
+        if data == _OK_LINE and self.state is State.AWAITING and not self._buf and self._usage is None:
+            self.state = State.IDLE
+            return True
+        return False
 
     def _fail(self, message: str, kind: str = "protocol") -> ProtocolError:
         self.state = State.CLOSED

@@ -3,9 +3,11 @@
 A route does no I/O of its own. It says which channel variables it needs read
 back (:attr:`Handler.reads`, often none), then turns the request and those
 values into the variables to set (:attr:`Handler.run`, which calls the
-Gateway). The server does the ``GET VARIABLE`` / ``SET VARIABLE`` round trips
-with callbacks, without a coroutine waiting on each reply: a session costs one
-task, the Gateway call.
+Gateway: the variables at once when nothing has to be awaited, else a
+coroutine). The server does the ``GET VARIABLE`` / ``SET VARIABLE`` round trips
+with callbacks, without a coroutine waiting on each reply: a session costs a
+task only when the Gateway call has to wait (a remote state store, a durable
+audit record).
 
 Where the values come from, first found wins:
 
@@ -30,7 +32,7 @@ from typing import Any
 from gateway.agi.protocol import AgiRequest
 from gateway.numbers import Number
 from gateway.policy.decision import Verdict
-from gateway.service import Gateway
+from gateway.service import Gateway, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +68,7 @@ class Result(enum.StrEnum):
 class Handler:
     name: str
     reads: Callable[[AgiRequest], tuple[str, ...]]
-    run: Callable[[AgiRequest, Values, Gateway], Coroutine[Any, Any, Sets]]
+    run: Callable[[AgiRequest, Values, Gateway], Sets | Coroutine[Any, Any, Sets]]  # Sets when done at once
 
 
 def _pick(req: AgiRequest, values: Values, arg: int, key: str, variable: str) -> str | None:
@@ -81,10 +83,19 @@ def check_reads(req: AgiRequest) -> tuple[str, ...]:
     return () if _has_number(req) else (DNC_NUMBER, DNC_CAMPAIGN, DNC_CALLER_ID)
 
 
-async def check(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
-    outcome = await gateway.check(
+def check(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | Coroutine[Any, Any, Sets]:
+    """The verdict's variables, at once when the Gateway needs no waiting (see ``Gateway.check_now``)."""
+    res = gateway.check_now(
         _pick(req, values, 1, "number", DNC_NUMBER) or "", _pick(req, values, 2, "campaign", DNC_CAMPAIGN) or "",
         _pick(req, values, 3, "caller_id", DNC_CALLER_ID), channel=req.channel, uniqueid=req.uniqueid, source="agi")
+    return check_sets(res) if isinstance(res, Outcome) else _check_later(res)
+
+
+async def _check_later(pending: Coroutine[Any, Any, Outcome]) -> Sets:
+    return check_sets(await pending)
+
+
+def check_sets(outcome: Outcome) -> Sets:
     d = outcome.decision
     # DNC_VERDICT goes last: a session cut short never leaves a verdict without its reason and id.
     return ((DNC_REASON, str(d.reason) if d.reason is not None else ""),
@@ -119,7 +130,7 @@ UNKNOWN_SETS: Sets = ((DNC_REASON, UNKNOWN_ROUTE), (DNC_DECISION_ID, ""), (DNC_W
                       (DNC_VERDICT, str(Verdict.BLOCK)))
 
 
-async def unknown(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
+def unknown(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
     """Fail closed: a typo in the dialplan's AGI URL must refuse calls, not let them all through."""
     return UNKNOWN_SETS
 

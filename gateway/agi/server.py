@@ -9,8 +9,10 @@ reply by one. tests/agi/test_panoramisk_regressions.py shows each case.
 One ``asyncio.Protocol`` per connection, driven by callbacks: the replies to
 ``GET VARIABLE`` / ``SET VARIABLE`` are handled in ``data_received`` and the
 next command written at once, with no coroutine resumed for each reply. The
-only task is the Gateway call, once the environment block is complete: a slow
-or silent client costs a timer, not a coroutine.
+Gateway call runs in the same callback when it needs no waiting (embedded
+state, no durable audit record): then a session creates no task at all, and
+otherwise one, for that call. A slow or silent client costs a timer, not a
+coroutine.
 
 Failure modes, all of which leave Asterisk failing closed in the dialplan:
 
@@ -34,7 +36,7 @@ import ipaddress
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any, cast
 
 from gateway.agi.protocol import (
@@ -45,6 +47,7 @@ from gateway.agi.protocol import (
     Hangup,
     ProtocolError,
     Reply,
+    encode_command,
     get_variable,
     mset,
     set_variable,
@@ -67,6 +70,19 @@ _DIGITS = re.compile(r"\d{5,}")
 def _redact(text: str) -> str:
     """Mask digit runs long enough to be phone numbers: a bad line quoted in a log may hold one."""
     return _DIGITS.sub(lambda m: "*" * (len(m.group()) - 2) + m.group()[-2:], text)
+
+
+def answer_commands(sets: Sets, answer: str) -> list[bytes]:
+    """The commands that set ``sets``, encoded: one ``EXEC MSet`` (``answer = "mset"``) or a SET VARIABLE each.
+
+    Values MSet cannot carry (a comma, a quote, white space) fall back to SET VARIABLEs.
+    """
+    if answer == "mset" and len(sets) > 1:
+        # One round trip for all the variables; res_agi.c runs EXEC on a dead channel too, as it does SET VARIABLE.
+        command = mset(sets)
+        if command is not None:
+            return [encode_command(command)]
+    return [encode_command(set_variable(name, value)) for name, value in sets]
 
 
 class Phase(enum.Enum):
@@ -103,7 +119,7 @@ class PeerFilter:
 class _Session(asyncio.Protocol):
     """One FastAGI connection: env block -> GET VARIABLEs -> Gateway call -> SET VARIABLEs -> close."""
 
-    __slots__ = ("_deadline", "_handler", "_reads", "_request", "_sent_sets", "_sets", "_timer", "_values", "conn",
+    __slots__ = ("_commands", "_deadline", "_handler", "_reads", "_request", "_sent", "_timer", "_values", "conn",
                  "hangup", "lost", "ok", "phase", "server", "started", "task", "transport")
 
     def __init__(self, server: AgiServer) -> None:
@@ -122,8 +138,8 @@ class _Session(asyncio.Protocol):
         self._handler: Handler = UNKNOWN
         self._reads: tuple[str, ...] = ()
         self._values: dict[str, str | None] = {}
-        self._sets: Sets = ()
-        self._sent_sets = 0
+        self._commands: list[bytes] = []  # the answer, encoded: SET VARIABLEs or one EXEC MSet
+        self._sent = 0
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -168,6 +184,11 @@ class _Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.lost:
             return  # refused or cut: discard what Asterisk still sends
+        if self.phase is Phase.SET and self.conn.receive_ok(data):  # the usual reply to a SET, in one read
+            self._deadline = 0.0
+            self._sent += 1
+            self._set_next()
+            return
         self.conn.receive_data(data)
         self._pump()
 
@@ -235,50 +256,55 @@ class _Session(asyncio.Protocol):
             self._send(get_variable(self._reads[i]))
             return
         self.phase = Phase.DECIDE
-        self.task = self.server.loop.create_task(self._decide())
-
-    async def _decide(self) -> None:
-        """The Gateway call; the first SET VARIABLE is written from this task's last step (no extra loop turn)."""
         req = self._request
         assert req is not None
         try:
-            sets = await self._handler.run(req, self._values, self.server.gateway)
+            res = self._handler.run(req, self._values, self.server.gateway)
+        except Exception:
+            self._internal_error(req)
+            return
+        if isinstance(res, tuple):
+            self._answer(res)
+        else:  # the Gateway has to wait (remote state, durable audit): the one task of this session
+            self.task = self.server.loop.create_task(self._decide(res))
+
+    async def _decide(self, pending: Coroutine[Any, Any, Sets]) -> None:
+        """The rest of the Gateway call; the first SET VARIABLE is written from this task's last step."""
+        try:
+            sets = await pending
         except asyncio.CancelledError:  # drain gave up on this session
             self.task = None
             self._finish()
             raise
         except Exception:
             self.task = None
-            self.server.error("internal")
-            log.exception("FastAGI %s %s: internal error, answering FAILURE", req.script, req.channel)
-            if self.lost:
-                self._finish()
-            elif self.transport is not None:
-                self.transport.write(FAILURE)
-                self.transport.close()  # connection_lost ends the session
+            assert self._request is not None
+            self._internal_error(self._request)
             return
         self.task = None
         if self.lost:
             self._finish()
             return
-        self._sets = sets
+        self._answer(sets)
+
+    def _internal_error(self, req: AgiRequest) -> None:
+        self.server.error("internal")
+        log.exception("FastAGI %s %s: internal error, answering FAILURE", req.script, req.channel)
+        if self.lost:
+            self._finish()
+        elif self.transport is not None:
+            self.transport.write(FAILURE)
+            self.transport.close()  # connection_lost ends the session
+
+    def _answer(self, sets: Sets) -> None:
+        self._commands = answer_commands(sets, self.server.config.answer)
         self.phase = Phase.SET
         self._set_next()
 
     def _set_next(self) -> None:
-        i = self._sent_sets
-        sets = self._sets
-        if i < len(sets):
-            if i == 0 and len(sets) > 1 and self.server.config.answer == "mset":
-                command = mset(sets)
-                if command is not None:
-                    # One round trip for all the variables; its reply ends the session like the last SET's.
-                    # res_agi.c runs EXEC on a dead channel too, as it does SET VARIABLE.
-                    self._sent_sets = len(sets) - 1
-                    self._send(command)
-                    return
-            name, value = sets[i]
-            self._send(set_variable(name, value))
+        i = self._sent
+        if i < len(self._commands):
+            self._send_encoded(self._commands[i])
             return
         self.phase = Phase.DONE
         self.ok = True
@@ -292,12 +318,15 @@ class _Session(asyncio.Protocol):
                 else None
             self._read_next_or_decide()
         elif self.phase is Phase.SET:
-            self._sent_sets += 1
+            self._sent += 1
             self._set_next()
 
     def _send(self, line: str) -> None:
+        self._send_encoded(encode_command(line))
+
+    def _send_encoded(self, data: bytes) -> None:
         assert self.transport is not None
-        self.transport.write(self.conn.send(line))
+        self.transport.write(self.conn.send_encoded(data))
         loop = self.server.loop
         self._deadline = loop.time() + self.server.config.read_timeout
         if self._timer is None:

@@ -75,6 +75,15 @@ def _dt(ts: float) -> datetime:
 class EmbeddedState:
     """In-memory call history with write-through to SQLite (``path``) or none (``memory://``)."""
 
+    @property
+    def immediate(self) -> bool:
+        """Its coroutines never wait, so the Gateway calls the ``*_now`` methods instead (no task per call).
+
+        False for a subclass that overrides the coroutines (a test double that fails or waits).
+        """
+        cls = type(self)
+        return cls.history is EmbeddedState.history and cls.record_attempt is EmbeddedState.record_attempt
+
     def __init__(self, path: Path | None = None, *, flush_interval: float = 0.05) -> None:
         self.path = path
         self._attempts: dict[tuple[str, int], list[datetime]] = defaultdict(list)

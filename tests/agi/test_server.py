@@ -228,12 +228,19 @@ async def test_unknown_route_fails_closed(gateway: Gateway) -> None:
         assert h.metrics.errors["unknown_route"] == 1
 
 
-async def test_internal_error_answers_failure(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken(*a: object, **kw: object) -> None:
+@pytest.mark.parametrize("when", ["at once", "after waiting"])
+async def test_internal_error_answers_failure(gateway: Gateway, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    async def later() -> None:
+        await asyncio.sleep(0)
         raise RuntimeError("boom")
 
+    def broken(*a: object, **kw: object) -> object:
+        if when == "at once":
+            raise RuntimeError("boom")
+        return later()
+
     async with serving(gateway) as h:
-        monkeypatch.setattr(gateway, "check", broken)
+        monkeypatch.setattr(gateway, "check_now", broken)
         r = await h.call()
         assert r.agistatus == "FAILURE" and "DNC_VERDICT" not in r.variables
         monkeypatch.undo()
