@@ -2,17 +2,44 @@
 
 The environment blocks come from the recordings in tests/fixtures/asterisk-23.4.1/fastagi-sessions.txt;
 the replies are what res/res_agi.c writes (``200 result=1``, ``200 result=1 (value)``, ``200 result=0``,
-``510 Invalid or unknown command``, an inline ``HANGUP`` once the channel is gone).
+``510 Invalid or unknown command``, an inline ``HANGUP`` once the channel is gone). As in
+fastagi-gateway-sessions.txt (Asterisk 23.4.1 against this gateway), the environment block goes one line
+per write, and ``HANGUP`` follows the gateway's close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "asterisk-23.4.1" / "fastagi-sessions.txt"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "asterisk-23.4.1"
+FIXTURE = FIXTURES / "fastagi-sessions.txt"
+GATEWAY_FIXTURE = FIXTURES / "fastagi-gateway-sessions.txt"
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One session of fastagi-gateway-sessions.txt: TCP segments in order, ("A" | "G", bytes, or b"FIN" / b"RST")."""
+
+    label: str
+    answer: str  # the gateway's [agi] answer
+    segments: tuple[tuple[str, bytes], ...]
+
+
+def captured_sessions() -> list[Captured]:
+    out: list[Captured] = []
+    for chunk in GATEWAY_FIXTURE.read_text(encoding="utf-8").split("# session: ")[1:]:
+        head, *lines = chunk.split("\n")
+        segments = []
+        for line in lines:
+            if line[:2] in ("A ", "G "):
+                rest = line[2:]
+                segments.append((line[0], rest.encode() if rest in ("FIN", "RST") else json.loads(rest).encode()))
+        out.append(Captured(head.partition(" (")[0], head.rpartition("answer = ")[2].rstrip(")"), tuple(segments)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -141,7 +168,8 @@ async def call(host: str, port: int, env: bytes, *, variables: dict[str, str] | 
     res = CallResult(variables=dict(variables or {}))
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        writer.write(env)
+        for line in env.splitlines(keepends=True):  # ast_agi_send: one write per line
+            writer.write(line)
         dead = False
         n = 0
         while True:
@@ -151,6 +179,8 @@ async def call(host: str, port: int, env: bytes, *, variables: dict[str, str] | 
                 line = b""
             if not line:
                 res.closed_by_server = True
+                with contextlib.suppress(OSError):  # what Asterisk 23.4.1 writes once the gateway has closed
+                    writer.write(b"HANGUP\n")
                 break
             text = line.decode().rstrip("\n")
             if text.lower().startswith("failure"):
