@@ -203,8 +203,8 @@ class Gateway:
         # Blocks at INFO (a supervisor's log), allows at DEBUG: thousands a second would drown the log.
         level = logging.INFO if decision.would_block else logging.DEBUG
         if log.isEnabledFor(level):
-            log.log(level, "%s %s %s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
-                    "(monitor)" if decision.mode == "monitor" and decision.would_block else "", rec.campaign,
+            log.log(level, "%s %s%s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
+                    " (monitor)" if decision.mode == "monitor" and decision.would_block else "", rec.campaign,
                     decision.reason, decision_id)
         return outcome
 

@@ -3,8 +3,9 @@ gw2 like the dialplan does, and gw1 killed, stopped or frozen mid-run: every cal
 and none waits longer than the configured per-gateway timeout allows.
 
 The client plays Asterisk's side of FastAGI byte for byte as res_agi.c does: the environment block, a
-blank line, then ``200 result=1`` for every command the gateway sends. Killed and terminated gateways
-refuse or reset the connection, which Asterisk sees at once. A frozen one (SIGSTOP: the kernel still
+blank line, then ``200 result=1`` for every SET VARIABLE and ``200 result=0`` for the EXEC MSet the
+gateway sends by default. Killed and terminated gateways refuse or reset the connection, which Asterisk
+sees at once. A frozen one (SIGSTOP: the kernel still
 accepts connections) is only bounded by the client's per-gateway timeout; Asterisk's run_agi() waits
 for commands with no limit, so in production that bound must come from a watchdog that kills a frozen
 gateway (its sockets then close and the dialplan moves on).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -69,10 +71,9 @@ async def ask(port: int, number: str, uid: str) -> str | None:
                     return None
                 if text.startswith("SET VARIABLE DNC_VERDICT "):
                     verdict = text.split(" ", 3)[3].strip('"')
-                if text == "HANGUP":
-                    writer.write(b"200 result=1\nHANGUP\n")
-                    break
-                writer.write(b"200 result=1\n")
+                elif text.startswith("EXEC MSet ") and (m := re.search(r"DNC_VERDICT=(\w+)", text)):
+                    verdict = m.group(1)
+                writer.write(b"200 result=0\n" if text.startswith("EXEC ") else b"200 result=1\n")
                 await writer.drain()
             return verdict
     except (OSError, TimeoutError):

@@ -161,6 +161,7 @@ _UNSAFE_RE = re.compile("[\n\r\0]")
 # The reply to nearly every command the gateway sends (SET VARIABLE): parsed once.
 _OK_LINE = b"200 result=1\n"
 REPLY_OK: Final = Reply(200, "1")
+_COMMON: Final = {_OK_LINE: REPLY_OK, b"200 result=0\n": Reply(200, "0")}
 
 
 def _decode(raw: bytes) -> str:
@@ -353,16 +354,19 @@ class AgiConnection:
         self.state = State.AWAITING
         return data
 
-    def receive_ok(self, data: bytes) -> bool:
-        """Take ``data`` if it is exactly ``200 result=1`` answering the command in flight, the usual reply.
+    def receive_common(self, data: bytes) -> Reply | None:
+        """Take ``data`` if it is exactly one of the usual replies to the command in flight, and return it.
 
-        Equivalent to :meth:`receive_data` then :meth:`next_event` giving :data:`REPLY_OK`, without the
-        event machinery; False (nothing taken) for anything else, which then goes the usual way.
+        ``200 result=1`` (SET VARIABLE) and ``200 result=0`` (EXEC of an application that returned 0,
+        such as MSet) cover nearly every reply the gateway gets: equivalent to :meth:`receive_data` then
+        :meth:`next_event`, without the event machinery. None (nothing taken) for anything else, which
+        then goes the usual way.
         """
-        if data == _OK_LINE and self.state is State.AWAITING and not self._buf and self._usage is None:
+        reply = _COMMON.get(data)
+        if reply is not None and self.state is State.AWAITING and not self._buf and self._usage is None:
             self.state = State.IDLE
-            return True
-        return False
+            return reply
+        return None
 
     def _fail(self, message: str, kind: str = "protocol") -> ProtocolError:
         self.state = State.CLOSED

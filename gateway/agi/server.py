@@ -184,7 +184,7 @@ class _Session(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.lost:
             return  # refused or cut: discard what Asterisk still sends
-        if self.phase is Phase.SET and self.conn.receive_ok(data):  # the usual reply to a SET, in one read
+        if self.phase is Phase.SET and self.conn.receive_common(data) is not None:  # the usual reply, one read
             self._deadline = 0.0
             self._sent += 1
             self._set_next()

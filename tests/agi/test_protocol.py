@@ -252,6 +252,24 @@ def test_send_rules() -> None:
         conn.send("ANSWER")
 
 
+def test_common_replies_taken_whole_or_not_at_all() -> None:
+    """The shortcut gives what receive_data + next_event would, and takes nothing it cannot be sure of."""
+    conn = AgiConnection()
+    assert conn.receive_common(b"200 result=1\n") is None  # still reading the env block
+    conn.receive_data(env_block())
+    conn.next_event()
+    assert conn.receive_common(b"200 result=1\n") is None  # no command in flight: not a reply
+    conn.send("SET VARIABLE A 1")
+    for line in (b"200 result=1", b"200 result=1\nHANGUP\n", b"HANGUP\n", b"200 result=1 (x)\n"):
+        assert conn.receive_common(line) is None and conn.state is State.AWAITING
+    assert conn.receive_common(b"200 result=1\n") == Reply(200, "1") and conn.state is State.IDLE
+    conn.send("EXEC MSet A=1,B=2")
+    assert conn.receive_common(b"200 result=0\n") == Reply(200, "0") and conn.state is State.IDLE
+    conn.send("SET VARIABLE A 1")
+    conn.receive_data(b"200 ")  # part of a reply already buffered: the shortcut must not skip it
+    assert conn.receive_common(b"200 result=1\n") is None
+
+
 def test_receive_after_eof() -> None:
     conn = AgiConnection()
     conn.receive_data(b"")

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import os
+import re
 import resource
 import time
 from collections import Counter
@@ -21,9 +22,10 @@ import pytest
 from gateway.agi.server import AgiServer
 from gateway.config import AgiSection, Config, HostPort
 from gateway.service import Gateway
-from tests.agi.fake_asterisk import CallResult, call, env_block, recorded_sessions
+from tests.agi.fake_asterisk import CallResult, call, captured_sessions, env_block, recorded_sessions
 
 HOST = "127.0.0.1"
+DECISION_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{22}(?![0-9a-f])")
 WELL_FORMED = env_block(args=("0612000001", "legacy"), uniqueid="1795418499.9")
 
 
@@ -122,7 +124,7 @@ async def raw_exchange(port: int, data: bytes, *, read: bool = True, close_write
 # -- well-formed calls --------------------------------------------------------------------------------------------
 
 async def test_replays_the_recorded_sessions(gateway: Gateway) -> None:
-    async with serving(gateway) as h:
+    async with serving(gateway, answer="set_variable") as h:  # one command per variable, as recorded
         first, second = recorded_sessions()
         r1 = await h.call(first.env)  # 0612000001, campaign prospect (consent regime on FIXED_NOW)
         assert r1.commands[-1] == 'SET VARIABLE DNC_VERDICT "BLOCK"'
@@ -247,6 +249,36 @@ async def test_internal_error_answers_failure(gateway: Gateway, monkeypatch: pyt
         await h.assert_still_answers()
 
 
+@pytest.mark.parametrize("session", captured_sessions(), ids=lambda s: s.label)
+async def test_sessions_captured_with_asterisk_replay_byte_for_byte(gateway: Gateway, session: object) -> None:
+    """Asterisk 23.4.1's side of sessions captured against this gateway, segment by segment: the same answers.
+
+    Only the decision ids differ (they are new for every decision).
+    """
+    from tests.agi.fake_asterisk import Captured
+
+    assert isinstance(session, Captured)
+    async with serving(gateway, answer=session.answer) as h:
+        reader, writer = await asyncio.open_connection(HOST, h.port)
+        try:
+            for who, data in session.segments:
+                if who == "A" and data not in (b"FIN", b"RST"):
+                    with contextlib.suppress(ConnectionError):
+                        writer.write(data)
+                        await writer.drain()
+                elif who == "G" and data == b"FIN":
+                    assert await asyncio.wait_for(reader.read(), 2) == b""
+                elif who == "G" and data != b"RST":
+                    got = await asyncio.wait_for(reader.readline(), 2)
+                    assert DECISION_ID.sub("<id>", got.decode()) == DECISION_ID.sub("<id>", data.decode())
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        await h.settle()
+        assert h.metrics.finished == [True] and not h.metrics.errors
+
+
 # -- bad input -------------------------------------------------------------------------------------------------------
 
 async def test_client_closes_before_the_blank_line(gateway: Gateway) -> None:
@@ -295,7 +327,7 @@ async def test_slowloris_is_cut_at_the_read_timeout(gateway: Gateway) -> None:
 
 
 async def test_silent_client_and_unanswered_command_time_out(gateway: Gateway) -> None:
-    async with serving(gateway) as h:
+    async with serving(gateway, answer="set_variable") as h:
         reader, writer = await asyncio.open_connection(HOST, h.port)
         writer.write(WELL_FORMED)
         async with asyncio.timeout(3):
@@ -406,7 +438,7 @@ async def test_five_thousand_concurrent_connections(gateway: Gateway) -> None:
 
 async def test_drain_lets_a_session_in_flight_finish_and_refuses_new_ones(gateway: Gateway) -> None:
     tasks_before = len(asyncio.all_tasks())
-    h = Harness(gateway)
+    h = Harness(gateway, answer="set_variable")  # several round trips: the drain waits through them
     await h.server.start()
     port = h.port
     reader, writer = await asyncio.open_connection(HOST, port)
