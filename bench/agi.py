@@ -8,7 +8,9 @@ Rows, each at offered loads of 1 000 and 5 000 calls/s (open loop) and at satura
   anything: what the loop, the sockets and the protocol cost at best;
 - ``dnc-gateway``: :class:`gateway.agi.server.AgiServer` with a full ``Gateway.check`` (normalise, history,
   decide, count the attempt) against the registry;
-- ``panoramisk``: panoramisk 1.4's ``fast_agi.Application`` doing the same ``Gateway.check``.
+- ``panoramisk``: panoramisk 1.4's ``fast_agi.Application`` doing the same ``Gateway.check``;
+- ``ceiling + decision``: the ceiling that also parses the env block and runs the same decision, with no session
+  layer at all: how far any server around this decision could go on this loop.
 
 Each of the three answers both ways: one ``EXEC MSet`` of the four variables (``[agi] answer = "mset"``,
 the default) and four ``SET VARIABLE`` round trips (``"set_variable"``, one at a time, as Asterisk
@@ -341,6 +343,7 @@ async def run_row(label: str, make_gateway: Callable[[], Awaitable[Gateway]], lo
 CEILING_SETS_LABEL = "ceiling, four SETs"
 CEILING_MSET_LABEL = "ceiling, one MSet"
 PANORAMISK = {"set_variable": "panoramisk, four SETs", "mset": "panoramisk, one MSet"}
+FLOOR_LABEL = "ceiling + decision, MSet"
 DNC_SETS = "dnc-gateway, four SETs"
 DNC_MSET = "dnc-gateway, one MSet"  # [agi] answer = "mset", the default
 
@@ -352,14 +355,19 @@ async def start_ceiling_mset() -> tuple[int, Callable[[], Awaitable[None]]]:
     return await start_ceiling([(str(mset(CEILING_SETS)) + "\n").encode()])
 
 
-async def start_ceiling(commands: list[bytes] | None = None) -> tuple[int, Callable[[], Awaitable[None]]]:
-    """A bare asyncio FastAGI server: reads the env block, answers four fixed SET VARIABLEs, closes."""
-    answer = commands if commands is not None else [(set_variable(n, v) + "\n").encode() for n, v in CEILING_SETS]
+async def start_ceiling(commands: list[bytes] | None = None, decide: Callable[[bytes], list[bytes]] | None = None
+                        ) -> tuple[int, Callable[[], Awaitable[None]]]:
+    """A bare asyncio FastAGI server: reads the env block, answers four fixed SET VARIABLEs, closes.
+
+    With ``decide`` (env block -> commands), the answer is computed per call instead: see :func:`decision_floor`.
+    """
+    fixed = commands if commands is not None else [(set_variable(n, v) + "\n").encode() for n, v in CEILING_SETS]
 
     class Bare(asyncio.Protocol):
         def __init__(self) -> None:
             self.buf = b""
             self.step = -1
+            self.answer = fixed
             self.transport: asyncio.Transport | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -372,17 +380,19 @@ async def start_ceiling(commands: list[bytes] | None = None) -> tuple[int, Calla
                 i = self.buf.find(b"\n\n")
                 if i < 0:
                     return
+                if decide is not None:
+                    self.answer = decide(self.buf[:i])
                 self.buf = self.buf[i + 2:]
                 self.step = 0
-                self.transport.write(answer[0])
+                self.transport.write(self.answer[0])
                 return
             while (i := self.buf.find(b"\n")) >= 0:
                 self.buf = self.buf[i + 1:]
                 self.step += 1
-                if self.step == len(answer):
+                if self.step == len(self.answer):
                     self.transport.close()
                     return
-                self.transport.write(answer[self.step])
+                self.transport.write(self.answer[self.step])
 
     server = await asyncio.get_running_loop().create_server(Bare, HOST, 0, backlog=4096)
 
@@ -390,6 +400,33 @@ async def start_ceiling(commands: list[bytes] | None = None) -> tuple[int, Calla
         server.close()
         await server.wait_closed()
     return int(server.sockets[0].getsockname()[1]), close
+
+
+def decision_floor(make_gateway: Callable[[], Awaitable[Gateway]]) -> StartServer:
+    """The MSet ceiling plus exactly what deciding adds: parse the env block, ``routes.check``, encode the MSet.
+
+    No session layer (timers, limits, allowlist, metrics hooks, error handling): the best a server that
+    decides could do on this loop, whatever its session machinery.
+    """
+    async def start() -> tuple[int, Callable[[], Awaitable[None]]]:
+        from gateway.agi import routes
+        from gateway.agi.protocol import parse_env
+        from gateway.agi.server import answer_commands
+
+        gw = await make_gateway()
+
+        def decide(block: bytes) -> list[bytes]:
+            sets = routes.check(parse_env(block), {}, gw)
+            assert isinstance(sets, tuple), "the embedded gateway answers at once"
+            return answer_commands(sets, "mset")
+
+        port, close = await start_ceiling(decide=decide)
+
+        async def close_all() -> None:
+            await close()
+            await gw.close()
+        return port, close_all
+    return start
 
 
 def panoramisk_server(make_gateway: Callable[[], Awaitable[Gateway]], answer: str = "mset") -> StartServer:
@@ -443,6 +480,9 @@ async def main_async(seconds: float, loads: list[float | None], *, audit: bool =
                                  (PANORAMISK[answer], panoramisk_server(make_gateway, answer))):
                 rows.append(await measure(label, start, load))
                 print(rows[-1].line(), flush=True)
+            if answer == "mset":  # how far a perfect session layer around the same decision could go
+                rows.append(await measure(FLOOR_LABEL, decision_floor(make_gateway), load))
+                print(rows[-1].line(), flush=True)
             rows.append(await run_row(dnc_label, make_gateway, load))
             print(rows[-1].line(), flush=True)
         if audit:  # the durable audit's cost, same run (issue 4)
@@ -493,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label} at saturation: {_ratio(by.get((label, sat)), by.get((ceiling, sat)))} of its ceiling "
               f"(target >= 0.60), {_ratio(by.get((label, sat)), by.get((pano, sat)))}x panoramisk answering the "
               "same way (target >= 3)")
+    floor = by.get((FLOOR_LABEL, sat))
+    print(f"without any session layer, the same decision reaches {_ratio(floor, by.get((CEILING_MSET_LABEL, sat)))} "
+          f"of the MSet ceiling and {_ratio(floor, by.get((PANORAMISK['mset'], sat)))}x panoramisk")
     for r in rows:
         if r.label == "dnc-gateway, audit on":
             base = next((x for x in rows if x.label == "dnc-gateway, audit off" and x.offered == r.offered), None)
