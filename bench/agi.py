@@ -14,7 +14,12 @@ Rows, each at offered loads of 1 000 and 5 000 calls/s (open loop) and at satura
 
 Each of the three answers both ways: one ``EXEC MSet`` of the four variables (``[agi] answer = "mset"``,
 the default) and four ``SET VARIABLE`` round trips (``"set_variable"``, one at a time, as Asterisk
-requires). A session is timed by the client from ``connect()`` to the server's close. The load generator plays
+requires). A session is timed by the client from ``connect()`` to the server's close.
+
+``--line-writes``: the generator writes the env block one line per write, as Asterisk 23 does (see
+tests/fixtures/asterisk-23.4.1/fastagi-gateway-sessions.txt), instead of in one write. On loopback every line
+is then a TCP segment of its own: a server that reads as soon as a line arrives (the ceiling) pays a read per
+line, and the generator pays a write per line. The load generator plays
 Asterisk in its own process (multiprocessing, spawn) so that it does not share the server's event loop;
 both use uvloop when installed. On a 2-core machine the generator and the server each have one core.
 
@@ -158,8 +163,8 @@ def size_span() -> int:
 class _Asterisk(asyncio.Protocol):
     """Asterisk's side of one session: send the env block, answer each command line, time until close."""
 
-    def __init__(self, env: bytes, done: Callable[[float, bool], None]) -> None:
-        self.env = env
+    def __init__(self, env: list[bytes], done: Callable[[float, bool], None]) -> None:
+        self.env = env  # what to write, write by write
         self.done = done
         self.started = time.perf_counter()
         self.buf = b""
@@ -169,7 +174,8 @@ class _Asterisk(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
-        self.transport.write(self.env)
+        for chunk in self.env:
+            self.transport.write(chunk)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -193,9 +199,11 @@ class Load:
     seconds: float
     concurrency: int = 64  # closed loop: sessions kept in flight
     max_in_flight: int = 8000  # open loop: beyond this, a call counts as dropped (the server is drowning)
+    # Write the env block one line per write, as Asterisk does (ast_agi_send); else in one write.
+    line_writes: bool = False
 
 
-async def _generate(port: int, load: Load, envs: list[bytes]) -> dict[str, Any]:
+async def _generate(port: int, load: Load, envs: list[list[bytes]]) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     errors = 0
@@ -272,7 +280,7 @@ def _generator_main(port: int, load: Load, conn: Connection) -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    envs = env_blocks(4096)
+    envs = [e.splitlines(keepends=True) if load.line_writes else [e] for e in env_blocks(4096)]
     conn.send(asyncio.run(_generate(port, load, envs)))
     conn.close()
 
@@ -463,14 +471,15 @@ def _ratio(a: Row | None, b: Row | None) -> str:
     return f"{a.calls_per_s / b.calls_per_s:.2f}" if a and b and b.calls_per_s else "n/a"
 
 
-async def main_async(seconds: float, loads: list[float | None], *, audit: bool = False) -> list[Row]:
+async def main_async(seconds: float, loads: list[float | None], *, audit: bool = False,
+                     line_writes: bool = False) -> list[Row]:
     t = time.perf_counter()
     registry = random_registry()
     built = time.perf_counter() - t
     print(f"registry: {registry.meta.count:,} random French mobile numbers, built in {built:.2f}s", flush=True)
     rows: list[Row] = []
     for rate in loads:
-        load = Load(rate, seconds)
+        load = Load(rate, seconds, line_writes=line_writes)
         # Each answer style against a ceiling and a panoramisk server that answer the same way.
         for answer, ceiling_label, ceiling, dnc_label in (
                 ("set_variable", CEILING_SETS_LABEL, start_ceiling, DNC_SETS),
@@ -516,11 +525,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--audit", action="store_true",
                     help="also dnc-gateway with the durable audit off and on, at each load (bench/audit.py)")
+    ap.add_argument("--line-writes", action="store_true",
+                    help="the load generator writes the env block one line per write, as Asterisk does")
     args, loads, seconds, uv = parse_args(ap, argv)
     print(f"FastAGI benchmark: {platform.python_implementation()} {platform.python_version()}, "
-          f"{'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}", flush=True)
+          f"{'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}"
+          f"{', env block one line per write' if args.line_writes else ''}", flush=True)
     print(HEADER, flush=True)
-    rows = asyncio.run(main_async(seconds, loads, audit=args.audit))
+    rows = asyncio.run(main_async(seconds, loads, audit=args.audit, line_writes=args.line_writes))
     print()
     print(HEADER)
     for r in rows:
