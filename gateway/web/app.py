@@ -156,6 +156,9 @@ class WebServer:
         try:
             response = web.StreamResponse(headers={
                 "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            # No keep-alive once the stream ends: a connection left idle just as the server closes would make
+            # aiohttp's shutdown wait its full timeout (seen as a rare 2 s close), and a browser reconnects anyway.
+            response.force_close()
             await response.prepare(request)
             await response.write(b"retry: 3000\n\n" + sse_event("summary", self.hub.summary()))
             while True:
