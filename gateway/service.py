@@ -213,6 +213,8 @@ class Gateway:
         return c.caller_id if c is not None else ""
 
     # -- the decision with the number's history: once awaiting the state store, once not -----------------------
+    # The two differ only by their awaits; what they decide lives in the helpers they share. One generator
+    # driven both ways would remove the repetition, at the cost of a generator and its sends on every call.
 
     async def _decide(self, number: Number, campaign: str, caller_id: str | None, now: datetime,
                       record: bool) -> Decision:
