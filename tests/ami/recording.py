@@ -7,6 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "asterisk-23.4.1" / "ami-outbound-calls.raw"
+# Asterisk 23.4.1 running asterisk-config/ during tests/e2e/test_asterisk.py, as the gateway's watcher got it.
+E2E_FIXTURE = FIXTURE.with_name("ami-e2e-session.raw")
+E2E_BYPASS_CHANNEL = "PJSIP/agent2-00000010"  # dials 8 + 0612000003: the trunk with no decision
+E2E_EMERGENCY_CHANNEL = "PJSIP/agent1-0000000e"  # dials 112: the trunk with no decision, rightly
 END = b"\r\n\r\n"
 
 BLOCKED_UID = "1795418526.10"  # PJSIP/sipp-0000000a dials 0612000001: BLOCK, Hangup(21)
@@ -57,6 +61,12 @@ def load(path: Path = FIXTURE) -> Recording:
     assert headers(goodbye).get("Response") == "Goodbye"
     assert all(m.startswith(b"Event: ") for m in events)
     return Recording(banner + sep, login, tuple(events), pong, goodbye)
+
+
+def load_events(path: Path = E2E_FIXTURE) -> tuple[bytes, ...]:
+    """The events of a recorded session, each byte for byte; the responses to the watcher's actions left out."""
+    _banner, _sep, rest = path.read_bytes().partition(b"\r\n")
+    return tuple(m for m in split(rest) if m.startswith(b"Event: "))
 
 
 _SCREENING_VARS = {"DNC_VERDICT", "DNC_REASON", "DNC_DECISION_ID", "DNC_WOULD_BLOCK", "AGISTATUS"}

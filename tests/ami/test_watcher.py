@@ -29,9 +29,12 @@ from tests.ami.recording import (
     ALLOWED_UID,
     BLOCKED_CHANNEL,
     BLOCKED_UID,
+    E2E_BYPASS_CHANNEL,
+    E2E_EMERGENCY_CHANNEL,
     bypass,
     headers,
     load,
+    load_events,
 )
 from tests.conftest import FIXED_NOW, write_sample
 
@@ -116,6 +119,24 @@ async def test_recorded_calls_confirm_the_allowed_attempt(harness: Harness) -> N
         # The watchdog's Pings are answered with the recorded Pong: the connection stays up.
         await until(lambda: len(conn.named("ping")) >= 2)
         assert w.connected and w.reconnects == 0
+
+
+async def test_a_whole_recorded_session_of_asterisk_config(harness: Harness) -> None:
+    """Asterisk 23.4.1 running asterisk-config/ (tests/e2e): six calls reach the trunk. Four carry a decision
+    (DNC_* variables set by the gateways' AGI), one is 112 (never screened), one dialled "8" + number past the
+    screening: only that one is a bypass, and only its channel is hung up."""
+    events = load_events()
+    assert sum(headers(m)["Event"] == "DialBegin" for m in events) == 6
+    async with FakeAmi(load(), [Plan(events=events)]) as fake:
+        w = await harness.watcher(fake.port, hangup_bypass=True)
+        conn = await fake.wait_connections(1)
+        await seen_all(w, events)
+        await until(lambda: len(conn.named("hangup")) == 1)
+        assert [(b["channel"], b["kind"], b["number"], b["hangup"]) for b in w.recent_bypasses] == [
+            (E2E_BYPASS_CHANNEL, "no_decision", "+3361•••••03", True)]
+        assert [(a["channel"], a["cause"]) for a in conn.named("hangup")] == [(E2E_BYPASS_CHANNEL, "21")]
+        assert E2E_EMERGENCY_CHANNEL not in {b["channel"] for b in w.recent_bypasses}
+        assert harness.sample("dnc_bypasses_total", campaign="unknown") == 1
 
 
 async def test_recorded_stream_in_small_pieces(harness: Harness) -> None:
