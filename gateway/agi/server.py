@@ -7,7 +7,7 @@ it has no timeouts; a script with a query string finds no route; an inline
 reply by one. tests/agi/test_panoramisk_regressions.py shows each case.
 
 One ``asyncio.Protocol`` per connection, driven by callbacks: the replies to
-``GET VARIABLE`` / ``SET VARIABLE`` are handled in ``data_received`` and the
+``GET VARIABLE`` and the answer (``EXEC MSet`` or ``SET VARIABLE``) are handled in ``data_received`` and the
 next command written at once, with no coroutine resumed for each reply. The
 Gateway call runs in the same callback when it needs no waiting (embedded
 state, no durable audit record): then a session creates no task at all, and
@@ -62,8 +62,6 @@ FAILURE = b"FAILURE\n"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-
-
 _DIGITS = re.compile(r"\d{5,}")
 
 
@@ -88,8 +86,8 @@ def answer_commands(sets: Sets, answer: str) -> list[bytes]:
 class Phase(enum.Enum):
     ENV = "env"  # reading the environment block
     READ = "read"  # GET VARIABLE round trips
-    DECIDE = "decide"  # the Gateway call is running
-    SET = "set"  # SET VARIABLE round trips
+    DECIDE = "decide"  # the Gateway call is running (only seen while it awaits something)
+    SET = "set"  # the answer's round trips: one EXEC MSet, or a SET VARIABLE each
     DONE = "done"
 
 
@@ -117,7 +115,7 @@ class PeerFilter:
 
 
 class _Session(asyncio.Protocol):
-    """One FastAGI connection: env block -> GET VARIABLEs -> Gateway call -> SET VARIABLEs -> close."""
+    """One FastAGI connection: env block -> GET VARIABLEs -> Gateway call -> the answer (MSet or SETs) -> close."""
 
     __slots__ = ("_commands", "_deadline", "_handler", "_reads", "_request", "_sent", "_timer", "_values", "conn",
                  "hangup", "lost", "ok", "phase", "server", "started", "task", "transport")
@@ -269,7 +267,7 @@ class _Session(asyncio.Protocol):
             self.task = self.server.loop.create_task(self._decide(res))
 
     async def _decide(self, pending: Coroutine[Any, Any, Sets]) -> None:
-        """The rest of the Gateway call; the first SET VARIABLE is written from this task's last step."""
+        """The rest of the Gateway call; the answer's first command is written from this task's last step."""
         try:
             sets = await pending
         except asyncio.CancelledError:  # drain gave up on this session
