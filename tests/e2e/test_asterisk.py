@@ -117,22 +117,37 @@ class Stack:
 
     def dial(self, number: str, agent: str = "agent1") -> str:
         """One call from an agent's softphone; the final answer it got: "200" (connected) or the refusal's code."""
-        assert SIPP is not None
+        return self.dial_many([number], agent)[number]
+
+    def dial_many(self, numbers: list[str], agent: str = "agent1", rate: float = 10.0) -> dict[str, str]:
+        """Calls from one agent's softphone, ``rate`` new calls a second: each number's final answer."""
+        assert SIPP is not None and len(set(numbers)) == len(numbers)
         self.calls += 1
         work = self.root / f"call-{self.calls}"
         work.mkdir()
-        (work / "call.csv").write_text(f"SEQUENTIAL\n{number};{agent};\n")
+        (work / "calls.csv").write_text("SEQUENTIAL\n" + "".join(f"{n};{agent};\n" for n in numbers))
         trace = work / "messages.log"
         out = subprocess.run(
-            [SIPP, f"127.0.0.1:{self.sip_port}", "-sf", str(SIPP_DIR / "agent.xml"), "-inf", str(work / "call.csv"),
-             "-au", agent, "-ap", f"change-me-{agent}", "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", "1",
-             "-nostdin", "-timeout", "30s", "-trace_msg", "-message_file", str(trace)],
-            cwd=work, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, f"sipp agent call to {number} failed: {out.stdout[-1500:]}{out.stderr[-1500:]}"
-        finals = [m.group(1) for received, msg in messages(trace) if received
-                  and (m := re.match(r"SIP/2\.0 ([2-6]\d\d) ", msg)) and re.search(r"^CSeq: 2 INVITE", msg, re.M)]
-        assert finals, f"no final answer to the INVITE in {trace}"
-        return finals[0]
+            [SIPP, f"127.0.0.1:{self.sip_port}", "-sf", str(SIPP_DIR / "agent.xml"), "-inf", str(work / "calls.csv"),
+             "-au", agent, "-ap", f"change-me-{agent}", "-i", "127.0.0.1", "-p", str(free_udp_port()),
+             "-m", str(len(numbers)), "-r", f"{rate:g}", "-l", "500", "-nostdin", "-timeout", "60s", "-trace_msg",
+             "-message_file", str(trace)],
+            cwd=work, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, f"sipp agent calls failed: {out.stdout[-1500:]}{out.stderr[-1500:]}"
+        called: dict[str, str] = {}  # Call-ID -> number
+        finals: dict[str, str] = {}
+        for received, msg in messages(trace):
+            call_id = re.search(r"^Call-ID:\s*(\S+)", msg, re.M | re.I)
+            if call_id is None:
+                continue
+            if not received and (m := re.match(r"INVITE sip:([^@]+)@", msg)):
+                called[call_id.group(1)] = m.group(1)
+            elif (received and (m := re.match(r"SIP/2\.0 ([2-6]\d\d) ", msg))
+                  and re.search(r"^CSeq: 2 INVITE", msg, re.M)):
+                finals.setdefault(call_id.group(1), m.group(1))
+        answers = {called[c]: code for c, code in finals.items()}
+        assert set(answers) == set(numbers), f"no final answer for {set(numbers) - set(answers)} in {trace}"
+        return answers
 
     def trunk_requests(self, method: str) -> list[str]:
         """Call-IDs of the requests of ``method`` the carrier received."""
@@ -355,3 +370,23 @@ def test_a_call_that_skips_the_screening_is_flagged_and_hung_up(stack: Stack) ->
     log = stack.gateways[0].log.read_text()
     assert "BYPASS (no_decision)" in log and "bypass hangup of PJSIP/agent2-" in log
     assert "0612000003" not in log and "612000003" not in log  # numbers are masked in the log
+
+
+def test_a_burst_of_calls_is_screened_call_by_call(stack: Stack) -> None:
+    """120 calls at 30 a second from one agent: every one decided and audited, the listed ones refused, the
+    others through the trunk, each attempt confirmed over AMI, no FastAGI error, no bypass."""
+    stack.use(0, 1)
+    gw = stack.gateways[0]
+    confirmed, bypasses = gw.metric("dnc_attempts_confirmed_total"), gw.metric("dnc_bypasses_total")
+    errors = gw.metric("dnc_agi_errors_total")
+    listed = [f"061200000{i}" for i in (4, 5)]  # on the opposition list, not dialled by the tests above
+    numbers = [*listed, *(f"0612{1000 + i:06d}" for i in range(118))]
+    answers = stack.dial_many(numbers, "agent2", rate=30)
+    assert {n: answers[n] for n in listed} == dict.fromkeys(listed, "403")
+    assert {answers[n] for n in numbers[2:]} == {"200"}
+    assert set(numbers[2:]) <= set(stack.trunk_invites()) and not set(listed) & set(stack.trunk_invites())
+    for n in numbers:
+        rec = _one(gw.audit(n))
+        assert rec["verdict"] == ("BLOCK" if n in listed else "ALLOW") and rec["campaign"] == "legacy"
+    wait_until(lambda: gw.metric("dnc_attempts_confirmed_total") >= confirmed + 118, "118 confirmations")
+    assert gw.metric("dnc_bypasses_total") == bypasses and gw.metric("dnc_agi_errors_total") == errors
