@@ -349,6 +349,14 @@ def test_optout_feature_code_blocks_the_next_call_at_once(stack: Stack) -> None:
     assert _one(stack.gateways[0].audit("0612000063"))["reason"] == "internal_dnc"
 
 
+def test_refusal_feature_code_starts_the_cooldown(stack: Stack) -> None:
+    stack.use(0, 1)
+    assert stack.dial("0612000064", "agent2") == "200"
+    assert stack.dial("*61", "agent2") == "200"  # the callee refused: recorded for the last number called
+    assert stack.dial("0612000064", "agent2") == "403"
+    assert _one(stack.gateways[0].audit("0612000064"))["reason"] == "refusal_cooldown"
+
+
 def test_emergency_numbers_go_through_unscreened(stack: Stack) -> None:
     stack.use(None, None)  # even with no gateway at all
     assert stack.dial("112", "agent1") == "200"
