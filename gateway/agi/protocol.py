@@ -271,20 +271,28 @@ def set_variable(name: str, value: str) -> str:
     return f"SET VARIABLE {name} {quote(value)}"
 
 
-_MSET_UNSAFE = re.compile(r'[,="\\\s]')
+_MSET_UNSAFE = re.compile(r'[,="\\\s\0]')
+_MSET_NAMES: set[str] = set()  # names already checked: in practice the four DNC_* variables
 
 
 def mset(pairs: Sequence[tuple[str, str]]) -> str | None:
     """One ``EXEC MSet name=value,…`` command for all ``pairs``; None when a value cannot travel that way.
 
     MSet (main/pbx_variables.c) splits its argument on commas, then each pair on its first ``=``:
-    a value holding a comma, a quote, a backslash or white space must go by ``SET VARIABLE`` instead.
+    a value holding a comma, a quote, a backslash, white space or NUL must go by ``SET VARIABLE`` instead.
+    Built once per call, so the checks are one scan of the values and a set look-up per name.
     """
-    for name, value in pairs:
-        _check_name(name)
-        if _MSET_UNSAFE.search(value) or "," in name or "=" in name:
-            return None
-    return "EXEC MSet " + quote(",".join(f"{name}={value}" for name, value in pairs))
+    for name, _ in pairs:
+        if name not in _MSET_NAMES:
+            _check_name(name)
+            if "," in name or "=" in name:
+                return None
+            if len(_MSET_NAMES) < 64:
+                _MSET_NAMES.add(name)
+    if _MSET_UNSAFE.search("".join([value for _, value in pairs])):
+        return None
+    # Nothing left that quote() would escape: no quote, backslash, line break or NUL in names or values.
+    return 'EXEC MSet "' + ",".join([f"{name}={value}" for name, value in pairs]) + '"'
 
 
 def get_variable(name: str) -> str:

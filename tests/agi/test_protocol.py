@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -300,5 +302,24 @@ def test_mset_packs_safe_values_and_refuses_the_others() -> None:
     from gateway.agi.protocol import mset
 
     assert mset([("DNC_REASON", ""), ("DNC_VERDICT", "ALLOW")]) == 'EXEC MSet "DNC_REASON=,DNC_VERDICT=ALLOW"'
-    for bad in ("a,b", "a b", 'q"', "back\\slash", "x=y", "line\nbreak"):
+    for bad in ("a,b", "a b", 'q"', "back\\slash", "x=y", "line\nbreak", "nul\0", "tab\t"):
         assert mset([("DNC_REASON", bad)]) is None
+        assert mset([("DNC_VERDICT", "ALLOW"), ("DNC_REASON", bad)]) is None  # whichever pair it is in
+    assert mset([("A,B", "1")]) is None and mset([("A=B", "1")]) is None
+    with pytest.raises(ValueError):
+        mset([("BAD NAME", "1")])
+
+
+@given(st.lists(st.tuples(st.from_regex(r"[A-Z_][A-Z0-9_]{0,12}", fullmatch=True),
+                          st.text(alphabet=st.characters(codec="utf-8"), max_size=12)), min_size=1, max_size=5))
+def test_mset_reads_back_as_the_same_pairs(pairs: list[tuple[str, str]]) -> None:
+    """What res_agi.c's parse_args then MSet's comma and "=" splitting make of the command: the pairs sent."""
+    from gateway.agi.protocol import mset
+
+    command = mset(pairs)
+    if command is None:  # only when a value holds what MSet would split on or parse_args would eat
+        assert any(re.search(r'[,="\\\s\0]', v) for _, v in pairs)
+        return
+    argv = parse_args(command)
+    assert argv[:2] == ["EXEC", "MSet"] and len(argv) == 3
+    assert [tuple(p.split("=", 1)) for p in argv[2].split(",")] == [tuple(p) for p in pairs]
