@@ -158,10 +158,8 @@ _DATA_THEN_FIELDS = re.compile(r"\((.*)\)((?:\s+[A-Za-z_]+=\S*)*)(?:\s+(.*))?", 
 _FIELD = re.compile(r"([A-Za-z_]+)=(\S*)")
 _UNSAFE = ("\n", "\r", "\0")
 _UNSAFE_RE = re.compile("[\n\r\0]")
-# The reply to nearly every command the gateway sends (SET VARIABLE): parsed once.
-_OK_LINE = b"200 result=1\n"
-REPLY_OK: Final = Reply(200, "1")
-_COMMON: Final = {_OK_LINE: REPLY_OK, b"200 result=0\n": Reply(200, "0")}
+# The replies to nearly every command the gateway sends (SET VARIABLE, EXEC MSet), parsed once.
+_COMMON: Final = {b"200 result=1\n": Reply(200, "1"), b"200 result=0\n": Reply(200, "0")}
 
 
 def _decode(raw: bytes) -> str:
@@ -416,10 +414,6 @@ class AgiConnection:
         return req
 
     def _next_line_event(self) -> Event | NeedData:
-        if self._buf == _OK_LINE and self.state is State.AWAITING and self._usage is None:  # the hot path
-            self._buf.clear()
-            self.state = State.IDLE
-            return REPLY_OK
         while True:
             nl = self._buf.find(b"\n")
             if nl < 0:
