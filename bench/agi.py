@@ -49,8 +49,9 @@ from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.agi.protocol import mset, set_variable
-from gateway.agi.server import AgiServer
+from gateway.agi import routes
+from gateway.agi.protocol import mset, parse_env, set_variable
+from gateway.agi.server import AgiServer, answer_commands
 from gateway.config import Config, parse
 from gateway.registry.model import ListKind, ListMeta, RegistryList
 from gateway.service import Gateway
@@ -417,10 +418,6 @@ def decision_floor(make_gateway: Callable[[], Awaitable[Gateway]]) -> StartServe
     decides could do on this loop, whatever its session machinery.
     """
     async def start() -> tuple[int, Callable[[], Awaitable[None]]]:
-        from gateway.agi import routes
-        from gateway.agi.protocol import parse_env
-        from gateway.agi.server import answer_commands
-
         gw = await make_gateway()
 
         def decide(block: bytes) -> list[bytes]:
@@ -449,12 +446,8 @@ def panoramisk_server(make_gateway: Callable[[], Awaitable[Gateway]], answer: st
             h = request.headers
             outcome = await gw.check(h.get("agi_arg_1", ""), h.get("agi_arg_2", ""), channel=h.get("agi_channel", ""),
                                      uniqueid=h.get("agi_uniqueid", ""), source="agi")
-            d = outcome.decision
-            sets = (("DNC_REASON", str(d.reason) if d.reason else ""), ("DNC_DECISION_ID", outcome.decision_id),
-                    ("DNC_WOULD_BLOCK", "1" if d.would_block else "0"), ("DNC_VERDICT", str(d.verdict)))
-            command = mset(sets) if answer == "mset" else None
-            for line in [command] if command else [set_variable(n, v) for n, v in sets]:
-                await request.send_command(line)
+            for command in answer_commands(routes.check_sets(outcome), answer):  # the same answer as ours
+                await request.send_command(command.decode().removesuffix("\n"))
 
         app.add_route("check", check)
         server = await asyncio.start_server(app.handler, HOST, 0, backlog=4096)
