@@ -22,7 +22,7 @@ import pytest
 from gateway.agi.server import AgiServer
 from gateway.config import AgiSection, Config, HostPort
 from gateway.service import Gateway
-from tests.agi.fake_asterisk import CallResult, call, captured_sessions, env_block, recorded_sessions
+from tests.agi.fake_asterisk import CallResult, Captured, call, captured_sessions, env_block, recorded_sessions
 
 HOST = "127.0.0.1"
 DECISION_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{22}(?![0-9a-f])")
@@ -250,14 +250,11 @@ async def test_internal_error_answers_failure(gateway: Gateway, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("session", captured_sessions(), ids=lambda s: s.label)
-async def test_sessions_captured_with_asterisk_replay_byte_for_byte(gateway: Gateway, session: object) -> None:
+async def test_sessions_captured_with_asterisk_replay_byte_for_byte(gateway: Gateway, session: Captured) -> None:
     """Asterisk 23.4.1's side of sessions captured against this gateway, segment by segment: the same answers.
 
     Only the decision ids differ (they are new for every decision).
     """
-    from tests.agi.fake_asterisk import Captured
-
-    assert isinstance(session, Captured)
     async with serving(gateway, answer=session.answer) as h:
         reader, writer = await asyncio.open_connection(HOST, h.port)
         try:

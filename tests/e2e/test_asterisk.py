@@ -26,8 +26,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -101,7 +101,6 @@ class Stack:
     gateways: list[Gateway]
     dead_port: int
     calls: int = 0
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def cli(self, command: str) -> str:
         assert ASTERISK is not None
@@ -180,9 +179,9 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: object, what: str, timeout: float = 15.0) -> None:
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
 
@@ -229,11 +228,12 @@ def start_gateway(root: Path, name: str, answer: str, ami_port: int | None) -> G
     conf.write_text(text)
     agi_port, web_port = free_port(), free_port()
     log = root / f"{name}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, "--config", str(conf), "--log-level", "INFO", "serve",
-         "--agi-listen", f"127.0.0.1:{agi_port}", "--web-listen", f"127.0.0.1:{web_port}"],
-        cwd=root / name, env=dict(os.environ, DNC_GATEWAY_INSTANCE=name, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVE, "--config", str(conf), "--log-level", "INFO", "serve",
+             "--agi-listen", f"127.0.0.1:{agi_port}", "--web-listen", f"127.0.0.1:{web_port}"],
+            cwd=root / name, env=dict(os.environ, DNC_GATEWAY_INSTANCE=name, PYTHONPATH=str(ROOT)),
+            stdout=subprocess.DEVNULL, stderr=err)
     gw = Gateway(name, agi_port, web_port, proc, log)
 
     def listening() -> bool:
@@ -251,33 +251,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert ASTERISK is not None and SIPP is not None
     root = tmp_path_factory.mktemp("pbx")
     sip_port, trunk_port, ami_port, dead_port = free_udp_port(), free_udp_port(), free_port(), free_port()
-    procs: list[subprocess.Popen[bytes]] = []
     gateways: list[Gateway] = []
     trunk_log = root / "trunk-messages.log"
+    trunk = pbx = None
     try:
         trunk = subprocess.Popen(
             [SIPP, "-sf", str(SIPP_DIR / "trunk.xml"), "-i", "127.0.0.2", "-p", str(trunk_port), "-nostdin",
              "-trace_msg", "-message_file", str(trunk_log)], cwd=root, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
-        procs.append(trunk)
-        # gw1 answers with SET VARIABLE (the default) and watches AMI; gw2 answers with one EXEC MSet.
+        # gw1 answers with SET VARIABLE and watches AMI; gw2 answers with one EXEC MSet (the default).
         gateways.append(start_gateway(root, "gw1", "set_variable", ami_port))
         gateways.append(start_gateway(root, "gw2", "mset", None))
         conf = asterisk_config(root / "asterisk", sip_port, trunk_port, ami_port, gateways[0].agi_port,
                                gateways[1].agi_port)
-        pbx = subprocess.Popen([ASTERISK, "-C", str(conf), "-f", "-n", "-vvv"], cwd=root, stdin=subprocess.DEVNULL,
-                               stdout=(root / "asterisk.out").open("wb"), stderr=subprocess.STDOUT)
-        procs.append(pbx)
-        s = Stack(root, conf, sip_port, trunk_log, gateways, dead_port, procs=procs)
+        with (root / "asterisk.out").open("wb") as out:
+            pbx = subprocess.Popen([ASTERISK, "-C", str(conf), "-f", "-n", "-vvv"], cwd=root,
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        s = Stack(root, conf, sip_port, trunk_log, gateways, dead_port)
         wait_until(lambda: pbx.poll() is None and "fully booted" in s.cli("core waitfullybooted"), "Asterisk to boot",
                    60)
         wait_until(lambda: gateways[0].metric("dnc_ami_connected") == 1, "the AMI watcher to log in", 20)
         yield s
     finally:
-        if procs and len(procs) > 1 and procs[-1].poll() is None:
+        if pbx is not None and pbx.poll() is None:
             with contextlib.suppress(Exception):
-                Stack(root, root / "asterisk" / "asterisk.conf", 0, trunk_log, [], 0).cli("core stop now")
-        for p in [*procs, *(g.proc for g in gateways)]:
+                subprocess.run([ASTERISK, "-C", str(conf), "-rx", "core stop now"], capture_output=True, timeout=30)
+        for p in [q for q in (trunk, pbx) if q is not None] + [g.proc for g in gateways]:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
