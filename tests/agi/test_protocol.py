@@ -25,6 +25,14 @@ from gateway.agi.protocol import (
 from tests.agi.fake_asterisk import env_block, parse_args, recorded_sessions
 
 
+def started(**kw: int) -> AgiConnection:
+    """A connection past its environment block, ready for a command."""
+    conn = AgiConnection(**kw)
+    conn.receive_data(env_block())
+    assert isinstance(conn.next_event(), AgiRequest)
+    return conn
+
+
 def replay(recorded_index: int, chunk: int) -> list[object]:
     """Play a recorded session through AgiConnection, Asterisk's bytes fed ``chunk`` bytes at a time."""
     rec = recorded_sessions()[recorded_index]
@@ -96,9 +104,7 @@ def test_hangup_makes_the_connection_dead_and_may_come_between_commands() -> Non
 
 
 def test_trying_is_skipped_and_the_real_reply_returned() -> None:
-    conn = AgiConnection()
-    conn.receive_data(env_block())
-    conn.next_event()
+    conn = started()
     conn.send("GOSUB sub s 1")
     conn.receive_data(b"100 result=0 Trying...\n")
     assert conn.next_event() is NEED_DATA
@@ -205,22 +211,16 @@ def test_not_fastagi(bad: bytes) -> None:
 
 
 def test_reply_errors() -> None:
-    conn = AgiConnection()
-    conn.receive_data(env_block())
-    conn.next_event()
+    conn = started()
     conn.receive_data(b"200 result=1\n")
     with pytest.raises(ProtocolError, match="no command in flight"):
         conn.next_event()
-    conn = AgiConnection()
-    conn.receive_data(env_block())
-    conn.next_event()
+    conn = started()
     conn.send("VERBOSE x")
     conn.receive_data(b"hello\n")
     with pytest.raises(ProtocolError, match="CODE result"):
         conn.next_event()
-    conn = AgiConnection(reply_limit=64)
-    conn.receive_data(env_block())
-    conn.next_event()
+    conn = started(reply_limit=64)
     conn.send("GET VARIABLE X")
     conn.receive_data(b"200 result=1 (" + b"x" * 100)
     with pytest.raises(ProtocolError, match="longer than 64"):
@@ -228,9 +228,7 @@ def test_reply_errors() -> None:
 
 
 def test_eof_in_the_middle_of_a_reply() -> None:
-    conn = AgiConnection()
-    conn.receive_data(env_block())
-    conn.next_event()
+    conn = started()
     conn.send("SET VARIABLE")
     conn.receive_data(b"520-Invalid command syntax.  Proper usage follows:\nSets a variable\n")
     assert conn.next_event() is NEED_DATA
