@@ -10,10 +10,12 @@ test:
 	.venv/bin/python -m pytest -q
 	.venv/bin/ruff check gateway tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 lint:
 	.venv/bin/ruff check gateway tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench:
 	@scripts/bootstrap.sh run

@@ -32,6 +32,7 @@ from pyroaring import FrozenBitMap64
 from gateway.numbers import Normaliser
 from gateway.policy.campaign import Campaign
 from gateway.policy.engine import Call, Engine
+from gateway.policy.packs import home_law
 from gateway.registry import snapshot
 from gateway.registry.loaders import bitmap_of
 from gateway.registry.model import ListKind, ListMeta, Registries, RegistryList
@@ -129,7 +130,7 @@ def run_store(kind: str, size: int, nq: int, out: Any) -> None:
         result["serialized_bytes"] = len(members.serialize())
         if kind == "decide":
             camp = Campaign("c", regime="auto", lists=("bloctel",), caller_id="0162000000")
-            engine = Engine({"c": camp})
+            engine = Engine({"c": camp}, home_law("FR"))
             decide = engine.decide
             parse = norm.parse
 

@@ -79,12 +79,7 @@ class Running:
             gw.holder.specs = dict(new.lists)
         result = await gw.holder.reload()
         if new is not None:
-            from gateway.policy.engine import Engine, Settings
-
-            g = new.gateway
-            gw.engine = Engine(dict(new.campaigns), gw.engine.pack, Settings(g.stale_action, g.alsace_moselle,
-                                                                               self.config.gateway.timezone))
-            gw.config = new
+            gw.reconfigure(new)
             self.config = new
             for poller in self.pollers:
                 await poller.reconfigure([s for s in new.lists.values() if s.url])

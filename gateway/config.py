@@ -8,23 +8,47 @@ file's folder).
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
-from gateway.policy.campaign import CATEGORIES, MODES, REGIMES, SECTORS, Campaign
-from gateway.registry.model import ListKind
+# The value types the config builds (leaf modules: they import nothing of the gateway's behaviour).
+from gateway.policy.campaign import Campaign, Category, Mode, Regime, Sector
+from gateway.registry.model import ListFormat, ListKind, ListSpec
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "demo.toml"
 
-STALE_ACTIONS = ("block", "warn")
-STATE_FAILURE = ("closed", "open")
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class StaleAction(enum.StrEnum):
+    BLOCK = "block"  # a list older than its max_age_days blocks the calls that consult it
+    WARN = "warn"  # ... or is only reported in the decision's warnings
+
+
+class StateFailure(enum.StrEnum):
+    CLOSED = "closed"  # shared call history unreachable: refuse the call (state_unavailable)
+    OPEN = "open"  # ... or decide without the history
+
+
+class Answer(enum.StrEnum):
+    MSET = "mset"  # the verdict variables in one EXEC MSet round trip
+    SET_VARIABLE = "set_variable"  # one SET VARIABLE round trip per variable
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 class ConfigError(Exception):
@@ -49,10 +73,10 @@ class GatewaySection:
     timezone: str = "Europe/Paris"
     outside_line: tuple[str, ...] = ()
     data_dir: Path = Path(".")
-    stale_action: str = "block"
-    state_failure: str = "closed"  # what a call gets when the shared state store is unreachable
+    stale_action: StaleAction = StaleAction.BLOCK
+    state_failure: StateFailure = StateFailure.CLOSED  # what a call gets when the shared state is unreachable
     alsace_moselle: bool = False  # add Good Friday and 26 Dec to mainland holidays
-    log_level: str = "INFO"
+    log_level: LogLevel = LogLevel.INFO
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +90,7 @@ class AgiSection:
     drain_timeout: float = 10.0
     # How the verdict is written back: one SET VARIABLE round trip per variable (what the recorded sessions
     # show), or all of them in one "EXEC MSet" round trip (fewer system calls: about 40 % more calls/s).
-    answer: str = "mset"
+    answer: Answer = Answer.MSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,30 +122,20 @@ class AuditSection:
 
 
 @dataclass(frozen=True, slots=True)
-class ListConfig:
-    name: str
-    kind: ListKind
-    path: Path | None
-    format: str = "auto"
-    as_of: date | None = None
-    max_age_days: int | None = None
-    max_bad_share: float = 0.05
-    url: str = ""
-    sha256: str = ""
-    poll_seconds: float = 0.0
-    deltas: str = ""  # glob of dated delta files (+NUMBER / -NUMBER lines) applied on load, "" for none
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     agi: AgiSection = field(default_factory=AgiSection)
     web: WebSection = field(default_factory=WebSection)
     ami: AmiSection | None = None
     audit: AuditSection = field(default_factory=AuditSection)
-    lists: Mapping[str, ListConfig] = field(default_factory=dict)
+    lists: Mapping[str, ListSpec] = field(default_factory=dict)
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     path: Path | None = None
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """A section's defaults, from its dataclass: each default is written once, in the class."""
+    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
 
 def _line_of(text: str, table: str, key: str | None) -> int:
@@ -174,11 +188,13 @@ class _Reader:
             raise self.fail(table, key, f"expected {names}, got {type(value).__name__} {value!r}")
         return value
 
-    def choice(self, data: Mapping[str, Any], table: str, key: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(self, data: Mapping[str, Any], table: str, key: str, choices: type[E], default: E | None) -> E:
         value = self.get(data, table, key, str, default)
-        if value not in choices:
-            raise self.fail(table, key, f"{value!r} is not one of {', '.join(repr(c) for c in choices)}")
-        return str(value)
+        try:
+            return choices(value)
+        except ValueError:
+            raise self.fail(table, key, f"{value!r} is not one of {', '.join(repr(c.value) for c in choices)}") \
+                from None
 
     def strings(self, data: Mapping[str, Any], table: str, key: str) -> tuple[str, ...]:
         value = self.get(data, table, key, list, [])
@@ -200,6 +216,9 @@ class _Reader:
         if value is not None and value <= 0:
             raise self.fail(table, key, f"must be positive, got {value!r}")
         return value
+
+
+_SWITCHES = tuple(f.name for f in fields(Campaign) if f.name.startswith("check_"))
 
 
 def load(path: Path | None = None, *, data_dir: Path | None = None) -> Config:
@@ -233,52 +252,53 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         q = Path(os.path.expanduser(p))
         return q if q.is_absolute() else dd / q
 
-    home = r.get(g, "gateway", "home_country", str, "FR").upper()
+    G = _defaults(GatewaySection)
+    home = r.get(g, "gateway", "home_country", str, G["home_country"]).upper()
     if not re.fullmatch(r"[A-Z]{2}", home):
         raise r.fail("gateway", "home_country", f"{home!r} is not a two-letter ISO region code")
-    state = r.get(g, "gateway", "state", str, "memory://")
+    state = r.get(g, "gateway", "state", str, G["state"])
     if not re.match(r"^(memory://|sqlite://|redis://|rediss://)", state):
         raise r.fail("gateway", "state", f"{state!r}: expected memory://, sqlite:///PATH or redis://HOST:PORT/DB")
     if state.startswith("sqlite://"):
         # sqlite:///abs/path.db is absolute; sqlite://rel/path.db is relative to data_dir.
         state = "sqlite://" + str(resolve(state.removeprefix("sqlite://")))
     audit = r.get(g, "gateway", "audit", str, "")
-    tz = r.get(g, "gateway", "timezone", str, "Europe/Paris")
+    tz = r.get(g, "gateway", "timezone", str, G["timezone"])
     try:
-        from zoneinfo import ZoneInfo
         ZoneInfo(tz)
     except Exception:
         raise r.fail("gateway", "timezone", f"unknown time zone {tz!r}") from None
     gateway = GatewaySection(
         home_country=home,
-        professional=r.get(g, "gateway", "professional", str, "default"),
+        professional=r.get(g, "gateway", "professional", str, G["professional"]),
         state=state,
         audit=resolve(audit) if audit else None,
         timezone=tz,
         outside_line=r.strings(g, "gateway", "outside_line"),
         data_dir=dd,
-        stale_action=r.choice(g, "gateway", "stale_action", STALE_ACTIONS, "block"),
-        state_failure=r.choice(g, "gateway", "state_failure", STATE_FAILURE, "closed"),
-        alsace_moselle=r.get(g, "gateway", "alsace_moselle", bool, False),
-        log_level=r.choice(g, "gateway", "log_level", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+        stale_action=r.choice(g, "gateway", "stale_action", StaleAction, G["stale_action"]),
+        state_failure=r.choice(g, "gateway", "state_failure", StateFailure, G["state_failure"]),
+        alsace_moselle=r.get(g, "gateway", "alsace_moselle", bool, G["alsace_moselle"]),
+        log_level=r.choice(g, "gateway", "log_level", LogLevel, G["log_level"]),
     )
 
     a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "read_timeout", "header_limit",
                                             "drain_timeout", "answer"})
+    A = _defaults(AgiSection)
     allow = []
-    for net in r.strings(a, "agi", "allow") or ("127.0.0.0/8", "::1/128"):
+    for net in r.strings(a, "agi", "allow") or tuple(map(str, A["allow"])):
         try:
             allow.append(ipaddress.ip_network(net, strict=False))
         except ValueError:
             raise r.fail("agi", "allow", f"{net!r} is not an address or network") from None
     agi = AgiSection(
-        listen=r.hostport(a, "agi", "listen", HostPort("127.0.0.1", 4573)),
+        listen=r.hostport(a, "agi", "listen", A["listen"]),
         allow=tuple(allow),
-        max_sessions=r.positive(a, "agi", "max_sessions", int, 2000),
-        read_timeout=r.positive(a, "agi", "read_timeout", float, 2.0),
-        header_limit=r.positive(a, "agi", "header_limit", int, 16384),
-        drain_timeout=r.positive(a, "agi", "drain_timeout", float, 10.0),
-        answer=r.choice(a, "agi", "answer", ("mset", "set_variable"), "mset"),
+        max_sessions=r.positive(a, "agi", "max_sessions", int, A["max_sessions"]),
+        read_timeout=r.positive(a, "agi", "read_timeout", float, A["read_timeout"]),
+        header_limit=r.positive(a, "agi", "header_limit", int, A["header_limit"]),
+        drain_timeout=r.positive(a, "agi", "drain_timeout", float, A["drain_timeout"]),
+        answer=r.choice(a, "agi", "answer", Answer, A["answer"]),
     )
 
     w = r.table(raw.get("web", {}), "web", {"listen", "admin_token", "admin_token_file"})
@@ -290,7 +310,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         except OSError as e:
             raise r.fail("web", "admin_token_file", f"cannot read {token_file}: {e.strerror}") from None
     token = os.environ.get("DNC_GATEWAY_ADMIN_TOKEN", token)
-    web = WebSection(listen=r.hostport(w, "web", "listen", HostPort("127.0.0.1", 8080)), admin_token=token)
+    web = WebSection(listen=r.hostport(w, "web", "listen", _defaults(WebSection)["listen"]), admin_token=token)
 
     ami = None
     if "ami" in raw:
@@ -303,28 +323,31 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
                 secret = resolve(sf).read_text().strip()
             except OSError as e:
                 raise r.fail("ami", "secret_file", f"cannot read {sf}: {e.strerror}") from None
+        M = _defaults(AmiSection)
         ami = AmiSection(
-            host=r.get(m, "ami", "host", str, "127.0.0.1"),
-            port=r.positive(m, "ami", "port", int, 5038),
-            username=r.get(m, "ami", "username", str, ""),
+            host=r.get(m, "ami", "host", str, M["host"]),
+            port=r.positive(m, "ami", "port", int, M["port"]),
+            username=r.get(m, "ami", "username", str, M["username"]),
             secret=secret,
-            ping_interval=r.positive(m, "ami", "ping_interval", float, 10.0),
-            ping_timeout=r.positive(m, "ami", "ping_timeout", float, 5.0),
-            reconnect_max=r.positive(m, "ami", "reconnect_max", float, 30.0),
-            trunk_prefix=r.get(m, "ami", "trunk_prefix", str, "PJSIP/trunk"),
-            hangup_bypass=r.get(m, "ami", "hangup_bypass", bool, False),
-            decision_grace=r.positive(m, "ami", "decision_grace", float, 30.0),
+            ping_interval=r.positive(m, "ami", "ping_interval", float, M["ping_interval"]),
+            ping_timeout=r.positive(m, "ami", "ping_timeout", float, M["ping_timeout"]),
+            reconnect_max=r.positive(m, "ami", "reconnect_max", float, M["reconnect_max"]),
+            trunk_prefix=r.get(m, "ami", "trunk_prefix", str, M["trunk_prefix"]),
+            hangup_bypass=r.get(m, "ami", "hangup_bypass", bool, M["hangup_bypass"]),
+            decision_grace=r.positive(m, "ami", "decision_grace", float, M["decision_grace"]),
         )
 
     au = r.table(raw.get("audit", {}), "audit", {"durable_allow", "retention_days", "group_commit_ms", "max_queue"})
+    U = _defaults(AuditSection)
     audit_section = AuditSection(
-        durable_allow=r.get(au, "audit", "durable_allow", bool, True),
-        retention_days=r.positive(au, "audit", "retention_days", int, 1830),
-        group_commit_ms=r.positive(au, "audit", "group_commit_ms", float, 2.0),
-        max_queue=r.positive(au, "audit", "max_queue", int, 100_000),
+        durable_allow=r.get(au, "audit", "durable_allow", bool, U["durable_allow"]),
+        retention_days=r.positive(au, "audit", "retention_days", int, U["retention_days"]),
+        group_commit_ms=r.positive(au, "audit", "group_commit_ms", float, U["group_commit_ms"]),
+        max_queue=r.positive(au, "audit", "max_queue", int, U["max_queue"]),
     )
 
-    lists: dict[str, ListConfig] = {}
+    L = _defaults(ListSpec)
+    lists: dict[str, ListSpec] = {}
     for name, spec in r.get(raw, "", "lists", dict, {}).items():
         t = f"lists.{name}"
         if not isinstance(spec, dict):
@@ -333,7 +356,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
                           "poll_seconds", "deltas"})
         if "kind" not in spec:
             raise r.fail(t, None, "missing key 'kind'")
-        kind = r.choice(spec, t, "kind", tuple(k.value for k in ListKind), "")
+        kind = r.choice(spec, t, "kind", ListKind, None)
         path_s = r.get(spec, t, "path", str, "")
         url = r.get(spec, t, "url", str, "")
         if not path_s and not url:
@@ -344,16 +367,18 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
                 as_of = date.fromisoformat(as_of)
             except ValueError:
                 raise r.fail(t, "as_of", f"{as_of!r} is not a date (YYYY-MM-DD)") from None
-        share = r.get(spec, t, "max_bad_share", float, 0.05)
+        share = r.get(spec, t, "max_bad_share", float, L["max_bad_share"])
         if not 0 <= share <= 1:
             raise r.fail(t, "max_bad_share", "must be between 0 and 1")
-        fmt = r.choice(spec, t, "format", ("auto", "text", "bloctel-csv", "prefixes", "snapshot"), "auto")
-        lists[name] = ListConfig(
-            name=name, kind=ListKind(kind), path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
-            max_age_days=r.positive(spec, t, "max_age_days", int, None), max_bad_share=share, url=url,
-            sha256=r.get(spec, t, "sha256", str, ""), poll_seconds=r.get(spec, t, "poll_seconds", float, 0.0),
+        fmt = r.choice(spec, t, "format", ListFormat, L["format"])
+        lists[name] = ListSpec(
+            name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
+            max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share, url=url,
+            sha256=r.get(spec, t, "sha256", str, L["sha256"]),
+            poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
             deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "")
 
+    C = _defaults(Campaign)
     campaigns: dict[str, Campaign] = {}
     for name, spec in r.get(raw, "", "campaigns", dict, {}).items():
         t = f"campaigns.{name}"
@@ -377,24 +402,20 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         caller_id = r.get(spec, t, "caller_id", str, "")
         campaigns[name] = Campaign(
             name=name,
-            regime=r.choice(spec, t, "regime", REGIMES, "auto"),
-            category=r.choice(spec, t, "category", CATEGORIES, "prospecting"),
-            sector=r.choice(spec, t, "sector", SECTORS, ""),
-            mode=r.choice(spec, t, "mode", MODES, "enforce"),
+            regime=r.choice(spec, t, "regime", Regime, C["regime"]),
+            category=r.choice(spec, t, "category", Category, C["category"]),
+            sector=r.choice(spec, t, "sector", Sector, C["sector"]),
+            mode=r.choice(spec, t, "mode", Mode, C["mode"]),
             lists=names,
-            customers=r.get(spec, t, "customers", str, ""),
-            consent=r.get(spec, t, "consent", str, ""),
+            customers=r.get(spec, t, "customers", str, C["customers"]),
+            consent=r.get(spec, t, "consent", str, C["consent"]),
             caller_id=caller_id,
-            automated=r.get(spec, t, "automated", bool, True),
+            automated=r.get(spec, t, "automated", bool, C["automated"]),
             owned_caller_ids=r.strings(spec, t, "owned_caller_ids"),
-            max_attempts=r.positive(spec, t, "max_attempts", int, 4),
-            window_days=r.positive(spec, t, "window_days", int, 30),
-            cooldown_days=r.positive(spec, t, "cooldown_days", int, 60),
-            check_hours=r.get(spec, t, "check_hours", bool, True),
-            check_holidays=r.get(spec, t, "check_holidays", bool, True),
-            check_frequency=r.get(spec, t, "check_frequency", bool, True),
-            check_cooldown=r.get(spec, t, "check_cooldown", bool, True),
-            check_caller_id=r.get(spec, t, "check_caller_id", bool, True),
-            check_staleness=r.get(spec, t, "check_staleness", bool, True),
+            # Absent: the law of the call's jurisdiction pack (France: 4 in 30 days, 60 days after a refusal).
+            max_attempts=r.positive(spec, t, "max_attempts", int, C["max_attempts"]),
+            window_days=r.positive(spec, t, "window_days", int, C["window_days"]),
+            cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
+            **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
         )
     return Config(gateway, agi, web, ami, audit_section, lists, campaigns, Path(source) if source[:1] != "<" else None)

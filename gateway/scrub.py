@@ -628,7 +628,7 @@ def scrub_stream(src: IO[bytes], out: IO[bytes], rejects: IO[bytes], screener: S
 def planning_engine(engine: Engine) -> Engine:
     """The same engine and rules with every campaign's hours and holiday switches off (``--ignore-hours``)."""
     campaigns = {n: replace(c, check_hours=False, check_holidays=False) for n, c in engine.campaigns.items()}
-    return Engine(campaigns, engine.pack, engine.settings)
+    return Engine(campaigns, engine.pack_for, engine.settings)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from gateway.config import Config
+from gateway.config import Config, StateFailure
 from gateway.numbers import Normaliser, Number
-from gateway.policy.calendar import local_times, window_start
+from gateway.policy.campaign import Mode
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.engine import Call, Engine, Settings
-from gateway.policy.jurisdiction import for_country
+from gateway.policy.packs import PACKS, home_law
 from gateway.records import AuditRecord
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
-from gateway.state.model import EMPTY_HISTORY, History
-from gateway.state.store import Cap, StateStore, StateUnavailable, open_store
+from gateway.state.model import EMPTY_HISTORY, Cap, History
+from gateway.state.store import StateStore, StateUnavailable, open_store
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +74,18 @@ def new_decision_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1000):012x}{_ID_RANDOM.getrandbits(40):010x}"
 
 
-def _counted(decision: Decision, counted: bool, cap: Cap | None) -> Decision:
-    if not counted and decision.verdict is Verdict.ALLOW and not decision.would_block:
-        # Another gateway (or call) took the last attempt between our read and our count.
-        return decision._replace(verdict=Verdict.ALLOW if decision.mode == "monitor" else Verdict.BLOCK,
-                                 reason=Reason.FREQUENCY_CAP, rule="frequency_cap", would_block=True,
-                                 detail=f"attempt cap of {cap.limit if cap else '?'} reached")
-    return decision
-
-
 def _unaudited(decision: Decision, rec: AuditRecord, e: AuditUnavailable) -> tuple[Decision, AuditRecord]:
     """An allowed call must never go unaudited: refuse it rather than allow it blind."""
     log.error("audit unavailable, refusing call: %s", e)
-    return (decision._replace(verdict=Verdict.BLOCK, reason=Reason.AUDIT_UNAVAILABLE, rule="audit_unavailable",
-                              would_block=True, detail=str(e)),
+    return (decision.failed_closed(Reason.AUDIT_UNAVAILABLE, str(e)),
             rec._replace(verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable"))
+
+
+def engine_for(config: Config) -> Engine:
+    """The engine for a config: its campaigns, every call judged by the home country's law (for now)."""
+    g = config.gateway
+    return Engine(dict(config.campaigns), home_law(g.home_country),
+                  Settings(g.stale_action, g.alsace_moselle, g.timezone))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +103,8 @@ class Gateway:
         self.config = config
         self.normaliser = Normaliser(g.home_country, g.outside_line)
         self.holder = holder or RegistryHolder(config.lists, self.normaliser, sidestore.default_path(g.data_dir))
-        self.state: StateStore = state or open_store(g.state)
-        self.engine = Engine(dict(config.campaigns), for_country(g.home_country),
-                             Settings(g.stale_action, g.alsace_moselle, g.timezone))
+        self.engine = engine_for(config)
+        self.state: StateStore = state or open_store(g.state, retention=self.engine.retention(PACKS))
         self.audit = audit
         self.clock = clock
         self.observers: list[Observer] = []
@@ -120,6 +116,12 @@ class Gateway:
 
     async def start(self) -> None:
         await self.state.start()
+
+    def reconfigure(self, config: Config) -> None:
+        """A new config (SIGHUP): new campaigns and rules at once; the stores keep what the new windows need."""
+        self.config = config
+        self.engine = engine_for(config)
+        self.state.set_retention(self.engine.retention(PACKS))
 
     async def close(self) -> None:
         await self.state.close()
@@ -204,7 +206,7 @@ class Gateway:
         level = logging.INFO if decision.would_block else logging.DEBUG
         if log.isEnabledFor(level):
             log.log(level, "%s %s%s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
-                    " (monitor)" if decision.mode == "monitor" and decision.would_block else "", rec.campaign,
+                    " (monitor)" if decision.mode == Mode.MONITOR and decision.would_block else "", rec.campaign,
                     decision.reason, decision_id)
         return outcome
 
@@ -232,12 +234,11 @@ class Gateway:
         decision = self.engine.decide(call, self.holder.current, history, now)
         if not (record and decision.counts_attempt):
             return decision
-        cap = self._cap(number, campaign, decision, now)
         try:
-            counted = await self.state.record_attempt(self.professional, key, now, cap)
+            counted = await self.state.record_attempt(self.professional, key, now, decision.cap)
         except StateUnavailable as e:
             return self._uncounted(decision, e)
-        return _counted(decision, counted, cap)
+        return decision if counted else decision.over_cap()
 
     def _decide_now(self, store: ImmediateState, number: Number, campaign: str, caller_id: str | None,
                     now: datetime, record: bool) -> Decision:
@@ -255,32 +256,23 @@ class Gateway:
         decision = self.engine.decide(call, self.holder.current, history, now)
         if not (record and decision.counts_attempt):
             return decision
-        cap = self._cap(number, campaign, decision, now)
         try:
-            counted = store.attempt_now(self.professional, key, now, cap)
+            counted = store.attempt_now(self.professional, key, now, decision.cap)
         except StateUnavailable as e:
             return self._uncounted(decision, e)
-        return _counted(decision, counted, cap)
+        return decision if counted else decision.over_cap()
 
     def _without_history(self, number: Number, campaign: str, e: StateUnavailable) -> Decision | None:
         """The history cannot be read: a BLOCK (``state_failure = "closed"``), or None to decide without it."""
-        if self.config.gateway.state_failure == "closed":
-            return Decision(Verdict.BLOCK, Reason.STATE_UNAVAILABLE, "state_unavailable", True, number.e164,
-                            campaign, detail=f"call history unavailable: {e}")
+        if self.config.gateway.state_failure == StateFailure.CLOSED:
+            return Decision.unavailable(Reason.STATE_UNAVAILABLE, number.e164, campaign,
+                                        f"call history unavailable: {e}")
         log.warning("state unavailable, deciding without history (state_failure = open): %s", e)
         return None
 
-    def _cap(self, number: Number, campaign: str, decision: Decision, now: datetime) -> Cap | None:
-        c = self.engine.campaigns.get(campaign)
-        if c is None or not c.check_frequency or decision.reason is Reason.EXEMPT_B2B:
-            return None
-        local_now = local_times(now, number.zones, self.config.gateway.timezone)[0]
-        return Cap(c.max_attempts, window_start(local_now, c.window_days))
-
     def _uncounted(self, decision: Decision, e: StateUnavailable) -> Decision:
-        if self.config.gateway.state_failure == "closed":
-            return decision._replace(verdict=Verdict.BLOCK, reason=Reason.STATE_UNAVAILABLE, rule="state_unavailable",
-                                     would_block=True, detail=f"cannot count the attempt: {e}")
+        if self.config.gateway.state_failure == StateFailure.CLOSED:
+            return decision.failed_closed(Reason.STATE_UNAVAILABLE, f"cannot count the attempt: {e}")
         return decision
 
     async def refusal(self, dialled: str, *, now: datetime | None = None) -> Number:

@@ -1,34 +1,62 @@
-"""The campaign model: what a call centre declares about a campaign, and what follows for the rules."""
+"""The campaign model: what a call centre declares about a campaign, and what follows for the rules.
+
+A leaf module (it imports nothing of the gateway): the config builds campaigns, the policy reads them.
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
-REGIMES = ("auto", "opposition", "consent", "none")
-CATEGORIES = ("prospecting", "customers", "press", "polling", "charity", "b2b")
-SECTORS = ("", "energy_renovation", "home_adaptation")
-MODES = ("enforce", "monitor")
+
+class Regime(enum.StrEnum):
+    AUTO = "auto"  # by the call's date in the callee's calendar (the pack's regime dates)
+    OPPOSITION = "opposition"  # call unless the number is on an opposition list
+    CONSENT = "consent"  # call only with the callee's prior consent
+    NONE = "none"  # no list regime (before the first one, or forced)
+
+
+class Category(enum.StrEnum):
+    PROSPECTING = "prospecting"
+    CUSTOMERS = "customers"
+    PRESS = "press"
+    POLLING = "polling"
+    CHARITY = "charity"
+    B2B = "b2b"
+
+
+class Sector(enum.StrEnum):
+    NONE = ""
+    ENERGY_RENOVATION = "energy_renovation"
+    HOME_ADAPTATION = "home_adaptation"
+
+
+class Mode(enum.StrEnum):
+    ENFORCE = "enforce"
+    MONITOR = "monitor"  # decide and record, but always let the call through (DNC_WOULD_BLOCK says what)
+
 
 # Categories exempt from the opposition list / consent requirement (RULES.md "Exemptions").
-EXEMPT_CATEGORIES = frozenset({"press", "polling", "charity"})
+EXEMPT_CATEGORIES = frozenset({Category.PRESS, Category.POLLING, Category.CHARITY})
 
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
     name: str
-    regime: str = "auto"
-    category: str = "prospecting"
-    sector: str = ""
-    mode: str = "enforce"
+    regime: Regime = Regime.AUTO
+    category: Category = Category.PROSPECTING
+    sector: Sector = Sector.NONE
+    mode: Mode = Mode.ENFORCE
     lists: tuple[str, ...] = ()
     customers: str = ""
     consent: str = ""
     caller_id: str = ""
     automated: bool = True
     owned_caller_ids: tuple[str, ...] = ()  # if set, the presented number must be one of these
-    max_attempts: int = 4
-    window_days: int = 30
-    cooldown_days: int = 60
+    # None: the jurisdiction pack's legal value (France: 4 attempts in 30 days, 60 days after a refusal).
+    max_attempts: int | None = None
+    window_days: int | None = None
+    cooldown_days: int | None = None
     # Rule switches, legal default on (RULES.md: "each rule is a campaign-level switch").
     check_hours: bool = True
     check_holidays: bool = True
@@ -39,8 +67,8 @@ class Campaign:
 
     @property
     def monitor(self) -> bool:
-        return self.mode == "monitor"
+        return self.mode == Mode.MONITOR
 
     @property
     def b2b(self) -> bool:
-        return self.category == "b2b"
+        return self.category == Category.B2B

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from gateway.policy.campaign import Mode, Regime
+from gateway.state.model import Cap
+
 _NO_LISTS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -58,16 +61,38 @@ class Decision(NamedTuple):
     would_block: bool
     number: str  # E.164, or the short number dialled, or "" when invalid
     campaign: str
-    mode: str = "enforce"
-    regime: str = ""
+    mode: Mode = Mode.ENFORCE
+    regime: Regime | str = ""  # "" when no campaign applies
     detail: str = ""
     lists: Mapping[str, str] = _NO_LISTS  # name -> version, lists consulted
     warnings: tuple[str, ...] = ()
-    counts_attempt: bool = False  # an ALLOW that the frequency cap must count
+    counts_attempt: bool = False  # the call goes through (or would, in monitor mode): count it as an attempt
+    cap: Cap | None = None  # the cap the engine checked, which the count must check again atomically
 
     @property
     def blocked(self) -> bool:
         return self.verdict is Verdict.BLOCK
+
+    def over_cap(self) -> Decision:
+        """This decision once the atomic count found the cap reached: another gateway or call took the last
+        attempt between the read of the history and the count. Only a clean ALLOW changes."""
+        if self.verdict is not Verdict.ALLOW or self.would_block:
+            return self
+        limit = self.cap.limit if self.cap is not None else "?"
+        return self._replace(verdict=Verdict.ALLOW if self.mode == Mode.MONITOR else Verdict.BLOCK,
+                             reason=Reason.FREQUENCY_CAP, rule="frequency_cap", would_block=True,
+                             detail=f"attempt cap of {limit} reached")
+
+    def failed_closed(self, reason: Reason, detail: str) -> Decision:
+        """This call refused because the gateway cannot do what the law asks of it (count, audit): in
+        monitor mode too, since a call that cannot be accounted for must not go out."""
+        return self._replace(verdict=Verdict.BLOCK, reason=reason, rule=str(reason), would_block=True,
+                             detail=detail)
+
+    @classmethod
+    def unavailable(cls, reason: Reason, number: str, campaign: str, detail: str) -> Decision:
+        """A call refused before any rule ran (the history it needs cannot be read)."""
+        return cls(Verdict.BLOCK, reason, str(reason), True, number, campaign, detail=detail)
 
     def as_json(self) -> dict[str, Any]:
         """The ``check --json`` object (DESIGN §7), with a few extra keys."""

@@ -10,17 +10,19 @@ few microseconds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
+from gateway.config import StaleAction
 from gateway.numbers import Kind, Number
-from gateway.policy.calendar import local_times
-from gateway.policy.campaign import EXEMPT_CATEGORIES, Campaign
-from gateway.policy.decision import Decision, Reason, Verdict
-from gateway.policy.jurisdiction import Jurisdiction, for_country
+from gateway.policy.calendar import local_times, window_start
+from gateway.policy.campaign import EXEMPT_CATEGORIES, Campaign, Regime
+from gateway.policy.decision import Block, Decision, Reason, Verdict
+from gateway.policy.jurisdiction import Jurisdiction, PackFor
 from gateway.registry.model import ListKind, Members, Registries
-from gateway.state.model import History
+from gateway.state.model import Cap, History, Retention
 
 Named = tuple[str, Members | None]  # a list by name; None when configured but not loaded
 
@@ -29,7 +31,7 @@ Named = tuple[str, Members | None]  # a list by name; None when configured but n
 class Settings:
     """Gateway-wide policy switches (from ``[gateway]``)."""
 
-    stale_action: str = "block"  # "warn": a stale list is reported but does not block
+    stale_action: StaleAction = StaleAction.BLOCK  # WARN: a stale list is reported but does not block
     alsace_moselle: bool = False
     fallback_zone: str = "Europe/Paris"  # for numbers whose zone is unknown
 
@@ -43,15 +45,18 @@ class Call(NamedTuple):
 
 
 class Plan:
-    """One campaign compiled against one registry snapshot."""
+    """One campaign compiled against one registry snapshot, under one jurisdiction pack."""
 
-    __slots__ = ("_consulted", "_stale", "b2b_members", "caller_ids", "campaign", "consent",
-                 "customer_members", "customers", "internal", "litigators", "opposition", "prefixes", "regs", "rules",
-                 "versions")
+    __slots__ = ("_consulted", "_stale", "b2b_members", "caller_ids", "campaign", "capped", "consent",
+                 "cooldown_days", "customer_members", "customers", "internal", "litigators", "max_attempts",
+                 "opposition", "pack", "prefixes", "regs", "rules", "versions", "window_days")
 
     def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction) -> None:
         self.campaign = campaign
         self.regs = regs
+        self.pack = pack
+        # The campaign's own cap and cooldown where it sets one, else the law's.
+        self.max_attempts, self.window_days, self.cooldown_days = limits(campaign, pack)
 
         def named(name: str) -> Named:
             lst = regs.get(name)
@@ -70,33 +75,35 @@ class Plan:
         self.b2b_members = tuple(m for _, m in of_kind(ListKind.B2B) if m is not None)
         self.customer_members = self.customers[1] if self.customers is not None else None
         self.versions = {n: regs.version(n) for n in (*campaign.lists, campaign.consent, campaign.customers) if n}
-        self._consulted: dict[tuple[str, bool], dict[str, str]] = {}
-        self.caller_ids: dict[str, object] = {}  # memo of the caller-ID rule, which depends on the ID alone
+        self._consulted: dict[tuple[Regime, bool], dict[str, str]] = {}
+        self.caller_ids: dict[str, Block | None] = {}  # memo of the caller-ID rule, which depends on the ID alone
         # The rules that can fire for this campaign, in the pack's order (each Block names its rule).
-        self.rules = tuple(rule for name, rule in pack.rules
-                           if (applies := pack.applies.get(name)) is None or applies(self))
-        self._stale: dict[tuple[str, bool, date], tuple[str, ...]] = {}
+        names = tuple(name for name, _ in pack.rules
+                      if (applies := pack.applies.get(name)) is None or applies(self))
+        self.rules = tuple(rule for name, rule in pack.rules if name in names)
+        self.capped = "frequency_cap" in names  # its allowed calls are counted against a cap
+        self._stale: dict[tuple[Regime, bool, date], tuple[str, ...]] = {}
 
-    def relevant(self, regime: str, exempt: bool) -> list[str]:
+    def relevant(self, regime: Regime, exempt: bool) -> list[str]:
         """Lists a call consults: only those must be fresh (a closed Bloctel never blocks consent calls)."""
         names = [n for n in self.campaign.lists if self.regs.kind_of(n) is not ListKind.OPPOSITION]
         if not exempt:
-            if regime == "opposition":
+            if regime == Regime.OPPOSITION:
                 names += [n for n, _ in self.opposition]
-            elif regime == "consent" and self.consent is not None:
+            elif regime == Regime.CONSENT and self.consent is not None:
                 names.append(self.consent[0])
         if self.customers is not None:
             names.append(self.customers[0])
         return names
 
-    def consulted(self, regime: str, exempt: bool) -> dict[str, str]:
+    def consulted(self, regime: Regime, exempt: bool) -> dict[str, str]:
         key = (regime, exempt)
         found = self._consulted.get(key)
         if found is None:
             found = self._consulted[key] = {n: self.versions[n] for n in self.relevant(regime, exempt)}
         return found
 
-    def stale(self, regime: str, exempt: bool, today: date) -> tuple[str, ...]:
+    def stale(self, regime: Regime, exempt: bool, today: date) -> tuple[str, ...]:
         """Why the lists this call needs are not fresh enough today (empty when they are)."""
         key = (regime, exempt, today)
         found = self._stale.get(key)
@@ -119,6 +126,13 @@ class Plan:
         return found
 
 
+def limits(campaign: Campaign, pack: Jurisdiction) -> tuple[int, int, int]:
+    """(max attempts, window days, cooldown days) for a campaign under a pack: the campaign's where set."""
+    return (pack.max_attempts if campaign.max_attempts is None else campaign.max_attempts,
+            pack.window_days if campaign.window_days is None else campaign.window_days,
+            pack.cooldown_days if campaign.cooldown_days is None else campaign.cooldown_days)
+
+
 def member(named: Named | None, key: int) -> bool:
     return named is not None and named[1] is not None and key in named[1]
 
@@ -127,6 +141,7 @@ class Context:
     """Everything a rule may read about one call, computed once."""
 
     __slots__ = (
+        "_cap",
         "call",
         "caller_id",
         "campaign",
@@ -146,8 +161,7 @@ class Context:
         "warnings",
     )
 
-    def __init__(self, call: Call, plan: Plan, history: History, now: datetime, pack: Jurisdiction,
-                 settings: Settings) -> None:
+    def __init__(self, call: Call, plan: Plan, history: History, now: datetime, settings: Settings) -> None:
         campaign = plan.campaign
         self.call = call
         self.key = call.number.key
@@ -157,7 +171,7 @@ class Context:
         self.regs = plan.regs
         self.history = history
         self.now = now
-        self.pack = pack
+        self.pack = plan.pack
         self.settings = settings
         self.local = local_times(now, call.number.zones, settings.fallback_zone)
         local = self.local
@@ -167,10 +181,24 @@ class Context:
         self.regime = self._regime()
         self.exemption = self._exemption()
         self.consumer = self.exemption is not Reason.EXEMPT_B2B
+        self._cap: Cap | bool | None = False  # False: not computed yet
 
-    def _regime(self) -> str:
+    @property
+    def cap(self) -> Cap | None:
+        """The attempt cap this call is checked and counted against (None: no cap applies to it).
+
+        The window is calendar days in the callee's zone: today and the days before, from midnight.
+        """
+        cap = self._cap
+        if cap is False:
+            plan = self.plan
+            cap = self._cap = Cap(plan.max_attempts, window_start(self.local[0], plan.window_days)) \
+                if plan.capped and self.consumer else None
+        return cap  # type: ignore[return-value]
+
+    def _regime(self) -> Regime:
         regime = self.campaign.regime
-        if regime != "auto":
+        if regime != Regime.AUTO:
             return regime
         pack = self.pack
         start = pack.consent_regime_from
@@ -179,14 +207,14 @@ class Context:
         if len(dates) == 1:  # the usual case, without generator overhead
             d = dates[0]
             if start is not None and d >= start:
-                return "consent"
-            return "none" if opp is not None and d < opp else "opposition"
+                return Regime.CONSENT
+            return Regime.NONE if opp is not None and d < opp else Regime.OPPOSITION
         # The switch happens at midnight in the callee's zone; with several possible zones, the stricter wins.
         if start is not None and any(d >= start for d in dates):
-            return "consent"
+            return Regime.CONSENT
         if opp is not None and all(d < opp for d in dates):
-            return "none"
-        return "opposition"
+            return Regime.NONE
+        return Regime.OPPOSITION
 
     def _exemption(self) -> Reason | None:
         key = self.key
@@ -208,25 +236,28 @@ class Context:
 
 
 class Engine:
-    """Decides calls for one jurisdiction. Its only memory is the plan cache, a pure function of its inputs."""
+    """Decides calls. Its only memory is the plan cache, a pure function of its inputs.
 
-    __slots__ = ("_plans", "_plans_for", "campaigns", "pack", "settings")
+    It has no law of its own: ``pack_for`` picks the jurisdiction pack of each call.
+    """
 
-    def __init__(self, campaigns: dict[str, Campaign], pack: Jurisdiction | None = None,
-                 settings: Settings | None = None) -> None:
+    __slots__ = ("_plans", "_plans_for", "campaigns", "pack_for", "settings")
+
+    def __init__(self, campaigns: Mapping[str, Campaign], pack_for: PackFor, settings: Settings | None = None) -> None:
         self.campaigns = campaigns
-        self.pack = pack or for_country("FR")
+        self.pack_for = pack_for
         self.settings = settings or Settings()
-        self._plans: dict[str, Plan] = {}
+        self._plans: dict[tuple[str, str], Plan] = {}
         self._plans_for: Registries | None = None
 
-    def plan(self, campaign: Campaign, regs: Registries) -> Plan:
+    def plan(self, campaign: Campaign, regs: Registries, pack: Jurisdiction) -> Plan:
         if regs is not self._plans_for:
             self._plans = {}
             self._plans_for = regs
-        plan = self._plans.get(campaign.name)
+        key = (campaign.name, pack.country)
+        plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[campaign.name] = Plan(campaign, regs, self.pack)
+            plan = self._plans[key] = Plan(campaign, regs, pack)
         return plan
 
     def decide(self, call: Call, regs: Registries, history: History, now: datetime) -> Decision:
@@ -245,10 +276,11 @@ class Engine:
         if campaign is None:
             return Decision(Verdict.BLOCK, Reason.UNKNOWN_CAMPAIGN, "unknown_campaign", True, number.e164,
                             call.campaign_name, detail=f"no campaign named {call.campaign_name!r}")
-        plan = self._plans.get(campaign.name) if regs is self._plans_for else None
+        pack = self.pack_for(number, campaign)
+        plan = self._plans.get((campaign.name, pack.country)) if regs is self._plans_for else None
         if plan is None:
-            plan = self.plan(campaign, regs)
-        ctx = Context(call, plan, history, now, self.pack, self.settings)
+            plan = self.plan(campaign, regs, pack)
+        ctx = Context(call, plan, history, now, self.settings)
         consulted = plan.consulted(ctx.regime, ctx.exemption is not None)
         for rule in plan.rules:
             block = rule(ctx)
@@ -257,7 +289,18 @@ class Engine:
                 return Decision(
                     Verdict.ALLOW if monitor else Verdict.BLOCK, block.reason, block.rule, True,
                     number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
-                    ctx.warnings, monitor)
+                    ctx.warnings, monitor, ctx.cap if monitor else None)
         return Decision(Verdict.ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
-                        ctx.regime, "no rule blocks this call", consulted, ctx.warnings, True)
+                        ctx.regime, "no rule blocks this call", consulted, ctx.warnings, True, ctx.cap)
 
+    def retention(self, packs: Mapping[str, Jurisdiction]) -> Retention:
+        """How long the state stores must keep attempts and refusals for every campaign under every pack.
+
+        A day more than the longest window: windows are calendar days in the callee's zone, which may start
+        up to a day before ``now - window`` in UTC.
+        """
+        found = [limits(c, p) for c in self.campaigns.values() for p in packs.values()] or \
+            [(p.max_attempts, p.window_days, p.cooldown_days) for p in packs.values()]
+        window = max((w for _, w, _ in found), default=0)
+        cooldown = max((d for _, _, d in found), default=0)
+        return Retention(timedelta(days=window + 1), timedelta(days=cooldown + 1))

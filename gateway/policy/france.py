@@ -1,40 +1,90 @@
-"""The French pack: rule order, regime dates, calling hours, holidays (shared RULES.md § France)."""
+"""The French pack: every datum of French canvassing law (shared RULES.md § France), and nothing else.
+
+Rule order and rules are generic (``rules.py``); what makes them French is here: regime
+dates, calling days and hours, public holidays, the attempt cap and refusal cooldown,
+caller-ID ranges for automated diallers, and the sector bans.
+"""
 
 from __future__ import annotations
 
 from datetime import date, time
+from functools import lru_cache
+from types import MappingProxyType
+
+import holidays
 
 from gateway.policy import rules
-from gateway.policy.calendar import FR_REGIONS, french_holidays
-from gateway.policy.jurisdiction import Jurisdiction, register
+from gateway.policy.campaign import Sector
+from gateway.policy.jurisdiction import CallerIdRules, Jurisdiction
 
+# Loi 2025-594 art. 13: prior consent from 11 Aug 2026; Bloctel (L223-1) from 1 Jun 2016 until then.
+CONSENT_REGIME_FROM = date(2026, 8, 11)
+OPPOSITION_REGIME_FROM = date(2016, 6, 1)
+
+# D223-9 (décret 2022-1313): Monday to Friday, 10:00-13:00 and 14:00-20:00 in the callee's zone.
 _WEEKDAY_HOURS = ((time(10, 0), time(13, 0)), (time(14, 0), time(20, 0)))
+HOURS = MappingProxyType({d: _WEEKDAY_HOURS for d in range(1, 6)})
+
+# D223-9: at most 4 calls or attempts in 30 calendar days; 60 full calendar days after a refusal.
+MAX_ATTEMPTS = 4
+WINDOW_DAYS = 30
+COOLDOWN_DAYS = 60
+
+# ARCEP: numbers automated diallers may present ("numéros polyvalents vérifiés"), overseas 09475-09479.
+VERIFIED_CALLER_IDS = tuple("+33" + p for p in (
+    "162", "163", "270", "271", "377", "378", "424", "425", "568", "569", "948", "949",
+    "9475", "9476", "9477", "9478", "9479"))
+
+# Loi 2020-901: energy renovation, always; loi 2025-594: home adaptation, from 11 Aug 2026.
+SECTOR_BANS = MappingProxyType({Sector.ENERGY_RENOVATION: None, Sector.HOME_ADAPTATION: date(2026, 8, 11)})
+
+# Regions whose holidays are known: mainland and the overseas departments with their own calendar.
+REGIONS = frozenset({"FR", "RE", "YT", "GP", "GF", "MQ", "PM"})
+
+# Abolition-of-slavery days of the overseas departments (loi 83-550, décret 83-1003). Taken from here rather
+# than from the holidays library's overseas subdivisions, which also add local days (Victor Schœlcher day,
+# Good Friday, Mi-Carême) whose standing as canvassing bans RULES.md leaves unverified.
+ABOLITION_DAYS = MappingProxyType({"RE": (12, 20), "YT": (4, 27), "GP": (5, 27), "MQ": (5, 22), "GF": (6, 10)})
 
 
-def france() -> Jurisdiction:
-    return Jurisdiction(
-        name="france",
-        home_country="FR",
-        rules=(
-            ("sector_ban", rules.sector_ban),
-            ("caller_id", rules.caller_id),
-            ("registry_stale", rules.registry_stale),
-            ("regime_list", rules.regime_list),
-            ("internal_dnc", rules.internal_dnc),
-            ("litigator", rules.litigator),
-            ("blocked_prefix", rules.blocked_prefix),
-            ("refusal_cooldown", rules.refusal_cooldown),
-            ("frequency_cap", rules.frequency_cap),
-            ("public_holiday", rules.public_holiday),
-            ("outside_hours", rules.outside_hours),
-        ),
-        consent_regime_from=date(2026, 8, 11),
-        opposition_regime_from=date(2016, 6, 1),
-        hours={d: _WEEKDAY_HOURS for d in range(1, 6)},
-        holidays=french_holidays,
-        home_regions=FR_REGIONS,
-        applies=rules.APPLIES,
-    )
+@lru_cache(maxsize=256)
+def public_holidays(year: int, region: str = "FR", alsace_moselle: bool = False,
+                    overseas: bool = True) -> frozenset[date]:
+    """Code du travail L3133-1 holidays in ``region`` for ``year`` (the holidays library's French calendar),
+    with Good Friday and 26 Dec in Alsace-Moselle (subdivision 57) and the overseas abolition day."""
+    subdiv = "57" if alsace_moselle and region == "FR" else None
+    days = set(holidays.country_holidays("FR", subdiv=subdiv, years=year).keys())
+    if overseas and region in ABOLITION_DAYS:
+        month, day = ABOLITION_DAYS[region]
+        days.add(date(year, month, day))
+    return frozenset(days)
 
 
-register("FR", france)
+PACK = Jurisdiction(
+    name="france",
+    country="FR",
+    rules=(
+        ("sector_ban", rules.sector_ban),
+        ("caller_id", rules.caller_id),
+        ("registry_stale", rules.registry_stale),
+        ("regime_list", rules.regime_list),
+        ("internal_dnc", rules.internal_dnc),
+        ("litigator", rules.litigator),
+        ("blocked_prefix", rules.blocked_prefix),
+        ("refusal_cooldown", rules.refusal_cooldown),
+        ("frequency_cap", rules.frequency_cap),
+        ("public_holiday", rules.public_holiday),
+        ("outside_hours", rules.outside_hours),
+    ),
+    applies=rules.APPLIES,
+    opposition_regime_from=OPPOSITION_REGIME_FROM,
+    consent_regime_from=CONSENT_REGIME_FROM,
+    hours=HOURS,
+    holidays=public_holidays,
+    regions=REGIONS,
+    max_attempts=MAX_ATTEMPTS,
+    window_days=WINDOW_DAYS,
+    cooldown_days=COOLDOWN_DAYS,
+    caller_id=CallerIdRules("FR", VERIFIED_CALLER_IDS, "0162, 0163, 0270, …"),
+    sector_bans=SECTOR_BANS,
+)

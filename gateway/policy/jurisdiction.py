@@ -1,52 +1,61 @@
-"""Jurisdiction packs: what differs between countries, as data and small functions.
+"""A jurisdiction pack: all of one country's law, as data and the order of the generic rules.
 
-The engine runs a pack's rules in the pack's order; France is the only pack
-today, and a US, UK or Canada pack (RULES.md "Other jurisdictions") is a new
-module with its own rule list, registered here, with no change to the engine.
+The rules (``rules.py``) are generic: each reads what it needs from the pack in the
+call's context (hours, regime dates, caps, caller-ID ranges, sector bans, holidays).
+A country's pack (``france.py``) holds every datum of its law and nothing else holds
+any; ``packs.py`` names the packs that exist. The engine has no default pack: it is
+given a :data:`PackFor` that picks the pack per call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+from gateway.numbers import Number
+from gateway.policy.campaign import Campaign, Sector
+
+if TYPE_CHECKING:  # the engine's types, for annotations only: the engine imports this module
     from gateway.policy.decision import Block
     from gateway.policy.engine import Context, Plan
 
 Rule = Callable[["Context"], "Block | None"]
 Applies = Callable[["Plan"], bool]
+Hours = Mapping[int, tuple[tuple[time, time], ...]]  # ISO weekday (1 = Monday) -> permitted windows
+Holidays = Callable[[int, str, bool], frozenset[date]]  # (year, region, alsace_moselle) -> public holidays
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdRules:
+    """Which numbers a professional may present (France: L221-17 and ARCEP's numbering plan)."""
+
+    country: str  # how to read a caller ID written in national form
+    # E.164 prefixes an automated dialler may present; empty: no such restriction in this jurisdiction.
+    automated_prefixes: tuple[str, ...] = ()
+    automated_text: str = ""  # the prefixes as people read them, for the decision's detail
 
 
 @dataclass(frozen=True, slots=True)
 class Jurisdiction:
     name: str
-    home_country: str
+    country: str  # ISO 3166 code of the pack
     rules: tuple[tuple[str, Rule], ...]  # (name, rule) in precedence order; the first block wins
-    consent_regime_from: date | None  # auto regime: opposition list before, prior consent from then on
+    applies: Mapping[str, Applies]  # rules that cannot fire for a campaign are compiled out of its plan
+    # Regimes by the callee's date ("auto"): none before the first date, opposition list, then prior consent.
     opposition_regime_from: date | None
-    # Permitted calling windows per ISO weekday (1 = Monday); absent day = no calls.
-    hours: dict[int, tuple[tuple[time, time], ...]]
-    holidays: Callable[[int, str, bool], frozenset[date]]  # (year, region, alsace_moselle)
-    home_regions: frozenset[str]  # regions where holidays are known
-    # Rules that cannot fire for a campaign (switched off, no list of that kind) are compiled out of its plan.
-    applies: dict[str, Applies]
+    consent_regime_from: date | None
+    hours: Hours  # an absent weekday: no calls that day
+    holidays: Holidays
+    regions: frozenset[str]  # regions whose holidays the pack knows
+    max_attempts: int  # calls or attempts per number and professional ...
+    window_days: int  # ... in this many calendar days
+    cooldown_days: int  # full calendar days without a call after a refusal
+    caller_id: CallerIdRules
+    # Sectors where consumer canvassing is banned, from a date (None: always).
+    sector_bans: Mapping[Sector, date | None]
 
 
-_PACKS: dict[str, Callable[[], Jurisdiction]] = {}
-
-
-def register(country: str, factory: Callable[[], Jurisdiction]) -> None:
-    _PACKS[country.upper()] = factory
-
-
-def for_country(country: str) -> Jurisdiction:
-    # Import the built-in packs lazily so that they can import the engine's types.
-    from gateway.policy import france  # noqa: F401
-
-    try:
-        return _PACKS[country.upper()]()
-    except KeyError:
-        raise LookupError(f"no jurisdiction pack for {country!r} (available: {', '.join(sorted(_PACKS))})") from None
+PackFor = Callable[[Number, Campaign], Jurisdiction]
+"""Picks the pack that judges a call (the callee's country decides which law applies)."""

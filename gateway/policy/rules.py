@@ -1,39 +1,41 @@
 """One small pure function per rule: ``rule(ctx) -> Block | None``.
 
-Sources are in shared RULES.md; each rule's docstring names the text it applies.
-The order in which they run is the jurisdiction pack's (``france.py``), which is
-the precedence of DESIGN §7.
+The rules are generic: every legal datum they apply (hours, dates, caps, ranges)
+is read from the call's jurisdiction pack (``ctx.pack``; France's in ``france.py``).
+Each docstring names the French text it was written for (shared RULES.md). The
+order in which they run is the pack's, which is the precedence of DESIGN §7.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from functools import lru_cache
 
+from gateway.config import StaleAction
 from gateway.numbers import Normaliser
-from gateway.policy.calendar import window_start
+from gateway.policy.campaign import Regime
 from gateway.policy.decision import Block, Reason
 from gateway.policy.engine import Context, Plan, member
 
-_FR = Normaliser("FR")
 _MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
-# ARCEP: numbers automated diallers may present ("numéros polyvalents vérifiés").
-VERIFIED_PREFIXES = ("162", "163", "270", "271", "377", "378", "424", "425", "568", "569", "948", "949",
-                     "9475", "9476", "9477", "9478", "9479")
-HOME_ADAPTATION_BAN_FROM = date(2026, 8, 11)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+@lru_cache(maxsize=16)
+def _normaliser(country: str) -> Normaliser:
+    return Normaliser(country)
+
+
 @lru_cache(maxsize=1024)
-def _caller_key(cid: str) -> tuple[int, str]:
-    num = _FR.parse(cid)
+def _caller_key(cid: str, country: str) -> tuple[int, str]:
+    num = _normaliser(country).parse(cid)
     return num.key, num.e164
 
 
 @lru_cache(maxsize=256)
-def _owned_keys(ids: tuple[str, ...]) -> frozenset[int]:
-    return frozenset(k for k in (_caller_key(i)[0] for i in ids) if k)
+def _owned_keys(ids: tuple[str, ...], country: str) -> frozenset[int]:
+    return frozenset(k for k in (_caller_key(i, country)[0] for i in ids) if k)
 
 
 def sector_ban(ctx: Context) -> Block | None:
@@ -41,7 +43,11 @@ def sector_ban(ctx: Context) -> Block | None:
     sector = ctx.campaign.sector
     if not sector or not ctx.consumer or ctx.exemption is Reason.EXEMPT_CONTRACT:
         return None
-    if sector == "home_adaptation" and all(d < HOME_ADAPTATION_BAN_FROM for d in ctx.dates):
+    bans = ctx.pack.sector_bans
+    if sector not in bans:
+        return None
+    since = bans[sector]
+    if since is not None and all(d < since for d in ctx.dates):
         return None
     return Block(Reason.SECTOR_BAN, "sector_ban", f"consumer canvassing is banned in the {sector} sector")
 
@@ -53,7 +59,7 @@ def caller_id(ctx: Context) -> Block | None:
     memo = ctx.plan.caller_ids
     cid = ctx.caller_id or ""
     if cid in memo:
-        return memo[cid]  # type: ignore[return-value]
+        return memo[cid]
     result = _caller_id(ctx, cid.strip())
     if len(memo) < 4096:
         memo[cid] = result
@@ -63,15 +69,16 @@ def caller_id(ctx: Context) -> Block | None:
 def _caller_id(ctx: Context, cid: str) -> Block | None:
     if cid.lower() in _MASKED:
         return Block(Reason.CALLER_ID, "caller_id.masked", "the presented number is masked or missing")
-    key, e164 = _caller_key(cid)
+    rules = ctx.pack.caller_id
+    key, e164 = _caller_key(cid, rules.country)
     if not key:
         return Block(Reason.CALLER_ID, "caller_id.invalid", "the presented number is not a valid number")
     owned = ctx.campaign.owned_caller_ids
-    if owned and key not in _owned_keys(owned):
+    if owned and key not in _owned_keys(owned, rules.country):
         return Block(Reason.CALLER_ID, "caller_id.not_owned", "the presented number is not one of the professional's")
-    if ctx.campaign.automated and not (e164.startswith("+33") and e164[3:].startswith(VERIFIED_PREFIXES)):
+    if ctx.campaign.automated and rules.automated_prefixes and not e164.startswith(rules.automated_prefixes):
         return Block(Reason.CALLER_ID, "caller_id.not_verified",
-                     "an automated dialler must present a verified multi-purpose number (0162, 0163, 0270, …)")
+                     f"an automated dialler must present a verified multi-purpose number ({rules.automated_text})")
     return None
 
 
@@ -82,7 +89,7 @@ def registry_stale(ctx: Context) -> Block | None:
     problems = ctx.plan.stale(ctx.regime, ctx.exemption is not None, ctx.today)
     if not problems:
         return None
-    if ctx.settings.stale_action == "warn":
+    if ctx.settings.stale_action == StaleAction.WARN:
         ctx.warnings += problems
         return None
     return Block(Reason.REGISTRY_STALE, "registry_stale", problems[0])
@@ -93,11 +100,11 @@ def regime_list(ctx: Context) -> Block | None:
     if ctx.exemption is not None:
         return None
     key = ctx.key
-    if ctx.regime == "opposition":
+    if ctx.regime == Regime.OPPOSITION:
         for named in ctx.plan.opposition:
             if member(named, key):
                 return Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {named[0]!r}")
-    elif ctx.regime == "consent":
+    elif ctx.regime == Regime.CONSENT:
         consent = ctx.plan.consent
         if not member(consent, key):
             return Block(Reason.NO_CONSENT, "no_consent", "no recorded prior consent")
@@ -141,23 +148,28 @@ def refusal_cooldown(ctx: Context) -> Block | None:
         return None
     day = ctx.local_date(refused)
     elapsed = (ctx.dates[0] - day).days
-    if elapsed <= ctx.campaign.cooldown_days:
-        until = day + timedelta(days=ctx.campaign.cooldown_days + 1)
+    days = ctx.plan.cooldown_days
+    if elapsed <= days:
+        until = day + timedelta(days=days + 1)
         return Block(Reason.REFUSAL_COOLDOWN, "refusal_cooldown",
                      f"refused on {day.isoformat()}: no call before {until.isoformat()}")
     return None
 
 
 def frequency_cap(ctx: Context) -> Block | None:
-    """D223-9: at most 4 calls or attempts to a consumer per professional in 30 calendar days."""
-    c = ctx.campaign
-    if not ctx.consumer or not c.check_frequency or not ctx.history.attempts:
+    """D223-9: at most 4 calls or attempts to a consumer per professional in 30 calendar days.
+
+    The cap it checks is the one the decision carries (``ctx.cap``): the service counts exactly that.
+    """
+    if not ctx.history.attempts:
         return None
-    # The window is calendar days in the callee's zone: today and the 29 days before.
-    n = ctx.history.attempts_since(window_start(ctx.local[0], c.window_days))
-    if n >= c.max_attempts:
+    cap = ctx.cap
+    if cap is None:
+        return None
+    n = ctx.history.attempts_since(cap.since)
+    if n >= cap.limit:
         return Block(Reason.FREQUENCY_CAP, "frequency_cap",
-                     f"{n} calls or attempts in {c.window_days} days (max {c.max_attempts})")
+                     f"{n} calls or attempts in {ctx.plan.window_days} days (max {cap.limit})")
     return None
 
 
@@ -166,7 +178,7 @@ def public_holiday(ctx: Context) -> Block | None:
     if not ctx.consumer or not ctx.campaign.check_holidays:
         return None
     region = ctx.call.number.region
-    if region not in ctx.pack.home_regions:
+    if region not in ctx.pack.regions:
         return None
     for d in ctx.dates:
         if d in ctx.pack.holidays(d.year, region, ctx.settings.alsace_moselle):

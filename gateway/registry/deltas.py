@@ -23,11 +23,10 @@ from pathlib import Path
 
 from pyroaring import BitMap64, FrozenBitMap64
 
-from gateway.config import ListConfig
 from gateway.numbers import Normaliser
 from gateway.registry import snapshot
 from gateway.registry.loaders import LoadReport, _lines, load_list
-from gateway.registry.model import RegistryError, RegistryList
+from gateway.registry.model import ListSpec, RegistryError, RegistryList
 
 __all__ = ["Delta", "DeltaReport", "apply_deltas", "find_deltas", "load_with_deltas", "read_delta", "write_delta"]
 
@@ -127,7 +126,7 @@ def apply_deltas(lst: RegistryList, deltas: list[Delta]) -> tuple[RegistryList, 
     return RegistryList(meta, frozen), report
 
 
-def load_with_deltas(spec: ListConfig, normaliser: Normaliser) -> tuple[RegistryList, LoadReport]:
+def load_with_deltas(spec: ListSpec, normaliser: Normaliser) -> tuple[RegistryList, LoadReport]:
     """What ``RegistryHolder.load_list`` does, plus the list's delta files (``deltas`` key) when it has some.
 
     Bad lines of a delta file are added to the load report, prefixed with the file's name.

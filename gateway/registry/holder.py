@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from gateway.config import ListConfig
 from gateway.numbers import Normaliser
 from gateway.registry.deltas import load_with_deltas
 from gateway.registry.loaders import LoadReport
-from gateway.registry.model import ListKind, ListMeta, Registries, RegistryError, RegistryList
+from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryError, RegistryList
 from gateway.registry.sidestore import consent_dates
 
 log = logging.getLogger(__name__)
@@ -48,7 +47,7 @@ class ReloadResult:
 
 
 class RegistryHolder:
-    def __init__(self, specs: Mapping[str, ListConfig], normaliser: Normaliser, side_store: Path | None = None) -> None:
+    def __init__(self, specs: Mapping[str, ListSpec], normaliser: Normaliser, side_store: Path | None = None) -> None:
         self.specs = dict(specs)
         self.normaliser = normaliser
         self.side_store = side_store  # consent dates (proof of consent) live there, see registry/sidestore.py
@@ -61,7 +60,7 @@ class RegistryHolder:
     def on_swap(self, listener: Callable[[Registries, ReloadResult], None]) -> None:
         self._listeners.append(listener)
 
-    def load_list(self, spec: ListConfig) -> tuple[RegistryList, LoadReport]:
+    def load_list(self, spec: ListSpec) -> tuple[RegistryList, LoadReport]:
         return load_with_deltas(spec, self.normaliser)
 
     def load_all(self, names: list[str] | None = None) -> ReloadResult:

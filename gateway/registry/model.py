@@ -14,6 +14,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 
 from pyroaring import FrozenBitMap64
 
@@ -26,6 +27,31 @@ class ListKind(enum.StrEnum):
     LITIGATORS = "litigators"
     B2B = "b2b"
     BLOCKED_PREFIXES = "blocked_prefixes"
+
+
+class ListFormat(enum.StrEnum):
+    AUTO = "auto"  # recognised from the file's first lines
+    TEXT = "text"
+    BLOCTEL_CSV = "bloctel-csv"
+    PREFIXES = "prefixes"
+    SNAPSHOT = "snapshot"
+
+
+@dataclass(frozen=True, slots=True)
+class ListSpec:
+    """A configured list (``[lists.NAME]``): where it comes from and how fresh it must be."""
+
+    name: str
+    kind: ListKind
+    path: Path | None
+    format: ListFormat = ListFormat.AUTO
+    as_of: date | None = None
+    max_age_days: int | None = None
+    max_bad_share: float = 0.05
+    url: str = ""
+    sha256: str = ""
+    poll_seconds: float = 0.0
+    deltas: str = ""  # glob of dated delta files (+NUMBER / -NUMBER lines) applied on load, "" for none
 
 
 class RegistryError(Exception):

@@ -35,10 +35,9 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
-from gateway.config import ListConfig
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.loaders import load_list
-from gateway.registry.model import RegistryError, RegistryList
+from gateway.registry.model import ListSpec, RegistryError, RegistryList
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,7 @@ class _Fetched:
 class RegistryPoller:
     """Keeps every URL list of the config fresh in ``holder``; ``await start()`` then ``await close()``."""
 
-    def __init__(self, holder: RegistryHolder, specs: Iterable[ListConfig], *, work_dir: Path | None = None,
+    def __init__(self, holder: RegistryHolder, specs: Iterable[ListSpec], *, work_dir: Path | None = None,
                  first_wait: float = 30.0, max_bytes: int = 8 << 30, connect_timeout: float = 10.0,
                  read_timeout: float = 60.0, retry_base: float = 5.0) -> None:
         self.holder = holder
@@ -175,7 +174,7 @@ class RegistryPoller:
             log.warning("registry poller: %d list(s) not fetched within %.0fs; still trying in the background",
                         len(pending), self._first_wait)
 
-    async def reconfigure(self, specs: Iterable[ListConfig]) -> None:
+    async def reconfigure(self, specs: Iterable[ListSpec]) -> None:
         """Take a reloaded config's lists (SIGHUP): restart the polling loops, keeping what is known of
         lists whose URL did not change (so an unchanged file is not downloaded and loaded again)."""
         new = {s.name: s for s in specs if s.url}
@@ -219,7 +218,7 @@ class RegistryPoller:
         outcomes = await asyncio.gather(*(self.poll_once(self.specs[n]) for n in chosen))
         return dict(zip(chosen, outcomes, strict=True))
 
-    async def _loop(self, spec: ListConfig, first: asyncio.Future[None]) -> None:
+    async def _loop(self, spec: ListSpec, first: asyncio.Future[None]) -> None:
         st = self.status[spec.name]
         while True:
             await self.poll_once(spec)
@@ -231,7 +230,7 @@ class RegistryPoller:
 
     # -- one poll -----------------------------------------------------------------------------------
 
-    async def poll_once(self, spec: ListConfig) -> Outcome:
+    async def poll_once(self, spec: ListSpec) -> Outcome:
         """Fetch, verify, load and install one list; never raises (except cancellation)."""
         st = self.status[spec.name]
         async with self._locks[spec.name]:
@@ -274,7 +273,7 @@ class RegistryPoller:
                 log.exception("metrics.registry_poll failed")
         return outcome
 
-    def _load(self, spec: ListConfig, tmp: Path) -> RegistryList:
+    def _load(self, spec: ListSpec, tmp: Path) -> RegistryList:
         lst, report = load_list(tmp, name=spec.name, kind=spec.kind, normaliser=self.holder.normaliser,
                                 fmt=spec.format, as_of=spec.as_of, max_age_days=spec.max_age_days,
                                 max_bad_share=spec.max_bad_share)
@@ -295,7 +294,7 @@ class RegistryPoller:
         shutil.copyfile(tmp, staged)
         os.replace(staged, dest)
 
-    def _tmp_for(self, spec: ListConfig) -> Path:
+    def _tmp_for(self, spec: ListSpec) -> Path:
         folder = spec.path.parent if spec.path is not None else self._work_dir
         if folder is None:
             self._own_work_dir = self._work_dir = folder = Path(tempfile.mkdtemp(prefix="dncgw-lists-"))
@@ -304,7 +303,7 @@ class RegistryPoller:
         os.close(fd)
         return Path(name)
 
-    async def _fetch(self, spec: ListConfig, st: PollStatus) -> _Fetched:
+    async def _fetch(self, spec: ListSpec, st: PollStatus) -> _Fetched:
         scheme = urlsplit(spec.url).scheme.lower()
         if scheme == "file":
             return await self._fetch_file(spec, st)
@@ -312,10 +311,10 @@ class RegistryPoller:
             return await self._fetch_http(spec, st)
         raise PollError(f"{spec.url}: unsupported URL scheme {scheme!r} (http, https or file)")
 
-    async def _fetch_file(self, spec: ListConfig, st: PollStatus) -> _Fetched:
+    async def _fetch_file(self, spec: ListSpec, st: PollStatus) -> _Fetched:
         return await asyncio.get_running_loop().run_in_executor(None, self._fetch_file_sync, spec, st)
 
-    def _fetch_file_sync(self, spec: ListConfig, st: PollStatus) -> _Fetched:
+    def _fetch_file_sync(self, spec: ListSpec, st: PollStatus) -> _Fetched:
         src = file_path(spec.url)
         try:
             info = src.stat()
@@ -347,7 +346,7 @@ class RegistryPoller:
             self._session = aiohttp.ClientSession(timeout=self._timeout, raise_for_status=False)
         return self._session
 
-    async def _fetch_http(self, spec: ListConfig, st: PollStatus) -> _Fetched:
+    async def _fetch_http(self, spec: ListSpec, st: PollStatus) -> _Fetched:
         headers = st.validators.headers() if st.file_sha256 else {}
         async with self._http().get(spec.url, headers=headers) as resp:
             if resp.status == 304:

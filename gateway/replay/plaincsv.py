@@ -13,7 +13,7 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from gateway.replay.sources import ANONYMOUS, Call, InputError, Trace
+from gateway.replay.trace import ANONYMOUS, Call, InputError, Trace
 
 __all__ = ["parse_time", "read"]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.numbers import mask
 from gateway.replay.runner import Result
-from gateway.replay.sources import Trace
+from gateway.replay.trace import Trace
 
 __all__ = ["FORMATS", "Summary", "percentile", "render", "summarise"]
 

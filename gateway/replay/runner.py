@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.replay.fastagi import AgiProtocolError, ChannelInfo, Session, run_session
-from gateway.replay.sources import Call
+from gateway.replay.trace import Call
 
 __all__ = ["Result", "Target", "replay", "result_of", "start_offsets"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from gateway.replay.sources import ANONYMOUS, Call, InputError, Trace
+from gateway.replay.trace import ANONYMOUS, Call, InputError, Trace
 
 __all__ = ["is_sipp_csv", "read", "write"]
 

@@ -7,45 +7,15 @@ by the content, not the file name (a ``.csv`` that is really a pcap still reads)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
+from gateway.replay import plaincsv, sipp_csv
 from gateway.replay.pcap import CaptureError, Packet, is_capture, read_capture
 from gateway.replay.sip import addr_params, addr_uri, uri_user
+from gateway.replay.trace import ANONYMOUS, Call, InputError, Trace
 
 __all__ = ["ANONYMOUS", "Call", "InputError", "Trace", "calls_from_packets", "read_trace"]
-
-# Users that mean "no caller ID" (RFC 3323 anonymity and what phones put in From).
-ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "unavailable", "private"})
-
-
-class InputError(Exception):
-    """The trace cannot be read (exit 2): the message names the file and, if any, the line."""
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    number: str  # as dialled: Request-URI user (or To user), parameters stripped
-    campaign: str = ""  # "" when the trace does not say
-    caller_id: str = ""  # "" when unknown or anonymous
-    at: float | None = None  # UNIX time; None when the source has no time (SIPp CSV)
-    call_id: str = ""
-    origin: str = ""  # where in the source: "frame 12", "line 3"
-
-
-@dataclass(frozen=True, slots=True)
-class Trace:
-    calls: tuple[Call, ...]
-    kind: str  # pcap | pcapng | sipp-csv | csv
-    stats: Mapping[str, int] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "calls": len(self.calls), "stats": dict(self.stats),
-                "warnings": list(self.warnings)}
-
 
 def _user(value: str | None) -> str:
     return uri_user(addr_uri(value)) if value else ""
@@ -105,8 +75,6 @@ def read_trace(path: Path, *, campaign_header: str = "X-Campaign") -> Trace:
                             f"({stats.sip_messages} SIP messages)")
         kind = "pcapng" if head[:4] == b"\x0a\x0d\x0d\x0a" else "pcap"
         return Trace(tuple(calls), kind, counts, tuple(warnings))
-    from gateway.replay import plaincsv, sipp_csv
-
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:

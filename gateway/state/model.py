@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,3 +20,22 @@ class History:
 
 
 EMPTY_HISTORY = History()
+
+
+class Cap(NamedTuple):
+    """An atomic check-and-count: record the attempt only if fewer than ``limit`` happened since ``since``.
+
+    The engine computes it (the pack's or campaign's limit and window, in the callee's calendar) and the
+    decision carries it; the state store counts exactly that. A NamedTuple: one is built per counted call.
+    """
+
+    limit: int
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long the stores keep what the rules may still read: derived from the configured windows."""
+
+    attempts: timedelta  # the longest frequency window, plus a day for the callee's time zone
+    refusals: timedelta  # the longest refusal cooldown, plus a day

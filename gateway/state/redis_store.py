@@ -46,8 +46,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.state.model import EMPTY_HISTORY, History
-from gateway.state.store import ATTEMPT_RETENTION, Cap, StateUnavailable
+from gateway.state.model import EMPTY_HISTORY, Cap, History
+from gateway.state.store import ATTEMPT_RETENTION, StateUnavailable
 
 log = logging.getLogger(__name__)
 

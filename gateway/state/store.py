@@ -13,13 +13,12 @@ import logging
 import sqlite3
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from gateway.aio import cancel
-from gateway.state.model import EMPTY_HISTORY, History
+from gateway.state.model import EMPTY_HISTORY, Cap, History
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +27,6 @@ ATTEMPT_RETENTION = timedelta(days=31)  # the longest frequency window, plus a d
 
 class StateUnavailable(Exception):
     """The store cannot answer (Redis down): the caller applies ``state_failure``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Cap:
-    """An atomic check-and-count: record the attempt only if fewer than ``limit`` happened since ``since``."""
-
-    limit: int
-    since: datetime
 
 
 class StateStore(Protocol):

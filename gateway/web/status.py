@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from gateway.config import ListConfig
 from gateway.numbers import mask
-from gateway.registry.model import Registries
+from gateway.registry.model import ListSpec, Registries
 
 WARN_SHARE = 0.8
 _LONG_DIGITS = re.compile(r"(?<!\d)\+?\d{6,}")
@@ -46,7 +45,7 @@ def freshness(age_days: int | None, max_age_days: int | None, loaded: bool) -> F
     return Freshness.OK
 
 
-def lists_status(specs: Mapping[str, ListConfig], regs: Registries, errors: Mapping[str, str],
+def lists_status(specs: Mapping[str, ListSpec], regs: Registries, errors: Mapping[str, str],
                  today: date) -> list[dict[str, Any]]:
     out = []
     for name, spec in specs.items():

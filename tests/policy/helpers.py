@@ -12,6 +12,7 @@ from gateway.numbers import Normaliser, Number
 from gateway.policy.campaign import Campaign
 from gateway.policy.decision import Decision
 from gateway.policy.engine import Call, Engine, Settings
+from gateway.policy.packs import home_law
 from gateway.registry.loaders import parse_prefix
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, Registries, RegistryList
 from gateway.state.model import EMPTY_HISTORY, History
@@ -70,6 +71,6 @@ def decide(number: str | Number, *, at: datetime = NOW, history: History = EMPTY
            regs: Registries | None = None, caller_id: str | None = None, settings: Settings | None = None,
            campaign_name: str | None = None, **campaign: object) -> Decision:
     c = replace(BASE, **campaign)  # type: ignore[arg-type]
-    engine = Engine({c.name: c}, settings=settings)
+    engine = Engine({c.name: c}, home_law("FR"), settings)
     num = number if isinstance(number, Number) else NORM.parse(number)
     return engine.decide(Call(num, campaign_name or c.name, caller_id), regs or registries(), history, at)

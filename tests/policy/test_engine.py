@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.policy.engine import Call, Engine
-from gateway.policy.jurisdiction import for_country
+from gateway.policy.packs import for_country, home_law
 from gateway.registry.model import ListKind, RegistryList
 from gateway.state.model import EMPTY_HISTORY, History
 
@@ -152,7 +152,7 @@ def test_decision_names_the_rule_and_list_versions() -> None:
 
 
 def test_decide_is_pure_and_needs_an_aware_clock() -> None:
-    engine = Engine({"c": BASE}, for_country("FR"))
+    engine = Engine({"c": BASE}, home_law("FR"))
     regs = registries()
     call = Call(NORM.parse(N), "c")
     at = datetime(2026, 11, 24, 10, 30, tzinfo=PARIS)
@@ -162,7 +162,7 @@ def test_decide_is_pure_and_needs_an_aware_clock() -> None:
 
 
 def test_plan_cache_follows_the_snapshot() -> None:
-    engine = Engine({"c": BASE}, for_country("FR"))
+    engine = Engine({"c": BASE}, home_law("FR"))
     call = Call(NORM.parse("0612000005"), "c")
     at = datetime(2026, 11, 24, 10, 30, tzinfo=PARIS)
     assert engine.decide(call, registries(), EMPTY_HISTORY, at).reason == "no_consent"

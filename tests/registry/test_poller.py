@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from gateway.config import ListConfig
 from gateway.numbers import Normaliser
 from gateway.registry.holder import RegistryHolder
-from gateway.registry.model import ListKind
+from gateway.registry.model import ListKind, ListSpec
 from gateway.registry.poller import (
     Outcome,
     PollError,
@@ -34,12 +33,12 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def spec(url: str, **kw: object) -> ListConfig:
-    return ListConfig(name="bloctel", kind=ListKind.OPPOSITION, path=kw.pop("path", None), url=url,  # type: ignore[arg-type]
+def spec(url: str, **kw: object) -> ListSpec:
+    return ListSpec(name="bloctel", kind=ListKind.OPPOSITION, path=kw.pop("path", None), url=url,  # type: ignore[arg-type]
                       **kw)  # type: ignore[arg-type]
 
 
-def holder_for(s: ListConfig) -> RegistryHolder:
+def holder_for(s: ListSpec) -> RegistryHolder:
     return RegistryHolder({s.name: s}, Normaliser("FR", ()))
 
 
@@ -265,7 +264,7 @@ async def test_install_waits_for_a_running_reload(origin: Origin, tmp_path: Path
     local = tmp_path / "dnc.txt"
     local.write_text("0612000200\n")
     s = spec(origin.url)
-    other = ListConfig(name="company-dnc", kind=ListKind.INTERNAL_DNC, path=local)
+    other = ListSpec(name="company-dnc", kind=ListKind.INTERNAL_DNC, path=local)
     holder = RegistryHolder({"bloctel": s, "company-dnc": other}, Normaliser("FR", ()))
     poller = RegistryPoller(holder, [s, other])
     assert list(poller.specs) == ["bloctel"]

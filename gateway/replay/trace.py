@@ -1,0 +1,36 @@
+"""The calls of a trace, as values: what every trace reader produces and the runner and report read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Users that mean "no caller ID" (RFC 3323 anonymity and what phones put in From).
+ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "unavailable", "private"})
+
+
+class InputError(Exception):
+    """The trace cannot be read (exit 2): the message names the file and, if any, the line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    number: str  # as dialled: Request-URI user (or To user), parameters stripped
+    campaign: str = ""  # "" when the trace does not say
+    caller_id: str = ""  # "" when unknown or anonymous
+    at: float | None = None  # UNIX time; None when the source has no time (SIPp CSV)
+    call_id: str = ""
+    origin: str = ""  # where in the source: "frame 12", "line 3"
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    calls: tuple[Call, ...]
+    kind: str  # pcap | pcapng | sipp-csv | csv
+    stats: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "calls": len(self.calls), "stats": dict(self.stats),
+                "warnings": list(self.warnings)}
