@@ -202,6 +202,14 @@ def _international(digits: str) -> Number:
     return Number(int(e164[1:]), e164, region, kind, zones)
 
 
+def _fr_prefixes(nsn: str) -> tuple[str, ...]:
+    """E.164 digit prefixes of the French numbers whose national significant number starts with ``nsn``."""
+    entry = _OVERSEAS.get(nsn[:3])
+    if entry is not None:
+        return (entry[0] + nsn,)
+    return ("33" + nsn, *(cc + o for o, (cc, _, _) in _OVERSEAS.items() if o.startswith(nsn)))
+
+
 class Normaliser:
     """Turns dialled strings into Numbers for one home country.
 
@@ -245,6 +253,28 @@ class Normaliser:
                     if num.kind is not Kind.INVALID:
                         return num
         return num
+
+    def prefix(self, text: str) -> tuple[str, ...] | None:
+        """The E.164 digit prefixes that a written prefix covers, read the way numbers are (None: not one).
+
+        A national prefix covers the numbers that start with it, wherever they normalise: ``0590`` is
+        +590 590 (Guadeloupe), not +33 590; ``06`` covers the mainland's +33 6 and the overseas mobiles
+        dialled 0639 and 069x (+262, +590, +594, +596).
+        """
+        s = text.strip().rstrip("*xX").translate(_STRIP)
+        if s.startswith("+"):
+            digits = s[1:]
+        elif s.startswith("00"):
+            digits = s[2:]
+        elif s.startswith("0") and self._fr:
+            digits = "33" + s[1:]
+        else:
+            digits = s
+        # +33 followed by an overseas national prefix is that overseas number, as parse() reads it.
+        found = _fr_prefixes(digits[2:]) if digits.startswith("33") else (digits,)
+        if not all(d.isdigit() and 1 <= len(d) <= 15 and d[0] != "0" for d in found):
+            return None
+        return found
 
     def _parse_clean(self, s: str) -> Number:
         if not s:

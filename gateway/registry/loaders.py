@@ -357,23 +357,17 @@ def bitmap_of(keys: array[int]) -> FrozenBitMap64:
 
 
 def parse_prefix(text: str, normaliser: Normaliser) -> list[tuple[int, int]] | None:
-    """``0899``, ``+3389``, ``003389``, ``33899`` or ``+1900`` -> key intervals for every E.164 length."""
-    s = text.strip().rstrip("*xX").replace(" ", "").replace(".", "")
-    if s.startswith("+"):
-        digits = s[1:]
-    elif s.startswith("00"):
-        digits = s[2:]
-    elif s.startswith("0") and normaliser.home_country == "FR":
-        digits = "33" + s[1:]
-    else:
-        digits = s
-    if not digits.isdigit() or not 1 <= len(digits) <= 15 or digits[0] == "0":
+    """``0899``, ``+3389``, ``003389``, ``33899``, ``0590`` or ``+1900`` -> key intervals for every E.164
+    length, read as numbers are (:meth:`Normaliser.prefix`: a national overseas prefix is its own country's)."""
+    found = normaliser.prefix(text)
+    if found is None:
         return None
-    p = int(digits)
     out = []
-    for total in range(max(len(digits), 4), 16):
-        scale = 10 ** (total - len(digits))
-        out.append((p * scale, (p + 1) * scale))
+    for digits in found:
+        p = int(digits)
+        for total in range(max(len(digits), 4), 16):
+            scale = 10 ** (total - len(digits))
+            out.append((p * scale, (p + 1) * scale))
     return out
 
 

@@ -90,6 +90,23 @@ def test_prefixes_are_ranges_not_numbers(tmp_path: Path) -> None:
     assert parse_prefix("abc", NORM) is None
 
 
+@pytest.mark.parametrize(("prefix", "inside", "outside"), [
+    ("0590", ["0590123456", "+590590123456", "+33590123456"], ["0690123456"]),  # Guadeloupe, not +33 590
+    ("0692", ["0692123456"], ["0693123456", "0612345678"]),  # Réunion mobiles
+    ("06", ["0612345678", "0692123456", "0639123456", "0690123456", "0694123456", "0696123456"],
+     ["0712345678", "0262123456"]),  # every number dialled 06..., overseas mobiles included
+    ("+33590", ["0590123456"], ["0594123456"]),  # +33 590... numbers are Guadeloupe's, as parse() reads them
+])
+def test_national_prefixes_read_like_numbers(tmp_path: Path, prefix: str, inside: list[str],
+                                             outside: list[str]) -> None:
+    """Issue 15 #2: a national overseas prefix was read as +33 and never matched its numbers."""
+    f = tmp_path / "p.txt"
+    f.write_text(prefix + "\n")
+    lst, _ = load(f, ListKind.BLOCKED_PREFIXES)
+    assert all(NORM.parse(n).key in lst for n in inside), inside
+    assert not any(NORM.parse(n).key in lst for n in outside), outside
+
+
 def test_truncated_file_last_line_cut(tmp_path: Path) -> None:
     f = tmp_path / "l.txt"
     f.write_bytes(b"0612345678\n" * 100 + b"06123")
