@@ -8,6 +8,7 @@ file's folder).
 
 from __future__ import annotations
 
+import difflib
 import enum
 import ipaddress
 import os
@@ -158,6 +159,12 @@ def _line_of(text: str, table: str, key: str | None) -> int:
             break
         if kpat.match(lines[i]):
             return i + 1
+    # A key of the top level, or of a table, may be a table of its own: [key] or [key.name] or [table.key].
+    hpat = re.compile(r"^\s*\[\[?\s*" + (re.escape(table) + r"\s*\.\s*" if table else "") + re.escape(key)
+                      + r"\s*[.\]]")
+    for i, line in enumerate(lines):
+        if hpat.match(line):
+            return i + 1
     return start + 1
 
 
@@ -168,13 +175,16 @@ class _Reader:
 
     def fail(self, table: str, key: str | None, msg: str) -> ConfigError:
         line = _line_of(self.text, table, key)
-        where = f"[{table}] {key}" if key else f"[{table}]"
+        where = (f"[{table}] {key}" if table else key) if key else f"[{table}]"
         return ConfigError(f"{self.source}:{line}: {where}: {msg}")
 
     def table(self, data: Mapping[str, Any], table: str, allowed: set[str]) -> Mapping[str, Any]:
         for key in data:
             if key not in allowed:
-                raise self.fail(table, key, f"unknown key (expected one of {', '.join(sorted(allowed))})")
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                what = "table" if isinstance(data[key], dict) else "key"
+                raise self.fail(table, key, f"unknown {what} ({hint}expected one of {', '.join(sorted(allowed))})")
         return data
 
     def get(self, data: Mapping[str, Any], table: str, key: str, typ: type | tuple[type, ...], default: Any) -> Any:

@@ -63,6 +63,22 @@ def test_line_number_points_at_the_key() -> None:
     assert text.splitlines()[line - 1].startswith("mode =")
 
 
+def test_a_misspelt_table_names_its_line_and_the_right_name() -> None:
+    """Issue 15 #5: [campaign.presse] was reported at line 1 as '[] campaign: unknown key'."""
+    text = SAMPLE_TOML + '\n[campaign.presse]\ncategory = "press"\n'
+    with pytest.raises(ConfigError) as e:
+        parse(text, "gw.toml")
+    msg = str(e.value)
+    line = int(msg.split(":")[1])
+    assert text.splitlines()[line - 1] == "[campaign.presse]"
+    assert "campaign: unknown table (did you mean 'campaigns'?" in msg and "[]" not in msg
+
+
+def test_a_misspelt_key_gets_a_suggestion() -> None:
+    with pytest.raises(ConfigError, match=r"\[gateway\] profesional: unknown key \(did you mean 'professional'\?"):
+        parse(SAMPLE_TOML.replace('professional = "acme"', 'profesional = "acme"'), "gw.toml")
+
+
 def test_unreadable_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load(tmp_path / "missing.toml")
