@@ -362,8 +362,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         t = f"lists.{name}"
         if not isinstance(spec, dict):
             raise r.fail("lists", name, "expected a table")
-        r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "url", "sha256",
-                          "poll_seconds", "deltas"})
+        r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
+                          "sha256", "poll_seconds", "deltas"})
         if "kind" not in spec:
             raise r.fail(t, None, "missing key 'kind'")
         kind = r.choice(spec, t, "kind", ListKind, None)
@@ -383,7 +383,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         fmt = r.choice(spec, t, "format", ListFormat, L["format"])
         lists[name] = ListSpec(
             name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
-            max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share, url=url,
+            max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share,
+            min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
             sha256=r.get(spec, t, "sha256", str, L["sha256"]),
             poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
             deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "")

@@ -17,6 +17,7 @@ is the same for every spelling.
 from __future__ import annotations
 
 import enum
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -80,6 +81,14 @@ def mask(number: str) -> str:
         return number
     head = 5 if number.startswith("+") else 4
     return number[:head] + "•" * (len(number) - head - 2) + number[-2:]
+
+
+_LONG_DIGITS = re.compile(r"(?<!\d)\+?\d{6,}")
+
+
+def mask_digits(text: str) -> str:
+    """Mask every run of six digits or more in free text (a channel name, a quoted bad line, an error)."""
+    return _LONG_DIGITS.sub(lambda m: mask(m.group(0)), text)
 
 
 INVALID = Number(0, "", "", Kind.INVALID, ())

@@ -25,7 +25,7 @@ from pyroaring import BitMap64, FrozenBitMap64
 
 from gateway.numbers import Normaliser
 from gateway.registry import snapshot
-from gateway.registry.loaders import LoadReport, _lines, load_list
+from gateway.registry.loaders import MIN_BAD_LINES, LoadReport, _lines, load_list
 from gateway.registry.model import ListSpec, RegistryError, RegistryList
 
 __all__ = ["Delta", "DeltaReport", "apply_deltas", "find_deltas", "load_with_deltas", "read_delta", "write_delta"]
@@ -51,7 +51,8 @@ class DeltaReport:
         return "; ".join(parts) or "no delta files"
 
 
-def read_delta(path: Path, normaliser: Normaliser, max_bad_share: float = 0.05) -> Delta:
+def read_delta(path: Path, normaliser: Normaliser, max_bad_share: float = 0.05,
+               min_bad_lines: int = MIN_BAD_LINES) -> Delta:
     """Parse one delta file; a bad line is reported with its number and skipped, too many fail the file."""
     report = LoadReport(str(path), "delta")
     added, removed = BitMap64(), BitMap64()
@@ -71,7 +72,7 @@ def read_delta(path: Path, normaliser: Normaliser, max_bad_share: float = 0.05) 
         report.lines += 1
         sign, body = s[:1], s[1:].strip()
         if sign not in (b"+", b"-"):
-            report.add_bad(line_no, "expected +NUMBER (addition) or -NUMBER (removal)")
+            report.add_bad(line_no, "expected +NUMBER (addition) or -NUMBER (removal)", s)
             continue
         try:
             number = normaliser.parse(body.decode("utf-8"))
@@ -79,13 +80,11 @@ def read_delta(path: Path, normaliser: Normaliser, max_bad_share: float = 0.05) 
             report.add_bad(line_no, "not UTF-8")
             continue
         if not number.key:
-            report.add_bad(line_no, "not a phone number")
+            report.add_bad(line_no, "not a phone number", s)
             continue
         (added if sign == b"+" else removed).add(number.key)
         report.accepted += 1
-    if report.lines and report.bad_share > max_bad_share:
-        raise RegistryError(f"{path}: {report.bad_count} of {report.lines} lines are bad; first: "
-                            + "; ".join(f"line {n}: {why}" for n, why in report.bad[:3]))
+    report.refuse_if_too_bad(str(path), max_bad_share, min_bad_lines)
     both = added & removed
     if both:  # a number added and removed in the same file: the removal wins (the safer reading)
         added -= both
@@ -134,10 +133,11 @@ def load_with_deltas(spec: ListSpec, normaliser: Normaliser) -> tuple[RegistryLi
     if spec.path is None:
         raise RegistryError(f"{spec.name}: no local path (url lists are fetched by the poller)")
     lst, report = load_list(spec.path, name=spec.name, kind=spec.kind, normaliser=normaliser, fmt=spec.format,
-                            as_of=spec.as_of, max_age_days=spec.max_age_days, max_bad_share=spec.max_bad_share)
+                            as_of=spec.as_of, max_age_days=spec.max_age_days, max_bad_share=spec.max_bad_share,
+                            min_bad_lines=spec.min_bad_lines)
     if not spec.deltas:
         return lst, report
-    deltas = [read_delta(p, normaliser, spec.max_bad_share) for p in find_deltas(spec.deltas)]
+    deltas = [read_delta(p, normaliser, spec.max_bad_share, spec.min_bad_lines) for p in find_deltas(spec.deltas)]
     lst, dreport = apply_deltas(lst, deltas)
     for d in dreport.applied:
         for line_no, why in d.report.bad:

@@ -19,12 +19,13 @@ from typing import IO
 
 from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
-from gateway.numbers import _OVERSEAS, Kind, Normaliser
+from gateway.numbers import _OVERSEAS, Kind, Normaliser, mask_digits
 from gateway.registry import snapshot
-from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
+from gateway.registry.model import KeyRanges, ListKind, ListMeta, ListSpec, RegistryError, RegistryList
 
 FORMATS = ("auto", "text", "bloctel-csv", "prefixes", "snapshot")
 MAX_BAD_SAMPLES = 50
+MIN_BAD_LINES = ListSpec.__dataclass_fields__["min_bad_lines"].default  # one default, the config's
 
 _AS_OF = re.compile(rb"^#\s*as[_ -]of\s*[:=]\s*(\d{4}-\d{2}-\d{2})", re.I)
 _FR_FAST_EXCLUDED = frozenset({"262", "263", "692", "693", "269", "639", "590", "690", "691", "594",
@@ -40,13 +41,32 @@ class LoadReport:
     lines: int = 0
     accepted: int = 0
     bad_count: int = 0
-    bad: list[tuple[int, str]] = field(default_factory=list)
+    bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
+    quotes: dict[int, str] = field(default_factory=dict)  # line number -> the line as quote() shows it
     as_of: date | None = None
 
-    def add_bad(self, line_no: int, why: str) -> None:
+    def add_bad(self, line_no: int, why: str, raw: bytes = b"") -> None:
         self.bad_count += 1
         if len(self.bad) < MAX_BAD_SAMPLES:
             self.bad.append((line_no, why))
+            if raw:
+                self.quotes[line_no] = quote(raw)
+
+    def samples(self, n: int = 5) -> str:
+        """The first ``n`` bad lines, each with its number, why, and the line itself (digits masked)."""
+        return "; ".join(f"line {line}: {why}" + (f" {q}" if (q := self.quotes.get(line)) else "")
+                         for line, why in self.bad[:n])
+
+    def refuse_if_too_bad(self, what: str, max_bad_share: float, min_bad_lines: int) -> None:
+        """Refuse the file when too many of its lines are bad: more than ``max_bad_share`` of them, and at
+        least ``min_bad_lines`` (one bad line in eight is noise, not a broken export) unless none is good."""
+        if not self.lines or self.bad_share <= max_bad_share:
+            return
+        if self.bad_count < min_bad_lines and self.accepted:
+            return
+        raise RegistryError(
+            f"{what}: {self.bad_count} of {self.lines} lines are not numbers ({self.bad_share:.1%} > max_bad_share "
+            f"{max_bad_share:.1%}, from {min_bad_lines} bad lines); first: {self.samples()}")
 
     @property
     def bad_share(self) -> float:
@@ -55,10 +75,17 @@ class LoadReport:
     def summary(self) -> str:
         text = f"{self.source}: {self.lines} lines, {self.accepted} numbers, {self.bad_count} bad"
         if self.bad:
-            text += "; " + "; ".join(f"line {n}: {why}" for n, why in self.bad[:5])
+            text += "; " + self.samples()
             if self.bad_count > 5:
                 text += f"; … {self.bad_count - 5} more"
         return text
+
+
+def quote(raw: bytes, limit: int = 40) -> str:
+    """A bad line as the operator can find it in the file: its first characters, digit runs masked (a bad line
+    is often a number with a typo, and numbers are personal data)."""
+    text = raw.decode("utf-8", "replace")
+    return repr(mask_digits(text[:limit] + ("…" if len(text) > limit else "")))
 
 
 def detect_format(path: Path, kind: ListKind) -> str:
@@ -212,7 +239,7 @@ def _parse_line(s: bytes, line_no: int, normaliser: Normaliser, report: LoadRepo
         sep = b";" if b";" in s else b","
         fields = s.split(sep)
         if column >= len(fields):
-            report.add_bad(line_no, f"no column {column + 1}")
+            report.add_bad(line_no, f"no column {column + 1}", s)
             return None
         s = fields[column].strip().strip(b'"')
     if normaliser.home_country == "FR" and len(s) == 10 and s[0] == 48 and s.isdigit() and s[1] != 48:
@@ -226,7 +253,7 @@ def _parse_line(s: bytes, line_no: int, normaliser: Normaliser, report: LoadRepo
         return None
     num = normaliser.parse(text)
     if not num.key:
-        report.add_bad(line_no, "not a phone number" if num.kind is Kind.INVALID else "short number")
+        report.add_bad(line_no, "not a phone number" if num.kind is Kind.INVALID else "short number", s)
         return None
     return num.key
 
@@ -391,7 +418,7 @@ def load_prefixes(path: Path, normaliser: Normaliser, report: LoadReport) -> Key
             continue
         found = parse_prefix(text, normaliser)
         if found is None:
-            report.add_bad(line_no, "not a number prefix")
+            report.add_bad(line_no, "not a number prefix", s)
             continue
         intervals.extend(found)
         report.accepted += 1
@@ -408,6 +435,7 @@ def load_list(
     as_of: date | None = None,
     max_age_days: int | None = None,
     max_bad_share: float = 0.05,
+    min_bad_lines: int = MIN_BAD_LINES,
 ) -> tuple[RegistryList, LoadReport]:
     """Load one list file; raises RegistryError with a clear message when it cannot be trusted."""
     if fmt not in FORMATS:
@@ -432,12 +460,7 @@ def load_list(
     else:
         header = b"telephone;" if fmt == "bloctel-csv" else None
         members = parse_bitmap(read_blocks(path), normaliser, report, header=header)
-    if report.lines and report.bad_share > max_bad_share:
-        raise RegistryError(
-            f"{name}: {path}: {report.bad_count} of {report.lines} lines are not numbers "
-            f"({report.bad_share:.1%} > max_bad_share {max_bad_share:.1%}); first: "
-            + "; ".join(f"line {n}: {why}" for n, why in report.bad[:3])
-        )
+    report.refuse_if_too_bad(f"{name}: {path}", max_bad_share, min_bad_lines)
     if report.lines == 0 and fmt != "prefixes" and kind is ListKind.OPPOSITION:
         raise RegistryError(f"{name}: {path}: the file holds no numbers (an empty opposition list is "
                             f"almost always a failed export)")

@@ -47,7 +47,8 @@ class ListSpec:
     format: ListFormat = ListFormat.AUTO
     as_of: date | None = None
     max_age_days: int | None = None
-    max_bad_share: float = 0.05
+    max_bad_share: float = 0.05  # refuse the file when more of its lines than this are bad ...
+    min_bad_lines: int = 10  # ... and at least this many (unless none is good): a tiny file's share is noise
     url: str = ""
     sha256: str = ""
     poll_seconds: float = 0.0

@@ -276,7 +276,8 @@ class RegistryPoller:
     def _load(self, spec: ListSpec, tmp: Path) -> RegistryList:
         lst, report = load_list(tmp, name=spec.name, kind=spec.kind, normaliser=self.holder.normaliser,
                                 fmt=spec.format, as_of=spec.as_of, max_age_days=spec.max_age_days,
-                                max_bad_share=spec.max_bad_share)
+                                max_bad_share=spec.max_bad_share,
+                                min_bad_lines=spec.min_bad_lines)
         if report.bad_count:
             log.warning("registry: %s: %s", spec.name, report.summary().replace(str(tmp), spec.url))
         return lst.with_meta(source=spec.url)

@@ -35,7 +35,8 @@ def test_build_with_validation_report(files: Path, capsys: pytest.CaptureFixture
     text = capsys.readouterr().out
     assert "4 numbers" in text and "line 4: not a phone number" in text
     # too many bad lines: refused, nothing written
-    assert run("build", str(files / "a.txt"), "-o", str(files / "no.snap")) == 2
+    (files / "bad.txt").write_text("0612000001\n" + "abc\n" * 12)
+    assert run("build", str(files / "bad.txt"), "-o", str(files / "no.snap")) == 2
     assert not (files / "no.snap").exists()
     assert run("build", str(files / "missing.txt"), "-o", str(files / "no.snap")) == 2
 

@@ -34,8 +34,10 @@ def test_read_delta_reports_bad_lines(tmp_path: Path) -> None:
     assert set(d.added) == {key("0612000001"), key("0612000010")}
     assert set(d.removed) == {key("0612000002"), key("0612000004")}  # added and removed: removal wins
     assert d.report.bad == [(5, "expected +NUMBER (addition) or -NUMBER (removal)"), (6, "not a phone number")]
-    with pytest.raises(RegistryError, match="2 of 4 lines are bad"):
-        read_delta(write(tmp_path / "b.delta", "+0612000001\nxx\n+\n-0612000002\n"), FR)
+    with pytest.raises(RegistryError, match="2 of 4 lines are not numbers"):
+        read_delta(write(tmp_path / "b.delta", "+0612000001\nxx\n+\n-0612000002\n"), FR, min_bad_lines=2)
+    # Two bad lines of four: a share of a tiny file, below the default minimum count, reported but kept.
+    assert read_delta(write(tmp_path / "c.delta", "+0612000001\nxx\n+\n-0612000002\n"), FR).report.bad_count == 2
 
 
 def test_apply_in_date_order_and_skip_what_the_base_already_has(tmp_path: Path) -> None:

@@ -47,9 +47,31 @@ def test_too_many_bad_lines_refuse_the_file(tmp_path: Path) -> None:
     f = tmp_path / "l.txt"
     f.write_text("0612345678\nnot a number\nnor this\n")
     with pytest.raises(RegistryError, match=r"2 of 3 lines are not numbers .*line 2"):
-        load(f)
-    lst, _ = load(f, max_bad_share=0.9)
+        load(f, min_bad_lines=2)
+    lst, _ = load(f, max_bad_share=0.9, min_bad_lines=2)
     assert lst.meta.count == 1
+
+
+def test_one_bad_line_in_eight_is_noise_not_a_broken_export(tmp_path: Path) -> None:
+    """Issue 15 #7: 12.5 % of a tiny file refused it whole (max_bad_share 5 %), with no bad line quoted."""
+    f = tmp_path / "l.txt"
+    f.write_text("".join(f"06120000{i:02d}\n" for i in range(7)) + "06 12 34 56 7B\n")
+    lst, report = load(f)
+    assert lst.meta.count == 7 and report.bad_count == 1
+    assert "line 8: not a phone number '06 12 34 56 7B'" in report.summary()
+
+
+def test_a_refusal_quotes_the_first_bad_lines_digits_masked(tmp_path: Path) -> None:
+    f = tmp_path / "l.txt"
+    f.write_text("".join(f"06120000{i:02d}\n" for i in range(90)) + "O612345678\n" * 10 + "x;y\n" * 2)
+    with pytest.raises(RegistryError) as e:
+        load(f)
+    msg = str(e.value)
+    assert "12 of 102 lines are not numbers" in msg and "from 10 bad lines" in msg
+    assert "line 91: not a phone number 'O6123•••78'" in msg and "612345678" not in msg
+    with pytest.raises(RegistryError):  # nothing good at all: refused whatever the count
+        f.write_text("nothing\n")
+        load(f)
 
 
 def test_empty_opposition_list_is_refused_but_empty_dnc_is_fine(tmp_path: Path) -> None:
