@@ -43,6 +43,18 @@ class Reason(enum.StrEnum):
     AUDIT_UNAVAILABLE = "audit_unavailable"  # an ALLOW could not be made durable, fail closed
 
 
+class Basis(enum.StrEnum):
+    """What an ALLOW rests on (``check --json`` "basis"): kept out of the reason so dialplans keep working."""
+
+    EMERGENCY = "emergency"  # emergency and short numbers are never blocked
+    CONSENT = "consent"  # prior consent on the campaign's consent list (its date when known)
+    EXEMPT_CONTRACT = "exempt_contract"  # an existing contract (customers list)
+    EXEMPT_CATEGORY = "exempt_category"  # press, polling, charity
+    EXEMPT_B2B = "exempt_b2b"  # a professional number or a B2B campaign
+    NOT_LISTED = "not_listed"  # opposition regime: on none of the opposition lists consulted
+    NO_LIST_APPLIES = "no_list_applies"  # no list regime on this date (or the campaign says none)
+
+
 class Block(NamedTuple):
     """What a rule returns when it blocks: the code, the rule's name, a sentence for people."""
 
@@ -68,6 +80,7 @@ class Decision(NamedTuple):
     warnings: tuple[str, ...] = ()
     counts_attempt: bool = False  # the call goes through (or would, in monitor mode): count it as an attempt
     cap: Cap | None = None  # the cap the engine checked, which the count must check again atomically
+    basis: Basis | None = None  # what an ALLOW rests on; None for a block
 
     @property
     def blocked(self) -> bool:
@@ -108,4 +121,5 @@ class Decision(NamedTuple):
             "regime": self.regime,
             "detail": self.detail,
             "warnings": list(self.warnings),
+            "basis": str(self.basis) if self.basis is not None else None,
         }

@@ -19,7 +19,7 @@ from gateway.config import StaleAction
 from gateway.numbers import Kind, Number
 from gateway.policy.calendar import local_times, window_start
 from gateway.policy.campaign import EXEMPT_CATEGORIES, Campaign, Regime
-from gateway.policy.decision import Block, Decision, Reason, Verdict
+from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
 from gateway.policy.jurisdiction import Jurisdiction, PackFor
 from gateway.registry.model import ListKind, Members, Registries
 from gateway.state.model import Cap, History, Retention
@@ -231,6 +231,26 @@ class Context:
             return Reason.EXEMPT_CATEGORY
         return None
 
+    def basis(self) -> tuple[Basis, str]:
+        """What an allowed call rests on, and the sentence that says so (only for a call no rule blocked)."""
+        exemption = self.exemption
+        plan = self.plan
+        if exemption is Reason.EXEMPT_CONTRACT and plan.customers is not None:
+            return Basis.EXEMPT_CONTRACT, f"existing contract: on the customers list {plan.customers[0]!r}"
+        if exemption is Reason.EXEMPT_B2B:
+            return Basis.EXEMPT_B2B, "a call to a professional: the consumer rules do not apply"
+        if exemption is Reason.EXEMPT_CATEGORY:
+            return Basis.EXEMPT_CATEGORY, f"{self.campaign.category} calls are exempt from the {self.regime} rule"
+        if self.regime == Regime.CONSENT and plan.consent is not None:
+            name = plan.consent[0]
+            given = self.regs.consent_date(name, self.key)
+            when = f", given on {given.isoformat()}" if given is not None else ", undated"
+            return Basis.CONSENT, f"prior consent on the list {name!r}{when}"
+        if self.regime == Regime.OPPOSITION:
+            names = ", ".join(repr(n) for n, _ in plan.opposition) or "none configured"
+            return Basis.NOT_LISTED, f"not on the opposition lists consulted ({names})"
+        return Basis.NO_LIST_APPLIES, f"no list regime applies ({self.regime})"
+
     def local_date(self, t: datetime) -> date:
         return t.astimezone(self.local[0].tzinfo).date()
 
@@ -268,7 +288,7 @@ class Engine:
         if kind is Kind.EMERGENCY or kind is Kind.SHORT:
             why = "emergency_number" if kind is Kind.EMERGENCY else "short_number"
             return Decision(Verdict.ALLOW, Reason.EMERGENCY, why, False, number.short, call.campaign_name,
-                            detail="emergency and short numbers are never blocked")
+                            detail="emergency and short numbers are never blocked", basis=Basis.EMERGENCY)
         if kind is Kind.INVALID:
             return Decision(Verdict.BLOCK, Reason.INVALID_NUMBER, "invalid_number", True, "", call.campaign_name,
                             detail="not a dialable phone number")
@@ -290,8 +310,9 @@ class Engine:
                     Verdict.ALLOW if monitor else Verdict.BLOCK, block.reason, block.rule, True,
                     number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
                     ctx.warnings, monitor, ctx.cap if monitor else None)
+        basis, why = ctx.basis()
         return Decision(Verdict.ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
-                        ctx.regime, "no rule blocks this call", consulted, ctx.warnings, True, ctx.cap)
+                        ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis)
 
     def retention(self, packs: Mapping[str, Jurisdiction]) -> Retention:
         """How long the state stores must keep attempts and refusals for every campaign under every pack.

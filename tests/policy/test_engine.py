@@ -11,10 +11,10 @@ import pytest
 
 from gateway.policy.engine import Call, Engine
 from gateway.policy.packs import for_country, home_law
-from gateway.registry.model import ListKind, RegistryList
+from gateway.registry.model import ListKind, Registries, RegistryList
 from gateway.state.model import EMPTY_HISTORY, History
 
-from .helpers import BASE, NORM, PARIS, decide, make_list, registries
+from .helpers import BASE, BLOCTEL_ERA, NORM, NOW, PARIS, decide, key, make_list, registries
 
 TUESDAY = datetime(2026, 3, 10, 11, 0, tzinfo=PARIS)  # opposition regime, legal time
 N = "0612000009"
@@ -173,3 +173,29 @@ def test_plan_cache_follows_the_snapshot() -> None:
 def test_unknown_jurisdiction_is_a_clear_error() -> None:
     with pytest.raises(LookupError, match="no jurisdiction pack for 'ZZ'"):
         for_country("ZZ")
+
+
+@pytest.mark.parametrize(("number", "campaign", "at", "basis", "detail"), [
+    ("0612000009", {}, NOW, "consent", "prior consent on the list 'consent', undated"),
+    ("0612000100", {}, NOW, "exempt_contract", "existing contract: on the customers list 'customers'"),
+    ("0612000400", {}, NOW, "exempt_b2b", "a call to a professional"),
+    ("0612000009", {"category": "press"}, NOW, "exempt_category", "press calls are exempt from the consent rule"),
+    ("0612000077", {}, BLOCTEL_ERA, "not_listed", "not on the opposition lists consulted ('bloctel')"),
+    ("0612000077", {"regime": "none"}, NOW, "no_list_applies", "no list regime applies (none)"),
+    ("112", {}, NOW, "emergency", "emergency and short numbers are never blocked"),
+])
+def test_an_allow_names_its_basis(number: str, campaign: dict[str, object], at: datetime, basis: str,
+                                  detail: str) -> None:
+    """Issue 15 #12: an ALLOW said only "no rule blocks this call"; now it says on what it rests."""
+    d = decide(number, at=at, **campaign)
+    assert (d.verdict, d.basis) == ("ALLOW", basis)
+    assert d.detail.startswith(detail)
+    j = d.as_json()
+    assert j["basis"] == basis and j["reason"] == (d.reason and str(d.reason))
+
+
+def test_a_block_has_no_basis_and_a_consent_date_is_named() -> None:
+    assert decide("0612000001", at=BLOCTEL_ERA).as_json()["basis"] is None
+    regs = registries()
+    dated = Registries(regs.lists, {"consent": {key("0612000009"): date(2026, 9, 1)}}, kinds=regs.kinds)
+    assert decide("0612000009", regs=dated).detail == "prior consent on the list 'consent', given on 2026-09-01"
