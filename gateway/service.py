@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+from gateway.audit.record import AuditRecord, AuditUnavailable
 from gateway.config import Config
 from gateway.numbers import Normaliser, Number
 from gateway.policy.calendar import local_times, window_start
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.engine import Call, Engine, Settings
 from gateway.policy.jurisdiction import for_country
-from gateway.records import AuditRecord
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.state.model import EMPTY_HISTORY, History
@@ -37,10 +37,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class AuditUnavailable(Exception):
-    """The audit log cannot make a record durable (disk full, I/O error)."""
 
 
 class AuditSink(Protocol):

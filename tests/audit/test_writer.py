@@ -21,6 +21,8 @@ from gateway.audit import (
     AuditError,
     AuditLog,
     AuditReader,
+    AuditRecord,
+    AuditUnavailable,
     chain_hash,
     open_writer,
     purge_chunk,
@@ -28,8 +30,7 @@ from gateway.audit import (
     verify_rows,
 )
 from gateway.config import AuditSection, Config
-from gateway.records import AuditRecord
-from gateway.service import AuditUnavailable, Gateway
+from gateway.service import Gateway
 from tests.conftest import FIXED_NOW
 
 T0 = FIXED_NOW.timestamp()
