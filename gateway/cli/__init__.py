@@ -3,8 +3,10 @@
 Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``; the helpers they share
 are ``runtime`` (config and demo loading, a loaded gateway), ``options`` (``--at`` and other times),
 ``output`` (warnings and errors on stderr) and ``exits`` (exit codes, :class:`UsageError`).
-Exit codes: 0 done (whatever the verdicts), 1 a check failed (``audit verify``),
-2 bad input (message on stderr). Nothing outside this package imports it: it imports the rest.
+Exit codes: 0 done (whatever the verdicts), 1 a check failed (``audit verify``, ``replay``'s protocol
+errors), 2 bad input (message on stderr). Nothing outside this package imports it: it imports the rest.
+Every command module is imported up front: the parser needs each one's options anyway, and their heavy
+dependencies (aiohttp, tqdm) are imported where they are used.
 """
 
 from __future__ import annotations
