@@ -35,9 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.audit import AuditLog
+from gateway.audit import AuditLog, AuditRecord
 from gateway.config import AuditSection, Config, parse
-from gateway.records import AuditRecord
 from gateway.service import Gateway
 
 CONFIG = """

@@ -7,7 +7,6 @@ flight before closing; SIGHUP reloads the config's lists without dropping a call
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -19,12 +18,6 @@ from gateway.config import Config
 from gateway.service import Gateway
 
 log = logging.getLogger(__name__)
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--agi-listen", help="override [agi] listen (HOST:PORT)")
-    p.add_argument("--web-listen", help="override [web] listen (HOST:PORT)")
-    p.add_argument("--no-web", action="store_true", help="do not start the web API and page")
 
 
 def _install_uvloop() -> bool:
@@ -146,28 +139,12 @@ async def start(config: Config, *, web: bool = True) -> Running:
     return running
 
 
-def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from gateway.cli import load_runtime_config
-
-    config = load_runtime_config(args)
-    if args.agi_listen or args.web_listen:
-        from gateway.config import parse as parse_config
-
-        overrides = parse_config(
-            "\n".join(
-                [f'[agi]\nlisten = "{args.agi_listen}"' if args.agi_listen else "",
-                 f'[web]\nlisten = "{args.web_listen}"' if args.web_listen else ""]),
-            "--agi-listen/--web-listen")
-        if args.agi_listen:
-            config = replace(config, agi=replace(config.agi, listen=overrides.agi.listen))
-        if args.web_listen:
-            config = replace(config, web=replace(config.web, listen=overrides.web.listen))
+def serve(config: Config, *, web: bool = True) -> None:
+    """Run the gateway until SIGTERM or SIGINT (``dnc-gateway serve``); SIGHUP reloads the lists."""
     uv = _install_uvloop()
 
     async def main() -> None:
-        running = await start(config, web=not args.no_web)
+        running = await start(config, web=web)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -191,4 +168,3 @@ def run(args: argparse.Namespace) -> int:
         await watchdog.close()
 
     asyncio.run(main())
-    return 0

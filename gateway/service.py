@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+from gateway.audit.record import AuditRecord, AuditUnavailable
 from gateway.config import Config, StateFailure
 from gateway.numbers import Normaliser, Number
 from gateway.policy.campaign import Mode
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.engine import Call, Engine, Settings
 from gateway.policy.packs import PACKS, home_law
-from gateway.records import AuditRecord
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.state.model import EMPTY_HISTORY, Cap, History
@@ -37,10 +37,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class AuditUnavailable(Exception):
-    """The audit log cannot make a record durable (disk full, I/O error)."""
 
 
 class AuditSink(Protocol):

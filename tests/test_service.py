@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
+from gateway.audit import AuditRecord
 from gateway.config import Config
-from gateway.records import AuditRecord
 from gateway.service import AuditUnavailable, Gateway, Outcome
 from gateway.state.model import History
 from gateway.state.store import Cap, EmbeddedState, StateUnavailable

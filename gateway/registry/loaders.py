@@ -21,11 +21,10 @@ from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
 from gateway.numbers import _OVERSEAS, Kind, Normaliser, mask_digits
 from gateway.registry import snapshot
-from gateway.registry.model import KeyRanges, ListKind, ListMeta, ListSpec, RegistryError, RegistryList
+from gateway.registry.model import MIN_BAD_LINES, KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
 
 FORMATS = ("auto", "text", "bloctel-csv", "prefixes", "snapshot")
 MAX_BAD_SAMPLES = 50
-MIN_BAD_LINES = ListSpec.__dataclass_fields__["min_bad_lines"].default  # one default, the config's
 
 _AS_OF = re.compile(rb"^#\s*as[_ -]of\s*[:=]\s*(\d{4}-\d{2}-\d{2})", re.I)
 _FR_FAST_EXCLUDED = frozenset({"262", "263", "692", "693", "269", "639", "590", "690", "691", "594",

@@ -37,6 +37,11 @@ class ListFormat(enum.StrEnum):
     SNAPSHOT = "snapshot"
 
 
+# A file is refused for its share of bad lines only from this many of them: one bad line in eight of a tiny
+# file is noise, not a broken export.
+MIN_BAD_LINES = 10
+
+
 @dataclass(frozen=True, slots=True)
 class ListSpec:
     """A configured list (``[lists.NAME]``): where it comes from and how fresh it must be."""
@@ -48,7 +53,7 @@ class ListSpec:
     as_of: date | None = None
     max_age_days: int | None = None
     max_bad_share: float = 0.05  # refuse the file when more of its lines than this are bad ...
-    min_bad_lines: int = 10  # ... and at least this many (unless none is good): a tiny file's share is noise
+    min_bad_lines: int = MIN_BAD_LINES  # ... and at least this many (unless none is good)
     url: str = ""
     sha256: str = ""
     poll_seconds: float = 0.0

@@ -14,11 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gateway.cli.exits import DONE, FAILED, UsageError
+from gateway.cli.output import error, warn
 from gateway.replay import report, sipp_csv
 from gateway.replay.runner import Result, Target, replay
 from gateway.replay.sources import InputError, read_trace
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "parse_hostport", "run"]
 
 
 def _positive(text: str) -> float:
@@ -79,7 +81,7 @@ def _progress(total: int) -> tuple[Any, Any]:
     """A tqdm bar on stderr when it is a terminal; the callback feeding it."""
     if not sys.stderr.isatty() or total < 20:
         return None, None
-    from tqdm import tqdm
+    from tqdm import tqdm  # only on a terminal: a piped or scheduled run does not pay for its import
 
     bar = tqdm(total=total, unit="call", file=sys.stderr, leave=False)
 
@@ -90,51 +92,45 @@ def _progress(total: int) -> tuple[Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    def fail(msg: str) -> int:
-        print(f"dnc-gateway replay: {msg}", file=sys.stderr)
-        return 2
-
     try:
         target = None
         if args.gateway:
             host, port = parse_hostport(args.gateway)
             target = Target(host, port, args.script, timeout=args.timeout)
         elif not args.to_sipp:
-            return fail("--gateway HOST:PORT is required (or --to-sipp OUT.csv to convert only)")
+            raise UsageError("--gateway HOST:PORT is required (or --to-sipp OUT.csv to convert only)")
         trace = read_trace(Path(args.file), campaign_header=args.campaign_header)
     except InputError as e:
-        return fail(str(e))
+        raise UsageError(str(e)) from None
     for w in trace.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        warn(w)
     calls = list(trace.calls)
     if args.campaign:
         calls = [replace(c, campaign=args.campaign) for c in calls]
     if not calls:
-        return fail(f"{args.file}: no call to replay")
+        raise UsageError(f"{args.file}: no call to replay")
     if args.to_sipp:
         text, warnings = sipp_csv.write(calls)
         for w in warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            warn(w)
         try:
             Path(args.to_sipp).write_text(text, encoding="utf-8")
         except OSError as e:
-            return fail(f"{args.to_sipp}: cannot write: {e.strerror or e}")
+            raise UsageError(f"{args.to_sipp}: cannot write: {e.strerror or e}") from None
         print(f"wrote {len(calls)} calls to {args.to_sipp} (SIPp injection file: number;campaign;caller_id)",
               file=sys.stderr)
         if target is None:
-            return 0
+            return DONE
     assert target is not None
     no_campaign = sum(1 for c in calls if not c.campaign)
     if no_campaign:
-        print(f"warning: {no_campaign} calls have no campaign (no --campaign, no {args.campaign_header} header or "
-              "campaign column): the gateway will answer unknown_campaign", file=sys.stderr)
+        warn(f"{no_campaign} calls have no campaign (no --campaign, no {args.campaign_header} header or "
+             "campaign column): the gateway will answer unknown_campaign")
     speed = None if args.fast or all(c.at is None for c in calls) else (args.speed or 1.0)
     bar, tick = _progress(len(calls))
     try:
         results = asyncio.run(replay(calls, target, speed=speed, concurrency=args.concurrency,
                                      ignore_caller_id=args.ignore_caller_id, on_result=tick))
-    except KeyboardInterrupt:
-        return 130
     finally:
         if bar is not None:
             bar.close()
@@ -144,7 +140,6 @@ def run(args: argparse.Namespace) -> int:
     if errors:
         unreachable = next((r for r in errors if r.error_kind == "unreachable"), None)
         first = unreachable or errors[0]
-        print(f"dnc-gateway replay: {len(errors)} of {len(results)} calls failed at the protocol level; "
-              f"first: {first.error}", file=sys.stderr)
-        return 1
-    return 0
+        error("replay", f"{len(errors)} of {len(results)} calls failed at the protocol level; first: {first.error}")
+        return FAILED
+    return DONE

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import AuditLog, AuditReader
+from gateway.audit import AuditLog, AuditReader, AuditRecord
 from gateway.cli import main
 from gateway.config import AuditSection
-from gateway.records import AuditRecord
 from tests.conftest import SAMPLE_TOML, write_sample
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,10 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from gateway.audit import AuditLog
+from gateway.audit import AuditLog, AuditRecord
 from gateway.config import AuditSection
-from gateway.records import AuditRecord
-from gateway.records import AuditRecord
 
 async def main():
     log = AuditLog(Path(sys.argv[1]), AuditSection(group_commit_ms=1.0))

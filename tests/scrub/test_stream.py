@@ -2,77 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import random
 import tracemalloc
 from datetime import datetime
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pyroaring import BitMap
 
-from gateway import cli
-from gateway.config import Config
-from gateway.policy.decision import Decision, Verdict
-from gateway.scrub import Layout, Screener, detect_layout, planning_engine, scrub_stream
+from gateway.policy.decision import Verdict
+from gateway.scrub import Screener, planning_engine, scrub_stream
 from gateway.service import Gateway
-
-LEGAL = datetime.fromisoformat("2026-11-24T10:30:00+01:00")  # Tuesday, consent regime
-EVENING = datetime.fromisoformat("2026-11-24T21:00:00+01:00")  # outside hours in Paris, night overseas
-ARMISTICE = datetime.fromisoformat("2026-11-11T10:30:00+01:00")  # a public holiday, lists fresh
-BLOCTEL_ERA = datetime.fromisoformat("2026-03-10T11:30:00+01:00")  # opposition regime under "auto"
-
-MEMBERS = ["0612000001", "0612000003", "0612000009", "0612000010", "0612000049", "0612000100", "0612000120",
-           "0612000200", "0612000300", "0692000009", "0899123456", "0899000000"]
-SPELLINGS = ["+33612000001", "0033612000002", "+33 6 12 00 00 10", "06.12.00.01.05", "+19005551234",
-             "+442079460000", "0590123456", "+262692000009", "0700123456789", "3949", "112"]
-BAD = ["abc", "06123", "0612x45678", "", "   ", "0701234567", "+", "00", "06123456789012345"]
-
-
-@pytest.fixture
-def gateway(sample_config: Config) -> Gateway:
-    gw = Gateway(sample_config)
-    assert gw.holder.load_all().ok
-    return gw
-
-
-def numbers(n: int, seed: int = 1) -> list[str]:
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        r = rng.random()
-        if r < 0.15:
-            out.append(rng.choice(MEMBERS))
-        elif r < 0.2:
-            out.append(rng.choice(SPELLINGS))
-        elif r < 0.23:
-            out.append(rng.choice(BAD))
-        elif r < 0.3:
-            out.append("0" + rng.choice(["692", "693", "262", "590", "690", "594", "596", "696", "639", "269"])
-                       + f"{rng.randrange(10**6):06d}")
-        else:
-            out.append(f"0{rng.randrange(100_000_000, 1_000_000_000)}")
-    return out
-
-
-def screen(gw: Gateway, campaign: str, at: datetime, data: bytes, **kw: object) -> tuple[dict, bytes, bytes, Layout]:
-    s = Screener(gw.engine, gw.holder.current, gw.normaliser, campaign, at)
-    out, rej = io.BytesIO(), io.BytesIO()
-    summary, layout = scrub_stream(io.BytesIO(data), out, rej, s, **kw)  # type: ignore[arg-type]
-    return summary.as_json(), out.getvalue(), rej.getvalue(), layout
-
-
-def reject_rows(rejects: bytes, delimiter: str = ";") -> list[list[str]]:
-    text = rejects.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-
-
-def expected(gw: Gateway, campaign: str, at: datetime, text: str) -> Decision:
-    return gw.decide(gw.normaliser.parse(text), campaign, None, at)
+from tests.scrub.helpers import ARMISTICE, BLOCTEL_ERA, EVENING, LEGAL, expected, numbers, reject_rows, screen
 
 
 @pytest.mark.parametrize("campaign", ["prospect", "legacy", "survey"])
@@ -116,35 +56,6 @@ def test_ignore_hours_drops_only_the_hours_and_holiday_rules(gateway: Gateway) -
     plain = screen(gateway, "legacy", ARMISTICE, data)[0]
     assert plain["by_reason"]["public_holiday"] > 0
     assert summary.removed < plain["removed"]
-
-
-_SCREENERS: dict[tuple[int, str, datetime], Screener] = {}
-settings_fast = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@settings_fast
-@given(nsn=st.one_of(st.integers(100_000_000, 999_999_999),
-                     st.sampled_from([int(m[1:]) for m in MEMBERS]),
-                     st.sampled_from([p * 1_000_000 + 1 for p in (692, 693, 262, 263, 269, 639, 590, 690, 691, 594,
-                                                                 694, 596, 696, 697, 700, 899, 897, 612, 162)])),
-       at=st.sampled_from([LEGAL, EVENING, ARMISTICE, BLOCTEL_ERA]),
-       campaign=st.sampled_from(["prospect", "legacy", "survey"]))
-def test_fast_path_decisions_equal_gateway_decide(gateway: Gateway, nsn: int, at: datetime, campaign: str) -> None:
-    key = (id(gateway), campaign, at)
-    s = _SCREENERS.get(key) or _SCREENERS.setdefault(
-        key, Screener(gateway.engine, gateway.holder.current, gateway.normaliser, campaign, at))
-    number = gateway.normaliser.parse(f"0{nsn:09d}")
-    truth = gateway.decide(number, campaign, None, at)
-    def same(d: object) -> bool:
-        return (d.verdict, d.reason, d.detail, d.would_block) == (  # type: ignore[attr-defined]
-            truth.verdict, truth.reason, truth.detail, truth.would_block)
-    if not number.is_valid:
-        assert s.decide_nsn(nsn) is None
-        assert s.classify(BitMap([nsn]))[nsn] == -1
-        return
-    assert same(s.decide_nsn(nsn))
-    code = s.classify(BitMap([nsn]))[nsn] if nsn in s.hot else s.base_code
-    assert same(s.decisions[code])
 
 
 def test_fast_and_line_paths_agree(gateway: Gateway) -> None:
@@ -218,16 +129,6 @@ def test_bloctel_format_in_and_out(gateway: Gateway) -> None:
     assert summary["by_reason"] == {"opposition_list": 2}
 
 
-def test_layout_detection() -> None:
-    from gateway.numbers import Normaliser
-
-    n = Normaliser("FR")
-    assert detect_layout(b"0612345678\n0612345679\n", n) == Layout()
-    assert detect_layout(b"telephone\n0612345678\n", n) == Layout(header=True)
-    assert detect_layout(b"nom\ttel\tcp\nA\t0612345678\t75001\nB\t0612345679\t75002\n", n) == Layout(b"\t", 1, True)
-    assert detect_layout(b"A,B,0612345678\nC,D,0612345679\n", n) == Layout(b",", 2, False)
-
-
 def test_memory_stays_bounded(gateway: Gateway) -> None:
     rng = random.Random(5)
     lines = [f"0{rng.randrange(100_000_000, 1_000_000_000)}" for _ in range(200_000)] + numbers(2000)
@@ -250,25 +151,3 @@ def test_memory_stays_bounded(gateway: Gateway) -> None:
         tracemalloc.stop()
     assert summary.lines == 202_000
     assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB for a {len(data) / 2**20:.1f} MiB file"
-
-
-def test_cli(sample_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    src = tmp_path / "calls.csv"
-    src.write_bytes(b"0612000001\n0612345678\nabc\n")
-    out = tmp_path / "clean.csv"
-    code = cli.main(["--config", str(sample_config_path), "scrub", str(src), "-o", str(out), "--campaign", "legacy",
-                     "--at", "2026-11-24T10:30:00+01:00", "--summary-json", str(tmp_path / "s.json")])
-    assert code == 0
-    assert out.read_bytes() == b"0612345678\n"
-    assert (tmp_path / "clean.csv.rejects.csv").read_bytes().count(b"\n") == 3
-    report = json.loads((tmp_path / "s.json").read_text())
-    assert report["by_reason"] == {"opposition_list": 1, "invalid_number": 1}
-    assert report["invalid"]["lines"] == [{"line": 3, "detail": "letters in the number"}]
-    captured = capsys.readouterr()
-    assert "3 lines: 1 kept, 2 removed" in captured.out
-    assert "scrub:" not in captured.err  # no progress bar outside a terminal
-    assert cli.main(["--config", str(sample_config_path), "scrub", str(src), "-o", str(out), "--campaign", "nope"]) == 2
-    assert cli.main(["--config", str(sample_config_path), "scrub", str(src), "-o", str(out), "--campaign", "legacy",
-                     "--at", "2026-11-24T10:30:00"]) == 2
-    assert cli.main(["--config", str(sample_config_path), "scrub", str(src), "-o", str(src), "--campaign",
-                     "legacy"]) == 2

@@ -1,4 +1,8 @@
-"""The audit record: what a compliance officer must be able to show for every decision."""
+"""The audit record: what a compliance officer must be able to show for every decision.
+
+And the one error every audit sink raises when it cannot keep a record: the service catches it (to refuse
+the call), so it lives here, beside the record, and not in the service or the writer.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,10 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 _NO_LISTS: Mapping[str, str] = MappingProxyType({})
+
+
+class AuditUnavailable(Exception):
+    """The audit log cannot make a record durable (disk full, I/O error)."""
 
 
 class AuditRecord(NamedTuple):

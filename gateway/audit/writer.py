@@ -1,4 +1,4 @@
-"""The audit trail: an append-only, hash-chained log of every decision, in SQLite.
+"""The audit trail's writer: an append-only, hash-chained log of every decision, in SQLite, group-committed.
 
 Durability. The database runs in WAL mode with ``synchronous=FULL``: SQLite
 fsyncs the WAL at every commit, so a committed record survives ``kill -9``
@@ -15,56 +15,38 @@ over ``max_queue``) raises :class:`AuditUnavailable` to a durable caller (the
 service then refuses the call); non-durable records of a failed group are kept
 in order and retried, so nothing acknowledged is dropped while the writer lives.
 
-Hash chain. Row ``seq`` stores ``prev_hash`` (the hash of row ``seq - 1``) and
-``hash = SHA-256(prev_hash ":" canonical JSON [seq, columns...])``. The
-``meta`` table keeps the head (last seq and hash, updated in the same
-transaction as the rows) and the retention anchor (seq and hash of the last
-purged row; the genesis hash before any purge). :func:`verify_rows` therefore
-detects a changed, removed, inserted or reordered row and a truncated tail.
-What it cannot detect is a rewrite of the whole chain from some point on by
-someone with write access: keep the head hash that ``audit verify`` prints
-somewhere else (a ticket, a log shipper) to pin the history up to that point.
-The head is read under SQLite's write lock at each commit, so two gateways on
-one host may share a file: their records interleave in one chain.
-
 Retention. Rows older than ``retention_days`` are purged as a contiguous prefix
 (never a hole), in chunks, by the writer thread; each chunk moves the anchor in
 the same transaction, so ``verify`` keeps passing after a purge.
 
 Privacy. Numbers are personal data: the database is created with mode 0600
 (SQLite gives its ``-wal`` and ``-shm`` files the same mode).
+
+The hash chain itself is :mod:`gateway.audit.chain`; queries and verification, :mod:`gateway.audit.reader`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
 
+from gateway.audit.chain import CHAIN_SCHEME, COLUMNS, GENESIS, Verification, chain_hash, record_row
+from gateway.audit.reader import AuditError, AuditReader, iso_time, read_meta
+from gateway.audit.record import AuditRecord, AuditUnavailable
 from gateway.config import AuditSection
-from gateway.records import AuditRecord
 
 log = logging.getLogger(__name__)
 
-GENESIS = "0" * 64
-CHAIN_SCHEME = "sha256-json-v1"
 SCHEMA_VERSION = "1"
-
-# The hashed columns, in hash order. Never reorder: old chains would stop verifying.
-COLUMNS = ("decision_id", "at", "campaign", "number", "verdict", "reason", "rule", "would_block", "mode", "regime",
-           "lists", "caller_id", "channel", "uniqueid", "source", "detail")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -83,7 +65,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # regulator asks for; a campaign query goes through the time index, a decision id is a scan (rare).
 _INSERT = (f"INSERT INTO audit (seq, {', '.join(COLUMNS)}, prev_hash, hash) "
            f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})")
-_SELECT = f"SELECT seq, {', '.join(COLUMNS)}, prev_hash, hash FROM audit"
 
 MAX_BATCH = 1000  # rows per transaction: bounds how long one commit holds the GIL and its waiters
 CHECKPOINT_ROWS = 20_000  # records between our explicit WAL checkpoints
@@ -92,200 +73,9 @@ PURGE_INTERVAL = 3600.0  # seconds between retention passes
 RETRY_BACKOFF = (0.01, 0.25)  # first and longest wait before retrying a failed commit
 
 
-def _unavailable(message: str) -> Exception:
-    # Lazy: gateway.service imports the config and policy; the audit module must stay importable alone.
-    from gateway.service import AuditUnavailable
-
-    return AuditUnavailable(message)
-
-
-class AuditError(Exception):
-    """The audit database cannot be read (missing, not an audit database)."""
-
-
 class AuditMetrics(Protocol):
     def audit_commit(self, seconds: float, records: int, queue_depth: int) -> None: ...
 
-
-# -- pure: rows, hashes, verification -------------------------------------------------------------
-
-def _text(value: object) -> str:
-    s = value if isinstance(value, str) else str(value)
-    # A lone surrogate (from a badly decoded channel name) would make the whole group's INSERT fail.
-    return s if s.isascii() else s.encode("utf-8", "replace").decode("utf-8")
-
-
-def record_row(record: AuditRecord) -> tuple[Any, ...]:
-    """The column values of a record, exactly as stored and hashed (see :data:`COLUMNS`)."""
-    lists = json.dumps({_text(k): _text(v) for k, v in dict(record.lists).items()}, sort_keys=True,
-                       ensure_ascii=False, separators=(",", ":"))
-    return (_text(record.decision_id), float(record.at), _text(record.campaign), _text(record.number),
-            _text(record.verdict), None if record.reason is None else _text(record.reason), _text(record.rule),
-            int(bool(record.would_block)), _text(record.mode), _text(record.regime), lists, _text(record.caller_id),
-            _text(record.channel), _text(record.uniqueid), _text(record.source), _text(record.detail))
-
-
-def chain_hash(prev_hash: str, seq: int, row: Sequence[Any]) -> str:
-    """SHA-256 of the previous hash and the canonical JSON of ``[seq, *row]`` (floats by repr: exact)."""
-    canon = json.dumps([seq, *row], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{prev_hash}:{canon}".encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def row_dict(row: Sequence[Any]) -> dict[str, Any]:
-    """A stored row (``seq, *COLUMNS, prev_hash, hash``) as the JSON the API, query and export give."""
-    d: dict[str, Any] = {"seq": row[0]}
-    d.update(zip(COLUMNS, row[1:-2], strict=True))
-    d["would_block"] = bool(d["would_block"])
-    with contextlib.suppress(ValueError):  # a tampered row: show it as it is, ``verify`` reports it
-        d["lists"] = json.loads(d["lists"] or "{}")
-    d["time"] = iso_time(d["at"])
-    d["prev_hash"], d["hash"] = row[-2], row[-1]
-    return d
-
-
-def iso_time(at: float) -> str:
-    """UNIX time as ISO-8601 UTC with milliseconds (``2026-11-24T09:30:00.123Z``)."""
-    try:
-        return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    except (TypeError, ValueError, OverflowError, OSError):
-        return str(at)
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """What ``verify`` found; ``bad_seq`` is the first sequence number that breaks the chain."""
-
-    ok: bool
-    records: int
-    first_seq: int
-    last_seq: int
-    head_hash: str
-    anchor_seq: int
-    bad_seq: int | None = None
-    problem: str = ""
-
-    @property
-    def message(self) -> str:
-        if not self.ok:
-            return f"audit chain BROKEN at seq {self.bad_seq}: {self.problem}"
-        span = f"{self.records} records, seq {self.first_seq}..{self.last_seq}" if self.records else "no records"
-        purged = f", seq 1..{self.anchor_seq} purged by retention" if self.anchor_seq else ""
-        return f"audit chain intact: {span}{purged}; head hash {self.head_hash}"
-
-
-def verify_rows(rows: Iterable[Sequence[Any]], anchor_seq: int, anchor_hash: str, head_seq: int,
-                head_hash: str) -> Verification:
-    """Walk rows in ``seq`` order from the anchor to the head; stop at the first break."""
-    expected, prev, count, first = anchor_seq + 1, anchor_hash, 0, 0
-
-    def broken(seq: int, problem: str) -> Verification:
-        return Verification(False, count, first, expected - 1, prev, anchor_seq, seq, problem)
-
-    for row in rows:
-        seq, cols, stored_prev, stored_hash = row[0], row[1:-2], row[-2], row[-1]
-        if not isinstance(seq, int) or seq < expected:
-            return broken(seq, f"record seq {seq} is out of order (expected {expected})")
-        if seq > expected:
-            gap = f"{expected}" if seq == expected + 1 else f"{expected}..{seq - 1}"
-            return broken(expected, f"record(s) seq {gap} removed (seq {seq} follows {expected - 1})")
-        if stored_prev != prev:
-            return broken(seq, f"record seq {seq} does not follow seq {seq - 1}: its prev_hash does not match "
-                               "(removed, inserted or reordered records)")
-        if chain_hash(prev, seq, cols) != stored_hash:
-            return broken(seq, f"record seq {seq} was modified: its content does not match its hash")
-        if not first:
-            first = seq
-        prev, expected, count = stored_hash, expected + 1, count + 1
-    last = expected - 1
-    if last < head_seq:
-        gap = f"{last + 1}" if head_seq == last + 1 else f"{last + 1}..{head_seq}"
-        return broken(last + 1, f"record(s) seq {gap} removed from the end (the head says {head_seq})")
-    if last > head_seq:
-        return broken(head_seq + 1, f"records after the recorded head seq {head_seq} (added outside the gateway)")
-    if prev != head_hash:
-        return broken(last, f"record seq {last} does not match the recorded head hash")
-    return Verification(True, count, first, last, prev, anchor_seq)
-
-
-# -- SQLite helpers --------------------------------------------------------------------------------
-
-def _meta(conn: sqlite3.Connection) -> dict[str, str]:
-    try:
-        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.DatabaseError as e:
-        raise AuditError(f"not an audit database ({e})") from None
-
-
-def _where(number: str | None, campaign: str | None, since: float | None,
-           until: float | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    for clause, value in (("number = ?", number), ("campaign = ?", campaign), ("at >= ?", since),
-                          ("at < ?", until)):
-        if value is not None:
-            clauses.append(clause)
-            params.append(value)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-class AuditReader:
-    """A read-only view of an audit database, safe while a gateway writes it (WAL readers never block)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise AuditError(f"{self.path}: no such audit database")
-        try:
-            self.conn = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True,
-                                        isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as e:
-            raise AuditError(f"{self.path}: cannot open: {e}") from None
-        try:
-            meta = _meta(self.conn)
-        except AuditError as e:
-            self.conn.close()
-            raise AuditError(f"{self.path}: {e}") from None
-        if "head_seq" not in meta:
-            self.conn.close()
-            raise AuditError(f"{self.path}: not an audit database (no head in meta)")
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def __enter__(self) -> AuditReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def rows(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
-             until: float | None = None, limit: int | None = None, newest_first: bool = False,
-             ) -> Iterator[tuple[Any, ...]]:
-        where, params = _where(number, campaign, since, until)
-        sql = f"{_SELECT}{where} ORDER BY seq {'DESC' if newest_first else 'ASC'}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(max(0, int(limit)))
-        yield from self.conn.execute(sql, params)
-
-    def query(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
-              until: float | None = None, limit: int = 1000, newest_first: bool = False) -> list[dict[str, Any]]:
-        return [row_dict(r) for r in self.rows(number, campaign, since, until, limit, newest_first)]
-
-    def verify(self) -> Verification:
-        # One read transaction: the head and the rows come from the same snapshot even while a gateway writes.
-        self.conn.execute("BEGIN")
-        try:
-            meta = _meta(self.conn)
-            return verify_rows(self.conn.execute(f"{_SELECT} ORDER BY seq"), int(meta.get("anchor_seq", 0)),
-                               meta.get("anchor_hash", GENESIS), int(meta["head_seq"]),
-                               meta.get("head_hash", GENESIS))
-        except (ValueError, KeyError) as e:
-            return Verification(False, 0, 0, 0, "", 0, 0, f"meta table damaged: {e}")
-        finally:
-            self.conn.execute("COMMIT")
-
-
-# -- the writer -------------------------------------------------------------------------------------
 
 @dataclass(slots=True)
 class _Pending:
@@ -319,7 +109,7 @@ def open_writer(path: Path) -> sqlite3.Connection:
                            ("created", iso_time(time.time()))):
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
         conn.execute("COMMIT")
-        chain = _meta(conn).get("chain")
+        chain = read_meta(conn).get("chain")
         if chain != CHAIN_SCHEME:
             raise AuditError(f"{path}: chain scheme {chain!r}, this gateway writes {CHAIN_SCHEME!r}")
     except BaseException:
@@ -334,7 +124,7 @@ def purge_chunk(conn: sqlite3.Connection, cutoff: float, chunk: int = PURGE_CHUN
     Only a prefix in ``seq`` order goes: the first row at or after the cutoff stops the purge, so a clock step
     back can keep a few old rows a little longer but never leaves a hole in the chain.
     """
-    meta = _meta(conn)
+    meta = read_meta(conn)
     anchor = int(meta["anchor_seq"])
     rows = conn.execute("SELECT seq, at, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
                         (anchor, chunk)).fetchall()
@@ -435,10 +225,10 @@ class AuditLog:
     def _enqueue(self, record: AuditRecord, future: asyncio.Future[None] | None) -> None:
         with self._cond:
             if self._dead is not None or self._closing:
-                raise _unavailable(self._dead or "audit log closing")
+                raise AuditUnavailable(self._dead or "audit log closing")
             depth = len(self._queue)
             if depth >= self.config.max_queue:
-                raise _unavailable(f"audit queue full ({depth} records waiting to be written)")
+                raise AuditUnavailable(f"audit queue full ({depth} records waiting to be written)")
             self._queue.append(_Pending(record, future, time.monotonic()))
             # The writer sleeps through its batching delay: wake it only for a new group or a full one.
             if depth == 0 or depth + 1 >= MAX_BATCH:
@@ -475,7 +265,7 @@ class AuditLog:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         with self._cond:
             if self._dead is not None or self._closing:
-                raise _unavailable(self._dead or "audit log closing")
+                raise AuditUnavailable(self._dead or "audit log closing")
             self._calls.append((fn, future))
             self._cond.notify()
         return await future
@@ -489,10 +279,10 @@ class AuditLog:
     def _run(self, ready: asyncio.Future[None]) -> None:
         try:
             conn = open_writer(self.path)
-            meta = _meta(conn)
+            meta = read_meta(conn)
             self._seq, self._head = int(meta["head_seq"]), meta["head_hash"]
         except Exception as e:
-            self._settle_call(ready, None, _unavailable(f"{self.path}: cannot open audit database: {e}"))
+            self._settle_call(ready, None, AuditUnavailable(f"{self.path}: cannot open audit database: {e}"))
             return
         self._conn = conn
         self._dead = None
@@ -631,7 +421,7 @@ class AuditLog:
                     if error is None:
                         f.set_result(None)
                     else:
-                        f.set_exception(_unavailable(error))
+                        f.set_exception(AuditUnavailable(error))
             if committed and self.metrics is not None:
                 try:
                     self.metrics.audit_commit(latency, committed, depth)
@@ -666,7 +456,7 @@ class AuditLog:
             calls, self._calls = self._calls, []
         self._settle(lost, error)
         for _, future in calls:
-            self._settle_call(future, None, _unavailable(error))
+            self._settle_call(future, None, AuditUnavailable(error))
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import AuditLog
+from gateway.audit import AuditLog, AuditRecord
 from gateway.cli import main
 from gateway.config import AuditSection
-from gateway.records import AuditRecord
 from tests.conftest import FIXED_NOW, SAMPLE_TOML, write_sample
 
 T0 = FIXED_NOW.timestamp()  # 2026-11-24T09:30:00Z = 10:30 in Paris

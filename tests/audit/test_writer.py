@@ -1,56 +1,28 @@
-"""The audit log on a real SQLite file: group commit, durability, hash chain and tampering, disk full, retention."""
+"""The audit log on a real SQLite file: group commit, durability, queries, disk full, retention."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import stat
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from gateway.audit import (
-    COLUMNS,
-    GENESIS,
-    AuditError,
     AuditLog,
     AuditReader,
-    chain_hash,
+    AuditRecord,
+    AuditUnavailable,
     open_writer,
     purge_chunk,
-    record_row,
-    verify_rows,
 )
 from gateway.config import AuditSection, Config
-from gateway.records import AuditRecord
-from gateway.service import AuditUnavailable, Gateway
+from gateway.service import Gateway
+from tests.audit.helpers import T0, chain_rows, db, ids, rec, started, verification
 from tests.conftest import FIXED_NOW
-
-T0 = FIXED_NOW.timestamp()
-
-
-def rec(i: int, *, at: float | None = None, verdict: str = "ALLOW", campaign: str = "prospect") -> AuditRecord:
-    return AuditRecord(f"dec{i:06d}", T0 + i if at is None else at, campaign, f"+3361200{i % 10000:04d}", verdict,
-                       None if verdict == "ALLOW" else "opposition_list", "allow" if verdict == "ALLOW" else "lists",
-                       False, "enforce", "consent", {"bloctel": "2026-11-20:abc", "consent": "v2"}, "0162000000",
-                       f"PJSIP/agent-{i}", f"1700000000.{i}", "agi", "test")
-
-
-def ids(path: Path) -> list[str]:
-    with AuditReader(path) as r:
-        return [d["decision_id"] for d in r.query(limit=10**9)]
-
-
-async def started(path: Path, **kw: Any) -> AuditLog:
-    log = AuditLog(path, AuditSection(**kw))
-    await log.start()
-    return log
 
 
 @pytest.fixture
@@ -58,10 +30,6 @@ async def audit(tmp_path: Path) -> AsyncIterator[AuditLog]:
     log = await started(tmp_path / "audit.db", group_commit_ms=1.0)
     yield log
     await log.close()
-
-
-def db(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(str(path), isolation_level=None)
 
 
 # -- appends and group commit ---------------------------------------------------------------------
@@ -208,137 +176,9 @@ async def test_query_filters(audit: AuditLog) -> None:
     assert len(await audit.query_async(campaign="b")) == 15
 
 
-def test_reader_refuses_missing_and_foreign_databases(tmp_path: Path) -> None:
-    with pytest.raises(AuditError, match="no such"):
-        AuditReader(tmp_path / "nope.db")
-    assert not (tmp_path / "nope.db").exists()
-    other = tmp_path / "other.db"
-    db(other).execute("CREATE TABLE t (x)")
-    with pytest.raises(AuditError, match="not an audit database"):
-        AuditReader(other)
-
-
-# -- hash chain and tampering ---------------------------------------------------------------------
-
-@pytest.fixture
-async def filled(tmp_path: Path) -> Path:
-    log = await started(tmp_path / "a.db")
-    for i in range(1, 11):
-        await log.append(rec(i), durable=i == 10)
-    await log.close()
-    return tmp_path / "a.db"
-
-
-def verification(path: Path) -> Any:
-    with AuditReader(path) as r:
-        return r.verify()
-
-
-def test_intact_chain_verifies(filled: Path) -> None:
-    v = verification(filled)
-    assert v.ok and v.records == 10 and "intact" in v.message and v.head_hash in v.message
-
-
-def test_modified_record_is_detected(filled: Path) -> None:
-    db(filled).execute("UPDATE audit SET verdict = 'ALLOW', number = '+33699999999' WHERE seq = 4")
-    v = verification(filled)
-    assert not v.ok and v.bad_seq == 4 and "modified" in v.problem and "seq 4" in v.message
-
-
-def test_modified_time_is_detected(filled: Path) -> None:
-    db(filled).execute("UPDATE audit SET at = at + 0.001 WHERE seq = 2")
-    assert verification(filled).bad_seq == 2
-
-
-def test_rehashed_record_is_detected_by_the_next_one(filled: Path) -> None:
-    c = db(filled)
-    row = list(c.execute("SELECT * FROM audit WHERE seq = 5").fetchone())
-    row[4] = "+33699999999"  # number
-    new_hash = chain_hash(row[-2], 5, row[1:-2])
-    c.execute("UPDATE audit SET number = ?, hash = ? WHERE seq = 5", (row[4], new_hash))
-    v = verification(filled)
-    assert not v.ok and v.bad_seq == 6 and "does not follow" in v.problem
-
-
-def test_removed_middle_record_is_detected(filled: Path) -> None:
-    db(filled).execute("DELETE FROM audit WHERE seq = 5")
-    v = verification(filled)
-    assert not v.ok and v.bad_seq == 5 and "removed" in v.problem
-
-
-def test_swapped_records_are_detected(filled: Path) -> None:
-    c = db(filled)
-    c.execute("BEGIN")
-    c.execute("UPDATE audit SET seq = -3 WHERE seq = 3")
-    c.execute("UPDATE audit SET seq = 3 WHERE seq = 7")
-    c.execute("UPDATE audit SET seq = 7 WHERE seq = -3")
-    c.execute("COMMIT")
-    v = verification(filled)
-    assert not v.ok and v.bad_seq == 3
-
-
-def test_truncated_tail_is_detected(filled: Path) -> None:
-    db(filled).execute("DELETE FROM audit WHERE seq >= 9")
-    v = verification(filled)
-    assert not v.ok and v.bad_seq == 9 and "from the end" in v.problem
-
-
-def test_removed_head_is_detected(filled: Path) -> None:
-    db(filled).execute("DELETE FROM audit WHERE seq <= 2")
-    v = verification(filled)
-    assert not v.ok and v.bad_seq == 1
-
-
-def test_forged_head_is_detected(filled: Path) -> None:
-    db(filled).execute("UPDATE meta SET value = ? WHERE key = 'head_hash'", ("f" * 64,))
-    assert verification(filled).bad_seq == 10
-
-
-def test_verify_rows_pure() -> None:
-    rows = _chain(3)
-    prev = rows[-1][-1]
-    assert verify_rows(rows, 0, GENESIS, 3, prev).ok
-    assert verify_rows(rows[1:], 1, rows[0][-1], 3, prev).ok  # after a purge of seq 1
-    assert verify_rows(rows[1:], 0, GENESIS, 3, prev).bad_seq == 1
-    assert verify_rows(rows, 0, GENESIS, 4, "x").bad_seq == 4
-    assert verify_rows([], 0, GENESIS, 0, GENESIS).ok
-
-
-def _chain(n: int) -> list[tuple[Any, ...]]:
-    rows, prev = [], GENESIS
-    for seq in range(1, n + 1):
-        r = record_row(rec(seq))
-        h = chain_hash(prev, seq, r)
-        rows.append((seq, *r, prev, h))
-        prev = h
-    return rows
-
-
-CHAIN = _chain(8)
-
-
-@given(row=st.integers(0, 7), col=st.integers(1, len(COLUMNS) + 2),
-       value=st.one_of(st.text(max_size=5), st.integers(), st.floats(allow_nan=False), st.none()))
-def test_any_single_change_is_detected_at_its_row(row: int, col: int, value: Any) -> None:
-    rows = [list(r) for r in CHAIN]
-    if rows[row][col] == value and type(rows[row][col]) is type(value):
-        return
-    rows[row][col] = value
-    v = verify_rows(rows, 0, GENESIS, 8, CHAIN[-1][-1])
-    assert not v.ok and v.bad_seq == row + 1, v.message
-
-
-@given(order=st.permutations(range(8)))
-def test_any_reordering_is_detected(order: list[int]) -> None:
-    if order == sorted(order):
-        return
-    moved = [(i + 1, *CHAIN[j][1:]) for i, j in enumerate(order)]  # contents moved, seq numbers kept
-    assert not verify_rows(moved, 0, GENESIS, 8, CHAIN[-1][-1]).ok
-
-
 def test_purge_goes_in_chunks_and_moves_the_anchor(tmp_path: Path) -> None:
     conn = open_writer(tmp_path / "a.db")
-    rows = _chain(7)
+    rows = chain_rows(7)
     conn.executemany(f"INSERT INTO audit VALUES ({', '.join('?' * len(rows[0]))})", rows)
     conn.executemany("UPDATE meta SET value = ? WHERE key = ?", (("7", "head_seq"), (rows[-1][-1], "head_hash")))
     assert purge_chunk(conn, T0 + 6, chunk=2) == 2  # seq 1..2 (at T0+1, T0+2)

@@ -10,16 +10,16 @@ import argparse
 import csv
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, time
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
 from gateway.audit import COLUMNS, AuditError, AuditReader, row_dict
+from gateway.cli.exits import DONE, FAILED, UsageError
+from gateway.cli.options import parse_time
+from gateway.cli.runtime import load_runtime_config, normaliser_of
 from gateway.config import GatewaySection
 
 EXPORT_FIELDS = ("seq", "decision_id", "time", *(c for c in COLUMNS if c != "decision_id"), "prev_hash", "hash")
@@ -51,28 +51,7 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--until", help="up to this time, exclusive (same forms as --since)")
 
 
-def parse_time(text: str, tz: str, option: str) -> float:
-    """UNIX seconds from what a person types; a naive time is read in the call centre's time zone."""
-    from gateway.cli import UsageError
-
-    s = text.strip()
-    if re.fullmatch(r"\d{9,11}(\.\d+)?", s):
-        return float(s)
-    try:
-        at = datetime.fromisoformat(s.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{option} {text!r}: not a time (use ISO-8601 such as 2026-03-10T11:30:00+01:00, "
-                         "a date such as 2026-03-10, or UNIX seconds)") from None
-    if len(s) == 10:  # a bare date: its midnight
-        at = datetime.combine(at.date(), time())
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=ZoneInfo(tz))
-    return at.timestamp()
-
-
 def _gateway_section(args: argparse.Namespace) -> GatewaySection:
-    from gateway.cli import load_runtime_config
-
     # With --db and no --config, do not touch (or generate) the demo data just to learn the home country.
     if args.db and not args.config:
         return GatewaySection()
@@ -80,8 +59,6 @@ def _gateway_section(args: argparse.Namespace) -> GatewaySection:
 
 
 def _db_path(args: argparse.Namespace, g: GatewaySection) -> Path:
-    from gateway.cli import UsageError
-
     if args.db:
         return Path(args.db)
     if g.audit is None:
@@ -90,8 +67,6 @@ def _db_path(args: argparse.Namespace, g: GatewaySection) -> Path:
 
 
 def _open(path: Path) -> AuditReader:
-    from gateway.cli import UsageError
-
     try:
         return AuditReader(path)
     except AuditError as e:
@@ -100,15 +75,11 @@ def _open(path: Path) -> AuditReader:
 
 def _number(text: str, g: GatewaySection) -> str:
     """The number as the gateway stores it: E.164 (or the short number), whatever the spelling typed."""
-    from gateway.numbers import Normaliser
-
-    n = Normaliser(g.home_country, g.outside_line).parse(text)
+    n = normaliser_of(g).parse(text)
     return n.e164 or n.short or text.strip()[:32]
 
 
 def _query_args(args: argparse.Namespace, g: GatewaySection) -> dict[str, Any]:
-    from gateway.cli import UsageError
-
     since = parse_time(args.since, g.timezone, "--since") if args.since else None
     until = parse_time(args.until, g.timezone, "--until") if args.until else None
     if since is not None and until is not None and until <= since:
@@ -122,8 +93,6 @@ def _output(path: str | None) -> Iterator[IO[str]]:
     if path is None:
         yield sys.stdout
         return
-    from gateway.cli import UsageError
-
     try:  # personal data: readable by the owner only, like the database
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     except OSError as e:
@@ -149,11 +118,9 @@ def run(args: argparse.Namespace) -> int:
         if action == "verify":
             result = reader.verify()
             print(result.message, file=sys.stdout if result.ok else sys.stderr)
-            return 0 if result.ok else 1
+            return DONE if result.ok else FAILED
         if action == "query":
             if args.limit <= 0:
-                from gateway.cli import UsageError
-
                 raise UsageError(f"--limit {args.limit}: must be positive")
             found = reader.query(limit=args.limit, **filters)
             if args.format == "json":
@@ -163,15 +130,15 @@ def run(args: argparse.Namespace) -> int:
                     print(_text_line(d))
                 more = " (limit reached: narrow the query or raise --limit)" if len(found) == args.limit else ""
                 print(f"{len(found)} record(s){more}", file=sys.stderr)
-            return 0
+            return DONE
         with _output(args.output) as out:
             count = _export(reader, filters, args.format, out)
         if args.output:
             print(f"{count} record(s) written to {args.output}", file=sys.stderr)
-        return 0
+        return DONE
     except BrokenPipeError:  # `audit export | head`: the reader left, nothing to report
         sys.stderr.close()
-        return 0
+        return DONE
     finally:
         reader.close()
 

@@ -17,9 +17,14 @@ from typing import Any
 
 from pyroaring import BitMap64, FrozenBitMap64
 
+from gateway.cli.exits import DONE, UsageError
+from gateway.cli.options import parse_date
+from gateway.cli.runtime import load_runtime_config, normaliser_of
+from gateway.config import Config, GatewaySection
 from gateway.numbers import Normaliser
 from gateway.registry import snapshot
 from gateway.registry.deltas import write_delta
+from gateway.registry.holder import RegistryHolder
 from gateway.registry.loaders import FORMATS, LoadReport, load_list
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
 from gateway.registry.sidestore import EntryKind, SideStore, default_path
@@ -82,8 +87,6 @@ def _input_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.cli import UsageError
-
     try:
         handler = {"build": _build, "info": _info, "diff": _diff, "merge": _merge, "proof": _proof,
                    "entries": _entries}[args.registry_command]
@@ -96,25 +99,18 @@ def run(args: argparse.Namespace) -> int:
 
 # -- helpers --------------------------------------------------------------------------------------
 
+def _config(args: argparse.Namespace) -> Config | None:
+    """The --config file when one is given: these commands never load (nor generate) the demo."""
+    return load_runtime_config(args) if getattr(args, "config", None) else None
+
+
 def _normaliser(args: argparse.Namespace) -> Normaliser:
     home = getattr(args, "home_country", None)
     if home:
         return Normaliser(home)
-    if getattr(args, "config", None):
-        from gateway.cli import load_runtime_config
-
-        g = load_runtime_config(args).gateway
-        return Normaliser(g.home_country, g.outside_line)
-    return Normaliser("FR")
-
-
-def _date(text: str | None, what: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{what} {text!r}: not a date (YYYY-MM-DD)") from None
+    config = _config(args)
+    # Without a config, numbers are read as a default [gateway] section reads them (its home country).
+    return normaliser_of(config.gateway if config is not None else GatewaySection())
 
 
 def _kind_of(path: Path, default: ListKind) -> ListKind:
@@ -165,13 +161,13 @@ def _combine(args: argparse.Namespace, kind: ListKind, name: str) -> tuple[dict[
                        "bad_lines": [{"line": n, "why": why} for n, why in report.bad],
                        "as_of": lst.meta.as_of.isoformat() if lst.meta.as_of else None})
     members = _union(lists)
-    as_of = _date(args.as_of, "--as-of") or max((lst.meta.as_of for lst in lists if lst.meta.as_of), default=None)
+    as_of = parse_date(args.as_of, "--as-of") or max((lst.meta.as_of for lst in lists if lst.meta.as_of), default=None)
     source = ", ".join(lst.meta.source for lst in lists)
     meta = ListMeta(name, kind, source, as_of, _count(members, reports), snapshot.digest(members))
     header = snapshot.write(RegistryList(meta, members), Path(args.output))
     return {"output": args.output, "name": name, "kind": str(kind), "count": meta.count,
             "as_of": header["as_of"], "sha256": header["sha256"], "inputs": inputs,
-            "bad_lines": sum(r.bad_count for r in reports)}, 0
+            "bad_lines": sum(r.bad_count for r in reports)}, DONE
 
 
 def _print_build(report: dict[str, Any]) -> None:
@@ -232,14 +228,14 @@ def _info(args: argparse.Namespace) -> int:
         out.append(row)
     if args.json:
         print(json.dumps(out if len(out) > 1 else out[0], indent=2))
-        return 0
+        return DONE
     for row in out:
         print(f"{row['file']}")
         for k in ("name", "kind", "count", "as_of", "sha256", "version", "source", "size", "format", "created",
                   "lines", "bad_lines"):
             if k in row:
                 print(f"  {k + ':':10} {row[k] if row[k] is not None else '-'}")
-    return 0
+    return DONE
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -263,22 +259,17 @@ def _diff(args: argparse.Namespace) -> int:
     else:
         print(f"{args.a} ({a.meta.count}, {a.meta.version}) -> {args.b} ({b.meta.count}, {b.meta.version}): "
               f"{len(added)} added, {len(removed)} removed, {summary['unchanged']} unchanged")
-    return 0
+    return DONE
 
 
 def _store_path(args: argparse.Namespace) -> Path:
     if args.store:
         return Path(args.store)
-    if getattr(args, "config", None):
-        from gateway.cli import load_runtime_config
-
-        return default_path(load_runtime_config(args).gateway.data_dir)
-    return default_path(Path("."))
+    config = _config(args)
+    return default_path(config.gateway.data_dir if config is not None else Path("."))
 
 
 def _proof(args: argparse.Namespace) -> int:
-    from gateway.cli import UsageError
-
     normaliser = _normaliser(args)
     number = normaliser.parse(args.number)
     if not number.key:
@@ -289,11 +280,8 @@ def _proof(args: argparse.Namespace) -> int:
         with SideStore(store_path) as store:
             entries = store.entries(number.key)
     lists: dict[str, dict[str, Any]] = {}
-    if getattr(args, "config", None):
-        from gateway.cli import load_runtime_config
-        from gateway.registry.holder import RegistryHolder
-
-        config = load_runtime_config(args)
+    config = _config(args)
+    if config is not None:
         holder = RegistryHolder(config.lists, normaliser)
         holder.load_all()
         for name, lst in holder.current.lists.items():
@@ -302,7 +290,7 @@ def _proof(args: argparse.Namespace) -> int:
               "lists": lists}
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
-        return 0
+        return DONE
     print(f"{number.e164}: {len(entries)} recorded entr{'y' if len(entries) == 1 else 'ies'} in {store_path}")
     for e in entries:
         state = f"revoked on {e.revoked_on} ({e.revoked_source})" if e.revoked_on else "active"
@@ -311,15 +299,13 @@ def _proof(args: argparse.Namespace) -> int:
     for name, info in lists.items():
         print(f"  list {name} ({info['kind']}, {info['version']}): {'holds' if info['member'] else 'does not hold'}"
               f" the number")
-    return 0
+    return DONE
 
 
 def _entries(args: argparse.Namespace) -> int:
-    from gateway.cli import UsageError
-
     normaliser = _normaliser(args)
     kind = EntryKind(args.kind)
-    on = _date(args.date, "--date") or date.today()
+    on = parse_date(args.date, "--date") or date.today()
     with SideStore(_store_path(args)) as store:
         if args.action == "import":
             path = Path(args.target)
@@ -331,7 +317,7 @@ def _entries(args: argparse.Namespace) -> int:
             print(f"imported {report.imported} of {report.lines} {kind} entries into {store.path}")
             for line_no, why in (report.bad or [])[:20]:
                 print(f"  line {line_no}: {why}", file=sys.stderr)
-            return 0
+            return DONE
         number = normaliser.parse(args.target)
         if not number.key:
             raise UsageError(f"{args.target!r} is not a phone number")
@@ -343,4 +329,4 @@ def _entries(args: argparse.Namespace) -> int:
                 raise UsageError("revoke: say where the revocation comes from (--source)")
             n = store.revoke(args.list_name, number.key, on, args.source)
             print(f"revoked {n} entr{'y' if n == 1 else 'ies'} of {number.e164} in list {args.list_name}")
-    return 0
+    return DONE

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.replay.cli import parse_hostport
+from gateway.cli.replay import parse_hostport
 from gateway.replay.sources import InputError, read_trace
 from tests.replay.captures import T0, ether, invite, tcp_segments, udp_ip, write
 from tests.replay.conftest import Live

@@ -1,0 +1,31 @@
+"""The audit trail: an append-only, hash-chained log of every decision, in SQLite.
+
+``record`` (AuditRecord, AuditUnavailable), ``chain`` (what is hashed, verification: pure),
+``reader`` (read-only query, export, verify), ``writer`` (AuditLog: the group-commit writer thread).
+The names below are the package's public face: import them from ``gateway.audit``.
+"""
+
+from gateway.audit.chain import CHAIN_SCHEME, COLUMNS, GENESIS, Verification, chain_hash, record_row, verify_rows
+from gateway.audit.reader import AuditError, AuditReader, iso_time, row_dict
+from gateway.audit.record import AuditRecord, AuditUnavailable
+from gateway.audit.writer import AuditLog, AuditMetrics, open_writer, purge_chunk
+
+__all__ = [
+    "CHAIN_SCHEME",
+    "COLUMNS",
+    "GENESIS",
+    "AuditError",
+    "AuditLog",
+    "AuditMetrics",
+    "AuditReader",
+    "AuditRecord",
+    "AuditUnavailable",
+    "Verification",
+    "chain_hash",
+    "iso_time",
+    "open_writer",
+    "purge_chunk",
+    "record_row",
+    "row_dict",
+    "verify_rows",
+]

@@ -1,0 +1,122 @@
+"""Reading an audit database: query, export rows and verify the chain, read-only.
+
+A reader opens the file read-only (``mode=ro``): safe while a gateway writes it (WAL readers never
+block), and it never creates a database: a mistyped path is an error, not an empty, "intact" log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from gateway.audit.chain import COLUMNS, GENESIS, Verification, verify_rows
+
+_SELECT = f"SELECT seq, {', '.join(COLUMNS)}, prev_hash, hash FROM audit"
+
+
+class AuditError(Exception):
+    """The audit database cannot be read (missing, not an audit database)."""
+
+
+def row_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """A stored row (``seq, *COLUMNS, prev_hash, hash``) as the JSON the API, query and export give."""
+    d: dict[str, Any] = {"seq": row[0]}
+    d.update(zip(COLUMNS, row[1:-2], strict=True))
+    d["would_block"] = bool(d["would_block"])
+    with contextlib.suppress(ValueError):  # a tampered row: show it as it is, ``verify`` reports it
+        d["lists"] = json.loads(d["lists"] or "{}")
+    d["time"] = iso_time(d["at"])
+    d["prev_hash"], d["hash"] = row[-2], row[-1]
+    return d
+
+
+def iso_time(at: float) -> str:
+    """UNIX time as ISO-8601 UTC with milliseconds (``2026-11-24T09:30:00.123Z``)."""
+    try:
+        return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(at)
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    """The ``meta`` table (head, retention anchor, schema and chain scheme) as a dict."""
+    try:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as e:
+        raise AuditError(f"not an audit database ({e})") from None
+
+
+def _where(number: str | None, campaign: str | None, since: float | None,
+           until: float | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for clause, value in (("number = ?", number), ("campaign = ?", campaign), ("at >= ?", since),
+                          ("at < ?", until)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class AuditReader:
+    """A read-only view of an audit database, safe while a gateway writes it (WAL readers never block)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AuditError(f"{self.path}: no such audit database")
+        try:
+            self.conn = sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro", uri=True,
+                                        isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as e:
+            raise AuditError(f"{self.path}: cannot open: {e}") from None
+        try:
+            meta = read_meta(self.conn)
+        except AuditError as e:
+            self.conn.close()
+            raise AuditError(f"{self.path}: {e}") from None
+        if "head_seq" not in meta:
+            self.conn.close()
+            raise AuditError(f"{self.path}: not an audit database (no head in meta)")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> AuditReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def rows(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
+             until: float | None = None, limit: int | None = None, newest_first: bool = False,
+             ) -> Iterator[tuple[Any, ...]]:
+        where, params = _where(number, campaign, since, until)
+        sql = f"{_SELECT}{where} ORDER BY seq {'DESC' if newest_first else 'ASC'}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(limit)))
+        yield from self.conn.execute(sql, params)
+
+    def query(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
+              until: float | None = None, limit: int = 1000, newest_first: bool = False) -> list[dict[str, Any]]:
+        return [row_dict(r) for r in self.rows(number, campaign, since, until, limit, newest_first)]
+
+    def verify(self) -> Verification:
+        # One read transaction: the head and the rows come from the same snapshot even while a gateway writes.
+        self.conn.execute("BEGIN")
+        try:
+            meta = read_meta(self.conn)
+            return verify_rows(self.conn.execute(f"{_SELECT} ORDER BY seq"), int(meta.get("anchor_seq", 0)),
+                               meta.get("anchor_hash", GENESIS), int(meta["head_seq"]),
+                               meta.get("head_hash", GENESIS))
+        except (ValueError, KeyError) as e:
+            return Verification(False, 0, 0, 0, "", 0, 0, f"meta table damaged: {e}")
+        finally:
+            self.conn.execute("COMMIT")
+

@@ -1,0 +1,36 @@
+"""What a command runs against: the config (the ``--config`` file or the embedded demo) and a loaded gateway."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gateway.cli.output import warn
+from gateway.config import DEMO_CONFIG, Config, GatewaySection
+from gateway.config import load as load_config
+from gateway.demo.generate import demo_dir, ensure_demo_data
+from gateway.numbers import Normaliser
+from gateway.service import Gateway
+
+
+def load_runtime_config(args: argparse.Namespace) -> Config:
+    """The --config file, or the embedded demo (generating its data on first run)."""
+    if args.config:
+        return load_config(Path(args.config), data_dir=Path(args.data_dir) if args.data_dir else None)
+    root = Path(args.data_dir) if args.data_dir else demo_dir()
+    ensure_demo_data(root)
+    return load_config(DEMO_CONFIG, data_dir=root)
+
+
+def load_gateway(config: Config) -> Gateway:
+    """A gateway for one command run, its lists loaded; a list that fails is a warning, not an error."""
+    gw = Gateway(config)
+    result = gw.holder.load_all()
+    for name, err in result.failed.items():
+        warn(f"list {name}: {err}")
+    return gw
+
+
+def normaliser_of(g: GatewaySection) -> Normaliser:
+    """How the gateway reads a number typed on the command line: its home country and outside-line prefixes."""
+    return Normaliser(g.home_country, g.outside_line)

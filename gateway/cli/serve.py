@@ -1,0 +1,34 @@
+"""``dnc-gateway serve``: the config (with the listen overrides of the command line), then :func:`gateway.app.serve`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from gateway.app import serve
+from gateway.cli.exits import DONE
+from gateway.cli.runtime import load_runtime_config
+from gateway.config import parse as parse_config
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agi-listen", help="override [agi] listen (HOST:PORT)")
+    p.add_argument("--web-listen", help="override [web] listen (HOST:PORT)")
+    p.add_argument("--no-web", action="store_true", help="do not start the web API and page")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_runtime_config(args)
+    if args.agi_listen or args.web_listen:
+        # Parsed as config text, so an override is validated (and its errors worded) like the file's own keys.
+        overrides = parse_config(
+            "\n".join(
+                [f'[agi]\nlisten = "{args.agi_listen}"' if args.agi_listen else "",
+                 f'[web]\nlisten = "{args.web_listen}"' if args.web_listen else ""]),
+            "--agi-listen/--web-listen")
+        if args.agi_listen:
+            config = replace(config, agi=replace(config.agi, listen=overrides.agi.listen))
+        if args.web_listen:
+            config = replace(config, web=replace(config.web, listen=overrides.web.listen))
+    serve(config, web=not args.no_web)
+    return DONE
