@@ -232,8 +232,13 @@ _SWITCHES = tuple(f.name for f in fields(Campaign) if f.name.startswith("check_"
 
 
 def load(path: Path | None = None, *, data_dir: Path | None = None) -> Config:
-    """Read and validate a config file (the embedded demo when ``path`` is None)."""
-    path = path or DEMO_CONFIG
+    """Read and validate a config file (the embedded demo when ``path`` is None).
+
+    ``path`` and ``data_dir`` are read from the working directory, once; paths inside the file from its
+    ``data_dir`` (by default the file's own folder).
+    """
+    path = (path or DEMO_CONFIG).absolute()
+    data_dir = data_dir.absolute() if data_dir is not None else None
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:

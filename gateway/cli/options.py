@@ -18,7 +18,9 @@ def parse_at(text: str | None) -> datetime | None:
     except ValueError:
         raise UsageError(f"--at {text!r}: not an ISO-8601 date and time (e.g. 2026-03-10T11:30:00+01:00)") from None
     if at.tzinfo is None:
-        raise UsageError(f"--at {text!r}: add the UTC offset (e.g. {text}+01:00): hours rules need it")
+        # The example is a whole date-time with an offset, whatever was typed (a date alone, or no seconds).
+        example = at.isoformat(timespec="seconds") + "+01:00"
+        raise UsageError(f"--at {text!r}: add the UTC offset (e.g. {example}): hours rules need it")
     return at
 
 

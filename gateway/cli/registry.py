@@ -17,7 +17,7 @@ from typing import Any
 
 from pyroaring import BitMap64, FrozenBitMap64
 
-from gateway.cli.exits import DONE, UsageError
+from gateway.cli.exits import DONE, FAILED, UsageError
 from gateway.cli.options import parse_date
 from gateway.cli.runtime import load_runtime_config, normaliser_of
 from gateway.config import Config, GatewaySection
@@ -302,9 +302,29 @@ def _proof(args: argparse.Namespace) -> int:
     return DONE
 
 
+# Which configured lists each kind of side-store entry belongs to.
+_ENTRY_LISTS = {EntryKind.CONSENT: ListKind.CONSENT, EntryKind.OPTOUT: ListKind.INTERNAL_DNC}
+
+
+def _entry_list(args: argparse.Namespace, kind: EntryKind) -> None:
+    """Entries name a configured list of the matching kind: an entry for a list nobody reads would be
+    evidence of nothing (the config is --config, else the embedded demo's)."""
+    config = load_runtime_config(args)
+    spec = config.lists.get(args.list_name)
+    want = _ENTRY_LISTS[kind]
+    fits = sorted(n for n, s in config.lists.items() if s.kind is want)
+    if spec is None:
+        raise UsageError(f"--list {args.list_name!r}: no such list in the config (its {want} lists: "
+                         f"{', '.join(fits) or 'none'})")
+    if spec.kind is not want:
+        raise UsageError(f"--list {args.list_name!r} is of kind {spec.kind}: {kind} entries belong to a list of kind {want} "
+                         f"({', '.join(fits) or 'none configured'})")
+
+
 def _entries(args: argparse.Namespace) -> int:
     normaliser = _normaliser(args)
     kind = EntryKind(args.kind)
+    _entry_list(args, kind)
     on = parse_date(args.date, "--date") or date.today()
     with SideStore(_store_path(args)) as store:
         if args.action == "import":
@@ -315,8 +335,15 @@ def _entries(args: argparse.Namespace) -> int:
                 raise UsageError(f"{path}: cannot read: {e}") from None
             report = store.import_csv(text, args.list_name, kind, normaliser, args.source)
             print(f"imported {report.imported} of {report.lines} {kind} entries into {store.path}")
-            for line_no, why in (report.bad or [])[:20]:
-                print(f"  line {line_no}: {why}", file=sys.stderr)
+            if report.bad_count:
+                # Some lines were not imported: the operator must see which, and a script must not go on.
+                print(f"{path}: {report.bad_count} line{'s' if report.bad_count > 1 else ''} rejected:",
+                      file=sys.stderr)
+                for line_no, why in (report.bad or [])[:20]:
+                    print(f"  line {line_no}: {why}", file=sys.stderr)
+                if report.bad_count > 20:
+                    print(f"  … {report.bad_count - 20} more", file=sys.stderr)
+                return FAILED
             return DONE
         number = normaliser.parse(args.target)
         if not number.key:

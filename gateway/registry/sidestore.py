@@ -81,6 +81,10 @@ class ImportReport:
     imported: int = 0
     bad: list[tuple[int, str]] | None = None
 
+    @property
+    def bad_count(self) -> int:
+        return len(self.bad or ())
+
     def add_bad(self, line_no: int, why: str) -> None:
         if self.bad is None:
             self.bad = []

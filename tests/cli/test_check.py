@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from tests.conftest import write_sample
 
 AT = "2026-11-24T10:30:00+01:00"
 
@@ -108,3 +109,36 @@ def test_recorded_check_is_audited(capsys: pytest.CaptureFixture[str], sample_co
                  "--format", "json"]) == 0
     assert out["decision_id"] in capsys.readouterr().out
     assert main(["--config", str(sample_config_path), "audit", "verify"]) == 0
+
+
+@pytest.mark.parametrize(("typed", "example"), [
+    ("2026-12-02", "2026-12-02T00:00:00+01:00"),
+    ("2026-12-02T10:30", "2026-12-02T10:30:00+01:00"),
+])
+def test_a_naive_at_suggests_a_whole_date_time_with_offset(capsys: pytest.CaptureFixture[str],
+                                                           sample_config_path: Path, typed: str, example: str) -> None:
+    """Issue 15 #4: a date alone suggested '2026-12-02+01:00', which is not accepted either."""
+    assert main(["--config", str(sample_config_path), "check", "0612000009", "--campaign", "prospect",
+                 "--at", typed]) == 2
+    assert f"(e.g. {example})" in capsys.readouterr().err
+    # ... and following the advice works.
+    assert main(["--config", str(sample_config_path), "check", "0612000009", "--campaign", "prospect",
+                 "--at", example]) == 0
+
+
+@pytest.mark.parametrize("how", ["config", "data_dir"])
+def test_relative_paths_are_read_once(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """Issue 15 #3: '-c op/gateway.toml' looked for op/op/bloc.txt (every call registry_stale), created a stray
+    op/op/state.db, and 'audit verify' read op/op/audit.db; '--data-dir op' did the same."""
+    conf = write_sample(tmp_path / "op")
+    conf.write_text(conf.read_text().replace('state = "memory://"', 'state = "sqlite://state.db"\naudit = "audit.db"'))
+    monkeypatch.chdir(tmp_path)
+    where = ["-c", "op/gateway.toml"] + (["--data-dir", "op"] if how == "data_dir" else [])
+    assert main([*where, "check", "0612000001", "--campaign", "legacy", "--at", "2026-11-24T10:30:00+01:00",
+                 "--record", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["verdict"], out["reason"]) == ("BLOCK", "opposition_list")
+    assert not (tmp_path / "op" / "op").exists()
+    assert (tmp_path / "op" / "audit.db").exists()
+    assert main([*where, "audit", "verify"]) == 0

@@ -12,6 +12,9 @@ from gateway.registry import snapshot
 
 
 def run(*argv: str) -> int:
+    """``registry ARGV``; leading ``--config FILE`` goes before the command, as the CLI wants it."""
+    if argv[:1] == ("--config",):
+        return cli.main([*argv[:2], "registry", *argv[2:]])
     return cli.main(["registry", *argv])
 
 
@@ -68,13 +71,14 @@ def test_info_diff_merge(files: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_entries_and_proof(files: Path, sample_config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = str(files / "side.db")
+    conf = ["--config", str(sample_config_path)]
     (files / "c.csv").write_text("numero;date;source\n0612000010;2026-09-01;web form A\n")
-    assert run("entries", "import", str(files / "c.csv"), "--list", "consent", "--store", store) == 0
-    assert run("entries", "revoke", "0612000010", "--list", "consent", "--store", store, "--date", "2026-10-01",
-               "--source", "refused on call 99") == 0
-    assert run("entries", "add", "+33612000010", "--list", "consent", "--store", store, "--date", "2026-11-02",
-               "--source", "web form B", "--evidence", "ticket 42") == 0
-    assert run("entries", "revoke", "0612000010", "--list", "consent", "--store", store) == 2  # no source
+    assert run(*conf, "entries", "import", str(files / "c.csv"), "--list", "consent", "--store", store) == 0
+    assert run(*conf, "entries", "revoke", "0612000010", "--list", "consent", "--store", store, "--date",
+               "2026-10-01", "--source", "refused on call 99") == 0
+    assert run(*conf, "entries", "add", "+33612000010", "--list", "consent", "--store", store, "--date",
+               "2026-11-02", "--source", "web form B", "--evidence", "ticket 42") == 0
+    assert run(*conf, "entries", "revoke", "0612000010", "--list", "consent", "--store", store) == 2  # no source
     capsys.readouterr()
     assert cli.main(["--config", str(sample_config_path), "registry", "proof", "06 12 00 00 10", "--store", store,
                      "--json"]) == 0
@@ -87,3 +91,25 @@ def test_entries_and_proof(files: Path, sample_config_path: Path, capsys: pytest
     text = capsys.readouterr().out
     assert "revoked on 2026-10-01 (refused on call 99)" in text and "evidence ticket 42" in text
     assert run("proof", "abc", "--store", store) == 2
+
+
+def test_entries_refuse_unknown_lists_wrong_kinds_and_rejected_lines(
+        files: Path, sample_config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 #6: an unknown list, an opposition list, or 3 bad lines of 4 all exited 0."""
+    store = str(files / "side.db")
+    conf = ["--config", str(sample_config_path)]
+    assert run(*conf, "entries", "add", "0612000010", "--list", "nope", "--store", store, "--source", "x") == 2
+    assert "'nope': no such list in the config (its consent lists: consent)" in capsys.readouterr().err
+    assert run(*conf, "entries", "add", "0612000010", "--list", "bloctel", "--store", store, "--source", "x") == 2
+    assert "'bloctel' is of kind opposition: consent entries belong to a list of kind consent" in capsys.readouterr().err
+    assert run(*conf, "entries", "add", "0612000010", "--list", "consent", "--kind", "optout", "--store", store,
+               "--source", "x") == 2
+    assert run(*conf, "entries", "add", "0612000010", "--list", "company-dnc", "--kind", "optout", "--store", store,
+               "--source", "call 7") == 0
+    (files / "d.csv").write_text("numero;date;source\n0612000010;2026-09-01;form\nabc;2026-09-01;form\n"
+                                 "0612000011;someday;form\n0612000012;;form\n")
+    capsys.readouterr()
+    assert run(*conf, "entries", "import", str(files / "d.csv"), "--list", "consent", "--store", store) == 1
+    out, err = capsys.readouterr()
+    assert "imported 1 of 4" in out
+    assert "3 lines rejected" in err and "line 3:" in err and "line 4:" in err and "line 5:" in err
