@@ -317,8 +317,8 @@ def _entry_list(args: argparse.Namespace, kind: EntryKind) -> None:
         raise UsageError(f"--list {args.list_name!r}: no such list in the config (its {want} lists: "
                          f"{', '.join(fits) or 'none'})")
     if spec.kind is not want:
-        raise UsageError(f"--list {args.list_name!r} is of kind {spec.kind}: {kind} entries belong to a list of kind {want} "
-                         f"({', '.join(fits) or 'none configured'})")
+        raise UsageError(f"--list {args.list_name!r} is of kind {spec.kind}: {kind} entries belong to a list of "
+                         f"kind {want} ({', '.join(fits) or 'none configured'})")
 
 
 def _entries(args: argparse.Namespace) -> int:
