@@ -15,7 +15,8 @@ import redis.asyncio as aioredis
 from gateway.config import Config
 from gateway.policy.decision import Reason, Verdict
 from gateway.service import Gateway
-from gateway.state.redis_store import REFUSAL_RETENTION, Breaker, KeyScheme, RedisState
+from gateway.state.model import REFUSAL_FLOOR, RedisSettings
+from gateway.state.redis_store import Breaker, KeyScheme, RedisState
 from gateway.state.store import Cap, StateUnavailable, open_store
 from tests.conftest import FIXED_NOW
 from tests.state.redis_server import RedisServer
@@ -34,7 +35,7 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def store(server: RedisServer) -> AsyncIterator[RedisState]:
-    st = RedisState(server.url, secret="s3cret", retry_interval=0.1)
+    st = RedisState(server.url, secret="s3cret", settings=RedisSettings(retry_interval=0.1))
     await st.start()
     yield st
     await st.close()
@@ -97,7 +98,7 @@ async def test_refusal_keeps_the_latest_and_lives_at_least_two_years(store: Redi
     await store.record_refusal(PRO, KEY, FIXED_NOW + timedelta(days=1))
     assert (await store.history(PRO, KEY)).last_refusal == FIXED_NOW + timedelta(days=1)
     ttl = timedelta(milliseconds=await raw.pttl(store.scheme(PRO).refusal(KEY)))
-    assert ttl >= timedelta(days=730) and ttl <= REFUSAL_RETENTION
+    assert ttl >= timedelta(days=730) and ttl <= REFUSAL_FLOOR
 
 
 async def test_optout_keeps_the_first_date_and_never_expires(store: RedisState, raw: aioredis.Redis) -> None:
@@ -130,7 +131,8 @@ async def test_a_gateway_with_another_secret_refuses_to_count(server: RedisServe
 
 
 async def test_redis_down_raises_state_unavailable_quickly_then_recovers(server: RedisServer) -> None:
-    st = RedisState(server.url, secret="s3cret", retry_interval=0.05)
+    # One failure opens the breaker here, to see it fail fast.
+    st = RedisState(server.url, secret="s3cret", settings=RedisSettings(retry_interval=0.05, failures_to_open=1))
     st.metrics = rec = Recorder()
     try:
         assert await st.record_attempt(PRO, KEY, FIXED_NOW)
@@ -168,7 +170,7 @@ async def test_unreachable_at_start_is_not_fatal(tmp_path: Path) -> None:
 
 
 def test_breaker_fails_fast_for_its_interval_then_lets_a_probe_through() -> None:
-    b = Breaker(1.0)
+    b = Breaker(1.0, failures_to_open=1)
     assert b.healthy and b.allows(0.0)
     assert b.failed(10.0, "refused") is True
     assert b.failed(10.1, "refused") is False  # already down: no second log line
@@ -180,7 +182,8 @@ def test_breaker_fails_fast_for_its_interval_then_lets_a_probe_through() -> None
 
 def _gateway(config: Config, url: str, failure: str) -> Gateway:
     cfg = replace(config, gateway=replace(config.gateway, state=url, state_failure=failure, professional=PRO))
-    gw = Gateway(cfg, state=RedisState(url, secret="s3cret", retry_interval=0.05), clock=lambda: FIXED_NOW)
+    gw = Gateway(cfg, state=RedisState(url, secret="s3cret", settings=RedisSettings(retry_interval=0.05)),
+                 clock=lambda: FIXED_NOW)
     gw.holder.load_all()
     return gw
 
