@@ -240,7 +240,8 @@ def open_store(url: str, *, retention: Retention = DEFAULT_RETENTION,
                connect_timeout: float = REDIS_DEFAULTS.connect_timeout, op_timeout: float = REDIS_DEFAULTS.op_timeout,
                retry_interval: float = REDIS_DEFAULTS.retry_interval,
                failures_to_open: int = REDIS_DEFAULTS.failures_to_open,
-               max_connections: int = REDIS_DEFAULTS.max_connections) -> StateStore:
+               max_connections: int = REDIS_DEFAULTS.max_connections,
+               warm_connections: int = REDIS_DEFAULTS.warm_connections) -> StateStore:
     """The store for a ``[gateway] state`` URL, keeping history for ``retention``.
 
     The other keywords are the ``[gateway] state_*`` settings of the Redis backend (its URL's query parameters
@@ -251,5 +252,6 @@ def open_store(url: str, *, retention: Retention = DEFAULT_RETENTION,
 
         return RedisState(url, retention=retention, settings=RedisSettings(
             connect_timeout=connect_timeout, op_timeout=op_timeout, retry_interval=retry_interval,
-            failures_to_open=failures_to_open, max_connections=max_connections))
+            failures_to_open=failures_to_open, max_connections=max_connections,
+            warm_connections=min(warm_connections, max_connections)))
     return EmbeddedState.from_url(url, retention=retention)
