@@ -308,7 +308,10 @@ class RedisState:
         return result
 
     def _fail(self, kind: str, error: str) -> None:
-        self._verified.clear()  # a restarted Redis may be empty: check the secret again
+        if kind != "timeout":
+            # A restarted Redis may be empty: check the secret again. Not after a mere timeout: the busy host
+            # that caused it would then pay two more round trips at the next burst.
+            self._verified.clear()
         b = self._breaker
         # The failure's time, not the call's start: the interval counts from when the outage was seen.
         if b.failed(self._monotonic(), error):
@@ -419,7 +422,12 @@ class RedisState:
             if new > was]
         if not grown:
             return
-        task = asyncio.get_running_loop().create_task(self._lengthen_ttls(grown), name="state-lengthen-ttls")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a script, before start): keys get the new TTL at their next write only
+            log.warning("state: retention lengthened outside the event loop: running TTLs left as they are")
+            return
+        task = loop.create_task(self._lengthen_ttls(grown), name="state-lengthen-ttls")
         self._lengthening.add(task)
         task.add_done_callback(self._lengthening.discard)
 
