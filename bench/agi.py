@@ -55,6 +55,10 @@ from gateway.agi.server import AgiServer, answer_commands
 from gateway.config import Config, parse
 from gateway.registry.model import ListKind, ListMeta, RegistryList
 from gateway.service import Gateway
+from gateway.state.model import Retention
+
+# What the gateway derives from the French defaults (30-day window, 60-day cooldown), each plus a day.
+RETENTION = Retention(timedelta(days=31), timedelta(days=61))
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # a Tuesday, 10:30 in Paris: every rule is evaluated
 REGISTRY_SIZE = 15_000_000
@@ -564,7 +568,7 @@ def redis_gateway(registry: RegistryList, url: str) -> Callable[[], Awaitable[Ga
         tmp = Path(tempfile.mkdtemp(prefix="dnc-bench-"))
         config = bench_config(tmp)
         config = dataclasses.replace(config, gateway=dataclasses.replace(config.gateway, state=url))
-        state = RedisState(url, secret="bench")
+        state = RedisState(url, secret="bench", retention=RETENTION)
         state.metrics = _StateErrors  # counts what a busy loop turns into state_unavailable
         gw = Gateway(config, state=state, clock=lambda: NOW)
         await gw.start()

@@ -24,10 +24,16 @@ from zoneinfo import ZoneInfo
 # The value types the config builds (leaf modules: they import nothing of the gateway's behaviour).
 from gateway.policy.campaign import Campaign, Category, Mode, Regime, Sector
 from gateway.registry.model import ListFormat, ListKind, ListSpec
+from gateway.state.model import REDIS_DEFAULTS
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "demo.toml"
 
 E = TypeVar("E", bound=enum.StrEnum)
+
+# How the Redis state backend bounds its calls (see RedisSettings); the URL's ?socket_timeout= and
+# ?socket_connect_timeout= win over the two timeouts.
+STATE_KEYS = ("state_connect_timeout", "state_op_timeout", "state_retry_interval", "state_failures_to_open",
+              "state_max_connections", "state_warm_connections")
 
 
 class StaleAction(enum.StrEnum):
@@ -76,6 +82,12 @@ class GatewaySection:
     data_dir: Path = Path(".")
     stale_action: StaleAction = StaleAction.BLOCK
     state_failure: StateFailure = StateFailure.CLOSED  # what a call gets when the shared state is unreachable
+    state_connect_timeout: float = REDIS_DEFAULTS.connect_timeout  # seconds to open a Redis connection
+    state_op_timeout: float = REDIS_DEFAULTS.op_timeout  # seconds per Redis round trip; a slower one fails its call
+    state_retry_interval: float = REDIS_DEFAULTS.retry_interval  # seconds calls fail fast once Redis is deemed down
+    state_failures_to_open: int = REDIS_DEFAULTS.failures_to_open  # consecutive failed calls before failing fast
+    state_max_connections: int = REDIS_DEFAULTS.max_connections  # Redis pool size
+    state_warm_connections: int = REDIS_DEFAULTS.warm_connections  # opened at start, so a burst pays no connects
     alsace_moselle: bool = False  # add Good Friday and 26 Dec to mainland holidays
     log_level: LogLevel = LogLevel.INFO
 
@@ -258,7 +270,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
 
     g = r.table(raw.get("gateway", {}), "gateway", {
         "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
-        "stale_action", "state_failure", "alsace_moselle", "log_level"})
+        "stale_action", "state_failure", "alsace_moselle", "log_level", *STATE_KEYS})
     dd = data_dir or Path(os.path.expanduser(r.get(g, "gateway", "data_dir", str, str(base))))
     if not dd.is_absolute():
         dd = (base / dd).resolve()
@@ -283,6 +295,12 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         ZoneInfo(tz)
     except Exception:
         raise r.fail("gateway", "timezone", f"unknown time zone {tz!r}") from None
+    max_connections = r.positive(g, "gateway", "state_max_connections", int, G["state_max_connections"])
+    warm_connections = r.positive(g, "gateway", "state_warm_connections", int,
+                                  min(G["state_warm_connections"], max_connections))
+    if warm_connections > max_connections:
+        raise r.fail("gateway", "state_warm_connections",
+                     f"{warm_connections} is more than state_max_connections ({max_connections})")
     gateway = GatewaySection(
         home_country=home,
         professional=r.get(g, "gateway", "professional", str, G["professional"]),
@@ -293,6 +311,12 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         data_dir=dd,
         stale_action=r.choice(g, "gateway", "stale_action", StaleAction, G["stale_action"]),
         state_failure=r.choice(g, "gateway", "state_failure", StateFailure, G["state_failure"]),
+        state_connect_timeout=r.positive(g, "gateway", "state_connect_timeout", float, G["state_connect_timeout"]),
+        state_op_timeout=r.positive(g, "gateway", "state_op_timeout", float, G["state_op_timeout"]),
+        state_retry_interval=r.positive(g, "gateway", "state_retry_interval", float, G["state_retry_interval"]),
+        state_failures_to_open=r.positive(g, "gateway", "state_failures_to_open", int, G["state_failures_to_open"]),
+        state_max_connections=max_connections,
+        state_warm_connections=warm_connections,
         alsace_moselle=r.get(g, "gateway", "alsace_moselle", bool, G["alsace_moselle"]),
         log_level=r.choice(g, "gateway", "log_level", LogLevel, G["log_level"]),
     )

@@ -27,8 +27,8 @@ from gateway.policy.engine import Call, Engine, Settings
 from gateway.policy.packs import PACKS, home_law
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
-from gateway.state.model import EMPTY_HISTORY, Cap, History
-from gateway.state.store import StateStore, StateUnavailable, open_store
+from gateway.state.model import EMPTY_HISTORY, Cap, History, StateUnavailable
+from gateway.state.store import StateStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,11 @@ class Gateway:
         self.normaliser = Normaliser(g.home_country, g.outside_line)
         self.holder = holder or RegistryHolder(config.lists, self.normaliser, sidestore.default_path(g.data_dir))
         self.engine = engine_for(config)
-        self.state: StateStore = state or open_store(g.state, retention=self.engine.retention(PACKS))
+        self.state: StateStore = state or open_store(
+            g.state, retention=self.engine.retention(PACKS), connect_timeout=g.state_connect_timeout,
+            op_timeout=g.state_op_timeout, retry_interval=g.state_retry_interval,
+            failures_to_open=g.state_failures_to_open, max_connections=g.state_max_connections,
+            warm_connections=g.state_warm_connections)
         self.audit = audit
         self.clock = clock
         self.observers: list[Observer] = []

@@ -11,18 +11,19 @@ import pytest
 from gateway.audit import AuditRecord
 from gateway.config import Config
 from gateway.service import AuditUnavailable, Gateway, Outcome
-from gateway.state.model import History
-from gateway.state.store import Cap, EmbeddedState, StateUnavailable
+from gateway.state.model import Cap, History, StateUnavailable
+from gateway.state.store import EmbeddedState
+from tests.state.helpers import RETENTION
 
 from .conftest import FIXED_NOW
 
 
-class DownState(EmbeddedState):
+class DownState(EmbeddedState, retention=RETENTION):
     def history_now(self, professional: str, key: int) -> History:
         raise StateUnavailable("connection refused")
 
 
-class DownStateAwaited(DownState):
+class DownStateAwaited(DownState, retention=RETENTION):
     """The same, through the coroutines (as a remote store is called)."""
 
     async def history(self, professional: str, key: int) -> History:
@@ -85,7 +86,7 @@ def test_check_now_needs_no_coroutine_unless_it_must_wait(sample_config: Config)
     pending = audited.check_now("0612000009", "prospect")  # an ALLOW waits for its durable record
     assert not isinstance(pending, Outcome)
     assert asyncio.run(pending).decision.reason == "audit_unavailable"  # type: ignore[arg-type]
-    remote = _gateway(sample_config, state=DownStateAwaited())
+    remote = _gateway(sample_config, state=DownStateAwaited(retention=RETENTION))
     later = remote.check_now("0612000009", "prospect")
     assert not isinstance(later, Outcome)
     assert asyncio.run(later).decision.reason == "state_unavailable"  # type: ignore[arg-type]
@@ -115,7 +116,7 @@ async def test_record_has_what_compliance_needs(sample_config: Config) -> None:
 
 
 async def test_cap_is_checked_atomically_when_counting(sample_config: Config) -> None:
-    class RacingState(EmbeddedState):
+    class RacingState(EmbeddedState, retention=RETENTION):
         """Another gateway took the last attempts between our read and our count."""
 
         async def history(self, professional: str, key: int) -> History:
@@ -125,7 +126,7 @@ async def test_cap_is_checked_atomically_when_counting(sample_config: Config) ->
             assert cap is not None and cap.limit == 4
             return False
 
-    gw = _gateway(sample_config, state=RacingState())
+    gw = _gateway(sample_config, state=RacingState(retention=RETENTION))
     d = (await gw.check("0612000009", "prospect")).decision
     assert (d.verdict, d.reason) == ("BLOCK", "frequency_cap")
 

@@ -22,6 +22,10 @@ class History:
 EMPTY_HISTORY = History()
 
 
+class StateUnavailable(Exception):
+    """The store cannot answer (Redis down): the caller applies ``state_failure``."""
+
+
 class Cap(NamedTuple):
     """An atomic check-and-count: record the attempt only if fewer than ``limit`` happened since ``since``.
 
@@ -33,9 +37,48 @@ class Cap(NamedTuple):
     since: datetime
 
 
+REFUSAL_FLOOR = timedelta(days=3 * 366)
+"""Refusals are never kept shorter than this: under the consent regime a refusal ends consent for good, and the
+CNIL's guidance keeps prospect data 3 years after the last contact."""
+
+
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """How long the stores keep what the rules may still read: derived from the configured windows."""
+    """How long the stores keep history: data computed from the campaigns, never a constant.
 
-    attempts: timedelta  # the longest frequency window, plus a day for the callee's time zone
-    refusals: timedelta  # the longest refusal cooldown, plus a day
+    ``attempts`` must cover the longest frequency window (plus a margin), or a long window undercounts.
+    """
+
+    attempts: timedelta
+    refusals: timedelta
+
+    def __post_init__(self) -> None:
+        if self.attempts <= timedelta(0) or self.refusals <= timedelta(0):
+            raise ValueError(f"retention must be positive: {self}")
+
+    @property
+    def kept_refusals(self) -> timedelta:
+        """What the stores apply to refusals: the given retention, never under ``REFUSAL_FLOOR``."""
+        return max(self.refusals, REFUSAL_FLOOR)
+
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """How the Redis backend bounds its round trips and when it stops trying (the ``[gateway] state_*`` keys)."""
+
+    connect_timeout: float = 0.05  # seconds to open a connection
+    op_timeout: float = 0.05  # seconds per round trip; a slower one fails that call (only)
+    retry_interval: float = 0.5  # seconds calls fail fast once the breaker is open, before one probes again
+    failures_to_open: int = 3  # consecutive failed round trips that open the breaker (one slow call never does)
+    max_connections: int = 64  # pool size: a burst past it waits a moment for a connection
+    warm_connections: int = 32  # opened at start (at most max_connections), so a burst pays no connects
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "op_timeout", "retry_interval", "failures_to_open", "max_connections",
+                     "warm_connections"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+
+
+REDIS_DEFAULTS = RedisSettings()

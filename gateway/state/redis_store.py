@@ -5,11 +5,14 @@ Why Redis and how it is used:
 - The frequency cap is only true if all gateways count the same attempts, so the
   check-and-count is one Lua script (prune, count, add, expire) that Redis runs
   atomically: two gateways can never both take the fourth attempt.
-- Keys expire on their own: attempts 31 days after the last write, refusals
-  after ``REFUSAL_RETENTION`` (3 years: under the consent regime a refusal ends
-  consent for good, and the CNIL's guidance keeps prospect data 3 years after
-  the last contact), opt-outs never (an expired opt-out would let a call through;
-  delete them on purpose, with the secret, when the law says so).
+- Keys expire on their own, after the ``Retention`` the store is given (computed
+  from the campaigns: the longest frequency window plus a margin): attempts that
+  long after the last write, refusals after ``Retention.kept_refusals`` (never
+  under 3 years: under the consent regime a refusal ends consent for good, and
+  the CNIL's guidance keeps prospect data 3 years after the last contact),
+  opt-outs never (an expired opt-out would let a call through; delete them on
+  purpose, with the secret, when the law says so). A longer retention set after
+  a reload lengthens the TTLs already running (``set_retention``).
 - Numbers are personal data, so key names hold an HMAC-SHA-256 of the E.164
   number, not the number: ``dncgw:<professional>:a:<32 hex>`` (attempts, sorted
   set scored by epoch ms), ``…:r:<h>`` (last refusal, epoch ms), ``…:o:<h>``
@@ -19,11 +22,16 @@ Why Redis and how it is used:
   minutes. Every gateway must use the same secret or counts would split, so the
   store writes a fingerprint of it (``dncgw:<professional>:keyid``) and refuses to
   work with a different one.
-- Every call is bounded (50 ms connect and per operation by default, one retry on
-  a fresh connection) and any Redis error becomes ``StateUnavailable``, which the
-  service turns into the configured ``state_failure`` (closed: BLOCK). After a
-  failure, calls fail fast for ``retry_interval`` seconds instead of each paying a
-  timeout; the next call after that probes Redis again, so recovery is automatic.
+- Every call is bounded (``RedisSettings``: connect and per-operation timeouts,
+  one retry on a fresh connection) and any Redis error becomes
+  ``StateUnavailable`` for that call, which the service turns into the configured
+  ``state_failure`` (closed: BLOCK). Only after ``failures_to_open`` consecutive
+  failed calls does the breaker open: calls then fail fast for ``retry_interval``
+  seconds instead of each paying a timeout, and the next call after that probes
+  Redis again, so recovery is automatic. One slow round trip on a busy host costs
+  one call, not every call of the next half second.
+- The pool is opened at start (``warm_connections``), so the first burst of calls
+  pays no connects (each a handshake plus redis-py's CLIENT SETINFO round trips).
 """
 
 from __future__ import annotations
@@ -37,23 +45,31 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.state.model import EMPTY_HISTORY, Cap, History
-from gateway.state.store import ATTEMPT_RETENTION, StateUnavailable
+from gateway.aio import cancel
+from gateway.state.model import (
+    EMPTY_HISTORY,
+    REDIS_DEFAULTS,
+    Cap,
+    History,
+    RedisSettings,
+    Retention,
+    StateUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-REFUSAL_RETENTION = timedelta(days=3 * 366)
 MAX_ATTEMPTS_READ = 1000  # a history read never pulls more than this many attempts (uncapped campaigns)
 SECRET_ENV = "DNC_GATEWAY_STATE_SECRET"
 
@@ -89,12 +105,39 @@ return 0
 """
 
 
+# KEYS: keys whose TTL a longer retention lengthens; ARGV: by how much (ms), never beyond (ms). Adding the
+# difference keeps "retention after the last write" without reading the attempts; the cap makes a second run
+# (another gateway reloading the same campaigns) harmless.
+_LENGTHEN_LUA = """
+local n = 0
+for _, k in ipairs(KEYS) do
+  local ttl = redis.call('PTTL', k)
+  if ttl > 0 then
+    local want = math.min(ttl + tonumber(ARGV[1]), tonumber(ARGV[2]))
+    if want > ttl then
+      redis.call('PEXPIRE', k, want)
+      n = n + 1
+    end
+  end
+end
+return n
+"""
+
+
+class ErrorCounter(Protocol):
+    def state_error(self, kind: str) -> None: ...
+
+
 def _ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
 def _dt(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _span_ms(d: timedelta) -> int:
+    return int(d.total_seconds() * 1000)
 
 
 class KeyScheme:
@@ -126,30 +169,48 @@ class KeyScheme:
 
 
 class Breaker:
-    """Fail fast after an error, for ``interval`` seconds; pure (the clock is an argument)."""
+    """Closed while calls succeed; open after ``failures_to_open`` consecutive failures; pure (``now`` is an argument).
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
+    While closed, a failed call fails alone: on a busy host one round trip past its timeout is no outage. Once
+    open, calls fail fast until ``retry_interval`` seconds after the last failure; then calls probe again, and one
+    failed probe opens it for another interval (the count is still at or past the threshold).
+    """
+
+    def __init__(self, retry_interval: float, failures_to_open: int = REDIS_DEFAULTS.failures_to_open) -> None:
+        if failures_to_open < 1:
+            raise ValueError(f"failures_to_open must be at least 1, got {failures_to_open}")
+        self.retry_interval = retry_interval
+        self.failures_to_open = failures_to_open
+        self.failures = 0  # consecutive failed calls since the last success
         self.open_until: float | None = None
         self.last_error = ""
 
     @property
     def healthy(self) -> bool:
-        return self.open_until is None
+        """No failure since the last success."""
+        return self.failures == 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.open_until is not None
 
     def allows(self, now: float) -> bool:
         return self.open_until is None or now >= self.open_until
 
     def failed(self, now: float, error: str) -> bool:
-        """Record a failure; True when this is a transition from healthy (worth one log line)."""
-        was_healthy = self.open_until is None
-        self.open_until = now + self.interval
+        """Record a failed call; True when it opens the breaker (worth one log line)."""
+        self.failures += 1
         self.last_error = error
-        return was_healthy
+        if self.failures < self.failures_to_open:
+            return False
+        was_closed = self.open_until is None
+        self.open_until = now + self.retry_interval
+        return was_closed
 
     def succeeded(self) -> bool:
-        """Record a success; True when this ends an outage."""
+        """Record a successful call; True when this ends an outage (the breaker was open)."""
         recovered = self.open_until is not None
+        self.failures = 0
         self.open_until = None
         self.last_error = ""
         return recovered
@@ -166,13 +227,15 @@ def _kind_of(exc: BaseException) -> str:
 class RedisState:
     """The ``StateStore`` on Redis (``state = "redis://host:port/db"``)."""
 
-    def __init__(self, url: str, *, secret: str | None = None, connect_timeout: float = 0.05,
-                 op_timeout: float = 0.05, retry_interval: float = 0.5, max_connections: int = 64,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, url: str, *, retention: Retention, secret: str | None = None,
+                 settings: RedisSettings = REDIS_DEFAULTS, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.url = url
-        self.metrics: Any = None  # an object with ``state_error(kind)``; set by the app
+        self.retention = retention
+        self.settings = settings
+        self.metrics: ErrorCounter | None = None  # set by the app
         self._monotonic = monotonic
-        self._breaker = Breaker(retry_interval)
+        self._breaker = Breaker(settings.retry_interval, settings.failures_to_open)
+        self._lengthening: set[asyncio.Task[None]] = set()
         self._secret = (secret if secret is not None else os.environ.get(SECRET_ENV, "")).encode()
         self._schemes: dict[str, KeyScheme] = {}
         self._verified: set[str] = set()
@@ -180,21 +243,26 @@ class RedisState:
         # A bounded pool: a burst of calls waits a moment for a connection instead of opening hundreds.
         # URL query parameters (?socket_timeout=0.2&socket_connect_timeout=0.2) win over these defaults.
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=op_timeout * 2, socket_connect_timeout=connect_timeout,
-            socket_timeout=op_timeout, retry=Retry(NoBackoff(), 1))
+            url, max_connections=settings.max_connections, timeout=settings.op_timeout * 2,
+            socket_connect_timeout=settings.connect_timeout, socket_timeout=settings.op_timeout,
+            retry=Retry(NoBackoff(), 1))
         kw = pool.connection_kwargs
-        self._op_timeout = float(kw.get("socket_timeout") or op_timeout)
-        self._connect_timeout = float(kw.get("socket_connect_timeout") or connect_timeout)
+        self._op_timeout = float(kw.get("socket_timeout") or settings.op_timeout)
+        self._connect_timeout = float(kw.get("socket_connect_timeout") or settings.connect_timeout)
         self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._history = self._redis.register_script(_HISTORY_LUA)
         self._attempt = self._redis.register_script(_ATTEMPT_LUA)
         self._refusal = self._redis.register_script(_REFUSAL_LUA)
+        self._lengthen = self._redis.register_script(_LENGTHEN_LUA)
 
     # -- health --------------------------------------------------------------------------------------
 
     @property
     def healthy(self) -> bool:
-        """False from a failed call until the next successful one (for /healthz and the page)."""
+        """False from a failed call until the next successful one (for /healthz and the page).
+
+        Calls may still be served meanwhile: only ``failures_to_open`` consecutive failures open the breaker.
+        """
         return self._breaker.healthy
 
     @property
@@ -224,8 +292,7 @@ class RedisState:
         self._verified.add(scheme.prefix)
 
     async def _run(self, professional: str, op: Callable[[KeyScheme], Awaitable[T]], *, verify: bool = True) -> T:
-        now = self._monotonic()
-        if not self._breaker.allows(now):
+        if not self._breaker.allows(self._monotonic()):
             self._count("circuit_open")
             raise StateUnavailable(f"Redis unavailable (retrying shortly): {self._breaker.last_error}")
         scheme = self.scheme(professional)
@@ -237,19 +304,29 @@ class RedisState:
                     await self._verify_secret(scheme)
                 result = await op(scheme)
         except StateUnavailable as e:
-            self._fail(now, "config", str(e))
+            self._fail("config", str(e))
             raise
         except (RedisError, OSError, TimeoutError) as e:
-            self._fail(now, _kind_of(e), f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
-            raise StateUnavailable(f"Redis {self.url_safe}: {self._breaker.last_error}") from e
+            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            self._fail(_kind_of(e), error)
+            raise StateUnavailable(f"Redis {self.url_safe}: {error}") from e
         if self._breaker.succeeded():
             log.warning("state: Redis %s is back", self.url_safe)
         return result
 
-    def _fail(self, now: float, kind: str, error: str) -> None:
-        self._verified.clear()  # a restarted Redis may be empty: check the secret again
-        if self._breaker.failed(now, error):
-            log.error("state: Redis %s unavailable (%s): %s", self.url_safe, kind, error)
+    def _fail(self, kind: str, error: str) -> None:
+        if kind != "timeout":
+            # A restarted Redis may be empty: check the secret again. Not after a mere timeout: the busy host
+            # that caused it would then pay two more round trips at the next burst.
+            self._verified.clear()
+        b = self._breaker
+        # The failure's time, not the call's start: the interval counts from when the outage was seen.
+        if b.failed(self._monotonic(), error):
+            log.error("state: Redis %s unavailable (%s, %d failed calls in a row), failing fast for %.2fs: %s",
+                      self.url_safe, kind, b.failures, b.retry_interval, error)
+        elif not b.is_open:
+            log.warning("state: Redis %s call failed (%s, %d of %d before failing fast): %s",
+                        self.url_safe, kind, b.failures, b.failures_to_open, error)
         self._count(kind)
 
     def _count(self, kind: str) -> None:
@@ -280,9 +357,10 @@ class RedisState:
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
         at_ms = _ms(at)
+        keep = self.retention.attempts  # read per call: a longer retention set by a reload applies at once
         args: list[int | str] = [
-            at_ms, _ms(at - ATTEMPT_RETENTION), _ms(cap.since) if cap else 0, cap.limit if cap else -1,
-            f"{at_ms}:{secrets.token_hex(6)}", int(ATTEMPT_RETENTION.total_seconds() * 1000)]
+            at_ms, _ms(at - keep), _ms(cap.since) if cap else 0, cap.limit if cap else -1,
+            f"{at_ms}:{secrets.token_hex(6)}", _span_ms(keep)]
 
         async def op(s: KeyScheme) -> bool:
             return bool(await self._attempt(keys=[s.attempts(key)], args=args))
@@ -291,7 +369,7 @@ class RedisState:
 
     async def record_refusal(self, professional: str, key: int, at: datetime) -> None:
         async def op(s: KeyScheme) -> None:
-            await self._refusal(keys=[s.refusal(key)], args=[_ms(at), int(REFUSAL_RETENTION.total_seconds() * 1000)])
+            await self._refusal(keys=[s.refusal(key)], args=[_ms(at), _span_ms(self.retention.kept_refusals)])
 
         await self._run(professional, op)
 
@@ -311,11 +389,75 @@ class RedisState:
         return True
 
     async def start(self) -> None:
-        """Connect once so that a wrong URL or secret is logged at start; a down Redis is not fatal."""
+        """Connect once so that a wrong URL is logged at start, then open the pool; a down Redis is not fatal."""
         try:
             await self._run("_", lambda s: self._redis.ping(), verify=False)
         except StateUnavailable as e:
             log.error("state: Redis not reachable at start (%s); calls get state_failure until it is", e)
+            return
+        await self.warm()
+
+    async def warm(self) -> int:
+        """Open ``warm_connections`` pooled connections (bounded by the pool); returns how many are open.
+
+        A burst right after start would otherwise open them itself, each connect competing with the calls.
+        """
+        pool = self._redis.connection_pool
+        # redis-py leaves get_connection untyped (it still accepts deprecated arguments): its type, as called here.
+        get_connection = cast(Callable[[], Awaitable[AbstractConnection]], pool.get_connection)
+        want = min(self.settings.warm_connections, self.settings.max_connections)
+        results = await asyncio.gather(*(get_connection() for _ in range(want)), return_exceptions=True)
+        opened = [c for c in results if not isinstance(c, BaseException)]
+        for c in opened:
+            await pool.release(c)
+        if len(opened) < want:
+            failed = next(r for r in results if isinstance(r, BaseException))
+            log.warning("state: opened %d of %d Redis connections at start: %s", len(opened), want, failed)
+        return len(opened)
+
+    def set_retention(self, retention: Retention) -> None:
+        """Keep history for ``retention`` from now on; a longer one also lengthens the TTLs already running.
+
+        The Lua scripts read the retention per call, so no attempt inside the new horizon is trimmed from here on.
+        Keys already set to expire under the old, shorter retention get the difference added (in the background:
+        a scan of the professional's keys), so a number not called since keeps its history as long as one called
+        again.
+        """
+        old, self.retention = self.retention, retention
+        grown = [(pattern, new - was) for pattern, was, new in (
+            ("a", old.attempts, retention.attempts), ("r", old.kept_refusals, retention.kept_refusals))
+            if new > was]
+        if not grown:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a script, before start): keys get the new TTL at their next write only
+            log.warning("state: retention lengthened outside the event loop: running TTLs left as they are")
+            return
+        task = loop.create_task(self._lengthen_ttls(grown), name="state-lengthen-ttls")
+        self._lengthening.add(task)
+        task.add_done_callback(self._lengthening.discard)
+
+    async def _lengthen_ttls(self, grown: list[tuple[str, timedelta]]) -> None:
+        """Add each grown retention's difference to the TTL of every key of that kind (every professional)."""
+        for kind, by in grown:
+            cap = self.retention.attempts if kind == "a" else self.retention.kept_refusals
+            lengthened = 0
+            try:
+                batch: list[str] = []
+                async for k in self._redis.scan_iter(match=f"dncgw:*:{kind}:*", count=1000):
+                    batch.append(k.decode() if isinstance(k, bytes) else str(k))
+                    if len(batch) == 500:
+                        lengthened += int(await self._lengthen(keys=batch, args=[_span_ms(by), _span_ms(cap)]))
+                        batch = []
+                if batch:
+                    lengthened += int(await self._lengthen(keys=batch, args=[_span_ms(by), _span_ms(cap)]))
+            except (RedisError, OSError, TimeoutError) as e:
+                log.error("state: could not lengthen the TTLs of %s keys by %s (%d done): %s", kind, by, lengthened, e)
+                continue
+            log.info("state: retention of %s keys lengthened by %s on %d keys", kind, by, lengthened)
 
     async def close(self) -> None:
+        for task in list(self._lengthening):
+            await cancel(task)
         await self._redis.aclose()

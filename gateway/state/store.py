@@ -13,20 +13,22 @@ import logging
 import sqlite3
 import threading
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from gateway.aio import cancel
-from gateway.state.model import EMPTY_HISTORY, Cap, History
+from gateway.state.model import (
+    EMPTY_HISTORY,
+    REDIS_DEFAULTS,
+    Cap,
+    History,
+    RedisSettings,
+    Retention,
+)
 
 log = logging.getLogger(__name__)
-
-ATTEMPT_RETENTION = timedelta(days=31)  # the longest frequency window, plus a day of margin
-
-
-class StateUnavailable(Exception):
-    """The store cannot answer (Redis down): the caller applies ``state_failure``."""
 
 
 class StateStore(Protocol):
@@ -39,6 +41,10 @@ class StateStore(Protocol):
     async def record_refusal(self, professional: str, key: int, at: datetime) -> None: ...
 
     async def record_optout(self, professional: str, key: int, at: datetime) -> None: ...
+
+    def set_retention(self, retention: Retention) -> None:
+        """Keep history this long from now on (after a reload changed the campaigns' windows)."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -63,6 +69,10 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class EmbeddedState:
     """In-memory call history with write-through to SQLite (``path``) or none (``memory://``)."""
 
@@ -75,8 +85,11 @@ class EmbeddedState:
         cls = type(self)
         return cls.history is EmbeddedState.history and cls.record_attempt is EmbeddedState.record_attempt
 
-    def __init__(self, path: Path | None = None, *, flush_interval: float = 0.05) -> None:
+    def __init__(self, path: Path | None = None, *, retention: Retention,
+                 flush_interval: float = 0.05, clock: Callable[[], datetime] = _utc_now) -> None:
         self.path = path
+        self.retention = retention
+        self._clock = clock  # only for what is pruned at load; writes carry their own time
         self._attempts: dict[tuple[str, int], list[datetime]] = defaultdict(list)
         self._refusals: dict[tuple[str, int], datetime] = {}
         self._optouts: dict[tuple[str, int], datetime] = {}
@@ -94,17 +107,23 @@ class EmbeddedState:
             self._load()
 
     @classmethod
-    def from_url(cls, url: str) -> EmbeddedState:
+    def from_url(cls, url: str, *, retention: Retention) -> EmbeddedState:
         if url.startswith("memory://"):
-            return cls(None)
+            return cls(None, retention=retention)
         if url.startswith("sqlite://"):
-            return cls(Path(url.removeprefix("sqlite://")))
+            return cls(Path(url.removeprefix("sqlite://")), retention=retention)
         raise ValueError(f"not an embedded state URL: {url!r}")
+
+    def set_retention(self, retention: Retention) -> None:
+        # Pruning reads self.retention at each write, so a longer retention applies from the next call on:
+        # nothing still in memory is dropped under the old, shorter horizon. (What a shorter one dropped is gone.)
+        self.retention = retention
 
     def _load(self) -> None:
         assert self._db is not None
-        horizon = _ts(datetime.now(UTC) - ATTEMPT_RETENTION)
-        self._db.execute("DELETE FROM attempts WHERE at < ?", (horizon,))
+        now = self._clock()
+        self._db.execute("DELETE FROM attempts WHERE at < ?", (_ts(now - self.retention.attempts),))
+        self._db.execute("DELETE FROM refusals WHERE at < ?", (_ts(now - self.retention.kept_refusals),))
         for prof, num, at in self._db.execute("SELECT professional, number, at FROM attempts ORDER BY at"):
             self._attempts[(prof, num)].append(_dt(at))
         for prof, num, at in self._db.execute("SELECT professional, number, at FROM refusals"):
@@ -131,7 +150,7 @@ class EmbeddedState:
     def attempt_now(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
         k = (professional, key)
         times = self._attempts[k]
-        horizon = at - ATTEMPT_RETENTION
+        horizon = at - self.retention.attempts
         while times and times[0] < horizon:
             times.pop(0)
         if cap is not None and sum(1 for t in times if t >= cap.since) >= cap.limit:
@@ -211,10 +230,23 @@ class EmbeddedState:
             self._db = None
 
 
-def open_store(url: str) -> StateStore:
-    """The store for a ``[gateway] state`` URL."""
+def open_store(url: str, *, retention: Retention,
+               connect_timeout: float = REDIS_DEFAULTS.connect_timeout, op_timeout: float = REDIS_DEFAULTS.op_timeout,
+               retry_interval: float = REDIS_DEFAULTS.retry_interval,
+               failures_to_open: int = REDIS_DEFAULTS.failures_to_open,
+               max_connections: int = REDIS_DEFAULTS.max_connections,
+               warm_connections: int = REDIS_DEFAULTS.warm_connections) -> StateStore:
+    """The store for a ``[gateway] state`` URL, keeping history for ``retention``.
+
+    The other keywords are the ``[gateway] state_*`` settings of the Redis backend (its URL's query parameters
+    ``socket_timeout`` and ``socket_connect_timeout`` win over them); the embedded store has no use for them.
+    """
     if url.startswith(("redis://", "rediss://")):
+        # lazy: redis-py is imported only when a redis:// state is configured (start-up time of the CLI).
         from gateway.state.redis_store import RedisState
 
-        return RedisState(url)
-    return EmbeddedState.from_url(url)
+        return RedisState(url, retention=retention, settings=RedisSettings(
+            connect_timeout=connect_timeout, op_timeout=op_timeout, retry_interval=retry_interval,
+            failures_to_open=failures_to_open, max_connections=max_connections,
+            warm_connections=min(warm_connections, max_connections)))
+    return EmbeddedState.from_url(url, retention=retention)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from gateway.numbers import mask
-from gateway.state.store import StateUnavailable
+from gateway.state.model import StateUnavailable
 from gateway.web import params
 from gateway.web.auth import Access, authorize, refusal_message
 from gateway.web.status import ami_status, lists_status, mask_text

@@ -7,7 +7,9 @@ check-and-count races are real: two event loops, two connection pools, one Redis
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -28,17 +30,18 @@ from dataclasses import replace
 from pathlib import Path
 from gateway.config import load
 from gateway.service import Gateway
+from gateway.state.model import RedisSettings
+from tests.state.helpers import RETENTION
 from gateway.state.redis_store import RedisState
 from tests.conftest import FIXED_NOW
 
-cfg_path, url, failure, mode, numbers, param = sys.argv[1:7]
+cfg_path, url, failure, mode, numbers, param, store_kw = sys.argv[1:8]
 numbers = numbers.split(",")
 
 async def main():
     cfg = load(Path(cfg_path))
     cfg = replace(cfg, gateway=replace(cfg.gateway, state=url, state_failure=failure))
-    # Generous per-operation timeout: two busy processes on two shared cores must not make up outages.
-    state = RedisState(url, connect_timeout=1.0, op_timeout=1.0, retry_interval=0.05)
+    state = RedisState(url, retention=RETENTION, settings=RedisSettings(**json.loads(store_kw)))
     gw = Gateway(cfg, state=state, clock=lambda: FIXED_NOW)
     gw.holder.load_all()
     await gw.start()
@@ -52,6 +55,11 @@ async def main():
 
     if mode == "burst":  # every call at once: the worst case for check-then-count
         await asyncio.gather(*(one(n) for _ in range(int(param)) for n in numbers))
+    elif mode == "rounds":  # one burst per line read, on the number the line names, its results on one line
+        while (line := sys.stdin.readline().strip()) != "stop":
+            out.clear()
+            await asyncio.gather(*(one(line) for _ in range(int(param))))
+            print(json.dumps(out), flush=True)
     else:  # a steady stream for ``param`` seconds, round robin over the numbers
         end = time.monotonic() + float(param)
         i = 0
@@ -75,11 +83,16 @@ def _numbers(count: int) -> list[str]:
     return [f"06120000{i:02d}" for i in range(10, 10 + count)]  # all on the sample consent list
 
 
+# Generous timeouts: two busy processes on two shared cores must not make up outages.
+GENEROUS = {"connect_timeout": 1.0, "op_timeout": 1.0, "retry_interval": 0.05}
+
+
 def _spawn(config_path: Path, url: str, failure: str, mode: str, numbers: list[str], param: str,
-           secret: str = "shared") -> subprocess.Popen[str]:
+           secret: str = "shared", store_kw: dict[str, float] = GENEROUS) -> subprocess.Popen[str]:
     env = {"PATH": "/usr/bin:/bin", "DNC_GATEWAY_STATE_SECRET": secret, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-c", WORKER, str(config_path), url, failure, mode, ",".join(numbers),
-                             param], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                             param, json.dumps(store_kw)],
+                            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
 
 @pytest.fixture
@@ -170,3 +183,71 @@ def test_redis_killed_mid_run_then_back(tmp_path: Path, config_path: Path, worke
     # Recovery without intervention: shortly after Redis is back, nothing is refused for want of state.
     assert all(r[3] != "state_unavailable" for r in after)
     assert all(r[0] <= up + 0.3 for r in unavailable)
+
+
+BURNER = r"""
+import sys, time
+end = time.monotonic() + float(sys.argv[1])
+print("spinning", flush=True)
+while time.monotonic() < end:
+    pass
+"""
+
+
+@contextlib.contextmanager
+def cpus_busy(seconds: float = 15.0) -> Iterator[None]:
+    """Two spinning processes per CPU while the block runs; each stops on its own after ``seconds`` at most."""
+    burners = [subprocess.Popen([sys.executable, "-c", BURNER, str(seconds)], stdout=subprocess.PIPE, text=True)
+               for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        for b in burners:  # every one spinning before the block starts
+            assert b.stdout is not None and b.stdout.readline() == "spinning\n"
+        yield
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait(timeout=5)
+
+
+def _round(procs: list[subprocess.Popen[str]], number: str) -> list[tuple[float, str, str, str]]:
+    """One burst on ``number`` from every worker at once; every worker's results."""
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(number + "\n")
+        p.stdin.flush()
+    rows: list[tuple[float, str, str, str]] = []
+    for p in procs:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        assert line, f"worker exited with {p.wait(timeout=5)}"
+        rows.extend(tuple(r) for r in json.loads(line))
+    return rows
+
+
+def test_bursts_on_a_busy_host_count_exactly_and_fail_only_when_redis_is_down(
+        tmp_path: Path, config_path: Path, workers: list[subprocess.Popen[str]]) -> None:
+    # Issue 11: on a busy host one round trip past its timeout opened the breaker and the rest of the burst got
+    # state_unavailable. The breaker now waits for 3 failures in a row, and these timeouts (what a host this busy
+    # needs, set as [gateway] state_op_timeout) keep every round trip of the burst a success.
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        numbers = _numbers(21)
+        workers.extend(_spawn(config_path, server.url, "closed", "rounds", [], "12",
+                              store_kw={"op_timeout": 0.5, "connect_timeout": 0.5}) for _ in range(2))
+        _go(workers)
+        with cpus_busy():
+            results = [_round(workers, n) for n in numbers[:-1]]
+            server.stop()  # really down: now, and only now, calls get state_unavailable
+            down = _round(workers, numbers[-1])
+        for p in workers:
+            assert p.stdin is not None
+            p.stdin.write("stop\n")
+            p.stdin.flush()
+    finally:
+        server.stop()
+    for number, rows in zip(numbers, results, strict=False):
+        # 24 calls raced from two gateways, 4 attempts allowed in the window: exactly 4 through, 20 capped.
+        assert Counter((verdict, reason) for _, _, verdict, reason in rows) == {
+            ("ALLOW", ""): 4, ("BLOCK", "frequency_cap"): 20}, number
+    assert Counter((verdict, reason) for _, _, verdict, reason in down) == {("BLOCK", "state_unavailable"): 24}

@@ -15,9 +15,11 @@ import redis.asyncio as aioredis
 from gateway.config import Config
 from gateway.policy.decision import Reason, Verdict
 from gateway.service import Gateway
-from gateway.state.redis_store import REFUSAL_RETENTION, Breaker, KeyScheme, RedisState
-from gateway.state.store import Cap, StateUnavailable, open_store
+from gateway.state.model import REFUSAL_FLOOR, Cap, RedisSettings, Retention, StateUnavailable
+from gateway.state.redis_store import Breaker, KeyScheme, RedisState
+from gateway.state.store import open_store
 from tests.conftest import FIXED_NOW
+from tests.state.helpers import RETENTION
 from tests.state.redis_server import RedisServer
 
 KEY = 33612000010  # +33 6 12 00 00 10, on the sample consent list
@@ -34,7 +36,7 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def store(server: RedisServer) -> AsyncIterator[RedisState]:
-    st = RedisState(server.url, secret="s3cret", retry_interval=0.1)
+    st = RedisState(server.url, secret="s3cret", settings=RedisSettings(retry_interval=0.1), retention=RETENTION)
     await st.start()
     yield st
     await st.close()
@@ -56,7 +58,7 @@ class Recorder:
 
 
 def test_open_store_picks_redis() -> None:
-    assert isinstance(open_store("redis://127.0.0.1:1/0"), RedisState)
+    assert isinstance(open_store("redis://127.0.0.1:1/0", retention=RETENTION), RedisState)
 
 
 async def test_history_of_an_unknown_number_is_empty(store: RedisState) -> None:
@@ -97,7 +99,7 @@ async def test_refusal_keeps_the_latest_and_lives_at_least_two_years(store: Redi
     await store.record_refusal(PRO, KEY, FIXED_NOW + timedelta(days=1))
     assert (await store.history(PRO, KEY)).last_refusal == FIXED_NOW + timedelta(days=1)
     ttl = timedelta(milliseconds=await raw.pttl(store.scheme(PRO).refusal(KEY)))
-    assert ttl >= timedelta(days=730) and ttl <= REFUSAL_RETENTION
+    assert ttl >= timedelta(days=730) and ttl <= REFUSAL_FLOOR
 
 
 async def test_optout_keeps_the_first_date_and_never_expires(store: RedisState, raw: aioredis.Redis) -> None:
@@ -120,7 +122,7 @@ async def test_no_number_appears_in_redis(store: RedisState, raw: aioredis.Redis
 
 async def test_a_gateway_with_another_secret_refuses_to_count(server: RedisServer, store: RedisState) -> None:
     await store.record_attempt(PRO, KEY, FIXED_NOW)  # writes the fingerprint
-    other = RedisState(server.url, secret="not-the-same")
+    other = RedisState(server.url, secret="not-the-same", retention=RETENTION)
     try:
         with pytest.raises(StateUnavailable, match="DNC_GATEWAY_STATE_SECRET differs"):
             await other.record_attempt(PRO, KEY, FIXED_NOW)
@@ -130,7 +132,9 @@ async def test_a_gateway_with_another_secret_refuses_to_count(server: RedisServe
 
 
 async def test_redis_down_raises_state_unavailable_quickly_then_recovers(server: RedisServer) -> None:
-    st = RedisState(server.url, secret="s3cret", retry_interval=0.05)
+    # One failure opens the breaker here, to see it fail fast.
+    st = RedisState(server.url, retention=RETENTION,
+        secret="s3cret", settings=RedisSettings(retry_interval=0.05, failures_to_open=1))
     st.metrics = rec = Recorder()
     try:
         assert await st.record_attempt(PRO, KEY, FIXED_NOW)
@@ -160,7 +164,7 @@ async def test_redis_down_raises_state_unavailable_quickly_then_recovers(server:
 
 
 async def test_unreachable_at_start_is_not_fatal(tmp_path: Path) -> None:
-    st = RedisState(RedisServer(tmp_path).url, secret="x")  # nothing listens on that port
+    st = RedisState(RedisServer(tmp_path).url, secret="x", retention=RETENTION)  # nothing listens on that port
     await st.start()
     assert not st.healthy
     assert not await st.ping()
@@ -168,7 +172,7 @@ async def test_unreachable_at_start_is_not_fatal(tmp_path: Path) -> None:
 
 
 def test_breaker_fails_fast_for_its_interval_then_lets_a_probe_through() -> None:
-    b = Breaker(1.0)
+    b = Breaker(1.0, failures_to_open=1)
     assert b.healthy and b.allows(0.0)
     assert b.failed(10.0, "refused") is True
     assert b.failed(10.1, "refused") is False  # already down: no second log line
@@ -180,7 +184,9 @@ def test_breaker_fails_fast_for_its_interval_then_lets_a_probe_through() -> None
 
 def _gateway(config: Config, url: str, failure: str) -> Gateway:
     cfg = replace(config, gateway=replace(config.gateway, state=url, state_failure=failure, professional=PRO))
-    gw = Gateway(cfg, state=RedisState(url, secret="s3cret", retry_interval=0.05), clock=lambda: FIXED_NOW)
+    gw = Gateway(cfg, state=RedisState(url, retention=RETENTION,
+        secret="s3cret", settings=RedisSettings(retry_interval=0.05)),
+                 clock=lambda: FIXED_NOW)
     gw.holder.load_all()
     return gw
 
@@ -220,7 +226,147 @@ async def test_gateway_applies_state_failure_and_recovers(sample_config: Config,
 
 
 def test_timeouts_can_be_set_in_the_url() -> None:
-    st = RedisState("redis://127.0.0.1:1/0?socket_timeout=0.3&socket_connect_timeout=0.2")
+    st = RedisState("redis://127.0.0.1:1/0?socket_timeout=0.3&socket_connect_timeout=0.2", retention=RETENTION)
     assert (st._op_timeout, st._connect_timeout) == (0.3, 0.2)
     assert st.url_safe == "redis://127.0.0.1:1/0"
     assert RedisState("redis://:pw@127.0.0.1:1/2").url_safe == "redis://127.0.0.1:1/2"  # no password in logs
+
+
+# -- retention is data (issue 11) -----------------------------------------------------------------------------
+
+SIXTY = Retention(attempts=timedelta(days=61), refusals=timedelta(days=60))
+
+
+async def test_a_60_day_window_counts_day_0_on_day_40(server: RedisServer, raw: aioredis.Redis) -> None:
+    st = RedisState(server.url, secret="s3cret", retention=SIXTY)
+    try:
+        days = [FIXED_NOW + timedelta(days=d) for d in (0, 35, 40)]
+        # window_days = 60, max_attempts = 2: the third call is over the cap
+        assert [await st.record_attempt(PRO, KEY, at, Cap(2, at - timedelta(days=60))) for at in days] == [
+            True, True, False]
+        assert (await st.history(PRO, KEY)).attempts == tuple(days[:2])
+        ttl = timedelta(milliseconds=await raw.pttl(st.scheme(PRO).attempts(KEY)))
+        assert timedelta(days=60) < ttl <= timedelta(days=61)
+    finally:
+        await st.close()
+
+
+async def test_open_store_passes_retention_and_settings() -> None:
+    st = open_store("redis://127.0.0.1:1/0", retention=SIXTY, op_timeout=0.3, failures_to_open=5,
+                    max_connections=8, warm_connections=4)
+    assert isinstance(st, RedisState)
+    assert st.retention == SIXTY and st._op_timeout == 0.3
+    assert st.settings == RedisSettings(op_timeout=0.3, failures_to_open=5, max_connections=8, warm_connections=4)
+    await st.close()
+
+
+async def test_a_longer_retention_lengthens_the_ttls_already_running(server: RedisServer,
+                                                                     raw: aioredis.Redis) -> None:
+    month = Retention(timedelta(days=31), timedelta(days=60))
+    st = RedisState(server.url, secret="s3cret", retention=month)
+    try:
+        await st.record_attempt(PRO, KEY, FIXED_NOW)
+        await st.record_attempt(PRO, KEY + 1, FIXED_NOW)
+        key = st.scheme(PRO).attempts(KEY)
+        await raw.pexpire(key, int(timedelta(days=20).total_seconds() * 1000))  # written 11 days ago
+        st.set_retention(SIXTY)
+        await asyncio.gather(*st._lengthening)
+        # 20 days left under a month's retention: 50 under the new one, as if it had applied since the write.
+        assert timedelta(days=49) < timedelta(milliseconds=await raw.pttl(key)) <= timedelta(days=50)
+        other = timedelta(milliseconds=await raw.pttl(st.scheme(PRO).attempts(KEY + 1)))
+        assert timedelta(days=60) < other <= timedelta(days=61)
+        st.set_retention(SIXTY)  # unchanged: nothing to do
+        assert not st._lengthening
+        # Day 40: the day-0 attempt is inside the new horizon, so the next write does not trim it.
+        assert await st.record_attempt(PRO, KEY, FIXED_NOW + timedelta(days=40))
+        assert len((await st.history(PRO, KEY)).attempts) == 2
+    finally:
+        await st.close()
+
+
+# -- the breaker: consecutive failures open it, one slow call never does (issue 11) ------------------------------
+
+def test_breaker_opens_after_consecutive_failures_only() -> None:
+    b = Breaker(retry_interval=1.0, failures_to_open=3)
+    assert b.failed(10.0, "timeout") is False and b.allows(10.0) and not b.is_open and not b.healthy
+    assert b.failed(10.1, "timeout") is False and b.allows(10.1)
+    assert b.succeeded() is False and b.healthy  # a success in between: the count starts over
+    assert b.failed(11.0, "timeout") is False
+    assert b.failed(11.1, "timeout") is False
+    assert b.failed(11.2, "refused") is True  # the third in a row opens it (one log line)
+    assert b.is_open and not b.allows(11.2) and not b.allows(12.19) and b.allows(12.2)
+    assert b.failed(12.2, "refused") is False  # the probe failed: open again from now, no new log line
+    assert not b.allows(13.1) and b.allows(13.2)
+    assert b.succeeded() is True and b.healthy and b.allows(13.2) and b.failures == 0
+
+
+def test_breaker_needs_at_least_one_failure() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Breaker(1.0, failures_to_open=0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_one_failed_round_trip_fails_its_call_only(server: RedisServer, raw: aioredis.Redis) -> None:
+    clock = FakeClock()  # never moves unless the test moves it: the breaker's interval is data
+    st = RedisState(server.url, secret="s3cret", monotonic=clock,
+                    settings=RedisSettings(op_timeout=0.05, retry_interval=30.0, failures_to_open=3))
+    st.metrics = rec = Recorder()
+    await st.start()
+    try:
+        assert await st.record_attempt(PRO, KEY, FIXED_NOW)
+        await raw.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")  # scripts wait: the next call times out
+        with pytest.raises(StateUnavailable):
+            await st.history(PRO, KEY)
+        await raw.execute_command("CLIENT", "UNPAUSE")
+        assert not st.healthy and rec.kinds == ["timeout"]
+        # Still closed: the next call goes to Redis, with no interval to wait (the clock has not moved).
+        assert (await st.history(PRO, KEY)).attempts == (FIXED_NOW,)
+        assert st.healthy
+        await raw.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")
+        for _ in range(3):  # three in a row: now Redis is deemed down
+            with pytest.raises(StateUnavailable):
+                await st.history(PRO, KEY)
+        await raw.execute_command("CLIENT", "UNPAUSE")
+        assert rec.kinds == ["timeout"] * 4
+        with pytest.raises(StateUnavailable, match="retrying shortly"):  # fails fast, though Redis is back
+            await st.history(PRO, KEY)
+        assert rec.kinds[-1] == "circuit_open"
+        clock.now += 30.0  # the interval is over: the next call probes, succeeds, and closes the breaker
+        assert (await st.history(PRO, KEY)).attempts == (FIXED_NOW,)
+        assert st.healthy
+    finally:
+        await raw.execute_command("CLIENT", "UNPAUSE")
+        await st.close()
+
+
+async def test_a_slow_round_trip_under_the_timeout_is_no_failure(server: RedisServer, raw: aioredis.Redis) -> None:
+    st = RedisState(server.url, retention=RETENTION,
+        secret="s3cret", settings=RedisSettings(op_timeout=5.0, failures_to_open=1))
+    st.metrics = rec = Recorder()
+    await st.start()
+    try:
+        await raw.execute_command("CLIENT", "PAUSE", 100, "WRITE")  # every reply 0.1 s late: slow, not failed
+        assert await st.record_attempt(PRO, KEY, FIXED_NOW)
+        assert st.healthy and rec.kinds == []
+    finally:
+        await st.close()
+
+
+async def test_start_opens_the_pool(server: RedisServer, raw: aioredis.Redis) -> None:
+    st = RedisState(server.url, retention=RETENTION,
+        secret="s3cret", settings=RedisSettings(max_connections=6, warm_connections=4))
+    try:
+        await st.start()
+        clients = (await raw.client_list())
+        assert len(clients) == 1 + 4  # raw's own connection and the 4 warmed
+        assert await st.warm() == 4  # already open: warming again opens nothing more
+        assert len(await raw.client_list()) == 5
+    finally:
+        await st.close()

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.state.store import Cap, EmbeddedState, open_store
+from gateway.state.model import REFUSAL_FLOOR, Cap, Retention
+from gateway.state.store import EmbeddedState, open_store
+from tests.state.helpers import RETENTION
 
 T0 = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 K = 33612000009
 
 
 async def test_memory_store_counts_and_caps() -> None:
-    s = EmbeddedState.from_url("memory://")
+    s = EmbeddedState.from_url("memory://", retention=RETENTION)
     cap = Cap(4, T0 - timedelta(days=30))
     for i in range(4):
         assert await s.record_attempt("acme", K, T0 + timedelta(minutes=i), cap)
@@ -29,7 +31,7 @@ async def test_memory_store_counts_and_caps() -> None:
 
 
 async def test_old_attempts_expire() -> None:
-    s = EmbeddedState()
+    s = EmbeddedState(retention=RETENTION)
     assert await s.record_attempt("acme", K, T0 - timedelta(days=40))
     await s.record_attempt("acme", K, T0)
     assert (await s.history("acme", K)).attempts == (T0,)
@@ -38,13 +40,13 @@ async def test_old_attempts_expire() -> None:
 async def test_sqlite_survives_a_restart(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     now = datetime.now(UTC)
-    s = open_store(f"sqlite://{db}")
+    s = open_store(f"sqlite://{db}", retention=RETENTION)
     await s.start()
     await s.record_attempt("acme", K, now)
     await s.record_refusal("acme", K, now)
     await s.record_optout("acme", K + 1, now)
     await s.close()
-    again = EmbeddedState(db)
+    again = EmbeddedState(db, retention=RETENTION)
     h = again.history_now("acme", K)
     assert len(h.attempts) == 1 and h.last_refusal is not None
     assert again.history_now("acme", K + 1).opted_out_at is not None
@@ -53,7 +55,7 @@ async def test_sqlite_survives_a_restart(tmp_path: Path) -> None:
 
 def test_full_disk_keeps_rows_until_they_can_be_written(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
-    s = EmbeddedState(db)
+    s = EmbeddedState(db, retention=RETENTION)
     assert s._db is not None
     s.attempt_now("acme", K, T0)
     assert s.flush() == 1
@@ -73,4 +75,70 @@ def test_full_disk_keeps_rows_until_they_can_be_written(tmp_path: Path) -> None:
 
 def test_unknown_url() -> None:
     with pytest.raises(ValueError, match="not an embedded state URL"):
-        EmbeddedState.from_url("postgres://x")
+        EmbeddedState.from_url("postgres://x", retention=RETENTION)
+
+
+# -- retention is data: a 60-day window keeps 60 days (issue 11) ---------------------------------------------------
+
+SIXTY = Retention(attempts=timedelta(days=61), refusals=timedelta(days=60))
+
+
+def test_a_60_day_window_counts_day_0_on_day_40() -> None:
+    s = EmbeddedState(retention=SIXTY)
+
+    def cap(at: datetime) -> Cap:  # window_days = 60, max_attempts = 2
+        return Cap(2, at - timedelta(days=60))
+
+    days = [T0 + timedelta(days=d) for d in (0, 35, 40)]
+    assert [s.attempt_now("acme", K, at, cap(at)) for at in days] == [True, True, False]
+    assert s.history_now("acme", K).attempts == tuple(days[:2])
+
+
+def test_a_longer_retention_applies_before_anything_is_pruned() -> None:
+    s = EmbeddedState(retention=Retention(timedelta(days=31), timedelta(days=60)))
+    assert s.attempt_now("acme", K, T0)
+    s.set_retention(SIXTY)  # a reload lengthened the window on day 20
+    assert s.attempt_now("acme", K, T0 + timedelta(days=40))
+    assert s.history_now("acme", K).attempts == (T0, T0 + timedelta(days=40))
+
+
+async def test_sqlite_reload_uses_the_retention_it_is_given(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    s = EmbeddedState(db, retention=SIXTY, clock=lambda: T0)
+    s.attempt_now("acme", K, T0)
+    s.refusal_now("acme", K, T0)
+    s.close_now()
+    day_40 = T0 + timedelta(days=40)
+    again = EmbeddedState(db, retention=SIXTY, clock=lambda: day_40)
+    assert again.history_now("acme", K).attempts == (T0,)
+    again.close_now()
+    # The same file read with a month's retention drops them (so the 60 days above are the retention's doing).
+    shorter = EmbeddedState(db, retention=Retention(timedelta(days=31), timedelta(days=60)), clock=lambda: day_40)
+    h = shorter.history_now("acme", K)
+    assert h.attempts == () and h.last_refusal == T0  # refusals: never under the 3-year floor
+    shorter.close_now()
+
+
+async def test_refusals_older_than_the_floor_are_dropped_at_load(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    s = EmbeddedState(db, retention=SIXTY, clock=lambda: T0)
+    s.refusal_now("acme", K, T0)
+    s.close_now()
+    later = T0 + REFUSAL_FLOOR + timedelta(days=1)
+    again = EmbeddedState(db, retention=SIXTY, clock=lambda: later)
+    assert again.history_now("acme", K).last_refusal is None
+    again.close_now()
+
+
+def test_open_store_passes_the_retention(tmp_path: Path) -> None:
+    s = open_store(f"sqlite://{tmp_path / 'state.db'}", retention=SIXTY)
+    assert isinstance(s, EmbeddedState) and s.retention == SIXTY
+    s.close_now()
+    assert isinstance(m := open_store("memory://", retention=SIXTY), EmbeddedState) and m.retention == SIXTY
+
+
+def test_retention_keeps_refusals_at_least_three_years() -> None:
+    assert Retention(timedelta(days=31), timedelta(days=60)).kept_refusals == REFUSAL_FLOOR
+    assert Retention(timedelta(days=31), timedelta(days=5000)).kept_refusals == timedelta(days=5000)
+    with pytest.raises(ValueError, match="positive"):
+        Retention(timedelta(0), timedelta(days=1))
