@@ -18,12 +18,12 @@ from tests.state.helpers import RETENTION
 from .conftest import FIXED_NOW
 
 
-class DownState(EmbeddedState, retention=RETENTION):
+class DownState(EmbeddedState):
     def history_now(self, professional: str, key: int) -> History:
         raise StateUnavailable("connection refused")
 
 
-class DownStateAwaited(DownState, retention=RETENTION):
+class DownStateAwaited(DownState):
     """The same, through the coroutines (as a remote store is called)."""
 
     async def history(self, professional: str, key: int) -> History:
@@ -51,7 +51,7 @@ def _gateway(config: Config, **kw: object) -> Gateway:
 
 @pytest.mark.parametrize("down", [DownState, DownStateAwaited])
 async def test_state_down_fails_closed_by_default(sample_config: Config, down: type[DownState]) -> None:
-    gw = _gateway(sample_config, state=down())
+    gw = _gateway(sample_config, state=down(retention=RETENTION))
     d = (await gw.check("0612000009", "prospect")).decision
     assert (d.verdict, d.reason) == ("BLOCK", "state_unavailable")
     assert (await gw.check("112", "prospect")).decision.verdict == "ALLOW"  # emergency never depends on state
@@ -60,7 +60,7 @@ async def test_state_down_fails_closed_by_default(sample_config: Config, down: t
 @pytest.mark.parametrize("down", [DownState, DownStateAwaited])
 async def test_state_down_fails_open_when_configured(sample_config: Config, down: type[DownState]) -> None:
     config = replace(sample_config, gateway=replace(sample_config.gateway, state_failure="open"))
-    gw = _gateway(config, state=down())
+    gw = _gateway(config, state=down(retention=RETENTION))
     assert (await gw.check("0612000009", "prospect")).decision.verdict == "ALLOW"
     assert (await gw.check("0612000001", "legacy")).decision.reason == "opposition_list"
 
@@ -116,7 +116,7 @@ async def test_record_has_what_compliance_needs(sample_config: Config) -> None:
 
 
 async def test_cap_is_checked_atomically_when_counting(sample_config: Config) -> None:
-    class RacingState(EmbeddedState, retention=RETENTION):
+    class RacingState(EmbeddedState):
         """Another gateway took the last attempts between our read and our count."""
 
         async def history(self, professional: str, key: int) -> History:

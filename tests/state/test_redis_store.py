@@ -229,7 +229,8 @@ def test_timeouts_can_be_set_in_the_url() -> None:
     st = RedisState("redis://127.0.0.1:1/0?socket_timeout=0.3&socket_connect_timeout=0.2", retention=RETENTION)
     assert (st._op_timeout, st._connect_timeout) == (0.3, 0.2)
     assert st.url_safe == "redis://127.0.0.1:1/0"
-    assert RedisState("redis://:pw@127.0.0.1:1/2").url_safe == "redis://127.0.0.1:1/2"  # no password in logs
+    # no password in logs
+    assert RedisState("redis://:pw@127.0.0.1:1/2", retention=RETENTION).url_safe == "redis://127.0.0.1:1/2"
 
 
 # -- retention is data (issue 11) -----------------------------------------------------------------------------
@@ -315,7 +316,7 @@ class FakeClock:
 
 async def test_one_failed_round_trip_fails_its_call_only(server: RedisServer, raw: aioredis.Redis) -> None:
     clock = FakeClock()  # never moves unless the test moves it: the breaker's interval is data
-    st = RedisState(server.url, secret="s3cret", monotonic=clock,
+    st = RedisState(server.url, secret="s3cret", monotonic=clock, retention=RETENTION,
                     settings=RedisSettings(op_timeout=0.05, retry_interval=30.0, failures_to_open=3))
     st.metrics = rec = Recorder()
     await st.start()
