@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the gateway (and, with "test", the test suite) needs: a virtualenv in .venv with the
 # package and its Python dependencies, and for tests the Debian packages the suite drives for real
-# (redis-server, chromium + chromium-driver, sip-tester, tshark). Idempotent and quick when done.
+# (redis-server, chromium + chromium-driver, sip-tester, tshark, faketime). Idempotent and quick when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want="${1:-run}"
@@ -13,6 +13,7 @@ if [ "$want" = test ]; then
   command -v chromedriver >/dev/null || missing+=(chromium-driver)
   command -v sipp >/dev/null || missing+=(sip-tester)
   command -v tshark >/dev/null || missing+=(tshark)
+  command -v faketime >/dev/null || missing+=(faketime)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "bootstrap: installing ${missing[*]}" >&2
