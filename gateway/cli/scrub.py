@@ -1,6 +1,8 @@
-"""``dnc-gateway scrub``: screen a call file in bulk, with the same engine and rules as ``check``.
+"""``dnc-gateway scrub``: screen a call file in bulk, with the same engine, rules and state as ``check``.
 
-The file is read in blocks and never held whole (:mod:`gateway.scrub`).
+The file is read in blocks and never held whole (:mod:`gateway.scrub`). Numbers the state store knows
+(opt-outs, refusals, counted attempts, embedded or Redis) are decided with their history, as ``check``
+would decide them; ``--no-state`` screens against the lists and rules only, and says so.
 
 ``--ignore-hours`` (planning a campaign ahead) turns off the campaign's ``check_hours``
 and ``check_holidays`` switches for this run: the same rules as ``check`` minus those two,
@@ -11,8 +13,11 @@ that date.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import re
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -20,7 +25,12 @@ from typing import IO
 from gateway.cli.exits import DONE, UsageError
 from gateway.cli.options import parse_at
 from gateway.cli.runtime import load_gateway, load_runtime_config
+from gateway.config import Config
+from gateway.policy.engine import Engine
 from gateway.scrub import AtomicFile, Screener, planning_engine, scrub_stream, summary_text
+from gateway.scrub.screener import HistoryLookup
+from gateway.service import Gateway
+from gateway.state.model import History, StateUnavailable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,6 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", dest="fmt", choices=("auto", "lines", "csv", "bloctel"), default="auto")
     p.add_argument("--delimiter", help="CSV delimiter (default: detected); 'tab' for a tab")
     p.add_argument("--column", help="number column: 1-based index or header name (default: detected)")
+    p.add_argument("--no-state", action="store_true",
+                   help="ignore the state store (opt-outs, refusals, attempts): lists and rules only")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +66,32 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the output would overwrite the input: choose another -o")
     gw = load_gateway(config)
     engine = planning_engine(gw.engine) if args.ignore_hours else gw.engine
-    screener = Screener(engine, gw.holder.current, gw.normaliser, args.campaign, at, args.caller_id)
+    # The state store's coroutines run on a loop of this command's own (Redis needs one; the embedded store's
+    # answers are immediate): one batch of histories per block of the file.
+    loop = asyncio.new_event_loop()
+
+    def histories(keys: Sequence[int]) -> Mapping[int, History]:
+        try:
+            return loop.run_until_complete(gw.state.histories(gw.professional, keys))
+        except StateUnavailable as e:
+            raise UsageError(f"state store unavailable ({e}): cannot screen against the recorded opt-outs, refusals "
+                             "and attempts; retry, or --no-state to screen against the lists and rules only") from e
+
+    try:
+        if not args.no_state:
+            loop.run_until_complete(gw.start())
+        return _scrub(args, config, gw, engine, at, None if args.no_state else histories)
+    finally:
+        loop.run_until_complete(gw.close())
+        loop.close()
+
+
+def _scrub(args: argparse.Namespace, config: Config, gw: Gateway, engine: Engine, at: datetime,
+           histories: HistoryLookup | None) -> int:
+    src_path = None if args.input == "-" else Path(args.input)
+    out_path = Path(args.output)
+    rejects_path = Path(args.rejects) if args.rejects else out_path.with_name(out_path.name + ".rejects.csv")
+    screener = Screener(engine, gw.holder.current, gw.normaliser, args.campaign, at, args.caller_id, histories)
     progress = None
     if sys.stderr.isatty():
         from tqdm import tqdm  # only on a terminal: a piped or scheduled run does not pay for its import
@@ -74,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     report = {
         "input": args.input, "output": str(out_path), "rejects": str(rejects_path), "campaign": args.campaign,
         "at": at.isoformat(), "ignore_hours": args.ignore_hours, "layout": layout.describe(),
-        "lists": {n: gw.holder.current.version(n) for n in screener.list_names}, **summary.as_json(),
+        "lists": {n: gw.holder.current.version(n) for n in screener.list_names},
+        "state": "ignored (--no-state)" if histories is None else _safe_url(config.gateway.state),
+        **summary.as_json(),
     }
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -82,3 +121,8 @@ def run(args: argparse.Namespace) -> int:
     return DONE
 
 
+
+
+def _safe_url(url: str) -> str:
+    """The state URL as the summary may show it: no password."""
+    return re.sub(r"//[^@/]*@", "//", url)

@@ -12,6 +12,8 @@ this against ``Gateway.decide`` line by line.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -22,16 +24,22 @@ from gateway.policy.decision import Decision, Verdict
 from gateway.policy.engine import Call, Engine
 from gateway.registry.loaders import national_view
 from gateway.registry.model import KeyRanges, Registries
-from gateway.state.model import EMPTY_HISTORY
+from gateway.state.model import EMPTY_HISTORY, History
 
 Signature = tuple[Kind, str, tuple[str, ...], int]
+HistoryLookup = Callable[[Sequence[int]], Mapping[int, History]]
+"""The non-empty call histories of some numbers (keys), from the gateway's state store."""
+
+# The rules that only a number's history can fire: what the summary counts apart.
+STATE_RULES = frozenset({"internal_dnc.optout", "no_consent.withdrawn", "refusal_cooldown", "frequency_cap"})
 
 
 class Screener:
-    """Decisions for one campaign at one instant, with no history: one engine call per signature."""
+    """Decisions for one campaign at one instant: one engine call per signature for numbers with no history,
+    one per number for those the state store knows (opt-outs, refusals, attempts), as ``check`` decides them."""
 
     def __init__(self, engine: Engine, regs: Registries, normaliser: Normaliser, campaign: str, at: datetime,
-                 caller_id: str | None = None) -> None:
+                 caller_id: str | None = None, history: HistoryLookup | None = None) -> None:
         if at.tzinfo is None:
             raise ValueError("scrub needs an aware datetime")
         self.engine = engine
@@ -40,6 +48,8 @@ class Screener:
         self.campaign = campaign
         self.at = at
         self.caller_id = caller_id
+        self.history = history
+        self.state_removed: Counter[str] = Counter()  # lines removed by a rule that read the number's history
         c = engine.campaigns[campaign]
         names = sorted({*c.lists, c.customers, c.consent} - {""})
         self.list_names = [n for n in names if regs.get(n) is not None]
@@ -77,6 +87,32 @@ class Screener:
                                                          EMPTY_HISTORY, self.at)
             self.engine_calls += 1
         return found
+
+    def with_history(self, number: Number, history: History) -> Decision:
+        """The decision for a number the state store knows: not cached, its history is its own."""
+        d = self.engine.decide(Call(number, self.campaign, self.caller_id), self.regs, history, self.at)
+        self.engine_calls += 1
+        if d.verdict is Verdict.BLOCK and d.rule in STATE_RULES:
+            self.state_removed[d.rule] += 1
+        return d
+
+    def histories(self, keys: Sequence[int]) -> Mapping[int, History]:
+        return self.history(keys) if self.history is not None and keys else {}
+
+    def nsn_histories(self, nsn: Sequence[int]) -> dict[int, History]:
+        """The histories of a block of national numbers, by national number."""
+        if self.history is None:
+            return {}
+        classes = self._classes
+        keys: dict[int, int] = {}
+        for n in nsn:
+            cls = classes[n // 1_000_000]
+            if cls is not None:
+                keys[cls[1] + n] = n
+        return {keys[k]: h for k, h in self.histories(list(keys)).items()}
+
+    def number_of(self, nsn: int) -> Number:
+        return self.normaliser.parse(f"0{nsn:09d}")
 
     def decide_nsn(self, nsn: int) -> Decision | None:
         """Decision for the national number ``0`` + ``nsn`` (9 digits, not 0-led); None when it is not a number.

@@ -18,11 +18,12 @@ from typing import IO, Any
 
 from pyroaring import BitMap
 
-from gateway.numbers import Kind
+from gateway.numbers import Kind, Number
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.registry.loaders import national_block, stream_blocks
 from gateway.scrub.layout import BOM, Layout, detect_layout, split_cells
 from gateway.scrub.screener import Screener
+from gateway.state.model import History
 
 BLOCK_BYTES = 1 << 20
 SUB_BLOCK_LINES = 2048
@@ -42,6 +43,7 @@ class Summary:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     engine_calls: int = 0
+    by_state_rule: Counter[str] = field(default_factory=Counter)  # removed by what the state store knows
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,7 @@ class Summary:
             "notes": self.notes, "seconds": round(self.seconds, 3),
             "lines_per_second": round(self.lines / self.seconds) if self.seconds else None,
             "engine_calls": self.engine_calls,
+            "by_state_rule": dict(self.by_state_rule.most_common()),
         }
 
 
@@ -140,35 +143,48 @@ class _BlockScrubber:
 
     # The per-line path: any spelling, any column, bad lines.
     def line(self, raw: bytes, line_no: int) -> None:
-        w = self.w
+        parsed = self.parse(raw)
+        found = self.s.histories([parsed.key]) if isinstance(parsed, Number) else {}
+        self.decide_line(raw, line_no, parsed, found)
+
+    def lines(self, lines: list[bytes], first_line: int) -> None:
+        """Lines one by one, their histories read in one batch."""
+        parsed = [self.parse(raw) for raw in lines]
+        found = self.s.histories([p.key for p in parsed if isinstance(p, Number)])
+        for i, (raw, p) in enumerate(zip(lines, parsed, strict=True)):
+            self.decide_line(raw, first_line + i, p, found)
+
+    def parse(self, raw: bytes) -> Number | str:
+        """The line's number, or why it has none."""
         body = raw.removesuffix(b"\r")
         if not body.strip():
-            w.invalid(raw, line_no, "empty line")
-            return
+            return "empty line"
         cell = body
         if self.layout.delimiter is not None:
             cells = split_cells(body, self.layout.delimiter)
             if self.layout.column >= len(cells):
-                w.invalid(raw, line_no, f"no column {self.layout.column + 1} (delimiter "
-                                        f"{self.layout.delimiter.decode()!r})")
-                return
+                return f"no column {self.layout.column + 1} (delimiter {self.layout.delimiter.decode()!r})"
             cell = cells[self.layout.column]
         try:
             text = cell.decode("utf-8").strip().strip('"').strip()
         except UnicodeDecodeError:
-            w.invalid(raw, line_no, "not UTF-8")
-            return
+            return "not UTF-8"
         if not text:
-            w.invalid(raw, line_no, "no number")
-            return
+            return "no number"
         number = self.s.normaliser.parse(text)
         if number.kind is Kind.INVALID:
             digits = sum(ch.isdigit() for ch in text)
-            why = "letters in the number" if any(ch.isalpha() for ch in text) else (
+            return "letters in the number" if any(ch.isalpha() for ch in text) else (
                 "too short" if digits < 8 else "too long" if digits > 15 else "not a phone number")
-            w.invalid(raw, line_no, why)
+        return number
+
+    def decide_line(self, raw: bytes, line_no: int, parsed: Number | str, histories: Mapping[int, History]) -> None:
+        w = self.w
+        if isinstance(parsed, str):
+            w.invalid(raw, line_no, parsed)
             return
-        d = self.s.decide(number)
+        history = histories.get(parsed.key)
+        d = self.s.decide(parsed) if history is None else self.s.with_history(parsed, history)
         if d.verdict is Verdict.ALLOW:
             w.keep(d)
             w.out.write(raw + b"\n")
@@ -200,8 +216,7 @@ class _BlockScrubber:
                 for i in range(0, len(lines), SUB_BLOCK_LINES):
                     self.block(b"\n".join(lines[i : i + SUB_BLOCK_LINES]) + b"\n", first_line + i)
                 return
-            for i, raw in enumerate(lines):
-                self.line(raw, first_line + i)
+            self.lines(lines, first_line)
             return
         self.fast_block(block, nsn, first_line, kb is block)
 
@@ -215,17 +230,20 @@ class _BlockScrubber:
         base = s.base
         assert base is not None
         k = len(nsn)
+        known = s.nsn_histories(nsn)  # numbers the state store knows are decided one by one, with their history
         if base.verdict is not Verdict.ALLOW:
-            self.base_blocks(block, nsn, first_line)
+            self.base_blocks(block, nsn, first_line, known)
             return
         hot_sel = list(map(s.hot.__contains__, nsn))
+        if known:
+            hot_sel = [hot or n in known for hot, n in zip(hot_sel, nsn, strict=True)]
         hot_idx = list(compress(range(k), hot_sel))
         if not hot_idx:
             w.out.write(block)
             w.keep(base, k)
             return
         hot_nsn = list(map(nsn.__getitem__, hot_idx))
-        by_nsn = s.classify(BitMap(hot_nsn))
+        by_nsn = self.classify(BitMap(hot_nsn), known)
         hot_codes = list(map(by_nsn.__getitem__, hot_nsn))
         allowed = s.allowed_codes
         w.keep(base, k - len(hot_idx))
@@ -263,10 +281,18 @@ class _BlockScrubber:
             else:
                 w.reject_many(picked, numbers, s.decisions[code], crlf)
 
-    def base_blocks(self, block: bytes, nsn: Any, first_line: int) -> None:
+    def classify(self, hot: BitMap, known: Mapping[int, History]) -> dict[int, int]:
+        """Decision codes of ``hot`` national numbers: by signature, except those with a history."""
+        s = self.s
+        by_nsn = s.classify(hot - BitMap(known) if known else hot)
+        for n, history in known.items():
+            by_nsn[n] = s.code(s.with_history(s.number_of(n), history))
+        return by_nsn
+
+    def base_blocks(self, block: bytes, nsn: Any, first_line: int, known: Mapping[int, History]) -> None:
         """The base decision blocks (say, outside hours): every line is decided by codes, most are rejected."""
         s, w = self.s, self.w
-        by_nsn = s.classify(BitMap(nsn) & s.hot)
+        by_nsn = self.classify((BitMap(nsn) & s.hot) | BitMap(known), known)
         codes = list(map(by_nsn.get, nsn, repeat(s.base_code)))
         lines = block.split(b"\n")
         groups: dict[int, list[int]] = {}
@@ -320,6 +346,7 @@ def scrub_stream(src: IO[bytes], out: IO[bytes], rejects: IO[bytes], screener: S
             progress.update(len(block))
     summary.seconds = time.perf_counter() - started
     summary.engine_calls = screener.engine_calls
+    summary.by_state_rule = screener.state_removed
     return summary, layout
 
 
@@ -353,6 +380,12 @@ def summary_text(report: Mapping[str, Any]) -> str:
     ]
     for reason, n in report["by_reason"].items():
         lines.append(f"  removed {reason}: {n}")
+    state = report.get("state", "")
+    if state:
+        rules = report["by_state_rule"]
+        lines.append(f"  state ({state}): " + (", ".join(f"{rule} removed {n}" for rule, n in rules.items())
+                                              if rules else "no line removed by a recorded opt-out, refusal or "
+                                                            "attempt"))
     for reason, n in report["kept_by_reason"].items():
         lines.append(f"  kept {reason}: {n}")
     if report["would_block"]:

@@ -43,9 +43,9 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -67,6 +67,8 @@ from gateway.state.model import (
 )
 
 log = logging.getLogger(__name__)
+
+HISTORY_CHUNK = 256  # numbers per pipelined round trip of histories(): well under the op timeout
 
 T = TypeVar("T")
 
@@ -354,6 +356,26 @@ class RedisState:
                            _dt(int(optout)) if optout else None)
 
         return await self._run(professional, op)
+
+    async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
+        """The non-empty histories of ``keys`` (a scrub's block of numbers), pipelined in chunks: each chunk is
+        one round trip, kept small enough to stay under the per-call timeout."""
+        found: dict[int, History] = {}
+        for i in range(0, len(keys), HISTORY_CHUNK):
+            chunk = keys[i : i + HISTORY_CHUNK]
+
+            async def op(s: KeyScheme, chunk: Sequence[int] = chunk) -> list[list[Any]]:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for key in chunk:
+                        await self._history(keys=s.all_keys(key), args=[MAX_ATTEMPTS_READ], client=pipe)
+                    return cast(list[list[Any]], await pipe.execute())
+
+            for key, (flat, refusal, optout) in zip(chunk, await self._run(professional, op), strict=True):
+                if flat or refusal or optout:
+                    found[key] = History(tuple(_dt(float(score)) for score in flat[1::2]),
+                                         _dt(int(refusal)) if refusal else None,
+                                         _dt(int(optout)) if optout else None)
+        return found
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
         at_ms = _ms(at)

@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 class StateStore(Protocol):
     async def history(self, professional: str, key: int) -> History: ...
+
+    async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
+        """The non-empty histories among ``keys``, in as few round trips as it takes (a scrub's block)."""
+        ...
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
         """Count a call attempt; with ``cap``, refuse (False) when the cap is already reached."""
@@ -144,6 +148,14 @@ class EmbeddedState:
 
     async def history(self, professional: str, key: int) -> History:
         return self.history_now(professional, key)
+
+    async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
+        found = {}
+        for key in keys:
+            h = self.history_now(professional, key)
+            if h is not EMPTY_HISTORY:
+                found[key] = h
+        return found
 
     # -- writes ------------------------------------------------------------------------------------
 
