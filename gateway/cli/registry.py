@@ -9,25 +9,27 @@ loaded lists hold the number).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from pyroaring import BitMap64, FrozenBitMap64
 
 from gateway.cli.exits import DONE, FAILED, UsageError
-from gateway.cli.options import parse_date
-from gateway.cli.runtime import load_runtime_config, normaliser_of
+from gateway.cli.options import parse_at, parse_date
+from gateway.cli.runtime import load_gateway, load_runtime_config, normaliser_of, safe_url
 from gateway.config import Config, GatewaySection
-from gateway.numbers import Normaliser
+from gateway.numbers import Normaliser, Number
+from gateway.policy.engine import Call
 from gateway.registry import snapshot
 from gateway.registry.deltas import write_delta
-from gateway.registry.holder import RegistryHolder
 from gateway.registry.loaders import FORMATS, LoadReport, load_list
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
 from gateway.registry.sidestore import EntryKind, SideStore, default_path
+from gateway.state.model import StateUnavailable
 
 KINDS = tuple(k.value for k in ListKind)
 
@@ -62,9 +64,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m.add_argument("--kind", choices=KINDS, help="kind (default: the first snapshot's, else opposition)")
     _input_options(m)
 
-    pr = sub.add_parser("proof", help="what the side store and the loaded lists say about one number")
+    pr = sub.add_parser("proof", help="everything that decides a call to one number: lists, side store, state store "
+                                      "(opt-outs, refusals, attempts) and each campaign's decision")
     pr.add_argument("number")
     pr.add_argument("--store", help=f"side store (default: DATA_DIR/{default_path(Path('.')).name})")
+    pr.add_argument("--at", help="ISO-8601 date and time with offset the decisions are made at (default: now)")
     pr.add_argument("--json", action="store_true")
 
     e = sub.add_parser("entries", help="record consents and opt-outs with their date and source (side store)")
@@ -279,15 +283,11 @@ def _proof(args: argparse.Namespace) -> int:
     if store_path.is_file():
         with SideStore(store_path) as store:
             entries = store.entries(number.key)
-    lists: dict[str, dict[str, Any]] = {}
+    report: dict[str, Any] = {"number": number.e164, "store": str(store_path),
+                              "entries": [e.as_json() for e in entries], "lists": {}}
     config = _config(args)
     if config is not None:
-        holder = RegistryHolder(config.lists, normaliser)
-        holder.load_all()
-        for name, lst in holder.current.lists.items():
-            lists[name] = {"kind": str(lst.kind), "member": number.key in lst, "version": lst.meta.version}
-    report = {"number": number.e164, "store": str(store_path), "entries": [e.as_json() for e in entries],
-              "lists": lists}
+        report.update(_what_decides(config, number, parse_at(args.at) or datetime.now(UTC)))
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return DONE
@@ -296,10 +296,44 @@ def _proof(args: argparse.Namespace) -> int:
         state = f"revoked on {e.revoked_on} ({e.revoked_source})" if e.revoked_on else "active"
         print(f"  {e.kind} for list {e.list}: given on {e.given_on}, source {e.source}"
               f"{', evidence ' + e.evidence if e.evidence else ''}; recorded {e.recorded_at:%Y-%m-%d %H:%M}Z; {state}")
-    for name, info in lists.items():
+    for name, info in report["lists"].items():
         print(f"  list {name} ({info['kind']}, {info['version']}): {'holds' if info['member'] else 'does not hold'}"
               f" the number")
+    if "state" in report:
+        st = report["state"]
+        print(f"  state store {st['store']}: opted out {st['opted_out_at'] or 'never'}; last refusal "
+              f"{st['last_refusal'] or 'none'}; {len(st['attempts'])} counted attempt(s)"
+              + (f", last {st['attempts'][-1]}" if st["attempts"] else ""))
+        for campaign, d in report["decisions"].items():
+            why = d["reason"] or d["basis"]
+            print(f"  campaign {campaign} at {report['at']}: {d['verdict']} {why} ({d['rule']}): {d['detail']}")
     return DONE
+
+
+def _what_decides(config: Config, number: Number, at: datetime) -> dict[str, Any]:
+    """The lists, the state store's history and each campaign's decision for ``number`` at ``at``: everything
+    that decides a call to it, as the gateway would decide it then (the history included)."""
+    gw = load_gateway(config)
+    loop = asyncio.new_event_loop()
+    try:
+        try:
+            history = loop.run_until_complete(gw.state.history(gw.professional, number.key))
+            state: dict[str, Any] = {
+                "store": safe_url(config.gateway.state),
+                "opted_out_at": history.opted_out_at.isoformat() if history.opted_out_at else None,
+                "last_refusal": history.last_refusal.isoformat() if history.last_refusal else None,
+                "attempts": [t.isoformat() for t in history.attempts]}
+        except StateUnavailable as e:
+            raise UsageError(f"state store unavailable: {e}") from None
+        regs = gw.holder.current
+        decisions = {name: gw.engine.decide(Call(number, name), regs, history, at).as_json()
+                     for name in sorted(config.campaigns)}
+    finally:
+        loop.run_until_complete(gw.close())
+        loop.close()
+    lists = {name: {"kind": str(lst.kind), "member": number.key in lst, "version": lst.meta.version}
+             for name, lst in regs.lists.items()}
+    return {"lists": lists, "state": state, "at": at.isoformat(), "decisions": decisions}
 
 
 # Which configured lists each kind of side-store entry belongs to.

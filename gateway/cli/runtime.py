@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from gateway.cli.output import warn
@@ -34,3 +35,8 @@ def load_gateway(config: Config) -> Gateway:
 def normaliser_of(g: GatewaySection) -> Normaliser:
     """How the gateway reads a number typed on the command line: its home country and outside-line prefixes."""
     return Normaliser(g.home_country, g.outside_line)
+
+
+def safe_url(url: str) -> str:
+    """A state URL as a command may print it: no password."""
+    return re.sub(r"//[^@/]*@", "//", url)

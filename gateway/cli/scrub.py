@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from typing import IO
 
 from gateway.cli.exits import DONE, UsageError
 from gateway.cli.options import parse_at
-from gateway.cli.runtime import load_gateway, load_runtime_config
+from gateway.cli.runtime import load_gateway, load_runtime_config, safe_url
 from gateway.config import Config
 from gateway.policy.engine import Engine
 from gateway.scrub import AtomicFile, Screener, planning_engine, scrub_stream, summary_text
@@ -112,7 +111,7 @@ def _scrub(args: argparse.Namespace, config: Config, gw: Gateway, engine: Engine
         "input": args.input, "output": str(out_path), "rejects": str(rejects_path), "campaign": args.campaign,
         "at": at.isoformat(), "ignore_hours": args.ignore_hours, "layout": layout.describe(),
         "lists": {n: gw.holder.current.version(n) for n in screener.list_names},
-        "state": "ignored (--no-state)" if histories is None else _safe_url(config.gateway.state),
+        "state": "ignored (--no-state)" if histories is None else safe_url(config.gateway.state),
         **summary.as_json(),
     }
     if args.summary_json:
@@ -121,8 +120,3 @@ def _scrub(args: argparse.Namespace, config: Config, gw: Gateway, engine: Engine
     return DONE
 
 
-
-
-def _safe_url(url: str) -> str:
-    """The state URL as the summary may show it: no password."""
-    return re.sub(r"//[^@/]*@", "//", url)

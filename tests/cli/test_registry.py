@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from gateway import cli
+from gateway.config import load
+from gateway.service import Gateway
+from tests.conftest import write_sample
 from gateway.registry import snapshot
 
 
@@ -114,3 +119,32 @@ def test_entries_refuse_unknown_lists_wrong_kinds_and_rejected_lines(
     out, err = capsys.readouterr()
     assert "imported 1 of 4" in out
     assert "3 lines rejected" in err and "line 3:" in err and "line 4:" in err and "line 5:" in err
+
+
+def test_proof_shows_what_decides_the_state_stores_optout_included(
+        files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 #10: a number opted out over the API showed its consent as active and no opt-out."""
+    conf = write_sample(tmp_path / "conf")
+    conf.write_text(conf.read_text().replace('state = "memory://"', 'state = "sqlite://state.db"'))
+    at = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+    async def record() -> None:
+        gw = Gateway(load(conf), clock=lambda: at)
+        await gw.start()
+        await gw.optout("0612000010")
+        await gw.close()
+
+    asyncio.run(record())
+    capsys.readouterr()
+    assert cli.main(["--config", str(conf), "registry", "proof", "0612000010", "--at", "2026-11-24T10:30:00+01:00",
+                     "--json"]) == 0
+    proof = json.loads(capsys.readouterr().out)
+    assert proof["lists"]["consent"]["member"] is True
+    assert proof["state"]["opted_out_at"] == "2026-11-24T09:30:00+00:00"
+    assert proof["decisions"]["prospect"]["reason"] == "internal_dnc"
+    assert proof["decisions"]["prospect"]["rule"] == "internal_dnc.optout"
+    assert cli.main(["--config", str(conf), "registry", "proof", "0612000010", "--at", "2026-11-24T10:30:00+01:00"]) \
+        == 0
+    text = capsys.readouterr().out
+    assert "opted out 2026-11-24T09:30:00+00:00" in text
+    assert "campaign prospect at 2026-11-24T10:30:00+01:00: BLOCK internal_dnc (internal_dnc.optout)" in text
