@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import parse_qsl
 
 __all__ = [
@@ -39,11 +39,15 @@ __all__ = [
     "AgiConnection",
     "AgiRequest",
     "Closed",
+    "Command",
     "Event",
+    "ExecMSet",
+    "GetVariable",
     "Hangup",
     "NeedData",
     "ProtocolError",
     "Reply",
+    "SetVariable",
     "State",
     "encode_command",
     "get_variable",
@@ -264,39 +268,88 @@ def encode_command(command: str) -> bytes:
     return data
 
 
-def set_variable(name: str, value: str) -> str:
-    _check_name(name)
-    return f"SET VARIABLE {name} {quote(value)}"
+class GetVariable(NamedTuple):
+    """``GET VARIABLE name``: a channel variable or a dialplan function such as ``CALLERID(num)``."""
+
+    name: str
+
+    def line(self) -> str:
+        _check_name(self.name)
+        return f"GET VARIABLE {self.name}"
+
+    def encode(self) -> bytes:
+        return encode_command(self.line())
+
+
+class SetVariable(NamedTuple):
+    """``SET VARIABLE name "value"``, the value quoted as ``parse_args`` reads it back."""
+
+    name: str
+    value: str
+
+    def line(self) -> str:
+        _check_name(self.name)
+        return f"SET VARIABLE {self.name} {quote(self.value)}"
+
+    def encode(self) -> bytes:
+        return encode_command(self.line())
 
 
 _MSET_UNSAFE = re.compile(r'[,="\\\s\0]')
 _MSET_NAMES: set[str] = set()  # names already checked: in practice the four DNC_* variables
 
 
-def mset(pairs: Sequence[tuple[str, str]]) -> str | None:
-    """One ``EXEC MSet name=value,…`` command for all ``pairs``; None when a value cannot travel that way.
+class ExecMSet(NamedTuple):
+    """``EXEC MSet "name=value,…"``: every pair in one command (one round trip instead of one per variable).
 
-    MSet (main/pbx_variables.c) splits its argument on commas, then each pair on its first ``=``:
-    a value holding a comma, a quote, a backslash, white space or NUL must go by ``SET VARIABLE`` instead.
-    Built once per call, so the checks are one scan of the values and a set look-up per name.
+    Build it with :meth:`of`, which refuses the pairs MSet cannot carry.
     """
-    for name, _ in pairs:
-        if name not in _MSET_NAMES:
-            _check_name(name)
-            if "," in name or "=" in name:
-                return None
-            if len(_MSET_NAMES) < 64:
-                _MSET_NAMES.add(name)
-    if _MSET_UNSAFE.search("".join([value for _, value in pairs])):
-        return None
-    # Nothing left that quote() would escape: no quote, backslash, line break or NUL in names or values.
-    return 'EXEC MSet "' + ",".join([f"{name}={value}" for name, value in pairs]) + '"'
+
+    pairs: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, pairs: Sequence[tuple[str, str]]) -> ExecMSet | None:
+        """The command for ``pairs``; None when a value cannot travel that way.
+
+        MSet (main/pbx_variables.c) splits its argument on commas, then each pair on its first ``=``:
+        a value holding a comma, a quote, a backslash, white space or NUL must go by ``SET VARIABLE`` instead.
+        Built once per call, so the checks are one scan of the values and a set look-up per name.
+        """
+        for name, _ in pairs:
+            if name not in _MSET_NAMES:
+                _check_name(name)
+                if "," in name or "=" in name:
+                    return None
+                if len(_MSET_NAMES) < 64:
+                    _MSET_NAMES.add(name)
+        if _MSET_UNSAFE.search("".join([value for _, value in pairs])):
+            return None
+        return cls(pairs if isinstance(pairs, tuple) else tuple(pairs))
+
+    def line(self) -> str:
+        # Nothing left that quote() would escape: of() let no quote, backslash, line break or NUL through.
+        return 'EXEC MSet "' + ",".join([f"{name}={value}" for name, value in self.pairs]) + '"'
+
+    def encode(self) -> bytes:
+        return encode_command(self.line())
+
+
+Command = GetVariable | SetVariable | ExecMSet  # what the gateway sends; each encodes to one command line
+
+
+def set_variable(name: str, value: str) -> str:
+    return SetVariable(name, value).line()
+
+
+def mset(pairs: Sequence[tuple[str, str]]) -> str | None:
+    """The line of :meth:`ExecMSet.of`, or None when the pairs cannot travel in one MSet."""
+    command = ExecMSet.of(pairs)
+    return command.line() if command is not None else None
 
 
 def get_variable(name: str) -> str:
     """``GET VARIABLE`` for a variable or a dialplan function such as ``CALLERID(num)``."""
-    _check_name(name)
-    return f"GET VARIABLE {name}"
+    return GetVariable(name).line()
 
 
 _BAD_NAME = re.compile(r'[\s"\\\0]')
