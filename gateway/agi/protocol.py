@@ -360,13 +360,20 @@ def _check_name(name: str) -> None:
         raise ValueError(f"not a variable name: {name!r}")
 
 
+# Enum members read through their class cost about 50 ns each (CPython 3.11): the per-call path reads these.
+_AWAITING = State.AWAITING
+_CLOSED = State.CLOSED
+_ENV = State.ENV
+_IDLE = State.IDLE
+
+
 class AgiConnection:
     """The server side of one FastAGI session."""
 
     def __init__(self, header_limit: int = DEFAULT_HEADER_LIMIT, reply_limit: int = DEFAULT_REPLY_LIMIT) -> None:
         self.header_limit = header_limit
         self.reply_limit = reply_limit
-        self.state = State.ENV
+        self.state = _ENV
         self.dead = False  # HANGUP seen (or a 511): the channel is gone
         self.request: AgiRequest | None = None
         self._buf = bytearray()
@@ -378,6 +385,11 @@ class AgiConnection:
     @property
     def buffered(self) -> int:
         return len(self._buf)
+
+    @property
+    def has_input(self) -> bool:
+        """Whether :meth:`next_event` may have something new: bytes buffered, or the end of stream."""
+        return bool(self._buf) or self._eof
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the socket; ``b""`` means end of stream."""
@@ -392,9 +404,9 @@ class AgiConnection:
 
     def next_event(self) -> Event | NeedData:
         """The next complete event, or NEED_DATA. Raises ProtocolError on input Asterisk would never send."""
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return Closed()
-        if self.state is State.ENV:
+        if self.state is _ENV:
             return self._next_env()
         return self._next_line_event()
 
@@ -404,13 +416,13 @@ class AgiConnection:
 
     def send_encoded(self, data: bytes) -> bytes:
         """:meth:`send` for a command already checked and encoded by :func:`encode_command`."""
-        if self.state is not State.IDLE:
-            if self.state is State.ENV:
+        if self.state is not _IDLE:
+            if self.state is _ENV:
                 raise RuntimeError("cannot send a command before the environment block is read")
-            if self.state is State.AWAITING:
+            if self.state is _AWAITING:
                 raise RuntimeError("a command is already waiting for its reply")
             raise RuntimeError("connection closed")
-        self.state = State.AWAITING
+        self.state = _AWAITING
         return data
 
     def receive_common(self, data: bytes) -> Reply | None:
@@ -422,13 +434,13 @@ class AgiConnection:
         then goes the usual way.
         """
         reply = _COMMON.get(data)
-        if reply is not None and self.state is State.AWAITING and not self._buf and self._usage is None:
-            self.state = State.IDLE
+        if reply is not None and self.state is _AWAITING and not self._buf and self._usage is None:
+            self.state = _IDLE
             return reply
         return None
 
     def _fail(self, message: str, kind: str = "protocol") -> ProtocolError:
-        self.state = State.CLOSED
+        self.state = _CLOSED
         return ProtocolError(message, kind)
 
     def _next_env(self) -> AgiRequest | NeedData:
@@ -460,10 +472,10 @@ class AgiConnection:
         try:
             req = parse_env(block)
         except ProtocolError as e:
-            self.state = State.CLOSED
+            self.state = _CLOSED
             raise e
         self.request = req
-        self.state = State.IDLE
+        self.state = _IDLE
         return req
 
     def _next_line_event(self) -> Event | NeedData:
@@ -478,7 +490,7 @@ class AgiConnection:
                                          "eof")
                     if self._usage is not None:
                         raise self._fail("connection closed in the middle of a 520 usage reply", "eof")
-                    self.state = State.CLOSED
+                    self.state = _CLOSED
                     return Closed()
                 return NEED_DATA
             line = _decode(bytes(self._buf[:nl]).removesuffix(b"\r"))
@@ -496,7 +508,7 @@ class AgiConnection:
             if line == "HANGUP":
                 self.dead = True
                 return Hangup()
-            if self.state is not State.AWAITING:
+            if self.state is not _AWAITING:
                 raise self._fail(f"reply with no command in flight: {line[:80]!r}")
             if line.startswith("520-"):
                 self._usage, self._usage_bytes = [], 0
@@ -509,7 +521,7 @@ class AgiConnection:
             return self._reply(reply)
 
     def _reply(self, reply: Reply) -> Reply:
-        self.state = State.IDLE
+        self.state = _IDLE
         if reply.code == 511:
             self.dead = True
         return reply
