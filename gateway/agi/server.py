@@ -33,6 +33,7 @@ Failure modes, all of which leave Asterisk failing closed in the dialplan:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import re
@@ -260,6 +261,8 @@ class _Connection(asyncio.Protocol):
         if cut.kind is not None:
             self._log_cut(cut)
             self.server.error(cut.kind)
+        elif self in self.server.sessions:  # cut by the drain's deadline (a refused connection is no session)
+            self.server.cut_by_drain.add(self)
         self.lost = True
         if self.transport is not None:
             self.transport.abort()
@@ -303,6 +306,7 @@ class AgiServer:
         self.refused: set[_Connection] = set()  # answered FAILURE, waiting for Asterisk to close
         self.draining = False
         self.overloaded_since = 0.0
+        self.cut_by_drain: set[_Connection] = set()  # sessions the drain's deadline ended
         self.idle = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -346,10 +350,12 @@ class AgiServer:
             for c in self.sessions:
                 c.drain(deadline)  # each session is cut at the deadline, whatever its phase
             self.idle.clear()
-            try:
+            # The sessions' own timers cut them at the deadline; this one only bounds the wait if one misses it.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.idle.wait(), timeout)
-            except TimeoutError:
-                log.warning("FastAGI: %d sessions still open after %.1fs, closing them", len(self.sessions), timeout)
+            left = len(self.sessions | self.cut_by_drain)
+            if left:
+                log.warning("FastAGI: %d sessions still open after %.1fs, closing them", left, timeout)
         tasks = [s.task for s in self.sessions if s.task is not None]
         for s in [*self.sessions, *self.refused]:
             if s.task is not None:
