@@ -51,7 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.agi import routes
 from gateway.agi.protocol import mset, parse_env, set_variable
-from gateway.agi.server import AgiServer, answer_commands
+from gateway.agi.server import AgiServer
+from gateway.agi.session import answer_commands
 from gateway.config import Config, parse
 from gateway.registry.model import ListKind, ListMeta, RegistryList
 from gateway.service import Gateway

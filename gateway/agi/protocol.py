@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 from urllib.parse import parse_qsl
 
 __all__ = [
@@ -39,11 +39,15 @@ __all__ = [
     "AgiConnection",
     "AgiRequest",
     "Closed",
+    "Command",
     "Event",
+    "ExecMSet",
+    "GetVariable",
     "Hangup",
     "NeedData",
     "ProtocolError",
     "Reply",
+    "SetVariable",
     "State",
     "encode_command",
     "get_variable",
@@ -264,39 +268,88 @@ def encode_command(command: str) -> bytes:
     return data
 
 
-def set_variable(name: str, value: str) -> str:
-    _check_name(name)
-    return f"SET VARIABLE {name} {quote(value)}"
+class GetVariable(NamedTuple):
+    """``GET VARIABLE name``: a channel variable or a dialplan function such as ``CALLERID(num)``."""
+
+    name: str
+
+    def line(self) -> str:
+        _check_name(self.name)
+        return f"GET VARIABLE {self.name}"
+
+    def encode(self) -> bytes:
+        return encode_command(self.line())
+
+
+class SetVariable(NamedTuple):
+    """``SET VARIABLE name "value"``, the value quoted as ``parse_args`` reads it back."""
+
+    name: str
+    value: str
+
+    def line(self) -> str:
+        _check_name(self.name)
+        return f"SET VARIABLE {self.name} {quote(self.value)}"
+
+    def encode(self) -> bytes:
+        return encode_command(self.line())
 
 
 _MSET_UNSAFE = re.compile(r'[,="\\\s\0]')
 _MSET_NAMES: set[str] = set()  # names already checked: in practice the four DNC_* variables
 
 
-def mset(pairs: Sequence[tuple[str, str]]) -> str | None:
-    """One ``EXEC MSet name=value,…`` command for all ``pairs``; None when a value cannot travel that way.
+class ExecMSet(NamedTuple):
+    """``EXEC MSet "name=value,…"``: every pair in one command (one round trip instead of one per variable).
 
-    MSet (main/pbx_variables.c) splits its argument on commas, then each pair on its first ``=``:
-    a value holding a comma, a quote, a backslash, white space or NUL must go by ``SET VARIABLE`` instead.
-    Built once per call, so the checks are one scan of the values and a set look-up per name.
+    Build it with :meth:`of`, which refuses the pairs MSet cannot carry.
     """
-    for name, _ in pairs:
-        if name not in _MSET_NAMES:
-            _check_name(name)
-            if "," in name or "=" in name:
-                return None
-            if len(_MSET_NAMES) < 64:
-                _MSET_NAMES.add(name)
-    if _MSET_UNSAFE.search("".join([value for _, value in pairs])):
-        return None
-    # Nothing left that quote() would escape: no quote, backslash, line break or NUL in names or values.
-    return 'EXEC MSet "' + ",".join([f"{name}={value}" for name, value in pairs]) + '"'
+
+    pairs: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, pairs: Sequence[tuple[str, str]]) -> ExecMSet | None:
+        """The command for ``pairs``; None when a value cannot travel that way.
+
+        MSet (main/pbx_variables.c) splits its argument on commas, then each pair on its first ``=``:
+        a value holding a comma, a quote, a backslash, white space or NUL must go by ``SET VARIABLE`` instead.
+        Built once per call, so the checks are one scan of the values and a set look-up per name.
+        """
+        for name, _ in pairs:
+            if name not in _MSET_NAMES:
+                _check_name(name)
+                if "," in name or "=" in name:
+                    return None
+                if len(_MSET_NAMES) < 64:
+                    _MSET_NAMES.add(name)
+        if _MSET_UNSAFE.search("".join([value for _, value in pairs])):
+            return None
+        return cls(pairs if isinstance(pairs, tuple) else tuple(pairs))
+
+    def line(self) -> str:
+        # Nothing left that quote() would escape: of() let no quote, backslash, line break or NUL through.
+        return 'EXEC MSet "' + ",".join([f"{name}={value}" for name, value in self.pairs]) + '"'
+
+    def encode(self) -> bytes:
+        return encode_command(self.line())
+
+
+Command = GetVariable | SetVariable | ExecMSet  # what the gateway sends; each encodes to one command line
+
+
+def set_variable(name: str, value: str) -> str:
+    return SetVariable(name, value).line()
+
+
+def mset(pairs: Sequence[tuple[str, str]]) -> str | None:
+    """The line of :meth:`ExecMSet.of`, or None when the pairs cannot travel in one MSet."""
+    command = ExecMSet.of(pairs)
+    return command.line() if command is not None else None
 
 
 def get_variable(name: str) -> str:
     """``GET VARIABLE`` for a variable or a dialplan function such as ``CALLERID(num)``."""
-    _check_name(name)
-    return f"GET VARIABLE {name}"
+    return GetVariable(name).line()
 
 
 _BAD_NAME = re.compile(r'[\s"\\\0]')
@@ -307,13 +360,20 @@ def _check_name(name: str) -> None:
         raise ValueError(f"not a variable name: {name!r}")
 
 
+# Enum members read through their class cost about 50 ns each (CPython 3.11): the per-call path reads these.
+_AWAITING = State.AWAITING
+_CLOSED = State.CLOSED
+_ENV = State.ENV
+_IDLE = State.IDLE
+
+
 class AgiConnection:
     """The server side of one FastAGI session."""
 
     def __init__(self, header_limit: int = DEFAULT_HEADER_LIMIT, reply_limit: int = DEFAULT_REPLY_LIMIT) -> None:
         self.header_limit = header_limit
         self.reply_limit = reply_limit
-        self.state = State.ENV
+        self.state = _ENV
         self.dead = False  # HANGUP seen (or a 511): the channel is gone
         self.request: AgiRequest | None = None
         self._buf = bytearray()
@@ -325,6 +385,11 @@ class AgiConnection:
     @property
     def buffered(self) -> int:
         return len(self._buf)
+
+    @property
+    def has_input(self) -> bool:
+        """Whether :meth:`next_event` may have something new: bytes buffered, or the end of stream."""
+        return bool(self._buf) or self._eof
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the socket; ``b""`` means end of stream."""
@@ -339,9 +404,9 @@ class AgiConnection:
 
     def next_event(self) -> Event | NeedData:
         """The next complete event, or NEED_DATA. Raises ProtocolError on input Asterisk would never send."""
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return Closed()
-        if self.state is State.ENV:
+        if self.state is _ENV:
             return self._next_env()
         return self._next_line_event()
 
@@ -351,13 +416,13 @@ class AgiConnection:
 
     def send_encoded(self, data: bytes) -> bytes:
         """:meth:`send` for a command already checked and encoded by :func:`encode_command`."""
-        if self.state is not State.IDLE:
-            if self.state is State.ENV:
+        if self.state is not _IDLE:
+            if self.state is _ENV:
                 raise RuntimeError("cannot send a command before the environment block is read")
-            if self.state is State.AWAITING:
+            if self.state is _AWAITING:
                 raise RuntimeError("a command is already waiting for its reply")
             raise RuntimeError("connection closed")
-        self.state = State.AWAITING
+        self.state = _AWAITING
         return data
 
     def receive_common(self, data: bytes) -> Reply | None:
@@ -369,13 +434,13 @@ class AgiConnection:
         then goes the usual way.
         """
         reply = _COMMON.get(data)
-        if reply is not None and self.state is State.AWAITING and not self._buf and self._usage is None:
-            self.state = State.IDLE
+        if reply is not None and self.state is _AWAITING and not self._buf and self._usage is None:
+            self.state = _IDLE
             return reply
         return None
 
     def _fail(self, message: str, kind: str = "protocol") -> ProtocolError:
-        self.state = State.CLOSED
+        self.state = _CLOSED
         return ProtocolError(message, kind)
 
     def _next_env(self) -> AgiRequest | NeedData:
@@ -407,10 +472,10 @@ class AgiConnection:
         try:
             req = parse_env(block)
         except ProtocolError as e:
-            self.state = State.CLOSED
+            self.state = _CLOSED
             raise e
         self.request = req
-        self.state = State.IDLE
+        self.state = _IDLE
         return req
 
     def _next_line_event(self) -> Event | NeedData:
@@ -425,7 +490,7 @@ class AgiConnection:
                                          "eof")
                     if self._usage is not None:
                         raise self._fail("connection closed in the middle of a 520 usage reply", "eof")
-                    self.state = State.CLOSED
+                    self.state = _CLOSED
                     return Closed()
                 return NEED_DATA
             line = _decode(bytes(self._buf[:nl]).removesuffix(b"\r"))
@@ -443,7 +508,7 @@ class AgiConnection:
             if line == "HANGUP":
                 self.dead = True
                 return Hangup()
-            if self.state is not State.AWAITING:
+            if self.state is not _AWAITING:
                 raise self._fail(f"reply with no command in flight: {line[:80]!r}")
             if line.startswith("520-"):
                 self._usage, self._usage_bytes = [], 0
@@ -456,7 +521,7 @@ class AgiConnection:
             return self._reply(reply)
 
     def _reply(self, reply: Reply) -> Reply:
-        self.state = State.IDLE
+        self.state = _IDLE
         if reply.code == 511:
             self.dead = True
         return reply

@@ -1,4 +1,6 @@
-"""The FastAGI listener: a thin asyncio adapter around :mod:`gateway.agi.protocol`.
+"""The FastAGI listener: a thin asyncio adapter around :mod:`gateway.agi.session` (one call's script and
+deadlines, sans-I/O) and, through it, :mod:`gateway.agi.protocol`. What stays here is the transport: sockets,
+the one timer of each connection, the ``[agi] allow`` list, the session cap and the drain.
 
 Why not panoramisk's ``fast_agi.Application`` (1.4): a client that closes before
 the blank line makes its read loop spin on ``b""`` and freeze the event loop;
@@ -31,34 +33,22 @@ Failure modes, all of which leave Asterisk failing closed in the dialplan:
 from __future__ import annotations
 
 import asyncio
-import enum
+import contextlib
 import ipaddress
 import logging
 import re
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, cast
 
-from gateway.agi.protocol import (
-    NEED_DATA,
-    AgiConnection,
-    AgiRequest,
-    Closed,
-    Hangup,
-    ProtocolError,
-    Reply,
-    encode_command,
-    get_variable,
-    mset,
-    set_variable,
-)
-from gateway.agi.routes import UNKNOWN, Handler, Sets, route_for
+from gateway.agi.routes import UNKNOWN, Sets
+from gateway.agi.session import FAILURE, Cut, ErrorKind, Session, Step, answer_commands
 from gateway.config import AgiSection
 from gateway.service import Gateway
 
-log = logging.getLogger(__name__)
+__all__ = ["FAILURE", "AgiServer", "PeerFilter", "answer_commands"]
 
-FAILURE = b"FAILURE\n"
+log = logging.getLogger(__name__)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -68,27 +58,6 @@ _DIGITS = re.compile(r"\d{5,}")
 def _redact(text: str) -> str:
     """Mask digit runs long enough to be phone numbers: a bad line quoted in a log may hold one."""
     return _DIGITS.sub(lambda m: "*" * (len(m.group()) - 2) + m.group()[-2:], text)
-
-
-def answer_commands(sets: Sets, answer: str) -> list[bytes]:
-    """The commands that set ``sets``, encoded: one ``EXEC MSet`` (``answer = "mset"``) or a SET VARIABLE each.
-
-    Values MSet cannot carry (a comma, a quote, white space) fall back to SET VARIABLEs.
-    """
-    if answer == "mset" and len(sets) > 1:
-        # One round trip for all the variables; res_agi.c runs EXEC on a dead channel too, as it does SET VARIABLE.
-        command = mset(sets)
-        if command is not None:
-            return [encode_command(command)]
-    return [encode_command(set_variable(name, value)) for name, value in sets]
-
-
-class Phase(enum.Enum):
-    ENV = "env"  # reading the environment block
-    READ = "read"  # GET VARIABLE round trips
-    DECIDE = "decide"  # the Gateway call is running (only seen while it awaits something)
-    SET = "set"  # the answer's round trips: one EXEC MSet, or a SET VARIABLE each
-    DONE = "done"
 
 
 class PeerFilter:
@@ -114,30 +83,30 @@ class PeerFilter:
         return ok
 
 
-class _Session(asyncio.Protocol):
-    """One FastAGI connection: env block -> GET VARIABLEs -> Gateway call -> the answer (MSet or SETs) -> close."""
+# Enum members read through their class cost about 50 ns each (CPython 3.11): the per-call path reads these.
+_ABORT = Step.ABORT
+_CLOSE = Step.CLOSE
+_DECIDE = Step.DECIDE
+_FAIL = Step.FAIL
+_REFUSE = Step.REFUSE
+_SEND = Step.SEND
+_WAIT = Step.WAIT
+_EOF = ErrorKind.EOF
+_HANGUP = ErrorKind.HANGUP
 
-    __slots__ = ("_commands", "_deadline", "_handler", "_reads", "_request", "_sent", "_timer", "_values", "conn",
-                 "hangup", "lost", "ok", "phase", "server", "started", "task", "transport")
+
+class _Connection(asyncio.Protocol):
+    """One FastAGI connection: socket events into its :class:`Session`, and each :class:`Step` it returns done."""
+
+    __slots__ = ("lost", "server", "session", "started", "task", "timer", "transport")
 
     def __init__(self, server: AgiServer) -> None:
         self.server = server
-        self.conn = AgiConnection(server.config.header_limit)
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
-        self.phase = Phase.ENV
-        self.lost = False
-        self.hangup = False
-        self.ok = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.lost = False  # refused or cut: what Asterisk still sends is discarded
         self.started = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._deadline = 0.0
-        self._request: AgiRequest | None = None
-        self._handler: Handler = UNKNOWN
-        self._reads: tuple[str, ...] = ()
-        self._values: dict[str, str | None] = {}
-        self._commands: list[bytes] = []  # the answer, encoded: SET VARIABLEs or one EXEC MSet
-        self._sent = 0
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -145,128 +114,98 @@ class _Session(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.started = time.perf_counter()
         srv = self.server
+        self.session = Session(srv.config, srv.clock())
         peer = self.transport.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) and peer else ""
         if not srv.peers.allows(host):
-            srv.error("not_allowed")
+            srv.error(ErrorKind.NOT_ALLOWED)
             log.warning("FastAGI: connection from %s refused (not in [agi] allow)", host or "?")
             self.lost = True
             self.transport.abort()
             return
         if len(srv.sessions) >= srv.config.max_sessions or srv.draining:
-            srv.error("overload")
+            srv.error(ErrorKind.OVERLOAD)
             if srv.overloaded_since == 0.0:
                 log.warning("FastAGI: %d sessions in flight (max_sessions): answering FAILURE",
                             len(srv.sessions))
                 srv.overloaded_since = self.started
-            self._refuse()
+            self._do(self.session.refuse(srv.clock()))
             return
         srv.overloaded_since = 0.0
         srv.sessions.add(self)
         if srv.metrics is not None:
             srv.metrics.agi_session_started()
-        # One timer per session, re-armed only when it fires early: cheaper than one per read.
-        self._deadline = srv.loop.time() + srv.config.read_timeout
-        self._timer = srv.loop.call_at(self._deadline, self._on_timer)
-
-    def _refuse(self) -> None:
-        """Answer ``FAILURE`` and half-close; closing with the env block unread would send a RST instead."""
-        assert self.transport is not None
-        self.lost = True  # not a session: data is ignored from now on
-        self.server.refused.add(self)
-        self.transport.write(FAILURE)
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-        self._timer = self.server.loop.call_later(self.server.config.read_timeout, self.transport.abort)
+        self._arm()
 
     def data_received(self, data: bytes) -> None:
         if self.lost:
-            return  # refused or cut: discard what Asterisk still sends
-        if self.phase is Phase.SET and self.conn.receive_common(data) is not None:  # the usual reply, one read
-            self._deadline = 0.0
-            self._sent += 1
-            self._set_next()
             return
-        self.conn.receive_data(data)
-        self._pump()
+        self._do(self.session.receive_data(data, self.server.clock()))
 
     def eof_received(self) -> bool | None:
         if self.lost:
             if self.transport is not None:
                 self.transport.close()
             return None
-        self.conn.receive_data(b"")
-        self._pump()
+        self._do(self.session.receive_eof(self.server.clock()))
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         self.lost = True
         self.server.refused.discard(self)
         if self.task is None:  # else the session ends when the Gateway call returns
             self._finish()
 
-    # -- events -------------------------------------------------------------------------------------------------
-    def _pump(self) -> None:
-        conn = self.conn
-        while not self.lost:
-            try:
-                ev = conn.next_event()
-            except ProtocolError as e:
-                self._abort(str(e), e.kind)
-                return
-            if ev is NEED_DATA:
-                return
-            cls = ev.__class__
-            if cls is Reply:
-                self._on_reply(cast(Reply, ev))
-            elif cls is AgiRequest:
-                self._on_request(cast(AgiRequest, ev))
-            elif cls is Hangup:
-                # The channel is gone; SET VARIABLE still works in dead mode, so the session carries on.
-                if not self.hangup:
-                    self.hangup = True
-                    self.server.error("hangup")
-            elif cls is Closed:
-                if self.phase is not Phase.DONE:  # after our last command, Asterisk's close is the normal end
-                    self._abort(f"Asterisk closed the connection ({self.phase.value})", "hangup")
-                return
+    # -- the session's steps --------------------------------------------------------------------------------------
+    def _do(self, step: Step) -> None:
+        transport = self.transport
+        assert transport is not None
+        if step is _SEND:
+            transport.write(self.session.outgoing)
+            if self.timer is None:  # one timer, re-armed only when it fires early: cheaper than one per read
+                self._arm()
+        elif step is _WAIT:
+            return
+        elif step is _DECIDE:
+            self._decide()
+        elif step is _CLOSE:
+            transport.close()  # connection_lost ends the session
+        elif step is _ABORT:
+            self._abort()
+        elif step is _FAIL:
+            transport.write(self.session.outgoing)
+            transport.close()
+        else:  # _REFUSE: not a session; Asterisk closes on FAILURE, or the timer cuts the connection
+            self.lost = True
+            self.server.refused.add(self)
+            transport.write(self.session.outgoing)
+            if transport.can_write_eof():
+                transport.write_eof()
+            self._arm()
 
-    def _on_request(self, req: AgiRequest) -> None:
-        self._request = req
-        self._deadline = 0.0  # no read pending
-        handler = route_for(req.script)
-        if handler is None:
-            self.server.error("unknown_route")
+    def _decide(self) -> None:
+        s = self.session
+        srv = self.server
+        req = s.request
+        assert req is not None
+        if s.handler is UNKNOWN:
+            srv.error(ErrorKind.UNKNOWN_ROUTE)
             log.error("FastAGI: unknown route %r from %s (refusing the call; expected check, refusal, optout)",
                       req.script, req.channel or self._peer())
-            handler = UNKNOWN
-        self._handler = handler
-        self._reads = handler.reads(req)
-        self._read_next_or_decide()
-
-    def _read_next_or_decide(self) -> None:
-        i = len(self._values)
-        if i < len(self._reads):
-            self.phase = Phase.READ
-            self._send(get_variable(self._reads[i]))
-            return
-        self.phase = Phase.DECIDE
-        req = self._request
-        assert req is not None
         try:
-            res = self._handler.run(req, self._values, self.server.gateway)
+            res = s.handler.run(req, s.values, srv.gateway)
         except Exception:
-            self._internal_error(req)
+            self._internal_error()
             return
         if isinstance(res, tuple):
-            self._answer(res)
+            self._do(s.answer(res, srv.clock()))
         else:  # the Gateway has to wait (remote state, durable audit): the one task of this session
-            self.task = self.server.loop.create_task(self._decide(res))
+            self.task = srv.loop.create_task(self._decide_later(res))
 
-    async def _decide(self, pending: Coroutine[Any, Any, Sets]) -> None:
+    async def _decide_later(self, pending: Coroutine[Any, Any, Sets]) -> None:
         """The rest of the Gateway call; the answer's first command is written from this task's last step."""
         try:
             sets = await pending
@@ -276,89 +215,66 @@ class _Session(asyncio.Protocol):
             raise
         except Exception:
             self.task = None
-            assert self._request is not None
-            self._internal_error(self._request)
+            self._internal_error()
             return
         self.task = None
         if self.lost:
             self._finish()
             return
-        self._answer(sets)
+        self._do(self.session.answer(sets, self.server.clock()))
 
-    def _internal_error(self, req: AgiRequest) -> None:
-        self.server.error("internal")
-        log.exception("FastAGI %s %s: internal error, answering FAILURE", req.script, req.channel)
+    def _internal_error(self) -> None:
+        self.server.error(ErrorKind.INTERNAL)
+        req = self.session.request
+        log.exception("FastAGI %s %s: internal error, answering FAILURE", req.script if req else "-",
+                      req.channel if req else "")
         if self.lost:
             self._finish()
-        elif self.transport is not None:
-            self.transport.write(FAILURE)
-            self.transport.close()  # connection_lost ends the session
+        else:
+            self._do(self.session.fail())
 
-    def _answer(self, sets: Sets) -> None:
-        self._commands = answer_commands(sets, self.server.config.answer)
-        self.phase = Phase.SET
-        self._set_next()
-
-    def _set_next(self) -> None:
-        i = self._sent
-        if i < len(self._commands):
-            self._send_encoded(self._commands[i])
-            return
-        self.phase = Phase.DONE
-        self.ok = True
-        assert self.transport is not None
-        self.transport.close()
-
-    def _on_reply(self, reply: Reply) -> None:
-        self._deadline = 0.0
-        if self.phase is Phase.READ:
-            self._values[self._reads[len(self._values)]] = reply.data if reply.code == 200 and reply.result == "1" \
-                else None
-            self._read_next_or_decide()
-        elif self.phase is Phase.SET:
-            self._sent += 1
-            self._set_next()
-
-    def _send(self, line: str) -> None:
-        self._send_encoded(encode_command(line))
-
-    def _send_encoded(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(self.conn.send_encoded(data))
-        loop = self.server.loop
-        self._deadline = loop.time() + self.server.config.read_timeout
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._on_timer)
+    def _arm(self) -> None:
+        at = self.session.get_timer()
+        if at is not None:
+            self.timer = self.server.loop.call_at(at, self._on_timer)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        if self.lost:
-            return
-        loop = self.server.loop
-        timeout = self.server.config.read_timeout
-        if self.phase is Phase.ENV:
-            self._abort(f"no complete environment block within {timeout:g}s ({self.conn.buffered} bytes received)",
-                        "timeout")
-            return
-        if self._deadline and loop.time() >= self._deadline:
-            self._abort(f"no reply within {timeout:g}s ({self.phase.value})", "timeout")
-            return
-        # A reply came in time since the timer was armed: wait for the current read's deadline instead.
-        self._timer = loop.call_at(self._deadline or loop.time() + timeout, self._on_timer)
+        self.timer = None
+        step = self.session.handle_timer(self.server.clock())
+        if step is _ABORT:
+            self._abort()
+        else:  # fired before the deadline (a reply came meanwhile and a later command was sent)
+            self._arm()
 
-    def _abort(self, message: str, kind: str) -> None:
-        if self.lost:
-            return
-        # A connection closed without a byte is a port probe (monitoring, a load balancer): not worth a warning.
-        level = logging.DEBUG if kind == "eof" and self.conn.buffered == 0 else logging.WARNING
-        req = self._request
-        log.log(level, "FastAGI %s %s: %s", req.script if req else "-", (req.channel if req else "") or self._peer(),
-                _redact(message))
-        self.server.error(kind)
+    def drain(self, deadline: float) -> None:
+        """Have the session cut at ``deadline`` if still open (the drain's end)."""
+        self.session.drain(deadline)
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self._arm()
+
+    def _abort(self) -> None:
+        s = self.session
+        cut = s.cut
+        assert cut is not None
+        if cut.kind is not None:
+            self._log_cut(cut)
+            self.server.error(cut.kind)
+        elif self in self.server.sessions:  # cut by the drain's deadline (a refused connection is no session)
+            self.server.cut_by_drain.add(self)
         self.lost = True
         if self.transport is not None:
             self.transport.abort()
         # connection_lost follows and ends the session
+
+    def _log_cut(self, cut: Cut) -> None:
+        # A connection closed without a byte is a port probe (monitoring, a load balancer): not worth a warning.
+        s = self.session
+        level = logging.DEBUG if cut.kind is _EOF and s.conn.buffered == 0 else logging.WARNING
+        req = s.request
+        log.log(level, "FastAGI %s %s: %s", req.script if req else "-", (req.channel if req else "") or self._peer(),
+                _redact(cut.message))
 
     def _peer(self) -> str:
         peer = self.transport.get_extra_info("peername") if self.transport is not None else None
@@ -368,7 +284,10 @@ class _Session(asyncio.Protocol):
         srv = self.server
         if self in srv.sessions:
             srv.sessions.discard(self)
-            ok = self.ok and self._handler is not UNKNOWN
+            s = self.session
+            if s.hangup:
+                srv.error(_HANGUP)
+            ok = s.ok and s.handler is not UNKNOWN
             if srv.metrics is not None:
                 srv.metrics.agi_session_finished(time.perf_counter() - self.started, ok)
             if srv.draining and not srv.sessions:
@@ -383,13 +302,15 @@ class AgiServer:
         self.config = config
         self.metrics = metrics
         self.peers = PeerFilter(config.allow)
-        self.sessions: set[_Session] = set()
-        self.refused: set[_Session] = set()  # answered FAILURE, waiting for Asterisk to close
+        self.sessions: set[_Connection] = set()
+        self.refused: set[_Connection] = set()  # answered FAILURE, waiting for Asterisk to close
         self.draining = False
         self.overloaded_since = 0.0
+        self.cut_by_drain: set[_Connection] = set()  # sessions the drain's deadline ended
         self.idle = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.clock: Callable[[], float] = time.monotonic  # the loop's clock once started: the sessions' now
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -402,9 +323,10 @@ class AgiServer:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self.clock = self._loop.time
         host = self.config.listen.host
         self._server = await self._loop.create_server(
-            lambda: _Session(self), host or None, self.config.listen.port,
+            lambda: _Connection(self), host or None, self.config.listen.port,
             backlog=max(128, min(self.config.max_sessions, 4096)), reuse_address=True)
 
     @property
@@ -424,11 +346,16 @@ class AgiServer:
         if self._server is not None:
             self._server.close()
         if self.sessions:
+            deadline = self.loop.time() + timeout
+            for c in self.sessions:
+                c.drain(deadline)  # each session is cut at the deadline, whatever its phase
             self.idle.clear()
-            try:
+            # The sessions' own timers cut them at the deadline; this one only bounds the wait if one misses it.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.idle.wait(), timeout)
-            except TimeoutError:
-                log.warning("FastAGI: %d sessions still open after %.1fs, closing them", len(self.sessions), timeout)
+            left = len(self.sessions | self.cut_by_drain)
+            if left:
+                log.warning("FastAGI: %d sessions still open after %.1fs, closing them", left, timeout)
         tasks = [s.task for s in self.sessions if s.task is not None]
         for s in [*self.sessions, *self.refused]:
             if s.task is not None:

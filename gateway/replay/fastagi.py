@@ -10,7 +10,18 @@ escaping rules as ``parse_args()``: a gateway that replies with CRLF or a stray
 quote gets exactly the variable value a real dialplan would see, so the harness
 catches what Asterisk would choke on.
 
-:class:`AsteriskAgi` is the sans-I/O core; :func:`run_session` its asyncio adapter.
+:class:`AsteriskAgi` is the sans-I/O core; :func:`run_session` its asyncio adapter. It is the one
+FastAGI client of the project: the tests' fake Asterisk (tests/agi/fake_asterisk.py) drives it too.
+
+Argument limits, from res/res_agi.c (Asterisk master, f0c1c1a7b79b, 2026-08-06), ``#define MAX_ARGS 128``:
+
+- a command line: ``agi_handle_command`` gives ``parse_args`` an ``argv[MAX_ARGS]``, and ``parse_args``
+  stops starting words at ``x >= MAX_ARGS - 1`` ("Too many arguments, truncating"): 127 words at most,
+  the rest of the line dropped (a quote right after white space still starts a word: that path has no check);
+- ``AGI(script,arg1,…)``: ``agi_exec_full`` splits its data with ``AST_STANDARD_APP_ARGS`` into
+  ``AST_APP_ARG(arg)[MAX_ARGS]``, and main/app.c ``__ast_app_separate_args`` fills at most ``arraylen - 1``
+  pieces then puts the unsplit rest in the last one; ``setup_env`` writes ``agi_arg_%d`` for ``count = 1;
+  count < argc``: the script is ``arg[0]``, so 127 ``agi_arg_N`` lines at most, the 127th holding the rest.
 """
 
 from __future__ import annotations
@@ -24,17 +35,21 @@ from dataclasses import dataclass
 
 __all__ = [
     "AGI_BUF_LEN",
+    "DEAD_CHANNEL",
+    "MAX_ARGS",
     "AgiProtocolError",
     "AsteriskAgi",
     "ChannelInfo",
     "Session",
+    "agi_args",
     "env_block",
     "parse_args",
     "run_session",
 ]
 
 AGI_BUF_LEN = 2048  # res_agi.c reads commands with fgets() into a buffer this size
-MAX_ARGS = 128
+MAX_ARGS = 128  # res_agi.c's argv arrays: 127 words of a command, 127 agi_arg_N (see the module docstring)
+DEAD_CHANNEL = "511 Command Not Permitted on a dead channel or intercept routine\n"  # agi_handle_command()
 
 # Usage texts Asterisk 23 prints inside a 520 reply (from its XML docs), for the commands simulated.
 _USAGE = {
@@ -60,6 +75,7 @@ _COMMANDS = sorted([
     "speech destroy", "speech load grammar", "speech unload grammar", "speech activate grammar",
     "speech deactivate grammar", "speech recognize",
 ], key=lambda c: -len(c.split()))
+_COMMAND_WORDS = [(c, c.split()) for c in _COMMANDS]  # split once: the fake Asterisk of the tests runs it a lot
 _VAR = re.compile(r"\$\{([^{}]*)\}")
 
 
@@ -120,8 +136,17 @@ def env_block(info: ChannelInfo) -> bytes:
         f"agi_accountcode: {info.accountcode}",
         f"agi_threadid: {info.threadid}",
     ]
-    lines += [f"agi_arg_{i}: {a}" for i, a in enumerate(info.args, start=1)]
+    lines += [f"agi_arg_{i}: {a}" for i, a in enumerate(agi_args(info.args), start=1)]
     return ("\n".join(lines) + "\n\n").encode()
+
+
+def agi_args(args: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``agi_arg_N`` values Asterisk writes for AGI()'s arguments: 127 at most, the last one the rest.
+
+    ``__ast_app_separate_args`` leaves the rest unsplit, commas included (see the module docstring).
+    """
+    last = MAX_ARGS - 1
+    return args if len(args) <= last else (*args[:last - 1], ",".join(args[last - 1:]))
 
 
 def parse_args(line: str) -> list[str]:
@@ -166,9 +191,8 @@ def parse_args(line: str) -> list[str]:
 
 def _find(argv: list[str]) -> str | None:
     """find_command(argv, 0): the registered command whose words start argv (case-insensitive)."""
-    words = [a.lower() for a in argv]
-    for cmd in _COMMANDS:
-        parts = cmd.split()
+    words = [a.lower() for a in argv[:3]]  # no command has more than three words
+    for cmd, parts in _COMMAND_WORDS:
         if words[:len(parts)] == parts:
             return cmd
     return None
@@ -245,7 +269,7 @@ class AsteriskAgi:
             return b"510 Invalid or unknown command\n"
         if self.dead and cmd not in _DEAD_OK:
             self.errors.append(f"{cmd.upper()} on a dead channel (511)")
-            return b"511 Command Not Permitted on a dead channel\n"
+            return DEAD_CHANNEL.encode()
         reply = self._handle(cmd, argv)
         if reply is None:
             self.errors.append(f"bad syntax: {line[:60]!r} (520)")

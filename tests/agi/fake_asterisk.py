@@ -1,10 +1,11 @@
-"""Asterisk's side of FastAGI, byte for byte, for tests and the benchmark.
+"""Asterisk's side of FastAGI, byte for byte, for tests.
 
 The environment blocks come from the recordings in tests/fixtures/asterisk-23.4.1/fastagi-sessions.txt;
-the replies are what res/res_agi.c writes (``200 result=1``, ``200 result=1 (value)``, ``200 result=0``,
-``510 Invalid or unknown command``, an inline ``HANGUP`` once the channel is gone). As in
-fastagi-gateway-sessions.txt (Asterisk 23.4.1 against this gateway), the environment block goes one line
-per write, and ``HANGUP`` follows the gateway's close.
+the replies are the product's FastAGI client's (:mod:`gateway.replay.fastagi`, what res/res_agi.c writes:
+``200 result=1``, ``200 result=1 (value)``, ``200 result=0``, ``510 Invalid or unknown command``, an inline
+``HANGUP`` once the channel is gone), so the protocol is parsed in one place. What this module adds is how
+Asterisk puts them on the socket: as in fastagi-gateway-sessions.txt (Asterisk 23.4.1 against this gateway),
+the environment block goes one line per write, and ``HANGUP`` follows the gateway's close.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gateway.agi.protocol import parse_env
+from gateway.replay.fastagi import AsteriskAgi, ChannelInfo
+
+__all__ = ["CallResult", "Captured", "Recorded", "answer", "call", "captured_sessions", "channel_info",
+           "env_block", "recorded_sessions"]
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "asterisk-23.4.1"
 FIXTURE = FIXTURES / "fastagi-sessions.txt"
@@ -96,32 +103,35 @@ def env_block(*, script: str = "check", args: tuple[str, ...] = (), channel: str
     return ("\n".join(out) + "\n\n").encode()
 
 
-def parse_args(s: str) -> list[str]:
-    """res_agi.c's parse_args: whitespace splits, double quotes group, a backslash escapes the next character."""
-    argv: list[str] = []
-    cur: list[str] | None = None
-    quoted = escaped = False
-    for ch in s:
-        if ch == '"' and not escaped:
-            quoted = not quoted
-            if quoted and cur is None:
-                cur = []
-            continue
-        if ch in " \t" and not quoted and not escaped:
-            if cur is not None:
-                argv.append("".join(cur))
-                cur = None
-            continue
-        if ch == "\\" and not escaped:
-            escaped = True
-            continue
-        if cur is None:
-            cur = []
-        cur.append(ch)
-        escaped = False
-    if cur is not None:
-        argv.append("".join(cur))
-    return argv
+def channel_info(env: bytes) -> ChannelInfo:
+    """What the product's client needs to know of the channel, read from an environment block to replay."""
+    block = env.split(b"\n\n", 1)[0]
+    req = parse_env(block)  # the gateway's own env parser: the block is read one way in the whole project
+    e = req.env
+
+    def known(key: str) -> str:
+        value = e.get(key, "")
+        return "" if value == "unknown" else value  # S_COR() writes "unknown" for what is not set
+
+    return ChannelInfo(request=req.request, script=e.get("agi_network_script", ""), args=req.args,
+                       channel=req.channel, uniqueid=req.uniqueid, callerid=known("agi_callerid"),
+                       calleridname=known("agi_calleridname"), dnid=known("agi_dnid"),
+                       context=e.get("agi_context", "outbound"), extension=e.get("agi_extension", ""),
+                       priority=int(e.get("agi_priority", "1") or 1), language=e.get("agi_language", "en"),
+                       type=e.get("agi_type", "PJSIP"), version=e.get("agi_version", "23.4.1"),
+                       accountcode=e.get("agi_accountcode", ""),
+                       threadid=int(e.get("agi_threadid", "0") or 0))
+
+
+_ANY_CHANNEL = ChannelInfo("agi://127.0.0.1:4573/check", "check", ())
+
+
+def answer(line: str, variables: dict[str, str], dead: bool) -> str:
+    """What Asterisk replies to one command line, ``variables`` being the channel's (updated in place)."""
+    agi = AsteriskAgi(_ANY_CHANNEL)
+    agi.variables = variables
+    agi.dead = dead
+    return agi.receive_data(line.encode() + b"\n").decode()
 
 
 @dataclass
@@ -132,69 +142,41 @@ class CallResult:
     closed_by_server: bool = False
 
 
-def answer(line: str, variables: dict[str, str], dead: bool) -> str:
-    """What Asterisk replies to one command line (the commands the gateway uses, and a few others)."""
-    argv = parse_args(line)
-    words = [w.lower() for w in argv]
-    if words[:2] == ["set", "variable"]:
-        if len(argv) != 4:
-            return ("520-Invalid command syntax.  Proper usage follows:\n"
-                    "Sets a variable to the current channel.\n520 End of proper usage.\n")
-        variables[argv[2]] = argv[3]
-        return "200 result=1\n"
-    if words[:2] == ["get", "variable"]:
-        if len(argv) != 3:
-            return "520 Invalid command syntax.  Proper usage not available.\n"
-        v = variables.get(argv[2])
-        return "200 result=0\n" if v is None else f"200 result=1 ({v})\n"
-    if words[:1] == ["exec"]:  # res_agi.c allows EXEC on a dead channel too
-        if words[1:2] == ["mset"]:  # pbx_builtin_setvar_multiple: name=value pairs split on commas
-            for pair in (argv[2] if len(argv) > 2 else "").split(","):
-                name, sep, value = pair.partition("=")
-                if sep:
-                    variables[name.strip()] = value
-            return "200 result=0\n"
-        return "200 result=-2\n"
-    if words[:1] == ["verbose"]:
-        return "200 result=1\n"
-    if words[:1] == ["answer"]:
-        return "511 Command Not Permitted on a dead channel or intercept routine\n" if dead else "200 result=0\n"
-    return "510 Invalid or unknown command\n"
-
-
 async def call(host: str, port: int, env: bytes, *, variables: dict[str, str] | None = None,
                hangup_before_reply: int | None = None, read_timeout: float = 5.0) -> CallResult:
-    """One FastAGI session as Asterisk plays it; ``hangup_before_reply=N`` writes HANGUP before the Nth reply."""
-    res = CallResult(variables=dict(variables or {}))
+    """One FastAGI session as Asterisk plays it; ``hangup_before_reply=N`` writes HANGUP before the Nth reply.
+
+    The replies are the product client's (:class:`gateway.replay.fastagi.AsteriskAgi`); what this adds is the
+    way Asterisk 23.4.1 writes them on the socket: ``env`` as given (a recording's bytes), one line per write,
+    a HANGUP injected where a test wants the channel to die, and the late HANGUP after the gateway's close.
+    """
+    agi = AsteriskAgi(channel_info(env), variables)
+    res = CallResult()
     reader, writer = await asyncio.open_connection(host, port)
     try:
         for line in env.splitlines(keepends=True):  # ast_agi_send: one write per line
             writer.write(line)
-        dead = False
         n = 0
-        while True:
+        while not agi.closed:
             try:
                 line = await asyncio.wait_for(reader.readline(), read_timeout)
             except ConnectionResetError:  # the server closed with our reply unread: Asterisk sees the end too
                 line = b""
             if not line:
                 res.closed_by_server = True
-                with contextlib.suppress(OSError):  # what Asterisk 23.4.1 writes once the gateway has closed
-                    writer.write(b"HANGUP\n")
-                break
-            text = line.decode().rstrip("\n")
-            if text.lower().startswith("failure"):
-                res.agistatus = "FAILURE"
-                break
-            res.commands.append(text)
-            n += 1
-            reply = answer(text, res.variables, dead)
-            if hangup_before_reply == n:
-                reply = "HANGUP\n" + reply
-                dead = True
-            writer.write(reply.encode())
+            else:
+                n += 1
+            reply = agi.receive_data(line)  # b"": end of stream, answered with the late HANGUP
+            if line and hangup_before_reply == n and not agi.closed:
+                reply = b"HANGUP\n" + reply
+                agi.dead = True
+            with contextlib.suppress(OSError):  # what Asterisk writes once the gateway has closed: a reset, at most
+                writer.write(reply)
     finally:
         writer.close()
         with contextlib.suppress(OSError):  # ConnectionResetError included
             await writer.wait_closed()
+    res.agistatus = agi.variables.pop("AGISTATUS", "SUCCESS")
+    res.variables = agi.variables
+    res.commands = agi.commands
     return res

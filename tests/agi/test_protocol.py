@@ -22,7 +22,8 @@ from gateway.agi.protocol import (
     quote,
     set_variable,
 )
-from tests.agi.fake_asterisk import env_block, parse_args, recorded_sessions
+from gateway.replay.fastagi import parse_args
+from tests.agi.fake_asterisk import env_block, recorded_sessions
 
 
 def started(**kw: int) -> AgiConnection:

@@ -462,7 +462,7 @@ async def test_drain_lets_a_session_in_flight_finish_and_refuses_new_ones(gatewa
     assert h.metrics.finished == [True]
 
 
-async def test_drain_timeout_cuts_stuck_sessions(gateway: Gateway) -> None:
+async def test_drain_timeout_cuts_stuck_sessions(gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
     fds = open_fds()
     h = Harness(gateway, read_timeout=30.0)
     await h.server.start()
@@ -480,6 +480,7 @@ async def test_drain_timeout_cuts_stuck_sessions(gateway: Gateway) -> None:
     await asyncio.sleep(0)
     assert not h.server.sessions and open_fds() == fds
     assert h.metrics.finished == [False]
+    assert "FastAGI: 1 sessions still open after 0.2s, closing them" in caplog.messages
 
 
 def test_config_defaults_are_sane() -> None:

@@ -83,6 +83,36 @@ def test_parse_args_like_res_agi(line: str, argv: list[str]) -> None:
     assert parse_args(line) == argv
 
 
+def test_a_command_has_at_most_127_words_as_in_res_agi() -> None:
+    """res/res_agi.c (Asterisk master f0c1c1a7b79b, 2026-08-06): ``#define MAX_ARGS 128`` (line 1516);
+    ``agi_handle_command`` passes ``const char *argv[MAX_ARGS]`` to ``parse_args`` (lines 4200-4215), which stops
+    starting words at ``if (x >= MAX_ARGS -1) { ast_log(LOG_WARNING, "Too many arguments, truncating\\n");
+    break; }`` (line 4167). So a 200-word line gives 127 words, the rest of the line dropped; only a quote right
+    after white space still starts one more (that path has no check, lines 4138-4141).
+    """
+    words = [f"w{i}" for i in range(200)]
+    assert parse_args(" ".join(words)) == words[:127]
+    assert parse_args(" ".join(words) + ' "q"') == [*words[:127], "q"]
+    agi = _agi()
+    agi.receive_data(("VERBOSE " + " ".join(words[1:]) + "\n").encode())
+    assert len(parse_args(agi.commands[-1])) == 127
+
+
+def test_at_most_127_agi_args_the_last_one_the_rest() -> None:
+    """AGI()'s data is split by ``AST_STANDARD_APP_ARGS`` into ``AST_APP_ARG(arg)[MAX_ARGS]`` (res_agi.c
+    ``agi_exec_full``); main/app.c ``__ast_app_separate_args`` fills at most ``arraylen - 1`` pieces
+    (``argc < arraylen - 1``, app.c line 2375), then puts the unsplit rest in one more; ``setup_env`` writes
+    ``agi_arg_%d`` for ``count = 1; count < argc`` (res_agi.c lines 2488-2489), ``arg[0]`` being the script:
+    127 ``agi_arg_N`` at most.
+    """
+    args = tuple(f"a{i}" for i in range(1, 201))
+    block = env_block(ChannelInfo("agi://h/check", "check", args)).decode()
+    lines = [line for line in block.split("\n") if line.startswith("agi_arg_")]
+    assert len(lines) == 127 and lines[125] == "agi_arg_126: a126"
+    assert lines[126] == "agi_arg_127: " + ",".join(args[126:])
+    assert env_block(ChannelInfo("agi://h/check", "check", args[:127])).count(b"agi_arg_") == 127
+
+
 def _agi() -> AsteriskAgi:
     agi = AsteriskAgi(ChannelInfo("agi://h:1/check", "check", ("0612000001", "prospect")), {"CAMPAIGN": "x"})
     agi.start()
@@ -109,7 +139,8 @@ def test_exec_mset_sets_every_pair_even_on_a_dead_channel() -> None:
 def test_hangup_then_dead_channel() -> None:
     agi = _agi()
     assert agi.receive_data(b"HANGUP\n") == b"200 result=1\nHANGUP\n"
-    assert agi.receive_data(b"ANSWER\n") == b"511 Command Not Permitted on a dead channel\n"
+    # agi_handle_command()'s text for a command without the dead flag (res_agi.c, as the fake Asterisk had it)
+    assert agi.receive_data(b"ANSWER\n") == b"511 Command Not Permitted on a dead channel or intercept routine\n"
     assert agi.receive_data(b"SET VARIABLE X 1\n") == b"200 result=1\n"
     assert agi.receive_data(b"") == b"HANGUP\n" and agi.variables["AGISTATUS"] == "HANGUP"
 
