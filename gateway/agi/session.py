@@ -39,11 +39,10 @@ from gateway.agi.protocol import (
     SetVariable,
 )
 from gateway.agi.routes import UNKNOWN, Handler, Sets, route_for
-from gateway.config import AgiSection
+from gateway.config import AgiSection, Answer
 
 __all__ = [
     "FAILURE",
-    "AnswerMode",
     "Cut",
     "ErrorKind",
     "Phase",
@@ -55,13 +54,6 @@ __all__ = [
 
 # res_agi.c's run_agi() takes a line starting with "failure" as the script's failure: AGISTATUS=FAILURE at once.
 FAILURE: Final = b"FAILURE\n"
-
-
-class AnswerMode(enum.StrEnum):
-    """``[agi] answer``: how the route's variables are written back."""
-
-    MSET = "mset"  # one EXEC MSet for all of them: one round trip
-    SET_VARIABLE = "set_variable"  # one SET VARIABLE each, as the recorded sessions show
 
 
 class Phase(enum.Enum):
@@ -108,7 +100,7 @@ class Cut:
     message: str
 
 
-def answer(sets: Sets, mode: str) -> tuple[Command, ...]:
+def answer(sets: Sets, mode: Answer) -> tuple[Command, ...]:
     """The commands that set ``sets``: one ``EXEC MSet`` (``mode`` "mset") or a SET VARIABLE each.
 
     Values MSet cannot carry (a comma, a quote, white space) fall back to SET VARIABLEs.
@@ -121,7 +113,7 @@ def answer(sets: Sets, mode: str) -> tuple[Command, ...]:
     return tuple([SetVariable(name, value) for name, value in sets])
 
 
-def answer_commands(sets: Sequence[tuple[str, str]], mode: str) -> list[bytes]:
+def answer_commands(sets: Sequence[tuple[str, str]], mode: Answer) -> list[bytes]:
     """:func:`answer`, encoded: the bytes another server (bench/agi.py's) writes to answer the same way."""
     return [command.encode() for command in answer(tuple(sets), mode)]
 
@@ -142,7 +134,7 @@ _FAIL = Step.FAIL
 _REFUSE = Step.REFUSE
 _SEND = Step.SEND
 _WAIT = Step.WAIT
-_MSET = AnswerMode.MSET
+_MSET = Answer.MSET
 
 
 class Session:

@@ -8,8 +8,8 @@ import pytest
 
 from gateway.agi import routes
 from gateway.agi.protocol import ExecMSet, GetVariable, SetVariable, get_variable, mset, set_variable
-from gateway.agi.session import FAILURE, AnswerMode, ErrorKind, Phase, Session, Step, answer, answer_commands
-from gateway.config import AgiSection
+from gateway.agi.session import FAILURE, ErrorKind, Phase, Session, Step, answer, answer_commands
+from gateway.config import AgiSection, Answer
 from gateway.service import Gateway
 from tests.agi.fake_asterisk import Captured, captured_sessions, env_block
 
@@ -189,8 +189,8 @@ def test_drain_after_the_answer() -> None:
 # -- the answer as typed commands ---------------------------------------------------------------------------------
 
 def test_answer_commands_are_typed_and_encode_to_the_same_bytes() -> None:
-    assert answer(SETS, AnswerMode.MSET) == (ExecMSet(SETS),)
-    assert answer(SETS, AnswerMode.SET_VARIABLE) == tuple(SetVariable(n, v) for n, v in SETS)
+    assert answer(SETS, Answer.MSET) == (ExecMSet(SETS),)
+    assert answer(SETS, Answer.SET_VARIABLE) == tuple(SetVariable(n, v) for n, v in SETS)
     assert answer((("DNC_RESULT", "OK"),), "mset") == (SetVariable("DNC_RESULT", "OK"),)  # one variable: no MSet
     assert answer((("A", "x,y"), ("B", "1")), "mset") == (SetVariable("A", "x,y"), SetVariable("B", "1"))
     assert answer_commands(SETS, "mset") == [(str(mset(SETS)) + "\n").encode()]

@@ -11,9 +11,9 @@ import pytest
 
 from gateway import cli
 from gateway.config import load
+from gateway.registry import snapshot
 from gateway.service import Gateway
 from tests.conftest import write_sample
-from gateway.registry import snapshot
 
 
 def run(*argv: str) -> int:
