@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, NamedTuple
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 __all__ = [
     "NEED_DATA",
@@ -201,7 +201,13 @@ def parse_env(block: bytes) -> AgiRequest:
     else:  # gaps, or "agi_arg_" inside a value: the exact reading
         args = {int(k[8:]): v for k, v in env.items() if k.startswith("agi_arg_") and k[8:].isdigit()}
         argv = tuple(args.get(i, "") for i in range(1, max(args, default=0) + 1))
-    script, _, qs = env.get("agi_network_script", "").partition("?")
+    raw = env.get("agi_network_script")
+    if raw is None:
+        # Asterisk always sends agi_network_script (launch_netscript); a client that sends only agi_request
+        # (hand-written, another PBX) is routed by the path of that URL, as Asterisk would have cut it.
+        url = urlsplit(env.get("agi_request", ""))
+        raw = url.path.lstrip("/") + ("?" + url.query if url.query else "")
+    script, _, qs = raw.partition("?")
     query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
     return AgiRequest(MappingProxyType(env), script.strip("/"), MappingProxyType(query) if query else _EMPTY, argv)
 

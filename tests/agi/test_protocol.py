@@ -148,6 +148,29 @@ def test_query_string_is_not_part_of_the_route() -> None:
     assert req.script == "check" and dict(req.query) == {"campaign": "spring", "number": "0612000001", "x": ""}
 
 
+@pytest.mark.parametrize(("request_url", "script", "query"), [
+    ("agi://127.0.0.1:4573/check", "check", {}),
+    ("agi://gw1/optout?campaign=spring", "optout", {"campaign": "spring"}),
+    ("agi://[::1]:4573//check/", "check", {}),
+])
+def test_without_agi_network_script_the_route_is_the_path_of_agi_request(request_url: str, script: str,
+                                                                          query: dict[str, str]) -> None:
+    """Issue 15 #14: a client sending only agi_request got unknown_route."""
+    conn = AgiConnection()
+    conn.receive_data(f"agi_network: yes\nagi_request: {request_url}\nagi_channel: PJSIP/a-1\n"
+                      "agi_arg_1: 0612000001\n\n".encode())
+    req = conn.next_event()
+    assert isinstance(req, AgiRequest)
+    assert (req.script, dict(req.query), req.args) == (script, query, ("0612000001",))
+
+
+def test_agi_network_script_wins_over_agi_request() -> None:
+    conn = AgiConnection()
+    conn.receive_data(b"agi_network: yes\nagi_network_script: refusal\nagi_request: agi://gw/check\n\n")
+    req = conn.next_event()
+    assert isinstance(req, AgiRequest) and req.script == "refusal"
+
+
 def test_argument_gaps_and_empty_arguments() -> None:
     conn = AgiConnection()
     conn.receive_data(b"agi_network: yes\nagi_arg_1: 0612000001\nagi_arg_2: \nagi_arg_4: x\n\n")
