@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 # The value types the config builds (leaf modules: they import nothing of the gateway's behaviour).
@@ -59,7 +59,11 @@ class LogLevel(enum.StrEnum):
 
 
 class ConfigError(Exception):
-    pass
+    """A config that does not validate: every problem found, each naming the file, line, table and key."""
+
+    def __init__(self, *errors: str) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,14 +185,18 @@ def _line_of(text: str, table: str, key: str | None) -> int:
 
 
 class _Reader:
+    """Reads values and collects every error (``config check`` lists them all): a bad value is reported and
+    replaced by its default, so that validation goes on to the end of the file."""
+
     def __init__(self, text: str, source: str) -> None:
         self.text = text
         self.source = source
+        self.errors: list[str] = []
 
-    def fail(self, table: str, key: str | None, msg: str) -> ConfigError:
+    def error(self, table: str, key: str | None, msg: str) -> None:
         line = _line_of(self.text, table, key)
         where = (f"[{table}] {key}" if table else key) if key else f"[{table}]"
-        return ConfigError(f"{self.source}:{line}: {where}: {msg}")
+        self.errors.append(f"{self.source}:{line}: {where}: {msg}")
 
     def table(self, data: Mapping[str, Any], table: str, allowed: set[str]) -> Mapping[str, Any]:
         for key in data:
@@ -196,7 +204,7 @@ class _Reader:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 what = "table" if isinstance(data[key], dict) else "key"
-                raise self.fail(table, key, f"unknown {what} ({hint}expected one of {', '.join(sorted(allowed))})")
+                self.error(table, key, f"unknown {what} ({hint}expected one of {', '.join(sorted(allowed))})")
         return data
 
     def get(self, data: Mapping[str, Any], table: str, key: str, typ: type | tuple[type, ...], default: Any) -> Any:
@@ -207,21 +215,31 @@ class _Reader:
             return float(value)
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
             names = typ.__name__ if isinstance(typ, type) else " or ".join(t.__name__ for t in typ)
-            raise self.fail(table, key, f"expected {names}, got {type(value).__name__} {value!r}")
+            self.error(table, key, f"expected {names}, got {type(value).__name__} {value!r}")
+            return default
         return value
 
-    def choice(self, data: Mapping[str, Any], table: str, key: str, choices: type[E], default: E | None) -> E:
+    @overload
+    def choice(self, data: Mapping[str, Any], table: str, key: str, choices: type[E], default: E) -> E: ...
+
+    @overload
+    def choice(self, data: Mapping[str, Any], table: str, key: str, choices: type[E], default: None) -> E | None: ...
+
+    def choice(self, data: Mapping[str, Any], table: str, key: str, choices: type[E], default: E | None) -> E | None:
         value = self.get(data, table, key, str, default)
+        if value is None:
+            return None
         try:
             return choices(value)
         except ValueError:
-            raise self.fail(table, key, f"{value!r} is not one of {', '.join(repr(c.value) for c in choices)}") \
-                from None
+            self.error(table, key, f"{value!r} is not one of {', '.join(repr(c.value) for c in choices)}")
+            return default
 
     def strings(self, data: Mapping[str, Any], table: str, key: str) -> tuple[str, ...]:
         value = self.get(data, table, key, list, [])
         if not all(isinstance(v, str) for v in value):
-            raise self.fail(table, key, "expected a list of strings")
+            self.error(table, key, "expected a list of strings")
+            return ()
         return tuple(value)
 
     def hostport(self, data: Mapping[str, Any], table: str, key: str, default: HostPort) -> HostPort:
@@ -230,13 +248,15 @@ class _Reader:
             return default
         m = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", value)
         if not m or not 0 <= int(m.group(2)) < 65536:  # 0: any free port (tests)
-            raise self.fail(table, key, f"{value!r} is not HOST:PORT")
+            self.error(table, key, f"{value!r} is not HOST:PORT")
+            return default
         return HostPort(m.group(1) or "0.0.0.0", int(m.group(2)))
 
     def positive(self, data: Mapping[str, Any], table: str, key: str, typ: type, default: Any) -> Any:
         value = self.get(data, table, key, typ, default)
         if value is not None and value <= 0:
-            raise self.fail(table, key, f"must be positive, got {value!r}")
+            self.error(table, key, f"must be positive, got {value!r}")
+            return default
         return value
 
 
@@ -282,10 +302,12 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
     G = _defaults(GatewaySection)
     home = r.get(g, "gateway", "home_country", str, G["home_country"]).upper()
     if not re.fullmatch(r"[A-Z]{2}", home):
-        raise r.fail("gateway", "home_country", f"{home!r} is not a two-letter ISO region code")
+        r.error("gateway", "home_country", f"{home!r} is not a two-letter ISO region code")
+        home = G["home_country"]
     state = r.get(g, "gateway", "state", str, G["state"])
     if not re.match(r"^(memory://|sqlite://|redis://|rediss://)", state):
-        raise r.fail("gateway", "state", f"{state!r}: expected memory://, sqlite:///PATH or redis://HOST:PORT/DB")
+        r.error("gateway", "state", f"{state!r}: expected memory://, sqlite:///PATH or redis://HOST:PORT/DB")
+        state = G["state"]
     if state.startswith("sqlite://"):
         # sqlite:///abs/path.db is absolute; sqlite://rel/path.db is relative to data_dir.
         state = "sqlite://" + str(resolve(state.removeprefix("sqlite://")))
@@ -294,13 +316,15 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
     try:
         ZoneInfo(tz)
     except Exception:
-        raise r.fail("gateway", "timezone", f"unknown time zone {tz!r}") from None
+        r.error("gateway", "timezone", f"unknown time zone {tz!r}")
+        tz = G["timezone"]
     max_connections = r.positive(g, "gateway", "state_max_connections", int, G["state_max_connections"])
     warm_connections = r.positive(g, "gateway", "state_warm_connections", int,
                                   min(G["state_warm_connections"], max_connections))
     if warm_connections > max_connections:
-        raise r.fail("gateway", "state_warm_connections",
-                     f"{warm_connections} is more than state_max_connections ({max_connections})")
+        r.error("gateway", "state_warm_connections",
+                f"{warm_connections} is more than state_max_connections ({max_connections})")
+        warm_connections = max_connections
     gateway = GatewaySection(
         home_country=home,
         professional=r.get(g, "gateway", "professional", str, G["professional"]),
@@ -329,7 +353,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         try:
             allow.append(ipaddress.ip_network(net, strict=False))
         except ValueError:
-            raise r.fail("agi", "allow", f"{net!r} is not an address or network") from None
+            r.error("agi", "allow", f"{net!r} is not an address or network")
     agi = AgiSection(
         listen=r.hostport(a, "agi", "listen", A["listen"]),
         allow=tuple(allow),
@@ -347,7 +371,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         try:
             token = resolve(token_file).read_text().strip()
         except OSError as e:
-            raise r.fail("web", "admin_token_file", f"cannot read {token_file}: {e.strerror}") from None
+            r.error("web", "admin_token_file", f"cannot read {token_file}: {e.strerror}")
     token = os.environ.get("DNC_GATEWAY_ADMIN_TOKEN", token)
     web = WebSection(listen=r.hostport(w, "web", "listen", _defaults(WebSection)["listen"]), admin_token=token)
 
@@ -361,7 +385,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             try:
                 secret = resolve(sf).read_text().strip()
             except OSError as e:
-                raise r.fail("ami", "secret_file", f"cannot read {sf}: {e.strerror}") from None
+                r.error("ami", "secret_file", f"cannot read {sf}: {e.strerror}")
         M = _defaults(AmiSection)
         ami = AmiSection(
             host=r.get(m, "ami", "host", str, M["host"]),
@@ -387,29 +411,35 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
 
     L = _defaults(ListSpec)
     lists: dict[str, ListSpec] = {}
-    for name, spec in r.get(raw, "", "lists", dict, {}).items():
+    raw_lists: dict[str, Any] = r.get(raw, "", "lists", dict, {})
+    for name, spec in raw_lists.items():
         t = f"lists.{name}"
         if not isinstance(spec, dict):
-            raise r.fail("lists", name, "expected a table")
+            r.error("lists", name, "expected a table")
+            continue
         r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
                           "sha256", "poll_seconds", "deltas"})
         if "kind" not in spec:
-            raise r.fail(t, None, "missing key 'kind'")
+            r.error(t, None, "missing key 'kind'")
         kind = r.choice(spec, t, "kind", ListKind, None)
         path_s = r.get(spec, t, "path", str, "")
         url = r.get(spec, t, "url", str, "")
         if not path_s and not url:
-            raise r.fail(t, None, "needs 'path' (or 'url')")
+            r.error(t, None, "needs 'path' (or 'url')")
         as_of = r.get(spec, t, "as_of", (str, date), None)
         if isinstance(as_of, str):
             try:
                 as_of = date.fromisoformat(as_of)
             except ValueError:
-                raise r.fail(t, "as_of", f"{as_of!r} is not a date (YYYY-MM-DD)") from None
+                r.error(t, "as_of", f"{as_of!r} is not a date (YYYY-MM-DD)")
+                as_of = None
         share = r.get(spec, t, "max_bad_share", float, L["max_bad_share"])
         if not 0 <= share <= 1:
-            raise r.fail(t, "max_bad_share", "must be between 0 and 1")
+            r.error(t, "max_bad_share", "must be between 0 and 1")
+            share = L["max_bad_share"]
         fmt = r.choice(spec, t, "format", ListFormat, L["format"])
+        if kind is None:  # reported above; the campaigns naming it are checked against the others
+            continue
         lists[name] = ListSpec(
             name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
             max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share,
@@ -423,7 +453,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
     for name, spec in r.get(raw, "", "campaigns", dict, {}).items():
         t = f"campaigns.{name}"
         if not isinstance(spec, dict):
-            raise r.fail("campaigns", name, "expected a table")
+            r.error("campaigns", name, "expected a table")
+            continue
         r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
                           "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
                           "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
@@ -431,14 +462,15 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         names = r.strings(spec, t, "lists")
         for ln in names:
             if ln not in lists:
-                raise r.fail(t, "lists", f"no list named {ln!r} (defined: {', '.join(sorted(lists)) or 'none'})")
-            if lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS):
-                raise r.fail(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in "
-                                         f"'{'consent' if lists[ln].kind is ListKind.CONSENT else 'customers'}'")
+                if ln not in raw_lists:  # a list with errors of its own is reported there
+                    r.error(t, "lists", f"no list named {ln!r} (defined: {', '.join(sorted(lists)) or 'none'})")
+            elif lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS):
+                r.error(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in "
+                                    f"'{'consent' if lists[ln].kind is ListKind.CONSENT else 'customers'}'")
         for key, want in (("customers", ListKind.CUSTOMERS), ("consent", ListKind.CONSENT)):
             ln = r.get(spec, t, key, str, "")
-            if ln and (ln not in lists or lists[ln].kind is not want):
-                raise r.fail(t, key, f"no {want} list named {ln!r}")
+            if ln and (ln not in lists or lists[ln].kind is not want) and (ln in lists or ln not in raw_lists):
+                r.error(t, key, f"no {want} list named {ln!r}")
         caller_id = r.get(spec, t, "caller_id", str, "")
         campaigns[name] = Campaign(
             name=name,
@@ -458,4 +490,6 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
             **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
         )
+    if r.errors:
+        raise ConfigError(*r.errors)
     return Config(gateway, agi, web, ami, audit_section, lists, campaigns, Path(source) if source[:1] != "<" else None)
