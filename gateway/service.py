@@ -80,8 +80,7 @@ def _unaudited(decision: Decision, rec: AuditRecord, e: AuditUnavailable) -> tup
 def engine_for(config: Config) -> Engine:
     """The engine for a config: its campaigns, every call judged by the home country's law (for now)."""
     g = config.gateway
-    return Engine(dict(config.campaigns), home_law(g.home_country),
-                  Settings(g.stale_action, g.alsace_moselle, g.timezone))
+    return Engine(dict(config.campaigns), home_law(g.home_country), Settings.of(g))
 
 
 @dataclass(frozen=True, slots=True)

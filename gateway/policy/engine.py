@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from gateway.config import StaleAction
+from gateway.config import GatewaySection, StaleAction
 from gateway.numbers import Kind, Number
 from gateway.policy.calendar import local_times, window_start
 from gateway.policy.campaign import EXEMPT_CATEGORIES, Campaign, Regime
@@ -24,16 +24,21 @@ from gateway.policy.jurisdiction import Jurisdiction, PackFor
 from gateway.registry.model import ListKind, Members, Registries
 from gateway.state.model import Cap, History, Retention
 
-Named = tuple[str, Members | None]  # a list by name; None when configured but not loaded
+Named = tuple[str, Members | None]
+_GATEWAY_DEFAULTS = GatewaySection()  # a list by name; None when configured but not loaded
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Gateway-wide policy switches (from ``[gateway]``)."""
+    """Gateway-wide policy switches, from ``[gateway]`` (whose dataclass holds their defaults)."""
 
-    stale_action: StaleAction = StaleAction.BLOCK  # WARN: a stale list is reported but does not block
-    alsace_moselle: bool = False
-    fallback_zone: str = "Europe/Paris"  # for numbers whose zone is unknown
+    stale_action: StaleAction  # WARN: a stale list is reported but does not block
+    alsace_moselle: bool
+    fallback_zone: str  # for numbers whose zone is unknown: the call centre's
+
+    @classmethod
+    def of(cls, g: GatewaySection = _GATEWAY_DEFAULTS) -> Settings:
+        return cls(g.stale_action, g.alsace_moselle, g.timezone)
 
 
 class Call(NamedTuple):
@@ -266,7 +271,7 @@ class Engine:
     def __init__(self, campaigns: Mapping[str, Campaign], pack_for: PackFor, settings: Settings | None = None) -> None:
         self.campaigns = campaigns
         self.pack_for = pack_for
-        self.settings = settings or Settings()
+        self.settings = settings or Settings.of()
         self._plans: dict[tuple[str, str], Plan] = {}
         self._plans_for: Registries | None = None
 

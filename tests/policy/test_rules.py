@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.config import StaleAction
 from gateway.numbers import Kind, Number
 from gateway.policy.decision import Reason, Verdict
 from gateway.policy.engine import Settings
@@ -135,7 +137,7 @@ def test_stale_opposition_list_blocks_in_the_opposition_regime_only() -> None:
     # nor for an exempt campaign
     assert decide("0612000005", at=BLOCTEL_ERA, regs=regs, category="press").verdict == "ALLOW"
     # staleness can be switched to a warning
-    d = decide("0612000005", at=BLOCTEL_ERA, regs=regs, settings=Settings(stale_action="warn"))
+    d = decide("0612000005", at=BLOCTEL_ERA, regs=regs, settings=replace(Settings.of(), stale_action=StaleAction.WARN))
     assert d.verdict == "ALLOW" and d.warnings and "days old" in d.warnings[0]
 
 
@@ -282,7 +284,7 @@ def test_overseas_abolition_day_is_a_holiday_there_only() -> None:
 def test_alsace_moselle_days_are_configurable() -> None:
     good_friday = at_paris(2026, 4, 3, 11, 0)
     assert decide("0612000009", at=good_friday, regime="none").verdict == "ALLOW"
-    d = decide("0612000009", at=good_friday, regime="none", settings=Settings(alsace_moselle=True))
+    d = decide("0612000009", at=good_friday, regime="none", settings=replace(Settings.of(), alsace_moselle=True))
     assert d.reason == "public_holiday"
 
 
