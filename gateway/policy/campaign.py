@@ -65,6 +65,11 @@ class Campaign:
     check_caller_id: bool = True
     check_staleness: bool = True
 
+    def __post_init__(self) -> None:
+        # Enum members whatever was passed ("auto" or Regime.AUTO): the engine compares them by identity.
+        for name, kind in (("regime", Regime), ("category", Category), ("sector", Sector), ("mode", Mode)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+
     @property
     def monitor(self) -> bool:
         return self.mode == Mode.MONITOR

@@ -18,6 +18,7 @@ from gateway.policy.campaign import Regime
 from gateway.policy.decision import Block, Reason
 from gateway.policy.engine import Context, Plan, member
 
+_OPPOSITION, _CONSENT = Regime.OPPOSITION, Regime.CONSENT  # read on every call: module constants are cheaper
 _MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -100,11 +101,11 @@ def regime_list(ctx: Context) -> Block | None:
     if ctx.exemption is not None:
         return None
     key = ctx.key
-    if ctx.regime == Regime.OPPOSITION:
+    if ctx.regime is _OPPOSITION:
         for named in ctx.plan.opposition:
             if member(named, key):
                 return Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {named[0]!r}")
-    elif ctx.regime == Regime.CONSENT:
+    elif ctx.regime is _CONSENT:
         consent = ctx.plan.consent
         if not member(consent, key):
             return Block(Reason.NO_CONSENT, "no_consent", "no recorded prior consent")
