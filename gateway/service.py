@@ -33,6 +33,7 @@ from gateway.state.store import StateStore, open_store
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+UNKNOWN_CAMPAIGN_WARN_EVERY = 60.0  # seconds between two warnings about one unknown campaign name
 
 
 def utc_now() -> datetime:
@@ -109,6 +110,8 @@ class Gateway:
         self.observers: list[Observer] = []
         self.professional = g.professional
         self.instance = os.environ.get("DNC_GATEWAY_INSTANCE", "")
+        self.monotonic: Callable[[], float] = time.monotonic  # for rate-limited warnings (tests move it)
+        self._unknown_warned: dict[str, float] = {}
         # Set when the store's coroutines never wait (see ImmediateState): check_now then needs no task.
         self._immediate: ImmediateState | None = cast(ImmediateState, self.state) \
             if getattr(self.state, "immediate", False) else None
@@ -201,6 +204,8 @@ class Gateway:
                 obs.decided(outcome, elapsed)
             except Exception:  # an observer must never break the call path
                 log.exception("observer failed")
+        if decision.reason is Reason.UNKNOWN_CAMPAIGN:
+            self._warn_unknown_campaign(rec.campaign)
         # Blocks at INFO (a supervisor's log), allows at DEBUG: thousands a second would drown the log.
         level = logging.INFO if decision.would_block else logging.DEBUG
         if log.isEnabledFor(level):
@@ -208,6 +213,19 @@ class Gateway:
                     " (monitor)" if decision.mode == Mode.MONITOR and decision.would_block else "", rec.campaign,
                     decision.reason, decision_id)
         return outcome
+
+    def _warn_unknown_campaign(self, name: str) -> None:
+        """A dialplan sending a campaign name the config does not have is a misconfiguration that blocks every
+        call it makes: say so at WARNING, naming it, once a minute per name (metrics keep it as "unknown")."""
+        now = self.monotonic()
+        warned = self._unknown_warned
+        if now - warned.get(name, -UNKNOWN_CAMPAIGN_WARN_EVERY) < UNKNOWN_CAMPAIGN_WARN_EVERY:
+            return
+        if len(warned) >= 1024:  # names come from the dialplan: keep the memory bounded
+            warned.clear()
+        warned[name] = now
+        log.warning("unknown campaign %r sent by the dialplan: its calls are blocked (unknown_campaign); "
+                    "configured: %s", name[:64], ", ".join(sorted(self.engine.campaigns)) or "none")
 
     def _campaign_caller_id(self, campaign: str) -> str:
         c = self.engine.campaigns.get(campaign)

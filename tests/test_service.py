@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from datetime import datetime
 
@@ -146,3 +147,22 @@ async def test_garbage_is_an_invalid_number_not_a_crash(sample_config: Config, d
     gw = _gateway(sample_config)
     out = await gw.check(dialled, "prospect")
     assert out.decision.reason == "invalid_number" and len(out.record.number) <= 32
+
+
+async def test_an_unknown_campaign_is_a_rate_limited_warning_naming_it(sample_config: Config,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15 #9: calls with a campaign name the dialplan got wrong logged only at INFO, as "unknown"."""
+    gw = _gateway(sample_config)
+    now = [1000.0]
+    gw.monotonic = lambda: now[0]
+    with caplog.at_level(logging.WARNING, logger="gateway.service"):
+        for _ in range(3):
+            assert (await gw.check("0612000009", "prospekt")).decision.reason == "unknown_campaign"
+        await gw.check("0612000009", "legacyy")
+        now[0] += 61
+        await gw.check("0612000009", "prospekt")
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 3, warned  # prospekt once, legacyy once, prospekt again a minute later
+    assert "unknown campaign 'prospekt' sent by the dialplan" in warned[0]
+    assert "configured: legacy, prospect, survey" in warned[0]
+    assert "0612000009" not in " ".join(warned)  # the number is personal data
