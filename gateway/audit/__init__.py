@@ -20,7 +20,7 @@ from gateway.audit.chain import (
     verify_rows,
 )
 from gateway.audit.reader import AuditError, AuditReader, iso_time, row_dict
-from gateway.audit.record import AuditRecord, AuditUnavailable
+from gateway.audit.record import AuditRecord, AuditUnavailable, Source
 from gateway.audit.writer import AuditLog, AuditMetrics, open_writer, purge_chunk
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "AuditReader",
     "AuditRecord",
     "AuditUnavailable",
+    "Source",
     "Verification",
     "chain_hash",
     "hashed",
