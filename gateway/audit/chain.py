@@ -12,8 +12,7 @@ after the upgrade is a v2 row, and a v1 database keeps verifying with no row rew
 adds the column, see :func:`gateway.audit.writer.open_writer`). Changing a v2 row's ``written_at``, or
 nulling it out to pass the row off as a v1 one, changes what is hashed: ``verify`` reports the row modified.
 
-The
-``meta`` table keeps the head (last seq and hash, updated in the same
+The ``meta`` table keeps the head (last seq and hash, updated in the same
 transaction as the rows) and the retention anchor (seq and hash of the last
 purged row; the genesis hash before any purge). :func:`verify_rows` therefore
 detects a changed, removed, inserted or reordered row and a truncated tail.
