@@ -4,6 +4,11 @@ Every front end (FastAGI, HTTP API, CLI, replay) goes through ``Gateway.check``
 so that a call is screened the same way whatever asks: normalise, read the
 number's history, decide (pure), count the attempt atomically, audit (durably
 before an ALLOW is answered), then tell the observers (metrics, live page).
+
+Two switches say which side effects a check has: ``record`` (audit it; False: a dry run nobody keeps,
+``/api/check``) and ``count`` (count an allowed call as an attempt; only with ``record``: an attempt is never
+counted unaudited). A dry run that must leave a trace (FastAGI's ``dryrun`` route, which replays use) is
+``record=True, count=False``: audited with its ``source``, and the number's history left as it was.
 """
 
 from __future__ import annotations
@@ -133,16 +138,19 @@ class Gateway:
         return self.engine.decide(Call(number, campaign, caller_id), self.holder.current, EMPTY_HISTORY, now)
 
     async def check(self, dialled: str, campaign: str, caller_id: str | None = None, *, channel: str = "",
-                    uniqueid: str = "", source: str = "agi", record: bool = True,
+                    uniqueid: str = "", source: str = "agi", record: bool = True, count: bool = True,
                     now: datetime | None = None) -> Outcome:
         res = self.check_now(dialled, campaign, caller_id, channel=channel, uniqueid=uniqueid, source=source,
-                             record=record, now=now)
+                             record=record, count=count, now=now)
         return res if isinstance(res, Outcome) else await res
 
     def check_now(self, dialled: str, campaign: str, caller_id: str | None = None, *, channel: str = "",
-                  uniqueid: str = "", source: str = "agi", record: bool = True,
+                  uniqueid: str = "", source: str = "agi", record: bool = True, count: bool = True,
                   now: datetime | None = None) -> Outcome | Coroutine[Any, Any, Outcome]:
         """:meth:`check`, finished at once when nothing has to be awaited, else a coroutine that finishes it.
+
+        ``record``: audit the decision; ``count``: count an allowed call as an attempt, only when recorded
+        (see the module docstring).
 
         With the embedded state store and no durable audit record to wait for (a BLOCK, or no audit log),
         the whole call runs here: the FastAGI server then answers without a task per call. The coroutine,
@@ -151,17 +159,19 @@ class Gateway:
         started = time.perf_counter()
         now = now or self.clock()
         number = self.normaliser.parse(dialled)
+        counted = record and count
         store = self._immediate
         if store is None:
             return self._check_later(started, number, dialled, campaign, caller_id, channel, uniqueid, source,
-                                     record, now)
-        decision = self._decide_now(store, number, campaign, caller_id, now, record)
+                                     record, counted, now)
+        decision = self._decide_now(store, number, campaign, caller_id, now, counted)
         return self._conclude(started, number, dialled, decision, campaign, caller_id, channel, uniqueid, source,
                               record, now)
 
     async def _check_later(self, started: float, number: Number, dialled: str, campaign: str, caller_id: str | None,
-                           channel: str, uniqueid: str, source: str, record: bool, now: datetime) -> Outcome:
-        decision = await self._decide(number, campaign, caller_id, now, record)
+                           channel: str, uniqueid: str, source: str, record: bool, counted: bool,
+                           now: datetime) -> Outcome:
+        decision = await self._decide(number, campaign, caller_id, now, counted)
         res = self._conclude(started, number, dialled, decision, campaign, caller_id, channel, uniqueid, source,
                              record, now)
         return res if isinstance(res, Outcome) else await res
@@ -236,7 +246,7 @@ class Gateway:
     # driven both ways would remove the repetition, at the cost of a generator and its sends on every call.
 
     async def _decide(self, number: Number, campaign: str, caller_id: str | None, now: datetime,
-                      record: bool) -> Decision:
+                      count: bool) -> Decision:
         call = Call(number, campaign, caller_id)
         key = number.key
         if not key:
@@ -249,7 +259,7 @@ class Gateway:
                 return down
             history = EMPTY_HISTORY
         decision = self.engine.decide(call, self.holder.current, history, now)
-        if not (record and decision.counts_attempt):
+        if not (count and decision.counts_attempt):
             return decision
         try:
             counted = await self.state.record_attempt(self.professional, key, now, decision.cap)
@@ -258,7 +268,7 @@ class Gateway:
         return decision if counted else decision.over_cap()
 
     def _decide_now(self, store: ImmediateState, number: Number, campaign: str, caller_id: str | None,
-                    now: datetime, record: bool) -> Decision:
+                    now: datetime, count: bool) -> Decision:
         call = Call(number, campaign, caller_id)
         key = number.key
         if not key:
@@ -271,7 +281,7 @@ class Gateway:
                 return down
             history = EMPTY_HISTORY
         decision = self.engine.decide(call, self.holder.current, history, now)
-        if not (record and decision.counts_attempt):
+        if not (count and decision.counts_attempt):
             return decision
         try:
             counted = store.attempt_now(self.professional, key, now, decision.cap)

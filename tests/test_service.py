@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from gateway.audit import AuditRecord
+from gateway.audit import AuditRecord, Source
 from gateway.config import Config
 from gateway.service import AuditUnavailable, Gateway, Outcome
 from gateway.state.model import Cap, History, StateUnavailable
@@ -166,3 +166,44 @@ async def test_an_unknown_campaign_is_a_rate_limited_warning_naming_it(sample_co
     assert "unknown campaign 'prospekt' sent by the dialplan" in warned[0]
     assert "configured: legacy, prospect, survey" in warned[0]
     assert "0612000009" not in " ".join(warned)  # the number is personal data
+
+
+class KeptAudit:
+    """An audit sink that keeps every record."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    async def append(self, record: AuditRecord, *, durable: bool) -> None:
+        self.records.append(record)
+
+    def append_nowait(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+
+class AwaitedState(EmbeddedState):
+    """The embedded store called through its coroutines, as a remote one is (Gateway._check_later)."""
+
+    async def history(self, professional: str, key: int) -> History:
+        return await super().history(professional, key)
+
+
+@pytest.mark.parametrize("store", [EmbeddedState, AwaitedState])
+async def test_audited_without_counting(sample_config: Config, store: type[EmbeddedState]) -> None:
+    """Issue 15 #11: a dry run (FastAGI's dryrun route) is decided with the history and audited, never counted."""
+    audit = KeptAudit()
+    state = store(retention=RETENTION)
+    gw = _gateway(sample_config, state=state, audit=audit)
+    dry = [(await gw.check("0612000009", "prospect", source=Source.DRY_RUN, count=False)).decision
+           for _ in range(5)]
+    assert [(d.verdict, d.reason) for d in dry] == [("ALLOW", None)] * 5
+    key = gw.normaliser.parse("0612000009").key
+    assert (await state.history("acme", key)).attempts == ()
+    assert [r.source for r in audit.records] == ["dry_run"] * 5
+    # Unchanged: a check records and counts, the fifth is over the cap.
+    real = [(await gw.check("0612000009", "prospect")).decision.reason for _ in range(5)]
+    assert real == [None, None, None, None, "frequency_cap"] and len(audit.records) == 10
+    # record=False still means neither (the web API's dry run), whatever count says.
+    await gw.check("0612000010", "prospect", record=False, count=True)
+    assert (await state.history("acme", gw.normaliser.parse("0612000010").key)).attempts == ()
+    assert len(audit.records) == 10

@@ -1,4 +1,9 @@
-"""What each FastAGI script name does: ``check``, ``refusal``, ``optout`` (DESIGN §4).
+"""What each FastAGI script name does: ``check``, ``dryrun``, ``refusal``, ``optout`` (DESIGN §4).
+
+``dryrun`` takes the same arguments and sets the same variables as ``check``, and decides exactly as it does
+(with the number's history), but counts no attempt: its audit records say ``source = dry_run``. It is what
+``dnc-gateway replay`` asks by default, so a replay against a production gateway neither fills the state
+store with attempts nor makes the real calls that follow ``frequency_cap``.
 
 A route does no I/O of its own. It says which channel variables it needs read
 back (:attr:`Handler.reads`, often none), then turns the request and those
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.agi.protocol import AgiRequest
+from gateway.audit.record import Source
 from gateway.numbers import Number
 from gateway.policy.decision import Verdict
 from gateway.service import Gateway, Outcome
@@ -55,6 +61,7 @@ Sets = tuple[tuple[str, str], ...]  # (variable, value), set in this order
 
 class Route(enum.StrEnum):
     CHECK = "check"
+    DRYRUN = "dryrun"  # check's decision, audited as a dry run, no attempt counted
     REFUSAL = "refusal"
     OPTOUT = "optout"
 
@@ -85,9 +92,20 @@ def check_reads(req: AgiRequest) -> tuple[str, ...]:
 
 def check(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | Coroutine[Any, Any, Sets]:
     """The verdict's variables, at once when the Gateway needs no waiting (see ``Gateway.check_now``)."""
+    return _decide(req, values, gateway, Source.AGI, count=True)
+
+
+def dryrun(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | Coroutine[Any, Any, Sets]:
+    """:func:`check`'s decision and variables; audited as a dry run, and no attempt counted."""
+    return _decide(req, values, gateway, Source.DRY_RUN, count=False)
+
+
+def _decide(req: AgiRequest, values: Values, gateway: Gateway, source: Source, *,
+            count: bool) -> Sets | Coroutine[Any, Any, Sets]:
     res = gateway.check_now(
         _pick(req, values, 1, "number", DNC_NUMBER) or "", _pick(req, values, 2, "campaign", DNC_CAMPAIGN) or "",
-        _pick(req, values, 3, "caller_id", DNC_CALLER_ID), channel=req.channel, uniqueid=req.uniqueid, source="agi")
+        _pick(req, values, 3, "caller_id", DNC_CALLER_ID), channel=req.channel, uniqueid=req.uniqueid,
+        source=source, count=count)
     return check_sets(res) if isinstance(res, Outcome) else _check_later(res)
 
 
@@ -137,6 +155,7 @@ def unknown(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
 
 ROUTES: Mapping[str, Handler] = {
     Route.CHECK: Handler(Route.CHECK, check_reads, check),
+    Route.DRYRUN: Handler(Route.DRYRUN, check_reads, dryrun),
     Route.REFUSAL: Handler(Route.REFUSAL, number_reads, refusal),
     Route.OPTOUT: Handler(Route.OPTOUT, number_reads, optout),
 }

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, cast
 
-from gateway.agi.routes import UNKNOWN, Sets
+from gateway.agi.routes import ROUTES, UNKNOWN, Sets
 from gateway.agi.session import FAILURE, Cut, ErrorKind, Session, Step, answer_commands
 from gateway.config import AgiSection
 from gateway.service import Gateway
@@ -193,8 +193,8 @@ class _Connection(asyncio.Protocol):
         assert req is not None
         if s.handler is UNKNOWN:
             srv.error(ErrorKind.UNKNOWN_ROUTE)
-            log.error("FastAGI: unknown route %r from %s (refusing the call; expected check, refusal, optout)",
-                      req.script, req.channel or self._peer())
+            log.error("FastAGI: unknown route %r from %s (refusing the call; expected %s)",
+                      req.script, req.channel or self._peer(), ", ".join(ROUTES))
         try:
             res = s.handler.run(req, s.values, srv.gateway)
         except Exception:

@@ -5,27 +5,46 @@
 The names below are the package's public face: import them from ``gateway.audit``.
 """
 
-from gateway.audit.chain import CHAIN_SCHEME, COLUMNS, GENESIS, Verification, chain_hash, record_row, verify_rows
+from gateway.audit.chain import (
+    CHAIN_SCHEME,
+    CHAIN_SCHEME_V1,
+    COLUMNS,
+    GENESIS,
+    STORED_COLUMNS,
+    WRITTEN_AT,
+    Verification,
+    chain_hash,
+    hashed,
+    record_row,
+    row_hash,
+    verify_rows,
+)
 from gateway.audit.reader import AuditError, AuditReader, iso_time, row_dict
-from gateway.audit.record import AuditRecord, AuditUnavailable
+from gateway.audit.record import AuditRecord, AuditUnavailable, Source
 from gateway.audit.writer import AuditLog, AuditMetrics, open_writer, purge_chunk
 
 __all__ = [
     "CHAIN_SCHEME",
+    "CHAIN_SCHEME_V1",
     "COLUMNS",
     "GENESIS",
+    "STORED_COLUMNS",
+    "WRITTEN_AT",
     "AuditError",
     "AuditLog",
     "AuditMetrics",
     "AuditReader",
     "AuditRecord",
     "AuditUnavailable",
+    "Source",
     "Verification",
     "chain_hash",
+    "hashed",
     "iso_time",
     "open_writer",
     "purge_chunk",
     "record_row",
     "row_dict",
+    "row_hash",
     "verify_rows",
 ]

@@ -1,8 +1,18 @@
 """The hash chain of the audit trail: what is hashed, how, and how a chain is verified (pure: no I/O).
 
 Row ``seq`` stores ``prev_hash`` (the hash of row ``seq - 1``) and
-``hash = SHA-256(prev_hash ":" canonical JSON [seq, columns...])``. The
-``meta`` table keeps the head (last seq and hash, updated in the same
+``hash = SHA-256(prev_hash ":" canonical JSON [seq, columns..., written_at])``, where the columns are
+:data:`COLUMNS` and ``written_at`` is when the writer committed the row (its wall clock, UNIX seconds), beside
+the decision time ``at``: a decision dated next week (``check --record --at``) then shows it was written today.
+
+The ``written_at`` rule (scheme ``sha256-json-v2``). Rows written before the column existed (scheme v1) have
+``written_at`` NULL and hash exactly as they always did: ``[seq, columns...]``, without it. A row with a
+``written_at`` hashes it as one more value at the end. The writer always sets it, so every row it writes
+after the upgrade is a v2 row, and a v1 database keeps verifying with no row rewritten (the migration only
+adds the column, see :func:`gateway.audit.writer.open_writer`). Changing a v2 row's ``written_at``, or
+nulling it out to pass the row off as a v1 one, changes what is hashed: ``verify`` reports the row modified.
+
+The ``meta`` table keeps the head (last seq and hash, updated in the same
 transaction as the rows) and the retention anchor (seq and hash of the last
 purged row; the genesis hash before any purge). :func:`verify_rows` therefore
 detects a changed, removed, inserted or reordered row and a truncated tail.
@@ -24,11 +34,15 @@ from typing import Any
 from gateway.audit.record import AuditRecord
 
 GENESIS = "0" * 64
-CHAIN_SCHEME = "sha256-json-v1"
+CHAIN_SCHEME = "sha256-json-v2"  # v1 plus ``written_at`` (see the module docstring): verifies v1 rows unchanged
+CHAIN_SCHEME_V1 = "sha256-json-v1"  # before ``written_at``: a database with it is upgraded when a writer opens it
 
-# The hashed columns, in hash order. Never reorder: old chains would stop verifying.
+# The hashed columns of the decision, in hash order. Never reorder: old chains would stop verifying.
 COLUMNS = ("decision_id", "at", "campaign", "number", "verdict", "reason", "rule", "would_block", "mode", "regime",
            "lists", "caller_id", "channel", "uniqueid", "source", "detail")
+WRITTEN_AT = "written_at"
+# What a stored row holds between ``seq`` and ``prev_hash, hash``: the decision, then when it was written.
+STORED_COLUMNS = (*COLUMNS, WRITTEN_AT)
 
 
 def _text(value: object) -> str:
@@ -52,6 +66,15 @@ def chain_hash(prev_hash: str, seq: int, row: Sequence[Any]) -> str:
     canon = json.dumps([seq, *row], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}:{canon}".encode("utf-8", "surrogatepass")).hexdigest()
 
+
+def hashed(columns: Sequence[Any], written_at: Any) -> tuple[Any, ...]:
+    """What a row's hash covers: its :data:`COLUMNS`, then ``written_at`` unless it is NULL (a v1 row)."""
+    return tuple(columns) if written_at is None else (*columns, written_at)
+
+
+def row_hash(prev_hash: str, seq: int, columns: Sequence[Any], written_at: Any) -> str:
+    """The hash of stored row ``seq``: :func:`chain_hash` of what :func:`hashed` says it covers."""
+    return chain_hash(prev_hash, seq, hashed(columns, written_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +101,15 @@ class Verification:
 
 def verify_rows(rows: Iterable[Sequence[Any]], anchor_seq: int, anchor_hash: str, head_seq: int,
                 head_hash: str) -> Verification:
-    """Walk rows in ``seq`` order from the anchor to the head; stop at the first break."""
+    """Walk rows (``seq, *STORED_COLUMNS, prev_hash, hash``) in ``seq`` order from the anchor to the head; stop
+    at the first break."""
     expected, prev, count, first = anchor_seq + 1, anchor_hash, 0, 0
 
     def broken(seq: int, problem: str) -> Verification:
         return Verification(False, count, first, expected - 1, prev, anchor_seq, seq, problem)
 
     for row in rows:
-        seq, cols, stored_prev, stored_hash = row[0], row[1:-2], row[-2], row[-1]
+        seq, cols, written_at, stored_prev, stored_hash = row[0], row[1:-3], row[-3], row[-2], row[-1]
         if not isinstance(seq, int) or seq < expected:
             return broken(seq, f"record seq {seq} is out of order (expected {expected})")
         if seq > expected:
@@ -94,7 +118,7 @@ def verify_rows(rows: Iterable[Sequence[Any]], anchor_seq: int, anchor_hash: str
         if stored_prev != prev:
             return broken(seq, f"record seq {seq} does not follow seq {seq - 1}: its prev_hash does not match "
                                "(removed, inserted or reordered records)")
-        if chain_hash(prev, seq, cols) != stored_hash:
+        if row_hash(prev, seq, cols, written_at) != stored_hash:
             return broken(seq, f"record seq {seq} was modified: its content does not match its hash")
         if not first:
             first = seq

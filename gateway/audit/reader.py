@@ -1,7 +1,9 @@
 """Reading an audit database: query, export rows and verify the chain, read-only.
 
 A reader opens the file read-only (``mode=ro``): safe while a gateway writes it (WAL readers never
-block), and it never creates a database: a mistyped path is an error, not an empty, "intact" log.
+block), and it never creates a database: a mistyped path is an error, not an empty, "intact" log. Being
+read-only, it does not upgrade a database written before ``written_at`` existed: it reads its rows with
+``written_at`` NULL, which is what the writer's migration gives them anyway.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from gateway.audit.chain import COLUMNS, GENESIS, Verification, verify_rows
+from gateway.audit.chain import COLUMNS, GENESIS, STORED_COLUMNS, WRITTEN_AT, Verification, verify_rows
 
-_SELECT = f"SELECT seq, {', '.join(COLUMNS)}, prev_hash, hash FROM audit"
+# Every reader yields rows as ``seq, *STORED_COLUMNS, prev_hash, hash``; a database no writer has upgraded yet
+# has no written_at column, and its rows read as NULL there (v1 rows: see gateway.audit.chain).
+_SELECT = f"SELECT seq, {', '.join(STORED_COLUMNS)}, prev_hash, hash FROM audit"
+_SELECT_V1 = f"SELECT seq, {', '.join(COLUMNS)}, NULL AS {WRITTEN_AT}, prev_hash, hash FROM audit"
 
 
 class AuditError(Exception):
@@ -25,13 +30,18 @@ class AuditError(Exception):
 
 
 def row_dict(row: Sequence[Any]) -> dict[str, Any]:
-    """A stored row (``seq, *COLUMNS, prev_hash, hash``) as the JSON the API, query and export give."""
+    """A stored row (``seq, *STORED_COLUMNS, prev_hash, hash``) as the JSON the API, query and export give.
+
+    ``at``/``time`` is when the call was decided (``check --at`` may date it elsewhere), ``written_at``/
+    ``written_time`` when the gateway wrote the record (None for records written before the column existed).
+    """
     d: dict[str, Any] = {"seq": row[0]}
-    d.update(zip(COLUMNS, row[1:-2], strict=True))
+    d.update(zip(STORED_COLUMNS, row[1:-2], strict=True))
     d["would_block"] = bool(d["would_block"])
     with contextlib.suppress(ValueError):  # a tampered row: show it as it is, ``verify`` reports it
         d["lists"] = json.loads(d["lists"] or "{}")
     d["time"] = iso_time(d["at"])
+    d["written_time"] = None if d[WRITTEN_AT] is None else iso_time(d[WRITTEN_AT])
     d["prev_hash"], d["hash"] = row[-2], row[-1]
     return d
 
@@ -83,6 +93,8 @@ class AuditReader:
         if "head_seq" not in meta:
             self.conn.close()
             raise AuditError(f"{self.path}: not an audit database (no head in meta)")
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(audit)")}
+        self._select = _SELECT if WRITTEN_AT in columns else _SELECT_V1
 
     def close(self) -> None:
         self.conn.close()
@@ -97,7 +109,7 @@ class AuditReader:
              until: float | None = None, limit: int | None = None, newest_first: bool = False,
              ) -> Iterator[tuple[Any, ...]]:
         where, params = _where(number, campaign, since, until)
-        sql = f"{_SELECT}{where} ORDER BY seq {'DESC' if newest_first else 'ASC'}"
+        sql = f"{self._select}{where} ORDER BY seq {'DESC' if newest_first else 'ASC'}"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(limit)))
@@ -112,7 +124,7 @@ class AuditReader:
         self.conn.execute("BEGIN")
         try:
             meta = read_meta(self.conn)
-            return verify_rows(self.conn.execute(f"{_SELECT} ORDER BY seq"), int(meta.get("anchor_seq", 0)),
+            return verify_rows(self.conn.execute(f"{self._select} ORDER BY seq"), int(meta.get("anchor_seq", 0)),
                                meta.get("anchor_hash", GENESIS), int(meta["head_seq"]),
                                meta.get("head_hash", GENESIS))
         except (ValueError, KeyError) as e:

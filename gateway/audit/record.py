@@ -6,11 +6,22 @@ the call), so it lives here, beside the record, and not in the service or the wr
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 _NO_LISTS: Mapping[str, str] = MappingProxyType({})
+
+
+class Source(enum.StrEnum):
+    """What asked for a decision: the ``source`` of its audit record (and of the decisions metric)."""
+
+    AGI = "agi"  # a call, over FastAGI's check route
+    API = "api"  # GET /api/check (not audited: a dry run)
+    CLI = "cli"  # dnc-gateway check --record
+    REPLAY = "replay"
+    DRY_RUN = "dry_run"  # FastAGI's dryrun route (replay's default): decided and audited, no attempt counted
 
 
 class AuditUnavailable(Exception):
@@ -34,7 +45,7 @@ class AuditRecord(NamedTuple):
     caller_id: str = ""
     channel: str = ""
     uniqueid: str = ""
-    source: str = "agi"  # agi | api | cli | replay
+    source: str = Source.AGI  # a Source: agi | api | cli | replay | dry_run
     detail: str = ""
 
     def as_json(self) -> dict[str, Any]:

@@ -19,6 +19,12 @@ Retention. Rows older than ``retention_days`` are purged as a contiguous prefix
 (never a hole), in chunks, by the writer thread; each chunk moves the anchor in
 the same transaction, so ``verify`` keeps passing after a purge.
 
+Upgrade. A database from before ``written_at`` (schema 1, chain ``sha256-json-v1``) is upgraded when a writer
+opens it: the column is added (``ALTER TABLE``: no row is rewritten, old rows keep NULL there and verify as
+before) and the meta says schema 2, chain ``sha256-json-v2``, in one transaction. A gateway of an older
+release then refuses to open the file (unknown chain scheme) rather than write rows its ``verify`` would
+misread. Every row written from then on carries ``written_at``: the writer's clock when it commits the row.
+
 Privacy. Numbers are personal data: the database is created with mode 0600
 (SQLite gives its ``-wal`` and ``-shm`` files the same mode).
 
@@ -39,21 +45,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from gateway.audit.chain import CHAIN_SCHEME, COLUMNS, GENESIS, Verification, chain_hash, record_row
+from gateway.audit.chain import (
+    CHAIN_SCHEME,
+    CHAIN_SCHEME_V1,
+    GENESIS,
+    STORED_COLUMNS,
+    WRITTEN_AT,
+    Verification,
+    record_row,
+    row_hash,
+)
 from gateway.audit.reader import AuditError, AuditReader, iso_time, read_meta
 from gateway.audit.record import AuditRecord, AuditUnavailable
 from gateway.config import AuditSection
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: the written_at column (1: before it; upgraded on open)
 
+# A new database gets written_at before the hashes; an upgraded one has it last (ALTER TABLE appends):
+# every statement names its columns, so the two orders read and write the same.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY,
     decision_id TEXT NOT NULL, at REAL NOT NULL, campaign TEXT, number TEXT, verdict TEXT, reason TEXT, rule TEXT,
     would_block INTEGER, mode TEXT, regime TEXT, lists TEXT, caller_id TEXT, channel TEXT, uniqueid TEXT,
-    source TEXT, detail TEXT,
+    source TEXT, detail TEXT, written_at REAL,
     prev_hash TEXT NOT NULL, hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_number ON audit (number, at);
@@ -63,8 +80,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 # Two indexes only: each one costs every append ~2 µs of CPU. A number's history and a time range are what a
 # regulator asks for; a campaign query goes through the time index, a decision id is a scan (rare).
-_INSERT = (f"INSERT INTO audit (seq, {', '.join(COLUMNS)}, prev_hash, hash) "
-           f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})")
+_INSERT = (f"INSERT INTO audit (seq, {', '.join(STORED_COLUMNS)}, prev_hash, hash) "
+           f"VALUES ({', '.join('?' * (len(STORED_COLUMNS) + 3))})")
 
 MAX_BATCH = 1000  # rows per transaction: bounds how long one commit holds the GIL and its waiters
 CHECKPOINT_ROWS = 20_000  # records between our explicit WAL checkpoints
@@ -104,11 +121,16 @@ def open_writer(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(_SCHEMA)
         conn.execute("BEGIN IMMEDIATE")
-        for key, value in (("schema", SCHEMA_VERSION), ("chain", CHAIN_SCHEME), ("anchor_seq", "0"),
-                           ("anchor_hash", GENESIS), ("anchor_at", ""), ("head_seq", "0"), ("head_hash", GENESIS),
-                           ("created", iso_time(time.time()))):
-            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
-        conn.execute("COMMIT")
+        try:
+            _migrate(conn, path)
+            for key, value in (("schema", SCHEMA_VERSION), ("chain", CHAIN_SCHEME), ("anchor_seq", "0"),
+                               ("anchor_hash", GENESIS), ("anchor_at", ""), ("head_seq", "0"),
+                               ("head_hash", GENESIS), ("created", iso_time(time.time()))):
+                conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         chain = read_meta(conn).get("chain")
         if chain != CHAIN_SCHEME:
             raise AuditError(f"{path}: chain scheme {chain!r}, this gateway writes {CHAIN_SCHEME!r}")
@@ -116,6 +138,23 @@ def open_writer(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Upgrade a schema-1 database in place (inside the caller's write transaction: two gateways opening the
+    same file at once upgrade it once). Nothing is rewritten: old rows keep verifying as v1 rows."""
+    chain = dict(conn.execute("SELECT key, value FROM meta WHERE key = 'chain'")).get("chain")
+    if chain not in (None, CHAIN_SCHEME_V1, CHAIN_SCHEME):
+        # A scheme this release does not know (a newer one): touch nothing, open_writer refuses the file.
+        return
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(audit)")}
+    if WRITTEN_AT not in columns:
+        conn.execute(f"ALTER TABLE audit ADD COLUMN {WRITTEN_AT} REAL")
+        log.warning("%s: audit database upgraded to schema %s (records now say when they were written)", path,
+                    SCHEMA_VERSION)
+    if chain == CHAIN_SCHEME_V1:
+        conn.executemany("UPDATE meta SET value = ? WHERE key = ?",
+                         ((CHAIN_SCHEME, "chain"), (SCHEMA_VERSION, "schema")))
 
 
 def purge_chunk(conn: sqlite3.Connection, cutoff: float, chunk: int = PURGE_CHUNK) -> int:
@@ -150,7 +189,10 @@ def purge_chunk(conn: sqlite3.Connection, cutoff: float, chunk: int = PURGE_CHUN
 
 
 class AuditLog:
-    """The gateway's audit sink: ``await append(record, durable=...)``, group-committed by one writer thread."""
+    """The gateway's audit sink: ``await append(record, durable=...)``, group-committed by one writer thread.
+
+    ``clock`` (UNIX seconds) stamps each row's ``written_at`` at its commit and dates the retention cutoff.
+    """
 
     def __init__(self, path: Path, config: AuditSection, *, clock: Callable[[], float] = time.time,
                  purge_interval: float = PURGE_INTERVAL) -> None:
@@ -370,11 +412,14 @@ class AuditLog:
             # on one host) interleaves its records into the one chain instead of forking it.
             meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('head_seq', 'head_hash')"))
             seq, head = int(meta["head_seq"]), meta["head_hash"]
+            # When the rows are written, as opposed to the decision time each one carries: read once the
+            # write lock is held, so it is the commit's time, group commit delay and lock wait included.
+            written = float(self.clock())
             rows = []
             for row in prepared:
                 seq += 1
-                h = chain_hash(head, seq, row)
-                rows.append((seq, *row, head, h))
+                h = row_hash(head, seq, row, written)
+                rows.append((seq, *row, written, head, h))
                 head = h
             conn.executemany(_INSERT, rows)
             conn.executemany("UPDATE meta SET value = ? WHERE key = ?", ((str(seq), "head_seq"), (head, "head_hash")))

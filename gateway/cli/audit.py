@@ -16,13 +16,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from gateway.audit import COLUMNS, AuditError, AuditReader, row_dict
+from gateway.audit import COLUMNS, WRITTEN_AT, AuditError, AuditReader, row_dict
 from gateway.cli.exits import DONE, FAILED, UsageError
 from gateway.cli.options import parse_time
 from gateway.cli.runtime import load_runtime_config, normaliser_of
 from gateway.config import GatewaySection
 
-EXPORT_FIELDS = ("seq", "decision_id", "time", *(c for c in COLUMNS if c != "decision_id"), "prev_hash", "hash")
+# When a record was written comes last: the columns before it keep their places for existing readers.
+EXPORT_FIELDS = ("seq", "decision_id", "time", *(c for c in COLUMNS if c != "decision_id"), "prev_hash", "hash",
+                 WRITTEN_AT, "written_time")
+# Beyond this, the text line of ``audit query`` says when a record was written: a decision dated away from
+# its writing (``check --record --at … --force``) must not read as a call made at that time.
+SHOW_WRITTEN_AFTER = 60.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -104,8 +109,12 @@ def _output(path: str | None) -> Iterator[IO[str]]:
 def _text_line(d: dict[str, Any]) -> str:
     lists = ",".join(f"{k}@{v}" for k, v in d["lists"].items()) if isinstance(d["lists"], dict) else d["lists"]
     would = " (would block)" if d["would_block"] and d["verdict"] == "ALLOW" else ""
+    written = d[WRITTEN_AT]
+    late = (f" written={d['written_time']}" if isinstance(written, float) and isinstance(d["at"], float)
+            and abs(written - d["at"]) > SHOW_WRITTEN_AFTER else "")
     return (f"{d['time']}  {d['verdict']:<5} {d['reason'] or '-':<17} {d['number']:<16} campaign={d['campaign']} "
-            f"rule={d['rule']} id={d['decision_id']} channel={d['channel'] or '-'} lists={lists or '-'}{would}")
+            f"rule={d['rule']} id={d['decision_id']} channel={d['channel'] or '-'} lists={lists or '-'}{would}"
+            f"{late} source={d['source']}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,15 +1,32 @@
-"""``dnc-gateway check NUMBER --campaign NAME``: decide one call and print the verdict (DESIGN §7)."""
+"""``dnc-gateway check NUMBER --campaign NAME``: decide one call and print the verdict (DESIGN §7).
+
+``--record`` makes the decision real: the attempt is counted in the state store (the frequency cap of the
+calls placed today sees it) and the decision goes to the audit trail. Dated with ``--at`` away from now, that
+would count an attempt at a time no call was made (attempts dated next week made real calls ``frequency_cap``
+today): refused unless ``--force``; forced, the audit record keeps both times, ``at`` (the ``--at``) and
+``written_at`` (when it was written).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from gateway.audit import AuditLog
-from gateway.cli.exits import DONE
-from gateway.cli.options import parse_at
+from gateway.cli.exits import DONE, UsageError
+from gateway.cli.options import parse_at, span
 from gateway.cli.runtime import load_gateway, load_runtime_config
+from gateway.service import utc_now
+
+# How far --at may be from now for --record without --force: a clock a little off, or a time typed to the
+# minute, is still "now"; a date in another hour or day is not.
+RECORD_SKEW = timedelta(minutes=5)
+
+# The wall clock --at is compared with, and that dates when the audit record is written (tests replace it).
+clock: Callable[[], datetime] = utc_now
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,19 +35,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--at", help="ISO-8601 date and time with offset (default: now)")
     p.add_argument("--caller-id", help="presented number (default: the campaign's caller_id)")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
-    p.add_argument("--record", action="store_true", help="count an allowed call as an attempt in the state store")
+    p.add_argument("--record", action="store_true",
+                   help="count an allowed call as an attempt in the state store, and audit the decision")
+    p.add_argument("--force", action="store_true",
+                   help=f"with --record: record even with an --at more than {_minutes(RECORD_SKEW)} from now")
+
+
+def _minutes(d: timedelta) -> str:
+    return f"{int(d.total_seconds() // 60)} minutes"
+
+
+def refuse_skewed_record(at: datetime | None, now: datetime, *, force: bool) -> None:
+    """--record with an --at away from now writes a decision and counts an attempt at a time no call was made
+    (the cap and cooldowns of the real calls placed now would count it): refused, unless forced."""
+    if at is None or force or abs(at - now) <= RECORD_SKEW:
+        return
+    when = f"{span(at - now)} {'after' if at > now else 'before'} now"
+    raise UsageError(
+        f"--record --at {at.isoformat()} is {when}: it would write a decision to the audit trail and count an "
+        f"attempt in the state store at a time that is not now, and the frequency cap and cooldowns of the real "
+        f"calls would count it. Drop --record to see the decision at that time without recording anything, or "
+        f"add --force to record it anyway (its audit record then shows both times: at = the --at, "
+        f"written_at = now). --record without --force takes an --at within {_minutes(RECORD_SKEW)} of now.")
 
 
 def run(args: argparse.Namespace) -> int:
     at = parse_at(args.at)
+    if args.force and not args.record:
+        raise UsageError("--force only applies to --record (a check without --record records nothing)")
+    if args.record:
+        refuse_skewed_record(at, clock(), force=args.force)
     config = load_runtime_config(args)
     gw = load_gateway(config)
 
     async def go() -> int:
         audit = None
         if args.record and config.gateway.audit is not None:
-            # A recorded attempt is a decision like a call's: it goes to the audit trail too.
-            audit = AuditLog(config.gateway.audit, config.audit)
+            # A recorded attempt is a decision like a call's: it goes to the audit trail too, its written_at
+            # from the clock --at was compared with.
+            audit = AuditLog(config.gateway.audit, config.audit, clock=lambda: clock().timestamp())
             await audit.start()
             gw.audit = audit
         try:

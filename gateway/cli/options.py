@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from gateway.cli.exits import UsageError
@@ -49,3 +49,13 @@ def parse_date(text: str | None, option: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{option} {text!r}: not a date (YYYY-MM-DD)") from None
+
+
+def span(d: timedelta) -> str:
+    """A duration as a person reads it, in its largest whole unit: "7 days", "3 hours", "12 minutes"."""
+    seconds = abs(d.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''}"
+    return f"{int(seconds)} seconds"

@@ -1,5 +1,10 @@
 """``dnc-gateway replay FILE --gateway HOST:PORT``: what would the gateway have refused on this traffic?
 
+A dry run by default: the calls go to the FastAGI ``dryrun`` route, which decides as ``check`` does but
+counts no attempt and audits each decision as a dry run, so replaying against a production gateway does not
+make its real calls ``frequency_cap``. ``--count-attempts`` uses ``check`` instead: every allowed call is then
+counted in the gateway's state store as a real one would be (a test gateway, or a load test of the cap).
+
 Exit codes: 0 replayed (whatever the verdicts), 1 protocol errors (gateway
 unreachable, malformed replies, timeouts), 2 bad input (unreadable trace, bad flags).
 """
@@ -14,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gateway.agi.routes import Route, route_for
 from gateway.cli.exits import DONE, FAILED, UsageError
 from gateway.cli.output import error, warn
 from gateway.replay import report, sipp_csv
@@ -57,7 +63,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="FastAGI sessions open at once (default: 10)")
     p.add_argument("--timeout", type=_positive, default=5.0, metavar="S",
                    help="seconds a session may last before it counts as a timeout (default: 5)")
-    p.add_argument("--script", default="check", help="AGI route (default: check)")
+    route = p.add_mutually_exclusive_group()
+    route.add_argument("--count-attempts", action="store_true",
+                       help="use the check route: every allowed call is counted as an attempt in the gateway's "
+                            "state store, as a real call is (default: the dryrun route, nothing counted)")
+    route.add_argument("--script", help="AGI route to ask (default: dryrun, or check with --count-attempts)")
     p.add_argument("--ignore-caller-id", action="store_true",
                    help="do not pass the trace's caller IDs: the campaign's configured caller_id applies")
     p.add_argument("--format", choices=report.FORMATS, default="text", help="report format (default: text)")
@@ -91,12 +101,25 @@ def _progress(total: int) -> tuple[Any, Any]:
     return bar, tick
 
 
+def _script(args: argparse.Namespace) -> str:
+    if args.script:
+        return str(args.script)
+    return str(Route.CHECK if args.count_attempts else Route.DRYRUN)
+
+
+def counts_attempts(script: str) -> bool | None:
+    """Whether the route counts the replayed calls as attempts: None for a route that is not a decision."""
+    handler = route_for(script.partition("?")[0])  # the gateway's own reading of the name: case, slashes
+    name = handler.name if handler is not None else None
+    return True if name == Route.CHECK else False if name == Route.DRYRUN else None
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         target = None
         if args.gateway:
             host, port = parse_hostport(args.gateway)
-            target = Target(host, port, args.script, timeout=args.timeout)
+            target = Target(host, port, _script(args), timeout=args.timeout)
         elif not args.to_sipp:
             raise UsageError("--gateway HOST:PORT is required (or --to-sipp OUT.csv to convert only)")
         trace = read_trace(Path(args.file), campaign_header=args.campaign_header)
@@ -135,7 +158,11 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     gateway = f"{'[' + target.host + ']' if ':' in target.host else target.host}:{target.port}"
-    sys.stdout.write(report.render(args.format, results, trace, gateway, show_numbers=args.show_numbers))
+    counted = counts_attempts(target.script)
+    if args.format == "csv":  # one row per call, nowhere to say it: stderr does
+        print(report.route_line(target.script, counted), file=sys.stderr)
+    sys.stdout.write(report.render(args.format, results, trace, gateway, show_numbers=args.show_numbers,
+                                   route=target.script, counted=counted))
     errors = [r for r in results if r.error]
     if errors:
         unreachable = next((r for r in errors if r.error_kind == "unreachable"), None)

@@ -19,7 +19,7 @@ from gateway.numbers import mask
 from gateway.replay.runner import Result
 from gateway.replay.trace import Trace
 
-__all__ = ["FORMATS", "Summary", "percentile", "render", "summarise"]
+__all__ = ["FORMATS", "Summary", "percentile", "render", "route_line", "summarise"]
 
 FORMATS = ("text", "json", "csv")
 
@@ -75,10 +75,24 @@ def _row(r: Result, show: bool) -> dict[str, Any]:
             "error": r.error, "origin": r.call.origin}
 
 
-def as_json(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False) -> dict[str, Any]:
+def route_line(route: str, counted: bool | None) -> str:
+    """What the replay did to the gateway's state: a dry run, or real attempts counted."""
+    if counted is False:
+        return (f"route {route}: dry run, each decision audited as a dry run (source dry_run); "
+                "no attempt counted in the gateway's state store")
+    if counted:
+        return (f"route {route}: every allowed call counted as an attempt in the gateway's state store, "
+                "as a real call is (--count-attempts)")
+    return f"route {route}"
+
+
+def as_json(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False,
+            route: str = "dryrun", counted: bool | None = False) -> dict[str, Any]:
     s = summarise(results)
     return {
         "gateway": gateway,
+        "route": route,
+        "attempts_counted": counted,
         "input": trace.as_json(),
         "total": s.total,
         "answered": s.answered,
@@ -94,9 +108,10 @@ def as_json(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
 
 
 def as_text(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False,
-            limit: int = 50) -> str:
+            limit: int = 50, route: str = "dryrun", counted: bool | None = False) -> str:
     s = summarise(results)
-    out = [f"replayed {s.total} calls from a {trace.kind} trace through {gateway}: {s.answered} answered"]
+    out = [f"replayed {s.total} calls from a {trace.kind} trace through {gateway}: {s.answered} answered",
+           route_line(route, counted)]
     if s.by_verdict:
         out.append("verdicts: " + ", ".join(f"{k} {v}" for k, v in s.by_verdict.items())
                    + f" (would block: {s.would_block})")
@@ -137,10 +152,13 @@ def as_csv(results: Sequence[Result], *, show_numbers: bool = False) -> str:
     return buf.getvalue()
 
 
-def render(fmt: str, results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False) -> str:
+def render(fmt: str, results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False,
+           route: str = "dryrun", counted: bool | None = False) -> str:
+    """The report; ``route`` and ``counted`` (None: not a decision route) say what the replay did to the
+    gateway's state (the text and JSON say it; the CSV has one row per call and no place for it)."""
     if fmt == "json":
-        return json.dumps(as_json(results, trace, gateway, show_numbers=show_numbers), ensure_ascii=False,
-                          indent=2) + "\n"
+        return json.dumps(as_json(results, trace, gateway, show_numbers=show_numbers, route=route, counted=counted),
+                          ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
         return as_csv(results, show_numbers=show_numbers)
-    return as_text(results, trace, gateway, show_numbers=show_numbers)
+    return as_text(results, trace, gateway, show_numbers=show_numbers, route=route, counted=counted)

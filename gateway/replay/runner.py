@@ -25,7 +25,9 @@ VERDICTS = ("ALLOW", "BLOCK")
 class Target:
     host: str
     port: int
-    script: str = "check"  # the route: AGI(agi://host:port/check,...)
+    # The route: AGI(agi://host:port/dryrun,...). A dry run by default: decided as check decides, audited as a
+    # dry run, no attempt counted (replaying against a production gateway must not cap its real calls).
+    script: str = "dryrun"
     timeout: float = 5.0  # whole session
     connect_timeout: float = 2.0  # MAX_AGI_CONNECT of res_agi.c
 

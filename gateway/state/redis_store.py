@@ -482,4 +482,6 @@ class RedisState:
     async def close(self) -> None:
         for task in list(self._lengthening):
             await cancel(task)
-        await self._redis.aclose()
+        # The client was given its pool (see __init__): closing the client alone leaves the pool's connections
+        # open, each socket then lingering until the garbage collector finds it.
+        await self._redis.aclose(close_connection_pool=True)

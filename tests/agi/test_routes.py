@@ -18,14 +18,14 @@ def request(script: str = "check", args: tuple[str, ...] = ()) -> AgiRequest:
     return req
 
 
-async def check(req: AgiRequest, values: routes.Values, gateway: Gateway) -> routes.Sets:
-    """routes.check, whether it answered at once or handed back a coroutine."""
-    res = routes.check(req, values, gateway)
+async def check(req: AgiRequest, values: routes.Values, gateway: Gateway, route: str = "check") -> routes.Sets:
+    """routes.check (or another route's run), whether it answered at once or handed back a coroutine."""
+    res = routes.ROUTES[route].run(req, values, gateway)
     return res if isinstance(res, tuple) else await res
 
 
 @pytest.mark.parametrize(("script", "name"), [("check", "check"), ("CHECK", "check"), ("/optout/", "optout"),
-                                              ("refusal", "refusal")])
+                                              ("refusal", "refusal"), ("dryrun", "dryrun"), ("/DryRun", "dryrun")])
 def test_route_for(script: str, name: str) -> None:
     h = routes.route_for(script)
     assert h is not None and h.name == name
@@ -81,3 +81,24 @@ async def test_refusal_and_optout(gateway: Gateway) -> None:
 def test_unknown_fails_closed(gateway: Gateway) -> None:
     sets = dict(routes.unknown(request("nope"), {}, gateway))
     assert sets["DNC_VERDICT"] == "BLOCK" and sets["DNC_REASON"] == routes.UNKNOWN_ROUTE
+
+
+async def test_dryrun_decides_as_check_and_counts_nothing(gateway: Gateway) -> None:
+    """Issue 15 #11: the route replays use; same arguments, reads and variables as check, no attempt counted."""
+    dry = routes.ROUTES[routes.Route.DRYRUN]
+    assert dry.reads(request("dryrun")) == routes.ROUTES[routes.Route.CHECK].reads(request("check"))
+    blocked = await check(request("dryrun", ("0612000001", "legacy")), {}, gateway, "dryrun")
+    assert [n for n, _ in blocked] == ["DNC_REASON", "DNC_DECISION_ID", "DNC_WOULD_BLOCK", "DNC_VERDICT"]
+    assert dict(blocked)["DNC_REASON"] == "opposition_list"
+    answers = [dict(await check(request("dryrun", ("0612000009", "prospect")), {}, gateway, "dryrun"))
+               for _ in range(5)]
+    assert [(a["DNC_VERDICT"], a["DNC_REASON"]) for a in answers] == [("ALLOW", "")] * 5
+    assert len({a["DNC_DECISION_ID"] for a in answers}) == 5
+    key = gateway.normaliser.parse("0612000009").key
+    assert (await gateway.state.history("acme", key)).attempts == ()
+    # ... and it still decides with the history check counted: the cap reached by real calls applies.
+    real = [dict(await check(request(args=("0612000009", "prospect")), {}, gateway))["DNC_REASON"]
+            for _ in range(5)]
+    assert real == ["", "", "", "", "frequency_cap"]
+    again = dict(await check(request("dryrun", ("0612000009", "prospect")), {}, gateway, "dryrun"))
+    assert again["DNC_REASON"] == "frequency_cap"

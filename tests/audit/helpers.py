@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from gateway.audit import GENESIS, AuditLog, AuditReader, AuditRecord, chain_hash, record_row
+from gateway.audit import GENESIS, AuditLog, AuditReader, AuditRecord, record_row, row_hash
 from gateway.config import AuditSection
 from tests.conftest import FIXED_NOW
 
@@ -40,12 +40,44 @@ def verification(path: Path) -> Any:
         return r.verify()
 
 
-def chain_rows(n: int) -> list[tuple[Any, ...]]:
-    """``n`` stored rows (``seq, *COLUMNS, prev_hash, hash``) chained from the genesis hash."""
+def chain_rows(n: int, *, v1: int | None = None) -> list[tuple[Any, ...]]:
+    """``n`` stored rows (``seq, *STORED_COLUMNS, prev_hash, hash``) chained from the genesis hash: the first
+    ``v1`` (default: half) written before ``written_at`` existed (NULL there), the others a quarter second
+    after their decision."""
+    v1 = n // 2 if v1 is None else v1
     rows, prev = [], GENESIS
     for seq in range(1, n + 1):
         r = record_row(rec(seq))
-        h = chain_hash(prev, seq, r)
-        rows.append((seq, *r, prev, h))
+        written = None if seq <= v1 else r[1] + 0.25
+        h = row_hash(prev, seq, r, written)
+        rows.append((seq, *r, written, prev, h))
         prev = h
+    return rows
+
+
+# The audit table as releases before ``written_at`` created it (schema 1, chain sha256-json-v1).
+SCHEMA_V1 = """
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    decision_id TEXT NOT NULL, at REAL NOT NULL, campaign TEXT, number TEXT, verdict TEXT, reason TEXT, rule TEXT,
+    would_block INTEGER, mode TEXT, regime TEXT, lists TEXT, caller_id TEXT, channel TEXT, uniqueid TEXT,
+    source TEXT, detail TEXT,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_number ON audit (number, at);
+CREATE INDEX audit_by_time ON audit (at);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def old_database(path: Path, n: int) -> list[tuple[Any, ...]]:
+    """An audit database as a release before ``written_at`` left it: ``n`` v1 rows; returns the rows."""
+    rows = [(seq, *cols, prev, h) for seq, *cols, _, prev, h in chain_rows(n, v1=n)]
+    conn = db(path)
+    conn.executescript(SCHEMA_V1)
+    conn.executemany(f"INSERT INTO audit VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", (
+        ("schema", "1"), ("chain", "sha256-json-v1"), ("anchor_seq", "0"), ("anchor_hash", GENESIS),
+        ("anchor_at", ""), ("head_seq", str(n)), ("head_hash", rows[-1][-1]), ("created", "2026-11-01T00:00:00Z")))
+    conn.close()
     return rows

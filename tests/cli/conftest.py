@@ -1,3 +1,3 @@
 """Fixtures the command tests share with other folders: the live gateway of the replay tests."""
 
-from tests.replay.conftest import live, live6  # noqa: F401  (fixtures: pytest finds them by name here)
+from tests.replay.conftest import live, live6, live_audited  # noqa: F401  (fixtures: pytest finds them by name here)

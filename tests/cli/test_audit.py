@@ -18,6 +18,7 @@ from gateway.config import AuditSection
 from tests.conftest import FIXED_NOW, SAMPLE_TOML, write_sample
 
 T0 = FIXED_NOW.timestamp()  # 2026-11-24T09:30:00Z = 10:30 in Paris
+WRITTEN = T0 + 100_000  # the writer's clock when it wrote them all: 2026-11-25T13:16:40Z
 
 
 def rec(i: int, number: str, campaign: str, verdict: str, at: float) -> AuditRecord:
@@ -38,7 +39,7 @@ def config(tmp_path: Path) -> Path:
                rec(4, "+262692000009", "prospect", "ALLOW", T0 + 90000), rec(5, "17", "survey", "ALLOW", T0 + 90001)]
 
     async def fill() -> None:
-        log = AuditLog(root / "audit.db", AuditSection())
+        log = AuditLog(root / "audit.db", AuditSection(), clock=lambda: WRITTEN)
         await log.start()
         for r in records:
             await log.append(r, durable=False)
@@ -112,6 +113,22 @@ def test_export_csv_to_stdout(config: Path, capsys: pytest.CaptureFixture[str]) 
     assert rows[1]["verdict"] == "BLOCK" and rows[1]["reason"] == "opposition_list" and rows[0]["reason"] == ""
     assert rows[0]["time"] == "2026-11-24T09:30:00.000Z" and json.loads(rows[0]["lists"]) == {"bloctel": "2026-11-20"}
     assert rows[0]["channel"] == "PJSIP/agent-0" and rows[0]["uniqueid"] == "17.0" and len(rows[0]["hash"]) == 64
+
+
+def test_query_and_export_say_when_each_record_was_written(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 #11: the decision time alone let a record dated next week pass for a call made then."""
+    base = ["--config", str(config), "audit"]
+    _, out, _ = run(capsys, *base, "query", "--number", "0612000001")
+    assert "2026-11-24T10:30:00.000Z" in out and "written=2026-11-25T13:16:40.000Z" in out
+    _, out, _ = run(capsys, *base, "query", "--format", "json", "--limit", "1")
+    got = json.loads(out)[0]
+    assert (got["at"], got["written_at"], got["written_time"]) == (T0, WRITTEN, "2026-11-25T13:16:40.000Z")
+    _, out, _ = run(capsys, *base, "export", "--format", "csv")
+    header, first = next(csv.reader(io.StringIO(out))), next(csv.DictReader(io.StringIO(out)))
+    assert header[-2:] == ["written_at", "written_time"] and header[:3] == ["seq", "decision_id", "time"]
+    assert (float(first["written_at"]), first["written_time"]) == (WRITTEN, "2026-11-25T13:16:40.000Z")
+    _, out, _ = run(capsys, *base, "export", "--format", "jsonl")
+    assert {json.loads(line)["written_at"] for line in out.splitlines()} == {WRITTEN}
 
 
 def test_export_jsonl_to_private_file_with_filters(config: Path, tmp_path: Path,

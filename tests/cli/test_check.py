@@ -5,14 +5,30 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from gateway.cli import check as check_command
 from gateway.cli import main
-from tests.conftest import write_sample
+from tests.conftest import FIXED_NOW, write_sample
 
-AT = "2026-11-24T10:30:00+01:00"
+AT = "2026-11-24T10:30:00+01:00"  # FIXED_NOW in Paris
+NEXT_WEEK = (FIXED_NOW + timedelta(days=7)).isoformat()
+
+
+@pytest.fixture(autouse=True)
+def now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command's wall clock (what --record compares --at with, what dates written_at) is FIXED_NOW."""
+    monkeypatch.setattr(check_command, "clock", lambda: FIXED_NOW)
+
+
+def with_state(config: Path, *, audit: bool = False) -> Path:
+    """The sample config with an embedded state store on disk (and an audit database): kept between runs."""
+    extra = '\naudit = "audit.db"' if audit else ""
+    config.write_text(config.read_text().replace('state = "memory://"', f'state = "sqlite://state.db"{extra}'))
+    return config
 
 
 def check(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, dict[str, object]]:
@@ -75,8 +91,7 @@ def test_bad_config_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
 
 
 def test_record_counts_attempts_until_the_cap(capsys: pytest.CaptureFixture[str], sample_config_path: Path) -> None:
-    text = sample_config_path.read_text().replace('state = "memory://"', 'state = "sqlite://state.db"')
-    sample_config_path.write_text(text)
+    with_state(sample_config_path)
     reasons = []
     for _ in range(5):
         _, out = check(capsys, sample_config_path, "0612000009", "--campaign", "prospect", "--at", AT, "--record")
@@ -101,9 +116,7 @@ def test_console_script_runs_on_the_embedded_demo(tmp_path: Path) -> None:
 
 
 def test_recorded_check_is_audited(capsys: pytest.CaptureFixture[str], sample_config_path: Path) -> None:
-    text = sample_config_path.read_text().replace('state = "memory://"',
-                                                  'state = "sqlite://state.db"\naudit = "audit.db"')
-    sample_config_path.write_text(text)
+    with_state(sample_config_path, audit=True)
     _, out = check(capsys, sample_config_path, "0612000009", "--campaign", "prospect", "--at", AT, "--record")
     assert main(["--config", str(sample_config_path), "audit", "query", "--number", "0612000009",
                  "--format", "json"]) == 0
@@ -142,3 +155,68 @@ def test_relative_paths_are_read_once(capsys: pytest.CaptureFixture[str], tmp_pa
     assert not (tmp_path / "op" / "op").exists()
     assert (tmp_path / "op" / "audit.db").exists()
     assert main([*where, "audit", "verify"]) == 0
+
+
+# -- issue 15 #11: --record with an --at that is not now ------------------------------------------------
+
+@pytest.mark.parametrize("at", [NEXT_WEEK, (FIXED_NOW - timedelta(minutes=6)).isoformat(),
+                                "2026-11-24T11:36:00+01:00"])
+def test_record_at_another_time_is_refused(capsys: pytest.CaptureFixture[str], sample_config_path: Path,
+                                           at: str) -> None:
+    config = with_state(sample_config_path, audit=True)
+    assert main(["--config", str(config), "check", "0612000009", "--campaign", "prospect", "--at", at,
+                 "--record"]) == 2
+    err = capsys.readouterr().err
+    assert "would write a decision to the audit trail and count an attempt" in err and "not now" in err
+    assert "Drop --record" in err and "--force" in err
+    assert not (config.parent / "audit.db").exists()  # refused before anything was opened
+
+
+def test_message_says_how_far_from_now(capsys: pytest.CaptureFixture[str], sample_config_path: Path) -> None:
+    main(["--config", str(sample_config_path), "check", "0612000009", "--campaign", "prospect", "--at", NEXT_WEEK,
+          "--record"])
+    assert "is 7 days after now" in capsys.readouterr().err
+    main(["--config", str(sample_config_path), "check", "0612000009", "--campaign", "prospect",
+          "--at", "2026-11-24T07:30:00+01:00", "--record"])
+    assert "is 3 hours before now" in capsys.readouterr().err
+
+
+def test_record_within_five_minutes_of_now_is_now(capsys: pytest.CaptureFixture[str],
+                                                   sample_config_path: Path) -> None:
+    for at in ("2026-11-24T10:34:59+01:00", "2026-11-24T10:25:00+01:00"):
+        code, out = check(capsys, sample_config_path, "0612000009", "--campaign", "prospect", "--at", at, "--record")
+        assert code == 0 and "decision_id" in out
+
+
+def test_future_attempts_no_longer_cap_todays_calls(capsys: pytest.CaptureFixture[str],
+                                                   sample_config_path: Path) -> None:
+    """The defect: four attempts recorded 'next week' made today's real call frequency_cap."""
+    config = with_state(sample_config_path)
+    for _ in range(4):
+        main(["--config", str(config), "check", "0612000009", "--campaign", "prospect", "--at", NEXT_WEEK,
+              "--record", "--json"])
+    capsys.readouterr()
+    code, out = check(capsys, config, "0612000009", "--campaign", "prospect", "--at", AT, "--record")
+    assert (code, out["verdict"], out["reason"]) == (0, "ALLOW", None)
+
+
+def test_forced_record_is_audited_with_both_times(capsys: pytest.CaptureFixture[str],
+                                                  sample_config_path: Path) -> None:
+    config = with_state(sample_config_path, audit=True)
+    code, out = check(capsys, config, "0612000009", "--campaign", "prospect", "--at", NEXT_WEEK, "--record",
+                      "--force")
+    assert code == 0 and out["verdict"] == "ALLOW"
+    assert main(["--config", str(config), "audit", "query", "--number", "0612000009", "--format", "json"]) == 0
+    [rec] = json.loads(capsys.readouterr().out)
+    assert rec["decision_id"] == out["decision_id"] and rec["source"] == "cli"
+    assert (rec["at"], rec["time"]) == ((FIXED_NOW + timedelta(days=7)).timestamp(), "2026-12-01T09:30:00.000Z")
+    assert (rec["written_at"], rec["written_time"]) == (FIXED_NOW.timestamp(), "2026-11-24T09:30:00.000Z")
+    assert main(["--config", str(config), "audit", "query", "--number", "0612000009"]) == 0
+    assert "written=2026-11-24T09:30:00.000Z" in capsys.readouterr().out
+    assert main(["--config", str(config), "audit", "verify"]) == 0
+
+
+def test_force_without_record_is_bad_input(capsys: pytest.CaptureFixture[str], sample_config_path: Path) -> None:
+    assert main(["--config", str(sample_config_path), "check", "0612000009", "--campaign", "prospect",
+                 "--force"]) == 2
+    assert "--force only applies to --record" in capsys.readouterr().err

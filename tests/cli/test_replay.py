@@ -199,3 +199,64 @@ def test_ipv6_gateway(live6: Live, tmp_path: Path, capsys: pytest.CaptureFixture
     code, out, err = _replay(capsys, str(cap), "--gateway", f"[::1]:{live6.port}", "--format", "json")
     assert code == 0, err
     assert json.loads(out)["by_reason"] == {"opposition_list": 1}
+
+
+# -- issue 15 #11: a replay does not touch the gateway's state unless asked ------------------------------
+
+def five_calls(path: Path, number: str = "0612000009") -> Path:
+    path.write_text("time,number,campaign,caller_id\n" + "".join(
+        f"2026-11-24T10:30:0{i}+01:00,{number},prospect,0162000000\n" for i in range(5)))
+    return path
+
+
+def test_replay_is_a_dry_run_by_default(live_audited: Live, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Five replayed calls to one number made the fifth frequency_cap on the production gateway."""
+    live = live_audited
+    code, out, err = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
+                             "--fast", "--concurrency", "1", "--format", "json", "--show-numbers")
+    assert code == 0, err
+    report = json.loads(out)
+    expected = live.check("0612000009", "prospect", "0162000000").decision
+    assert (str(expected.verdict), expected.reason) == ("ALLOW", None)
+    assert report["by_verdict"] == {"ALLOW": 5} and report["by_reason"] == {"none": 5}
+    assert (report["route"], report["attempts_counted"]) == ("dryrun", False)
+    # Nothing counted in the gateway's state store ...
+    key = live.gateway.normaliser.parse("0612000009").key
+    assert live.run(live.gateway.state.history("acme", key)).attempts == ()
+    # ... and every decision audited, as a dry run.
+    assert live.audit is not None
+    records = live.audit.query(number="+33612000009")
+    assert [r["source"] for r in records] == ["dry_run"] * 5 and [r["verdict"] for r in records] == ["ALLOW"] * 5
+    assert live.audit.verify().ok
+
+
+def test_text_report_says_it_was_a_dry_run(live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
+                           "--fast")
+    assert code == 0 and "route dryrun: dry run" in out and "no attempt counted" in out
+    code, out, err = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
+                             "--fast", "--format", "csv")
+    assert code == 0 and "route dryrun: dry run" in err and "route" not in out
+
+
+def test_count_attempts_counts_them_as_calls(live_audited: Live, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    live = live_audited
+    code, out, err = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
+                             "--fast", "--concurrency", "1", "--format", "csv", "--show-numbers", "--count-attempts")
+    assert code == 0, err
+    assert [r["reason"] for r in csv.DictReader(io.StringIO(out))] == ["", "", "", "", "frequency_cap"]
+    assert "route check: every allowed call counted as an attempt" in err
+    key = live.gateway.normaliser.parse("0612000009").key
+    assert len(live.run(live.gateway.state.history("acme", key)).attempts) == 4
+    code, out, _ = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
+                           "--fast", "--count-attempts", "--format", "json")
+    assert (json.loads(out)["route"], json.loads(out)["attempts_counted"]) == ("check", True)
+
+
+def test_count_attempts_and_script_exclude_each_other(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", str(five_calls(tmp_path / "five.csv")), "--gateway", "127.0.0.1:4573", "--count-attempts",
+              "--script", "dryrun"])
+    assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

@@ -9,10 +9,12 @@ import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from gateway.audit import AuditLog
 from gateway.config import Config, HostPort
 from gateway.service import Gateway, Outcome
 
@@ -24,6 +26,7 @@ class Live:
     port: int
     run: Callable[[Coroutine[Any, Any, Any]], Any]
     gateway: Gateway
+    audit: AuditLog | None = None
 
     def check(self, number: str, campaign: str, caller_id: str) -> Outcome:
         result: Outcome = self.run(self.gateway.check(number, campaign, caller_id or None, record=False))
@@ -44,7 +47,13 @@ def live6(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live
     yield from _live(replace(sample_config, agi=agi), clock)
 
 
-def _live(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live]:
+@pytest.fixture
+def live_audited(sample_config: Config, clock: Callable[[], datetime], tmp_path: Path) -> Iterator[Live]:
+    """The same, its decisions audited to ``tmp_path/audit.db`` (durably, as a production gateway's)."""
+    yield from _live(sample_config, clock, tmp_path / "audit.db")
+
+
+def _live(sample_config: Config, clock: Callable[[], datetime], audit_path: Path | None = None) -> Iterator[Live]:
     server_mod = pytest.importorskip("gateway.agi.server", reason="the FastAGI server (gateway/agi/server.py)")
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -53,9 +62,12 @@ def _live(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live
     def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(10)
 
-    gw = Gateway(sample_config, clock=clock)
+    audit = AuditLog(audit_path, sample_config.audit, clock=lambda: clock().timestamp()) if audit_path else None
+    gw = Gateway(sample_config, clock=clock, audit=audit)
 
     async def start() -> Any:
+        if audit is not None:
+            await audit.start()
         await gw.start()
         result = await gw.holder.reload()
         assert not result.failed
@@ -65,10 +77,12 @@ def _live(sample_config: Config, clock: Callable[[], datetime]) -> Iterator[Live
 
     srv = run(start())
     try:
-        yield Live(srv.port, run, gw)
+        yield Live(srv.port, run, gw, audit)
     finally:
         run(srv.drain_and_close(1.0))
         run(gw.close())
+        if audit is not None:
+            run(audit.close())
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()

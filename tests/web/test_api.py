@@ -223,7 +223,8 @@ async def test_audit_without_an_audit_log(served: Served) -> None:
 
 async def test_audit_query(sample_config: Config, clock: Callable[[], datetime], tmp_path: Path) -> None:
     audit_mod = pytest.importorskip("gateway.audit", reason="gateway.audit (the audit log) is not there yet")
-    audit = audit_mod.AuditLog(tmp_path / "audit.db", sample_config.audit)
+    written = clock().timestamp() + 2.5  # the writer's wall clock: a little after the decisions
+    audit = audit_mod.AuditLog(tmp_path / "audit.db", sample_config.audit, clock=lambda: written)
     await audit.start()
     running, web = await serve(sample_config, clock, audit=audit)
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -244,6 +245,8 @@ async def test_audit_query(sample_config: Config, clock: Callable[[], datetime],
             assert {rec["campaign"] for rec in body["records"]} == {"legacy", "prospect"}
             assert all(rec["number"] == "+33612000001" for rec in body["records"])
             assert body["records"][0]["channel"] == "PJSIP/agent-00000001"
+            # Issue 15 #11: when each record was written, beside when the call was decided.
+            assert {(rec["at"], rec["written_at"]) for rec in body["records"]} == {(written - 2.5, written)}
             async with http.get(base, params={"campaign": "legacy", "limit": "1"}) as r:
                 body = await r.json()
             assert body["count"] == 1 and body["truncated"] is True
