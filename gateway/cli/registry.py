@@ -50,6 +50,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     i.add_argument("--kind", choices=KINDS, default="opposition", help="kind of non-snapshot inputs")
     i.add_argument("--json", action="store_true")
 
+    sh = sub.add_parser("show", help="how each line of a list file is read: the number or prefixes it becomes")
+    sh.add_argument("file", metavar="FILE", help="a list file, or the name of a configured list (with --config)")
+    sh.add_argument("--kind", choices=KINDS, help="kind of the file (default: the configured list's, else detected: "
+                                                 "prefixes when a line is too short to be a number)")
+    sh.add_argument("--limit", type=int, default=100, help="lines to show (0: all)")
+    sh.add_argument("--json", action="store_true")
+
     d = sub.add_parser("diff", help="numbers added and removed from A to B")
     d.add_argument("a", metavar="A")
     d.add_argument("b", metavar="B")
@@ -92,7 +99,7 @@ def _input_options(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        handler = {"build": _build, "info": _info, "diff": _diff, "merge": _merge, "proof": _proof,
+        handler = {"build": _build, "info": _info, "show": _show, "diff": _diff, "merge": _merge, "proof": _proof,
                    "entries": _entries}[args.registry_command]
         return handler(args)
     except RegistryError as e:
@@ -208,6 +215,42 @@ def _merge(args: argparse.Namespace) -> int:
     report, code = _combine(args, kind, name or Path(args.output).stem)
     _print_build(report)
     return code
+
+
+def _show(args: argparse.Namespace) -> int:
+    """Each line of a list as the gateway reads it: ``0590`` -> ``+590590…`` (issue: a prefix read as +33 590)."""
+    normaliser = _normaliser(args)
+    config = _config(args)
+    spec = config.lists.get(args.file) if config is not None else None
+    path = spec.path if spec is not None and spec.path is not None else Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{args.file}: no such file{' or configured list' if config is not None else ''}")
+    kind = ListKind(args.kind) if args.kind else spec.kind if spec is not None else None
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        for line_no, raw in enumerate(f, 1):
+            text = raw.strip().split(";")[0].split(",")[0].strip().strip('"')
+            if not text or text.startswith("#"):
+                continue
+            if kind is None:
+                kind = ListKind.BLOCKED_PREFIXES if len(text.lstrip("+0")) < 8 else ListKind.OPPOSITION
+            if kind is ListKind.BLOCKED_PREFIXES:
+                prefixes = normaliser.prefix(text)
+                read = ["+" + d for d in prefixes] if prefixes is not None else None
+            else:
+                number = normaliser.parse(text)
+                read = [number.e164] if number.key else None
+            rows.append({"line": line_no, "text": text, "read": read})
+            if args.limit and len(rows) >= args.limit:
+                break
+    if args.json:
+        print(json.dumps({"file": str(path), "kind": str(kind), "lines": rows}, indent=2, ensure_ascii=False))
+        return DONE
+    print(f"{path} ({kind}{', first ' + str(args.limit) + ' lines' if args.limit else ''}):")
+    for row in rows:
+        shown = ", ".join(row["read"]) if row["read"] else "NOT READ (not a number)"
+        print(f"  line {row['line']}: {row['text']} -> {shown}")
+    return DONE
 
 
 def _info(args: argparse.Namespace) -> int:

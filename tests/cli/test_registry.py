@@ -148,3 +148,19 @@ def test_proof_shows_what_decides_the_state_stores_optout_included(
     text = capsys.readouterr().out
     assert "opted out 2026-11-24T09:30:00+00:00" in text
     assert "campaign prospect at 2026-11-24T10:30:00+01:00: BLOCK internal_dnc (internal_dnc.optout)" in text
+
+
+def test_show_prints_how_each_prefix_line_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 15 #2: a national overseas prefix was read as +33 silently; `registry show` says how it is read."""
+    conf = write_sample(tmp_path / "conf")
+    (conf.parent / "premium.txt").write_text("# as_of: 2026-11-01\n0899\n0590\n+1900\nabc\n")
+    capsys.readouterr()
+    assert cli.main(["--config", str(conf), "registry", "show", "premium"]) == 0
+    out = capsys.readouterr().out
+    assert "line 2: 0899 -> +33899" in out and "line 3: 0590 -> +590590" in out
+    assert "line 4: +1900 -> +1900" in out and "line 5: abc -> NOT READ (not a number)" in out
+    assert run("show", str(conf.parent / "consent.txt"), "--limit", "2", "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["kind"] == "opposition" and shown["lines"][0] == {"line": 1, "text": "0612000009",
+                                                                     "read": ["+33612000009"]}
+    assert len(shown["lines"]) == 2
