@@ -94,6 +94,12 @@ class Running:
                                                                                self.config.gateway.timezone))
             gw.config = new
             self.config = new
+            # In the same step as the engine swap (no await in between): the first call the new campaigns
+            # decide is already counted and shown under their names, and a removed one's under unknown.
+            if self.metrics is not None:
+                self.metrics.reconfigure(new)
+            if self.web is not None:
+                self.web.reconfigure(new)
             for poller in self.pollers:
                 await poller.reconfigure([s for s in new.lists.values() if s.url])
         for poller in self.pollers:

@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from gateway import __version__
 
 if TYPE_CHECKING:
+    from gateway.config import Config
     from gateway.service import Gateway, Outcome
 
 # From 10 µs (the decision's target) up to the AGI read timeout and beyond.
@@ -170,6 +171,17 @@ class Metrics:
             self.audit_up = Gauge("dnc_audit_up", "1 while the audit log accepts records (absent without one)",
                                   registry=r)
             self.audit_up.set_function(lambda: 1.0 if stats().get("available") else 0.0)
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a reload (SIGHUP): label values are the campaign and list names configured *now*.
+
+        A campaign added by the reload is counted under its name from the next call; a removed one is
+        ``unknown`` from then on. Its series already exported stay until a restart: a counter that
+        vanished would lose its increments since the last scrape, and the names come only from the
+        operator's configs, never from what a dialplan sends, so the label set stays bounded.
+        """
+        self._campaigns = frozenset(config.campaigns)
+        self._lists = frozenset(config.lists)
 
     # -- the observer ------------------------------------------------------------------------------
 

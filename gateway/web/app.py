@@ -23,6 +23,7 @@ from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
 from gateway.web.live import SSE_HEARTBEAT, Board, LiveHub, sse_event
 
 if TYPE_CHECKING:
+    from gateway.config import Config
     from gateway.metrics import Metrics
     from gateway.registry.holder import ReloadResult
     from gateway.registry.model import Registries
@@ -129,6 +130,10 @@ class WebServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a reload (SIGHUP): the page's campaign names become those of the new config."""
+        self.hub.reconfigure(frozenset(config.campaigns))
 
     def _swapped(self, regs: Registries, result: ReloadResult) -> None:
         # Called from the reload worker thread: hop onto the loop.
