@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from gateway.ami.events import BypassRecord
 from gateway.metrics import AuditStatus, state_health
 from gateway.numbers import mask
 from gateway.state.store import StateUnavailable
@@ -28,6 +27,7 @@ from gateway.web.auth import Access, authorize, refusal_message
 from gateway.web.status import AmiStatus, ami_status, lists_status, mask_text
 
 if TYPE_CHECKING:
+    from gateway.ami.events import BypassRecord  # a type only: the web and the AMI watcher are independent
     from gateway.service import Gateway
     from gateway.web.live import LiveHub
 
