@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,28 @@ async def test_page_counts_calls_live(served: Served, browser: Any) -> None:
     await page.screenshot(path=str(ARTIFACTS / "supervisor-wall.png"))
     await page.set_viewport_size({"width": 800, "height": 1000})  # a half-screen laptop window
     await page.screenshot(path=str(ARTIFACTS / "supervisor-narrow.png"), full_page=True)
+    assert problems == []
+
+
+async def test_page_follows_a_reload_of_the_campaigns(served: Served, browser: Any) -> None:
+    page, problems = await open_page(browser, served.url("/"))
+    await page.evaluate("window.__sameDocument = true")
+    await page.click("#by-campaign")
+    gw = served.gateway
+    await gw.check("0612000001", "legacy")
+    await gw.check("0612000200", "prospect")
+    await expect(page.locator("#kpi-blocked-hour")).to_have_text("2", timeout=5000)
+    await expect(page.locator("#legend")).to_contain_text("legacy")
+    await expect(page.locator("#latest tbody tr").first).to_contain_text("prospect")
+
+    # legacy removed by a reload: the open page gets a fresh summary and shows its block as unknown.
+    config = gw.config
+    served.web.reconfigure(replace(config, campaigns={k: v for k, v in config.campaigns.items() if k != "legacy"}))
+    await expect(page.locator("#legend")).to_contain_text("unknown", timeout=5000)
+    assert "legacy" not in await page.locator("body").inner_text()
+    await expect(page.locator("#kpi-blocked-hour")).to_have_text("2")
+    await expect(page.locator("#latest tbody tr")).to_have_count(2)
+    assert await page.evaluate("window.__sameDocument") is True
     assert problems == []
 
 
