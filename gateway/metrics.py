@@ -3,9 +3,9 @@
 Every ``Metrics`` owns its own ``CollectorRegistry``: tests build many
 gateways in one process, and a process-global registry would refuse the second
 set of metric names. Label values are bounded and never personal: campaigns are
-the configured names (anything else is ``unknown``), reasons and verdicts are
-enum codes, and free-form kinds from other modules are squeezed into
-``[a-z0-9_]`` or ``other``. A phone number never becomes a label.
+the configured names, following a reload (anything else is ``unknown``), reasons
+and verdicts are enum codes, and free-form kinds from other modules are squeezed
+into ``[a-z0-9_]`` or ``other``. A phone number never becomes a label.
 
 List size, age and version are read at scrape time from the registry holder and
 the gateway's clock, so a list that ages past its maximum shows it without any

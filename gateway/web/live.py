@@ -263,8 +263,11 @@ class LiveHub:
         loop = asyncio.get_running_loop()
         next_status = loop.time()
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, a cancel (close()) that arrives as the poke is set
+            # is swallowed by wait_for, and this loop, hence close() and the shutdown, would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._poke.wait()
             poked = self._poke.is_set()
             self._poke.clear()
             if not self.clients:

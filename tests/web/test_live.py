@@ -177,3 +177,16 @@ async def test_hub_sends_a_fresh_summary_when_a_reload_changes_the_board(sample_
     assert [i["campaign"] for i in summary["latest"]] == ["unknown"]
     assert "legacy" not in json.dumps(summary["buckets"])
     assert hub.board.drain() is None  # the summary carried it: no tick repeats it
+
+
+async def test_close_right_after_a_poke_ends_the_hub(sample_config: Config) -> None:
+    # A reload pokes the hub; a shutdown just after it must still stop its loop (Python 3.11's wait_for
+    # swallowed that cancel, and close() never returned).
+    hub = LiveHub(board(sample_config), lambda: {}, lambda: FIXED_NOW, interval=60)
+    await hub.start()
+    await asyncio.sleep(0)  # the loop is now waiting for a poke
+    hub.poke_status()
+    closing = asyncio.ensure_future(hub.close())
+    done, _ = await asyncio.wait({closing}, timeout=10)  # a hang guard only: it ends at once or never
+    assert closing in done, "close() never returned"
+    assert hub._task is not None and hub._task.cancelled()
