@@ -12,10 +12,18 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gateway.config import Config
 from gateway.service import Gateway
+
+if TYPE_CHECKING:
+    from gateway.agi.server import AgiServer
+    from gateway.ami.watcher import AmiWatcher
+    from gateway.audit import AuditLog
+    from gateway.metrics import Metrics
+    from gateway.registry.poller import RegistryPoller
+    from gateway.web.app import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +43,12 @@ class Running:
 
     config: Config
     gateway: Gateway
-    audit: Any = None
-    metrics: Any = None
-    agi: Any = None
-    web: Any = None
-    ami: Any = None
-    pollers: list[Any] = field(default_factory=list)
+    audit: AuditLog | None = None
+    metrics: Metrics | None = None
+    agi: AgiServer | None = None
+    web: WebServer | None = None
+    ami: AmiWatcher | None = None
+    pollers: list[RegistryPoller] = field(default_factory=list)
 
     async def reload(self) -> None:
         """SIGHUP: re-read the config file, reload the lists, then swap campaigns and policy switches.
@@ -74,6 +82,12 @@ class Running:
         if new is not None:
             gw.reconfigure(new)
             self.config = new
+            # In the same step as the engine swap (no await in between): the first call the new campaigns
+            # decide is already counted and shown under their names, and a removed one's under unknown.
+            if self.metrics is not None:
+                self.metrics.reconfigure(new)
+            if self.web is not None:
+                self.web.reconfigure(new)
             for poller in self.pollers:
                 await poller.reconfigure([s for s in new.lists.values() if s.url])
         for poller in self.pollers:
@@ -112,8 +126,13 @@ async def start(config: Config, *, web: bool = True) -> Running:
         log.error("list %s not loaded: %s", name, err)
     metrics = Metrics(gateway)
     gateway.observers.append(metrics)
-    if hasattr(gateway.state, "metrics"):
-        gateway.state.metrics = metrics
+    if audit is not None:
+        audit.metrics = metrics  # each group commit: dnc_audit_commit_seconds, dnc_audit_records_total
+    if config.gateway.state.startswith(("redis://", "rediss://")):
+        from gateway.state.redis_store import RedisState
+
+        if isinstance(gateway.state, RedisState):
+            gateway.state.metrics = metrics  # dnc_state_errors_total
     running = Running(config, gateway, audit, metrics)
     url_specs = [s for s in config.lists.values() if s.url]
     if url_specs:
@@ -154,8 +173,10 @@ def serve(config: Config, *, web: bool = True) -> None:
 
         watchdog = sdnotify.Watchdog()
         watchdog.start()
-        sdnotify.notify(f"READY=1\nSTATUS=FastAGI on {running.agi.address}")
-        log.info("dnc-gateway ready: FastAGI on %s, web on %s%s%s", running.agi.address,
+        agi = running.agi
+        assert agi is not None  # start() returns with FastAGI listening
+        sdnotify.notify(f"READY=1\nSTATUS=FastAGI on {agi.address}")
+        log.info("dnc-gateway ready: FastAGI on %s, web on %s%s%s", agi.address,
                  running.web.address if running.web else "(off)",
                  f", AMI {config.ami.host}:{config.ami.port}" if config.ami else "", " (uvloop)" if uv else "")
         if config.path is not None and config.path.name == "demo.toml":

@@ -3,9 +3,9 @@
 Every ``Metrics`` owns its own ``CollectorRegistry``: tests build many
 gateways in one process, and a process-global registry would refuse the second
 set of metric names. Label values are bounded and never personal: campaigns are
-the configured names (anything else is ``unknown``), reasons and verdicts are
-enum codes, and free-form kinds from other modules are squeezed into
-``[a-z0-9_]`` or ``other``. A phone number never becomes a label.
+the configured names, following a reload (anything else is ``unknown``), reasons
+and verdicts are enum codes, and free-form kinds from other modules are squeezed
+into ``[a-z0-9_]`` or ``other``. A phone number never becomes a label.
 
 List size, age and version are read at scrape time from the registry holder and
 the gateway's clock, so a list that ages past its maximum shows it without any
@@ -15,8 +15,8 @@ reload or timer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from gateway import __version__
 
 if TYPE_CHECKING:
+    from gateway.config import Config
     from gateway.service import Gateway, Outcome
 
 # From 10 µs (the decision's target) up to the AGI read timeout and beyond.
@@ -50,6 +51,30 @@ EXPORTED = frozenset({
 })
 
 
+@runtime_checkable
+class AuditStatus(Protocol):
+    """An audit log that reports its state (``gateway.audit.AuditLog``): read at scrape time.
+
+    Runtime-checkable because the gateway holds its audit log as an ``AuditSink`` (what the call path needs):
+    whether that sink can also report is known only from the object, and checked once, at construction.
+    """
+
+    def stats(self) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class StateHealth(Protocol):
+    """A call-history store that can be down (Redis); the embedded store has no such flag and is always up."""
+
+    @property
+    def healthy(self) -> bool: ...
+
+
+def state_health(state: object) -> StateHealth | None:
+    """The store's health flag, or None for a store that cannot fail on its own (the embedded one)."""
+    return state if isinstance(state, StateHealth) else None
+
+
 def bounded_kind(kind: str) -> str:
     """A label value from a code-like string; anything else (a number, free text) becomes ``other``."""
     k = kind.strip().lower()
@@ -62,6 +87,7 @@ class _ListCollector(Collector):
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.tz = ZoneInfo(gateway.config.gateway.timezone)
+        self.health = state_health(gateway.state)
 
     def collect(self) -> Iterable[Metric]:
         holder = self.gateway.holder
@@ -92,7 +118,7 @@ class _ListCollector(Collector):
                 age.add_metric([name], float(days))
             info.add_metric([name], {"kind": kind, "version": lst.meta.version})
         state = GaugeMetricFamily("dnc_state_up", "1 while the call-history store answers (Redis up)")
-        state.add_metric([], 1.0 if getattr(self.gateway.state, "healthy", True) else 0.0)
+        state.add_metric([], 0.0 if self.health is not None and not self.health.healthy else 1.0)
         return [size, age, max_age, loaded, info, state]
 
 
@@ -136,8 +162,8 @@ class Metrics:
         self.audit_up: Gauge | None = None
         self._audit_live = False
         audit = gateway.audit
-        stats = getattr(audit, "stats", None)
-        if callable(stats):
+        if isinstance(audit, AuditStatus):
+            stats = audit.stats
             # Read the queue at scrape time: a writer stuck on a full disk commits nothing, so a depth set
             # only after commits would freeze at its last (low) value exactly when it matters.
             self._audit_live = True
@@ -145,8 +171,17 @@ class Metrics:
             self.audit_up = Gauge("dnc_audit_up", "1 while the audit log accepts records (absent without one)",
                                   registry=r)
             self.audit_up.set_function(lambda: 1.0 if stats().get("available") else 0.0)
-        if audit is not None and hasattr(audit, "metrics"):
-            audit.metrics = self  # the audit log reports each group commit through audit_commit()
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a reload (SIGHUP): label values are the campaign and list names configured *now*.
+
+        A campaign added by the reload is counted under its name from the next call; a removed one is
+        ``unknown`` from then on. Its series already exported stay until a restart: a counter that
+        vanished would lose its increments since the last scrape, and the names come only from the
+        operator's configs, never from what a dialplan sends, so the label set stays bounded.
+        """
+        self._campaigns = frozenset(config.campaigns)
+        self._lists = frozenset(config.lists)
 
     # -- the observer ------------------------------------------------------------------------------
 

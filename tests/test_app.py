@@ -52,3 +52,35 @@ async def test_a_bad_config_on_reload_keeps_the_running_one(sample_config_path: 
         assert "[web] listen changed: restart" in caplog.text
     finally:
         await running.close()
+
+
+async def test_start_wires_metrics_into_the_audit_log(sample_config_path: Path) -> None:
+    sample_config_path.write_text(sample_config_path.read_text().replace(
+        'timezone = "Europe/Paris"', 'timezone = "Europe/Paris"\naudit = "audit.db"', 1))
+    running = await start(load(sample_config_path), web=False)
+    try:
+        assert running.audit is not None and running.metrics is not None
+        assert running.audit.metrics is running.metrics  # each group commit is reported
+        registry = running.metrics.registry
+        assert registry.get_sample_value("dnc_audit_up") == 1
+        await running.gateway.check("0612000010", "prospect")  # ALLOW: committed before the answer
+        assert (registry.get_sample_value("dnc_audit_records_total") or 0) >= 1
+    finally:
+        await running.close()
+
+
+async def test_reload_tells_the_page_and_metrics_the_new_campaigns(sample_config_path: Path) -> None:
+    running = await start(load(sample_config_path), web=True)
+    try:
+        assert running.metrics is not None and running.web is not None
+        sample_config_path.write_text(sample_config_path.read_text() + """
+[campaigns.autumn]
+regime = "opposition"
+lists = ["bloctel"]
+caller_id = "0162000000"
+""")
+        await running.reload()
+        assert running.metrics.campaign_label("autumn") == "autumn"
+        assert "autumn" in running.web.hub.board.campaigns
+    finally:
+        await running.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -161,6 +162,30 @@ async def test_hooks(sample_config: Config, clock) -> None:
     await gw.close()
 
 
+async def test_labels_follow_a_reload(sample_config: Config, clock) -> None:
+    """A campaign or list added by a reload is counted under its name; a removed one is unknown from then on,
+    and its series already exported stay (a counter never loses what it counted)."""
+    gw, m = await gateway_for(sample_config, clock)
+    await gw.check("0612000001", "legacy")
+    await gw.check("0612000001", "autumn")
+    m.registry_poll("extra", "updated")
+    assert value(m, "dnc_decisions_total", campaign="autumn") == 0
+    assert value(m, "dnc_registry_polls_total", list="unknown") == 1
+
+    campaigns = {k: v for k, v in sample_config.campaigns.items() if k != "legacy"}
+    m.reconfigure(replace(sample_config, campaigns={**campaigns, "autumn": sample_config.campaigns["legacy"]},
+                          lists={**sample_config.lists, "extra": sample_config.lists["bloctel"]}))
+    await gw.check("0612000001", "autumn")
+    await gw.check("0612000001", "legacy")
+    m.registry_poll("extra", "updated")
+    assert value(m, "dnc_decisions_total", campaign="autumn") == 1
+    assert value(m, "dnc_decisions_total", campaign="unknown") == 2
+    assert value(m, "dnc_decisions_total", campaign="legacy") == 1  # counted before the reload, kept
+    assert value(m, "dnc_registry_polls_total", list="extra") == 1
+    assert {lab["campaign"] for n, lab, _ in samples(m) if "campaign" in lab} == {"legacy", "autumn", "unknown"}
+    await gw.close()
+
+
 async def test_every_instance_has_its_own_registry(sample_config: Config, clock) -> None:
     gw1, m1 = await gateway_for(sample_config, clock)
     gw2, m2 = await gateway_for(sample_config, clock)
@@ -180,7 +205,7 @@ async def test_audit_log_reports_its_commits(sample_config: Config, clock, tmp_p
     gw.holder.load_all()
     m = Metrics(gw)
     gw.observers.append(m)
-    assert audit.metrics is m
+    audit.metrics = m  # as gateway.app.start wires it
     assert value(m, "dnc_audit_up") == 1
     for _ in range(3):
         await gw.check("0612000010", "prospect")  # ALLOW: durable before the answer

@@ -87,6 +87,21 @@ class Bypass:
 Effect = Confirmed | Bypass
 
 
+@dataclass(frozen=True, slots=True)
+class BypassRecord:
+    """A flagged bypass as the watcher keeps it for the supervisor page: masked already, so that nothing
+    downstream (the page, ``/api/summary``, the SSE feed) ever holds a full number, even by mistake."""
+
+    at: float  # wall-clock time it was flagged (epoch seconds)
+    kind: BypassKind
+    number: str  # masked
+    channel: str  # the dialling channel, masked ("-" for an originated call)
+    dest_channel: str  # the trunk leg, masked
+    campaign: str  # of the BLOCK decision, else ""
+    decision_id: str  # of the BLOCK decision, else ""
+    hangup: bool  # the watcher hung the call up
+
+
 @dataclass(slots=True, eq=False)
 class _Decision:
     decision_id: str

@@ -35,7 +35,7 @@ from panoramisk.manager import Manager
 
 from gateway.aio import cancel
 from gateway.ami import backoff
-from gateway.ami.events import Bypass, CallTracker, Confirmed, Decided
+from gateway.ami.events import Bypass, BypassRecord, CallTracker, Confirmed, Decided
 from gateway.config import AmiSection
 from gateway.numbers import mask
 from gateway.policy.decision import Verdict
@@ -127,7 +127,7 @@ class AmiWatcher:
         self.connected = False
         self.reconnects = 0
         self.last_event_at: float | None = None
-        self.recent_bypasses: deque[dict[str, Any]] = deque(maxlen=RECENT_BYPASSES)
+        self.recent_bypasses: deque[BypassRecord] = deque(maxlen=RECENT_BYPASSES)
         self._clock = clock
         self._wall = wall
         self._task: asyncio.Task[None] | None = None
@@ -282,9 +282,8 @@ class AmiWatcher:
                     else "with no gateway decision", "; hanging it up" if hangup else "")
         if self.metrics is not None:
             self.metrics.bypass(b.campaign)
-        self.recent_bypasses.append({
-            "time": self._wall(), "kind": str(b.kind), "number": b.masked, "channel": channel,
-            "dest_channel": dest, "campaign": b.campaign, "decision_id": b.decision_id, "hangup": hangup})
+        self.recent_bypasses.append(BypassRecord(self._wall(), b.kind, b.masked, channel, dest, b.campaign,
+                                                 b.decision_id, hangup))
         if hangup:
             task = asyncio.ensure_future(self._hangup(manager, b))
             self._actions.add(task)

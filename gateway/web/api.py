@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from datetime import date
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from gateway.metrics import AuditStatus, state_health
 from gateway.numbers import mask
 from gateway.state.model import StateUnavailable
 from gateway.web import params
 from gateway.web.auth import Access, authorize, refusal_message
-from gateway.web.status import ami_status, lists_status, mask_text
+from gateway.web.status import AmiStatus, ami_status, lists_status, mask_text
 
 if TYPE_CHECKING:
+    from gateway.ami.events import BypassRecord  # a type only: the web and the AMI watcher are independent
     from gateway.service import Gateway
     from gateway.web.live import LiveHub
 
@@ -32,6 +35,39 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
+UNKNOWN = "unknown"
+
+
+class AuditView(AuditStatus, Protocol):
+    """What the API reads of the audit log (``gateway.audit.AuditLog``): its state and its records."""
+
+    async def query_async(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
+                          until: float | None = None, limit: int = 1000,
+                          newest_first: bool = False) -> list[dict[str, Any]]: ...
+
+
+class BypassSource(Protocol):
+    """The AMI watcher's latest bypasses, oldest first (``gateway.ami.watcher.AmiWatcher``)."""
+
+    @property
+    def recent_bypasses(self) -> Sequence[BypassRecord]: ...
+
+
+class AmiView(AmiStatus, BypassSource, Protocol):
+    """What the page and ``/healthz`` read of the AMI watcher."""
+
+
+class Parts(Protocol):
+    """The running gateway's parts the API reads (``gateway.app.Running``).
+
+    Read on each request rather than once: ``serve`` starts the AMI watcher after the web server.
+    """
+
+    @property
+    def audit(self) -> AuditView | None: ...
+
+    @property
+    def ami(self) -> AmiView | None: ...
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
@@ -61,20 +97,21 @@ async def read_body(request: web.Request) -> bytes:
 
 
 class Api:
-    def __init__(self, gateway: Gateway, token: str, running: Any, hub: LiveHub) -> None:
+    def __init__(self, gateway: Gateway, token: str, running: Parts | None, hub: LiveHub) -> None:
         self.gateway = gateway
         self.token = token
         self.running = running
         self.hub = hub
         self.tz = ZoneInfo(gateway.config.gateway.timezone)
+        self.health = state_health(gateway.state)
 
     @property
-    def audit(self) -> Any:
-        return getattr(self.running, "audit", None) if self.running is not None else self.gateway.audit
+    def audit(self) -> AuditView | None:
+        return self.running.audit if self.running is not None else None
 
     @property
-    def ami(self) -> Any:
-        return getattr(self.running, "ami", None)
+    def ami(self) -> AmiView | None:
+        return self.running.ami if self.running is not None else None
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -93,7 +130,7 @@ class Api:
                                  if e["error"] or not e["loaded"]}},
             "ami": ami_status(self.ami)["state"],
             "audit": "off" if self.audit is None else "on",
-            "state": "ok" if getattr(self.gateway.state, "healthy", True) else "unavailable",
+            "state": "unavailable" if self.health is not None and not self.health.healthy else "ok",
         }
         return web.json_response(body, status=200 if ok else 503)
 
@@ -145,7 +182,7 @@ class Api:
 
     # -- shared -------------------------------------------------------------------------------------
 
-    def today(self) -> Any:
+    def today(self) -> date:
         return self.gateway.clock().astimezone(self.tz).date()
 
     def lists(self) -> list[dict[str, Any]]:
@@ -156,16 +193,13 @@ class Api:
         """The slowly changing part of the page: lists, AMI, bypasses, audit (no numbers unmasked)."""
         audit = self.audit
         audit_stats: dict[str, Any] | None = None
-        if audit is not None and callable(getattr(audit, "stats", None)):
-            raw = audit.stats()
-            audit_stats = {str(k): mask_text(v) if isinstance(v, str) else v for k, v in raw.items()
-                           if isinstance(v, int | float | bool | str) and "number" not in str(k)
-                           } if isinstance(raw, dict) else None
+        if audit is not None:
+            audit_stats = plain_stats(audit.stats())
         return {
             "instance": self.gateway.instance or "",
             "lists": self.lists(),
             "ami": ami_status(self.ami),
-            "bypasses": bypasses(self.ami, frozenset(self.gateway.config.campaigns)),
+            "bypasses": bypasses(self.ami, self.gateway.config.campaigns),
             "audit": audit_stats,
         }
 
@@ -179,28 +213,28 @@ def mask_digits(text: str) -> str:
     return _DIGITS.sub(lambda m: mask(m.group(0)), text)
 
 
-def bypasses(ami: Any, campaigns: frozenset[str], limit: int = 20) -> list[dict[str, Any]]:
-    """The watcher's recent bypasses reduced to safe fields; the number is always masked here."""
-    recent = getattr(ami, "recent_bypasses", None) if ami is not None else None
-    if not recent:
+def plain_stats(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit log's report reduced to plain values, with no number (an error message may quote one)."""
+    return {str(k): mask_text(v) if isinstance(v, str) else v for k, v in raw.items()
+            if isinstance(v, int | float | bool | str) and "number" not in str(k)}
+
+
+def bypasses(ami: BypassSource | None, campaigns: Collection[str], limit: int = 20) -> list[dict[str, Any]]:
+    """The watcher's latest bypasses, newest first, as the page shows them.
+
+    Campaigns are those configured now (else ``unknown``), like everywhere on the page. The watcher masks
+    numbers and channel names already; they are masked again here, as the last step before a browser.
+    """
+    if ami is None:
         return []
-    out = []
-    for item in list(recent)[-limit:][::-1]:
-        get = item.get if isinstance(item, dict) else (lambda k, _i=item: getattr(_i, k, None))
-        at = get("at") or get("time")
-        if isinstance(at, datetime):
-            at = at.timestamp()
-        number = get("number") or get("dialled") or ""
-        campaign = str(get("campaign") or "")
-        out.append({
-            "at": at if isinstance(at, int | float) else None,
-            "campaign": campaign if campaign in campaigns else "unknown",
-            "channel": mask_digits(str(get("channel") or "")),
-            "number": mask(str(number)) if number else "",
-            "kind": mask_digits(str(get("kind") or "")),
-            "hangup": bool(get("hangup")),
-        })
-    return out
+    return [{
+        "at": b.at,
+        "campaign": b.campaign if b.campaign in campaigns else UNKNOWN,
+        "channel": mask_digits(b.channel),
+        "number": mask(b.number) if b.number else "",
+        "kind": str(b.kind),
+        "hangup": b.hangup,
+    } for b in islice(reversed(ami.recent_bypasses), limit)]
 
 
 def _dumps(obj: Any) -> str:

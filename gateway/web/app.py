@@ -19,10 +19,11 @@ from prometheus_client.exposition import choose_encoder
 
 from gateway.config import WebSection
 from gateway.web import params
-from gateway.web.api import API_KEY, MAX_BODY, Api, admin, error
+from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
 from gateway.web.live import SSE_HEARTBEAT, Board, LiveHub, sse_event
 
 if TYPE_CHECKING:
+    from gateway.config import Config
     from gateway.metrics import Metrics
     from gateway.registry.holder import ReloadResult
     from gateway.registry.model import Registries
@@ -58,7 +59,7 @@ class WebServer:
     """``/metrics``, ``/healthz``, the JSON API, the live page and its SSE feed, on one aiohttp listener."""
 
     def __init__(self, gateway: Gateway, config: WebSection, *, metrics: Metrics | None = None,
-                 running: Any = None, live_interval: float = 1.0, status_every: float = 2.0,
+                 running: Parts | None = None, live_interval: float = 1.0, status_every: float = 2.0,
                  heartbeat: float = 15.0, max_clients: int = 100) -> None:
         self.gateway = gateway
         self.config = config
@@ -129,6 +130,10 @@ class WebServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def reconfigure(self, config: Config) -> None:
+        """Follow a reload (SIGHUP): the page's campaign names become those of the new config."""
+        self.hub.reconfigure(frozenset(config.campaigns))
 
     def _swapped(self, regs: Registries, result: ReloadResult) -> None:
         # Called from the reload worker thread: hop onto the loop.

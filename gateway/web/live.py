@@ -95,6 +95,26 @@ class Board:
         if len(self._new) > self.latest_size:
             del self._new[: len(self._new) - self.latest_size]
 
+    def reconfigure(self, campaigns: frozenset[str]) -> bool:
+        """Follow a reload (SIGHUP): campaign names on the board are always those configured now.
+
+        Blocks of a campaign the reload removed stay counted, under ``unknown`` (the name a call for it now
+        gets), so that the hour's figures do not change and the names shown stay the configured ones. True
+        when something already shown changed: the page then needs a fresh summary.
+        """
+        removed = self.campaigns - campaigns
+        self.campaigns = campaigns
+        changed = False
+        for bucket in self.minutes.values():
+            for key in [k for k in bucket if k[0] in removed]:
+                bucket[(UNKNOWN, key[1], key[2])] += bucket.pop(key)
+                changed = True
+        for item in self.latest:  # the same dicts as in _new: both follow
+            if item["campaign"] in removed:
+                item["campaign"] = UNKNOWN
+                changed = True
+        return changed
+
     def _prune(self, newest: int) -> None:
         horizon = newest - self.window * 60
         for m in [m for m in self.minutes if m <= horizon]:
@@ -210,6 +230,20 @@ class LiveHub:
                 self.clients.discard(client)
                 client.end()
 
+    def reconfigure(self, campaigns: frozenset[str]) -> None:
+        """Follow a reload (SIGHUP); when the board changed, every page gets a fresh ``summary``.
+
+        A tick only carries the minutes and blocks that changed since the last one, and a page merges it
+        into what it holds: a renamed row would stay on the page under its old name. A summary replaces it.
+        """
+        if not self.board.reconfigure(campaigns) or not self.clients:
+            self.poke_status()  # the bypasses' campaign names may have changed all the same
+            return
+        self.board.drain()  # what it held is in the summary: a later tick must not add it a second time
+        status = self.status_now()
+        self._last_status = status
+        self.broadcast("summary", {"now": self.now(), **self.board.snapshot(), **status})
+
     def poke_status(self) -> None:
         """Ask for a status broadcast now (registry swapped); safe to call from the loop thread only."""
         self._poke.set()
@@ -229,8 +263,11 @@ class LiveHub:
         loop = asyncio.get_running_loop()
         next_status = loop.time()
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11, a cancel (close()) that arrives as the poke is set
+            # is swallowed by wait_for, and this loop, hence close() and the shutdown, would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._poke.wait()
             poked = self._poke.is_set()
             self._poke.clear()
             if not self.clients:

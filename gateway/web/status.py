@@ -12,7 +12,7 @@ import enum
 import re
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.numbers import mask
 from gateway.registry.model import ListSpec, Registries
@@ -67,19 +67,26 @@ def lists_status(specs: Mapping[str, ListSpec], regs: Registries, errors: Mappin
     return out
 
 
-def ami_status(ami: Any) -> dict[str, Any]:
+class AmiStatus(Protocol):
+    """What the page and ``/healthz`` read of the AMI watcher (``gateway.ami.watcher.AmiWatcher``)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def status(self) -> Mapping[str, object]: ...
+
+
+def ami_status(ami: AmiStatus | None) -> dict[str, Any]:
     """``off`` when no [ami] is configured; otherwise whatever the watcher reports, reduced to plain values."""
     if ami is None:
         return {"state": "off", "connected": None}
-    connected = bool(getattr(ami, "connected", False))
+    connected = bool(ami.connected)
     out: dict[str, Any] = {"state": "connected" if connected else "disconnected", "connected": connected}
-    status = getattr(ami, "status", None)
-    if callable(status):
-        try:
-            detail = status()
-        except Exception:  # the watcher's own report must not break the page
-            detail = None
-        if isinstance(detail, Mapping):
-            out["detail"] = {str(k): v for k, v in detail.items() if isinstance(v, str | int | float | bool)
-                             and k not in ("number", "secret", "password")}
+    try:
+        detail = ami.status()
+    except Exception:  # the watcher's own report must not break the page
+        return out
+    # Plain values only, and never a credential or a number, whatever a later watcher adds to its report.
+    out["detail"] = {str(k): v for k, v in detail.items() if isinstance(v, str | int | float | bool)
+                     and k not in ("number", "secret", "password")}
     return out

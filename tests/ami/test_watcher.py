@@ -132,10 +132,10 @@ async def test_a_whole_recorded_session_of_asterisk_config(harness: Harness) -> 
         conn = await fake.wait_connections(1)
         await seen_all(w, events)
         await until(lambda: len(conn.named("hangup")) == 1)
-        assert [(b["channel"], b["kind"], b["number"], b["hangup"]) for b in w.recent_bypasses] == [
+        assert [(b.channel, b.kind, b.number, b.hangup) for b in w.recent_bypasses] == [
             (E2E_BYPASS_CHANNEL, "no_decision", "+3361•••••03", True)]
         assert [(a["channel"], a["cause"]) for a in conn.named("hangup")] == [(E2E_BYPASS_CHANNEL, "21")]
-        assert E2E_EMERGENCY_CHANNEL not in {b["channel"] for b in w.recent_bypasses}
+        assert E2E_EMERGENCY_CHANNEL not in {b.channel for b in w.recent_bypasses}
         assert harness.sample("dnc_bypasses_total", campaign="unknown") == 1
 
 
@@ -161,9 +161,8 @@ async def test_bypass_is_flagged(harness: Harness, caplog: pytest.LogCaptureFixt
         assert harness.sample("dnc_bypasses_total", campaign="unknown") == 1
         assert harness.sample("dnc_attempts_confirmed_total") == 0
         [b] = w.recent_bypasses
-        assert (b["number"], b["channel"], b["kind"], b["hangup"]) == ("+3361•••••02", ALLOWED_CHANNEL,
-                                                                       "no_decision", hangup)
-        assert isinstance(b["time"], float)
+        assert (b.number, b.channel, b.kind, b.hangup) == ("+3361•••••02", ALLOWED_CHANNEL, "no_decision", hangup)
+        assert isinstance(b.at, float)
         if hangup:
             await until(lambda: bool(conn.named("hangup")))
             [action] = conn.named("hangup")

@@ -50,6 +50,8 @@ async def serve(config: Config, clock: Callable[[], datetime], *, audit: Any = N
     gateway.holder.load_all()
     metrics = Metrics(gateway)
     gateway.observers.append(metrics)
+    if audit is not None:
+        audit.metrics = metrics  # as gateway.app.start wires it
     running = Running(config, gateway, audit, metrics, ami=ami)
     web = WebServer(gateway, config.web, metrics=metrics, running=running, **web_kw)
     running.web = web

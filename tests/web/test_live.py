@@ -131,3 +131,62 @@ async def _until(cond: Callable[[], bool]) -> None:
     # Polling is the point here: the condition is on data another task appends to.
     while not cond():  # noqa: ASYNC110
         await asyncio.sleep(0.005)
+
+
+async def test_board_follows_a_reload_of_the_campaigns(sample_config: Config) -> None:
+    t0 = FIXED_NOW
+    b = board(sample_config)
+    legacy, prospect, autumn = await outcomes(sample_config, [
+        ("0612000001", "legacy", t0), ("0612000200", "prospect", t0), ("0612000002", "autumn", t0)])
+    for o in (legacy, prospect, autumn):
+        b.add(o)
+    m0 = str(minute_of(t0.timestamp()))
+    before = b.snapshot()
+    assert {row[0] for row in before["buckets"][m0]} == {"legacy", "prospect", "unknown"}
+
+    # autumn added, legacy removed: legacy's block stays counted, under unknown like any unconfigured name
+    assert b.reconfigure(frozenset({"prospect", "survey", "autumn"})) is True
+    snap = b.snapshot()
+    assert snap["totals"] == before["totals"]
+    assert snap["buckets"][m0] == [["prospect", "no_consent", False, 1], ["unknown", "opposition_list", False, 1],
+                                   ["unknown", "unknown_campaign", False, 1]]
+    assert [i["campaign"] for i in snap["latest"]] == ["unknown", "prospect", "unknown"]
+    assert [i["campaign"] for i in b.drain()["latest"]] == ["unknown", "prospect", "unknown"]  # type: ignore[index]
+    # Later calls: the added campaign shows under its name, the removed one under unknown.
+    b.add(legacy)
+    b.add(autumn)
+    assert [i["campaign"] for i in b.snapshot()["latest"][:2]] == ["autumn", "unknown"]
+    # Nothing already shown changes: no summary needed.
+    assert b.reconfigure(frozenset({"prospect", "survey", "autumn", "winter"})) is False
+
+
+async def test_hub_sends_a_fresh_summary_when_a_reload_changes_the_board(sample_config: Config) -> None:
+    clock: Callable[[], datetime] = lambda: FIXED_NOW  # noqa: E731
+    hub = LiveHub(board(sample_config), lambda: {"lists": []}, clock)  # not started: no ticks of its own
+    client = hub.subscribe()
+    assert client is not None
+    [o] = await outcomes(sample_config, [("0612000001", "legacy", FIXED_NOW)])
+    hub.decided(o, 0.0)
+    hub.reconfigure(frozenset(sample_config.campaigns) | {"autumn"})  # nothing shown changes: no summary
+    assert client.queue.empty()
+    hub.reconfigure(frozenset({"prospect", "survey"}))
+    raw = client.queue.get_nowait()
+    assert raw is not None and raw.startswith(b"event: summary\n")
+    summary = json.loads(raw.split(b"data: ", 1)[1])
+    assert summary["lists"] == [] and summary["totals"]["blocked"] == 1
+    assert [i["campaign"] for i in summary["latest"]] == ["unknown"]
+    assert "legacy" not in json.dumps(summary["buckets"])
+    assert hub.board.drain() is None  # the summary carried it: no tick repeats it
+
+
+async def test_close_right_after_a_poke_ends_the_hub(sample_config: Config) -> None:
+    # A reload pokes the hub; a shutdown just after it must still stop its loop (Python 3.11's wait_for
+    # swallowed that cancel, and close() never returned).
+    hub = LiveHub(board(sample_config), lambda: {}, lambda: FIXED_NOW, interval=60)
+    await hub.start()
+    await asyncio.sleep(0)  # the loop is now waiting for a poke
+    hub.poke_status()
+    closing = asyncio.ensure_future(hub.close())
+    done, _ = await asyncio.wait({closing}, timeout=10)  # a hang guard only: it ends at once or never
+    assert closing in done, "close() never returned"
+    assert hub._task is not None and hub._task.cancelled()
