@@ -14,7 +14,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gateway.config import Config
+from gateway import sdnotify
+from gateway.config import Config, ConfigError, load
 from gateway.service import Gateway
 
 if TYPE_CHECKING:
@@ -60,8 +61,6 @@ class Running:
         gw = self.gateway
         new = None
         if self.config.path is not None:
-            from gateway.config import ConfigError, load
-
             try:
                 new = load(self.config.path, data_dir=self.config.gateway.data_dir)
             except ConfigError as e:
@@ -110,13 +109,18 @@ class Running:
 
 async def start(config: Config, *, web: bool = True) -> Running:
     """Start every part of the gateway; returns once all listeners are bound."""
+    # lazy: the serving parts (aiohttp, panoramisk, prometheus-client, redis-py) add ~110 ms to every CLI
+    # command's start-up, since the CLI imports this module for `serve`; only `serve` needs them.
     from gateway.agi.server import AgiServer
+    from gateway.ami.watcher import AmiWatcher
+    from gateway.audit import AuditLog
     from gateway.metrics import Metrics
+    from gateway.registry.poller import RegistryPoller
+    from gateway.state.redis_store import RedisState
+    from gateway.web.app import WebServer
 
     audit = None
     if config.gateway.audit is not None:
-        from gateway.audit import AuditLog
-
         audit = AuditLog(config.gateway.audit, config.audit)
         await audit.start()
     gateway = Gateway(config, audit=audit)
@@ -128,30 +132,21 @@ async def start(config: Config, *, web: bool = True) -> Running:
     gateway.observers.append(metrics)
     if audit is not None:
         audit.metrics = metrics  # each group commit: dnc_audit_commit_seconds, dnc_audit_records_total
-    if config.gateway.state.startswith(("redis://", "rediss://")):
-        from gateway.state.redis_store import RedisState
-
-        if isinstance(gateway.state, RedisState):
-            gateway.state.metrics = metrics  # dnc_state_errors_total
+    if isinstance(gateway.state, RedisState):
+        gateway.state.metrics = metrics  # dnc_state_errors_total
     running = Running(config, gateway, audit, metrics)
     url_specs = [s for s in config.lists.values() if s.url]
     if url_specs:
-        from gateway.registry.poller import RegistryPoller
-
         poller = RegistryPoller(gateway.holder, url_specs)
         poller.metrics = metrics
         await poller.start()
         running.pollers.append(poller)
     if web:
-        from gateway.web.app import WebServer
-
         running.web = WebServer(gateway, config.web, metrics=metrics, running=running)
         await running.web.start()
     running.agi = AgiServer(gateway, config.agi, metrics=metrics)
     await running.agi.start()
     if config.ami is not None:
-        from gateway.ami.watcher import AmiWatcher
-
         running.ami = AmiWatcher(gateway, config.ami, metrics=metrics)
         gateway.observers.append(running.ami)
         await running.ami.start()
@@ -169,8 +164,6 @@ def serve(config: Config, *, web: bool = True) -> None:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(running.reload()))
-        from gateway import sdnotify
-
         watchdog = sdnotify.Watchdog()
         watchdog.start()
         agi = running.agi

@@ -95,7 +95,11 @@ def test_no_import_hides_in_a_function_from_a_cycle() -> None:
                     inner = any(a.name.startswith("gateway") for a in node.names)
                 else:
                     continue
-                window = lines[max(0, node.lineno - 3):node.lineno]
+                # The comment that says why stands just above the import, or above the block of imports it is in.
+                i = node.lineno - 2
+                while i >= 0 and lines[i].lstrip().startswith(("from ", "import ")):
+                    i -= 1
+                window = lines[max(0, i - 2):node.lineno]
                 if inner and not any(why in line for line in window for why in _REASONS):
                     hidden.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert hidden == []
