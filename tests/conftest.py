@@ -11,13 +11,14 @@ tests across the suite screen the same numbers the same way:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from gateway.config import Config, parse
+from tests.state.redis_server import RedisServer
 
 # Tuesday 24 Nov 2026, 10:30 in Paris: a legal time to call, consent regime.
 FIXED_NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
@@ -115,3 +116,17 @@ def sample_config(sample_config_path: Path) -> Config:
 @pytest.fixture
 def clock() -> Callable[[], datetime]:
     return lambda: FIXED_NOW
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A state store URL of each kind a gateway runs with: embedded (SQLite) and a real redis-server."""
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path / 'state.db'}"
+        return
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    try:
+        yield redis.url
+    finally:
+        redis.stop()

@@ -24,7 +24,7 @@ import pytest
 
 from gateway.replay.fastagi import ChannelInfo, run_session
 from tests.conftest import write_sample
-from tests.state.redis_server import RedisServer, free_port
+from tests.state.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
@@ -102,18 +102,6 @@ def serving(tmp_path: Path, state: str) -> Iterator[Serve]:
             serve.proc.kill()
             serve.proc.wait(timeout=10)
 
-
-@pytest.fixture(params=["sqlite", "redis"])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'state.db'}"
-        return
-    redis = RedisServer(tmp_path / "redis")
-    redis.start()
-    try:
-        yield redis.url
-    finally:
-        redis.stop()
 
 
 async def test_a_60_day_window_counts_calls_older_than_31_days(tmp_path: Path, state_url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from gateway import cli
 from gateway.config import load
 from gateway.service import Gateway
 from tests.conftest import write_sample
-from tests.state.redis_server import RedisServer
 
 
 def test_cli(sample_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -47,18 +45,6 @@ caller_id = "0162000000"
 """
 AT = "2026-11-24T10:30:00+01:00"
 
-
-@pytest.fixture(params=["sqlite", "redis"])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path / 'state.db'}"
-        return
-    redis = RedisServer(tmp_path / "redis")
-    redis.start()
-    try:
-        yield redis.url
-    finally:
-        redis.stop()
 
 
 @pytest.mark.parametrize("spelling", ["national", "international"])  # the block path, the line path
