@@ -9,12 +9,6 @@ service's count, the store's retention, and a restart that reloads the history f
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,13 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.replay.fastagi import ChannelInfo, run_session
 from tests.conftest import write_sample
-from tests.state.redis_server import free_port
+from tests.serving import Serve
 
-ROOT = Path(__file__).resolve().parents[1]
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-SERVE = "import sys; from gateway.cli import main; sys.exit(main())"
+# Debian's path, whatever the architecture.
+LIBFAKETIME = next(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"), Path("/nonexistent"))
 
 pytestmark = pytest.mark.skipif(not LIBFAKETIME.exists(), reason="needs libfaketime (Debian package faketime)")
 
@@ -45,77 +37,47 @@ check_holidays = false
 DAY0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 
 
-class Serve:
-    def __init__(self, conf: Path, clock_file: Path, cwd: Path) -> None:
-        self.conf, self.clock_file, self.cwd = conf, clock_file, cwd
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+def clocked(conf: Path, clock_file: Path, cwd: Path) -> Serve:
+    """A gateway whose wall clock is the time written in ``clock_file`` (libfaketime, re-read on every call)."""
+    return Serve(conf, cwd, {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_NO_CACHE": "1",
+                             "FAKETIME_TIMESTAMP_FILE": str(clock_file), "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                             "DNC_GATEWAY_STATE_SECRET": "windows-test"})
 
-    def set_time(self, at: datetime) -> None:
-        # libfaketime's absolute form; re-read on every clock call (FAKETIME_NO_CACHE).
-        self.clock_file.write_text("@" + at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "\n")
 
-    def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), LD_PRELOAD=str(LIBFAKETIME), FAKETIME_NO_CACHE="1",
-                   FAKETIME_TIMESTAMP_FILE=str(self.clock_file), FAKETIME_DONT_FAKE_MONOTONIC="1",
-                   DNC_GATEWAY_STATE_SECRET="windows-test")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "--config", str(self.conf), "--log-level", "WARNING", "serve",
-             "--agi-listen", f"127.0.0.1:{self.port}", "--no-web"],
-            cwd=self.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                pytest.fail(f"serve exited with {self.proc.returncode}: {err[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "serve did not listen within 30 s"
-                time.sleep(0.05)
+def serve_clock(serve: Serve) -> Path:
+    return Path(serve.env["FAKETIME_TIMESTAMP_FILE"])
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            assert self.proc.wait(timeout=20) == 0
-            if self.proc.stderr:
-                self.proc.stderr.close()
-            self.proc = None
 
-    async def call(self, number: str, campaign: str = "slow") -> tuple[str, str]:
-        info = ChannelInfo(f"agi://127.0.0.1:{self.port}/check", "check", (number, campaign))
-        session = await run_session("127.0.0.1", self.port, info, session_timeout=10)
-        return session.variables.get("DNC_VERDICT", ""), session.variables.get("DNC_REASON", "")
+def set_time(clock_file: Path, at: datetime) -> None:
+    # libfaketime's absolute form; re-read on every clock call (FAKETIME_NO_CACHE).
+    clock_file.write_text("@" + at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "\n")
 
 
 @contextmanager
 def serving(tmp_path: Path, state: str) -> Iterator[Serve]:
     conf = write_sample(tmp_path / "conf", CAMPAIGN)
     conf.write_text(conf.read_text().replace('state = "memory://"', f'state = "{state}"'))
-    serve = Serve(conf, tmp_path / "clock", tmp_path)
-    serve.set_time(DAY0)
+    serve = clocked(conf, tmp_path / "clock", tmp_path)
+    set_time(serve_clock(serve), DAY0)
     try:
         yield serve
     finally:
-        if serve.proc is not None and serve.proc.poll() is None:
-            serve.proc.kill()
-            serve.proc.wait(timeout=10)
+        serve.kill()
 
 
 
 async def test_a_60_day_window_counts_calls_older_than_31_days(tmp_path: Path, state_url: str) -> None:
     with serving(tmp_path, state_url) as serve:
         serve.start()
-        assert await serve.call("0612000077") == ("ALLOW", "")
-        serve.set_time(DAY0 + timedelta(days=35))
-        assert await serve.call("0612000077") == ("ALLOW", "")
+        assert await serve.call("0612000077", "slow") == ("ALLOW", "")
+        set_time(serve_clock(serve), DAY0 + timedelta(days=35))
+        assert await serve.call("0612000077", "slow") == ("ALLOW", "")
         # A restart reloads the history from the store: day 0 must survive it on day 40.
         serve.stop()
-        serve.set_time(DAY0 + timedelta(days=40))
+        set_time(serve_clock(serve), DAY0 + timedelta(days=40))
         serve.start()
-        assert await serve.call("0612000077") == ("BLOCK", "frequency_cap")
+        assert await serve.call("0612000077", "slow") == ("BLOCK", "frequency_cap")
         # Day 61 in the callee's calendar: day 0 has left the window, day 35 has not.
-        serve.set_time(DAY0 + timedelta(days=60, hours=1))
-        assert await serve.call("0612000077") == ("ALLOW", "")
+        set_time(serve_clock(serve), DAY0 + timedelta(days=60, hours=1))
+        assert await serve.call("0612000077", "slow") == ("ALLOW", "")
         serve.stop()

@@ -68,7 +68,9 @@ class RedisSettings:
     """How the Redis backend bounds its round trips and when it stops trying (the ``[gateway] state_*`` keys)."""
 
     connect_timeout: float = 0.05  # seconds to open a connection
-    op_timeout: float = 0.05  # seconds per round trip; a slower one fails that call (only)
+    # Seconds per round trip; a slower one fails that call (only). Above the stalls of a busy host (a GC pause, CPU
+    # contention), below what the dialplan gives a gateway (two round trips per call).
+    op_timeout: float = 0.15
     retry_interval: float = 0.5  # seconds calls fail fast once the breaker is open, before one probes again
     failures_to_open: int = 3  # consecutive failed round trips that open the breaker (one slow call never does)
     max_connections: int = 64  # pool size: a burst past it waits a moment for a connection
