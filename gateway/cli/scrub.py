@@ -90,7 +90,9 @@ def _scrub(args: argparse.Namespace, config: Config, gw: Gateway, engine: Engine
     src_path = None if args.input == "-" else Path(args.input)
     out_path = Path(args.output)
     rejects_path = Path(args.rejects) if args.rejects else out_path.with_name(out_path.name + ".rejects.csv")
-    screener = Screener(engine, gw.holder.current, gw.normaliser, args.campaign, at, args.caller_id, histories)
+    known = gw.state.known_keys(gw.professional) if histories is not None else None
+    screener = Screener(engine, gw.holder.current, gw.normaliser, args.campaign, at, args.caller_id, histories,
+                        known)
     progress = None
     if sys.stderr.isatty():
         from tqdm import tqdm  # only on a terminal: a piped or scheduled run does not pay for its import

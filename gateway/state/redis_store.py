@@ -43,7 +43,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
 
@@ -356,6 +356,9 @@ class RedisState:
                            _dt(int(optout)) if optout else None)
 
         return await self._run(professional, op)
+
+    def known_keys(self, professional: str) -> Collection[int] | None:
+        return None  # keys hold an HMAC of the number, never the number: ask by number
 
     async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
         """The non-empty histories of ``keys`` (a scrub's block of numbers), pipelined in chunks: each chunk is

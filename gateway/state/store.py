@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +36,10 @@ class StateStore(Protocol):
 
     async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
         """The non-empty histories among ``keys``, in as few round trips as it takes (a scrub's block)."""
+        ...
+
+    def known_keys(self, professional: str) -> Collection[int] | None:
+        """Every number with a history, when the store can list them cheaply (None: ask by number)."""
         ...
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
@@ -148,6 +152,10 @@ class EmbeddedState:
 
     async def history(self, professional: str, key: int) -> History:
         return self.history_now(professional, key)
+
+    def known_keys(self, professional: str) -> Collection[int] | None:
+        return {key for table in (self._attempts, self._refusals, self._optouts)
+                for prof, key in table if prof == professional}
 
     async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
         found = {}
