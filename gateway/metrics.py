@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from gateway import __version__
+from gateway.audit.record import Source
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -36,7 +37,9 @@ LATENCY_BUCKETS = (
     0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
 UNKNOWN = "unknown"
-SOURCES = frozenset({"agi", "api", "cli", "replay"})
+# Every audit source is a label value (bounded: an enum); following the enum, so that a source added there
+# (dry_run, FastAGI's dryrun route) is not counted as "other".
+SOURCES = frozenset(s.value for s in Source)
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 # Names of every metric this module exports, as they appear in PromQL (the deploy/ dashboard is checked

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.audit.record import Source
 from gateway.config import Config
-from gateway.metrics import EXPORTED, LATENCY_BUCKETS, Metrics, bounded_kind
+from gateway.metrics import EXPORTED, LATENCY_BUCKETS, SOURCES, Metrics, bounded_kind
 from gateway.service import Gateway
 from tests.conftest import FIXED_NOW
 
@@ -69,6 +70,17 @@ async def test_decisions_are_counted_by_campaign_verdict_and_reason(sample_confi
     buckets = sorted(float(lab["le"]) for n, lab, _ in samples(m) if n == "dnc_decision_seconds_bucket"
                      and lab["le"] != "+Inf")
     assert buckets[0] == 0.00001 and tuple(buckets) == LATENCY_BUCKETS
+    await gw.close()
+
+
+async def test_every_audit_source_is_its_own_label(sample_config: Config) -> None:
+    """A FastAGI dryrun (``dnc-gateway replay``'s default) is counted as source="dry_run", not "other"."""
+    gw, m = await gateway_for(sample_config, lambda: FIXED_NOW)
+    assert {s.value for s in Source} <= SOURCES
+    await gw.check("0612000001", "legacy", source=Source.DRY_RUN, count=False)
+    await gw.check("0612000001", "legacy", source="0612000001")  # free text never becomes a label
+    assert value(m, "dnc_decisions_total", source="dry_run") == 1
+    assert value(m, "dnc_decisions_total", source="other") == 1
     await gw.close()
 
 

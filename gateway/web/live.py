@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.aio import cancel
+from gateway.audit.record import Source
 from gateway.numbers import mask
 from gateway.policy.decision import Verdict
 
@@ -37,9 +38,9 @@ log = logging.getLogger(__name__)
 WINDOW_MINUTES = 60
 LATEST = 50
 UNKNOWN = "unknown"
-# Dry runs (``/api/check``) are not calls: they stay out of the supervisor's view (they are in /metrics
-# with source="api").
-NOT_CALLS = frozenset({"api"})
+# Dry runs are not calls: ``/api/check`` and FastAGI's ``dryrun`` route (what ``dnc-gateway replay`` uses by
+# default) stay out of the supervisor's view; they are in /metrics with source="api" / "dry_run".
+NOT_CALLS = frozenset({Source.API.value, Source.DRY_RUN.value})
 
 Key = tuple[str, str, bool]  # campaign, reason, would_block (monitor mode)
 

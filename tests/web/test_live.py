@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
+
 from gateway.config import Config
 from gateway.service import Gateway, Outcome
 from gateway.web.live import Board, LiveHub, minute_of, sse_event
@@ -76,9 +78,10 @@ async def test_window_and_latest_are_bounded(sample_config: Config) -> None:
     assert len(b.drain()["latest"]) == 5  # type: ignore[index]
 
 
-async def test_api_dry_runs_are_not_calls(sample_config: Config) -> None:
+@pytest.mark.parametrize("source", ["api", "dry_run"])  # /api/check; FastAGI's dryrun route (replay's default)
+async def test_dry_runs_are_not_calls(sample_config: Config, source: str) -> None:
     b = board(sample_config)
-    for o in await outcomes(sample_config, [("0612000001", "legacy", FIXED_NOW)], source="api"):
+    for o in await outcomes(sample_config, [("0612000001", "legacy", FIXED_NOW)], source=source):
         b.add(o)
     assert b.snapshot()["totals"]["decisions"] == 0
     assert b.drain() is None
