@@ -7,6 +7,7 @@ tests/artifacts/supervisor.png for people to look at.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -163,6 +164,32 @@ async def test_page_warns_about_ageing_lists_and_bypasses(sample_config: Config,
     finally:
         await web.close()
         await running.gateway.close()
+
+
+async def test_page_shows_a_failed_reload_in_red_until_one_succeeds(served: Served, browser: Any) -> None:
+    """Issue 15 #8: the previous version serves (the list looks fresh), so the failure needs its own red line."""
+    page, problems = await open_page(browser, served.url("/"))
+    item = page.locator("#lists li[data-list=bloctel]")
+    await expect(item).to_have_class("ok")
+    path = served.gateway.config.lists["bloctel"].path
+    assert path is not None
+    good = path.read_text()
+    path.write_text("garbage 0612345678 here\nand there\n")
+    assert not (await served.gateway.holder.reload(["bloctel"])).ok
+    line = item.locator(".failed")
+    await expect(line).to_have_text(re.compile(r"^last reload failed at \d\d:\d\d: .*not numbers"), timeout=5000)
+    await expect(item).to_have_class("ok reload-failed")  # still fresh: the old version is in service
+    assert await line.evaluate("e => getComputedStyle(e).color") == "rgb(255, 123, 114)"
+    await expect(page.locator("#alerts")).to_contain_text("the previous version")
+    assert "0612345678" not in await page.locator("body").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "supervisor-reload-failed.png"), full_page=True)
+
+    path.write_text(good)
+    assert (await served.gateway.holder.reload(["bloctel"])).ok
+    await expect(line).to_have_count(0, timeout=5000)
+    await expect(item).to_have_class("ok")
+    assert problems == []
 
 
 def _watcher(config: Config) -> Any:

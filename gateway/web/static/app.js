@@ -252,7 +252,16 @@
       fill.style.width = `${Math.max(2, share * 100)}%`;
       bar.append(fill);
       if (l.max_age_days || !l.loaded) li.append(bar);
-      li.append(el("span", "meta", l.loaded ? `${l.kind} · ${fmtInt.format(l.count)} ${l.count === 1 ? "entry" : "entries"} · ${l.version}` : `${l.kind} · ${l.error || "no version in service"}`));
+      li.append(el("span", "meta", l.loaded ? `${l.kind} · ${fmtInt.format(l.count)} ${l.count === 1 ? "entry" : "entries"} · ${l.version}` : `${l.kind} · ${l.reload_failed ? "no version in service" : l.error || "no version in service"}`));
+      // A failed reload keeps the previous version serving, so freshness alone would look fine: say it in red.
+      const failed = l.reload_failed;
+      if (failed) {
+        li.classList.add("reload-failed");
+        const what = failed.origin === "poll" ? "fetch" : "reload";
+        const since = failed.count > 1 ? ` (${failed.count} in a row since ${hhmm(failed.since)})` : "";
+        li.append(el("span", "failed", `last ${what} failed at ${hhmm(failed.at)}${since}: ${failed.error}`));
+        if (l.loaded) alerts.push(["warn", `List ${l.name}: the last ${what} failed at ${hhmm(failed.at)}; the previous version (${l.version}) stays in service.`]);
+      }
       if (l.freshness === "stale") alerts.push(["bad", `List ${l.name} is past its maximum age (${l.age_days === null ? "undated" : `${l.age_days} days, max ${l.max_age_days}`}): calls that need it are blocked as registry_stale. Load a fresh extract.`]);
       else if (l.freshness === "missing") alerts.push(["bad", `List ${l.name} is not loaded${l.error ? `: ${l.error}` : ""}.`]);
       else if (l.freshness === "warn") alerts.push(["warn", `List ${l.name} is ${l.age_days} days old (max ${l.max_age_days}): fetch the next extract before it expires.`]);
