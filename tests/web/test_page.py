@@ -135,6 +135,18 @@ async def test_page_follows_a_reload_of_the_campaigns(served: Served, browser: A
     assert problems == []
 
 
+async def test_latest_blocks_show_the_campaign_the_dialplan_sent_as_text(served: Served, browser: Any) -> None:
+    """Issue 15 #9: a campaign name the config does not have shows next to "unknown", as text, masked."""
+    page, problems = await open_page(browser, served.url("/"))
+    await served.gateway.check("0612000001", "<i>Prospekt</i> 0612345678")
+    row = page.locator("#latest tbody tr").first
+    await expect(row).to_contain_text("unknown“<i>Prospekt</i> 0612••••78”", timeout=5000)
+    assert await page.locator("#latest tbody i").count() == 0  # not read as HTML
+    assert "0612345678" not in await page.locator("body").inner_text()
+    await expect(page.locator("#legend")).not_to_contain_text("Prospekt")  # the chart counts "unknown"
+    assert problems == []
+
+
 async def test_page_warns_about_ageing_lists_and_bypasses(sample_config: Config, browser: Any) -> None:
     now = [FIXED_NOW + timedelta(days=21)]  # bloctel (as of 2026-11-20, max 30 days) is 25 days old
     clock: Callable[[], datetime] = lambda: now[0]  # noqa: E731

@@ -226,7 +226,14 @@
       tag.style.color = REASON_COLOURS[b.reason] || "#e6edf3";
       reason.append(tag);
       if (b.would_block) reason.append(el("span", "tag tag-monitor", "monitor"));
-      tr.append(el("td", "", hhmmss(b.at)), el("td", "", b.campaign), el("td", "num", b.number), reason);
+      const campaign = el("td", "", b.campaign);
+      if (b.campaign_sent) {
+        // Not a configured campaign: show what the dialplan sent (as text, masked and truncated by the gateway).
+        const sent = el("span", "sent", `“${b.campaign_sent}”`);
+        sent.title = "campaign name sent by the dialplan: not in the config";
+        campaign.append(sent);
+      }
+      tr.append(el("td", "", hhmmss(b.at)), campaign, el("td", "num", b.number), reason);
       return tr;
     }));
     state.fresh.clear();
