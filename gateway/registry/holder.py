@@ -105,7 +105,8 @@ class RegistryHolder:
         """A load of ``name`` succeeded: its failure is over.
 
         With ``origin``, only a failure of that path is cleared: a poll that finds the URL unchanged says
-        nothing of a local file that a SIGHUP failed to read (the poller's next update rewrites that file).
+        nothing of a local file that a SIGHUP failed to read (the poller's next update rewrites that file), and
+        a local file that loads says nothing of a URL that fails.
         """
         failure = self.failures.get(name)
         if failure is not None and (origin is None or failure.origin is origin):
@@ -142,7 +143,8 @@ class RegistryHolder:
             log.info("registry: %s loaded: %d numbers, version %s", name, lst.meta.count, lst.meta.version)
         self.current = Registries(lists, self._consent_dates(old), {n: s.kind for n, s in self.specs.items()})
         for name in loaded:
-            self.clear_failure(name)
+            # A poll failure stays: the local copy loads, but the URL that should bring the next one still fails.
+            self.clear_failure(name, FailureOrigin.RELOAD)
         for name, error in failed.items():
             self.record_failure(name, error, FailureOrigin.RELOAD)
         for name in set(self.failures) - set(self.specs):  # removed from the config by a reload

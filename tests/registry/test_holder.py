@@ -124,3 +124,8 @@ def test_an_unchanged_poll_clears_only_a_poll_failure(sample_config: Config) -> 
     holder.record_failure("bloctel", "cannot read the file", FailureOrigin.RELOAD)
     holder.clear_failure("bloctel", FailureOrigin.POLL)  # the URL is fine; the local file still is not
     assert set(holder.failures) == {"bloctel"}
+    assert holder.load_all().ok  # the local file loads now
+    assert holder.failures == {}
+    holder.poll_failed("bloctel", "HTTP 503")
+    assert holder.load_all().ok  # the local copy loads; the URL still fails
+    assert holder.failures["bloctel"].error == "HTTP 503"

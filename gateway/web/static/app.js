@@ -299,7 +299,11 @@
         li.classList.add("reload-failed");
         const what = failed.origin === "poll" ? "fetch" : "reload";
         const since = failed.count > 1 ? ` (${failed.count} in a row since ${hhmm(failed.since)})` : "";
-        li.append(el("span", "failed", `last ${what} failed at ${hhmm(failed.at)}${since}: ${failed.error}`));
+        // A loader's error can run long (the path, the first bad lines): cut on the panel, whole on hover.
+        const why = failed.error.length > 240 ? `${failed.error.slice(0, 239)}…` : failed.error;
+        const line = el("span", "failed", `last ${what} failed at ${hhmm(failed.at)}${since}: ${why}`);
+        line.title = failed.error;
+        li.append(line);
         if (l.loaded) alerts.push(["warn", `List ${l.name}: the last ${what} failed at ${hhmm(failed.at)}; the previous version (${l.version}) stays in service.`]);
       }
       if (l.freshness === "stale") alerts.push(["bad", `List ${l.name} is past its maximum age (${l.age_days === null ? "undated" : `${l.age_days} days, max ${l.max_age_days}`}): calls that need it are blocked as registry_stale. Load a fresh extract.`]);
