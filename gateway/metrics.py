@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from gateway import __version__
+from gateway.audit.record import Source
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -36,7 +37,9 @@ LATENCY_BUCKETS = (
     0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
 UNKNOWN = "unknown"
-SOURCES = frozenset({"agi", "api", "cli", "replay"})
+# Every audit source is a label value (bounded: an enum); following the enum, so that a source added there
+# (dry_run, FastAGI's dryrun route) is not counted as "other".
+SOURCES = frozenset(s.value for s in Source)
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 # Names of every metric this module exports, as they appear in PromQL (the deploy/ dashboard is checked
@@ -47,7 +50,8 @@ EXPORTED = frozenset({
     "dnc_attempts_confirmed_total", "dnc_audit_queue_depth", "dnc_audit_commit_seconds",
     "dnc_audit_records_total", "dnc_state_errors_total", "dnc_list_size", "dnc_list_age_days",
     "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info", "dnc_audit_up",
-    "dnc_registry_polls_total", "dnc_state_up",
+    "dnc_registry_polls_total", "dnc_state_up", "dnc_list_reload_failed",
+    "dnc_list_last_reload_failure_timestamp_seconds",
 })
 
 
@@ -104,10 +108,20 @@ class _ListCollector(Collector):
                                    labels=["list", "kind"])
         info = InfoMetricFamily("dnc_list", "Version of the list in service (as-of date and digest)",
                                 labels=["list"])
+        # A failed reload (file, SIGHUP, API or URL poll) keeps the previous version in service: dnc_list_loaded
+        # stays 1, so the failure needs its own gauge, or it is invisible until the list goes stale.
+        failed = GaugeMetricFamily("dnc_list_reload_failed", "1 while the list's last reload or URL poll failed "
+                                   "(the previous version, if any, stays in service)", labels=["list"])
+        failed_at = GaugeMetricFamily("dnc_list_last_reload_failure_timestamp_seconds",
+                                      "When the list's last failed reload or poll happened (UNIX time)",
+                                      labels=["list"])
         for name, spec in holder.specs.items():
             lst = regs.get(name)
             kind = str(spec.kind)
             loaded.add_metric([name, kind], 0.0 if lst is None else 1.0)
+            failed.add_metric([name], 1.0 if name in holder.failures else 0.0)
+            if name in holder.last_failure_at:
+                failed_at.add_metric([name], holder.last_failure_at[name])
             if spec.max_age_days is not None:
                 max_age.add_metric([name], float(spec.max_age_days))
             if lst is None:
@@ -119,7 +133,7 @@ class _ListCollector(Collector):
             info.add_metric([name], {"kind": kind, "version": lst.meta.version})
         state = GaugeMetricFamily("dnc_state_up", "1 while the call-history store answers (Redis up)")
         state.add_metric([], 0.0 if self.health is not None and not self.health.healthy else 1.0)
-        return [size, age, max_age, loaded, info, state]
+        return [size, age, max_age, loaded, info, failed, failed_at, state]
 
 
 class Metrics:

@@ -103,7 +103,8 @@ class Gateway:
         g = config.gateway
         self.config = config
         self.normaliser = Normaliser(g.home_country, g.outside_line)
-        self.holder = holder or RegistryHolder(config.lists, self.normaliser, sidestore.default_path(g.data_dir))
+        self.holder = holder or RegistryHolder(config.lists, self.normaliser, sidestore.default_path(g.data_dir),
+                                              clock=lambda: clock().timestamp())
         self.engine = engine_for(config)
         self.state: StateStore = state or open_store(
             g.state, retention=self.engine.retention(PACKS), connect_timeout=g.state_connect_timeout,

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.audit.record import Source
 from gateway.config import Config
-from gateway.metrics import EXPORTED, LATENCY_BUCKETS, Metrics, bounded_kind
+from gateway.metrics import EXPORTED, LATENCY_BUCKETS, SOURCES, Metrics, bounded_kind
 from gateway.service import Gateway
 from tests.conftest import FIXED_NOW
 
@@ -69,6 +70,47 @@ async def test_decisions_are_counted_by_campaign_verdict_and_reason(sample_confi
     buckets = sorted(float(lab["le"]) for n, lab, _ in samples(m) if n == "dnc_decision_seconds_bucket"
                      and lab["le"] != "+Inf")
     assert buckets[0] == 0.00001 and tuple(buckets) == LATENCY_BUCKETS
+    await gw.close()
+
+
+async def test_a_failed_reload_shows_per_list_until_one_succeeds(sample_config: Config) -> None:
+    """Issue 15 #8: the old version serves (dnc_list_loaded stays 1), so the failure has gauges of its own."""
+    gw, m = await gateway_for(sample_config, lambda: FIXED_NOW)
+    assert value(m, "dnc_list_reload_failed") == 0
+    assert value(m, "dnc_list_reload_failed", list="bloctel") == 0  # present at 0 for every list
+    assert not [n for n, _, _ in samples(m) if n == "dnc_list_last_reload_failure_timestamp_seconds"]
+    path = sample_config.lists["bloctel"].path
+    assert path is not None
+    path.write_text("this is not\na list of\nphone numbers\n")
+    assert not (await gw.holder.reload()).ok
+    assert value(m, "dnc_list_reload_failed", list="bloctel") == 1
+    assert value(m, "dnc_list_reload_failed") == 1
+    assert value(m, "dnc_list_loaded", list="bloctel") == 1
+    assert value(m, "dnc_list_last_reload_failure_timestamp_seconds", list="bloctel") == FIXED_NOW.timestamp()
+    path.write_text("0612000001\n")
+    assert (await gw.holder.reload()).ok
+    assert value(m, "dnc_list_reload_failed", list="bloctel") == 0
+    assert value(m, "dnc_list_last_reload_failure_timestamp_seconds", list="bloctel") == FIXED_NOW.timestamp()
+    await gw.close()
+
+
+def test_an_alert_fires_on_a_failed_reload() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML (test extra) is not installed")
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    by_name = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    rule = by_name["DncRegistryReloadFailed"]
+    assert selected_metrics(rule["expr"]) == {"dnc_list_reload_failed"}
+    assert "{{ $labels.list }}" in rule["annotations"]["summary"]
+
+
+async def test_every_audit_source_is_its_own_label(sample_config: Config) -> None:
+    """A FastAGI dryrun (``dnc-gateway replay``'s default) is counted as source="dry_run", not "other"."""
+    gw, m = await gateway_for(sample_config, lambda: FIXED_NOW)
+    assert {s.value for s in Source} <= SOURCES
+    await gw.check("0612000001", "legacy", source=Source.DRY_RUN, count=False)
+    await gw.check("0612000001", "legacy", source="0612000001")  # free text never becomes a label
+    assert value(m, "dnc_decisions_total", source="dry_run") == 1
+    assert value(m, "dnc_decisions_total", source="other") == 1
     await gw.close()
 
 

@@ -1,5 +1,6 @@
 """SIGHUP through a running ``dnc-gateway serve``: campaigns added or removed in the config file show in
-``/metrics`` and on the live page under the names now configured, without a restart.
+``/metrics`` and on the live page under the names now configured, without a restart; a list file that no
+longer loads shows as a failed reload everywhere while its previous version serves.
 
 Calls come over FastAGI as Asterisk places them (they are what the page shows; ``/api/check`` dry runs are
 in ``/metrics`` only). The gateway's own log line ``reload: …`` tells when a reload is complete: no sleeps.
@@ -170,3 +171,34 @@ async def test_campaigns_follow_sighup_in_metrics_and_on_the_page(served: Served
         assert await served.check("0612000004", "legacy") == "BLOCK"  # unknown_campaign now
         # The series counted before the removal stay (a counter keeps what it counted); new calls are unknown.
         assert decisions(await get(http, served.base + "/metrics")) == {"legacy": 1, "unknown": 2, "autumn": 1}
+
+
+async def test_a_list_file_deleted_then_sighup_shows_as_a_failed_reload(served: Served) -> None:
+    """Issue 15 #8 as an operator tries it: the old version keeps serving, and /metrics, /healthz and the page's
+    data all say that the last reload failed, until a SIGHUP with the file back."""
+    bloctel = served.config.parent / "bloctel.txt"
+    assert bloctel.is_file()
+    kept = bloctel.read_bytes()
+    bloctel.unlink()
+    served.proc.send_signal(signal.SIGHUP)
+    line = await served.logged("lists loaded")
+    assert "1 failed" in line, line
+    async with aiohttp.ClientSession() as http:
+        assert await served.check("0612000001", "legacy") == "BLOCK"  # the previous version still serves
+        async with http.get(served.base + "/healthz") as r:
+            health = await r.json()
+        assert r.status == 200 and health["status"] == "degraded" and health["ok"] is False
+        assert "bloctel" in health["lists"]["reload_failed"] and "bloctel" in health["lists"]["loaded"]
+        metrics = {(s.name, s.labels.get("list")): s.value
+                   for f in text_string_to_metric_families(await get(http, served.base + "/metrics"))
+                   for s in f.samples}
+        assert metrics[("dnc_list_reload_failed", "bloctel")] == 1
+        assert metrics[("dnc_list_loaded", "bloctel")] == 1
+        assert ("dnc_list_last_reload_failure_timestamp_seconds", "bloctel") in metrics
+        lists = {e["name"]: e for e in (await get(http, served.base + "/api/summary"))["lists"]}
+        assert lists["bloctel"]["reload_failed"]["origin"] == "reload"
+
+        bloctel.write_bytes(kept)
+        await served.reload(served.config.read_text())
+        health = await get(http, served.base + "/healthz")
+        assert (health["status"], health["lists"]["reload_failed"]) == ("ok", {})

@@ -3,11 +3,16 @@
 A reload builds every list off to the side (in a worker thread) and swaps the
 reference only when all are built; a list that fails keeps its previous
 version, so a corrupt file never empties a registry that was serving.
+
+That a list's last reload failed is kept (``failures``) until a later load of it succeeds, with when and why:
+the old version keeps serving, and /metrics, /healthz and the page all say so (issue 15 #8). The URL poller
+records its failures here too, so that a list fed from a URL shows the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import sqlite3
 import time
@@ -23,6 +28,27 @@ from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, Reg
 from gateway.registry.sidestore import consent_dates
 
 log = logging.getLogger(__name__)
+
+
+class FailureOrigin(enum.StrEnum):
+    """Which path failed to load a list: they clear differently (see ``RegistryHolder.clear_failure``)."""
+
+    RELOAD = "reload"  # its file: start-up, SIGHUP, POST /api/registry/reload
+    POLL = "poll"  # its URL, by the poller
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadFailure:
+    """A list whose last load failed; the version in service (if any) is the previous one."""
+
+    error: str  # as logged; may quote a bad line, so masked before it leaves the process (page, /healthz)
+    at: float  # epoch seconds of the latest failure
+    since: float  # epoch seconds of the first failure with no successful load since
+    origin: FailureOrigin
+    count: int = 1  # failures in a row
+
+    def again(self, error: str, at: float, origin: FailureOrigin) -> ReloadFailure:
+        return ReloadFailure(error, at, self.since, origin, self.count + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,15 +73,44 @@ class ReloadResult:
 
 
 class RegistryHolder:
-    def __init__(self, specs: Mapping[str, ListSpec], normaliser: Normaliser, side_store: Path | None = None) -> None:
+    def __init__(self, specs: Mapping[str, ListSpec], normaliser: Normaliser, side_store: Path | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
         self.specs = dict(specs)
         self.normaliser = normaliser
         self.side_store = side_store  # consent dates (proof of consent) live there, see registry/sidestore.py
+        self.clock = clock  # epoch seconds, for when a load failed (the gateway passes its own clock)
         self.current = Registries(kinds={n: s.kind for n, s in specs.items()})
-        self.errors: dict[str, str] = {}
+        self.failures: dict[str, ReloadFailure] = {}  # lists whose last load failed, until one succeeds
+        # The latest failure of each list, kept after a success: a gauge of "when did it last fail".
+        self.last_failure_at: dict[str, float] = {}
         self.last_result: ReloadResult | None = None
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[Registries, ReloadResult], None]] = []
+
+    @property
+    def errors(self) -> Mapping[str, str]:
+        """Why each list's last load failed (only lists whose last load failed)."""
+        return {n: f.error for n, f in self.failures.items()}
+
+    def record_failure(self, name: str, error: str, origin: FailureOrigin) -> ReloadFailure:
+        """Note that loading ``name`` failed now; the version in service, if any, stays."""
+        at = self.clock()
+        previous = self.failures.get(name)
+        failure = previous.again(error, at, origin) if previous is not None else ReloadFailure(error, at, at, origin)
+        self.failures[name] = failure
+        self.last_failure_at[name] = at
+        return failure
+
+    def clear_failure(self, name: str, origin: FailureOrigin | None = None) -> None:
+        """A load of ``name`` succeeded: its failure is over.
+
+        With ``origin``, only a failure of that path is cleared: a poll that finds the URL unchanged says
+        nothing of a local file that a SIGHUP failed to read (the poller's next update rewrites that file), and
+        a local file that loads says nothing of a URL that fails.
+        """
+        failure = self.failures.get(name)
+        if failure is not None and (origin is None or failure.origin is origin):
+            del self.failures[name]
 
     def on_swap(self, listener: Callable[[Registries, ReloadResult], None]) -> None:
         self._listeners.append(listener)
@@ -88,12 +143,15 @@ class RegistryHolder:
             log.info("registry: %s loaded: %d numbers, version %s", name, lst.meta.count, lst.meta.version)
         self.current = Registries(lists, self._consent_dates(old), {n: s.kind for n, s in self.specs.items()})
         for name in loaded:
-            self.errors.pop(name, None)
-        self.errors.update(failed)
+            # A poll failure stays: the local copy loads, but the URL that should bring the next one still fails.
+            self.clear_failure(name, FailureOrigin.RELOAD)
+        for name, error in failed.items():
+            self.record_failure(name, error, FailureOrigin.RELOAD)
+        for name in set(self.failures) - set(self.specs):  # removed from the config by a reload
+            del self.failures[name]
         result = ReloadResult(loaded, failed, reports, time.perf_counter() - started)
         self.last_result = result
-        for listener in self._listeners:
-            listener(self.current, result)
+        self._notify(result)
         return result
 
     def local_names(self) -> list[str]:
@@ -113,8 +171,15 @@ class RegistryHolder:
     def install(self, lst: RegistryList) -> None:
         """Swap in one list built elsewhere (URL poller, API)."""
         self.current = self.current.replaced(lst)
-        self.errors.pop(lst.name, None)
-        result = ReloadResult({lst.name: lst.meta})
+        self.clear_failure(lst.name)
+        self._notify(ReloadResult({lst.name: lst.meta}))
+
+    def poll_failed(self, name: str, error: str) -> None:
+        """The URL poller could not bring a new version of ``name``: recorded, and the page told at once."""
+        self.record_failure(name, error, FailureOrigin.POLL)
+        self._notify(ReloadResult(failed={name: error}))
+
+    def _notify(self, result: ReloadResult) -> None:
         for listener in self._listeners:
             listener(self.current, result)
 

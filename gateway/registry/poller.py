@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
-from gateway.registry.holder import RegistryHolder
+from gateway.registry.holder import FailureOrigin, RegistryHolder
 from gateway.registry.loaders import load_list
 from gateway.registry.model import ListSpec, RegistryError, RegistryList
 
@@ -252,6 +252,9 @@ class RegistryPoller:
                              lst.meta.count, lst.meta.version)
                 st.validators = fetched.validators
                 st.last_ok, st.last_error, st.consecutive_failures = time.time(), "", 0
+                if outcome is Outcome.UNCHANGED:  # an update cleared any failure already (holder.install)
+                    async with self.holder._lock:
+                        self.holder.clear_failure(spec.name, FailureOrigin.POLL)
             except asyncio.CancelledError:
                 raise
             except (PollError, RegistryError, OSError, aiohttp.ClientError, TimeoutError) as e:
@@ -262,6 +265,9 @@ class RegistryPoller:
                 kept = f"keeping version {st.version}" if st.version else (
                     "keeping the local copy" if spec.name in self.holder.current.lists else "the list is not loaded")
                 log.error("registry: %s: fetch from %s failed (%s): %s", spec.name, spec.url, kept, st.last_error)
+                # Shown like a failed reload (/metrics, /healthz, the page): the list in service is the old one.
+                async with self.holder._lock:
+                    self.holder.poll_failed(spec.name, st.last_error)
             finally:
                 if fetched is not None and fetched.tmp is not None:
                     with contextlib.suppress(OSError):

@@ -9,6 +9,7 @@ admin routes (bearer token).
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -36,6 +37,14 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
 UNKNOWN = "unknown"
+
+
+class Health(enum.StrEnum):
+    """``/healthz``'s ``status``."""
+
+    OK = "ok"
+    DEGRADED = "degraded"  # serving, but a list's last reload failed: its previous version is in service
+    DOWN = "down"  # a configured list has no version in service (HTTP 503)
 
 
 class AuditView(AuditStatus, Protocol):
@@ -121,18 +130,28 @@ class Api:
         return web.json_response(outcome.decision.as_json())
 
     async def healthz(self, request: web.Request) -> web.Response:
+        """``ok`` only when every list serves and its last reload worked; the HTTP status is for load balancers.
+
+        A failed reload leaves the previous version serving: the gateway answers calls as before, so it stays in
+        rotation (200, ``"status": "degraded"``, what failed in ``lists.reload_failed``). 503 stays what it was,
+        a configured list with no version in service, whose calls can only be blocked as registry_stale.
+        """
         lists = self.lists()
-        ok = all(entry["loaded"] for entry in lists)
+        serving = all(entry["loaded"] for entry in lists)
+        reload_failed = {e["name"]: e["reload_failed"] for e in lists if e["reload_failed"] is not None}
+        health = Health.DOWN if not serving else Health.DEGRADED if reload_failed else Health.OK
         body = {
-            "ok": ok,
+            "ok": health is Health.OK,
+            "status": str(health),
             "lists": {"loaded": [e["name"] for e in lists if e["loaded"]],
                       "failed": {e["name"]: e["error"] or "not loaded" for e in lists
-                                 if e["error"] or not e["loaded"]}},
+                                 if e["error"] or not e["loaded"]},
+                      "reload_failed": reload_failed},
             "ami": ami_status(self.ami)["state"],
             "audit": "off" if self.audit is None else "on",
             "state": "unavailable" if self.health is not None and not self.health.healthy else "ok",
         }
-        return web.json_response(body, status=200 if ok else 503)
+        return web.json_response(body, status=503 if health is Health.DOWN else 200)
 
     async def summary(self, request: web.Request) -> web.Response:
         return web.json_response(self.hub.summary(), dumps=_dumps)
@@ -187,7 +206,7 @@ class Api:
 
     def lists(self) -> list[dict[str, Any]]:
         h = self.gateway.holder
-        return lists_status(h.specs, h.current, h.errors, self.today())
+        return lists_status(h.specs, h.current, h.failures, self.today())
 
     def live_status(self) -> dict[str, Any]:
         """The slowly changing part of the page: lists, AMI, bypasses, audit (no numbers unmasked)."""

@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.aio import cancel
-from gateway.numbers import mask
+from gateway.audit.record import Source
+from gateway.numbers import mask, mask_digits
 from gateway.policy.decision import Verdict
 
 if TYPE_CHECKING:
@@ -37,11 +38,23 @@ log = logging.getLogger(__name__)
 WINDOW_MINUTES = 60
 LATEST = 50
 UNKNOWN = "unknown"
-# Dry runs (``/api/check``) are not calls: they stay out of the supervisor's view (they are in /metrics
-# with source="api").
-NOT_CALLS = frozenset({"api"})
+# Dry runs are not calls: ``/api/check`` and FastAGI's ``dryrun`` route (what ``dnc-gateway replay`` uses by
+# default) stay out of the supervisor's view; they are in /metrics with source="api" / "dry_run".
+NOT_CALLS = frozenset({Source.API.value, Source.DRY_RUN.value})
+
+SENT_MAX = 40  # characters of a campaign name the dialplan sent, as the page shows it next to "unknown"
 
 Key = tuple[str, str, bool]  # campaign, reason, would_block (monitor mode)
+
+
+def sent_campaign(name: str) -> str:
+    """What a dialplan sent as the campaign name, fit for the page: printable, digit runs masked, truncated.
+
+    Shown only on the latest-blocks list (never a label nor a count key: the board's figures stay bounded).
+    It comes from the dialplan, so it may be anything: a number by mistake, a control character, a novel.
+    """
+    text = "".join(c if c.isprintable() else "?" for c in mask_digits(name))
+    return text if len(text) <= SENT_MAX else text[: SENT_MAX - 1] + "…"
 
 
 def minute_of(at: float) -> int:
@@ -88,6 +101,9 @@ class Board:
             "number": outcome.number.masked or mask(rec.number), "would_block": not blocked, "mode": d.mode,
             "source": rec.source,
         }
+        if campaign == UNKNOWN and rec.campaign and rec.campaign != UNKNOWN:
+            # A wrong name in the dialplan: the supervisor needs to see which one to fix it.
+            item["campaign_sent"] = sent_campaign(rec.campaign)
         self.latest.appendleft(item)
         while len(self.latest) > self.latest_size:
             self.latest.pop()
@@ -111,6 +127,7 @@ class Board:
                 changed = True
         for item in self.latest:  # the same dicts as in _new: both follow
             if item["campaign"] in removed:
+                # Not shown as sent: it was a configured name then, and the page shows only names configured now.
                 item["campaign"] = UNKNOWN
                 changed = True
         return changed

@@ -4,6 +4,9 @@ Freshness levels, worst last: ``ok``; ``warn`` once a list has used 80 % of its
 maximum age (time to fetch the next extract); ``stale`` past it (campaigns that
 need the list block with ``registry_stale``); ``missing`` when no version is in
 service. Ages are whole days from the as-of date, as the policy engine counts.
+
+Freshness is about the version in service; a failed reload is said apart (``reload_failed``, with when and
+why): the previous version keeps serving, so the list is not "missing", but the newer extract did not arrive.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from gateway.numbers import mask
+from gateway.registry.holder import ReloadFailure
 from gateway.registry.model import ListSpec, Registries
 
 WARN_SHARE = 0.8
@@ -45,10 +49,17 @@ def freshness(age_days: int | None, max_age_days: int | None, loaded: bool) -> F
     return Freshness.OK
 
 
-def lists_status(specs: Mapping[str, ListSpec], regs: Registries, errors: Mapping[str, str],
+def failure_status(failure: ReloadFailure) -> dict[str, Any]:
+    """A failed reload as the page and /healthz show it; the error masked (it may quote a bad line)."""
+    return {"error": mask_text(failure.error), "at": failure.at, "since": failure.since,
+            "origin": str(failure.origin), "count": failure.count}
+
+
+def lists_status(specs: Mapping[str, ListSpec], regs: Registries, failures: Mapping[str, ReloadFailure],
                  today: date) -> list[dict[str, Any]]:
     out = []
     for name, spec in specs.items():
+        failure = failures.get(name)
         lst = regs.get(name)
         meta = lst.meta if lst is not None else None
         age = meta.age_days(today) if meta is not None else None
@@ -62,7 +73,8 @@ def lists_status(specs: Mapping[str, ListSpec], regs: Registries, errors: Mappin
             "age_days": age,
             "max_age_days": spec.max_age_days,
             "freshness": str(freshness(age, spec.max_age_days, meta is not None)),
-            "error": mask_text(errors[name]) if name in errors else None,
+            "error": mask_text(failure.error) if failure is not None else None,
+            "reload_failed": failure_status(failure) if failure is not None else None,
         })
     return out
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from gateway.config import Config
 from gateway.numbers import Normaliser
 from gateway.registry import snapshot
-from gateway.registry.holder import RegistryHolder
+from gateway.registry.holder import FailureOrigin, RegistryHolder
 
 
 def test_reload_keeps_last_good_list_when_new_file_is_corrupt(sample_config: Config, tmp_path: Path) -> None:
@@ -85,3 +86,46 @@ def test_consent_dates_from_the_side_store_and_deltas_apply_on_reload(sample_con
     assert holder.load_all().ok
     bloctel = holder.current.lists["bloctel"]
     assert norm.parse("0612000077").key in bloctel and norm.parse("0612000001").key not in bloctel
+
+
+def test_a_failed_reload_is_kept_with_when_and_why_until_a_load_succeeds(sample_config: Config) -> None:
+    """Issue 15 #8: the old version keeps serving, and the holder says that the last reload failed, since when."""
+    now = [1_000.0]
+    holder = RegistryHolder(sample_config.lists, Normaliser("FR"), clock=lambda: now[0])
+    assert holder.load_all().ok and holder.failures == {} and holder.last_failure_at == {}
+    path = sample_config.lists["bloctel"].path
+    assert path is not None
+    path.unlink()
+    holder.load_all()
+    now[0] = 1_060.0
+    holder.load_all()
+    failure = holder.failures["bloctel"]
+    assert (failure.since, failure.at, failure.count, failure.origin) == (1_000.0, 1_060.0, 2, FailureOrigin.RELOAD)
+    assert "no such file" in failure.error and holder.errors == {"bloctel": failure.error}
+    assert "bloctel" in holder.current.lists  # still serving
+    assert set(holder.failures) == {"bloctel"}
+
+    path.write_text("0612000001\n")
+    now[0] = 1_120.0
+    assert holder.load_all().ok
+    assert holder.failures == {} and holder.errors == {}
+    assert holder.last_failure_at == {"bloctel": 1_060.0}  # when it last failed, for the metric
+
+
+def test_an_unchanged_poll_clears_only_a_poll_failure(sample_config: Config) -> None:
+    holder = RegistryHolder(sample_config.lists, Normaliser("FR"), clock=lambda: 5.0)
+    seen: list[Mapping[str, str]] = []
+    holder.on_swap(lambda regs, result: seen.append(result.failed))
+    holder.poll_failed("bloctel", "HTTP 503")
+    assert seen == [{"bloctel": "HTTP 503"}]  # the page is told at once
+    assert holder.failures["bloctel"].origin is FailureOrigin.POLL
+    holder.clear_failure("bloctel", FailureOrigin.POLL)
+    assert holder.failures == {}
+    holder.record_failure("bloctel", "cannot read the file", FailureOrigin.RELOAD)
+    holder.clear_failure("bloctel", FailureOrigin.POLL)  # the URL is fine; the local file still is not
+    assert set(holder.failures) == {"bloctel"}
+    assert holder.load_all().ok  # the local file loads now
+    assert holder.failures == {}
+    holder.poll_failed("bloctel", "HTTP 503")
+    assert holder.load_all().ok  # the local copy loads; the URL still fails
+    assert holder.failures["bloctel"].error == "HTTP 503"

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from gateway.numbers import Normaliser
-from gateway.registry.holder import RegistryHolder
+from gateway.registry.holder import FailureOrigin, RegistryHolder
 from gateway.registry.model import ListKind, ListSpec
 from gateway.registry.poller import (
     Outcome,
@@ -136,6 +136,25 @@ async def test_a_corrupt_file_keeps_the_previous_list(tmp_path: Path) -> None:
     assert await p.poll_now() == {"bloctel": Outcome.FAILED}
     assert "not numbers" in p.status["bloctel"].last_error
     assert members(h) == {33612000001, 33612000002, 33612000003}
+    # Shown like a failed reload (metrics, /healthz, the page); the next good poll clears it.
+    assert h.failures["bloctel"].origin is FailureOrigin.POLL and "not numbers" in h.failures["bloctel"].error
+    src.write_text(V2)
+    assert await p.poll_now() == {"bloctel": Outcome.UPDATED}
+    assert h.failures == {}
+    await p.close()
+
+
+async def test_an_unchanged_poll_after_a_failure_clears_it(tmp_path: Path) -> None:
+    src = tmp_path / "l.txt"
+    src.write_text(V1)
+    p = RegistryPoller(h := holder_for(s := spec(src.as_uri())), [s])
+    assert await p.poll_now() == {"bloctel": Outcome.UPDATED}
+    src.rename(tmp_path / "away.txt")
+    assert await p.poll_now() == {"bloctel": Outcome.FAILED}
+    assert "bloctel" in h.failures
+    (tmp_path / "away.txt").rename(src)
+    assert await p.poll_now() == {"bloctel": Outcome.UNCHANGED}
+    assert h.failures == {}
     await p.close()
 
 

@@ -97,11 +97,34 @@ async def test_healthz_reports_a_list_that_is_not_loaded(sample_config: Config, 
         async with aiohttp.ClientSession() as http, http.get(f"http://{web.address}/healthz") as r:
             body = await r.json()
         assert r.status == 503
-        assert body["ok"] is False and "litigators" in body["lists"]["failed"]
+        assert body["ok"] is False and body["status"] == "down" and "litigators" in body["lists"]["failed"]
         assert "litigators" not in body["lists"]["loaded"]
     finally:
         await web.close()
         await running.gateway.close()
+
+
+async def test_healthz_says_degraded_after_a_failed_reload_and_stays_in_rotation(served: Served) -> None:
+    """Issue 15 #8: the previous version serves, so 200, but "ok" is false, the status "degraded", and why."""
+    path = served.gateway.config.lists["bloctel"].path
+    assert path is not None
+    path.write_text("not a number 0612345678 at all\nnor this\n")  # garbage: refused, the old version stays
+    status, body = await served.post("/api/registry/reload", {"lists": ["bloctel"]})
+    assert status == 200 and body["ok"] is False
+    status, health = await served.get("/healthz")
+    assert status == 200
+    assert health["ok"] is False and health["status"] == "degraded"
+    assert "bloctel" in health["lists"]["loaded"] and "bloctel" in health["lists"]["failed"]
+    failed = health["lists"]["reload_failed"]["bloctel"]
+    assert failed["at"] == failed["since"] == FIXED_NOW.timestamp()
+    assert (failed["origin"], failed["count"]) == ("reload", 1) and failed["error"]
+    assert "0612345678" not in json.dumps(health)  # a quoted bad line is masked
+
+    path.write_text("0612000001\n")
+    status, body = await served.post("/api/registry/reload", {"lists": ["bloctel"]})
+    assert body["ok"] is True
+    status, health = await served.get("/healthz")
+    assert (status, health["ok"], health["status"], health["lists"]["reload_failed"]) == (200, True, "ok", {})
 
 
 async def test_summary_carries_lists_and_status(served: Served) -> None:

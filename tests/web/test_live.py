@@ -7,9 +7,11 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import pytest
+
 from gateway.config import Config
 from gateway.service import Gateway, Outcome
-from gateway.web.live import Board, LiveHub, minute_of, sse_event
+from gateway.web.live import SENT_MAX, Board, LiveHub, minute_of, sse_event
 from tests.conftest import FIXED_NOW
 
 
@@ -76,12 +78,30 @@ async def test_window_and_latest_are_bounded(sample_config: Config) -> None:
     assert len(b.drain()["latest"]) == 5  # type: ignore[index]
 
 
-async def test_api_dry_runs_are_not_calls(sample_config: Config) -> None:
+@pytest.mark.parametrize("source", ["api", "dry_run"])  # /api/check; FastAGI's dryrun route (replay's default)
+async def test_dry_runs_are_not_calls(sample_config: Config, source: str) -> None:
     b = board(sample_config)
-    for o in await outcomes(sample_config, [("0612000001", "legacy", FIXED_NOW)], source="api"):
+    for o in await outcomes(sample_config, [("0612000001", "legacy", FIXED_NOW)], source=source):
         b.add(o)
     assert b.snapshot()["totals"]["decisions"] == 0
     assert b.drain() is None
+
+
+async def test_latest_blocks_show_the_campaign_name_the_dialplan_sent(sample_config: Config) -> None:
+    """Issue 15 #9: counts stay under "unknown" (bounded); the latest blocks say which name to fix in the dialplan."""
+    b = board(sample_config)
+    sent = ["Prospekt", "promo 0612345678\n" + "x" * 80, "legacy"]
+    for o in await outcomes(sample_config, [(f"06120000{i:02d}", c, FIXED_NOW) for i, c in enumerate(sent)]):
+        b.add(o)
+    latest = {item["number"]: item for item in b.snapshot()["latest"]}
+    first, second, known = (latest[f"+3361•••••{i:02d}"] for i in range(3))
+    assert (first["campaign"], first["campaign_sent"]) == ("unknown", "Prospekt")
+    assert second["campaign"] == "unknown"
+    assert second["campaign_sent"].startswith("promo 0612••••78?xxx") and len(second["campaign_sent"]) == SENT_MAX
+    assert second["campaign_sent"].endswith("…")
+    assert "campaign_sent" not in known
+    keys = {tuple(row[:2]) for rows in b.snapshot()["buckets"].values() for row in rows}
+    assert {c for c, _ in keys} == {"unknown", "legacy"}  # what is counted stays bounded
 
 
 def test_sse_event_is_one_data_line() -> None:

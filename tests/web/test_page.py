@@ -7,6 +7,7 @@ tests/artifacts/supervisor.png for people to look at.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -18,6 +19,7 @@ import pytest
 
 from gateway.ami.events import BypassKind, BypassRecord
 from gateway.config import Config
+from gateway.policy.decision import Reason
 from tests.conftest import FIXED_NOW
 from tests.web.conftest import Served, serve
 
@@ -134,6 +136,60 @@ async def test_page_follows_a_reload_of_the_campaigns(served: Served, browser: A
     assert problems == []
 
 
+async def test_latest_blocks_show_the_campaign_the_dialplan_sent_as_text(served: Served, browser: Any) -> None:
+    """Issue 15 #9: a campaign name the config does not have shows next to "unknown", as text, masked."""
+    page, problems = await open_page(browser, served.url("/"))
+    await served.gateway.check("0612000001", "<i>Prospekt</i> 0612345678")
+    row = page.locator("#latest tbody tr").first
+    await expect(row).to_contain_text("unknown“<i>Prospekt</i> 0612••••78”", timeout=5000)
+    assert await page.locator("#latest tbody i").count() == 0  # not read as HTML
+    assert "0612345678" not in await page.locator("body").inner_text()
+    await expect(page.locator("#legend")).not_to_contain_text("Prospekt")  # the chart counts "unknown"
+    assert problems == []
+
+
+# Every reason the page can show: the blocking ones, in precedence order (a would-block has one of them too).
+BLOCKING = list(Reason)[list(Reason).index(Reason.INVALID_NUMBER):]
+
+
+async def test_every_reason_has_its_own_colour_and_the_legend_keeps_reason_order(served: Served, browser: Any
+                                                                                    ) -> None:
+    """Issue 15 #13: no two reasons share a colour (computed styles, chart legend and latest blocks alike), and the
+    legend lists reasons in precedence order whatever their volumes."""
+    page, problems = await open_page(browser, served.url("/"))
+    base = await served.gateway.check("0612000001", "legacy")
+    assert base.decision.reason is Reason.OPPOSITION_LIST
+    # Reasons a test call cannot easily reach (store or audit down, a sector ban) are fed to the board as the
+    # gateway would: the same outcome with another reason. Volumes rise against the precedence order.
+    def block(reason: Reason, n: int) -> None:
+        served.web.hub.decided(replace(base, decision=base.decision._replace(reason=reason, rule=str(reason)),
+                                       decision_id=f"{reason}-{n}"), 0.0)
+
+    for i, reason in enumerate(BLOCKING):
+        for n in range(len(BLOCKING) - i):
+            block(reason, n)
+    for reason in BLOCKING:  # one more each, last: every reason among the 50 latest blocks
+        block(reason, len(BLOCKING))
+    legend = page.locator("#legend li[data-key]")
+    await expect(legend).to_have_count(len(BLOCKING), timeout=5000)
+    assert await legend.evaluate_all("els => els.map(e => e.dataset.key)") == [str(r) for r in BLOCKING]
+    swatches = await page.locator("#legend li[data-key] .swatch").evaluate_all(
+        "els => els.map(e => getComputedStyle(e).backgroundColor)")
+    assert len(set(swatches)) == len(BLOCKING), swatches
+
+    await expect(page.locator("#latest tbody tr")).to_have_count(50)
+    tags = await page.locator("#latest .tag-reason").evaluate_all(
+        "els => els.map(e => [e.textContent, getComputedStyle(e).backgroundColor])")
+    colour_of = dict(tags)
+    assert set(colour_of) == {str(r) for r in BLOCKING}  # 50 latest: every reason is among them
+    assert len(set(colour_of.values())) == len(BLOCKING), colour_of
+    assert colour_of == dict(zip([str(r) for r in BLOCKING], swatches, strict=True))  # the same on both
+    await page.screenshot(path="/tmp/f15-reasons.png", full_page=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "supervisor-reasons.png"), full_page=True)
+    assert problems == []
+
+
 async def test_page_warns_about_ageing_lists_and_bypasses(sample_config: Config, browser: Any) -> None:
     now = [FIXED_NOW + timedelta(days=21)]  # bloctel (as of 2026-11-20, max 30 days) is 25 days old
     clock: Callable[[], datetime] = lambda: now[0]  # noqa: E731
@@ -163,6 +219,32 @@ async def test_page_warns_about_ageing_lists_and_bypasses(sample_config: Config,
     finally:
         await web.close()
         await running.gateway.close()
+
+
+async def test_page_shows_a_failed_reload_in_red_until_one_succeeds(served: Served, browser: Any) -> None:
+    """Issue 15 #8: the previous version serves (the list looks fresh), so the failure needs its own red line."""
+    page, problems = await open_page(browser, served.url("/"))
+    item = page.locator("#lists li[data-list=bloctel]")
+    await expect(item).to_have_class("ok")
+    path = served.gateway.config.lists["bloctel"].path
+    assert path is not None
+    good = path.read_text()
+    path.write_text("garbage 0612345678 here\nand there\n")
+    assert not (await served.gateway.holder.reload(["bloctel"])).ok
+    line = item.locator(".failed")
+    await expect(line).to_have_text(re.compile(r"^last reload failed at \d\d:\d\d: .*not numbers"), timeout=5000)
+    await expect(item).to_have_class("ok reload-failed")  # still fresh: the old version is in service
+    assert await line.evaluate("e => getComputedStyle(e).color") == "rgb(255, 123, 114)"
+    await expect(page.locator("#alerts")).to_contain_text("the previous version")
+    assert "0612345678" not in await page.locator("body").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "supervisor-reload-failed.png"), full_page=True)
+
+    path.write_text(good)
+    assert (await served.gateway.holder.reload(["bloctel"])).ok
+    await expect(line).to_have_count(0, timeout=5000)
+    await expect(item).to_have_class("ok")
+    assert problems == []
 
 
 def _watcher(config: Config) -> Any:

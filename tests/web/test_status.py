@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config import Config
 from gateway.numbers import Normaliser
-from gateway.registry.holder import RegistryHolder
+from gateway.registry.holder import FailureOrigin, RegistryHolder
 from gateway.web.status import Freshness, ami_status, freshness, lists_status, mask_text
 
 
@@ -27,14 +27,17 @@ def test_freshness(age: int | None, limit: int | None, loaded: bool, expected: F
 
 
 def test_lists_status_masks_numbers_in_errors(sample_config: Config) -> None:
-    holder = RegistryHolder(sample_config.lists, Normaliser("FR"))
+    holder = RegistryHolder(sample_config.lists, Normaliser("FR"), clock=lambda: 60.0)
     holder.load_all()
-    errors = {"litigators": "litigators.txt:3: '0612345678' is not a number"}
-    status = {s["name"]: s for s in lists_status(holder.specs, holder.current, errors, date(2026, 12, 15))}
+    holder.record_failure("litigators", "litigators.txt:3: '0612345678' is not a number", FailureOrigin.RELOAD)
+    status = {s["name"]: s for s in lists_status(holder.specs, holder.current, holder.failures, date(2026, 12, 15))}
     assert status["bloctel"]["age_days"] == 25 and status["bloctel"]["freshness"] == "warn"
     assert status["bloctel"]["version"] == holder.current.version("bloctel")
     assert status["customers"]["freshness"] == "ok" and status["customers"]["as_of"] is None
     assert status["litigators"]["error"] == "litigators.txt:3: '0612••••78' is not a number"
+    assert status["litigators"]["reload_failed"] == {"error": "litigators.txt:3: '0612••••78' is not a number",
+                                                     "at": 60.0, "since": 60.0, "origin": "reload", "count": 1}
+    assert status["bloctel"]["reload_failed"] is None
 
 
 def test_mask_text() -> None:

@@ -7,13 +7,22 @@
 (() => {
   const WINDOW = 60; // minutes on the chart
   const LATEST = 50;
-  const REASON_COLOURS = {
-    opposition_list: "#f85149", no_consent: "#ff9f43", internal_dnc: "#d29922", litigator: "#db61a2",
-    blocked_prefix: "#a371f7", refusal_cooldown: "#58a6ff", frequency_cap: "#39c5cf", outside_hours: "#8b949e",
-    public_holiday: "#6e7681", invalid_number: "#b08800", caller_id: "#ffa198", sector_ban: "#bc8cff",
-    registry_stale: "#ff7b72", unknown_campaign: "#e3b341", state_unavailable: "#f0883e",
-    audit_unavailable: "#da3633",
-  };
+  // Blocking reason codes in precedence order (DESIGN §7, gateway.policy.decision.Reason), each with a colour of
+  // its own: the chart's legend follows this order, whatever the volumes. Colours from palettes made for
+  // categorical data and colour-blind readers: Okabe-Ito (black left out: the page is dark), then Paul Tol's
+  // "muted" and "light" (their indigo, wine and dark green left out: under 3:1 against the panel). The 16 were
+  // picked to keep every pair apart (CIEDE2000) under normal vision and simulated deutan, protan and tritan
+  // vision (Machado 2009); the closest pairs left go to a rare reason next to a common one. invalid_number
+  // gets Tol's grey, his colour for bad data.
+  const REASONS = [
+    ["invalid_number", "#DDDDDD"], ["unknown_campaign", "#F0E442"], ["sector_ban", "#AA4499"],
+    ["caller_id", "#99DDFF"], ["registry_stale", "#BBCC33"], ["opposition_list", "#D55E00"],
+    ["no_consent", "#56B4E9"], ["internal_dnc", "#CC79A7"], ["litigator", "#FFAABB"], ["blocked_prefix", "#999933"],
+    ["refusal_cooldown", "#0072B2"], ["frequency_cap", "#009E73"], ["public_holiday", "#DDCC77"],
+    ["outside_hours", "#E69F00"], ["state_unavailable", "#EE8866"], ["audit_unavailable", "#44BB99"],
+  ];
+  const REASON_COLOURS = Object.fromEntries(REASONS);
+  const REASON_RANK = new Map(REASONS.map(([reason], i) => [reason, i]));
   const PALETTE = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#a371f7", "#39c5cf", "#db61a2", "#ff9f43",
     "#8b949e", "#e3b341"];
 
@@ -151,7 +160,11 @@
       }
       return parts;
     });
-    const order = [...keys.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map((e) => e[0]);
+    // Reasons in precedence order (a reason keeps its place in the legend as volumes change); campaigns by volume.
+    const byVolume = (a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1);
+    const rank = (k) => (REASON_RANK.has(k) ? REASON_RANK.get(k) : REASONS.length);
+    const byReason = (a, b) => rank(a[0]) - rank(b[0]) || (a[0] < b[0] ? -1 : 1);
+    const order = [...keys.entries()].sort(state.groupBy === "reason" ? byReason : byVolume).map((e) => e[0]);
     const colours = new Map(order.map((k, i) => [k, colourFor(k, i)]));
     let max = 0;
     for (const parts of stacks) { let s = 0; for (const n of parts.values()) s += n; max = Math.max(max, s); }
@@ -198,6 +211,7 @@
     const legend = $("legend");
     legend.replaceChildren(...order.map((k) => {
       const li = el("li");
+      li.dataset.key = k;
       const sw = el("span", "swatch");
       sw.style.background = colours.get(k);
       li.append(sw, el("span", "", `${k} · ${fmtInt.format(keys.get(k))}`));
@@ -222,15 +236,41 @@
       const tr = el("tr", state.fresh.has(b.id) ? "fresh" : "");
       tr.dataset.id = b.id;
       const reason = el("td");
-      const tag = el("span", "tag", b.reason);
-      tag.style.color = REASON_COLOURS[b.reason] || "#e6edf3";
+      const tag = el("span", "tag tag-reason", b.reason);
+      const colour = REASON_COLOURS[b.reason];
+      if (colour) {
+        // The reason's colour as the tag's background, the text dark or light, whichever reads better on it.
+        tag.style.background = colour;
+        tag.style.color = textOn(colour);
+      }
       reason.append(tag);
       if (b.would_block) reason.append(el("span", "tag tag-monitor", "monitor"));
-      tr.append(el("td", "", hhmmss(b.at)), el("td", "", b.campaign), el("td", "num", b.number), reason);
+      const campaign = el("td", "", b.campaign);
+      if (b.campaign_sent) {
+        // Not a configured campaign: show what the dialplan sent (as text, masked and truncated by the gateway).
+        const sent = el("span", "sent", `“${b.campaign_sent}”`);
+        sent.title = "campaign name sent by the dialplan: not in the config";
+        campaign.append(sent);
+      }
+      tr.append(el("td", "", hhmmss(b.at)), campaign, el("td", "num", b.number), reason);
       return tr;
     }));
     state.fresh.clear();
     $("latest-empty").hidden = state.latest.length > 0;
+  }
+
+  // WCAG relative luminance and contrast ratio, to pick the text colour on a coloured tag.
+  function luminance(hex) {
+    const [r, g, b] = [1, 3, 5].map((i) => {
+      const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+  const DARK_TEXT = "#0f1318", LIGHT_TEXT = "#ffffff";
+  function textOn(hex) {
+    const l = luminance(hex);
+    return (l + 0.05) / (luminance(DARK_TEXT) + 0.05) >= 1.05 / (l + 0.05) ? DARK_TEXT : LIGHT_TEXT;
   }
 
   function renderStatus() {
@@ -252,7 +292,20 @@
       fill.style.width = `${Math.max(2, share * 100)}%`;
       bar.append(fill);
       if (l.max_age_days || !l.loaded) li.append(bar);
-      li.append(el("span", "meta", l.loaded ? `${l.kind} · ${fmtInt.format(l.count)} ${l.count === 1 ? "entry" : "entries"} · ${l.version}` : `${l.kind} · ${l.error || "no version in service"}`));
+      li.append(el("span", "meta", l.loaded ? `${l.kind} · ${fmtInt.format(l.count)} ${l.count === 1 ? "entry" : "entries"} · ${l.version}` : `${l.kind} · ${l.reload_failed ? "no version in service" : l.error || "no version in service"}`));
+      // A failed reload keeps the previous version serving, so freshness alone would look fine: say it in red.
+      const failed = l.reload_failed;
+      if (failed) {
+        li.classList.add("reload-failed");
+        const what = failed.origin === "poll" ? "fetch" : "reload";
+        const since = failed.count > 1 ? ` (${failed.count} in a row since ${hhmm(failed.since)})` : "";
+        // A loader's error can run long (the path, the first bad lines): cut on the panel, whole on hover.
+        const why = failed.error.length > 240 ? `${failed.error.slice(0, 239)}…` : failed.error;
+        const line = el("span", "failed", `last ${what} failed at ${hhmm(failed.at)}${since}: ${why}`);
+        line.title = failed.error;
+        li.append(line);
+        if (l.loaded) alerts.push(["warn", `List ${l.name}: the last ${what} failed at ${hhmm(failed.at)}; the previous version (${l.version}) stays in service.`]);
+      }
       if (l.freshness === "stale") alerts.push(["bad", `List ${l.name} is past its maximum age (${l.age_days === null ? "undated" : `${l.age_days} days, max ${l.max_age_days}`}): calls that need it are blocked as registry_stale. Load a fresh extract.`]);
       else if (l.freshness === "missing") alerts.push(["bad", `List ${l.name} is not loaded${l.error ? `: ${l.error}` : ""}.`]);
       else if (l.freshness === "warn") alerts.push(["warn", `List ${l.name} is ${l.age_days} days old (max ${l.max_age_days}): fetch the next extract before it expires.`]);
