@@ -42,7 +42,20 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, cast
 
 from gateway.agi.routes import ROUTES, UNKNOWN, Sets
-from gateway.agi.session import FAILURE, Cut, ErrorKind, Session, Step, answer_commands
+from gateway.agi.session import (
+    _ABORT,
+    _CLOSE,
+    _DECIDE,
+    _FAIL,
+    _SEND,
+    _WAIT,
+    FAILURE,
+    Cut,
+    ErrorKind,
+    Session,
+    Step,
+    answer_commands,
+)
 from gateway.config import AgiSection
 from gateway.service import Gateway
 
@@ -83,14 +96,8 @@ class PeerFilter:
         return ok
 
 
-# Enum members read through their class cost about 50 ns each (CPython 3.11): the per-call path reads these.
-_ABORT = Step.ABORT
-_CLOSE = Step.CLOSE
-_DECIDE = Step.DECIDE
-_FAIL = Step.FAIL
-_REFUSE = Step.REFUSE
-_SEND = Step.SEND
-_WAIT = Step.WAIT
+# Enum members read through their class cost about 50 ns each (CPython 3.11): the per-call path reads the
+# session's module constants (_ABORT, _SEND, …, imported above) and these.
 _EOF = ErrorKind.EOF
 _HANGUP = ErrorKind.HANGUP
 
