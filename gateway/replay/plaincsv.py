@@ -1,19 +1,25 @@
 """Plain CSV call lists: ``time,number,campaign,caller_id`` (comma, semicolon or tab).
 
 A header line is optional; when present its names choose the columns (``time``/``at``/
-``timestamp``, ``number``/``dialled``/``to``, ``campaign``, ``caller_id``/``callerid``/``from``),
-so a file exported from a dialler with extra columns reads as is. Without one the
-columns are positional. Time is ISO-8601 (an offset is advised; without one UTC is
-assumed, which only shifts the pacing, not the verdicts) or UNIX seconds; it may be empty.
+``timestamp``, ``number``/``dialled``/``to``, ``campaign``, ``caller_id``/``callerid``/``from``,
+``event``), so a file exported from a dialler with extra columns reads as is. Without one the
+columns are positional. Time is ISO-8601 with an offset or ``Z``, ISO-8601 without one (read in
+``timezone``: ``replay --timezone``, by default the config's ``[gateway] timezone``; an offline replay
+decides at that instant, so the zone changes verdicts), or UNIX seconds; it may be empty. A time that
+cannot be read stops the reading with its line number: a skipped line would silently change the caps
+and cooldowns an offline replay builds up.
+
+``event`` (header only): ``call`` (or empty), ``refusal`` or ``optout`` — what the callee said at that
+time, as the gateway's ``refusal``/``optout`` routes record it; an offline replay builds the history from it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
-from gateway.replay.trace import ANONYMOUS, Call, InputError, Trace
+from gateway.replay.trace import ANONYMOUS, Call, Event, InputError, Trace
 
 __all__ = ["parse_time", "read"]
 
@@ -24,22 +30,29 @@ _NAMES = {
     "campaign": "campaign",
     "caller_id": "caller_id", "callerid": "caller_id", "caller id": "caller_id", "from": "caller_id",
     "caller": "caller_id", "cli": "caller_id",
+    "event": "event",
 }
 _POSITIONAL = ("time", "number", "campaign", "caller_id")
 
 
-def parse_time(text: str) -> float | None:
-    """UNIX seconds of an ISO-8601 date-time or a number of seconds; None when empty."""
+_EVENTS = {e.value: e for e in Event} | {"": Event.CALL, "opt-out": Event.OPTOUT, "refused": Event.REFUSAL}
+
+
+def parse_time(text: str, timezone: tzinfo = UTC) -> float | None:
+    """UNIX seconds of an ISO-8601 date-time or a number of seconds; None when empty.
+
+    An ISO time without an offset is read in ``timezone`` (a DST gap or overlap takes the earlier offset,
+    ``fold=0``). Raises ValueError when the text is neither.
+    """
     t = text.strip()
     if not t:
         return None
-    try:
+    # Tell the two forms apart before trying either: a failed float() costs an exception on every ISO line.
+    if t[0] in "+-" or t.replace(".", "", 1).isdigit():
         return float(t)
-    except ValueError:
-        pass
-    at = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    at = datetime.fromisoformat(t)  # Python 3.11 reads "Z" and every ISO-8601 form people write
     if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+        at = at.replace(tzinfo=timezone)
     return at.timestamp()
 
 
@@ -50,7 +63,7 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
-def read(text: str, source: str) -> Trace:
+def read(text: str, source: str, timezone: tzinfo = UTC) -> Trace:
     lines = text.splitlines()
     if not any(line.strip() for line in lines):
         raise InputError(f"{source}: no call in the file")
@@ -76,6 +89,7 @@ def read(text: str, source: str) -> Trace:
         i = columns.get(key)
         return row[i].strip() if i is not None and i < len(row) else ""
 
+    has_event = "event" in columns
     for lineno, row in enumerate(rows[start:], start=start + 1):
         if not row or not any(c.strip() for c in row) or row[0].lstrip().startswith("#"):
             continue
@@ -86,16 +100,17 @@ def read(text: str, source: str) -> Trace:
                 warnings.append(f"{source}:{lineno}: no number: line skipped")
             continue
         try:
-            at = parse_time(col(row, "time"))
+            at = parse_time(col(row, "time"), timezone)
         except ValueError:
-            bad += 1
-            if bad <= 5:
-                warnings.append(f"{source}:{lineno}: time {col(row, 'time')!r} is neither ISO-8601 nor UNIX "
-                                "seconds: line skipped")
-            continue
+            raise InputError(f"{source}:{lineno}: time {col(row, 'time')!r} cannot be read: expected ISO-8601 "
+                             "(e.g. 2026-11-24T10:30:00+01:00, 2026-11-24T09:30:00Z, or without an offset in "
+                             "--timezone) or UNIX seconds") from None
+        event = _EVENTS.get(col(row, "event").lower()) if has_event else Event.CALL
+        if event is None:
+            raise InputError(f"{source}:{lineno}: event {col(row, 'event')!r}: expected call, refusal or optout")
         caller = col(row, "caller_id")
         calls.append(Call(number, col(row, "campaign"), "" if caller.lower() in ANONYMOUS else caller, at, "",
-                          f"line {lineno}"))
+                          f"line {lineno}", event))
     if bad > 5:
         warnings.append(f"{source}: {bad} lines skipped in all")
     if not calls:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,18 @@ class InputError(Exception):
     """The trace cannot be read (exit 2): the message names the file and, if any, the line."""
 
 
+class Event(enum.StrEnum):
+    """What a line of a trace records: a call to decide, or what a callee said after one (plain CSV ``event``).
+
+    Only an offline replay uses the last two: they build the number's history at their time, as the gateway's
+    ``refusal`` and ``optout`` routes would have; an online replay asks for decisions only and skips them.
+    """
+
+    CALL = "call"
+    REFUSAL = "refusal"
+    OPTOUT = "optout"
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     number: str  # as dialled: Request-URI user (or To user), parameters stripped
@@ -22,6 +35,7 @@ class Call:
     at: float | None = None  # UNIX time; None when the source has no time (SIPp CSV)
     call_id: str = ""
     origin: str = ""  # where in the source: "frame 12", "line 3"
+    event: Event = Event.CALL
 
 
 @dataclass(frozen=True, slots=True)
