@@ -234,6 +234,7 @@ def run_online(args: argparse.Namespace) -> int:
     counted = counts_attempts(target.script)
     if args.format == "csv":  # one row per call, nowhere to say it: stderr does
         print(report.route_line(target.script, counted), file=sys.stderr)
+        print(report.GATEWAY_TIME, file=sys.stderr)
     sys.stdout.write(report.render(args.format, results, trace, gateway, show_numbers=args.show_numbers,
                                    route=target.script, counted=counted))
     errors = [r for r in results if r.error]

@@ -235,9 +235,14 @@ def test_text_report_says_it_was_a_dry_run(live: Live, tmp_path: Path, capsys: p
     code, out, _ = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
                            "--fast")
     assert code == 0 and "route dryrun: dry run" in out and "no attempt counted" in out
+    assert "decisions made at the gateway's time" in out  # not at the trace's: --offline does that
     code, out, err = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
                              "--fast", "--format", "csv")
     assert code == 0 and "route dryrun: dry run" in err and "route" not in out
+    assert "decisions made at the gateway's time" in err
+    code, out, _ = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
+                           "--fast", "--format", "json")
+    assert code == 0 and json.loads(out)["decided_at"] == "gateway_time" and json.loads(out)["mode"] == "online"
 
 
 def test_count_attempts_counts_them_as_calls(live_audited: Live, tmp_path: Path,
