@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import re
 import sys
-from dataclasses import replace
 from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,14 @@ from gateway.config import Config, GatewaySection
 from gateway.config import load as load_config
 from gateway.registry.holder import RegistryHolder
 from gateway.replay import report, sipp_csv
-from gateway.replay.offline import OfflineDecider, differences, replay_offline, shift_weeks, untimed
+from gateway.replay.offline import (
+    OfflineDecider,
+    differences,
+    no_cycle_collection,
+    replay_offline,
+    shift_weeks,
+    untimed,
+)
 from gateway.replay.runner import Result, Target, replay
 from gateway.replay.sources import Call, Event, InputError, Trace, read_trace
 from gateway.service import engine_for
@@ -202,7 +208,7 @@ def run_online(args: argparse.Namespace) -> int:
              "(--offline builds the history from them)")
         calls = [c for c in calls if c.event is Event.CALL]
     if args.campaign:
-        calls = [replace(c, campaign=args.campaign) for c in calls]
+        calls = [c._replace(campaign=args.campaign) for c in calls]
     if not calls:
         raise UsageError(f"{args.file}: no call to replay")
     if args.to_sipp:
@@ -259,7 +265,7 @@ def _offline_calls(args: argparse.Namespace, trace: Trace) -> list[Call]:
     """The trace's calls, each placed in time (``--at`` for those the trace gives none)."""
     calls = list(trace.calls)
     if args.campaign:
-        calls = [replace(c, campaign=args.campaign) for c in calls]
+        calls = [c._replace(campaign=args.campaign) for c in calls]
     missing = untimed(calls)
     if missing:
         at = parse_at(args.at)
@@ -267,7 +273,7 @@ def _offline_calls(args: argparse.Namespace, trace: Trace) -> list[Call]:
             raise UsageError(f"{args.file}: {len(missing)} of {len(calls)} calls have no time (first: "
                              f"{missing[0].origin or missing[0].call_id}); an offline replay decides each call at "
                              "its time: add one (CSV time column, SIPp field3) or give --at ISO for them")
-        calls = [c if c.at is not None else replace(c, at=at.timestamp()) for c in calls]
+        calls = [c if c.at is not None else c._replace(at=at.timestamp()) for c in calls]
     return calls
 
 
@@ -287,6 +293,12 @@ def run_offline(args: argparse.Namespace) -> int:
             shift_to = date.fromisoformat(args.shift_to)
         except ValueError:
             raise UsageError(f"--shift-to {args.shift_to!r}: not a date (YYYY-MM-DD)") from None
+    with no_cycle_collection():
+        return _offline(args, config, other, zone, shift_to)
+
+
+def _offline(args: argparse.Namespace, config: Config, other: Config | None, zone: tzinfo,
+             shift_to: date | None) -> int:
     try:
         trace = read_trace(Path(args.file), campaign_header=args.campaign_header, timezone=zone)
     except InputError as e:

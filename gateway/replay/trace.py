@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # Users that mean "no caller ID" (RFC 3323 anonymity and what phones put in From).
 ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "unavailable", "private"})
@@ -27,8 +27,10 @@ class Event(enum.StrEnum):
     OPTOUT = "optout"
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
+    """One line of a trace. A NamedTuple rather than a frozen dataclass: one is built per line, and an offline
+    replay reads hundreds of thousands a second (a tuple is built several times faster, and as immutable)."""
+
     number: str  # as dialled: Request-URI user (or To user), parameters stripped
     campaign: str = ""  # "" when the trace does not say
     caller_id: str = ""  # "" when unknown or anonymous

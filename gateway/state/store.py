@@ -153,6 +153,16 @@ class EmbeddedState:
     async def history(self, professional: str, key: int) -> History:
         return self.history_now(professional, key)
 
+    def attempts_now(self, professional: str, key: int) -> tuple[datetime, ...] | None:
+        """The number's attempts (oldest first) when that is all its history holds; None when it also has a
+        refusal or an opt-out. For a caller that decides from attempts alone cheaply (an offline replay: no
+        History built per call) and reads :meth:`history_now` otherwise."""
+        k = (professional, key)
+        if k in self._refusals or k in self._optouts:
+            return None
+        attempts = self._attempts.get(k)
+        return tuple(attempts) if attempts else ()
+
     def known_keys(self, professional: str) -> Collection[int] | None:
         return {key for table in (self._attempts, self._refusals, self._optouts)
                 for prof, key in table if prof == professional}
@@ -176,7 +186,8 @@ class EmbeddedState:
         if cap is not None and sum(1 for t in times if t >= cap.since) >= cap.limit:
             return False
         times.append(at)
-        self._queue("attempts", (professional, key, _ts(at)))
+        if self._db is not None:  # memory:// (tests, offline replays): not even the row's tuple
+            self._queue("attempts", (professional, key, _ts(at)))
         return True
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
