@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from gateway.registry.holder import RegistryHolder
 from gateway.replay.offline import OfflineDecider, replay_offline, shift_weeks
 from gateway.replay.sources import Call, Event
 from gateway.service import engine_for
+from tests.conftest import write_sample
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -221,3 +223,56 @@ def test_the_timezone_reads_times_without_an_offset(configs: tuple[Path, Path], 
     bad.write_text("time,number,campaign\n2026-11-10T09:30:00,0612000020,spring\nlater,0612000021,spring\n")
     code, _, err = _run(capsys, str(bad), "--offline", "--config", str(configs[0]))
     assert code == 2 and "bad.csv:3: time 'later' cannot be read" in err
+
+
+TIGHT = """
+[campaigns.tight]
+lists = ["bloctel", "premium"]
+consent = "consent"
+customers = "customers"
+caller_id = "0162000000"
+max_attempts = 2
+window_days = 3
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_shortcuts_decide_as_the_engine_alone(tmp_path: Path, seed: int) -> None:
+    """Call by call, the cached decisions equal the engine's with the number's whole history: verdict, reason,
+    rule, would_block, over weeks of calls at any hour (holidays, weekends, a list going stale), every campaign
+    kind (consent, opposition, monitor, a tight cap), listed, overseas, emergency and invalid numbers, refusals
+    and opt-outs in the trace."""
+    config = load(write_sample(tmp_path / "conf", TIGHT))
+    holder = RegistryHolder(config.lists, Normaliser("FR"))
+    holder.load_all()
+    rnd = random.Random(seed)
+    # Half the calls to a few numbers called again and again (caps, refusals), half to many called once or twice.
+    few = [f"06120000{i:02d}" for i in range(1, 60)] + ["0612000100", "0612000200", "0612000300", "0899123456",
+                                                       "0692000009", "0692000010", "112", "3615", "12", "+14155550100"]
+    many = [f"07{rnd.randrange(3 * 10**7, 10**8):08d}" for _ in range(3000)]
+    start = datetime(2026, 11, 6, tzinfo=UTC).timestamp()  # 11 November, weekends, Christmas, stale by 20 Dec
+    minutes = [rnd.randrange(55 * 24 * 60) * 60 for _ in range(60)]  # fifty calls a minute: the cache is used
+    calls = []
+    for _ in range(3000):
+        at = start + rnd.choice(minutes) + rnd.choice([0, 0, 0, 59, 30])
+        event = rnd.choices([Event.CALL, Event.REFUSAL, Event.OPTOUT], [96, 3, 1])[0]
+        campaign = rnd.choice(["prospect", "legacy", "survey", "tight", "nope"])
+        caller = rnd.choice(["", "0162000000", "0162000002", "anonymous"])
+        calls.append(Call(rnd.choice(rnd.choice((few, many))), campaign, caller, float(at), event=event))
+    calls.sort(key=lambda c: c.at or 0.0)
+    engine = engine_for(config)
+    fast = OfflineDecider(engine, holder.current, holder.normaliser, "acme")
+    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
+    seen = set()
+    for c in calls:
+        assert c.at is not None
+        if c.event is not Event.CALL:
+            fast.record(c, datetime.fromtimestamp(c.at, UTC))
+            exact.record(c, datetime.fromtimestamp(c.at, UTC))
+            continue
+        f, e = fast.decide(c, c.at), exact.decide(c, c.at)
+        assert (f.verdict, f.reason, f.rule, f.would_block) == (e.verdict, e.reason, e.rule, e.would_block), c
+        seen.add(e.rule)
+    assert fast.engine_calls < exact.engine_calls * 0.8
+    assert {"allowed", "frequency_cap", "outside_hours.time", "outside_hours.day", "public_holiday", "registry_stale",
+            "opposition_list", "no_consent", "refusal_cooldown", "internal_dnc.optout"} <= seen
