@@ -316,7 +316,7 @@ def _offline(args: argparse.Namespace, config: Config, other: Config | None, zon
     if other is not None:
         deciders.append(_decider(other, args.ignore_caller_id))
     name = str(getattr(args, "config", None) or "the embedded demo config")
-    info = report.Offline(name, shifted, args.compare or "")
+    info = report.Offline(name, shifted, args.compare or "", ZoneInfo(config.gateway.timezone))
     bar, tick = _progress(len(calls))
     try:
         results = replay_offline(calls, deciders, on_result=tick)

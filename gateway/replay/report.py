@@ -12,7 +12,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from gateway.numbers import mask
@@ -33,6 +33,7 @@ class Offline:
     config: str  # the --config file, or "the embedded demo config"
     shift: str = ""  # Shift.describe(), "" when not shifted
     compare: str = ""  # the --compare file
+    zone: tzinfo = UTC  # times in the report: the config's [gateway] timezone, the one the rules were read in
 
     def lines(self) -> list[str]:
         out = [f"each call decided at its recorded time{'; ' + self.shift if self.shift else ''}",
@@ -82,17 +83,18 @@ def summarise(results: Sequence[Result]) -> Summary:
         late=sum(1 for r in results if r.late))
 
 
-def _when(at: float | None) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds") if at is not None else ""
+def _when(at: float | None, zone: tzinfo = UTC) -> str:
+    return datetime.fromtimestamp(at, zone).isoformat(timespec="milliseconds") if at is not None else ""
 
 
 def _num(n: str, show: bool) -> str:
     return n if show else mask(n)
 
 
-def _row(r: Result, show: bool) -> dict[str, Any]:
-    return {"seq": r.seq, "at": _when(r.call.at), "number": _num(r.call.number, show), "campaign": r.call.campaign,
-            "caller_id": _num(r.call.caller_id, show) if r.call.caller_id else "", "verdict": r.verdict,
+def _row(r: Result, show: bool, zone: tzinfo = UTC) -> dict[str, Any]:
+    return {"seq": r.seq, "at": _when(r.call.at, zone), "number": _num(r.call.number, show),
+            "campaign": r.call.campaign, "caller_id": _num(r.call.caller_id, show) if r.call.caller_id else "",
+            "verdict": r.verdict,
             "reason": r.reason, "would_block": r.would_block, "decision_id": r.decision_id,
             "latency_ms": round(r.seconds * 1000, 3) if r.seconds is not None else None,
             "error": r.error, "origin": r.call.origin}
@@ -112,6 +114,7 @@ def route_line(route: str, counted: bool | None) -> str:
 def as_json(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False,
             route: str = "dryrun", counted: bool | None = False, offline: Offline | None = None) -> dict[str, Any]:
     s = summarise(results)
+    zone = offline.zone if offline is not None else UTC
     where: dict[str, Any] = {"mode": "online", "decided_at": "gateway_time", "gateway": gateway, "route": route,
                              "attempts_counted": counted} if offline is None else \
         {"mode": "offline", "decided_at": "recorded_time", "offline": offline.as_json()}
@@ -126,7 +129,7 @@ def as_json(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
         "errors": s.errors,
         "latency_ms": s.latency_ms,
         "late_starts": s.late,
-        "blocked": [_row(r, show_numbers) for r in results if r.verdict and r.blocked],
+        "blocked": [_row(r, show_numbers, zone) for r in results if r.verdict and r.blocked],
         "failed": [_row(r, show_numbers) for r in results if r.error][:100],
     }
 
@@ -135,6 +138,7 @@ def as_text(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
             limit: int = 50, route: str = "dryrun", counted: bool | None = False,
             offline: Offline | None = None) -> str:
     s = summarise(results)
+    zone = offline.zone if offline is not None else UTC
     if offline is None:
         out = [f"replayed {s.total} calls from a {trace.kind} trace through {gateway}: {s.answered} answered",
                route_line(route, counted), GATEWAY_TIME]
@@ -158,7 +162,7 @@ def as_text(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
         out.append(f"would be refused ({len(blocked)}):")
         for r in blocked[:limit]:
             mode = "" if r.verdict == "BLOCK" else " (monitor)"
-            out.append(f"  {_when(r.call.at) or r.call.origin:<29} {_num(r.call.number, show_numbers):<16} "
+            out.append(f"  {_when(r.call.at, zone) or r.call.origin:<29} {_num(r.call.number, show_numbers):<16} "
                        f"{r.call.campaign or '-':<12} {r.reason or '-'}{mode}")
         if len(blocked) > limit:
             out.append(f"  ... {len(blocked) - limit} more (use --format csv for all)")
@@ -168,7 +172,7 @@ def as_text(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
     return "\n".join(out) + "\n"
 
 
-def as_csv(results: Sequence[Result], *, show_numbers: bool = False) -> str:
+def as_csv(results: Sequence[Result], *, show_numbers: bool = False, zone: tzinfo = UTC) -> str:
     """One row per call, for spreadsheets and diffs between two runs."""
     buf = io.StringIO()
     fields = ["seq", "at", "number", "campaign", "caller_id", "verdict", "reason", "would_block", "decision_id",
@@ -176,7 +180,7 @@ def as_csv(results: Sequence[Result], *, show_numbers: bool = False) -> str:
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in results:
-        row = _row(r, show_numbers)
+        row = _row(r, show_numbers, zone)
         row["would_block"] = int(row["would_block"])
         w.writerow(row)
     return buf.getvalue()
@@ -191,7 +195,7 @@ def render(fmt: str, results: Sequence[Result], trace: Trace, gateway: str, *, s
         return json.dumps(as_json(results, trace, gateway, show_numbers=show_numbers, route=route, counted=counted,
                                   offline=offline), ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
-        return as_csv(results, show_numbers=show_numbers)
+        return as_csv(results, show_numbers=show_numbers, zone=offline.zone if offline is not None else UTC)
     return as_text(results, trace, gateway, show_numbers=show_numbers, route=route, counted=counted,
                    offline=offline)
 
@@ -202,20 +206,20 @@ COMPARE_FIELDS = ["seq", "at", "number", "campaign", "caller_id", "verdict_a", "
                   "origin"]
 
 
-def _diff_row(d: Difference, show: bool) -> dict[str, Any]:
+def _diff_row(d: Difference, show: bool, zone: tzinfo = UTC) -> dict[str, Any]:
     c = d.a.call
-    return {"seq": d.a.seq, "at": _when(c.at), "number": _num(c.number, show), "campaign": c.campaign,
+    return {"seq": d.a.seq, "at": _when(c.at, zone), "number": _num(c.number, show), "campaign": c.campaign,
             "caller_id": _num(c.caller_id, show) if c.caller_id else "", "verdict_a": d.a.verdict,
             "reason_a": label(d.a), "verdict_b": d.b.verdict, "reason_b": label(d.b), "origin": c.origin}
 
 
-def compare_csv(diffs: Sequence[Difference], *, show_numbers: bool = False) -> str:
+def compare_csv(diffs: Sequence[Difference], *, show_numbers: bool = False, zone: tzinfo = UTC) -> str:
     """One row per call decided differently (verdict or reason) under A and B."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COMPARE_FIELDS, lineterminator="\n")
     w.writeheader()
     for d in diffs:
-        w.writerow(_diff_row(d, show_numbers))
+        w.writerow(_diff_row(d, show_numbers, zone))
     return buf.getvalue()
 
 
@@ -231,7 +235,7 @@ def compare_json(a: Sequence[Result], b: Sequence[Result], diffs: Sequence[Diffe
         "by_reason_a": _totals(a), "by_reason_b": _totals(b),
         "differing": len(diffs),
         "changes": [{"a": x, "b": y, "calls": n} for x, y, n in group_differences(diffs)],
-        "calls": [_diff_row(d, show_numbers) for d in diffs],
+        "calls": [_diff_row(d, show_numbers, offline.zone) for d in diffs],
     }
 
 
@@ -248,8 +252,8 @@ def compare_text(a: Sequence[Result], b: Sequence[Result], diffs: Sequence[Diffe
         out.append("calls:")
         for d in diffs[:limit]:
             c = d.a.call
-            out.append(f"  {_when(c.at) or c.origin:<29} {_num(c.number, show_numbers):<16} {c.campaign or '-':<12} "
-                       f"{label(d.a)} -> {label(d.b)}")
+            out.append(f"  {_when(c.at, offline.zone) or c.origin:<29} {_num(c.number, show_numbers):<16} "
+                       f"{c.campaign or '-':<12} {label(d.a)} -> {label(d.b)}")
         if len(diffs) > limit:
             out.append(f"  ... {len(diffs) - limit} more (use --format csv for all)")
     return "\n".join(out) + "\n"
@@ -262,5 +266,5 @@ def render_compare(fmt: str, a: Sequence[Result], b: Sequence[Result], diffs: Se
         return json.dumps(compare_json(a, b, diffs, trace, names, offline, show_numbers=show_numbers),
                           ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
-        return compare_csv(diffs, show_numbers=show_numbers)
+        return compare_csv(diffs, show_numbers=show_numbers, zone=offline.zone)
     return compare_text(a, b, diffs, trace, names, offline, show_numbers=show_numbers)
