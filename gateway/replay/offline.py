@@ -236,8 +236,8 @@ def replay_offline(calls: Sequence[Call], deciders: Sequence[OfflineDecider],
             continue
         for decider, results in pairs:
             d = decider.decide(call, at)
-            results[i] = res = Result(i + 1, call, d.verdict.value, d.reason.value if d.reason is not None else "",
-                                      d.would_block)
+            # The codes as they are: StrEnum members are the strings (reading .value costs an enum descriptor).
+            results[i] = res = Result(i + 1, call, d.verdict, d.reason or "", d.would_block)
         if on_result is not None:
             on_result(res)
     return [[r for r in results if r is not None] for results in out]

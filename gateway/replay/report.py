@@ -37,8 +37,7 @@ class Offline:
 
     def lines(self) -> list[str]:
         out = [f"each call decided at its recorded time{'; ' + self.shift if self.shift else ''}",
-               "history of its own: attempts, refusals and opt-outs built up over the trace in memory; "
-               "no gateway asked, no audit record, no shared state touched"]
+               "history of its own, built over the trace in memory: no gateway, audit record or shared state touched"]
         return out
 
     def as_json(self) -> dict[str, Any]:
