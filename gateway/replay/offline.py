@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from gateway.numbers import Normaliser, Number
-from gateway.policy.decision import Decision, Reason, Verdict
+from gateway.policy.decision import Decision
 from gateway.policy.engine import Call as EngineCall
 from gateway.policy.engine import Engine, limits
 from gateway.policy.packs import PACKS
@@ -50,11 +50,6 @@ __all__ = [
 ]
 
 _CALL, _REFUSAL, _OPTOUT = Event.CALL, Event.REFUSAL, Event.OPTOUT  # read per line: module constants
-_ALLOW = Verdict.ALLOW
-# Blocks by the rules that run before the frequency cap and read no attempt: a number's attempts cannot change
-# them. Reason lists the blocking codes in precedence order (DESIGN §7), the order the packs run their rules.
-_REASONS = list(Reason)
-_BEFORE_CAP = frozenset(_REASONS[_REASONS.index(Reason.INVALID_NUMBER):_REASONS.index(Reason.FREQUENCY_CAP)])
 _NUMBER_MEMO = 1 << 18  # distinct dialled strings kept parsed; a trace calls the same numbers again and again
 
 
@@ -68,11 +63,11 @@ class OfflineDecider:
     a number with no refusal and no opt-out depends on the number only through its kind, region, time zones and
     which of the campaign's lists hold it (as :mod:`gateway.scrub.screener` uses), on the clock only through the
     minute (the hours windows are whole minutes; the dates follow), and on its attempts only through the
-    frequency cap. So the decision for an empty history is kept per (campaign, caller ID, signature, minute), and
-    a call with attempts gets it as is when no cap can change it: the cached block comes from a rule that runs
-    before the cap, or the cached ALLOW's cap is not reached. Every other call — a refusal or opt-out in its
-    history, the cap reached, a block by a rule after the cap — is decided by the engine with its full history.
-    tests/replay/test_offline.py checks the verdicts, reasons and rules against the engine alone, call by call.
+    frequency cap, which cannot fire while the number has fewer attempts in all than any cap the campaign can
+    have. So the decision for an empty history is kept per (campaign, caller ID, signature, minute) and serves
+    every such call. The others — a refusal or an opt-out in the history, as many attempts as the lowest cap —
+    are decided by the engine with their whole history. tests/replay/test_offline.py checks the verdicts,
+    reasons and rules against the engine alone, call by call.
     A cached Decision's ``number``, ``detail`` and ``lists`` may be those of another number of the signature: a
     replay reports verdicts and reasons only.
     """
@@ -127,10 +122,12 @@ class OfflineDecider:
         if not self.shortcuts:
             return self._exact(number, campaign, caller, _utc(at))
         state = self.state
-        attempts = state.attempts_now(self.professional, key) if key else ()
+        attempts = state.attempt_count_now(self.professional, key) if key else 0
         if attempts is None:  # a refusal or an opt-out: rules read its dates
             return self._exact(number, campaign, caller, _utc(at))
         lists, lowest_cap = self._campaigns.get(campaign) or self._campaign(campaign)
+        if attempts and attempts >= lowest_cap:  # the cap may be reached: the rules count the attempts' dates
+            return self._exact(number, campaign, caller, _utc(at))
         mask = 0
         bit = 1
         for members in lists:
@@ -150,16 +147,10 @@ class OfflineDecider:
             found = cache[sig] = self.engine.decide(EngineCall(number, campaign, caller), self.registries,
                                                     EMPTY_HISTORY, now)
             self.engine_calls += 1
-        # Attempts change nothing when fewer than any cap (the usual case), nor a block by a rule before the cap;
-        # past a clean ALLOW they change it only if its cap is reached. Else: the engine, with the history.
-        if attempts and len(attempts) >= lowest_cap and found.reason not in _BEFORE_CAP:
-            cap = found.cap
-            if found.verdict is not _ALLOW or found.would_block or (
-                    cap is not None and sum(1 for t in attempts if t >= cap.since) >= cap.limit):
-                return self._exact(number, campaign, caller, now or _utc(at))
-        if key and found.counts_attempt and not state.attempt_now(self.professional, key, now or _utc(at),
-                                                                   found.cap):
-            return found.over_cap()  # as the service does: the count is the cap's last word
+        # Fewer attempts than any cap: the frequency cap cannot fire, and no other rule reads attempts. So the
+        # decision is the empty history's, and counting needs no cap check (fewer in all than the limit).
+        if key and found.counts_attempt:
+            state.attempt_now(self.professional, key, now or _utc(at))
         return found
 
     def _exact(self, number: Number, campaign: str, caller: str | None, now: datetime) -> Decision:

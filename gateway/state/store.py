@@ -153,15 +153,15 @@ class EmbeddedState:
     async def history(self, professional: str, key: int) -> History:
         return self.history_now(professional, key)
 
-    def attempts_now(self, professional: str, key: int) -> tuple[datetime, ...] | None:
-        """The number's attempts (oldest first) when that is all its history holds; None when it also has a
-        refusal or an opt-out. For a caller that decides from attempts alone cheaply (an offline replay: no
-        History built per call) and reads :meth:`history_now` otherwise."""
+    def attempt_count_now(self, professional: str, key: int) -> int | None:
+        """How many attempts the store keeps for the number when that is all its history holds; None when it
+        also has a refusal or an opt-out. For a caller that decides from the count alone while it is below every
+        cap (an offline replay: no History built per call) and reads :meth:`history_now` otherwise."""
         k = (professional, key)
         if k in self._refusals or k in self._optouts:
             return None
         attempts = self._attempts.get(k)
-        return tuple(attempts) if attempts else ()
+        return len(attempts) if attempts else 0
 
     def known_keys(self, professional: str) -> Collection[int] | None:
         return {key for table in (self._attempts, self._refusals, self._optouts)
