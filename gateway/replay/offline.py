@@ -23,9 +23,10 @@ import gc
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from gateway.numbers import Normaliser, Number
+from gateway.policy.calendar import local_times
 from gateway.policy.decision import Decision
 from gateway.policy.engine import Call as EngineCall
 from gateway.policy.engine import Engine, limits
@@ -51,6 +52,8 @@ __all__ = [
 
 _CALL, _REFUSAL, _OPTOUT = Event.CALL, Event.REFUSAL, Event.OPTOUT  # read per line: module constants
 _NUMBER_MEMO = 1 << 18  # distinct dialled strings kept parsed; a trace calls the same numbers again and again
+_DECISION_MEMO = 1 << 16  # decisions kept by signature and period (a few per campaign and hour of a day)
+Period = tuple[tuple[date, tuple[int, ...]], ...]  # see OfflineDecider._period
 
 
 class OfflineDecider:
@@ -62,14 +65,14 @@ class OfflineDecider:
     The engine is asked once per *signature* rather than once per call: what the gateway's ``check`` answers for
     a number with no refusal and no opt-out depends on the number only through its kind, region, time zones and
     which of the campaign's lists hold it (as :mod:`gateway.scrub.screener` uses), on the clock only through the
-    minute (the hours windows are whole minutes; the dates follow), and on its attempts only through the
-    frequency cap, which cannot fire while the number has fewer attempts in all than any cap the campaign can
-    have. So the decision for an empty history is kept per (campaign, caller ID, signature, minute) and serves
-    every such call. The others — a refusal or an opt-out in the history, as many attempts as the lowest cap —
-    are decided by the engine with their whole history. tests/replay/test_offline.py checks the verdicts,
-    reasons and rules against the engine alone, call by call.
-    A cached Decision's ``number``, ``detail`` and ``lists`` may be those of another number of the signature: a
-    replay reports verdicts and reasons only.
+    callee's local dates and where its local times fall among the packs' hours windows (the *period*: a few a
+    day), and on its attempts only through the frequency cap, which cannot fire while the number has fewer
+    attempts in all than any cap the campaign can have. So the decision for an empty history is kept per
+    (campaign, caller ID, signature, period) and serves every such call. The others — a refusal or an opt-out in
+    the history, as many attempts as the lowest cap — are decided by the engine with their whole history.
+    tests/replay/test_offline.py checks the verdicts, reasons and rules against the engine alone, call by call.
+    A cached Decision's ``number``, ``detail`` and ``lists`` may be those of another number and minute of its
+    signature and period: a replay reports verdicts and reasons only.
     """
 
     def __init__(self, engine: Engine, registries: Registries, normaliser: Normaliser, professional: str, *,
@@ -85,7 +88,9 @@ class OfflineDecider:
         self._numbers: dict[str, Number] = {}
         self._campaigns: dict[str, tuple[tuple[Members, ...], int]] = {}
         self._cache: dict[tuple[object, ...], Decision] = {}
-        self._bucket = -1  # the minute the cache holds: calls come in time order, older minutes never return
+        self._packs = tuple(PACKS.values())
+        self._bucket = -1  # the minute of the last call, and the periods of its callees' zones
+        self._minute: dict[tuple[str, ...], Period] = {}
         self._step = 60 if _whole_minutes() else 1
 
     def number(self, dialled: str) -> Number:
@@ -134,16 +139,20 @@ class OfflineDecider:
             if key in members:
                 mask |= bit
             bit <<= 1
+        zones = number.zones
         bucket = int(at // self._step)
-        cache = self._cache
         if bucket != self._bucket:
-            cache.clear()
             self._bucket = bucket
-        sig = (campaign, caller, number.kind, number.region, number.zones, mask)
+            self._minute = {}
+        period = self._minute.get(zones) or self._period(bucket, zones)
+        sig = (campaign, caller, number.kind, number.region, zones, mask, period)
+        cache = self._cache
         found = cache.get(sig)
         now = None
         if found is None:
             now = _utc(at)
+            if len(cache) >= _DECISION_MEMO:
+                cache.clear()
             found = cache[sig] = self.engine.decide(EngineCall(number, campaign, caller), self.registries,
                                                     EMPTY_HISTORY, now)
             self.engine_calls += 1
@@ -151,6 +160,17 @@ class OfflineDecider:
         # decision is the empty history's, and counting needs no cap check (fewer in all than the limit).
         if key and found.counts_attempt:
             state.attempt_now(self.professional, key, now or _utc(at))
+        return found
+
+    def _period(self, bucket: int, zones: tuple[str, ...]) -> Period:
+        """What the rules read of the clock in this minute, in the callee's zones: each zone's local date, and
+        where its local time falls among every pack's hours windows of that weekday (inside the i-th: i; in
+        the gap before it: -1 - i). Two minutes with one period get one decision."""
+        parts = []
+        for lt in local_times(_utc(bucket * self._step), zones, self.engine.settings.fallback_zone):
+            t = lt.time()
+            parts.append((lt.date(), tuple(_position(pack.hours.get(lt.isoweekday(), ()), t) for pack in self._packs)))
+        found = self._minute[zones] = tuple(parts)
         return found
 
     def _exact(self, number: Number, campaign: str, caller: str | None, now: datetime) -> Decision:
@@ -173,6 +193,16 @@ class OfflineDecider:
             self.state.refusal_now(self.professional, key, now)
         elif call.event is _OPTOUT:
             self.state.optout_now(self.professional, key, now)
+
+
+def _position(windows: Sequence[tuple[time, time]], t: time) -> int:
+    """Inside the i-th window: i; before it (and after the previous one): -1 - i."""
+    for i, (lo, hi) in enumerate(windows):
+        if t < lo:
+            return -1 - i
+        if t < hi:
+            return i
+    return -1 - len(windows)
 
 
 def _utc(at: float) -> datetime:
