@@ -244,19 +244,19 @@ def replay_offline(calls: Sequence[Call], deciders: Sequence[OfflineDecider],
     Returns one list per decider, in the trace's order, of the calls' results (``seq``: 1-based position in the
     trace, its refusal and opt-out lines included). Every call must have a time (see :func:`untimed`).
     """
-    order = sorted(range(len(calls)), key=lambda i: calls[i].at or 0.0)  # sorted() is stable: ties keep file order
+    times = [c.at or 0.0 for c in calls]
+    order = sorted(range(len(calls)), key=times.__getitem__)  # sorted() is stable: ties keep the file's order
     out: list[list[Result | None]] = [[None] * len(calls) for _ in deciders]
-    pairs = list(zip(deciders, out, strict=True))
+    pairs = [(d.decide, results) for d, results in zip(deciders, out, strict=True)]  # bound once, not per call
     for i in order:
         call = calls[i]
-        at = call.at
-        assert at is not None
+        at = times[i]
         if call.event is not _CALL:
-            for decider, _ in pairs:
+            for decider in deciders:
                 decider.record(call, _utc(at))
             continue
-        for decider, results in pairs:
-            d = decider.decide(call, at)
+        for decide, results in pairs:
+            d = decide(call, at)
             # The codes as they are: StrEnum members are the strings (reading .value costs an enum descriptor).
             results[i] = res = Result(i + 1, call, d.verdict, d.reason or "", d.would_block)
         if on_result is not None:
