@@ -158,7 +158,8 @@ class EmbeddedState:
         also has a refusal or an opt-out. For a caller that decides from the count alone while it is below every
         cap (an offline replay: no History built per call) and reads :meth:`history_now` otherwise."""
         k = (professional, key)
-        if k in self._refusals or k in self._optouts:
+        refusals, optouts = self._refusals, self._optouts
+        if (refusals and k in refusals) or (optouts and k in optouts):  # most stores have none: no look-up
             return None
         attempts = self._attempts.get(k)
         return len(attempts) if attempts else 0
