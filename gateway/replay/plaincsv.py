@@ -73,15 +73,20 @@ class TimeReader:
         self._minutes: dict[str, float] = {}
 
     def __call__(self, text: str) -> float | None:
+        base = self._minutes.get(text[:16])  # the usual line: one look-up, the seconds added
+        if base is not None and len(text) == 19 and text[16] == ":":
+            seconds = text[17:]
+            if seconds.isdigit() and seconds < "60":
+                return base + int(seconds)
         t = text.strip()
-        if len(t) == 19 and t[16] == ":" and t[17:].isdigit() and int(t[17:]) < 60:
+        if len(t) == 19 and t[16] == ":" and t[17:].isdigit() and t[17:] < "60":
             minutes = self._minutes
-            base = minutes.get(t[:16])
-            if base is None:
-                if len(minutes) > 100_000:
-                    minutes.clear()
-                base = minutes[t[:16]] = parse_time(t[:17] + "00", self.timezone) or 0.0
-            return base + int(t[17:])
+            if len(minutes) > 100_000:
+                minutes.clear()
+            minute = parse_time(t[:17] + "00", self.timezone)
+            assert minute is not None
+            minutes[t[:16]] = minute
+            return minute + int(t[17:])
         return parse_time(t, self.timezone)
 
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.replay.plaincsv import parse_time, read
+from gateway.replay.plaincsv import TimeReader, parse_time, read
 from gateway.replay.sources import Event, InputError
 
 
@@ -67,3 +67,15 @@ def test_parse_time() -> None:
     assert parse_time("0") == 0.0
     with pytest.raises(ValueError):
         parse_time("soon")
+
+
+def test_the_time_reader_reads_as_parse_time() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    read_time = TimeReader(paris)
+    for text in ["2026-11-16 10:30:05", " 2026-11-16 10:30:05 ", "2026-11-16T10:30:59", "2026-10-25 02:30:10",
+                 "2026-03-29 03:00:01", "2026-11-16T10:30:05Z", "2026-11-16T10:30:05+01:00", "1795418477", ""]:
+        assert read_time(text) == parse_time(text, paris), text
+        assert read_time(text) == parse_time(text, paris), text  # the second time from the minute's memo
+    for bad in ["2026-11-16 10:30:60", "2026-11-16 10:30:5x", "2026-11-16 10:30x05", "2026-11-16 10:61:00"]:
+        with pytest.raises(ValueError):
+            read_time(bad)
