@@ -12,14 +12,38 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from gateway.numbers import mask
+from gateway.replay.offline import Difference, group_differences, label
 from gateway.replay.runner import Result
 from gateway.replay.trace import Trace
 
-__all__ = ["FORMATS", "Summary", "percentile", "render", "route_line", "summarise"]
+__all__ = ["FORMATS", "Offline", "Summary", "dump_json", "percentile", "render", "render_compare", "route_line",
+           "summarise"]
+
+GATEWAY_TIME = ("decisions made at the gateway's time (when each call reached it), not at the trace's times: "
+                "--offline decides each call at its recorded time")
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """What an offline replay was: the configuration(s) and where in time the calls were decided."""
+
+    config: str  # the --config file, or "the embedded demo config"
+    shift: str = ""  # Shift.describe(), "" when not shifted
+    compare: str = ""  # the --compare file
+    zone: tzinfo = UTC  # times in the report: the config's [gateway] timezone, the one the rules were read in
+
+    def lines(self) -> list[str]:
+        out = [f"each call decided at its recorded time{'; ' + self.shift if self.shift else ''}",
+               "history of its own, built over the trace in memory: no gateway, audit record or shared state touched"]
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {"config": self.config, "shift": self.shift or None, **({"compare": self.compare} if self.compare
+                                                                          else {})}
 
 FORMATS = ("text", "json", "csv")
 
@@ -59,17 +83,33 @@ def summarise(results: Sequence[Result]) -> Summary:
         late=sum(1 for r in results if r.late))
 
 
-def _when(at: float | None) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds") if at is not None else ""
+def dump_json(report: dict[str, Any]) -> str:
+    """The report indented, except its lists of calls: one call a line. ``json.dumps(indent=2)`` runs the
+    pure-Python encoder and took longer than deciding a million calls offline; a row per line is also what a
+    reader of a long report scrolls through (and the same JSON to a parser)."""
+    out = []
+    for key, value in report.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            rows = ",\n    ".join(json.dumps(v, ensure_ascii=False) for v in value)
+            text = f"[\n    {rows}\n  ]"
+        else:
+            text = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        out.append(f"  {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(out) + "\n}\n"
+
+
+def _when(at: float | None, zone: tzinfo = UTC) -> str:
+    return datetime.fromtimestamp(at, zone).isoformat(timespec="milliseconds") if at is not None else ""
 
 
 def _num(n: str, show: bool) -> str:
     return n if show else mask(n)
 
 
-def _row(r: Result, show: bool) -> dict[str, Any]:
-    return {"seq": r.seq, "at": _when(r.call.at), "number": _num(r.call.number, show), "campaign": r.call.campaign,
-            "caller_id": _num(r.call.caller_id, show) if r.call.caller_id else "", "verdict": r.verdict,
+def _row(r: Result, show: bool, zone: tzinfo = UTC) -> dict[str, Any]:
+    return {"seq": r.seq, "at": _when(r.call.at, zone), "number": _num(r.call.number, show),
+            "campaign": r.call.campaign, "caller_id": _num(r.call.caller_id, show) if r.call.caller_id else "",
+            "verdict": r.verdict,
             "reason": r.reason, "would_block": r.would_block, "decision_id": r.decision_id,
             "latency_ms": round(r.seconds * 1000, 3) if r.seconds is not None else None,
             "error": r.error, "origin": r.call.origin}
@@ -87,12 +127,14 @@ def route_line(route: str, counted: bool | None) -> str:
 
 
 def as_json(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False,
-            route: str = "dryrun", counted: bool | None = False) -> dict[str, Any]:
+            route: str = "dryrun", counted: bool | None = False, offline: Offline | None = None) -> dict[str, Any]:
     s = summarise(results)
+    zone = offline.zone if offline is not None else UTC
+    where: dict[str, Any] = {"mode": "online", "decided_at": "gateway_time", "gateway": gateway, "route": route,
+                             "attempts_counted": counted} if offline is None else \
+        {"mode": "offline", "decided_at": "recorded_time", "offline": offline.as_json()}
     return {
-        "gateway": gateway,
-        "route": route,
-        "attempts_counted": counted,
+        **where,
         "input": trace.as_json(),
         "total": s.total,
         "answered": s.answered,
@@ -102,16 +144,22 @@ def as_json(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
         "errors": s.errors,
         "latency_ms": s.latency_ms,
         "late_starts": s.late,
-        "blocked": [_row(r, show_numbers) for r in results if r.verdict and r.blocked],
+        "blocked": [_row(r, show_numbers, zone) for r in results if r.verdict and r.blocked],
         "failed": [_row(r, show_numbers) for r in results if r.error][:100],
     }
 
 
 def as_text(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False,
-            limit: int = 50, route: str = "dryrun", counted: bool | None = False) -> str:
+            limit: int = 50, route: str = "dryrun", counted: bool | None = False,
+            offline: Offline | None = None) -> str:
     s = summarise(results)
-    out = [f"replayed {s.total} calls from a {trace.kind} trace through {gateway}: {s.answered} answered",
-           route_line(route, counted)]
+    zone = offline.zone if offline is not None else UTC
+    if offline is None:
+        out = [f"replayed {s.total} calls from a {trace.kind} trace through {gateway}: {s.answered} answered",
+               route_line(route, counted), GATEWAY_TIME]
+    else:
+        out = [f"decided {s.total} calls from a {trace.kind} trace offline under {offline.config}",
+               *offline.lines()]
     if s.by_verdict:
         out.append("verdicts: " + ", ".join(f"{k} {v}" for k, v in s.by_verdict.items())
                    + f" (would block: {s.would_block})")
@@ -119,8 +167,9 @@ def as_text(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
         out.append("reasons:")
         out += [f"  {k:<20} {v}" for k, v in sorted(s.by_reason.items(), key=lambda kv: (-kv[1], kv[0]))]
     lat = s.latency_ms
-    out.append(f"latency ms: p50 {lat['p50']:.2f}  p90 {lat['p90']:.2f}  p99 {lat['p99']:.2f}  "
-               f"max {lat['max']:.2f}")
+    if offline is None:  # offline, no call crosses a network: no latency to report
+        out.append(f"latency ms: p50 {lat['p50']:.2f}  p90 {lat['p90']:.2f}  p99 {lat['p99']:.2f}  "
+                   f"max {lat['max']:.2f}")
     if s.late:
         out.append(f"{s.late} calls started behind the recorded pace (raise --concurrency)")
     blocked = [r for r in results if r.verdict and r.blocked]
@@ -128,7 +177,7 @@ def as_text(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
         out.append(f"would be refused ({len(blocked)}):")
         for r in blocked[:limit]:
             mode = "" if r.verdict == "BLOCK" else " (monitor)"
-            out.append(f"  {_when(r.call.at) or r.call.origin:<29} {_num(r.call.number, show_numbers):<16} "
+            out.append(f"  {_when(r.call.at, zone) or r.call.origin:<29} {_num(r.call.number, show_numbers):<16} "
                        f"{r.call.campaign or '-':<12} {r.reason or '-'}{mode}")
         if len(blocked) > limit:
             out.append(f"  ... {len(blocked) - limit} more (use --format csv for all)")
@@ -138,27 +187,100 @@ def as_text(results: Sequence[Result], trace: Trace, gateway: str, *, show_numbe
     return "\n".join(out) + "\n"
 
 
-def as_csv(results: Sequence[Result], *, show_numbers: bool = False) -> str:
+def as_csv(results: Sequence[Result], *, show_numbers: bool = False, zone: tzinfo = UTC) -> str:
     """One row per call, for spreadsheets and diffs between two runs."""
     buf = io.StringIO()
     fields = ["seq", "at", "number", "campaign", "caller_id", "verdict", "reason", "would_block", "decision_id",
               "latency_ms", "error", "origin"]
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
+    # csv.writer, not DictWriter: DictWriter checks every row's keys against the header (a set difference a row).
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(fields)
     for r in results:
-        row = _row(r, show_numbers)
+        row = _row(r, show_numbers, zone)
         row["would_block"] = int(row["would_block"])
-        w.writerow(row)
+        w.writerow([row[f] for f in fields])
     return buf.getvalue()
 
 
 def render(fmt: str, results: Sequence[Result], trace: Trace, gateway: str, *, show_numbers: bool = False,
-           route: str = "dryrun", counted: bool | None = False) -> str:
+           route: str = "dryrun", counted: bool | None = False, offline: Offline | None = None) -> str:
     """The report; ``route`` and ``counted`` (None: not a decision route) say what the replay did to the
-    gateway's state (the text and JSON say it; the CSV has one row per call and no place for it)."""
+    gateway's state (the text and JSON say it; the CSV has one row per call and no place for it).
+    ``offline``: the calls were decided in-process at their recorded times (no gateway, route or latency)."""
     if fmt == "json":
-        return json.dumps(as_json(results, trace, gateway, show_numbers=show_numbers, route=route, counted=counted),
-                          ensure_ascii=False, indent=2) + "\n"
+        return dump_json(as_json(results, trace, gateway, show_numbers=show_numbers, route=route, counted=counted,
+                                 offline=offline))
     if fmt == "csv":
-        return as_csv(results, show_numbers=show_numbers)
-    return as_text(results, trace, gateway, show_numbers=show_numbers, route=route, counted=counted)
+        return as_csv(results, show_numbers=show_numbers, zone=offline.zone if offline is not None else UTC)
+    return as_text(results, trace, gateway, show_numbers=show_numbers, route=route, counted=counted,
+                   offline=offline)
+
+
+# -- --compare: the calls two configurations decide differently ----------------------------------------------------
+
+COMPARE_FIELDS = ["seq", "at", "number", "campaign", "caller_id", "verdict_a", "reason_a", "verdict_b", "reason_b",
+                  "origin"]
+
+
+def _diff_row(d: Difference, show: bool, zone: tzinfo = UTC) -> dict[str, Any]:
+    c = d.a.call
+    return {"seq": d.a.seq, "at": _when(c.at, zone), "number": _num(c.number, show), "campaign": c.campaign,
+            "caller_id": _num(c.caller_id, show) if c.caller_id else "", "verdict_a": d.a.verdict,
+            "reason_a": label(d.a), "verdict_b": d.b.verdict, "reason_b": label(d.b), "origin": c.origin}
+
+
+def compare_csv(diffs: Sequence[Difference], *, show_numbers: bool = False, zone: tzinfo = UTC) -> str:
+    """One row per call decided differently (verdict or reason) under A and B."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COMPARE_FIELDS)
+    for d in diffs:
+        row = _diff_row(d, show_numbers, zone)
+        w.writerow([row[f] for f in COMPARE_FIELDS])
+    return buf.getvalue()
+
+
+def _totals(results: Sequence[Result]) -> dict[str, int]:
+    return dict(sorted(Counter(label(r) for r in results).items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def compare_json(a: Sequence[Result], b: Sequence[Result], diffs: Sequence[Difference], trace: Trace,
+                 names: tuple[str, str], offline: Offline, *, show_numbers: bool = False) -> dict[str, Any]:
+    return {
+        "mode": "offline", "decided_at": "recorded_time", "offline": offline.as_json(), "input": trace.as_json(),
+        "a": names[0], "b": names[1], "total": len(a),
+        "by_reason_a": _totals(a), "by_reason_b": _totals(b),
+        "differing": len(diffs),
+        "changes": [{"a": x, "b": y, "calls": n} for x, y, n in group_differences(diffs)],
+        "calls": [_diff_row(d, show_numbers, offline.zone) for d in diffs],
+    }
+
+
+def compare_text(a: Sequence[Result], b: Sequence[Result], diffs: Sequence[Difference], trace: Trace,
+                 names: tuple[str, str], offline: Offline, *, show_numbers: bool = False, limit: int = 20) -> str:
+    out = [f"compared {len(a)} calls from a {trace.kind} trace offline: A = {names[0]}, B = {names[1]}",
+           *offline.lines(), "(one history per configuration: each counts the calls it allows)",
+           f"decided differently (verdict or reason): {len(diffs)} of {len(a)}"]
+    changes = group_differences(diffs)
+    if changes:
+        width = max(len(f"{x} -> {y}") for x, y, _ in changes)
+        out.append("changes (reason under A -> reason under B):")
+        out += [f"  {f'{x} -> {y}':<{width}}  {n}" for x, y, n in changes]
+        out.append("calls:")
+        for d in diffs[:limit]:
+            c = d.a.call
+            out.append(f"  {_when(c.at, offline.zone) or c.origin:<29} {_num(c.number, show_numbers):<16} "
+                       f"{c.campaign or '-':<12} {label(d.a)} -> {label(d.b)}")
+        if len(diffs) > limit:
+            out.append(f"  ... {len(diffs) - limit} more (use --format csv for all)")
+    return "\n".join(out) + "\n"
+
+
+def render_compare(fmt: str, a: Sequence[Result], b: Sequence[Result], diffs: Sequence[Difference], trace: Trace,
+                   names: tuple[str, str], offline: Offline, *, show_numbers: bool = False) -> str:
+    """The comparison: text and JSON group the differing calls by (reason under A -> under B); CSV lists them."""
+    if fmt == "json":
+        return dump_json(compare_json(a, b, diffs, trace, names, offline, show_numbers=show_numbers))
+    if fmt == "csv":
+        return compare_csv(diffs, show_numbers=show_numbers, zone=offline.zone)
+    return compare_text(a, b, diffs, trace, names, offline, show_numbers=show_numbers)

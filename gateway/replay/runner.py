@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.replay.fastagi import AgiProtocolError, ChannelInfo, Session, run_session
 from gateway.replay.trace import Call
@@ -37,8 +38,10 @@ class Target:
         return f"agi://{host}:{self.port}/{self.script}"
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(NamedTuple):
+    """What one call got. A NamedTuple rather than a frozen dataclass: an offline replay builds hundreds of
+    thousands a second (a tuple is built several times faster, and as immutable)."""
+
     seq: int  # 1-based position in the trace
     call: Call
     verdict: str = ""  # ALLOW | BLOCK | "" (no answer)

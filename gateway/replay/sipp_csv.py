@@ -10,14 +10,18 @@ Column convention, shared with ``tests/sipp/uac.xml``::
 (sent as an ``X-Campaign`` header), ``[field2]`` the caller ID (From user;
 ``anonymous`` when the trace had none). The first line is SIPp's read mode
 (SEQUENTIAL, RANDOM or USER, optionally followed by options such as
-``,PRINTF=10``). SIPp files carry no time: such calls are replayed back to back.
+``,PRINTF=10``). An optional ``[field3]`` is the call's time (as in plain CSV: ISO-8601, without an
+offset read in ``timezone``, or UNIX seconds; ``uac.xml`` ignores it): an offline replay decides each call
+at it. Without one the calls are replayed back to back.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, tzinfo
 
+from gateway.replay.plaincsv import parse_time
 from gateway.replay.trace import ANONYMOUS, Call, InputError, Trace
 
 __all__ = ["is_sipp_csv", "read", "write"]
@@ -31,7 +35,7 @@ def is_sipp_csv(text: str) -> bool:
     return bool(_MODE.match(first))
 
 
-def read(text: str, source: str) -> Trace:
+def read(text: str, source: str, timezone: tzinfo = UTC) -> Trace:
     lines = text.splitlines()
     calls: list[Call] = []
     warnings: list[str] = []
@@ -51,7 +55,12 @@ def read(text: str, source: str) -> Trace:
         caller = fields[2] if len(fields) > 2 else ""
         if caller.lower() in ANONYMOUS:
             caller = ""
-        calls.append(Call(number, campaign, caller, None, "", f"line {lineno}"))
+        try:
+            at = parse_time(fields[3], timezone) if len(fields) > 3 else None
+        except ValueError:
+            raise InputError(f"{source}:{lineno}: time {fields[3]!r} in field3 cannot be read: expected ISO-8601 "
+                             "or UNIX seconds") from None
+        calls.append(Call(number, campaign, caller, at, "", f"line {lineno}"))
     if skipped > 3:
         warnings.append(f"{source}: {skipped} lines without a number skipped in all")
     if not calls:

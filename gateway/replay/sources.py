@@ -8,14 +8,15 @@ by the content, not the file name (a ``.csv`` that is really a pcap still reads)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 from gateway.replay import plaincsv, sipp_csv
 from gateway.replay.pcap import CaptureError, Packet, is_capture, read_capture
 from gateway.replay.sip import addr_params, addr_uri, uri_user
-from gateway.replay.trace import ANONYMOUS, Call, InputError, Trace
+from gateway.replay.trace import ANONYMOUS, Call, Event, InputError, Trace
 
-__all__ = ["ANONYMOUS", "Call", "InputError", "Trace", "calls_from_packets", "read_trace"]
+__all__ = ["ANONYMOUS", "Call", "Event", "InputError", "Trace", "calls_from_packets", "read_trace"]
 
 def _user(value: str | None) -> str:
     return uri_user(addr_uri(value)) if value else ""
@@ -53,8 +54,11 @@ def calls_from_packets(packets: Iterable[Packet], campaign_header: str = "X-Camp
     return calls, dupes
 
 
-def read_trace(path: Path, *, campaign_header: str = "X-Campaign") -> Trace:
-    """Read any supported trace; raises InputError with a message for people."""
+def read_trace(path: Path, *, campaign_header: str = "X-Campaign", timezone: tzinfo = UTC) -> Trace:
+    """Read any supported trace; raises InputError with a message for people.
+
+    ``timezone``: how to read a CSV time written without an offset (captures carry UNIX times).
+    """
     try:
         with path.open("rb") as f:
             head = f.read(4096)
@@ -82,5 +86,5 @@ def read_trace(path: Path, *, campaign_header: str = "X-Campaign") -> Trace:
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
     if sipp_csv.is_sipp_csv(text):
-        return sipp_csv.read(text, str(path))
-    return plaincsv.read(text, str(path))
+        return sipp_csv.read(text, str(path), timezone)
+    return plaincsv.read(text, str(path), timezone)

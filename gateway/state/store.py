@@ -153,6 +153,17 @@ class EmbeddedState:
     async def history(self, professional: str, key: int) -> History:
         return self.history_now(professional, key)
 
+    def attempt_count_now(self, professional: str, key: int) -> int | None:
+        """How many attempts the store keeps for the number when that is all its history holds; None when it
+        also has a refusal or an opt-out. For a caller that decides from the count alone while it is below every
+        cap (an offline replay: no History built per call) and reads :meth:`history_now` otherwise."""
+        k = (professional, key)
+        refusals, optouts = self._refusals, self._optouts
+        if (refusals and k in refusals) or (optouts and k in optouts):  # most stores have none: no look-up
+            return None
+        attempts = self._attempts.get(k)
+        return len(attempts) if attempts else 0
+
     def known_keys(self, professional: str) -> Collection[int] | None:
         return {key for table in (self._attempts, self._refusals, self._optouts)
                 for prof, key in table if prof == professional}
@@ -176,7 +187,8 @@ class EmbeddedState:
         if cap is not None and sum(1 for t in times if t >= cap.since) >= cap.limit:
             return False
         times.append(at)
-        self._queue("attempts", (professional, key, _ts(at)))
+        if self._db is not None:  # memory:// (tests, offline replays): not even the row's tuple
+            self._queue("attempts", (professional, key, _ts(at)))
         return True
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:

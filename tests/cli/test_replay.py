@@ -7,16 +7,20 @@ the one ``check`` gives for the same number, campaign and caller ID.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from gateway.cli import main
 from gateway.cli.replay import parse_hostport
+from gateway.config import load as load_config
 from gateway.replay.sources import InputError, read_trace
+from gateway.service import Gateway
 from tests.replay.captures import T0, ether, invite, tcp_segments, udp_ip, write
 from tests.replay.conftest import Live
 
@@ -235,9 +239,14 @@ def test_text_report_says_it_was_a_dry_run(live: Live, tmp_path: Path, capsys: p
     code, out, _ = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
                            "--fast")
     assert code == 0 and "route dryrun: dry run" in out and "no attempt counted" in out
+    assert "decisions made at the gateway's time" in out  # not at the trace's: --offline does that
     code, out, err = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
                              "--fast", "--format", "csv")
     assert code == 0 and "route dryrun: dry run" in err and "route" not in out
+    assert "decisions made at the gateway's time" in err
+    code, out, _ = _replay(capsys, str(five_calls(tmp_path / "five.csv")), "--gateway", f"127.0.0.1:{live.port}",
+                           "--fast", "--format", "json")
+    assert code == 0 and json.loads(out)["decided_at"] == "gateway_time" and json.loads(out)["mode"] == "online"
 
 
 def test_count_attempts_counts_them_as_calls(live_audited: Live, tmp_path: Path,
@@ -260,3 +269,28 @@ def test_count_attempts_and_script_exclude_each_other(tmp_path: Path, capsys: py
         main(["replay", str(five_calls(tmp_path / "five.csv")), "--gateway", "127.0.0.1:4573", "--count-attempts",
               "--script", "dryrun"])
     assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_offline_replay_of_a_capture_decides_at_its_frame_times(sample_config_path: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The capture was recorded on Monday 23 November 2026 at 08:21 in Paris: offline, its calls get what
+    ``check`` answers at that time (outside the hours), not what a gateway answers today."""
+    cap = mixed_capture(tmp_path / "mixed.pcapng")
+    code, out, err = _replay(capsys, str(cap), "--offline", "--config", str(sample_config_path), "--format", "csv",
+                             "--show-numbers")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    config = load_config(sample_config_path)
+    gw = Gateway(config)
+    gw.holder.load_all()
+
+    async def expected() -> list[tuple[str, str]]:
+        found = []
+        for i, (number, campaign, caller) in enumerate(CALLS):
+            outcome = await gw.check(number, campaign, caller or None, now=datetime.fromtimestamp(T0 + i * 0.01, UTC))
+            found.append((str(outcome.decision.verdict), str(outcome.decision.reason or "")))
+        return found
+
+    assert [(r["verdict"], r["reason"]) for r in rows] == asyncio.run(expected())
+    assert "outside_hours" in {r["reason"] for r in rows}
+    assert rows[0]["at"].startswith("2026-11-23T08:21:17")  # in the config's timezone

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.replay.plaincsv import parse_time, read
-from gateway.replay.sources import InputError
+from gateway.replay.plaincsv import TimeReader, parse_time, read
+from gateway.replay.sources import Event, InputError
 
 
 def test_positional_columns_and_time_formats() -> None:
@@ -27,15 +28,33 @@ def test_header_picks_columns_by_name_and_semicolons() -> None:
     assert c.at == datetime(2026, 11, 24, 10, 30, tzinfo=UTC).timestamp()  # naive: UTC
 
 
-def test_bad_lines_are_skipped_with_their_line_number() -> None:
-    trace = read("time,number\nyesterday,0612000001\n2026-11-24T10:30:00Z,0612000002\n", "c.csv")
-    assert [c.number for c in trace.calls] == ["0612000002"]
-    assert trace.warnings[0].startswith("c.csv:2: time 'yesterday'")
+def test_a_time_that_cannot_be_read_is_an_error_with_its_line_number() -> None:
+    with pytest.raises(InputError, match=r"^c\.csv:3: time 'yesterday' cannot be read"):
+        read("time,number\n2026-11-24T10:30:00Z,0612000002\nyesterday,0612000001\n", "c.csv")
+
+
+def test_times_with_an_offset_in_utc_or_in_the_given_zone() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    text = ("time,number\n2026-11-24T10:30:00+01:00,0612000001\n2026-11-24T09:30:00Z,0612000002\n"
+            "2026-11-24 10:30:00,0612000003\n2026-07-14T10:30:00,0612000004\n")
+    at = [c.at for c in read(text, "c.csv", paris).calls]
+    nov = datetime(2026, 11, 24, 9, 30, tzinfo=UTC).timestamp()
+    assert at == [nov, nov, nov, datetime(2026, 7, 14, 8, 30, tzinfo=UTC).timestamp()]  # summer time: +02:00
+    assert read(text, "c.csv").calls[2].at == datetime(2026, 11, 24, 10, 30, tzinfo=UTC).timestamp()  # default UTC
+
+
+def test_event_column() -> None:
+    text = "time,number,event\n1,0612000001,\n2,0612000001,refusal\n3,0612000002,OPTOUT\n"
+    assert [c.event for c in read(text, "c.csv").calls] == [Event.CALL, Event.REFUSAL, Event.OPTOUT]
+    with pytest.raises(InputError, match=r"c\.csv:2: event 'hung up'"):
+        read("time,number,event\n1,0612000001,hung up\n", "c.csv")
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("\n\n", "no call"),
-    ("when,who\nsoon,later\n", "no readable call"),
+    ("when,who\nsoon,later\n", "c.csv:1: time 'when'"),  # no header it knows: positional, time first
+    ("time,number\n1,\n", "no readable call"),
+    ("time,number\nsoon,0612000001\n", "c.csv:2: time 'soon'"),
     ("time,campaign\n1,x\n", "no number column"),
 ])
 def test_unusable_files(text: str, message: str) -> None:
@@ -48,3 +67,15 @@ def test_parse_time() -> None:
     assert parse_time("0") == 0.0
     with pytest.raises(ValueError):
         parse_time("soon")
+
+
+def test_the_time_reader_reads_as_parse_time() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    read_time = TimeReader(paris)
+    for text in ["2026-11-16 10:30:05", " 2026-11-16 10:30:05 ", "2026-11-16T10:30:59", "2026-10-25 02:30:10",
+                 "2026-03-29 03:00:01", "2026-11-16T10:30:05Z", "2026-11-16T10:30:05+01:00", "1795418477", ""]:
+        assert read_time(text) == parse_time(text, paris), text
+        assert read_time(text) == parse_time(text, paris), text  # the second time from the minute's memo
+    for bad in ["2026-11-16 10:30:60", "2026-11-16 10:30:5x", "2026-11-16 10:30x05", "2026-11-16 10:61:00"]:
+        with pytest.raises(ValueError):
+            read_time(bad)

@@ -30,3 +30,10 @@ def test_write_round_trip_and_unsafe_fields() -> None:
     back = read(text, "x")
     assert [(c.number, c.campaign, c.caller_id) for c in back.calls] == [
         ("0612000001", "prospect", "0162000000"), ("0612000002", "a_b", "")]
+
+
+def test_optional_time_in_field3() -> None:
+    trace = read("SEQUENTIAL\n0612000001;p;0162000000;2026-11-24T10:30:00+01:00\n0612000002;p;;1795418477\n", "f")
+    assert [c.at for c in trace.calls] == [1795512600.0, 1795418477.0]
+    with pytest.raises(InputError, match="f:2: time 'soon' in field3"):
+        read("SEQUENTIAL\n0612000001;p;0162000000;soon\n", "f")
