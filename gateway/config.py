@@ -93,6 +93,9 @@ class GatewaySection:
     state_max_connections: int = REDIS_DEFAULTS.max_connections  # Redis pool size
     state_warm_connections: int = REDIS_DEFAULTS.warm_connections  # opened at start, so a burst pays no connects
     alsace_moselle: bool = False  # add Good Friday and 26 Dec to mainland holidays
+    # The overseas departments' abolition-of-slavery days as public holidays (loi 83-550, décret 83-1003);
+    # RULES.md marks them unverified as canvassing bans: a setting, on by default (the stricter reading).
+    overseas_holidays: bool = True
     log_level: LogLevel = LogLevel.INFO
 
 
@@ -290,7 +293,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
 
     g = r.table(raw.get("gateway", {}), "gateway", {
         "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
-        "stale_action", "state_failure", "alsace_moselle", "log_level", *STATE_KEYS})
+        "stale_action", "state_failure", "alsace_moselle", "overseas_holidays", "log_level", *STATE_KEYS})
     dd = data_dir or Path(os.path.expanduser(r.get(g, "gateway", "data_dir", str, str(base))))
     if not dd.is_absolute():
         dd = (base / dd).resolve()
@@ -342,6 +345,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         state_max_connections=max_connections,
         state_warm_connections=warm_connections,
         alsace_moselle=r.get(g, "gateway", "alsace_moselle", bool, G["alsace_moselle"]),
+        overseas_holidays=r.get(g, "gateway", "overseas_holidays", bool, G["overseas_holidays"]),
         log_level=r.choice(g, "gateway", "log_level", LogLevel, G["log_level"]),
     )
 

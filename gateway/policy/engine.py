@@ -38,11 +38,12 @@ class Settings:
 
     stale_action: StaleAction  # WARN: a stale list is reported but does not block
     alsace_moselle: bool
+    overseas_holidays: bool
     fallback_zone: str  # for numbers whose zone is unknown: the call centre's
 
     @classmethod
     def of(cls, g: GatewaySection = _GATEWAY_DEFAULTS) -> Settings:
-        return cls(g.stale_action, g.alsace_moselle, g.timezone)
+        return cls(g.stale_action, g.alsace_moselle, g.overseas_holidays, g.timezone)
 
 
 class Call(NamedTuple):

@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # the engine's types, for annotations only: the engine import
 Rule = Callable[["Context"], "Block | None"]
 Applies = Callable[["Plan"], bool]
 Hours = Mapping[int, tuple[tuple[time, time], ...]]  # ISO weekday (1 = Monday) -> permitted windows
-Holidays = Callable[[int, str, bool], frozenset[date]]  # (year, region, alsace_moselle) -> public holidays
+# (year, region, alsace_moselle, overseas) -> public holidays
+Holidays = Callable[[int, str, bool, bool], frozenset[date]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,7 +182,7 @@ def public_holiday(ctx: Context) -> Block | None:
     if region not in ctx.pack.regions:
         return None
     for d in ctx.dates:
-        if d in ctx.pack.holidays(d.year, region, ctx.settings.alsace_moselle):
+        if d in ctx.pack.holidays(d.year, region, ctx.settings.alsace_moselle, ctx.settings.overseas_holidays):
             return Block(Reason.PUBLIC_HOLIDAY, "public_holiday", f"{d.isoformat()} is a public holiday in {region}")
     return None
 

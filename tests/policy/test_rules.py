@@ -288,6 +288,14 @@ def test_alsace_moselle_days_are_configurable() -> None:
     assert d.reason == "public_holiday"
 
 
+def test_overseas_abolition_days_are_a_setting() -> None:
+    """RULES.md marks the overseas abolition days unverified as canvassing bans: on by default, a setting."""
+    abolition = datetime(2027, 5, 27, 15, 0, tzinfo=UTC)  # Thursday 27 May 2027, 11:00 in Guadeloupe
+    assert decide("0590000009", at=abolition, regime="none").reason == "public_holiday"
+    off = replace(Settings.of(), overseas_holidays=False)
+    assert decide("0590000009", at=abolition, regime="none", settings=off).verdict == "ALLOW"
+
+
 def test_several_possible_zones_must_all_be_legal() -> None:
     both = Number(262692000009, "+262692000009", "RE", Kind.MOBILE, ("Indian/Mayotte", "Indian/Reunion"))
     # 09:15 UTC: 12:15 in Mayotte (legal), 13:15 in Réunion (lunch break)
