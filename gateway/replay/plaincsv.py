@@ -19,6 +19,7 @@ import csv
 import functools
 import io
 import itertools
+import operator
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, tzinfo
 
@@ -122,17 +123,19 @@ def _rows(text: str, dialect: type[csv.Dialect] | csv.Dialect, lines: list[str] 
         yield line.split(delimiter) if line else []
 
 
-def _columns(lines: list[str], delimiter: str, start: int, width: int) -> list[tuple[str, ...]] | None:
+def _columns(lines: list[str], delimiter: str, start: int, width: int) -> list[list[str]] | None:
     """The columns of a plain file whose every line after the header has ``width`` fields, no comment and no
     blank line (what a dialler exports): then each column is read as a whole below with C-level ``map`` and
     ``zip`` rather than a Python loop over lines. None otherwise (the line loop reads it)."""
-    if len(lines) <= start or width < 1 or any(line.lstrip().startswith("#") for line in lines if "#" in line):
+    body = lines[start:]
+    if not body or width < 1 or any(line.lstrip().startswith("#") for line in body if "#" in line):
         return None
-    rows = [line.split(delimiter) for line in itertools.islice(lines, start, None)]
-    lengths = set(map(len, rows))
-    if lengths != {width}:
+    # Every line with width - 1 delimiters: then the lines joined and split once are the fields in rows of
+    # ``width``, without a list per line (a million of them to build and free).
+    if set(map(operator.methodcaller("count", delimiter), body)) != {width - 1}:
         return None
-    return list(zip(*rows, strict=True))
+    fields = delimiter.join(body).split(delimiter)
+    return [fields[k::width] for k in range(width)]
 
 
 def read(text: str, source: str, timezone: tzinfo = UTC) -> Trace:
