@@ -274,5 +274,17 @@ def test_the_shortcuts_decide_as_the_engine_alone(tmp_path: Path, seed: int) -> 
         assert (f.verdict, f.reason, f.rule, f.would_block) == (e.verdict, e.reason, e.rule, e.would_block), c
         seen.add(e.rule)
     assert fast.engine_calls < exact.engine_calls * 0.8
+    # The whole-trace loop (OfflineDecider.run, what replay_offline uses) decides as the engine alone too.
+    (results,) = replay_offline(calls, [OfflineDecider(engine, holder.current, holder.normaliser, "acme")])
+    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
+    want = []
+    for c in calls:
+        assert c.at is not None
+        if c.event is not Event.CALL:
+            exact.record(c, datetime.fromtimestamp(c.at, UTC))
+            continue
+        e = exact.decide(c, c.at)
+        want.append((e.verdict, e.reason or "", e.would_block))
+    assert [(r.verdict, r.reason, r.would_block) for r in results] == want
     assert {"allowed", "frequency_cap", "outside_hours.time", "outside_hours.day", "public_holiday", "registry_stale",
             "opposition_list", "no_consent", "refusal_cooldown", "internal_dnc.optout"} <= seen

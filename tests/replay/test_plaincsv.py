@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.replay import plaincsv
 from gateway.replay.plaincsv import TimeReader, parse_time, read
 from gateway.replay.sources import Event, InputError
 
@@ -79,3 +82,28 @@ def test_the_time_reader_reads_as_parse_time() -> None:
     for bad in ["2026-11-16 10:30:60", "2026-11-16 10:30:5x", "2026-11-16 10:30x05", "2026-11-16 10:61:00"]:
         with pytest.raises(ValueError):
             read_time(bad)
+
+
+PLAIN = [
+    "time,number,campaign,caller_id\n2026-11-16 10:30:00,0612000001,spring,0162000000\n"
+    "2026-11-16 10:30:00,0612000002, spring ,anonymous\n2026-11-16 10:30:01,+33 6 12 00 00 03,,\n",
+    "2026-11-16T10:30:00Z;0612000001;spring;0162000000\r\n1795418477;0612000002;autumn;\r\n",
+    "time,number,campaign\n\n# a comment\n2026-11-16 10:30:00,0612000001,spring\n,0612000002\n1,,x\n",
+    "time,number,campaign\n1,0612000001,spring,extra\n2,0612000002\n",
+    'time,number,campaign\n1,"0612000001",spring\n2,0612000002,"a, b"\n',
+    "number\n0612000001\n0612000002\n",
+    "time\tnumber\tcampaign\n1\t0612000001\tspring\n",
+    "time,number,campaign,event\n1,0612000001,spring,\n2,0612000001,spring,refusal\n",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN)
+def test_the_plain_paths_read_as_the_csv_module(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines split on the delimiter, and whole columns mapped, read what csv.reader and the line loop read."""
+    dialect = csv.excel if "\t" not in text else csv.excel_tab
+    lines = plaincsv._lines(text, dialect)
+    assert list(plaincsv._rows(text, dialect, lines)) == list(csv.reader(io.StringIO(text), dialect))
+    fast = read(text, "c.csv", ZoneInfo("Europe/Paris"))
+    monkeypatch.setattr(plaincsv, "_lines", lambda text, dialect: None)  # csv.reader and the line loop
+    slow = read(text, "c.csv", ZoneInfo("Europe/Paris"))
+    assert fast == slow
