@@ -82,3 +82,12 @@ def test_a_misspelt_key_gets_a_suggestion() -> None:
 def test_unreadable_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config"):
         load(tmp_path / "missing.toml")
+
+
+def test_group_commit_ms_is_an_optional_wait_zero_by_default() -> None:
+    """Issue 16 #1: the key stays (0: no fixed wait, leader/follower group commit); a negative wait is refused."""
+    assert parse(SAMPLE_TOML, "gw.toml").audit.group_commit_ms == 0.0
+    assert parse(SAMPLE_TOML + "\n[audit]\ngroup_commit_ms = 0\n", "gw.toml").audit.group_commit_ms == 0.0
+    assert parse(SAMPLE_TOML + "\n[audit]\ngroup_commit_ms = 2\n", "gw.toml").audit.group_commit_ms == 2.0
+    with pytest.raises(ConfigError, match=r"\[audit\] group_commit_ms: must be 0 or more"):
+        parse(SAMPLE_TOML + "\n[audit]\ngroup_commit_ms = -1\n", "gw.toml")

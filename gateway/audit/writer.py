@@ -7,10 +7,18 @@ thread owns the connection and commits in groups: everything queued goes in one
 transaction and one fsync, then every waiter of that group is woken at once.
 ``append(record, durable=True)`` returns only after the commit that holds the
 record; ``durable=False`` returns at once and the record rides the next group
-commit, at most ``group_commit_ms`` later (plus the commit itself) — it is lost
-only if the process dies inside that window. Checkpoints are ours, not SQLite's
-(``wal_autocheckpoint=0``): run after the waiters are woken, so an ALLOW never
-waits for one. A record that cannot be committed (disk full, I/O error, queue
+commit — it is lost only if the process dies before that commit.
+
+Group commit without a fixed wait (the leader/follower scheme of database logs). Records queue into the
+*open* group; the writer, whenever it is free, takes the oldest group whole and commits it at once. So the
+first record of a quiet period is written and synced straight away, and the records that arrive while that
+commit (its fsync) is in flight fill the next group, committed as soon as the first one is done: groups are
+as large as the disk is slow, and nobody waits for a timer. ``[audit] group_commit_ms`` (default 0) adds an
+optional wait after a group's first record, up to that many milliseconds, for disks where an fsync costs
+much more than the wait (fewer, larger groups); a full group (``MAX_BATCH``) never waits.
+
+Checkpoints are ours, not SQLite's (``wal_autocheckpoint=0``): run after the waiters are woken, so an ALLOW
+never waits for one. A record that cannot be committed (disk full, I/O error, queue
 over ``max_queue``) raises :class:`AuditUnavailable` to a durable caller (the
 service then refuses the call); non-durable records of a failed group are kept
 in order and retried, so nothing acknowledged is dropped while the writer lives.
@@ -40,8 +48,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -94,11 +102,21 @@ class AuditMetrics(Protocol):
     def audit_commit(self, seconds: float, records: int, queue_depth: int) -> None: ...
 
 
-@dataclass(slots=True)
-class _Pending:
-    record: AuditRecord
-    future: asyncio.Future[None] | None
-    queued: float  # time.monotonic() when appended
+class _Group:
+    """The records of one future commit, in order, with their waiters: what the writer takes whole.
+
+    Two parallel lists rather than an object per record: the call path appends a record and its future
+    (``None`` when nobody waits) and allocates nothing else. Each durable caller keeps a future of its own (not
+    one shared by the group) so that a caller cancelled while waiting (a hung-up call) cancels only itself.
+    Mutable, and owned by whoever holds ``AuditLog._cond`` until the writer takes it off the queue.
+    """
+
+    __slots__ = ("futures", "records", "started")
+
+    def __init__(self, started: float) -> None:
+        self.records: list[AuditRecord] = []
+        self.futures: list[asyncio.Future[None] | None] = []
+        self.started = started  # time.monotonic() of the first record: what a group_commit_ms wait counts from
 
 
 def _create_private(path: Path) -> None:
@@ -202,7 +220,9 @@ class AuditLog:
         self.clock = clock
         self.purge_interval = purge_interval
         self._cond = threading.Condition()
-        self._queue: list[_Pending] = []
+        # Oldest first; only the last group is open to new records (and only below MAX_BATCH records).
+        self._groups: deque[_Group] = deque()
+        self._queued = 0  # records in self._groups
         self._closing = False
         self._dead: str | None = "audit log not started"
         self._thread: threading.Thread | None = None
@@ -268,12 +288,24 @@ class AuditLog:
         with self._cond:
             if self._dead is not None or self._closing:
                 raise AuditUnavailable(self._dead or "audit log closing")
-            depth = len(self._queue)
+            depth = self._queued
             if depth >= self.config.max_queue:
                 raise AuditUnavailable(f"audit queue full ({depth} records waiting to be written)")
-            self._queue.append(_Pending(record, future, time.monotonic()))
-            # The writer sleeps through its batching delay: wake it only for a new group or a full one.
-            if depth == 0 or depth + 1 >= MAX_BATCH:
+            groups = self._groups
+            if groups and len(group := groups[-1].records) < MAX_BATCH:
+                group.append(record)
+                groups[-1].futures.append(future)
+                size = len(group)
+            else:
+                new = _Group(time.monotonic())
+                new.records.append(record)
+                new.futures.append(future)
+                groups.append(new)
+                size = 1
+            self._queued = depth + 1
+            # The writer only sleeps with nothing queued (or through a group_commit_ms wait): wake it for the
+            # first record, and for a full group that must not wait.
+            if depth == 0 or size >= MAX_BATCH:
                 self._cond.notify()
 
     # -- reads (any thread) --
@@ -296,7 +328,7 @@ class AuditLog:
     def stats(self) -> dict[str, Any]:
         """For metrics and health: queue depth, last commit latency (seconds), records written since start."""
         with self._cond:
-            depth = len(self._queue)
+            depth = self._queued
         return {"queue_depth": depth, "last_commit_seconds": self._last_latency, "records_written": self._written,
                 "commits": self._commits, "failures": self._failures, "last_error": self._last_error,
                 "head_seq": self._seq,
@@ -349,26 +381,31 @@ class AuditLog:
         backoff = retry_at = 0.0
         while True:
             with self._cond:
-                while not self._queue and not self._calls and not self._closing:
+                while not self._groups and not self._calls and not self._closing:
                     wait = self._next_purge - time.monotonic()
                     if wait <= 0:
                         break
                     self._cond.wait(wait)
-                if self._queue and not self._closing:
-                    # Group commit: wait up to the batching delay after the oldest record (or a retry backoff).
-                    deadline = max(self._queue[0].queued + delay, retry_at)
-                    while not self._closing and not self._calls and len(self._queue) < MAX_BATCH:
+                groups = self._groups
+                if groups and not self._closing and (delay or retry_at):
+                    # Only with a group_commit_ms or after a failed commit: wait until the oldest group is that
+                    # old (or the retry backoff is over), unless it fills up. Otherwise commit at once.
+                    deadline = max(groups[0].started + delay, retry_at)
+                    while not self._closing and not self._calls and len(groups[0].records) < MAX_BATCH:
                         left = deadline - time.monotonic()
                         if left <= 0:
                             break
                         self._cond.wait(left)
-                batch = self._queue[:MAX_BATCH]
-                del self._queue[:MAX_BATCH]
+                # The leader/follower hand-off: take the oldest group whole; what arrives from now on, while
+                # this group is committed and synced, opens the next one.
+                group = groups.popleft() if groups else None
+                if group is not None:
+                    self._queued -= len(group.records)
                 calls, self._calls = self._calls, []
                 closing = self._closing
-            if batch:
-                if self._commit(conn, batch):
-                    backoff = 0.0
+            if group is not None:
+                if self._commit(conn, group):
+                    backoff = retry_at = 0.0
                 else:
                     backoff = min(max(backoff * 2, RETRY_BACKOFF[0]), RETRY_BACKOFF[1])
                     retry_at = time.monotonic() + backoff
@@ -389,22 +426,26 @@ class AuditLog:
                 except sqlite3.Error as e:
                     log.error("audit retention purge failed: %s", e)
             with self._cond:
-                if self._closing and not self._queue and not self._calls:
+                if self._closing and not self._groups and not self._calls:
                     return
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Pending]) -> bool:
+    def _commit(self, conn: sqlite3.Connection, group: _Group) -> bool:
+        """Write and sync one group in one transaction, then wake its waiters (one callback on their loop)."""
         started = time.perf_counter()
+        records, futures = group.records, group.futures
         prepared: list[tuple[Any, ...]] = []
-        ok: list[_Pending] = []
-        for p in batch:
+        bad: set[int] = set()
+        for i, record in enumerate(records):
             try:
-                prepared.append(record_row(p.record))
+                prepared.append(record_row(record))
             except Exception as e:  # one malformed record must not cost the others their durability
-                log.error("audit: record %r cannot be stored: %s", getattr(p.record, "decision_id", "?"), e)
-                self._settle([p], f"record cannot be stored: {e}")
-                continue
-            ok.append(p)
-        if not ok:
+                log.error("audit: record %r cannot be stored: %s", getattr(record, "decision_id", "?"), e)
+                self._settle([futures[i]], f"record cannot be stored: {e}")
+                bad.add(i)
+        if bad:  # rare: leave the malformed records out, the two lists kept parallel
+            records = [r for i, r in enumerate(records) if i not in bad]
+            futures = [f for i, f in enumerate(futures) if i not in bad]
+        if not records:
             return True
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -433,36 +474,44 @@ class AuditLog:
             self._last_error = str(e)
             # Durable callers learn now (the service refuses their call); the others were acknowledged
             # already, so they go back to the head of the queue, in order, for the next attempt.
-            keep = [p for p in ok if p.future is None]
-            with self._cond:
-                self._queue[:0] = keep
-            log.error("audit commit of %d records failed: %s (%d kept for retry)", len(ok), e, len(keep))
-            self._settle([p for p in ok if p.future is not None], f"audit database error: {e}")
+            retry = _Group(time.monotonic())
+            retry.records = [r for r, f in zip(records, futures, strict=True) if f is None]
+            retry.futures = [None] * len(retry.records)
+            if retry.records:
+                with self._cond:
+                    self._groups.appendleft(retry)  # before anything queued since: the chain keeps their order
+                    self._queued += len(retry.records)
+            log.error("audit commit of %d records failed: %s (%d kept for retry)", len(records), e,
+                      len(retry.records))
+            self._settle(futures, f"audit database error: {e}")
             return False
         if self._failing:
-            log.warning("audit commits work again (%d records in this commit)", len(ok))
+            log.warning("audit commits work again (%d records in this commit)", len(records))
         self._seq, self._head = seq, head
         self._failing = False
-        self._written += len(ok)
+        self._written += len(records)
         self._commits += 1
-        self._since_checkpoint += len(ok)
+        self._since_checkpoint += len(records)
         self._last_latency = time.perf_counter() - started
-        self._settle(ok, None, committed=len(ok))
+        self._settle(futures, None, committed=len(records))
         return True
 
-    def _settle(self, batch: list[_Pending], error: str | None, committed: int = 0) -> None:
-        """Wake the waiters of a group on their loop, in one callback (and report the commit to metrics)."""
-        futures = [p.future for p in batch if p.future is not None]
+    def _settle(self, futures: Sequence[asyncio.Future[None] | None], error: str | None,
+                committed: int = 0) -> None:
+        """Wake the waiters of a group on their loop, in one callback (and report the commit to metrics).
+
+        One ``call_soon_threadsafe`` per group, whatever its size: each one costs a lock and a write to the loop's
+        self-pipe. ``futures`` holds ``None`` for records nobody waits for (it is the group's list, not a copy).
+        """
         loop = self._loop
-        if loop is None or (not futures and not committed):
+        if loop is None or not (committed or any(f is not None for f in futures)):
             return
-        with self._cond:
-            depth = len(self._queue)
+        depth = self._queued  # for metrics only: an int read without the lock is good enough
         latency = self._last_latency
 
         def wake() -> None:
             for f in futures:
-                if not f.done():
+                if f is not None and not f.done():  # done: its caller was cancelled (a hung-up call)
                     if error is None:
                         f.set_result(None)
                     else:
@@ -488,18 +537,24 @@ class AuditLog:
         with contextlib.suppress(RuntimeError):
             future.get_loop().call_soon_threadsafe(done)
 
-    def _give_up(self) -> None:
+    def _take_all(self) -> tuple[int, list[asyncio.Future[None] | None]]:
+        """Empty the queue: how many records it held and their futures (the writer gives up on them)."""
         with self._cond:
-            lost, self._queue = self._queue, []
+            groups, self._groups = self._groups, deque()
+            count, self._queued = self._queued, 0
+        return count, [f for g in groups for f in g.futures]
+
+    def _give_up(self) -> None:
+        lost, futures = self._take_all()
         if lost:
-            log.error("audit: closing with %d records that could not be written (%s)", len(lost), self._last_error)
-        self._settle(lost, f"audit database error: {self._last_error}")
+            log.error("audit: closing with %d records that could not be written (%s)", lost, self._last_error)
+        self._settle(futures, f"audit database error: {self._last_error}")
 
     def _fail_all(self, error: str) -> None:
+        _, futures = self._take_all()
         with self._cond:
-            lost, self._queue = self._queue, []
             calls, self._calls = self._calls, []
-        self._settle(lost, error)
+        self._settle(futures, error)
         for _, future in calls:
             self._settle_call(future, None, AuditUnavailable(error))
 
@@ -519,7 +574,7 @@ class AuditLog:
             if n < PURGE_CHUNK:
                 break
             with self._cond:  # appends waiting: serve them, finish the purge on the next pass
-                if self._queue:
+                if self._groups:
                     self._next_purge = time.monotonic()
                     break
         if total:

@@ -33,7 +33,7 @@ from gateway.audit import AuditLog, AuditRecord
 from gateway.config import AuditSection
 
 async def main():
-    log = AuditLog(Path(sys.argv[1]), AuditSection(group_commit_ms=1.0))
+    log = AuditLog(Path(sys.argv[1]), AuditSection(group_commit_ms=float(sys.argv[2])))
     await log.start()
     n = 0
     async def worker(w):
@@ -58,9 +58,10 @@ def _verify_cli(db: Path) -> int:
     return main(["audit", "verify", "--db", str(db)])
 
 
-def _run_child(db: Path, acks: int) -> list[str]:
+def _run_child(db: Path, acks: int, group_commit_ms: float = 1.0) -> list[str]:
     """Run the appending child until it has acknowledged ``acks`` durable records, SIGKILL it; every id it printed."""
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db)], stdout=subprocess.PIPE, cwd=REPO)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(group_commit_ms)], stdout=subprocess.PIPE,
+                             cwd=REPO)
     assert child.stdout is not None
     acked: list[str] = []
     try:
@@ -82,9 +83,11 @@ def _run_child(db: Path, acks: int) -> list[str]:
     return acked
 
 
-def test_kill_9_keeps_every_acknowledged_durable_append(tmp_path: Path) -> None:
+# 0: the shipped default (no fixed wait, issue 16); 1: an explicit group_commit_ms wait.
+@pytest.mark.parametrize("group_commit_ms", [0.0, 1.0])
+def test_kill_9_keeps_every_acknowledged_durable_append(tmp_path: Path, group_commit_ms: float) -> None:
     db = tmp_path / "audit.db"
-    acked = _run_child(db, 2000)
+    acked = _run_child(db, 2000, group_commit_ms)
     with AuditReader(db) as r:
         stored = {d["decision_id"] for d in r.query(limit=10**9)}
         assert r.verify().ok
