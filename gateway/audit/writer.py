@@ -88,8 +88,15 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 # Two indexes only: each one costs every append ~2 µs of CPU. A number's history and a time range are what a
 # regulator asks for; a campaign query goes through the time index, a decision id is a scan (rare).
-_INSERT = (f"INSERT INTO audit (seq, {', '.join(STORED_COLUMNS)}, prev_hash, hash) "
-           f"VALUES ({', '.join('?' * (len(STORED_COLUMNS) + 3))})")
+_ROW_WIDTH = len(STORED_COLUMNS) + 3  # seq, the stored columns, prev_hash, hash
+INSERT_ROWS = 64  # rows per INSERT statement (64 * 20 parameters: far below SQLite's 32,766)
+# One statement per row count, 1..INSERT_ROWS: a group's rows go in one SQLite step per INSERT_ROWS rows, not one
+# per row (executemany): sqlite3 releases and re-takes the GIL at every step, and a busy event loop makes each
+# re-take wait. The 64 statements stay in sqlite3's statement cache (128).
+_INSERTS = ("", *(f"INSERT INTO audit (seq, {', '.join(STORED_COLUMNS)}, prev_hash, hash) VALUES "
+                  + ", ".join([f"({', '.join('?' * _ROW_WIDTH)})"] * n) for n in range(1, INSERT_ROWS + 1)))
+# The head, in one step too.
+_SET_HEAD = "UPDATE meta SET value = CASE key WHEN 'head_seq' THEN ? ELSE ? END WHERE key IN ('head_seq', 'head_hash')"
 
 MAX_BATCH = 1000  # rows per transaction: bounds how long one commit holds the GIL and its waiters
 CHECKPOINT_ROWS = 20_000  # records between our explicit WAL checkpoints
@@ -456,14 +463,16 @@ class AuditLog:
             # When the rows are written, as opposed to the decision time each one carries: read once the
             # write lock is held, so it is the commit's time, group commit delay and lock wait included.
             written = float(self.clock())
-            rows = []
+            params: list[Any] = []  # every row's values, one after the other: no tuple per row
             for row in prepared:
                 seq += 1
                 h = row_hash(head, seq, row, written)
-                rows.append((seq, *row, written, head, h))
+                params += (seq, *row, written, head, h)
                 head = h
-            conn.executemany(_INSERT, rows)
-            conn.executemany("UPDATE meta SET value = ? WHERE key = ?", ((str(seq), "head_seq"), (head, "head_hash")))
+            for start in range(0, len(prepared), INSERT_ROWS):
+                rows = min(INSERT_ROWS, len(prepared) - start)
+                conn.execute(_INSERTS[rows], params[start * _ROW_WIDTH:(start + rows) * _ROW_WIDTH])
+            conn.execute(_SET_HEAD, (str(seq), head))
             conn.execute("COMMIT")
         except (sqlite3.Error, KeyError, ValueError) as e:
             with contextlib.suppress(sqlite3.Error):

@@ -197,3 +197,21 @@ async def test_close_writes_what_queued_behind_a_commit(gated: GatedLog) -> None
     gated.go.release()
     await asyncio.wait_for(asyncio.gather(first, closing), STEP)
     assert ids(gated.path) == [f"dec{i:06d}" for i in range(4)]
+
+
+async def test_a_group_larger_than_one_insert_statement_keeps_the_chain(gated: GatedLog) -> None:
+    """A group goes in multi-row INSERTs of INSERT_ROWS rows: 2.5 statements' worth, in order, chained."""
+    n = writer_module.INSERT_ROWS * 5 // 2
+    first = asyncio.create_task(gated.append(rec(0), durable=True))
+    assert await gated.next_group() == ["dec000000"]
+    for i in range(1, n):
+        gated.append_nowait(rec(i))
+    last = asyncio.create_task(gated.append(rec(n), durable=True))
+    await gated.queued(n)
+    gated.go.release()
+    assert len(await gated.next_group()) == n
+    gated.go.release()
+    await asyncio.wait_for(asyncio.gather(first, last), STEP)
+    assert ids(gated.path) == [f"dec{i:06d}" for i in range(n + 1)]
+    v = verification(gated.path)
+    assert v.ok and v.last_seq == n + 1, v.message
