@@ -9,7 +9,6 @@ loaded lists hold the number).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import UTC, date, datetime
@@ -20,7 +19,7 @@ from pyroaring import BitMap64, FrozenBitMap64
 
 from gateway.cli.exits import DONE, FAILED, UsageError
 from gateway.cli.options import parse_at, parse_date
-from gateway.cli.runtime import load_gateway, load_runtime_config, normaliser_of, safe_url
+from gateway.cli.runtime import load_gateway, load_runtime_config, normaliser_of, safe_url, state_loop
 from gateway.config import Config, GatewaySection
 from gateway.numbers import Normaliser, Number
 from gateway.policy.engine import Call
@@ -357,8 +356,7 @@ def _what_decides(config: Config, number: Number, at: datetime) -> dict[str, Any
     """The lists, the state store's history and each campaign's decision for ``number`` at ``at``: everything
     that decides a call to it, as the gateway would decide it then (the history included)."""
     gw = load_gateway(config)
-    loop = asyncio.new_event_loop()
-    try:
+    with state_loop(gw, start=False) as loop:
         try:
             history = loop.run_until_complete(gw.state.history(gw.professional, number.key))
             state: dict[str, Any] = {
@@ -371,9 +369,6 @@ def _what_decides(config: Config, number: Number, at: datetime) -> dict[str, Any
         regs = gw.holder.current
         decisions = {name: gw.engine.decide(Call(number, name), regs, history, at).as_json()
                      for name in sorted(config.campaigns)}
-    finally:
-        loop.run_until_complete(gw.close())
-        loop.close()
     lists = {name: {"kind": str(lst.kind), "member": number.key in lst, "version": lst.meta.version}
              for name, lst in regs.lists.items()}
     return {"lists": lists, "state": state, "at": at.isoformat(), "decisions": decisions}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.cli.output import warn
@@ -40,3 +43,17 @@ def normaliser_of(g: GatewaySection) -> Normaliser:
 def safe_url(url: str) -> str:
     """A state URL as a command may print it: no password."""
     return re.sub(r"//[^@/]*@", "//", url)
+
+
+@contextmanager
+def state_loop(gw: Gateway, *, start: bool) -> Iterator[asyncio.AbstractEventLoop]:
+    """A loop of the command's own on which its synchronous code runs the state store's coroutines (Redis needs
+    one; the embedded store's answers are immediate); the gateway is closed (its writes flushed) on the way out."""
+    loop = asyncio.new_event_loop()
+    try:
+        if start:
+            loop.run_until_complete(gw.start())
+        yield loop
+    finally:
+        loop.run_until_complete(gw.close())
+        loop.close()

@@ -13,7 +13,6 @@ that date.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,7 +22,7 @@ from typing import IO
 
 from gateway.cli.exits import DONE, UsageError
 from gateway.cli.options import parse_at
-from gateway.cli.runtime import load_gateway, load_runtime_config, safe_url
+from gateway.cli.runtime import load_gateway, load_runtime_config, safe_url, state_loop
 from gateway.config import Config
 from gateway.policy.engine import Engine
 from gateway.scrub import AtomicFile, Screener, planning_engine, scrub_stream, summary_text
@@ -65,24 +64,18 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the output would overwrite the input: choose another -o")
     gw = load_gateway(config)
     engine = planning_engine(gw.engine) if args.ignore_hours else gw.engine
-    # The state store's coroutines run on a loop of this command's own (Redis needs one; the embedded store's
-    # answers are immediate): one batch of histories per block of the file.
-    loop = asyncio.new_event_loop()
+    with state_loop(gw, start=not args.no_state) as loop:
 
-    def histories(keys: Sequence[int]) -> Mapping[int, History]:
-        try:
-            return loop.run_until_complete(gw.state.histories(gw.professional, keys))
-        except StateUnavailable as e:
-            raise UsageError(f"state store unavailable ({e}): cannot screen against the recorded opt-outs, refusals "
-                             "and attempts; retry, or --no-state to screen against the lists and rules only") from e
+        def histories(keys: Sequence[int]) -> Mapping[int, History]:
+            """One batch of histories per block of the file."""
+            try:
+                return loop.run_until_complete(gw.state.histories(gw.professional, keys))
+            except StateUnavailable as e:
+                raise UsageError(f"state store unavailable ({e}): cannot screen against the recorded opt-outs, "
+                                 "refusals and attempts; retry, or --no-state to screen against the lists and "
+                                 "rules only") from e
 
-    try:
-        if not args.no_state:
-            loop.run_until_complete(gw.start())
         return _scrub(args, config, gw, engine, at, None if args.no_state else histories)
-    finally:
-        loop.run_until_complete(gw.close())
-        loop.close()
 
 
 def _scrub(args: argparse.Namespace, config: Config, gw: Gateway, engine: Engine, at: datetime,
