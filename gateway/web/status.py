@@ -12,22 +12,17 @@ why): the previous version keeps serving, so the list is not "missing", but the 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any, Protocol
 
-from gateway.numbers import mask
+from gateway.numbers import mask_digits
 from gateway.registry.holder import ReloadFailure
 from gateway.registry.model import ListSpec, Registries
 
 WARN_SHARE = 0.8
-_LONG_DIGITS = re.compile(r"(?<!\d)\+?\d{6,}")
-
-
-def mask_text(text: str) -> str:
-    """Mask every run of six digits or more: a loader's error may quote the bad line, a number."""
-    return _LONG_DIGITS.sub(lambda m: mask(m.group(0)), text)
+# A loader's error may quote the bad line, a number: every run of six digits or more is masked.
+mask_text = mask_digits
 
 
 class Freshness(enum.StrEnum):
