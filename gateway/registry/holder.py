@@ -7,27 +7,41 @@ version, so a corrupt file never empties a registry that was serving.
 That a list's last reload failed is kept (``failures``) until a later load of it succeeds, with when and why:
 the old version keeps serving, and /metrics, /healthz and the page all say so (issue 15 #8). The URL poller
 records its failures here too, so that a list fed from a URL shows the same way.
+
+The side store decides too (issue 13): its entries are applied on top of the lists as loaded (the *base*
+versions, kept here), and its withdrawals of consent go into the snapshot (``Registries.withdrawals``). A
+change to it swaps a new snapshot without reading any list file again (:meth:`RegistryHolder.refresh_side`):
+at once for what this gateway records, within ``SIDE_POLL_SECONDS`` for what another process (the CLI)
+writes to the file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+from pyroaring import FrozenBitMap64
+
+from gateway.aio import cancel
 from gateway.numbers import Normaliser
+from gateway.registry.consent_csv import ConsentFile
 from gateway.registry.deltas import load_with_deltas
 from gateway.registry.loaders import LoadReport
 from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryError, RegistryList
-from gateway.registry.sidestore import consent_dates
+from gateway.registry.sidestore import MAX_AGE_DAYS, PROOF_YEARS, ConsentDate, Overlay, SideStore, later
 
 log = logging.getLogger(__name__)
+
+SIDE_POLL_SECONDS = 1.0  # how often a running gateway looks for entries another process wrote to its side store
 
 
 class FailureOrigin(enum.StrEnum):
@@ -74,12 +88,22 @@ class ReloadResult:
 
 class RegistryHolder:
     def __init__(self, specs: Mapping[str, ListSpec], normaliser: Normaliser, side_store: Path | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, proof_years: int = PROOF_YEARS,
+                 max_age_days: int = MAX_AGE_DAYS) -> None:
         self.specs = dict(specs)
         self.normaliser = normaliser
-        self.side_store = side_store  # consent dates (proof of consent) live there, see registry/sidestore.py
+        self.side_store = side_store  # consents, opt-outs and their proof, see registry/sidestore.py
         self.clock = clock  # epoch seconds, for when a load failed (the gateway passes its own clock)
+        self.proof_years = proof_years  # the side store's retention (its purge)
+        self.max_age_days = max_age_days
         self.current = Registries(kinds={n: s.kind for n, s in specs.items()})
+        self._base: dict[str, RegistryList] = {}  # lists as loaded, before the side store's entries
+        self._files: dict[str, ConsentFile] = {}  # what each consent-csv list's last load read
+        self._store: SideStore | None = None  # opened at the first use; shared with the service's writes
+        self._store_lock = threading.Lock()  # loads run in a worker thread, records on the event loop
+        self._store_version = -1
+        self._purged_on: date | None = None
+        self._watch: asyncio.Task[None] | None = None
         self.failures: dict[str, ReloadFailure] = {}  # lists whose last load failed, until one succeeds
         # The latest failure of each list, kept after a success: a gauge of "when did it last fail".
         self.last_failure_at: dict[str, float] = {}
@@ -122,7 +146,7 @@ class RegistryHolder:
         """Load (or reload) lists synchronously and swap; safe to run in a worker thread."""
         started = time.perf_counter()
         old = self.current
-        lists = dict(old.lists)
+        lists = dict(self._base)
         loaded: dict[str, ListMeta] = {}
         failed: dict[str, str] = {}
         reports: dict[str, LoadReport] = {}
@@ -138,10 +162,21 @@ class RegistryHolder:
             lists[name] = lst
             loaded[name] = lst.meta
             reports[name] = report
+            if report.consents is not None:
+                self._files[name] = report.consents
+                if report.consents.undated or report.consents.future:
+                    log.warning("registry: %s: %d consents without a date, %d dated in the future%s", name,
+                                report.consents.undated, len(report.consents.future),
+                                f" (first on line {report.consents.future[0][0]})" if report.consents.future else "")
+                self._sync_file(name, report.consents)
+            else:
+                self._files.pop(name, None)
             if report.bad_count:
                 log.warning("registry: %s", report.summary())
             log.info("registry: %s loaded: %d numbers, version %s", name, lst.meta.count, lst.meta.version)
-        self.current = Registries(lists, self._consent_dates(old), {n: s.kind for n, s in self.specs.items()})
+        self._base = lists
+        self.current = self._snapshot(lists, self._overlay(old))
+        self._purge()
         for name in loaded:
             # A poll failure stays: the local copy loads, but the URL that should bring the next one still fails.
             self.clear_failure(name, FailureOrigin.RELOAD)
@@ -158,19 +193,153 @@ class RegistryHolder:
         """Lists read from a local file; a list with a URL and no path is the poller's to load."""
         return [n for n, s in self.specs.items() if s.path is not None or not s.url]
 
-    def _consent_dates(self, old: Registries) -> Mapping[str, Mapping[int, date]]:
-        if self.side_store is None or not self.side_store.exists():
-            return old.consent_dates
-        names = [n for n, s in self.specs.items() if s.kind is ListKind.CONSENT]
+    # -- the side store ----------------------------------------------------------------------------
+
+    def side(self) -> SideStore | None:
+        """The side store, opened once (None without one); use it under :attr:`side_lock`."""
+        if self._store is None and self.side_store is not None:
+            self._store = SideStore(self.side_store, proof_years=self.proof_years, max_age_days=self.max_age_days,
+                                    check_same_thread=False)
+        return self._store
+
+    @property
+    def side_lock(self) -> threading.Lock:
+        return self._store_lock
+
+    def _overlay(self, old: Registries) -> Overlay | None:
+        """The side store's entries for the configured lists; None: keep what the snapshot has (unreadable)."""
+        if self.side_store is None or (self._store is None and not self.side_store.exists()):
+            return Overlay()
+        consent = [n for n, s in self.specs.items() if s.kind is ListKind.CONSENT]
+        optout = [n for n, s in self.specs.items() if s.kind is ListKind.INTERNAL_DNC]
         try:
-            return consent_dates(self.side_store, names)
+            with self._store_lock:
+                store = self.side()
+                assert store is not None
+                self._store_version = store.data_version()
+                return store.overlay(consent, optout)
         except sqlite3.Error as e:
-            log.error("registry: cannot read consent dates from %s: %s (keeping the previous ones)", self.side_store, e)
-            return old.consent_dates
+            log.error("registry: cannot read the side store %s: %s (keeping its previous entries)", self.side_store, e)
+            return None
+
+    def _snapshot(self, base: Mapping[str, RegistryList], overlay: Overlay | None) -> Registries:
+        """The lists with the side store's entries on top, their dates and the withdrawals of consent."""
+        kinds = {n: s.kind for n, s in self.specs.items()}
+        if overlay is None:  # the side store could not be read: its previous effect stays
+            cur = self.current
+            lists = {n: cur.lists.get(n, lst) if n in cur.lists else lst for n, lst in base.items()}
+            return Registries(lists, cur.consent_dates, kinds, cur.withdrawals)
+        lists = dict(base)
+        for name, added in overlay.members.items():
+            lst = base.get(name)
+            if lst is None or not isinstance(lst.members, FrozenBitMap64):
+                continue  # a list with no version loaded stays missing: its absence blocks (registry_stale)
+            extra = FrozenBitMap64(added)
+            members = lst.members | extra
+            tag = hashlib.sha256(f"{lst.meta.sha256}:{','.join(map(str, sorted(added)))}".encode()).hexdigest()
+            # Another version: the audit's "lists consulted" says the side store's entries were part of it.
+            lists[name] = RegistryList(replace(lst.meta, count=len(members), sha256=tag), members)
+        dates: dict[str, Mapping[int, ConsentDate]] = {}
+        withdrawals: dict[int, ConsentDate] = dict(overlay.withdrawals)
+        for name, spec in self.specs.items():
+            if spec.kind is not ListKind.CONSENT:
+                continue
+            file = self._files.get(name) if name in base else None
+            merged: dict[int, ConsentDate] = dict(file.dates) if file is not None else {}
+            for key, when in overlay.dates.get(name, {}).items():
+                had = merged.get(key)
+                if had is None or later(when, had):
+                    merged[key] = when
+            dates[name] = merged
+            for key, when in (file.withdrawals.items() if file is not None else ()):
+                had = withdrawals.get(key)
+                if had is None or later(when, had):
+                    withdrawals[key] = when
+        return Registries(lists, dates, kinds, withdrawals)
+
+    def refresh_side(self) -> None:
+        """Apply the side store as it is now (after an entry was recorded): no list file is read again."""
+        self.current = self._snapshot(self._base, self._overlay(self.current))
+        self._notify(ReloadResult())
+
+    def side_changed(self) -> bool:
+        """Another process (the CLI) committed to the side store since it was last read."""
+        if self.side_store is None:
+            return False
+        if self._store is None:
+            return self.side_store.exists()
+        try:
+            with self._store_lock:
+                return self._store.data_version() != self._store_version
+        except sqlite3.Error:
+            return False
+
+    def _sync_file(self, name: str, consents: ConsentFile) -> None:
+        """Copy a consent file's rows to the side store (its proof), in the same load."""
+        if self.side_store is None:
+            return
+        try:
+            with self._store_lock:
+                store = self.side()
+                assert store is not None
+                added, revoked = store.sync_file(name, consents.rows)
+        except sqlite3.Error as e:
+            log.error("registry: %s: cannot copy the consent rows to the side store %s: %s", name, self.side_store, e)
+            return
+        if added or revoked:
+            log.info("registry: %s: %d consent rows recorded in the side store, %d revocations", name, added, revoked)
+
+    def _purge(self) -> None:
+        """Once a day: drop the side store's entries whose proof is no longer owed (``consent_proof_years``)."""
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        if self._purged_on == today or self.side_store is None or (self._store is None and
+                                                                    not self.side_store.exists()):
+            return
+        self._purged_on = today
+        try:
+            with self._store_lock:
+                store = self.side()
+                assert store is not None
+                n = store.purge(today)
+        except sqlite3.Error as e:
+            log.error("registry: side store purge failed: %s", e)
+            return
+        if n:
+            log.info("registry: %d side-store entries purged (%d years after their consent ended)", n,
+                     self.proof_years)
+
+    async def watch_side_store(self, interval: float = SIDE_POLL_SECONDS) -> None:
+        """Until cancelled: re-read the side store when another process wrote to it, and purge it daily."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await loop.run_in_executor(None, self.side_changed):
+                    async with self._lock:
+                        overlay = await loop.run_in_executor(None, self._overlay, self.current)
+                        self.current = self._snapshot(self._base, overlay)
+                        self._notify(ReloadResult())
+                    log.info("registry: side store changed: entries applied")
+                await loop.run_in_executor(None, self._purge)
+            except Exception:  # the watch must outlive one bad read
+                log.exception("registry: side store watch failed")
+
+    def start_watch(self) -> None:
+        if self._watch is None and self.side_store is not None:
+            self._watch = asyncio.get_running_loop().create_task(self.watch_side_store(), name="side-store-watch")
+
+    async def close(self) -> None:
+        await cancel(self._watch)
+        self._watch = None
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
     def install(self, lst: RegistryList) -> None:
         """Swap in one list built elsewhere (URL poller, API)."""
-        self.current = self.current.replaced(lst)
+        self._base[lst.name] = lst
+        self.current = self._snapshot(self._base, self._overlay(self.current))
         self.clear_failure(lst.name)
         self._notify(ReloadResult({lst.name: lst.meta}))
 
@@ -186,3 +355,4 @@ class RegistryHolder:
     async def reload(self, names: list[str] | None = None) -> ReloadResult:
         async with self._lock:
             return await asyncio.get_running_loop().run_in_executor(None, self.load_all, names)
+

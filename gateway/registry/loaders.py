@@ -20,10 +20,10 @@ from typing import IO
 from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
 from gateway.numbers import _OVERSEAS, Kind, Normaliser, mask_digits
-from gateway.registry import snapshot
+from gateway.registry import consent_csv, snapshot
 from gateway.registry.model import MIN_BAD_LINES, KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
 
-FORMATS = ("auto", "text", "bloctel-csv", "prefixes", "snapshot")
+FORMATS = ("auto", "text", "bloctel-csv", "prefixes", "snapshot", "consent-csv")
 MAX_BAD_SAMPLES = 50
 
 _AS_OF = re.compile(rb"^#\s*as[_ -]of\s*[:=]\s*(\d{4}-\d{2}-\d{2})", re.I)
@@ -43,6 +43,7 @@ class LoadReport:
     bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
     quotes: dict[int, str] = field(default_factory=dict)  # line number -> the line as quote() shows it
     as_of: date | None = None
+    consents: consent_csv.ConsentFile | None = None  # a consent-csv file's dates, withdrawals and rows
 
     def add_bad(self, line_no: int, why: str, raw: bytes = b"") -> None:
         self.bad_count += 1
@@ -98,6 +99,8 @@ def detect_format(path: Path, kind: ListKind) -> str:
         line = raw.strip()
         if not line or line.startswith(b"#"):
             continue
+        if consent_csv.looks_like(line):
+            return "consent-csv"
         return "bloctel-csv" if line.lower().startswith(b"telephone;") else "text"
     return "text"
 
@@ -456,6 +459,12 @@ def load_list(
     members: FrozenBitMap64 | KeyRanges
     if fmt == "prefixes":
         members = load_prefixes(path, normaliser, report)
+    elif fmt == "consent-csv":
+        try:
+            report.consents = consent_csv.read(path, normaliser, report)
+        except ValueError as e:
+            raise RegistryError(f"{name}: {path}: {e}") from None
+        members = report.consents.members
     else:
         header = b"telephone;" if fmt == "bloctel-csv" else None
         members = parse_bitmap(read_blocks(path), normaliser, report, header=header)

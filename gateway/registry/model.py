@@ -13,7 +13,7 @@ import enum
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from pyroaring import FrozenBitMap64
@@ -35,6 +35,7 @@ class ListFormat(enum.StrEnum):
     BLOCTEL_CSV = "bloctel-csv"
     PREFIXES = "prefixes"
     SNAPSHOT = "snapshot"
+    CONSENT_CSV = "consent-csv"  # consents with their proof (registry/consent_csv.py)
 
 
 # A file is refused for its share of bad lines only from this many of them: one bad line in eight of a tiny
@@ -152,11 +153,16 @@ class Registries:
     """One consistent set of lists: the policy reads a single snapshot per decision."""
 
     lists: Mapping[str, RegistryList] = field(default_factory=dict)
-    # Optional per-number dates of consent (for the consent regime's "new consent after refusal").
-    consent_dates: Mapping[str, Mapping[int, date]] = field(default_factory=dict)
+    # Per consent list, the collection of each number's newest consent in force: a day, or an instant with its
+    # offset; a member without one is undated (the campaign's undated_consent decides). From the list files
+    # (consent-csv) and the side store's entries.
+    consent_dates: Mapping[str, Mapping[int, date | datetime]] = field(default_factory=dict)
     # Configured kind of every list, including one that failed to load: a missing list must still
     # be recognised as, say, the campaign's opposition list, so that its absence blocks.
     kinds: Mapping[str, ListKind] = field(default_factory=dict)
+    # Per number, the latest withdrawal of consent recorded in a list file or the side store: a consent
+    # collected before it no longer counts, on any list (issue 13).
+    withdrawals: Mapping[int, date | datetime] = field(default_factory=dict)
 
     def kind_of(self, name: str) -> ListKind | None:
         lst = self.lists.get(name)
@@ -169,7 +175,7 @@ class Registries:
         lst = self.lists.get(name)
         return lst.meta.version if lst is not None else "missing"
 
-    def consent_date(self, name: str, key: int) -> date | None:
+    def consent_date(self, name: str, key: int) -> date | datetime | None:
         dates = self.consent_dates.get(name)
         return None if dates is None else dates.get(key)
 
@@ -178,4 +184,4 @@ class Registries:
         lists[lst.name] = lst
         kinds = dict(self.kinds)
         kinds[lst.name] = lst.kind
-        return Registries(lists, self.consent_dates, kinds)
+        return Registries(lists, self.consent_dates, kinds, self.withdrawals)
