@@ -14,7 +14,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 # The value types the config builds (leaf modules: they import nothing of the gateway's behaviour).
-from gateway.policy.campaign import Campaign, Category, Mode, Regime, Sector
+from gateway.policy.campaign import Campaign, Category, Mode, Regime, Sector, UndatedConsent
 from gateway.registry.model import ListFormat, ListKind, ListSpec
 from gateway.state.model import REDIS_DEFAULTS
 
@@ -97,6 +97,9 @@ class GatewaySection:
     # RULES.md marks them unverified as canvassing bans: a setting, on by default (the stricter reading).
     overseas_holidays: bool = True
     log_level: LogLevel = LogLevel.INFO
+    # Years a consent's proof (side store) is kept after the consent ends (revoked or expired): décret 2026-662
+    # art. R223-1 as reported, not verified from the Journal officiel. The audit must keep decisions as long.
+    consent_proof_years: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,17 @@ class Config:
     lists: Mapping[str, ListSpec] = field(default_factory=dict)
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     path: Path | None = None
+
+
+def longest_consent_days(campaigns: Iterable[Campaign]) -> int:
+    """The longest consent lifetime of the campaigns (0: one has none; 365 without campaigns)."""
+    ages = [c.consent_max_age_days for c in campaigns] or [Campaign("").consent_max_age_days]
+    return 0 if 0 in ages else max(ages)
+
+
+def proof_days(years: int, campaigns: Iterable[Campaign]) -> int:
+    """Days the audit keeps a decision so that it outlives the consent it rested on by ``years`` (leap days in)."""
+    return longest_consent_days(campaigns) + years * 366
 
 
 def _defaults(cls: type) -> dict[str, Any]:
@@ -302,7 +316,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
 
     g = r.table(raw.get("gateway", {}), "gateway", {
         "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
-        "stale_action", "state_failure", "alsace_moselle", "overseas_holidays", "log_level", *STATE_KEYS})
+        "stale_action", "state_failure", "alsace_moselle", "overseas_holidays", "log_level", "consent_proof_years",
+        *STATE_KEYS})
     dd = data_dir or Path(os.path.expanduser(r.get(g, "gateway", "data_dir", str, str(base))))
     if not dd.is_absolute():
         dd = (base / dd).resolve()
@@ -356,6 +371,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         alsace_moselle=r.get(g, "gateway", "alsace_moselle", bool, G["alsace_moselle"]),
         overseas_holidays=r.get(g, "gateway", "overseas_holidays", bool, G["overseas_holidays"]),
         log_level=r.choice(g, "gateway", "log_level", LogLevel, G["log_level"]),
+        consent_proof_years=r.positive(g, "gateway", "consent_proof_years", int, G["consent_proof_years"]),
     )
 
     a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "read_timeout", "header_limit",
@@ -471,7 +487,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
                           "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
                           "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
-                          "check_staleness"})
+                          "check_staleness", "consent_max_age_days", "undated_consent"})
         names = r.strings(spec, t, "lists")
         for ln in names:
             if ln not in lists:
@@ -501,8 +517,15 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             max_attempts=r.positive(spec, t, "max_attempts", int, C["max_attempts"]),
             window_days=r.positive(spec, t, "window_days", int, C["window_days"]),
             cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
+            consent_max_age_days=r.non_negative(spec, t, "consent_max_age_days", int, C["consent_max_age_days"]),
+            undated_consent=r.choice(spec, t, "undated_consent", UndatedConsent, C["undated_consent"]),
             **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
         )
+    owed = proof_days(gateway.consent_proof_years, campaigns.values())
+    if gateway.audit is not None and audit_section.retention_days < owed:
+        r.error("audit", "retention_days", f"{audit_section.retention_days} days is shorter than the consent proof "
+                f"owed: the longest consent lifetime plus [gateway] consent_proof_years = "
+                f"{gateway.consent_proof_years} ({owed} days): the decisions a consent allowed are part of its proof")
     if r.errors:
         raise ConfigError(*r.errors)
     return Config(gateway, agi, web, ami, audit_section, lists, campaigns, Path(source) if source[:1] != "<" else None)

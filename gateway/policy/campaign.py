@@ -31,10 +31,21 @@ class Sector(enum.StrEnum):
     HOME_ADAPTATION = "home_adaptation"
 
 
+class UndatedConsent(enum.StrEnum):
+    """What a consent with no known collection date is worth (``undated_consent``): it is not proof."""
+
+    ALLOW = "allow"  # the call goes through, with a warning, counted (metric, live page): plain lists keep working
+    BLOCK = "block"  # no_consent
+
+
 class Mode(enum.StrEnum):
     ENFORCE = "enforce"
     MONITOR = "monitor"  # decide and record, but always let the call through (DNC_WOULD_BLOCK says what)
 
+
+# Décret n° 2026-662 of 23 Jul 2026, art. R223-1, as reported (NOT verified from the Journal officiel): a consent
+# is valid at most one year from its collection, with no tacit renewal. A setting, with this default.
+CONSENT_MAX_AGE_DAYS = 365
 
 # Categories exempt from the opposition list / consent requirement (RULES.md "Exemptions").
 EXEMPT_CATEGORIES = frozenset({Category.PRESS, Category.POLLING, Category.CHARITY})
@@ -64,10 +75,14 @@ class Campaign:
     check_cooldown: bool = True
     check_caller_id: bool = True
     check_staleness: bool = True
+    # Consent lifetime in the callee's calendar days from collection (0: no limit), and what an undated one is worth.
+    consent_max_age_days: int = CONSENT_MAX_AGE_DAYS
+    undated_consent: UndatedConsent = UndatedConsent.ALLOW
 
     def __post_init__(self) -> None:
         # Enum members whatever was passed ("auto" or Regime.AUTO): the engine compares them by identity.
-        for name, kind in (("regime", Regime), ("category", Category), ("sector", Sector), ("mode", Mode)):
+        for name, kind in (("regime", Regime), ("category", Category), ("sector", Sector), ("mode", Mode),
+                           ("undated_consent", UndatedConsent)):
             object.__setattr__(self, name, kind(getattr(self, name)))
 
     @property

@@ -47,7 +47,8 @@ class Basis(enum.StrEnum):
     """What an ALLOW rests on (``check --json`` "basis"): kept out of the reason so dialplans keep working."""
 
     EMERGENCY = "emergency"  # emergency and short numbers are never blocked
-    CONSENT = "consent"  # prior consent on the campaign's consent list (its date when known)
+    CONSENT = "consent"  # a dated prior consent in force (the campaign's consent list, or recorded at a call)
+    CONSENT_UNDATED = "consent_undated"  # a consent with no collection date, let through by undated_consent = allow
     EXEMPT_CONTRACT = "exempt_contract"  # an existing contract (customers list)
     EXEMPT_CATEGORY = "exempt_category"  # press, polling, charity
     EXEMPT_B2B = "exempt_b2b"  # a professional number or a B2B campaign

@@ -19,6 +19,7 @@ from gateway.config import GatewaySection, StaleAction
 from gateway.numbers import Kind, Number
 from gateway.policy.calendar import local_times, window_start
 from gateway.policy.campaign import EXEMPT_CATEGORIES, Campaign, Regime
+from gateway.policy.consent import basis as consent_basis
 from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
 from gateway.policy.jurisdiction import Jurisdiction, PackFor
 from gateway.registry.model import ListKind, Members, Registries
@@ -256,11 +257,8 @@ class Context:
     def basis(self) -> tuple[Basis, str]:
         """What an allowed call rests on, and the sentence that says so (only for a call no rule blocked)."""
         plan = self.plan
-        if self.exemption is None and self.regime is _CONSENT and plan.consent is not None:
-            name = plan.consent[0]  # the only basis of its own per number: the consent's date
-            given = self.regs.consent_date(name, self.key)
-            when = f", given on {given.isoformat()}" if given is not None else ", undated"
-            return Basis.CONSENT, f"prior consent on the list {name!r}{when}"
+        if self.exemption is None and self.regime is _CONSENT:
+            return consent_basis(self)  # the only basis of its own per number: which consent, given when
         key = (self.exemption, self.regime)
         found = plan._bases.get(key)
         if found is None:

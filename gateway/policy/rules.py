@@ -15,6 +15,7 @@ from functools import lru_cache
 from gateway.config import StaleAction
 from gateway.numbers import Normaliser
 from gateway.policy.campaign import Regime
+from gateway.policy.consent import consent_rule
 from gateway.policy.decision import Block, Reason
 from gateway.policy.engine import Context, Plan, member
 
@@ -106,15 +107,7 @@ def regime_list(ctx: Context) -> Block | None:
             if member(named, key):
                 return Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {named[0]!r}")
     elif ctx.regime is _CONSENT:
-        consent = ctx.plan.consent
-        if not member(consent, key):
-            return Block(Reason.NO_CONSENT, "no_consent", "no recorded prior consent")
-        refused = ctx.history.last_refusal
-        if refused is not None and consent is not None:
-            given = ctx.regs.consent_date(consent[0], key)
-            if given is None or given <= ctx.local_date(refused):
-                return Block(Reason.NO_CONSENT, "no_consent.withdrawn",
-                             f"consent ended by a refusal on {ctx.local_date(refused).isoformat()}")
+        return consent_rule(ctx)  # lifetime, withdrawals, undated consents: policy/consent.py
     return None
 
 

@@ -14,6 +14,9 @@ class History:
     attempts: tuple[datetime, ...] = ()  # calls or attempted calls, oldest first (UTC)
     last_refusal: datetime | None = None  # the callee said "do not call me"
     opted_out_at: datetime | None = None  # added to the internal do-not-call list through the gateway
+    # The latest consent recorded at a call or over the API (FastAGI ``consent``, ``POST /api/consents``): given
+    # to the professional, it counts for every campaign until a later refusal (issue 13).
+    consent_at: datetime | None = None
 
     def attempts_since(self, since: datetime) -> int:
         return sum(1 for t in self.attempts if t >= since)

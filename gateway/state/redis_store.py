@@ -16,7 +16,8 @@ Why Redis and how it is used:
 - Numbers are personal data, so key names hold an HMAC-SHA-256 of the E.164
   number, not the number: ``dncgw:<professional>:a:<32 hex>`` (attempts, sorted
   set scored by epoch ms), ``…:r:<h>`` (last refusal, epoch ms), ``…:o:<h>``
-  (opt-out, epoch ms). The HMAC key comes from ``DNC_GATEWAY_STATE_SECRET``; without
+  (opt-out, epoch ms), ``…:c:<h>`` (the latest consent recorded at a call or over the API, epoch ms,
+  kept like refusals). The HMAC key comes from ``DNC_GATEWAY_STATE_SECRET``; without
   it the professional's name is used, which only hides numbers from casual eyes
   (``KEYS``, ``MONITOR``, a dump in a ticket): a phone number is brute-forced in
   minutes. Every gateway must use the same secret or counts would split, so the
@@ -88,15 +89,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return 1
 """
 
-# KEYS attempts, refusal, opt-out; ARGV[1]: how many attempts at most. One command instead of a pipeline of
-# three: a third of the client-side work on the hot path. A missing value comes back as "" (Lua has no nil
-# inside a table).
+# KEYS attempts, refusal, opt-out, consent; ARGV[1]: how many attempts at most. One command instead of a
+# pipeline of four: a quarter of the client-side work on the hot path. A missing value comes back as "" (Lua has
+# no nil inside a table).
 _HISTORY_LUA = """
 local attempts = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1, 'WITHSCORES')
-return {attempts, redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
+return {attempts, redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or '',
+        redis.call('GET', KEYS[4]) or ''}
 """
 
-# KEYS[1] refusal; ARGV: at_ms, ttl_ms. Keeps the latest refusal (gateways may report out of order).
+# KEYS[1] refusal or consent; ARGV: at_ms, ttl_ms. Keeps the latest (gateways may report out of order).
 _REFUSAL_LUA = """
 local prev = redis.call('GET', KEYS[1])
 if (not prev) or tonumber(prev) < tonumber(ARGV[1]) then
@@ -142,6 +144,14 @@ def _span_ms(d: timedelta) -> int:
     return int(d.total_seconds() * 1000)
 
 
+def _history(flat: list[Any], refusal: Any, optout: Any, consent: Any) -> History | None:
+    """A history from the script's reply (None: the number has none)."""
+    if not flat and not refusal and not optout and not consent:
+        return None
+    return History(tuple(_dt(float(score)) for score in flat[1::2]), _dt(int(refusal)) if refusal else None,
+                   _dt(int(optout)) if optout else None, _dt(int(consent)) if consent else None)
+
+
 class KeyScheme:
     """Key names of one professional; the number appears only as a keyed hash."""
 
@@ -155,10 +165,10 @@ class KeyScheme:
     def digest(self, key: int) -> str:
         return hmac.new(self._secret, str(key).encode(), hashlib.sha256).hexdigest()[:32]
 
-    def all_keys(self, key: int) -> tuple[str, str, str]:
-        """Attempts, refusal and opt-out keys with one HMAC (the hot path reads all three)."""
+    def all_keys(self, key: int) -> tuple[str, str, str, str]:
+        """Attempts, refusal, opt-out and consent keys with one HMAC (the hot path reads all four)."""
         d = self.digest(key)
-        return f"{self.prefix}a:{d}", f"{self.prefix}r:{d}", f"{self.prefix}o:{d}"
+        return f"{self.prefix}a:{d}", f"{self.prefix}r:{d}", f"{self.prefix}o:{d}", f"{self.prefix}c:{d}"
 
     def attempts(self, key: int) -> str:
         return f"{self.prefix}a:{self.digest(key)}"
@@ -168,6 +178,9 @@ class KeyScheme:
 
     def optout(self, key: int) -> str:
         return f"{self.prefix}o:{self.digest(key)}"
+
+    def consent(self, key: int) -> str:
+        return f"{self.prefix}c:{self.digest(key)}"
 
 
 class Breaker:
@@ -348,12 +361,7 @@ class RedisState:
 
     async def history(self, professional: str, key: int) -> History:
         async def op(s: KeyScheme) -> History:
-            flat, refusal, optout = await self._history(keys=s.all_keys(key), args=[MAX_ATTEMPTS_READ])
-            if not flat and not refusal and not optout:
-                return EMPTY_HISTORY
-            return History(tuple(_dt(float(score)) for score in flat[1::2]),
-                           _dt(int(refusal)) if refusal else None,
-                           _dt(int(optout)) if optout else None)
+            return _history(*await self._history(keys=s.all_keys(key), args=[MAX_ATTEMPTS_READ])) or EMPTY_HISTORY
 
         return await self._run(professional, op)
 
@@ -373,11 +381,9 @@ class RedisState:
                         await self._history(keys=s.all_keys(key), args=[MAX_ATTEMPTS_READ], client=pipe)
                     return cast(list[list[Any]], await pipe.execute())
 
-            for key, (flat, refusal, optout) in zip(chunk, await self._run(professional, op), strict=True):
-                if flat or refusal or optout:
-                    found[key] = History(tuple(_dt(float(score)) for score in flat[1::2]),
-                                         _dt(int(refusal)) if refusal else None,
-                                         _dt(int(optout)) if optout else None)
+            for key, values in zip(chunk, await self._run(professional, op), strict=True):
+                if (h := _history(*values)) is not None:
+                    found[key] = h
         return found
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
@@ -402,6 +408,12 @@ class RedisState:
         async def op(s: KeyScheme) -> None:
             # NX: the first opt-out date is the one that counts; no expiry (see the module docstring).
             await self._redis.set(s.optout(key), _ms(at), nx=True)
+
+        await self._run(professional, op)
+
+    async def record_consent(self, professional: str, key: int, at: datetime) -> None:
+        async def op(s: KeyScheme) -> None:
+            await self._refusal(keys=[s.consent(key)], args=[_ms(at), _span_ms(self.retention.kept_refusals)])
 
         await self._run(professional, op)
 
@@ -450,7 +462,8 @@ class RedisState:
         """
         old, self.retention = self.retention, retention
         grown = [(pattern, new - was) for pattern, was, new in (
-            ("a", old.attempts, retention.attempts), ("r", old.kept_refusals, retention.kept_refusals))
+            ("a", old.attempts, retention.attempts), ("r", old.kept_refusals, retention.kept_refusals),
+            ("c", old.kept_refusals, retention.kept_refusals))
             if new > was]
         if not grown:
             return
@@ -466,7 +479,7 @@ class RedisState:
     async def _lengthen_ttls(self, grown: list[tuple[str, timedelta]]) -> None:
         """Add each grown retention's difference to the TTL of every key of that kind (every professional)."""
         for kind, by in grown:
-            cap = self.retention.attempts if kind == "a" else self.retention.kept_refusals
+            cap = self.retention.attempts if kind == "a" else self.retention.kept_refusals  # refusals, consents
             lengthened = 0
             try:
                 batch: list[str] = []

@@ -50,6 +50,10 @@ class StateStore(Protocol):
 
     async def record_optout(self, professional: str, key: int, at: datetime) -> None: ...
 
+    async def record_consent(self, professional: str, key: int, at: datetime) -> None:
+        """A consent given at ``at`` (a call, the API): the latest one is kept, and a later refusal ends it."""
+        ...
+
     def set_retention(self, retention: Retention) -> None:
         """Keep history this long from now on (after a reload changed the campaigns' windows)."""
         ...
@@ -66,6 +70,8 @@ CREATE TABLE IF NOT EXISTS refusals (professional TEXT NOT NULL, number INTEGER 
                                      PRIMARY KEY (professional, number));
 CREATE TABLE IF NOT EXISTS optouts (professional TEXT NOT NULL, number INTEGER NOT NULL, at REAL NOT NULL,
                                     PRIMARY KEY (professional, number));
+CREATE TABLE IF NOT EXISTS consents (professional TEXT NOT NULL, number INTEGER NOT NULL, at REAL NOT NULL,
+                                     PRIMARY KEY (professional, number));
 """
 
 
@@ -101,6 +107,7 @@ class EmbeddedState:
         self._attempts: dict[tuple[str, int], list[datetime]] = defaultdict(list)
         self._refusals: dict[tuple[str, int], datetime] = {}
         self._optouts: dict[tuple[str, int], datetime] = {}
+        self._consents: dict[tuple[str, int], datetime] = {}
         self._pending: list[tuple[str, tuple[str, int, float]]] = []
         self._lock = threading.Lock()
         self._flush_interval = flush_interval
@@ -138,6 +145,9 @@ class EmbeddedState:
             self._refusals[(prof, num)] = _dt(at)
         for prof, num, at in self._db.execute("SELECT professional, number, at FROM optouts"):
             self._optouts[(prof, num)] = _dt(at)
+        self._db.execute("DELETE FROM consents WHERE at < ?", (_ts(now - self.retention.kept_refusals),))
+        for prof, num, at in self._db.execute("SELECT professional, number, at FROM consents"):
+            self._consents[(prof, num)] = _dt(at)
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -146,9 +156,10 @@ class EmbeddedState:
         attempts = self._attempts.get(k)
         refusal = self._refusals.get(k)
         optout = self._optouts.get(k)
-        if attempts is None and refusal is None and optout is None:
+        consent = self._consents.get(k) if self._consents else None
+        if attempts is None and refusal is None and optout is None and consent is None:
             return EMPTY_HISTORY
-        return History(tuple(attempts or ()), refusal, optout)
+        return History(tuple(attempts or ()), refusal, optout, consent)
 
     async def history(self, professional: str, key: int) -> History:
         return self.history_now(professional, key)
@@ -158,14 +169,14 @@ class EmbeddedState:
         also has a refusal or an opt-out. For a caller that decides from the count alone while it is below every
         cap (an offline replay: no History built per call) and reads :meth:`history_now` otherwise."""
         k = (professional, key)
-        refusals, optouts = self._refusals, self._optouts
-        if (refusals and k in refusals) or (optouts and k in optouts):  # most stores have none: no look-up
-            return None
+        refusals, optouts, consents = self._refusals, self._optouts, self._consents
+        if (refusals and k in refusals) or (optouts and k in optouts) or (consents and k in consents):
+            return None  # most stores have none of them: no look-up
         attempts = self._attempts.get(k)
         return len(attempts) if attempts else 0
 
     def known_keys(self, professional: str) -> Collection[int] | None:
-        return {key for table in (self._attempts, self._refusals, self._optouts)
+        return {key for table in (self._attempts, self._refusals, self._optouts, self._consents)
                 for prof, key in table if prof == professional}
 
     async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
@@ -210,6 +221,15 @@ class EmbeddedState:
 
     async def record_optout(self, professional: str, key: int, at: datetime) -> None:
         self.optout_now(professional, key, at)
+
+    def consent_now(self, professional: str, key: int, at: datetime) -> None:
+        prev = self._consents.get((professional, key))
+        if prev is None or at > prev:
+            self._consents[(professional, key)] = at
+            self._queue("consents", (professional, key, _ts(at)))
+
+    async def record_consent(self, professional: str, key: int, at: datetime) -> None:
+        self.consent_now(professional, key, at)
 
     def _queue(self, table: str, row: tuple[str, int, float]) -> None:
         if self._db is None:

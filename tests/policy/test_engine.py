@@ -176,7 +176,7 @@ def test_unknown_jurisdiction_is_a_clear_error() -> None:
 
 
 @pytest.mark.parametrize(("number", "campaign", "at", "basis", "detail"), [
-    ("0612000009", {}, NOW, "consent", "prior consent on the list 'consent', undated"),
+    ("0612000009", {}, NOW, "consent_undated", "prior consent on the list 'consent', undated"),
     ("0612000100", {}, NOW, "exempt_contract", "existing contract: on the customers list 'customers'"),
     ("0612000400", {}, NOW, "exempt_b2b", "a call to a professional"),
     ("0612000009", {"category": "press"}, NOW, "exempt_category", "press calls are exempt from the consent rule"),
@@ -198,4 +198,5 @@ def test_a_block_has_no_basis_and_a_consent_date_is_named() -> None:
     assert decide("0612000001", at=BLOCTEL_ERA).as_json()["basis"] is None
     regs = registries()
     dated = Registries(regs.lists, {"consent": {key("0612000009"): date(2026, 9, 1)}}, kinds=regs.kinds)
-    assert decide("0612000009", regs=dated).detail == "prior consent on the list 'consent', given on 2026-09-01"
+    assert decide("0612000009", regs=dated).detail == \
+        "prior consent on the list 'consent', given on 2026-09-01, valid until 2027-08-31"
