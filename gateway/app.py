@@ -128,6 +128,7 @@ async def start(config: Config, *, web: bool = True) -> Running:
     result = await gateway.holder.reload()
     for name, err in result.failed.items():
         log.error("list %s not loaded: %s", name, err)
+    gateway.holder.start_watch()  # entries the CLI records in the side store apply within a second
     metrics = Metrics(gateway)
     gateway.observers.append(metrics)
     if audit is not None:

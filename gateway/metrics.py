@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from gateway import __version__
 from gateway.audit.record import Source
+from gateway.policy.decision import Basis
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -147,6 +148,10 @@ class Metrics:
         self.decisions = Counter(
             "dnc_decisions", "Decisions by campaign, verdict and reason (would_block: blocked in monitor mode)",
             ["campaign", "verdict", "reason", "would_block", "source"], registry=r)
+        # Labelled by campaign only (never a number): calls let through on a consent with no collection date.
+        self.undated_consent = Counter(
+            "dnc_undated_consent_allowed", "Calls allowed on an undated consent (undated_consent = allow)",
+            ["campaign"], registry=r)
         self.decision_seconds = Histogram(
             "dnc_decision_seconds", "Time to decide one call, normalisation to audit append",
             buckets=LATENCY_BUCKETS, registry=r)
@@ -208,6 +213,8 @@ class Metrics:
         self.decisions.labels(self.campaign_label(d.campaign), str(d.verdict),
                               str(d.reason) if d.reason is not None else "none",
                               "true" if d.would_block else "false", source).inc()
+        if d.basis is Basis.CONSENT_UNDATED and not d.would_block:
+            self.undated_consent.labels(self.campaign_label(d.campaign)).inc()
         self.decision_seconds.observe(seconds)
 
     # -- hooks for the other parts -----------------------------------------------------------------

@@ -13,10 +13,12 @@ counted unaudited). A dry run that must leave a trace (FastAGI's ``dryrun`` rout
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from gateway.audit.record import AuditRecord, AuditUnavailable
-from gateway.config import Config, StateFailure
+from gateway.config import Config, StateFailure, longest_consent_days
 from gateway.numbers import Normaliser, Number
 from gateway.policy.campaign import Mode
 from gateway.policy.decision import Decision, Reason, Verdict
@@ -32,6 +34,7 @@ from gateway.policy.engine import Call, Engine, Settings
 from gateway.policy.packs import PACKS, home_law
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
+from gateway.registry.sidestore import LIVE_LIST, EntryKind, EntryOrigin, SideStore
 from gateway.state.model import EMPTY_HISTORY, Cap, History, StateUnavailable
 from gateway.state.store import StateStore, open_store
 
@@ -43,6 +46,10 @@ UNKNOWN_CAMPAIGN_WARN_EVERY = 60.0  # seconds between two warnings about one unk
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class ProofUnavailable(Exception):
+    """The side store cannot record a consent's proof: the consent is not recorded (no consent without proof)."""
 
 
 class AuditSink(Protocol):
@@ -103,8 +110,9 @@ class Gateway:
         g = config.gateway
         self.config = config
         self.normaliser = Normaliser(g.home_country, g.outside_line)
-        self.holder = holder or RegistryHolder(config.lists, self.normaliser, sidestore.default_path(g.data_dir),
-                                              clock=lambda: clock().timestamp())
+        self.holder = holder or RegistryHolder(
+            config.lists, self.normaliser, sidestore.default_path(g.data_dir), clock=lambda: clock().timestamp(),
+            proof_years=g.consent_proof_years, max_age_days=longest_consent_days(config.campaigns.values()))
         self.engine = engine_for(config)
         self.state: StateStore = state or open_store(
             g.state, retention=self.engine.retention(PACKS), connect_timeout=g.state_connect_timeout,
@@ -133,6 +141,7 @@ class Gateway:
 
     async def close(self) -> None:
         await self.state.close()
+        await self.holder.close()
 
     def decide(self, number: Number, campaign: str, caller_id: str | None, now: datetime) -> Decision:
         """A stateless decision (no history, nothing recorded): for scrub and dry runs."""
@@ -303,16 +312,72 @@ class Gateway:
             return decision.failed_closed(Reason.STATE_UNAVAILABLE, f"cannot count the attempt: {e}")
         return decision
 
-    async def refusal(self, dialled: str, *, now: datetime | None = None) -> Number:
-        """The callee refused: starts the cooldown, and under the consent regime ends consent."""
+    async def refusal(self, dialled: str, *, now: datetime | None = None, channel: str = "",
+                      origin: EntryOrigin = EntryOrigin.CALL, detail: str = "") -> Number:
+        """The callee refused: starts the cooldown, and under the consent regime ends consent.
+
+        The refusal goes to the state store (it decides, on every gateway sharing it), then ends the number's
+        consents in the side store, with the channel it came through (``channel``: "call", "api", …; ``detail``:
+        the Asterisk channel, say), so that the proof says when and how consent ended.
+        """
         number = self.normaliser.parse(dialled)
         if number.key:
-            await self.state.record_refusal(self.professional, number.key, now or self.clock())
+            at = now or self.clock()
+            await self.state.record_refusal(self.professional, number.key, at)
+            why = "refusal" + (f" ({detail})" if detail else "")
+            revoked = await self._side(lambda s: s.revoke(None, number.key, at, why, channel=channel or str(origin),
+                                                          kind=EntryKind.CONSENT), "refusal")
+            if revoked:
+                await self._refresh_side()
         return number
 
-    async def optout(self, dialled: str, *, now: datetime | None = None) -> Number:
-        """The callee asked never to be called again: internal do-not-call, effective at once."""
+    async def optout(self, dialled: str, *, now: datetime | None = None,
+                     origin: EntryOrigin = EntryOrigin.CALL) -> Number:
+        """The callee asked never to be called again: internal do-not-call, effective at once (and its proof)."""
         number = self.normaliser.parse(dialled)
         if number.key:
-            await self.state.record_optout(self.professional, number.key, now or self.clock())
+            at = now or self.clock()
+            await self.state.record_optout(self.professional, number.key, at)
+            await self._side(lambda s: s.add(LIVE_LIST, number.key, EntryKind.OPTOUT, at, str(origin), now=at,
+                                             channel=str(origin), origin=origin), "opt-out")
         return number
+
+    async def consent(self, dialled: str, *, source: str, evidence: str = "", wording_version: str = "",
+                      channel: str = "", extra: dict[str, str] | None = None, origin: EntryOrigin = EntryOrigin.CALL,
+                      collected: datetime | None = None, now: datetime | None = None) -> Number:
+        """The callee consented (asked to be called back, accepted on an inbound call, a signed form, …).
+
+        Its proof goes to the side store first (a consent without proof must not count: ``ProofUnavailable``),
+        then the state store, from which every gateway sharing it decides at the next call.
+        """
+        number = self.normaliser.parse(dialled)
+        if number.key:
+            at = now or self.clock()
+            given = collected or at
+            if await self._side(lambda s: s.add(
+                    LIVE_LIST, number.key, EntryKind.CONSENT, given, source or str(origin), evidence, now=at,
+                    wording_version=wording_version, channel=channel, extra=extra, origin=origin), "consent") < 0:
+                raise ProofUnavailable(f"side store {self.holder.side_store}: cannot record the consent's proof")
+            await self.state.record_consent(self.professional, number.key, given)
+        return number
+
+    async def _side(self, write: Callable[[SideStore], int], what: str) -> int:
+        """Run a side-store write in a worker thread; -1 (logged) when it fails, 0 without a side store."""
+        holder = self.holder
+
+        def run() -> int:
+            with holder.side_lock:
+                store = holder.side()
+                return write(store) if store is not None else 0
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, run)
+        except (sqlite3.Error, OSError, ValueError) as e:
+            log.error("side store: %s not recorded as proof: %s", what, e)
+            return -1
+
+    async def _refresh_side(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.holder.refresh_side)
+        except Exception:  # the state store already decides: a late snapshot is no reason to fail the call
+            log.exception("side store: snapshot not refreshed")

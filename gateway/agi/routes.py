@@ -1,4 +1,10 @@
-"""What each FastAGI script name does: ``check``, ``dryrun``, ``refusal``, ``optout`` (DESIGN §4).
+"""What each FastAGI script name does: ``check``, ``dryrun``, ``refusal``, ``optout``, ``consent`` (DESIGN §4).
+
+``consent`` records that the callee consented (asked to be called back, accepted on an inbound call):
+``AGI(agi://gw/consent,${NUMBER},SOURCE,EVIDENCE)`` (or the query string's ``number``, ``source``, ``evidence``,
+``wording_version``, ``channel``). Its proof (source, evidence reference, wording version, channel, the Asterisk
+channel and uniqueid) goes to the side store and the consent to the state store: in force at once, on every
+gateway sharing it. ``refusal`` ends consent, and the side store records it came "call" and on which channel.
 
 ``dryrun`` takes the same arguments and sets the same variables as ``check``, and decides exactly as it does
 (with the number's history), but counts no attempt: its audit records say ``source = dry_run``. It is what
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sqlite3
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +45,9 @@ from gateway.agi.protocol import AgiRequest
 from gateway.audit.record import Source
 from gateway.numbers import Number
 from gateway.policy.decision import Verdict
-from gateway.service import Gateway, Outcome
+from gateway.registry.sidestore import EntryOrigin
+from gateway.service import Gateway, Outcome, ProofUnavailable
+from gateway.state.model import StateUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +56,7 @@ DNC_VERDICT = "DNC_VERDICT"
 DNC_REASON = "DNC_REASON"
 DNC_DECISION_ID = "DNC_DECISION_ID"
 DNC_WOULD_BLOCK = "DNC_WOULD_BLOCK"
-DNC_RESULT = "DNC_RESULT"  # refusal / optout: OK or INVALID
+DNC_RESULT = "DNC_RESULT"  # refusal / optout / consent: OK, INVALID, or ERROR (consent not recorded)
 # Channel variables read back when the arguments are absent.
 DNC_NUMBER = "DNC_NUMBER"
 DNC_CAMPAIGN = "DNC_CAMPAIGN"
@@ -64,11 +73,13 @@ class Route(enum.StrEnum):
     DRYRUN = "dryrun"  # check's decision, audited as a dry run, no attempt counted
     REFUSAL = "refusal"
     OPTOUT = "optout"
+    CONSENT = "consent"
 
 
 class Result(enum.StrEnum):
     OK = "OK"
     INVALID = "INVALID"
+    ERROR = "ERROR"  # consent: its proof or the state store could not record it, nothing is in force
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +148,34 @@ async def _record(what: str, record: Callable[[str], Coroutine[Any, Any, Number]
 
 
 async def refusal(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
-    return await _record("refusal", gateway.refusal, req, values)
+    async def record(number: str) -> Number:
+        return await gateway.refusal(number, channel="call", origin=EntryOrigin.CALL,
+                                     detail=f"channel {req.channel}" if req.channel else "")
+
+    return await _record("refusal", record, req, values)
 
 
 async def optout(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
     return await _record("opt-out", gateway.optout, req, values)
+
+
+async def consent(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
+    """Record a consent given on this call, with its proof; DNC_RESULT says whether it is in force."""
+    q = req.query
+    extra = {k: v for k, v in (("agi_channel", req.channel), ("uniqueid", req.uniqueid)) if v}
+    try:
+        n = await gateway.consent(
+            _pick(req, values, 1, "number", DNC_NUMBER) or "", source=req.arg(2) or q.get("source") or "call",
+            evidence=req.arg(3) or q.get("evidence") or "", wording_version=q.get("wording_version") or "",
+            channel=q.get("channel") or "phone", extra=extra, origin=EntryOrigin.CALL)
+    except (ProofUnavailable, StateUnavailable, sqlite3.Error) as e:
+        log.error("consent not recorded: %s", e)
+        return ((DNC_RESULT, str(Result.ERROR)),)
+    if n.key:
+        log.info("consent recorded for %s", n.masked)
+    else:
+        log.warning("consent: not a valid number, nothing recorded")
+    return ((DNC_RESULT, str(Result.OK if n.key else Result.INVALID)),)
 
 
 UNKNOWN_SETS: Sets = ((DNC_REASON, UNKNOWN_ROUTE), (DNC_DECISION_ID, ""), (DNC_WOULD_BLOCK, "1"),
@@ -158,6 +192,7 @@ ROUTES: Mapping[str, Handler] = {
     Route.DRYRUN: Handler(Route.DRYRUN, check_reads, dryrun),
     Route.REFUSAL: Handler(Route.REFUSAL, number_reads, refusal),
     Route.OPTOUT: Handler(Route.OPTOUT, number_reads, optout),
+    Route.CONSENT: Handler(Route.CONSENT, number_reads, consent),
 }
 UNKNOWN = Handler(UNKNOWN_ROUTE, lambda req: (), unknown)
 

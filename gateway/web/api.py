@@ -22,6 +22,8 @@ from aiohttp import web
 
 from gateway.metrics import AuditStatus, state_health
 from gateway.numbers import mask
+from gateway.registry.sidestore import EntryOrigin
+from gateway.service import ProofUnavailable
 from gateway.state.model import StateUnavailable
 from gateway.web import params
 from gateway.web.auth import Access, authorize, refusal_message
@@ -170,13 +172,33 @@ class Api:
         if not parsed.key:
             raise params.BadRequest(f"number {body.number!r} is not a callable number "
                                     "(invalid, short or emergency): nothing to record", "number")
-        record = self.gateway.refusal if what == "refusal" else self.gateway.optout
         try:
-            number = await record(body.number, now=body.at)
+            if what == "refusal":
+                number = await self.gateway.refusal(body.number, now=body.at, origin=EntryOrigin.API)
+            else:
+                number = await self.gateway.optout(body.number, now=body.at, origin=EntryOrigin.API)
         except StateUnavailable as e:
             return error(503, f"call-history store unavailable, {what} not recorded: {e}")
         log.info("api: %s recorded for %s", what, number.masked)
         return web.json_response({"ok": True, "recorded": what, "number": number.e164}, status=201)
+
+    async def consent(self, request: web.Request) -> web.Response:
+        """``POST /api/consents``: a consent with its proof, in force at once on every gateway sharing the state."""
+        body = params.consent_body(await read_body(request))
+        parsed = self.gateway.normaliser.parse(body.number)
+        if not parsed.key:
+            raise params.BadRequest(f"number {body.number!r} is not a callable number "
+                                    "(invalid, short or emergency): nothing to record", "number")
+        try:
+            number = await self.gateway.consent(body.number, source=body.source, evidence=body.evidence,
+                                                wording_version=body.wording_version, channel=body.channel,
+                                                origin=EntryOrigin.API, collected=body.at)
+        except StateUnavailable as e:
+            return error(503, f"call-history store unavailable, consent not in force (its proof is recorded): {e}")
+        except ProofUnavailable as e:
+            return error(503, f"consent not recorded: {e}")
+        log.info("api: consent recorded for %s", number.masked)
+        return web.json_response({"ok": True, "recorded": "consent", "number": number.e164}, status=201)
 
     async def reload(self, request: web.Request) -> web.Response:
         names = params.reload_body(await read_body(request), frozenset(self.gateway.holder.specs))

@@ -89,6 +89,7 @@ class WebServer:
         app.router.add_get("/api/events", self.events)
         app.router.add_post("/api/refusals", admin(api.refusal))
         app.router.add_post("/api/optouts", admin(api.optout))
+        app.router.add_post("/api/consents", admin(api.consent))
         app.router.add_post("/api/registry/reload", admin(api.reload))
         app.router.add_get("/api/audit", admin(api.audit_query))
         app.router.add_get("/", self.index)

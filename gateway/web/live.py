@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.aio import cancel
 from gateway.audit.record import Source
 from gateway.numbers import mask, mask_digits
-from gateway.policy.decision import Verdict
+from gateway.policy.decision import Basis, Verdict
 
 if TYPE_CHECKING:
     from gateway.service import Outcome
@@ -85,6 +85,8 @@ class Board:
         blocked = d.verdict is Verdict.BLOCK
         if not blocked and not d.would_block:
             self.totals["allowed"] += 1
+            if d.basis is Basis.CONSENT_UNDATED:  # no proof of consent: the supervisor must see how many
+                self.totals["undated_consent"] += 1
             return
         self.totals["blocked" if blocked else "would_block"] += 1
         campaign = d.campaign if d.campaign in self.campaigns else UNKNOWN
@@ -156,7 +158,7 @@ class Board:
         return delta
 
     def _totals(self) -> dict[str, int]:
-        return {k: self.totals[k] for k in ("decisions", "allowed", "blocked", "would_block")}
+        return {k: self.totals[k] for k in ("decisions", "allowed", "blocked", "would_block", "undated_consent")}
 
 
 def sse_event(event: str, data: Mapping[str, Any]) -> bytes:

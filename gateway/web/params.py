@@ -138,6 +138,42 @@ def number_body(raw: bytes) -> NumberBody:
     return NumberBody(num, timestamp(body.get("at"), "at"), campaign(body.get("campaign"), required=False))
 
 
+@dataclass(frozen=True, slots=True)
+class ConsentBody:
+    """``POST /api/consents``: a consent and its proof."""
+
+    number: str
+    source: str
+    evidence: str = ""
+    wording_version: str = ""
+    channel: str = ""
+    at: datetime | None = None  # when it was collected (default: now)
+
+
+MAX_TEXT = 500  # characters of a proof field: a reference or a hash, not the document itself
+
+
+def _text(body: Mapping[str, Any], field: str, *, required: bool = False) -> str:
+    value = body.get(field, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise BadRequest(f"{field} must be a string of at most {MAX_TEXT} characters", field)
+    if required and not value.strip():
+        raise BadRequest(f"{field} is required: where the consent was collected (web form, call, shop, partner, …)",
+                         field)
+    return value.strip()
+
+
+def consent_body(raw: bytes) -> ConsentBody:
+    body = json_object(raw)
+    only(body, ("number", "source", "evidence", "wording_version", "channel", "at"), "field")
+    num = number(body.get("number"))
+    assert num is not None
+    return ConsentBody(num, _text(body, "source", required=True), _text(body, "evidence"),
+                       _text(body, "wording_version"), _text(body, "channel"), timestamp(body.get("at"), "at"))
+
+
 def reload_body(raw: bytes, known: frozenset[str]) -> list[str] | None:
     """Optional ``{"lists": [names]}``; no body reloads every list."""
     if not raw.strip():

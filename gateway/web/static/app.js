@@ -28,7 +28,7 @@
 
   const state = {
     now: 0,
-    totals: { decisions: 0, allowed: 0, blocked: 0, would_block: 0 },
+    totals: { decisions: 0, allowed: 0, blocked: 0, would_block: 0, undated_consent: 0 },
     buckets: new Map(), // minute (epoch seconds) -> [[campaign, reason, would_block, n], ...]
     latest: [],
     status: { lists: [], ami: { state: "off" }, bypasses: [] },
@@ -126,6 +126,7 @@
     $("kpi-blocked-minute").textContent = fmtInt.format(minute);
     $("kpi-would-block").textContent = fmtInt.format(t.would_block || 0);
     $("kpi-decisions").textContent = fmtInt.format(t.decisions || 0);
+    $("kpi-undated").textContent = fmtInt.format(t.undated_consent || 0);
     $("kpi-rate").textContent = t.decisions ? `${((100 * (t.blocked || 0)) / t.decisions).toFixed(1)} %` : "–";
   }
 
