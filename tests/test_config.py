@@ -91,3 +91,19 @@ def test_group_commit_ms_is_an_optional_wait_zero_by_default() -> None:
     assert parse(SAMPLE_TOML + "\n[audit]\ngroup_commit_ms = 2\n", "gw.toml").audit.group_commit_ms == 2.0
     with pytest.raises(ConfigError, match=r"\[audit\] group_commit_ms: must be 0 or more"):
         parse(SAMPLE_TOML + "\n[audit]\ngroup_commit_ms = -1\n", "gw.toml")
+
+
+def test_consent_settings_and_the_audit_keeping_the_proof(tmp_path: Path) -> None:
+    """Issue 13: consent_max_age_days, undated_consent, consent_proof_years; the audit keeps decisions as long."""
+    from gateway.config import ConfigError, parse
+
+    base = '[gateway]\naudit = "a.db"\nconsent_proof_years = 3\n[campaigns.c]\nconsent_max_age_days = 0\n' \
+           'undated_consent = "block"\n'
+    c = parse(base, base=tmp_path)
+    assert (c.campaigns["c"].consent_max_age_days, c.campaigns["c"].undated_consent) == (0, "block")
+    assert c.gateway.consent_proof_years == 3
+    with pytest.raises(ConfigError, match="retention_days"):
+        parse(base.replace("consent_max_age_days = 0", "consent_max_age_days = 365") +
+              "[audit]\nretention_days = 400\n", base=tmp_path)
+    with pytest.raises(ConfigError, match="undated_consent"):
+        parse('[campaigns.c]\nundated_consent = "maybe"\n', base=tmp_path)

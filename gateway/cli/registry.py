@@ -170,6 +170,9 @@ def _combine(args: argparse.Namespace, kind: ListKind, name: str) -> tuple[dict[
                        "numbers": report.accepted, "distinct": lst.meta.count, "bad": report.bad_count,
                        "bad_lines": [{"line": n, "why": why} for n, why in report.bad],
                        "as_of": lst.meta.as_of.isoformat() if lst.meta.as_of else None})
+        if report.consents is not None:  # consent-csv: rows that are no proof, or dated after today
+            inputs[-1]["undated"] = report.consents.undated
+            inputs[-1]["future"] = [{"line": n, "collected_at": d} for n, d in report.consents.future]
     members = _union(lists)
     as_of = parse_date(args.as_of, "--as-of") or max((lst.meta.as_of for lst in lists if lst.meta.as_of), default=None)
     source = ", ".join(lst.meta.source for lst in lists)
@@ -185,6 +188,10 @@ def _print_build(report: dict[str, Any]) -> None:
           f"as of {report['as_of'] or 'undated'}, sha256 {report['sha256'][:16]}…")
     for i in report["inputs"]:
         print(f"  {i['input']} ({i['format']}): {i['lines']} lines, {i['numbers']} numbers, {i['bad']} bad")
+        if "undated" in i:
+            print(f"    {i['undated']} consents without a collection date (no proof: see undated_consent)")
+            for f in i["future"][:10]:
+                print(f"    line {f['line']}: collected_at {f['collected_at']} is in the future")
         for b in i["bad_lines"][:10]:
             print(f"    line {b['line']}: {b['why']}")
         if i["bad"] > 10:

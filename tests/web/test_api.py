@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +20,7 @@ from tests.web.conftest import TOKEN, Served, serve
 
 ADMIN_ROUTES = [("POST", "/api/refusals", {"number": "0612000010"}),
                 ("POST", "/api/optouts", {"number": "0612000011"}),
+                ("POST", "/api/consents", {"number": "0612000012", "source": "web form"}),
                 ("POST", "/api/registry/reload", None),
                 ("GET", "/api/audit?number=0612000001", None)]
 
@@ -286,3 +287,26 @@ async def test_audit_query(sample_config: Config, clock: Callable[[], datetime],
         await web.close()
         await running.gateway.close()
         await audit.close()
+
+
+async def test_a_consent_recorded_over_the_api_decides_at_once(served: Served) -> None:
+    """Issue 13: POST /api/consents (admin) records a consent with its proof, in force at the next call."""
+    q = {"number": "0612000077", "campaign": "prospect", "at": FIXED_NOW.isoformat()}
+    _, before = await served.get("/api/check", params=q)
+    assert (before["verdict"], before["reason"]) == ("BLOCK", "no_consent")
+    body = {"number": "06 12 00 00 77", "source": "web form", "evidence": "sha256:9f2c", "wording_version": "v3",
+            "channel": "web", "at": (FIXED_NOW - timedelta(days=2)).isoformat()}
+    status, reply = await served.post("/api/consents", body)
+    assert (status, reply) == (201, {"ok": True, "recorded": "consent", "number": "+33612000077"})
+    _, after = await served.get("/api/check", params=q)
+    assert (after["verdict"], after["basis"]) == ("ALLOW", "consent"), after
+    assert "given on 2026-11-22" in after["detail"]
+    holder = served.gateway.holder
+    with holder.side_lock:
+        store = holder.side()
+        assert store is not None
+        (entry,) = store.entries(served.gateway.normaliser.parse("0612000077").key)
+    assert (entry.list, entry.origin, entry.evidence, entry.wording_version, entry.channel) == (
+        "*", "api", "sha256:9f2c", "v3", "web")
+    status, reply = await served.post("/api/consents", {"number": "0612000078"})
+    assert status == 400 and "source" in reply["error"]

@@ -40,7 +40,7 @@ async def test_board_counts_blocks_per_minute_by_campaign_and_reason(sample_conf
     ]):
         b.add(o)
     snap = b.snapshot()
-    assert snap["totals"] == {"decisions": 5, "allowed": 1, "blocked": 3, "would_block": 1}
+    assert snap["totals"] == {"decisions": 5, "allowed": 1, "blocked": 3, "would_block": 1, "undated_consent": 1}
     m0, m1 = minute_of(t0.timestamp()), minute_of(t0.timestamp() + 60)
     assert snap["buckets"] == {
         str(m0): [["legacy", "opposition_list", False, 2]],
