@@ -225,9 +225,9 @@ class RegistryHolder:
     def _snapshot(self, base: Mapping[str, RegistryList], overlay: Overlay | None) -> Registries:
         """The lists with the side store's entries on top, their dates and the withdrawals of consent."""
         kinds = {n: s.kind for n, s in self.specs.items()}
-        if overlay is None:  # the side store could not be read: its previous effect stays
+        if overlay is None:  # the side store could not be read: its previous effect stays (its opt-outs too)
             cur = self.current
-            lists = {n: cur.lists.get(n, lst) if n in cur.lists else lst for n, lst in base.items()}
+            lists = {n: cur.lists.get(n, lst) for n, lst in base.items()}
             return Registries(lists, cur.consent_dates, kinds, cur.withdrawals)
         lists = dict(base)
         for name, added in overlay.members.items():
