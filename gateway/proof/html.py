@@ -215,7 +215,8 @@ def render(d: Dossier) -> str:
     parts.append(f"<h2>If called now ({esc(now['at'])})</h2>")
     parts.append(_table(("campaign", "verdict", "reason / basis", "rule", "detail"),
                         (f"<tr><td>{esc(name)}</td><td class=\"verdict-{esc(x.get('verdict'))}\">"
-                         f"{esc(x.get('verdict'))}</td><td>{esc(x.get('reason') or x.get('basis'))}</td><td>{esc(x.get('rule'))}</td>"
+                         f"{esc(x.get('verdict'))}</td><td>{esc(x.get('reason') or x.get('basis'))}</td>"
+                         f"<td>{esc(x.get('rule'))}</td>"
                          f"<td>{esc(x.get('detail'))}</td></tr>" for name, x in now["decisions"].items()),
                         "No campaign configured."))
     parts.append("<h2>Campaign settings</h2>")

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from gateway.audit import AuditLog
+from gateway.audit import STORED_COLUMNS, AuditLog, row_hash
 from gateway.config import load
 from gateway.registry.sidestore import EntryKind, SideStore, default_path
 from gateway.service import Gateway
@@ -82,4 +82,16 @@ def tamper(db: Path, decision_id: str, **changes: object) -> None:
     conn = sqlite3.connect(str(db), isolation_level=None)
     sets = ", ".join(f"{k} = ?" for k in changes)
     conn.execute(f"UPDATE audit SET {sets} WHERE decision_id = ?", (*changes.values(), decision_id))
+    conn.close()
+
+
+def rehash(db: Path, decision_id: str, **changes: object) -> None:
+    """Edit one audit row and recompute its own hash, as someone who knows the scheme would: the row then holds,
+    and only its successor's ``prev_hash`` gives it away."""
+    tamper(db, decision_id, **changes)
+    conn = sqlite3.connect(str(db), isolation_level=None)
+    row = conn.execute(f"SELECT seq, {', '.join(STORED_COLUMNS)}, prev_hash FROM audit WHERE decision_id = ?",
+                       (decision_id,)).fetchone()
+    seq, cols, written, prev = row[0], row[1:-2], row[-2], row[-1]
+    conn.execute("UPDATE audit SET hash = ? WHERE seq = ?", (row_hash(prev, seq, cols, written), seq))
     conn.close()
