@@ -11,7 +11,6 @@ import pytest
 
 from gateway.cli import main
 from gateway.cli import proof as proof_command
-from tests.proof.conftest import history, made  # noqa: F401  (fixtures)
 from tests.proof.history import tamper
 
 

@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 
 from gateway.config import load
-from tests.proof.conftest import history, made  # noqa: F401  (fixtures)
 from tests.web.conftest import TOKEN, Served, serve
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -27,7 +26,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 
 @pytest.fixture
-async def served_history(history: tuple[Path, list[str]]) -> AsyncIterator[tuple[Served, list[str]]]:  # noqa: F811
+async def served_history(history: tuple[Path, list[str]]) -> AsyncIterator[tuple[Served, list[str]]]:
     conf, ids = history
     running, web = await serve(load(conf), lambda: NOW)
     async with aiohttp.ClientSession() as session:
