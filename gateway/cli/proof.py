@@ -5,8 +5,8 @@ opt-outs, the lists that hold it, every decision the audit trail holds (each che
 the refusal, opt-out and attempts the state store counts, and a summary in French and English. The number is
 printed in full: like ``audit query``, this is for whoever holds the config and the databases.
 
-Exit 0 with the dossier; 1 when one of the number's audit records does not check against the hash chain (the
-dossier is still written, and says which); 2 on bad input.
+Exit 0 with the dossier; 1 when one of the number's audit records does not check against the hash chain, or
+(``--whole-chain``) the whole trail does not (the dossier is still written, and says which); 2 on bad input.
 """
 
 from __future__ import annotations
@@ -143,8 +143,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         print(f"proof dossier of {d.number} written to {args.output} ({len(d.decisions)} decisions)",
               file=sys.stderr)
+    whole = d.audit.whole if d.audit is not None else None
+    if whole is not None and not whole.ok:
+        print(f"dnc-gateway proof: {whole.message}", file=sys.stderr)
     if d.broken:
         print(f"dnc-gateway proof: {len(d.broken)} audit record(s) of {d.number} do not check against the hash "
               "chain", file=sys.stderr)
-        return FAILED
-    return DONE
+    return FAILED if d.broken or (whole is not None and not whole.ok) else DONE

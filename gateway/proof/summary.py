@@ -218,19 +218,28 @@ def _chain(d: Dossier, t: _Text) -> list[str]:
         return ["Pas de piste d'audit configurée : aucune décision ne peut être prouvée." if t.fr
                 else "No audit trail configured: no decision can be proved."]
     n, broken = len(d.decisions), d.broken
+    whole = d.audit.whole
+    out: list[str] = []
+    if whole is not None and not whole.ok:
+        out.append(f"ATTENTION : la piste d'audit entière est rompue ({whole.message})." if t.fr
+                   else f"WARNING: the whole audit trail is broken ({whole.message}).")
     if not n:
-        return []
+        return out
     if not broken:
-        return [f"Les {n} enregistrements d'audit de ce numéro sont intacts dans la chaîne de hachage."
-                if t.fr and n > 1
-                else "L'enregistrement d'audit de ce numéro est intact dans la chaîne de hachage." if t.fr
-                else f"All {n} audit records of this number check against the hash chain." if n > 1
-                else "The audit record of this number checks against the hash chain."]
+        if t.fr:
+            out.append(f"Les {n} enregistrements d'audit de ce numéro sont intacts dans la chaîne de hachage."
+                       if n > 1 else "L'enregistrement d'audit de ce numéro est intact dans la chaîne de hachage.")
+        else:
+            out.append(f"All {n} audit records of this number check against the hash chain." if n > 1
+                       else "The audit record of this number checks against the hash chain.")
+        return out
     seqs = ", ".join(f"seq {b.seq} ({b.link})" for b in broken[:5]) + (" …" if len(broken) > 5 else "")
-    return [f"ATTENTION : {len(broken)} enregistrement(s) d'audit sur {n} ne correspondent plus à la chaîne de "
-            f"hachage ({seqs}) : ils ont été modifiés après écriture et ne prouvent rien." if t.fr else
-            f"WARNING: {len(broken)} of {n} audit records do not check against the hash chain ({seqs}): they "
-            "were changed after they were written and prove nothing."]
+    out.append(f"ATTENTION : {len(broken)} enregistrement(s) d'audit sur {n} ne correspondent plus à la chaîne de "
+               f"hachage ({seqs}) : eux ou leurs voisins ont été modifiés ou supprimés après écriture ; ils ne "
+               "prouvent plus rien." if t.fr else
+               f"WARNING: {len(broken)} of {n} audit records do not check against the hash chain ({seqs}): they, "
+               "or the records next to them, were changed or removed after they were written, and prove nothing.")
+    return out
 
 
 def summarise(d: Dossier) -> dict[str, str]:

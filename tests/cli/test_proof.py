@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,3 +74,22 @@ def test_registry_proof_reads_through_the_dossier(history: tuple[Path, list[str]
     assert legacy["decisions"]["prospect"]["reason"] == "refusal_cooldown"
     assert main(["--config", str(conf), "registry", "proof", "0612000010"]) == 0
     assert "dnc-gateway proof +33612000010" in capsys.readouterr().out
+
+
+def test_whole_chain(history: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
+    """--whole-chain walks the whole trail too: it finds a record of another number removed, which the number's
+    own records cannot show."""
+    conf, _ = history
+    base = ["--config", str(conf), "proof", "0612000010", "--format", "json", "--whole-chain"]
+    assert main(base) == 0
+    whole = json.loads(capsys.readouterr().out)["chain"]["whole_trail"]
+    assert whole["ok"] is True and whole["message"].startswith("audit chain intact: 30 records")
+    conn = sqlite3.connect(str(conf.parent / "audit.db"), isolation_level=None)
+    conn.execute("DELETE FROM audit WHERE seq = 3")  # the call to another number just after our seq 2
+    conn.close()
+    assert main(base) == 1  # seq 2 is ours: its successor is gone
+    j = json.loads(capsys.readouterr().out)
+    chain = j["chain"]
+    assert "WARNING: the whole audit trail is broken (audit chain BROKEN at seq 3" in j["summary"]["en"]
+    assert chain["whole_trail"]["ok"] is False and "seq 3 removed" in chain["whole_trail"]["message"]
+    assert chain["problems"][0]["problem"] == "record seq 3, just after it, was removed"
