@@ -25,6 +25,7 @@ one host may share a file: their records interleave in one chain.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -132,3 +133,58 @@ def verify_rows(rows: Iterable[Sequence[Any]], anchor_seq: int, anchor_hash: str
     if prev != head_hash:
         return broken(last, f"record seq {last} does not match the recorded head hash")
     return Verification(True, count, first, last, prev, anchor_seq)
+
+
+class Link(enum.StrEnum):
+    """How one record stands in the chain (``check_record``): what a proof dossier says of each decision."""
+
+    INTACT = "intact"  # its content matches its hash, and its neighbours chain to it
+    MODIFIED = "modified"  # its content does not match its hash: changed after it was written
+    UNLINKED = "unlinked"  # its own hash holds, but a neighbour does not chain to it (removed, inserted, rewritten)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCheck:
+    """The verdict on one record: ``link`` and, unless intact, the sentence that says what is wrong."""
+
+    seq: int
+    link: Link
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.link is Link.INTACT
+
+
+def check_record(row: Sequence[Any], before: str | None, after: str | None, *, anchor_seq: int,
+                 head_seq: int) -> RecordCheck:
+    """One stored row (``seq, *STORED_COLUMNS, prev_hash, hash``) checked against its neighbours only.
+
+    ``before`` is the hash of row ``seq - 1`` (the anchor hash when that row was purged by retention; None when
+    it is missing), ``after`` the ``prev_hash`` of row ``seq + 1`` (the head hash for the last row; None when
+    missing). A record whose content was changed fails its own hash; one whose hash was recomputed as well no
+    longer matches its successor's ``prev_hash``. That is what :func:`verify_rows` finds for these rows, without
+    walking the whole trail (which may hold years of calls); a record removed between two other numbers' records
+    is found only by the whole walk (``audit verify``).
+    """
+    seq, cols, written_at, prev, stored = row[0], row[1:-3], row[-3], row[-2], row[-1]
+    if row_hash(prev, seq, cols, written_at) != stored:
+        return RecordCheck(seq, Link.MODIFIED, f"record seq {seq} was modified: its content does not match its hash")
+    if seq <= anchor_seq:
+        return RecordCheck(seq, Link.UNLINKED, f"record seq {seq} is older than the retention anchor (seq "
+                                               f"{anchor_seq}): put back after a purge")
+    if before is None:
+        return RecordCheck(seq, Link.UNLINKED, f"record seq {seq - 1}, just before it, was removed")
+    if before != prev:
+        return RecordCheck(seq, Link.UNLINKED, f"record seq {seq} does not follow seq {seq - 1}: its prev_hash "
+                                               "does not match (records changed, removed or inserted before it)")
+    if seq > head_seq:
+        return RecordCheck(seq, Link.UNLINKED, f"record seq {seq} is after the recorded head seq {head_seq} "
+                                               "(added outside the gateway)")
+    if after is None:
+        return RecordCheck(seq, Link.UNLINKED, f"record seq {seq + 1}, just after it, was removed")
+    if after != stored:
+        what = "the recorded head hash" if seq == head_seq else f"the prev_hash of seq {seq + 1}"
+        return RecordCheck(seq, Link.UNLINKED, f"record seq {seq} does not match {what}: it was rewritten "
+                                               "(or records after it were)")
+    return RecordCheck(seq, Link.INTACT)

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from gateway.audit.chain import COLUMNS, GENESIS, STORED_COLUMNS, WRITTEN_AT, Verification, verify_rows
+from gateway.audit.chain import (
+    COLUMNS,
+    GENESIS,
+    STORED_COLUMNS,
+    WRITTEN_AT,
+    RecordCheck,
+    Verification,
+    check_record,
+    verify_rows,
+)
 
 # Every reader yields rows as ``seq, *STORED_COLUMNS, prev_hash, hash``; a database no writer has upgraded yet
 # has no written_at column, and its rows read as NULL there (v1 rows: see gateway.audit.chain).
@@ -118,6 +127,34 @@ class AuditReader:
     def query(self, number: str | None = None, campaign: str | None = None, since: float | None = None,
               until: float | None = None, limit: int = 1000, newest_first: bool = False) -> list[dict[str, Any]]:
         return [row_dict(r) for r in self.rows(number, campaign, since, until, limit, newest_first)]
+
+    def checked(self, number: str, since: float | None = None, until: float | None = None,
+                ) -> tuple[list[tuple[tuple[Any, ...], RecordCheck]], dict[str, str]]:
+        """A number's rows, oldest first, each checked against its neighbours in the chain (``check_record``), and
+        the meta (head, anchor) they were checked against: one read transaction, so a gateway writing meanwhile
+        changes nothing of the answer."""
+        self.conn.execute("BEGIN")
+        try:
+            meta = read_meta(self.conn)
+            anchor_seq, head_seq = int(meta.get("anchor_seq", 0)), int(meta.get("head_seq", 0))
+            anchor_hash, head_hash = meta.get("anchor_hash", GENESIS), meta.get("head_hash", GENESIS)
+            rows = list(self.rows(number, since=since, until=until))
+            seqs = {r[0] for r in rows} | {r[0] - 1 for r in rows} | {r[0] + 1 for r in rows}
+            near: dict[int, tuple[str, str]] = {}
+            ordered = sorted(seqs)
+            for start in range(0, len(ordered), 500):  # SQLite's parameter limit, with room
+                part = ordered[start:start + 500]
+                near.update((s, (p, h)) for s, p, h in self.conn.execute(
+                    f"SELECT seq, prev_hash, hash FROM audit WHERE seq IN ({', '.join('?' * len(part))})", part))
+        finally:
+            self.conn.execute("COMMIT")
+        out = []
+        for row in rows:
+            seq = row[0]
+            before = anchor_hash if seq - 1 == anchor_seq else near[seq - 1][1] if seq - 1 in near else None
+            after = head_hash if seq == head_seq else near[seq + 1][0] if seq + 1 in near else None
+            out.append((tuple(row), check_record(row, before, after, anchor_seq=anchor_seq, head_seq=head_seq)))
+        return out, meta
 
     def verify(self) -> Verification:
         # One read transaction: the head and the rows come from the same snapshot even while a gateway writes.

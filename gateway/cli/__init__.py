@@ -16,7 +16,7 @@ import logging
 from typing import Protocol
 
 from gateway import __version__
-from gateway.cli import audit, check, config, registry, replay, scrub, serve
+from gateway.cli import audit, check, config, proof, registry, replay, scrub, serve
 from gateway.cli.exits import BAD_INPUT, INTERRUPTED, UsageError
 from gateway.cli.output import error
 from gateway.config import ConfigError
@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "registry": (registry, "build, inspect, diff and merge registry snapshots"),
     "replay": (replay, "replay SIP captures or call files through a gateway over FastAGI"),
     "audit": (audit, "verify, query and export the audit trail"),
+    "proof": (proof, "the proof dossier of one number: consents, decisions checked against the audit chain, "
+                     "refusals, opt-outs, attempts (text, JSON, HTML, PDF)"),
     "config": (config, "validate a config file and its lists without serving"),
 }
 

@@ -22,13 +22,13 @@ from gateway.cli.options import parse_at, parse_date
 from gateway.cli.runtime import load_gateway, load_runtime_config, normaliser_of, safe_url, state_loop
 from gateway.config import Config, GatewaySection
 from gateway.numbers import Normaliser, Number
-from gateway.policy.engine import Call
+from gateway.proof.gather import Request, gather
 from gateway.registry import snapshot
 from gateway.registry.deltas import write_delta
 from gateway.registry.loaders import FORMATS, LoadReport, load_list
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
 from gateway.registry.sidestore import EntryKind, SideStore, default_path
-from gateway.state.model import StateUnavailable
+from gateway.state.model import History, StateUnavailable
 
 KINDS = tuple(k.value for k in ListKind)
 
@@ -323,28 +323,30 @@ def _store_path(args: argparse.Namespace) -> Path:
 
 
 def _proof(args: argparse.Namespace) -> int:
+    """What decides a call to the number now: the part of the proof dossier (``dnc-gateway proof``) that needs no
+    audit trail, read by the same code, printed as this command always printed it."""
     normaliser = _normaliser(args)
     number = normaliser.parse(args.number)
     if not number.key:
         raise UsageError(f"{args.number!r} is not a phone number with an E.164 form")
     store_path = _store_path(args)
-    entries = []
-    if store_path.is_file():
-        with SideStore(store_path) as store:
-            entries = store.entries(number.key)
-    report: dict[str, Any] = {"number": number.e164, "store": str(store_path),
-                              "entries": [e.as_json() for e in entries], "lists": {}}
     config = _config(args)
-    if config is not None:
-        report.update(_what_decides(config, number, parse_at(args.at) or datetime.now(UTC)))
+    report: dict[str, Any] = {"number": number.e164, "store": str(store_path), "entries": [], "lists": {}}
+    if config is None:
+        if store_path.is_file():
+            with SideStore(store_path) as store:
+                report["entries"] = [e.as_json() for e in store.entries(number.key)]
+    else:
+        report.update(_what_decides(config, number, parse_at(args.at) or datetime.now(UTC), store_path))
+    entries = report["entries"]
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return DONE
     print(f"{number.e164}: {len(entries)} recorded entr{'y' if len(entries) == 1 else 'ies'} in {store_path}")
     for e in entries:
-        state = f"revoked on {e.revoked_on} ({e.revoked_source})" if e.revoked_on else "active"
-        print(f"  {e.kind} for list {e.list}: given on {e.given_on}, source {e.source}"
-              f"{', evidence ' + e.evidence if e.evidence else ''}; recorded {e.recorded_at:%Y-%m-%d %H:%M}Z; {state}")
+        state = f"revoked on {e['revoked_on']} ({e['revoked_source']})" if e["revoked_on"] else "active"
+        print(f"  {e['kind']} for list {e['list']}: given on {e['given_on']}, source {e['source']}"
+              f"{', evidence ' + e['evidence'] if e['evidence'] else ''}; recorded {e['recorded_at']}; {state}")
     for name, info in report["lists"].items():
         print(f"  list {name} ({info['kind']}, {info['version']}): {'holds' if info['member'] else 'does not hold'}"
               f" the number")
@@ -356,29 +358,28 @@ def _proof(args: argparse.Namespace) -> int:
         for campaign, d in report["decisions"].items():
             why = d["reason"] or d["basis"]
             print(f"  campaign {campaign} at {report['at']}: {d['verdict']} {why} ({d['rule']}): {d['detail']}")
+    print(f"  the whole dossier (every decision, checked against the audit chain): dnc-gateway proof {number.e164}")
     return DONE
 
 
-def _what_decides(config: Config, number: Number, at: datetime) -> dict[str, Any]:
-    """The lists, the state store's history and each campaign's decision for ``number`` at ``at``: everything
-    that decides a call to it, as the gateway would decide it then (the history included)."""
+def _what_decides(config: Config, number: Number, at: datetime, store: Path) -> dict[str, Any]:
+    """The side store's entries, the lists, the state store's history and each campaign's decision for ``number``
+    at ``at``: the dossier's sources without the audit trail (``gateway.proof.gather``)."""
     gw = load_gateway(config)
     with state_loop(gw, start=False) as loop:
         try:
-            history = loop.run_until_complete(gw.state.history(gw.professional, number.key))
-            state: dict[str, Any] = {
-                "store": safe_url(config.gateway.state),
-                "opted_out_at": history.opted_out_at.isoformat() if history.opted_out_at else None,
-                "last_refusal": history.last_refusal.isoformat() if history.last_refusal else None,
-                "attempts": [t.isoformat() for t in history.attempts]}
+            s = loop.run_until_complete(gather(gw, Request(number, audit=False, side_store=store), at))
         except StateUnavailable as e:
             raise UsageError(f"state store unavailable: {e}") from None
-        regs = gw.holder.current
-        decisions = {name: gw.engine.decide(Call(number, name), regs, history, at).as_json()
-                     for name in sorted(config.campaigns)}
-    lists = {name: {"kind": str(lst.kind), "member": number.key in lst, "version": lst.meta.version}
-             for name, lst in regs.lists.items()}
-    return {"lists": lists, "state": state, "at": at.isoformat(), "decisions": decisions}
+    history = s.history or History()
+    state: dict[str, Any] = {
+        "store": safe_url(config.gateway.state),
+        "opted_out_at": history.opted_out_at.isoformat() if history.opted_out_at else None,
+        "last_refusal": history.last_refusal.isoformat() if history.last_refusal else None,
+        "attempts": [t.isoformat() for t in history.attempts]}
+    lists = {x.name: {"kind": x.kind, "member": bool(x.member), "version": x.version} for x in s.lists}
+    return {"entries": [e.as_json() for e in s.entries], "lists": lists, "state": state, "at": at.isoformat(),
+            "decisions": {k: dict(v) for k, v in s.outlook.items()}}
 
 
 # Which configured lists each kind of side-store entry belongs to.

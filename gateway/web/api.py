@@ -20,8 +20,11 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from gateway.audit import AuditError
 from gateway.metrics import AuditStatus, state_health
 from gateway.numbers import mask
+from gateway.proof import html as proof_html
+from gateway.proof.gather import Request, dossier
 from gateway.registry.sidestore import EntryOrigin
 from gateway.service import ProofUnavailable
 from gateway.state.model import StateUnavailable
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
+# The dossier page is self-contained: its inline style, nothing else (no script, no fetch, no image).
+PROOF_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; form-action 'none'; "
+             "frame-ancestors 'none'")
 UNKNOWN = "unknown"
 
 
@@ -220,6 +226,26 @@ class Api:
                                           until=q.until.timestamp() if q.until else None, limit=q.limit)
         return web.json_response({"count": len(records), "truncated": len(records) >= q.limit,
                                   "records": records}, dumps=_dumps)
+
+    async def proof(self, request: web.Request) -> web.Response:
+        """The proof dossier of one number (``dnc-gateway proof``): JSON, or the HTML page to read and print."""
+        q = params.proof_query(request.query)
+        parsed = self.gateway.normaliser.parse(q.number)
+        if not parsed.key:
+            raise params.BadRequest(f"number {q.number!r} is not a callable number (invalid, short or emergency)",
+                                    "number")
+        try:
+            found = await dossier(self.gateway, Request(parsed, q.since, q.until), self.gateway.clock())
+        except StateUnavailable as e:
+            return error(503, f"call-history store unavailable: {e}")
+        except AuditError as e:
+            return error(503, f"audit trail unreadable: {e}")
+        log.info("api: proof dossier of %s (%d decisions)", parsed.masked, len(found.decisions))
+        if q.format == "html":
+            return web.Response(text=proof_html.render(found), content_type="text/html", headers={
+                "Content-Security-Policy": PROOF_CSP, "Content-Disposition":
+                f'inline; filename="proof-{parsed.e164.lstrip("+")}.html"'})
+        return web.json_response(found.as_json(), dumps=_dumps)
 
     # -- shared -------------------------------------------------------------------------------------
 

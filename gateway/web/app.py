@@ -92,6 +92,7 @@ class WebServer:
         app.router.add_post("/api/consents", admin(api.consent))
         app.router.add_post("/api/registry/reload", admin(api.reload))
         app.router.add_get("/api/audit", admin(api.audit_query))
+        app.router.add_get("/api/proof", admin(api.proof))
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", STATIC, append_version=False)
         app.on_response_prepare.append(self._headers)

@@ -191,6 +191,32 @@ def reload_body(raw: bytes, known: frozenset[str]) -> list[str] | None:
     return list(names) or None
 
 
+@dataclass(frozen=True, slots=True)
+class ProofQuery:
+    number: str
+    since: datetime | None = None
+    until: datetime | None = None
+    format: str = "json"
+
+
+PROOF_FORMATS = ("json", "html")
+
+
+def proof_query(q: Mapping[str, str]) -> ProofQuery:
+    only(q, ("number", "since", "until", "format"))
+    num = number(q.get("number"))
+    assert num is not None
+    since = timestamp(q.get("since"), "since")
+    until = timestamp(q.get("until"), "until")
+    if since and until and until <= since:
+        raise BadRequest("until is not after since", "until")
+    fmt = q.get("format") or "json"
+    if fmt not in PROOF_FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(PROOF_FORMATS)} (a PDF: dnc-gateway proof --format pdf)",
+                         "format")
+    return ProofQuery(num, since, until, fmt)
+
+
 def audit_query(q: Mapping[str, str], max_limit: int = 10_000) -> AuditQuery:
     only(q, ("number", "campaign", "since", "until", "limit"))
     since = timestamp(q.get("since"), "since")

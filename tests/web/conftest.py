@@ -15,6 +15,7 @@ from gateway.config import Config
 from gateway.metrics import Metrics
 from gateway.service import Gateway
 from gateway.web.app import WebServer
+from tests.proof.conftest import history, made  # noqa: F401  (fixtures: a number's history, for /api/proof)
 
 TOKEN = "test-token"  # the sample config's [web] admin_token
 
