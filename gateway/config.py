@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
+import phonenumbers
+
 # The value types the config builds (leaf modules: they import nothing of the gateway's behaviour).
 from gateway.policy.campaign import Campaign, Category, Mode, Regime, Sector
 from gateway.registry.model import ListFormat, ListKind, ListSpec
@@ -431,7 +433,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             r.error("lists", name, "expected a table")
             continue
         r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
-                          "sha256", "poll_seconds", "deltas"})
+                          "sha256", "poll_seconds", "deltas", "country"})
         if "kind" not in spec:
             r.error(t, None, "missing key 'kind'")
         kind = r.choice(spec, t, "kind", ListKind, None)
@@ -451,6 +453,14 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             r.error(t, "max_bad_share", "must be between 0 and 1")
             share = L["max_bad_share"]
         fmt = r.choice(spec, t, "format", ListFormat, L["format"])
+        country = r.get(spec, t, "country", str, None)
+        if country is not None:
+            country = country.strip().upper()
+            if country not in phonenumbers.SUPPORTED_REGIONS:
+                hint = " (the United Kingdom's ISO code is \"GB\")" if country == "UK" else \
+                    " (e.g. \"US\", \"CA\", \"GB\", \"FR\")"
+                r.error(t, "country", f"{country!r} is not an ISO 3166 country code with a numbering plan{hint}")
+                country = None
         if kind is None:  # reported above; the campaigns naming it are checked against the others
             continue
         lists[name] = ListSpec(
@@ -459,7 +469,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
             sha256=r.get(spec, t, "sha256", str, L["sha256"]),
             poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
-            deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "")
+            deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "", country=country)
 
     C = _defaults(Campaign)
     campaigns: dict[str, Campaign] = {}

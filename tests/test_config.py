@@ -91,3 +91,21 @@ def test_group_commit_ms_is_an_optional_wait_zero_by_default() -> None:
     assert parse(SAMPLE_TOML + "\n[audit]\ngroup_commit_ms = 2\n", "gw.toml").audit.group_commit_ms == 2.0
     with pytest.raises(ConfigError, match=r"\[audit\] group_commit_ms: must be 0 or more"):
         parse(SAMPLE_TOML + "\n[audit]\ngroup_commit_ms = -1\n", "gw.toml")
+
+
+def test_list_country_is_an_iso_code_and_optional(tmp_path: Path) -> None:
+    text = """
+[lists.dnc]
+kind = "internal_dnc"
+path = "dnc.txt"
+[lists.us_dnc]
+kind = "opposition"
+path = "us.txt"
+country = "us"
+"""
+    cfg = parse(text, base=tmp_path)
+    assert cfg.lists["dnc"].country is None
+    assert cfg.lists["us_dnc"].country == "US"
+    with pytest.raises(ConfigError) as e:
+        parse(text.replace('"us"', '"UK"'), base=tmp_path)
+    assert "[lists.us_dnc] country" in str(e.value) and '"GB"' in str(e.value)

@@ -72,6 +72,11 @@ class ReloadResult:
         }
 
 
+def _countries(specs: Mapping[str, ListSpec]) -> dict[str, str]:
+    """The national lists' countries (``[lists.X] country``): the others apply to every call."""
+    return {n: s.country for n, s in specs.items() if s.country}
+
+
 class RegistryHolder:
     def __init__(self, specs: Mapping[str, ListSpec], normaliser: Normaliser, side_store: Path | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -79,7 +84,7 @@ class RegistryHolder:
         self.normaliser = normaliser
         self.side_store = side_store  # consent dates (proof of consent) live there, see registry/sidestore.py
         self.clock = clock  # epoch seconds, for when a load failed (the gateway passes its own clock)
-        self.current = Registries(kinds={n: s.kind for n, s in specs.items()})
+        self.current = Registries(kinds={n: s.kind for n, s in specs.items()}, countries=_countries(specs))
         self.failures: dict[str, ReloadFailure] = {}  # lists whose last load failed, until one succeeds
         # The latest failure of each list, kept after a success: a gauge of "when did it last fail".
         self.last_failure_at: dict[str, float] = {}
@@ -141,7 +146,8 @@ class RegistryHolder:
             if report.bad_count:
                 log.warning("registry: %s", report.summary())
             log.info("registry: %s loaded: %d numbers, version %s", name, lst.meta.count, lst.meta.version)
-        self.current = Registries(lists, self._consent_dates(old), {n: s.kind for n, s in self.specs.items()})
+        self.current = Registries(lists, self._consent_dates(old), {n: s.kind for n, s in self.specs.items()},
+                                  _countries(self.specs))
         for name in loaded:
             # A poll failure stays: the local copy loads, but the URL that should bring the next one still fails.
             self.clear_failure(name, FailureOrigin.RELOAD)
