@@ -43,11 +43,14 @@ class Settings:
     fallback_zone: str  # for numbers whose zone is unknown: the call centre's
     # States whose reported but unverified rules (LocalRule.verified False) apply all the same.
     unverified_state_rules: frozenset[str] = frozenset()
+    # How to read a caller ID written in national form: the call centre's plan, whatever the callee's country
+    # ("" : the pack's own country).
+    home_country: str = ""
 
     @classmethod
     def of(cls, g: GatewaySection = _GATEWAY_DEFAULTS) -> Settings:
         return cls(g.stale_action, g.alsace_moselle, g.overseas_holidays, g.timezone,
-                   frozenset(g.unverified_state_rules))
+                   frozenset(g.unverified_state_rules), g.home_country)
 
 
 class Call(NamedTuple):

@@ -75,7 +75,7 @@ class LocalRule:
 class CallerIdRules:
     """Which numbers a professional may present (France: L221-17 and ARCEP's numbering plan)."""
 
-    country: str  # how to read a caller ID written in national form
+    country: str  # how to read a national caller ID when no home country is set (Settings.home_country wins)
     # E.164 prefixes an automated dialler may present; empty: no such restriction in this jurisdiction.
     automated_prefixes: tuple[str, ...] = ()
     automated_text: str = ""  # the prefixes as people read them, for the decision's detail

@@ -71,11 +71,12 @@ def _caller_id(ctx: Context, cid: str) -> Block | None:
     if cid.lower() in _MASKED:
         return Block(Reason.CALLER_ID, "caller_id.masked", "the presented number is masked or missing")
     rules = ctx.pack.caller_id
-    key, e164 = _caller_key(cid, rules.country)
+    country = ctx.settings.home_country or rules.country  # a national caller ID is the call centre's
+    key, e164 = _caller_key(cid, country)
     if not key:
         return Block(Reason.CALLER_ID, "caller_id.invalid", "the presented number is not a valid number")
     owned = ctx.campaign.owned_caller_ids
-    if owned and key not in _owned_keys(owned, rules.country):
+    if owned and key not in _owned_keys(owned, country):
         return Block(Reason.CALLER_ID, "caller_id.not_owned", "the presented number is not one of the professional's")
     if ctx.campaign.automated and rules.automated_prefixes and not e164.startswith(rules.automated_prefixes):
         return Block(Reason.CALLER_ID, "caller_id.not_verified",
