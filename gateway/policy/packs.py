@@ -82,11 +82,15 @@ def callee_law(packs: Mapping[str, Jurisdiction] = PACKS) -> PackFor:
     another country, or of a country without a pack, gets none (the engine: ``no_jurisdiction``), or the list
     rules alone (:data:`LISTS_ONLY`) where the campaign says ``unsupported_country = "allow"``."""
     allow = Unsupported.ALLOW
+    # Plain dicts of region -> pack (every call looks one up): faster than the read-only mappings.
+    by_region = {region: packs.get(country) for region, country in LAW_OF_REGION.items()}
+    by_region.update({country: pack for country, pack in packs.items()})
 
     def pack_for(number: Number, campaign: Campaign) -> Jurisdiction | None:
-        country = LAW_OF_REGION.get(number.region, number.region)
         forced = campaign.jurisdiction
-        pack = packs.get(country) if forced in (AUTO_JURISDICTION, country) else None
+        pack = by_region.get(number.region)
+        if forced != AUTO_JURISDICTION and (pack is None or pack.country != forced):
+            pack = None
         if pack is None and campaign.unsupported_country is allow:
             return LISTS_ONLY
         return pack
