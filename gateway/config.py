@@ -21,8 +21,20 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
+import phonenumbers
+
 # The value types the config builds (leaf modules: they import nothing of the gateway's behaviour).
-from gateway.policy.campaign import Campaign, Category, Mode, Regime, Sector, UndatedConsent
+from gateway.policy.campaign import (
+    AUTO_JURISDICTION,
+    PACK_COUNTRIES,
+    Campaign,
+    Category,
+    Mode,
+    Regime,
+    Sector,
+    UndatedConsent,
+    Unsupported,
+)
 from gateway.registry.model import ListFormat, ListKind, ListSpec
 from gateway.state.model import REDIS_DEFAULTS
 
@@ -96,6 +108,8 @@ class GatewaySection:
     # The overseas departments' abolition-of-slavery days as public holidays (loi 83-550, décret 83-1003);
     # RULES.md marks them unverified as canvassing bans: a setting, on by default (the stricter reading).
     overseas_holidays: bool = True
+    # US states whose reported but unverified rules (day bans: README "United States") apply all the same.
+    unverified_state_rules: tuple[str, ...] = ()
     log_level: LogLevel = LogLevel.INFO
     # Years a consent's proof (side store) is kept after the consent ends (revoked or expired): décret 2026-662
     # art. R223-1 as reported, not verified from the Journal officiel. The audit must keep decisions as long.
@@ -316,7 +330,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
 
     g = r.table(raw.get("gateway", {}), "gateway", {
         "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
-        "stale_action", "state_failure", "alsace_moselle", "overseas_holidays", "log_level", "consent_proof_years",
+        "stale_action", "state_failure", "alsace_moselle", "overseas_holidays", "unverified_state_rules", "log_level",
+        "consent_proof_years",
         *STATE_KEYS})
     dd = data_dir or Path(os.path.expanduser(r.get(g, "gateway", "data_dir", str, str(base))))
     if not dd.is_absolute():
@@ -370,6 +385,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         state_warm_connections=warm_connections,
         alsace_moselle=r.get(g, "gateway", "alsace_moselle", bool, G["alsace_moselle"]),
         overseas_holidays=r.get(g, "gateway", "overseas_holidays", bool, G["overseas_holidays"]),
+        unverified_state_rules=tuple(v.upper() for v in r.strings(g, "gateway", "unverified_state_rules")),
         log_level=r.choice(g, "gateway", "log_level", LogLevel, G["log_level"]),
         consent_proof_years=r.positive(g, "gateway", "consent_proof_years", int, G["consent_proof_years"]),
     )
@@ -447,7 +463,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             r.error("lists", name, "expected a table")
             continue
         r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
-                          "sha256", "poll_seconds", "deltas"})
+                          "sha256", "poll_seconds", "deltas", "country"})
         if "kind" not in spec:
             r.error(t, None, "missing key 'kind'")
         kind = r.choice(spec, t, "kind", ListKind, None)
@@ -467,6 +483,14 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             r.error(t, "max_bad_share", "must be between 0 and 1")
             share = L["max_bad_share"]
         fmt = r.choice(spec, t, "format", ListFormat, L["format"])
+        country = r.get(spec, t, "country", str, None)
+        if country is not None:
+            country = country.strip().upper()
+            if country not in phonenumbers.SUPPORTED_REGIONS:
+                hint = " (the United Kingdom's ISO code is \"GB\")" if country == "UK" else \
+                    " (e.g. \"US\", \"CA\", \"GB\", \"FR\")"
+                r.error(t, "country", f"{country!r} is not an ISO 3166 country code with a numbering plan{hint}")
+                country = None
         if kind is None:  # reported above; the campaigns naming it are checked against the others
             continue
         lists[name] = ListSpec(
@@ -475,7 +499,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
             sha256=r.get(spec, t, "sha256", str, L["sha256"]),
             poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
-            deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "")
+            deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "", country=country)
 
     C = _defaults(Campaign)
     campaigns: dict[str, Campaign] = {}
@@ -487,7 +511,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
                           "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
                           "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
-                          "check_staleness", "consent_max_age_days", "undated_consent"})
+                          "check_staleness", "consent_max_age_days", "undated_consent", "jurisdiction",
+                          "unsupported_country", "industry_hours", "inquiries"})
         names = r.strings(spec, t, "lists")
         for ln in names:
             if ln not in lists:
@@ -496,14 +521,29 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             elif lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS):
                 r.error(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in "
                                     f"'{'consent' if lists[ln].kind is ListKind.CONSENT else 'customers'}'")
-        for key, want in (("customers", ListKind.CUSTOMERS), ("consent", ListKind.CONSENT)):
+        for key, want in (("customers", ListKind.CUSTOMERS), ("consent", ListKind.CONSENT),
+                          ("inquiries", ListKind.CUSTOMERS)):
             ln = r.get(spec, t, key, str, "")
             if ln and (ln not in lists or lists[ln].kind is not want) and (ln in lists or ln not in raw_lists):
                 r.error(t, key, f"no {want} list named {ln!r}")
         caller_id = r.get(spec, t, "caller_id", str, "")
+        jurisdiction = r.get(spec, t, "jurisdiction", str, C["jurisdiction"])
+        if jurisdiction.lower() == AUTO_JURISDICTION:
+            jurisdiction = AUTO_JURISDICTION
+        elif jurisdiction.upper() in PACK_COUNTRIES:
+            jurisdiction = jurisdiction.upper()
+        else:
+            hint = " (the United Kingdom's ISO code is \"GB\")" if jurisdiction.upper() == "UK" else ""
+            r.error(t, "jurisdiction", f"{jurisdiction!r} is not \"auto\" nor a country with a jurisdiction pack "
+                                       f"({', '.join(repr(p) for p in PACK_COUNTRIES)}){hint}")
+            jurisdiction = C["jurisdiction"]
         campaigns[name] = Campaign(
             name=name,
             regime=r.choice(spec, t, "regime", Regime, C["regime"]),
+            jurisdiction=jurisdiction,
+            unsupported_country=r.choice(spec, t, "unsupported_country", Unsupported, C["unsupported_country"]),
+            industry_hours=r.get(spec, t, "industry_hours", bool, C["industry_hours"]),
+            inquiries=r.get(spec, t, "inquiries", str, C["inquiries"]),
             category=r.choice(spec, t, "category", Category, C["category"]),
             sector=r.choice(spec, t, "sector", Sector, C["sector"]),
             mode=r.choice(spec, t, "mode", Mode, C["mode"]),

@@ -25,7 +25,9 @@ import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
 __all__ = [
+    "EMERGENCY",
     "FR_EMERGENCY",
+    "SHORT",
     "Kind",
     "Normaliser",
     "Number",
@@ -50,6 +52,32 @@ FR_EMERGENCY: frozenset[str] = frozenset(
     {"15", "17", "18", "112", "114", "115", "119", "191", "196", "197", "116000", "116006", "116111",
      "116117", "116123"}
 )
+
+
+# Emergency numbers of the other home countries with a jurisdiction pack, always allowed:
+# - US: 911 (47 U.S.C. 251(e)(3)) and 988, the Suicide & Crisis Lifeline (National Suicide Hotline Designation
+#   Act of 2020, FCC 20-100): a crisis line is life safety, so it is treated as an emergency number; and 112,
+#   which mobile networks route to 911 (3GPP TS 22.101): blocking it as invalid could only do harm;
+# - Canada: 911 and 988 (CRTC 2022-234, in service since 30 Nov 2023), and 112 likewise;
+# - United Kingdom: 999 and 112 (Communications Act 2003 s. 46; Ofcom General Condition A3).
+# Elsewhere: 112, 911 and 999, the numbers most networks route to emergency services.
+EMERGENCY: dict[str, frozenset[str]] = {
+    "FR": FR_EMERGENCY,
+    "US": frozenset({"911", "988", "112"}),
+    "CA": frozenset({"911", "988", "112"}),
+    "GB": frozenset({"999", "112"}),
+}
+DEFAULT_EMERGENCY = frozenset({"112", "911", "999"})
+# Short service numbers (never canvassing targets), allowed like France's 3xxx: the NANP's N11 codes (211
+# community services, 311 city services, 411 directory, 511 traffic, 611 repairs, 711 relay for the deaf,
+# 811 call before you dig) and the UK's 101 (police, non-emergency), 105 (power cut), 111 (NHS) and the EU
+# harmonised 116 xxx numbers (116 000 missing children, 116 111 child helpline, 116 123 Samaritans).
+_N11 = frozenset({"211", "311", "411", "511", "611", "711", "811"})
+SHORT: dict[str, frozenset[str]] = {
+    "US": _N11,
+    "CA": _N11,
+    "GB": frozenset({"101", "105", "111", "116000", "116111", "116117", "116123"}),
+}
 
 
 class Number(NamedTuple):
@@ -227,7 +255,7 @@ class Normaliser:
     so that ``0612345678`` is never read as outside-line ``0`` + ``612345678``.
     """
 
-    __slots__ = ("_emergency", "_fr", "_home", "_outside")
+    __slots__ = ("_emergency", "_fr", "_home", "_outside", "_short")
 
     def __init__(
         self,
@@ -238,9 +266,8 @@ class Normaliser:
         self._home = home_country.upper()
         self._fr = self._home == "FR"
         self._outside = tuple(p for p in outside_line if p)
-        self._emergency = emergency if emergency is not None else (
-            FR_EMERGENCY if self._home == "FR" else frozenset({"112", "911", "999"})
-        )
+        self._emergency = emergency if emergency is not None else EMERGENCY.get(self._home, DEFAULT_EMERGENCY)
+        self._short = SHORT.get(self._home, frozenset())
 
     @property
     def home_country(self) -> str:
@@ -300,6 +327,8 @@ class Normaliser:
             if self._fr and ((n == 4 and s[0] == "3") or (n == 4 and s.startswith("10"))
                              or (n == 6 and s.startswith("118"))):
                 return Number(0, "", "FR", Kind.SHORT, (), short=s)
+            if s in self._short:
+                return Number(0, "", self._home, Kind.SHORT, (), short=s)
             return INVALID
         if s.startswith("00"):
             digits = s[2:]
@@ -315,11 +344,18 @@ class Normaliser:
         return self._national_other(s)
 
     def _national_other(self, s: str) -> Number:
-        try:
-            parsed = phonenumbers.parse(s, self._home)
-        except phonenumbers.NumberParseException:
-            return INVALID
-        if not phonenumbers.is_valid_number(parsed):
-            return INVALID
-        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        return _international(e164[1:])
+        return _national(s, self._home)
+
+
+@lru_cache(maxsize=65536)
+def _national(s: str, home: str) -> Number:
+    """A number in another home country's national form (US: ``2125550123``, ``12125550123``): cached, as the
+    international path is, since phonenumbers parses in tens of microseconds."""
+    try:
+        parsed = phonenumbers.parse(s, home)
+    except phonenumbers.NumberParseException:
+        return INVALID
+    if not phonenumbers.is_valid_number(parsed):
+        return INVALID
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return _international(e164[1:])

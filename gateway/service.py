@@ -31,7 +31,7 @@ from gateway.numbers import Normaliser, Number
 from gateway.policy.campaign import Mode
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.engine import Call, Engine, Settings
-from gateway.policy.packs import PACKS, home_law
+from gateway.policy.packs import PACKS, callee_law
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.sidestore import LIVE_LIST, EntryKind, EntryOrigin, SideStore
@@ -91,9 +91,10 @@ def _unaudited(decision: Decision, rec: AuditRecord, e: AuditUnavailable) -> tup
 
 
 def engine_for(config: Config) -> Engine:
-    """The engine for a config: its campaigns, every call judged by the home country's law (for now)."""
+    """The engine for a config: its campaigns, each call judged by the law of the callee's country (or the
+    campaign's forced ``jurisdiction``); ``home_country`` only says how to read national numbers."""
     g = config.gateway
-    return Engine(dict(config.campaigns), home_law(g.home_country), Settings.of(g))
+    return Engine(dict(config.campaigns), callee_law(), Settings.of(g))
 
 
 @dataclass(frozen=True, slots=True)

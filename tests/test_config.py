@@ -107,3 +107,43 @@ def test_consent_settings_and_the_audit_keeping_the_proof(tmp_path: Path) -> Non
               "[audit]\nretention_days = 400\n", base=tmp_path)
     with pytest.raises(ConfigError, match="undated_consent"):
         parse('[campaigns.c]\nundated_consent = "maybe"\n', base=tmp_path)
+
+
+def test_list_country_is_an_iso_code_and_optional(tmp_path: Path) -> None:
+    text = """
+[lists.dnc]
+kind = "internal_dnc"
+path = "dnc.txt"
+[lists.us_dnc]
+kind = "opposition"
+path = "us.txt"
+country = "us"
+"""
+    cfg = parse(text, base=tmp_path)
+    assert cfg.lists["dnc"].country is None
+    assert cfg.lists["us_dnc"].country == "US"
+    with pytest.raises(ConfigError) as e:
+        parse(text.replace('"us"', '"UK"'), base=tmp_path)
+    assert "[lists.us_dnc] country" in str(e.value) and '"GB"' in str(e.value)
+
+
+def test_campaign_jurisdiction_keys(tmp_path: Path) -> None:
+    text = """
+[campaigns.a]
+[campaigns.b]
+jurisdiction = "us"
+unsupported_country = "allow"
+industry_hours = true
+[gateway]
+unverified_state_rules = ["la"]
+"""
+    cfg = parse(text, base=tmp_path)
+    a, b = cfg.campaigns["a"], cfg.campaigns["b"]
+    assert (a.jurisdiction, a.unsupported_country, a.industry_hours) == ("auto", "block", False)
+    assert (b.jurisdiction, b.unsupported_country, b.industry_hours) == ("US", "allow", True)
+    assert cfg.gateway.unverified_state_rules == ("LA",)
+    with pytest.raises(ConfigError) as e:
+        parse(text.replace('"us"', '"UK"').replace('"allow"', '"maybe"'), base=tmp_path)
+    message = str(e.value)
+    assert "[campaigns.b] jurisdiction" in message and '"GB"' in message
+    assert "[campaigns.b] unsupported_country" in message

@@ -22,6 +22,7 @@ class Category(enum.StrEnum):
     PRESS = "press"
     POLLING = "polling"
     CHARITY = "charity"
+    POLITICAL = "political"  # parties and candidates (exempt from the US and Canadian national lists)
     B2B = "b2b"
 
 
@@ -38,6 +39,20 @@ class UndatedConsent(enum.StrEnum):
     BLOCK = "block"  # no_consent
 
 
+class Unsupported(enum.StrEnum):
+    """What a call gets when no jurisdiction pack judges it (a country without a pack, or outside a forced one)."""
+
+    BLOCK = "block"  # refused: no_jurisdiction
+    ALLOW = "allow"  # decided by the list rules alone (internal DNC, litigators, prefixes, that country's lists)
+
+
+# The campaign's ``jurisdiction``: the callee's country picks the pack, or one pack is forced.
+AUTO_JURISDICTION = "auto"
+# The countries with a jurisdiction pack (policy/packs.py holds them, and checks this list): what the config
+# accepts as a forced ``jurisdiction``, known here because the config reads nothing of the policy but this leaf.
+PACK_COUNTRIES = ("FR", "US", "CA", "GB")
+
+
 class Mode(enum.StrEnum):
     ENFORCE = "enforce"
     MONITOR = "monitor"  # decide and record, but always let the call through (DNC_WOULD_BLOCK says what)
@@ -47,7 +62,8 @@ class Mode(enum.StrEnum):
 # is valid at most one year from its collection, with no tacit renewal. A setting, with this default.
 CONSENT_MAX_AGE_DAYS = 365
 
-# Categories exempt from the opposition list / consent requirement (RULES.md "Exemptions").
+# Categories exempt from the opposition list / consent requirement in France (RULES.md "Exemptions"); each
+# jurisdiction pack names its own (``Jurisdiction.exempt_categories``).
 EXEMPT_CATEGORIES = frozenset({Category.PRESS, Category.POLLING, Category.CHARITY})
 
 
@@ -55,11 +71,19 @@ EXEMPT_CATEGORIES = frozenset({Category.PRESS, Category.POLLING, Category.CHARIT
 class Campaign:
     name: str
     regime: Regime = Regime.AUTO
+    # "auto": the pack of the callee's country (+1 split between the US and Canada by area code; overseas France
+    # is France); or an ISO code ("FR", "US", "CA", "GB") forcing one pack: a number outside it gets no pack.
+    jurisdiction: str = AUTO_JURISDICTION
+    unsupported_country: Unsupported = Unsupported.BLOCK
+    industry_hours: bool = False  # where the law sets no hours (United Kingdom): the industry code's instead
     category: Category = Category.PROSPECTING
     sector: Sector = Sector.NONE
     mode: Mode = Mode.ENFORCE
     lists: tuple[str, ...] = ()
     customers: str = ""
+    # A customers-kind list of recent inquiries: an established business relationship shorter than a purchase's
+    # where the pack says so (US: 3 months, Canada: 6), when the list carries dates.
+    inquiries: str = ""
     consent: str = ""
     caller_id: str = ""
     automated: bool = True
@@ -82,7 +106,7 @@ class Campaign:
     def __post_init__(self) -> None:
         # Enum members whatever was passed ("auto" or Regime.AUTO): the engine compares them by identity.
         for name, kind in (("regime", Regime), ("category", Category), ("sector", Sector), ("mode", Mode),
-                           ("undated_consent", UndatedConsent)):
+                           ("undated_consent", UndatedConsent), ("unsupported_country", Unsupported)):
             object.__setattr__(self, name, kind(getattr(self, name)))
 
     @property

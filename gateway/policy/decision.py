@@ -27,6 +27,8 @@ class Reason(enum.StrEnum):
     # blocking reasons, in precedence order
     INVALID_NUMBER = "invalid_number"
     UNKNOWN_CAMPAIGN = "unknown_campaign"
+    # no jurisdiction pack judges the call: a country without a pack, or outside the campaign's forced one
+    NO_JURISDICTION = "no_jurisdiction"
     SECTOR_BAN = "sector_ban"
     CALLER_ID = "caller_id"
     REGISTRY_STALE = "registry_stale"
@@ -82,6 +84,7 @@ class Decision(NamedTuple):
     counts_attempt: bool = False  # the call goes through (or would, in monitor mode): count it as an attempt
     cap: Cap | None = None  # the cap the engine checked, which the count must check again atomically
     basis: Basis | None = None  # what an ALLOW rests on; None for a block
+    jurisdiction: str | None = None  # the pack's country ("US"); None when no pack judged the call
 
     @property
     def blocked(self) -> bool:
@@ -123,4 +126,5 @@ class Decision(NamedTuple):
             "detail": self.detail,
             "warnings": list(self.warnings),
             "basis": str(self.basis) if self.basis is not None else None,
+            "jurisdiction": self.jurisdiction,
         }

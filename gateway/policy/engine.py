@@ -10,6 +10,7 @@ few microseconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,10 +19,10 @@ from typing import NamedTuple
 from gateway.config import GatewaySection, StaleAction
 from gateway.numbers import Kind, Number
 from gateway.policy.calendar import local_times, window_start
-from gateway.policy.campaign import EXEMPT_CATEGORIES, Campaign, Regime
+from gateway.policy.campaign import AUTO_JURISDICTION, Campaign, Regime
 from gateway.policy.consent import basis as consent_basis
 from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
-from gateway.policy.jurisdiction import Jurisdiction, PackFor
+from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, law_country
 from gateway.registry.model import ListKind, Members, Registries
 from gateway.state.model import Cap, History, Retention
 
@@ -41,10 +42,16 @@ class Settings:
     alsace_moselle: bool
     overseas_holidays: bool
     fallback_zone: str  # for numbers whose zone is unknown: the call centre's
+    # States whose reported but unverified rules (LocalRule.verified False) apply all the same.
+    unverified_state_rules: frozenset[str] = frozenset()
+    # How to read a caller ID written in national form: the call centre's plan, whatever the callee's country
+    # ("" : the pack's own country).
+    home_country: str = ""
 
     @classmethod
     def of(cls, g: GatewaySection = _GATEWAY_DEFAULTS) -> Settings:
-        return cls(g.stale_action, g.alsace_moselle, g.overseas_holidays, g.timezone)
+        return cls(g.stale_action, g.alsace_moselle, g.overseas_holidays, g.timezone,
+                   frozenset(g.unverified_state_rules), g.home_country)
 
 
 class Call(NamedTuple):
@@ -56,37 +63,50 @@ class Call(NamedTuple):
 
 
 class Plan:
-    """One campaign compiled against one registry snapshot, under one jurisdiction pack."""
+    """One campaign compiled against one registry snapshot, under one jurisdiction pack, for calls to one country
+    (a national list applies only to its country's numbers: ``[lists.X] country``)."""
 
     __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "caller_ids", "campaign", "capped",
-                 "consent", "cooldown_days", "customer_members", "customers", "internal", "litigators", "max_attempts",
-                 "opposition", "pack", "prefixes", "regs", "rules", "versions", "window_days")
+                 "consent", "cooldown_days", "country", "customer_members", "customers", "inquiries",
+                 "inquiry_members", "internal", "lists", "litigators", "max_attempts", "opposition", "pack",
+                 "prefixes", "regs", "rules", "versions", "window_days")
 
-    def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction) -> None:
+    def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None) -> None:
         self.campaign = campaign
         self.regs = regs
         self.pack = pack
+        self.country = pack.country if country is None else country
         # The campaign's own cap and cooldown where it sets one, else the law's.
         self.max_attempts, self.window_days, self.cooldown_days = limits(campaign, pack)
+
+        def here(name: str) -> bool:
+            """Whether a list applies to this plan's calls: a list of no country, or of the callee's."""
+            c = regs.country_of(name)
+            return c is None or c == self.country
 
         def named(name: str) -> Named:
             lst = regs.get(name)
             return (name, lst.members if lst is not None else None)
 
+        self.lists = tuple(n for n in campaign.lists if here(n))
+
         def of_kind(kind: ListKind) -> tuple[Named, ...]:
-            return tuple(named(n) for n in campaign.lists if regs.kind_of(n) is kind)
+            return tuple(named(n) for n in self.lists if regs.kind_of(n) is kind)
 
         self.opposition = of_kind(ListKind.OPPOSITION)
         self.internal = of_kind(ListKind.INTERNAL_DNC)
         self.litigators = of_kind(ListKind.LITIGATORS)
         self.prefixes = of_kind(ListKind.BLOCKED_PREFIXES)
-        self.consent = named(campaign.consent) if campaign.consent else None
-        self.customers = named(campaign.customers) if campaign.customers else None
+        self.consent = named(campaign.consent) if campaign.consent and here(campaign.consent) else None
+        self.customers = named(campaign.customers) if campaign.customers and here(campaign.customers) else None
+        self.inquiries = named(campaign.inquiries) if campaign.inquiries and here(campaign.inquiries) else None
         # Loaded members only, for the exemption test every call makes.
         self.b2b_members = tuple(m for _, m in of_kind(ListKind.B2B) if m is not None)
         self.customer_members = self.customers[1] if self.customers is not None else None
-        self.versions = {n: regs.version(n) for n in (*campaign.lists, campaign.consent, campaign.customers) if n}
-        self._consulted: dict[tuple[Regime, bool], dict[str, str]] = {}
+        self.inquiry_members = self.inquiries[1] if self.inquiries is not None else None
+        self.versions = {n: regs.version(n) for n in (*campaign.lists, campaign.consent, campaign.customers,
+                                                      campaign.inquiries) if n}
+        self._consulted: dict[tuple[Regime, bool, bool], dict[str, str]] = {}
         self.caller_ids: dict[str, Block | None] = {}  # memo of the caller-ID rule, which depends on the ID alone
         # The rules that can fire for this campaign, in the pack's order (each Block names its rule).
         names = tuple(name for name, _ in pack.rules
@@ -96,7 +116,7 @@ class Plan:
         # Memos of what every call of a day (or of an exemption) shares: a decision stays a few microseconds.
         self._caps: dict[tuple[date, object], Cap] = {}
         self._bases: dict[tuple[Reason | None, Regime], tuple[Basis, str]] = {}
-        self._stale: dict[tuple[Regime, bool, date], tuple[str, ...]] = {}
+        self._stale: dict[tuple[Regime, bool, bool, date], tuple[str, ...]] = {}
 
     def cap_on(self, local_now: datetime) -> Cap:
         """The cap of a call made at ``local_now`` (the callee's time): the window ends with that day."""
@@ -105,35 +125,41 @@ class Plan:
         if cap is None:
             if len(self._caps) > 1024:
                 self._caps.clear()
+            assert self.max_attempts is not None and self.window_days is not None  # capped: both are set
             cap = self._caps[key] = Cap(self.max_attempts, window_start(local_now, self.window_days))
         return cap
 
-    def relevant(self, regime: Regime, exempt: bool) -> list[str]:
-        """Lists a call consults: only those must be fresh (a closed Bloctel never blocks consent calls)."""
-        names = [n for n in self.campaign.lists if self.regs.kind_of(n) is not ListKind.OPPOSITION]
-        if not exempt:
+    def relevant(self, regime: Regime, exempt: bool, consented: bool = False) -> list[str]:
+        """Lists a call consults: only those must be fresh (a closed Bloctel never blocks consent calls, a stale
+        US list never blocks a call to Toronto: a national list is not this plan's unless of its country)."""
+        names = [n for n in self.lists if self.regs.kind_of(n) is not ListKind.OPPOSITION]
+        if regime == Regime.OPPOSITION and self.pack.consent_exempts and self.consent is not None and not exempt:
+            names.append(self.consent[0])  # consent to this caller exempts from the national list: consulted
+        if not exempt and not consented:
             if regime == Regime.OPPOSITION:
                 names += [n for n, _ in self.opposition]
             elif regime == Regime.CONSENT and self.consent is not None:
                 names.append(self.consent[0])
         if self.customers is not None:
             names.append(self.customers[0])
+        if self.inquiries is not None:
+            names.append(self.inquiries[0])
         return names
 
-    def consulted(self, regime: Regime, exempt: bool) -> dict[str, str]:
-        key = (regime, exempt)
+    def consulted(self, regime: Regime, exempt: bool, consented: bool = False) -> dict[str, str]:
+        key = (regime, exempt, consented)
         found = self._consulted.get(key)
         if found is None:
-            found = self._consulted[key] = {n: self.versions[n] for n in self.relevant(regime, exempt)}
+            found = self._consulted[key] = {n: self.versions[n] for n in self.relevant(regime, exempt, consented)}
         return found
 
-    def stale(self, regime: Regime, exempt: bool, today: date) -> tuple[str, ...]:
+    def stale(self, regime: Regime, exempt: bool, today: date, consented: bool = False) -> tuple[str, ...]:
         """Why the lists this call needs are not fresh enough today (empty when they are)."""
-        key = (regime, exempt, today)
+        key = (regime, exempt, consented, today)
         found = self._stale.get(key)
         if found is None:
             problems = []
-            for name in self.relevant(regime, exempt):
+            for name in self.relevant(regime, exempt, consented):
                 lst = self.regs.get(name)
                 if lst is None:
                     problems.append(f"list {name!r} is not loaded")
@@ -150,11 +176,22 @@ class Plan:
         return found
 
 
-def limits(campaign: Campaign, pack: Jurisdiction) -> tuple[int, int, int]:
-    """(max attempts, window days, cooldown days) for a campaign under a pack: the campaign's where set."""
-    return (pack.max_attempts if campaign.max_attempts is None else campaign.max_attempts,
-            pack.window_days if campaign.window_days is None else campaign.window_days,
-            pack.cooldown_days if campaign.cooldown_days is None else campaign.cooldown_days)
+def limits(campaign: Campaign, pack: Jurisdiction) -> tuple[int | None, int | None, int | None]:
+    """(max attempts, window days, cooldown days) for a campaign under a pack: the campaign's where set, else the
+    pack's; None where neither has one (no calendar cap, no cooldown). A cap needs both a limit and a window."""
+    attempts = pack.max_attempts if campaign.max_attempts is None else campaign.max_attempts
+    window = pack.window_days if campaign.window_days is None else campaign.window_days
+    if attempts is None or window is None:
+        attempts = window = None
+    return attempts, window, pack.cooldown_days if campaign.cooldown_days is None else campaign.cooldown_days
+
+
+def lowest_cap(campaign: Campaign, packs: Mapping[str, Jurisdiction]) -> int:
+    """The lowest number of attempts any cap can allow this campaign's calls under these packs (a calendar cap
+    or a state's rolling one): a number with fewer attempts in all cannot have reached any cap."""
+    found = [n for p in packs.values() for n in (limits(campaign, p)[0],
+             *(r.max_calls for r in p.local_rules.values())) if n is not None]
+    return min(found, default=1 << 62)
 
 
 def member(named: Named | None, key: int) -> bool:
@@ -166,15 +203,18 @@ class Context:
 
     __slots__ = (
         "_cap",
+        "area",
         "call",
         "caller_id",
         "campaign",
+        "consented",
         "consumer",
         "dates",
         "exemption",
         "history",
         "key",
         "local",
+        "local_rule",
         "now",
         "pack",
         "plan",
@@ -195,16 +235,31 @@ class Context:
         self.regs = plan.regs
         self.history = history
         self.now = now
-        self.pack = plan.pack
+        pack = self.pack = plan.pack
         self.settings = settings
-        self.local = local_times(now, call.number.zones, settings.fallback_zone)
+        number = call.number
+        zones_of = pack.zones
+        self.local = local_times(now, number.zones if zones_of is None else zones_of(number), settings.fallback_zone)
         local = self.local
         self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
         self.today = self.dates[0]  # list freshness is counted in the callee's calendar days, like the rules
         self.warnings: tuple[str, ...] = ()
+        # The callee's region (France: "FR", "RE", ...) or, where the pack has them, state or province.
+        subdivision = pack.subdivision
+        if subdivision is None:
+            self.area = number.region
+            self.local_rule: LocalRule | None = None
+        else:
+            area = self.area = subdivision(number)
+            rule = pack.local_rules.get(area)
+            self.local_rule = rule if rule is None or rule.verified or area in settings.unverified_state_rules \
+                else None
         self.regime = self._regime()
+        self.consumer = True
         self.exemption = self._exemption()
-        self.consumer = self.exemption is not _B2B
+        # Consent to this caller exempts from the national list (US, Canada, United Kingdom).
+        self.consented = (pack.consent_exempts and self.exemption is None and self.regime is _OPPOSITION
+                          and member(plan.consent, self.key))
         self._cap: Cap | bool | None = False  # False: not computed yet
 
     @property
@@ -216,8 +271,30 @@ class Context:
         cap = self._cap
         if cap is False:
             plan = self.plan
-            cap = self._cap = plan.cap_on(self.local[0]) if plan.capped and self.consumer else None
+            cap = None
+            if plan.capped and self.consumer:
+                if plan.max_attempts is not None:
+                    cap = plan.cap_on(self.local[0])
+                rule = self.local_rule
+                if rule is not None and rule.max_calls is not None and rule.per is not None:
+                    rolling = Cap(rule.max_calls, self.now - rule.per)  # a rolling window, not calendar days
+                    cap = rolling if cap is None else self._binding(cap, rolling)
+            self._cap = cap
         return cap  # type: ignore[return-value]
+
+    def _binding(self, a: Cap, b: Cap) -> Cap:
+        """Of two caps, the one with fewer attempts left: the one the count must check (the other is checked by
+        the rule too; the store counts against one)."""
+        history = self.history
+        return a if a.limit - history.attempts_since(a.since) <= b.limit - history.attempts_since(b.since) else b
+
+    def cap_window(self, cap: Cap) -> str:
+        """The window of a cap, as people say it."""
+        rule = self.local_rule
+        if rule is not None and rule.per is not None and cap.since == self.now - rule.per:
+            hours = rule.per.total_seconds() / 3600
+            return f"{hours:g} hours ({rule.name})"
+        return f"{self.plan.window_days} days"
 
     def _regime(self) -> Regime:
         regime = self.campaign.regime
@@ -242,23 +319,47 @@ class Context:
     def _exemption(self) -> Reason | None:
         key = self.key
         plan = self.plan
-        if self.campaign.b2b:
-            return _B2B
-        for members in plan.b2b_members:
-            if key in members:
+        pack = self.pack
+        b2b = self.campaign.b2b
+        if not b2b:
+            for members in plan.b2b_members:
+                if key in members:
+                    b2b = True
+                    break
+        if b2b:
+            self.consumer = False
+            if pack.b2b_exempt:
                 return _B2B
-        customers = plan.customer_members
-        if customers is not None and key in customers:
-            return _CONTRACT
-        if self.campaign.category in EXEMPT_CATEGORIES:
+        if pack.contract_exempts:
+            customers = plan.customer_members
+            if customers is not None and key in customers and self._within(plan.customers, pack.ebr_purchase_days):
+                return _CONTRACT
+            inquiries = plan.inquiry_members
+            if inquiries is not None and key in inquiries and self._within(plan.inquiries, pack.ebr_inquiry_days):
+                return _CONTRACT
+        if self.campaign.category in pack.exempt_categories:
             return _CATEGORY
         return None
+
+    def _within(self, named: Named | None, days: int | None) -> bool:
+        """Whether a business relationship still exempts: always when the law or the list gives no date."""
+        if days is None or named is None:
+            return True
+        since = self.regs.consent_date(named[0], self.key)  # the list's date for the number, when it has one
+        return since is None or (self.today - since).days <= days
 
     def basis(self) -> tuple[Basis, str]:
         """What an allowed call rests on, and the sentence that says so (only for a call no rule blocked)."""
         plan = self.plan
         if self.exemption is None and self.regime is _CONSENT:
             return consent_basis(self)  # the only basis of its own per number: which consent, given when
+        if self.exemption is None and self.consented and plan.consent is not None:
+            name = plan.consent[0]  # consent to this caller exempting from the national list (US, CA, GB)
+            given = self.regs.consent_date(name, self.key)
+            when = f", given on {given.isoformat()}" if given is not None else ", undated"
+            return Basis.CONSENT, f"prior consent on the list {name!r}{when}"
+        if self.exemption is _CONTRACT and plan.inquiries is not None:
+            return self._shared_basis()  # which of two lists it rests on depends on the number
         key = (self.exemption, self.regime)
         found = plan._bases.get(key)
         if found is None:
@@ -268,8 +369,10 @@ class Context:
     def _shared_basis(self) -> tuple[Basis, str]:
         exemption = self.exemption
         plan = self.plan
-        if exemption is Reason.EXEMPT_CONTRACT and plan.customers is not None:
+        if exemption is Reason.EXEMPT_CONTRACT and plan.customers is not None and member(plan.customers, self.key):
             return Basis.EXEMPT_CONTRACT, f"existing contract: on the customers list {plan.customers[0]!r}"
+        if exemption is Reason.EXEMPT_CONTRACT and plan.inquiries is not None:
+            return Basis.EXEMPT_CONTRACT, f"a recent inquiry: on the inquiries list {plan.inquiries[0]!r}"
         if exemption is Reason.EXEMPT_B2B:
             return Basis.EXEMPT_B2B, "a call to a professional: the consumer rules do not apply"
         if exemption is Reason.EXEMPT_CATEGORY:
@@ -295,17 +398,19 @@ class Engine:
         self.campaigns = campaigns
         self.pack_for = pack_for
         self.settings = settings or Settings.of()
-        self._plans: dict[tuple[str, str], Plan] = {}
+        self._plans: dict[tuple[str, str, str], Plan] = {}
         self._plans_for: Registries | None = None
 
-    def plan(self, campaign: Campaign, regs: Registries, pack: Jurisdiction) -> Plan:
+    def plan(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None) -> Plan:
+        """The memoised plan of a campaign under a pack, for calls to ``country`` (default: the pack's)."""
         if regs is not self._plans_for:
             self._plans = {}
             self._plans_for = regs
-        key = (campaign.name, pack.country)
+        country = pack.country if country is None else country
+        key = (campaign.name, pack.name, country)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = Plan(campaign, regs, pack)
+            plan = self._plans[key] = Plan(campaign, regs, pack, country)
         return plan
 
     def decide(self, call: Call, regs: Registries, history: History, now: datetime) -> Decision:
@@ -325,11 +430,17 @@ class Engine:
             return Decision(Verdict.BLOCK, Reason.UNKNOWN_CAMPAIGN, "unknown_campaign", True, number.e164,
                             call.campaign_name, detail=f"no campaign named {call.campaign_name!r}")
         pack = self.pack_for(number, campaign)
-        plan = self._plans.get((campaign.name, pack.country)) if regs is self._plans_for else None
+        if pack is None:
+            return self._no_jurisdiction(number, campaign)
+        # The lists of the callee's country apply (and no other country's): the pack's, or with no pack (the
+        # list rules alone), the number's.
+        country = pack.country or law_country(number)
+        plan = self._plans.get((campaign.name, pack.name, country)) if regs is self._plans_for else None
         if plan is None:
-            plan = self.plan(campaign, regs, pack)
+            plan = self.plan(campaign, regs, pack, country)
         ctx = Context(call, plan, history, now, self.settings)
-        consulted = plan.consulted(ctx.regime, ctx.exemption is not None)
+        consulted = plan.consulted(ctx.regime, ctx.exemption is not None, ctx.consented)
+        jurisdiction = pack.country or None
         for rule in plan.rules:
             block = rule(ctx)
             if block is not None:
@@ -337,10 +448,23 @@ class Engine:
                 return Decision(
                     _ALLOW if monitor else _BLOCK, block.reason, block.rule, True,
                     number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
-                    ctx.warnings, monitor, ctx.cap if monitor else None)
+                    ctx.warnings, monitor, ctx.cap if monitor else None, None, jurisdiction)
         basis, why = ctx.basis()
         return Decision(_ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
-                        ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis)
+                        ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis, jurisdiction)
+
+    @staticmethod
+    def _no_jurisdiction(number: Number, campaign: Campaign) -> Decision:
+        """No pack judges the call (a country without one, or outside the campaign's forced one): refused, or in
+        monitor mode let through and marked (like any block)."""
+        country = law_country(number) or "unknown"
+        if campaign.jurisdiction != AUTO_JURISDICTION and campaign.jurisdiction != country:
+            why = f"a number of {country}, outside the campaign's jurisdiction {campaign.jurisdiction}"
+        else:
+            why = f"no jurisdiction pack for {country}"
+        monitor = campaign.monitor
+        return Decision(_ALLOW if monitor else _BLOCK, Reason.NO_JURISDICTION, "no_jurisdiction", True, number.e164,
+                        campaign.name, campaign.mode, "", why, counts_attempt=monitor)
 
     def retention(self, packs: Mapping[str, Jurisdiction]) -> Retention:
         """How long the state stores must keep attempts and refusals for every campaign under every pack.
@@ -350,6 +474,11 @@ class Engine:
         """
         found = [limits(c, p) for c in self.campaigns.values() for p in packs.values()] or \
             [(p.max_attempts, p.window_days, p.cooldown_days) for p in packs.values()]
-        window = max((w for _, w, _ in found), default=0)
-        cooldown = max((d for _, _, d in found), default=0)
-        return Retention(timedelta(days=window + 1), timedelta(days=cooldown + 1))
+        windows = [w for _, w, _ in found if w is not None]
+        # A state's rolling cap (24 hours) needs its attempts too; a refusal that is a do-not-call request
+        # (the US: 5 years) must be kept as long as it is honoured.
+        windows += [math.ceil(r.per / timedelta(days=1)) for p in packs.values() for r in p.local_rules.values()
+                    if r.per is not None]
+        cooldowns = [d for _, _, d in found if d is not None]
+        cooldowns += [p.refusal_dnc_days for p in packs.values() if p.refusal_dnc_days is not None]
+        return Retention(timedelta(days=max(windows, default=0) + 1), timedelta(days=max(cooldowns, default=0) + 1))

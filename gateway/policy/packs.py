@@ -1,4 +1,10 @@
-"""The jurisdiction packs that exist, by country, and how a call's pack is picked."""
+"""The jurisdiction packs that exist, by country, and how a call's pack is picked: the callee's country's law.
+
+``+1`` numbers are split between the United States and Canada by area code (phonenumbers' region); the US
+territories with area codes of their own (Puerto Rico, the US Virgin Islands, Guam, American Samoa, the
+Northern Mariana Islands) are under US law; France's overseas departments and collectivities that share its
+numbering (+262, +590, +594, +596, +508) are France.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,51 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from gateway.numbers import Number
-from gateway.policy import france
-from gateway.policy.campaign import Campaign
-from gateway.policy.jurisdiction import Jurisdiction, PackFor
+from gateway.policy import canada, france, rules, united_kingdom, united_states
+from gateway.policy.campaign import AUTO_JURISDICTION, PACK_COUNTRIES, Campaign, Unsupported
+from gateway.policy.jurisdiction import (
+    LAW_OF_REGION,
+    CallerIdRules,
+    Hours,
+    Jurisdiction,
+    PackFor,
+    law_country,
+    no_holidays,
+)
+from gateway.policy.nanp import area_code
 
-PACKS: Mapping[str, Jurisdiction] = MappingProxyType({"FR": france.PACK})
+__all__ = ["LAW_OF_REGION", "LISTS_ONLY", "PACKS", "area_code", "callee_law", "for_country", "home_law",
+           "hours_tables", "law_country"]
+
+PACKS: Mapping[str, Jurisdiction] = MappingProxyType({
+    "FR": france.PACK, "US": united_states.PACK, "CA": canada.PACK, "GB": united_kingdom.PACK})
+assert tuple(PACKS) == PACK_COUNTRIES, "campaign.PACK_COUNTRIES (what the config accepts) must name every pack"
+
+LISTS_ONLY = Jurisdiction(
+    name="lists_only",
+    country="",  # no pack: check --json says "jurisdiction": null
+    rules=(
+        ("registry_stale", rules.registry_stale),
+        ("regime_list", rules.regime_list),
+        ("internal_dnc", rules.internal_dnc),
+        ("litigator", rules.litigator),
+        ("blocked_prefix", rules.blocked_prefix),
+    ),
+    applies=rules.APPLIES,
+    opposition_regime_from=None,
+    consent_regime_from=None,
+    hours=None,
+    holidays=no_holidays,
+    regions=frozenset(),
+    max_attempts=None,
+    window_days=None,
+    cooldown_days=None,
+    caller_id=CallerIdRules(""),
+    sector_bans=MappingProxyType({}),
+)
+"""What a call to a country without a pack gets under ``unsupported_country = "allow"``: the list rules alone
+(the campaign's opposition lists of that country and those of no country, the internal DNC and opt-outs,
+litigators, blocked prefixes); no hours, caps or holidays, which only a country's law could give."""
 
 
 def for_country(country: str) -> Jurisdiction:
@@ -21,10 +67,43 @@ def for_country(country: str) -> Jurisdiction:
 
 
 def home_law(country: str) -> PackFor:
-    """Every call judged by the home country's law (today's behaviour; the callee's country picks it next)."""
+    """Every call judged by one country's law, whatever the callee's (what the gateway did before issue 12;
+    kept for the French suite and benchmarks, which pin it)."""
     pack = for_country(country)
 
     def pack_for(number: Number, campaign: Campaign) -> Jurisdiction:
         return pack
 
     return pack_for
+
+
+def callee_law(packs: Mapping[str, Jurisdiction] = PACKS) -> PackFor:
+    """The callee's country picks the pack (``jurisdiction = "auto"``), or the campaign forces one: a number of
+    another country, or of a country without a pack, gets none (the engine: ``no_jurisdiction``), or the list
+    rules alone (:data:`LISTS_ONLY`) where the campaign says ``unsupported_country = "allow"``."""
+    allow = Unsupported.ALLOW
+    # Plain dicts of region -> pack (every call looks one up): faster than the read-only mappings.
+    by_region = {region: packs.get(country) for region, country in LAW_OF_REGION.items()}
+    by_region.update({country: pack for country, pack in packs.items()})
+
+    def pack_for(number: Number, campaign: Campaign) -> Jurisdiction | None:
+        forced = campaign.jurisdiction
+        pack = by_region.get(number.region)
+        if forced != AUTO_JURISDICTION and (pack is None or pack.country != forced):
+            pack = None
+        if pack is None and campaign.unsupported_country is allow:
+            return LISTS_ONLY
+        return pack
+
+    return pack_for
+
+
+def hours_tables(packs: Mapping[str, Jurisdiction] = PACKS) -> tuple[Hours, ...]:
+    """Every hours table a call may be judged by: the packs', their states' and provinces', the industry codes'
+    (what an offline replay's clock periods must tell apart)."""
+    found: list[Hours] = []
+    for pack in packs.values():
+        for hours in (pack.hours, pack.industry_hours, *(r.hours for r in pack.local_rules.values())):
+            if hours is not None and hours not in found:
+                found.append(hours)
+    return tuple(found)

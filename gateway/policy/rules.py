@@ -72,11 +72,12 @@ def _caller_id(ctx: Context, cid: str) -> Block | None:
     if cid.lower() in _MASKED:
         return Block(Reason.CALLER_ID, "caller_id.masked", "the presented number is masked or missing")
     rules = ctx.pack.caller_id
-    key, e164 = _caller_key(cid, rules.country)
+    country = ctx.settings.home_country or rules.country  # a national caller ID is the call centre's
+    key, e164 = _caller_key(cid, country)
     if not key:
         return Block(Reason.CALLER_ID, "caller_id.invalid", "the presented number is not a valid number")
     owned = ctx.campaign.owned_caller_ids
-    if owned and key not in _owned_keys(owned, rules.country):
+    if owned and key not in _owned_keys(owned, country):
         return Block(Reason.CALLER_ID, "caller_id.not_owned", "the presented number is not one of the professional's")
     if ctx.campaign.automated and rules.automated_prefixes and not e164.startswith(rules.automated_prefixes):
         return Block(Reason.CALLER_ID, "caller_id.not_verified",
@@ -88,7 +89,7 @@ def registry_stale(ctx: Context) -> Block | None:
     """RULES.md "Registry freshness": a screening is valid only as long as the list is fresh."""
     if not ctx.campaign.check_staleness:
         return None
-    problems = ctx.plan.stale(ctx.regime, ctx.exemption is not None, ctx.today)
+    problems = ctx.plan.stale(ctx.regime, ctx.exemption is not None, ctx.today, ctx.consented)
     if not problems:
         return None
     if ctx.settings.stale_action == StaleAction.WARN:
@@ -99,7 +100,7 @@ def registry_stale(ctx: Context) -> Block | None:
 
 def regime_list(ctx: Context) -> Block | None:
     """L223-1 (opposition list) until 10 Aug 2026; prior consent from 11 Aug 2026 (loi 2025-594, art. 13)."""
-    if ctx.exemption is not None:
+    if ctx.exemption is not None or ctx.consented:  # consented: consent to this caller exempts (US, CA, GB)
         return None
     key = ctx.key
     if ctx.regime is _OPPOSITION:
@@ -112,9 +113,18 @@ def regime_list(ctx: Context) -> Block | None:
 
 
 def internal_dnc(ctx: Context) -> Block | None:
-    """The professional's own do-not-call list, and opt-outs recorded through the gateway."""
-    if ctx.history.opted_out_at is not None:
+    """The professional's own do-not-call list, and opt-outs recorded through the gateway.
+
+    Where a refusal is a do-not-call request to this caller (the pack's ``refusal_dnc_days``: US 64.1200(d)(6)),
+    it blocks like an opt-out for as long as the law says it is honoured; no exemption lifts it."""
+    history = ctx.history
+    if history.opted_out_at is not None:
         return Block(Reason.INTERNAL_DNC, "internal_dnc.optout", "the callee opted out")
+    days = ctx.pack.refusal_dnc_days
+    refused = history.last_refusal
+    if days is not None and refused is not None and ctx.now - refused < timedelta(days=days):
+        return Block(Reason.INTERNAL_DNC, "internal_dnc.refusal",
+                     f"asked not to be called on {ctx.local_date(refused).isoformat()} (honoured {days} days)")
     for named in ctx.plan.internal:
         if member(named, ctx.key):
             return Block(Reason.INTERNAL_DNC, "internal_dnc", f"on the internal do-not-call list {named[0]!r}")
@@ -140,9 +150,11 @@ def refusal_cooldown(ctx: Context) -> Block | None:
     refused = ctx.history.last_refusal
     if refused is None or not ctx.consumer or not ctx.campaign.check_cooldown:
         return None
+    days = ctx.plan.cooldown_days
+    if days is None:
+        return None
     day = ctx.local_date(refused)
     elapsed = (ctx.dates[0] - day).days
-    days = ctx.plan.cooldown_days
     if elapsed <= days:
         until = day + timedelta(days=days + 1)
         return Block(Reason.REFUSAL_COOLDOWN, "refusal_cooldown",
@@ -151,19 +163,26 @@ def refusal_cooldown(ctx: Context) -> Block | None:
 
 
 def frequency_cap(ctx: Context) -> Block | None:
-    """D223-9: at most 4 calls or attempts to a consumer per professional in 30 calendar days.
+    """D223-9: at most 4 calls or attempts to a consumer per professional in 30 calendar days; a state's own
+    rolling cap (Florida, Oklahoma, Maryland: 3 in 24 hours) where the callee's area code is in one.
 
-    The cap it checks is the one the decision carries (``ctx.cap``): the service counts exactly that.
+    The cap it checks is the one the decision carries (``ctx.cap``): the service counts exactly that. With two
+    caps (a campaign's own and a state's), both are checked and the one with fewer attempts left is carried.
     """
     if not ctx.history.attempts:
         return None
     cap = ctx.cap
     if cap is None:
         return None
-    n = ctx.history.attempts_since(cap.since)
-    if n >= cap.limit:
-        return Block(Reason.FREQUENCY_CAP, "frequency_cap",
-                     f"{n} calls or attempts in {ctx.plan.window_days} days (max {cap.limit})")
+    caps = [cap]
+    rule = ctx.local_rule
+    if ctx.plan.max_attempts is not None and rule is not None and rule.max_calls is not None:
+        caps = [ctx.plan.cap_on(ctx.local[0]), *caps]  # the carried one may be the state's: check both
+    for c in caps:
+        n = ctx.history.attempts_since(c.since)
+        if n >= c.limit:
+            return Block(Reason.FREQUENCY_CAP, "frequency_cap",
+                         f"{n} calls or attempts in {ctx.cap_window(c)} (max {c.limit})")
     return None
 
 
@@ -171,8 +190,8 @@ def public_holiday(ctx: Context) -> Block | None:
     """D223-9 and Code du travail L3133-1: never on a public holiday, in the callee's region."""
     if not ctx.consumer or not ctx.campaign.check_holidays:
         return None
-    region = ctx.call.number.region
-    if region not in ctx.pack.regions:
+    region = ctx.area
+    if region not in ctx.pack.regions and (ctx.local_rule is None or not ctx.local_rule.holidays):
         return None
     for d in ctx.dates:
         if d in ctx.pack.holidays(d.year, region, ctx.settings.alsace_moselle, ctx.settings.overseas_holidays):
@@ -181,11 +200,22 @@ def public_holiday(ctx: Context) -> Block | None:
 
 
 def outside_hours(ctx: Context) -> Block | None:
-    """D223-9: Monday to Friday, 10:00-13:00 and 14:00-20:00 in the callee's time zone (every possible zone)."""
-    if not ctx.consumer or not ctx.campaign.check_hours:
+    """D223-9: Monday to Friday, 10:00-13:00 and 14:00-20:00 in the callee's time zone (every possible zone).
+
+    The hours are the pack's (US: 8:00-21:00 every day; Canada: 9:00-21:30 weekdays, 10:00-18:00 weekends), a
+    state's own where it has them (Florida: to 20:00), or, where the law sets none (United Kingdom), an industry
+    code's for campaigns that opt in (``industry_hours``).
+    """
+    if not ctx.campaign.check_hours or not (ctx.consumer or ctx.pack.b2b_hours):
         return None
+    rule = ctx.local_rule
+    hours = rule.hours if rule is not None and rule.hours is not None else ctx.pack.hours
+    if hours is None:
+        hours = ctx.pack.industry_hours if ctx.campaign.industry_hours else None
+        if hours is None:
+            return None
     for lt in ctx.local:
-        windows = ctx.pack.hours.get(lt.isoweekday())
+        windows = hours.get(lt.isoweekday())
         if not windows:
             return Block(Reason.OUTSIDE_HOURS, "outside_hours.day",
                          f"no calls on {_WEEKDAYS[lt.weekday()]} ({lt.tzinfo})")
@@ -203,6 +233,12 @@ def _switch(name: str) -> Callable[[Plan], bool]:
     return lambda plan: bool(getattr(plan.campaign, name))
 
 
+def _has_hours(plan: Plan) -> bool:
+    pack = plan.pack
+    return (pack.hours is not None or any(r.hours is not None for r in pack.local_rules.values())
+            or (plan.campaign.industry_hours and pack.industry_hours is not None))
+
+
 APPLIES: dict[str, Callable[[Plan], bool]] = {
     "sector_ban": lambda plan: bool(plan.campaign.sector),
     "caller_id": _switch("check_caller_id"),
@@ -210,8 +246,10 @@ APPLIES: dict[str, Callable[[Plan], bool]] = {
     "internal_dnc": lambda plan: True,  # opt-outs recorded through the gateway apply to every campaign
     "litigator": lambda plan: bool(plan.litigators),
     "blocked_prefix": lambda plan: bool(plan.prefixes),
-    "refusal_cooldown": _switch("check_cooldown"),
-    "frequency_cap": _switch("check_frequency"),
-    "public_holiday": _switch("check_holidays"),
-    "outside_hours": _switch("check_hours"),
+    "refusal_cooldown": lambda plan: plan.campaign.check_cooldown and plan.cooldown_days is not None,
+    "frequency_cap": lambda plan: plan.campaign.check_frequency and (
+        plan.max_attempts is not None or any(r.max_calls is not None for r in plan.pack.local_rules.values())),
+    "public_holiday": lambda plan: plan.campaign.check_holidays and (
+        bool(plan.pack.regions) or any(r.holidays for r in plan.pack.local_rules.values())),
+    "outside_hours": lambda plan: plan.campaign.check_hours and _has_hours(plan),
 }

@@ -73,10 +73,20 @@ class CampaignFacts:
 
     name: str
     consent_list: str
-    max_attempts: int
-    window_days: int
-    cooldown_days: int
+    max_attempts: int | None  # None: no calendar cap under the number's law (the US, Canada, the UK)
+    window_days: int | None
+    cooldown_days: int | None  # None: no cooldown after a refusal under the number's law
     consent_max_age_days: int | None = None
+
+    @property
+    def cap_text(self) -> str:
+        if self.max_attempts is None or self.window_days is None:
+            return "no calendar cap"
+        return f"{self.max_attempts} calls or attempts in {self.window_days} days"
+
+    @property
+    def cooldown_text(self) -> str:
+        return "none" if self.cooldown_days is None else f"{self.cooldown_days} days"
 
     def as_json(self) -> dict[str, Any]:
         return {"campaign": self.name, "consent_list": self.consent_list or None, "max_attempts": self.max_attempts,

@@ -16,7 +16,6 @@ from pathlib import Path
 from gateway.audit import AuditReader
 from gateway.numbers import Number
 from gateway.policy.engine import Call, limits
-from gateway.policy.packs import for_country
 from gateway.proof.dossier import AuditPart, CampaignFacts, Dossier, ListState, PurgeAfter, Sources, assemble
 from gateway.proof.summary import summarise
 from gateway.registry.sidestore import Entry, SideStore, default_path
@@ -40,12 +39,13 @@ def _safe_url(url: str) -> str:
     return re.sub(r"//[^@/]*@", "//", url)
 
 
-def campaign_facts(gw: Gateway) -> dict[str, CampaignFacts]:
-    """Each campaign's consent list, caps and consent lifetime, as the engine reads them."""
-    pack = for_country(gw.config.gateway.home_country)
+def campaign_facts(gw: Gateway, number: Number) -> dict[str, CampaignFacts]:
+    """Each campaign's consent list, caps and consent lifetime, as the engine reads them for this number's law
+    (the callee's country picks the pack; none: no cap, no cooldown)."""
     out = {}
     for name, c in gw.config.campaigns.items():
-        max_attempts, window, cooldown = limits(c, pack)
+        pack = gw.engine.pack_for(number, c)
+        max_attempts, window, cooldown = limits(c, pack) if pack is not None else (None, None, None)
         out[name] = CampaignFacts(name, c.consent, max_attempts, window, cooldown, c.consent_max_age_days)
     return out
 
@@ -102,7 +102,7 @@ async def gather(gw: Gateway, request: Request, now: datetime, *,
     outlook = {name: gw.engine.decide(Call(number, name), regs, history, now).as_json()
                for name in sorted(gw.config.campaigns)}
     return Sources(number=number.e164, key=number.key, zone=zone, generated_at=now, entries=entries,
-                   lists=list_states(gw, number), campaigns=campaign_facts(gw), audit=audit, history=history,
+                   lists=list_states(gw, number), campaigns=campaign_facts(gw, number), audit=audit, history=history,
                    state_store=_safe_url(g.state), since=request.since, until=request.until, side_store=str(side),
                    purge_after=purge_after, outlook=outlook,
                    retention=f"consent proof kept {gw.holder.proof_years} years after the consent ends "

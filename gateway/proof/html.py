@@ -240,8 +240,8 @@ def render(d: Dossier) -> str:
     parts.append("<h2>Campaign settings</h2>")
     parts.append(_table(("campaign", "consent list", "cap", "cooldown after a refusal", "consent lifetime"),
                         (f"<tr><td>{esc(c.name)}</td><td>{esc(c.consent_list or '—')}</td>"
-                         f"<td>{c.max_attempts} calls or attempts in {c.window_days} days</td>"
-                         f"<td>{c.cooldown_days} days</td><td>{esc(_lifetime(c.consent_max_age_days))}</td></tr>"
+                         f"<td>{esc(c.cap_text)}</td>"
+                         f"<td>{esc(c.cooldown_text)}</td><td>{esc(_lifetime(c.consent_max_age_days))}</td></tr>"
                          for c in d.campaigns), "No campaign configured."))
     parts.append(f"<footer>dnc-gateway proof dossier · schema {esc(j['schema'])} · decision ids and hashes as "
                  "stored in the audit trail</footer>")

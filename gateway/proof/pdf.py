@@ -179,7 +179,7 @@ def render(d: Dossier) -> bytes:
                  + (f": {', '.join(st['attempts'])}" if st["attempts"] else "") + ".")
     doc.h2("Campaign settings")
     doc.grid(["campaign", "consent list", "cap", "cooldown after a refusal", "consent lifetime"],
-             [[x.name, x.consent_list or "-", f"{x.max_attempts} in {x.window_days} days", f"{x.cooldown_days} days",
+             [[x.name, x.consent_list or "-", x.cap_text, x.cooldown_text,
                "not configured" if x.consent_max_age_days is None else "no limit" if x.consent_max_age_days == 0
                else f"{x.consent_max_age_days} days"] for x in d.campaigns], [36, 30, 40, 40, 40])
     return bytes(doc.output())

@@ -86,6 +86,11 @@ class ReloadResult:
         }
 
 
+def _countries(specs: Mapping[str, ListSpec]) -> dict[str, str]:
+    """The national lists' countries (``[lists.X] country``): the others apply to every call."""
+    return {n: s.country for n, s in specs.items() if s.country}
+
+
 class RegistryHolder:
     def __init__(self, specs: Mapping[str, ListSpec], normaliser: Normaliser, side_store: Path | None = None, *,
                  clock: Callable[[], float] = time.time, proof_years: int = PROOF_YEARS,
@@ -96,7 +101,7 @@ class RegistryHolder:
         self.clock = clock  # epoch seconds, for when a load failed (the gateway passes its own clock)
         self.proof_years = proof_years  # the side store's retention (its purge)
         self.max_age_days = max_age_days
-        self.current = Registries(kinds={n: s.kind for n, s in specs.items()})
+        self.current = Registries(kinds={n: s.kind for n, s in specs.items()}, countries=_countries(specs))
         self._base: dict[str, RegistryList] = {}  # lists as loaded, before the side store's entries
         self._files: dict[str, ConsentFile] = {}  # what each consent-csv list's last load read
         self._store: SideStore | None = None  # opened at the first use; shared with the service's writes
@@ -228,7 +233,7 @@ class RegistryHolder:
         if overlay is None:  # the side store could not be read: its previous effect stays (its opt-outs too)
             cur = self.current
             lists = {n: cur.lists.get(n, lst) for n, lst in base.items()}
-            return Registries(lists, cur.consent_dates, kinds, cur.withdrawals)
+            return Registries(lists, cur.consent_dates, kinds, cur.withdrawals, cur.countries)
         lists = dict(base)
         for name, added in overlay.members.items():
             lst = base.get(name)
@@ -255,7 +260,7 @@ class RegistryHolder:
                 had = withdrawals.get(key)
                 if had is None or later(when, had):
                     withdrawals[key] = when
-        return Registries(lists, dates, kinds, withdrawals)
+        return Registries(lists, dates, kinds, withdrawals, _countries(self.specs))
 
     def refresh_side(self) -> None:
         """Apply the side store as it is now (after an entry was recorded): no list file is read again."""

@@ -59,6 +59,9 @@ class ListSpec:
     sha256: str = ""
     poll_seconds: float = 0.0
     deltas: str = ""  # glob of dated delta files (+NUMBER / -NUMBER lines) applied on load, "" for none
+    # ISO 3166 code of a national list (US National DNC, CA DNCL, GB TPS/CTPS, FR Bloctel): it applies only to
+    # calls to that country, and its staleness blocks only those. None: the list applies to every call.
+    country: str | None = None
 
 
 class RegistryError(Exception):
@@ -163,10 +166,15 @@ class Registries:
     # Per number, the latest withdrawal of consent recorded in a list file or the side store: a consent
     # collected before it no longer counts, on any list (issue 13).
     withdrawals: Mapping[int, date | datetime] = field(default_factory=dict)
+    # Country of each national list (ListSpec.country); a list absent here applies to every call.
+    countries: Mapping[str, str] = field(default_factory=dict)
 
     def kind_of(self, name: str) -> ListKind | None:
         lst = self.lists.get(name)
         return lst.kind if lst is not None else self.kinds.get(name)
+
+    def country_of(self, name: str) -> str | None:
+        return self.countries.get(name)
 
     def get(self, name: str) -> RegistryList | None:
         return self.lists.get(name)
@@ -184,4 +192,4 @@ class Registries:
         lists[lst.name] = lst
         kinds = dict(self.kinds)
         kinds[lst.name] = lst.kind
-        return Registries(lists, self.consent_dates, kinds, self.withdrawals)
+        return Registries(lists, self.consent_dates, kinds, self.withdrawals, self.countries)

@@ -31,8 +31,9 @@ from gateway.numbers import Normaliser, Number
 from gateway.policy.calendar import local_times
 from gateway.policy.decision import Decision
 from gateway.policy.engine import Call as EngineCall
-from gateway.policy.engine import Engine, limits
-from gateway.policy.packs import PACKS
+from gateway.policy.engine import Engine, lowest_cap
+from gateway.policy.nanp import zones_of
+from gateway.policy.packs import PACKS, area_code, hours_tables
 from gateway.registry.model import Members, Registries
 from gateway.replay.runner import Result
 from gateway.replay.trace import Call, Event
@@ -67,7 +68,8 @@ class OfflineDecider:
 
     The engine is asked once per *signature* rather than once per call: what the gateway's ``check`` answers for
     a number with no refusal and no opt-out depends on the number only through its kind, region, time zones and
-    which of the campaign's lists hold it (as :mod:`gateway.scrub.screener` uses), on the clock only through the
+    which of the campaign's lists hold it (as :mod:`gateway.scrub.screener` uses) and, for +1 numbers, its area
+    code (the state whose rules apply, the second zones it spans), on the clock only through the
     callee's local dates and where its local times fall among the packs' hours windows (the *period*: a few a
     day), and on its attempts only through the frequency cap, which cannot fire while the number has fewer
     attempts in all than any cap the campaign can have. So the decision for an empty history is kept per
@@ -91,12 +93,13 @@ class OfflineDecider:
         self._numbers: dict[str, Number] = {}
         self._campaigns: dict[str, tuple[tuple[Members, ...], int]] = {}
         self._cache: dict[tuple[object, ...], Decision] = {}
-        self._packs = tuple(PACKS.values())
+        self._hours = hours_tables(PACKS)
         self._bucket = -1  # the minute of the last call, and the periods of its callees' zones
         self._minute: dict[tuple[str, ...], int] = {}
         self._periods: dict[Period, int] = {}  # each period seen, as a small int: a signature hashes it per call
         self._kinds: dict[tuple[object, ...], int] = {}  # (kind, region, zones) seen, as a small int: likewise
-        self._idents: dict[str, tuple[Number, int]] = {}  # dialled -> (its Number, its (kind, region, zones) id)
+        # dialled -> (its Number, its (kind, region, zones, area code) id, every zone its callee may be in)
+        self._idents: dict[str, tuple[Number, int, tuple[str, ...]]] = {}
         self._step = 60 if _whole_minutes() else 1
         # The attempts of the numbers the shortcuts alone have seen, as UNIX times, oldest first: what the store
         # would hold for them (pruned alike), without a datetime and two store calls per allowed call. A number
@@ -128,7 +131,7 @@ class OfflineDecider:
             c = self.engine.campaigns.get(campaign)
             names = sorted({*c.lists, c.consent, c.customers} - {""}) if c is not None else []
             members = tuple(lst.members for n in names if (lst := self.registries.get(n)) is not None)
-            lowest = min((limits(c, pack)[0] for pack in PACKS.values()), default=0) if c is not None else 0
+            lowest = lowest_cap(c, PACKS) if c is not None else 0
             found = self._campaigns[campaign] = (members, lowest)
         return found
 
@@ -136,7 +139,7 @@ class OfflineDecider:
         """The decision the gateway's ``check`` route would have made at ``at`` (UNIX time), counting the attempt."""
         # The hot loop of an offline replay: look-ups inlined rather than helper calls (each costs ~0.1 µs).
         found_number = self._idents.get(call.number) or self._ident(call.number)
-        number, ident = found_number
+        number, ident, zones = found_number
         key = number.key
         campaign = call.campaign
         # "" is what the trace has when the caller ID was anonymous or absent: as online, where no caller ID is
@@ -172,7 +175,6 @@ class OfflineDecider:
         if bucket != self._bucket:
             self._bucket = bucket
             self._minute = {}
-        zones = number.zones
         period = self._minute.get(zones)
         if period is None:
             period = self._period(bucket, zones)
@@ -276,14 +278,15 @@ class OfflineDecider:
         for bit, members in enumerate(lists):
             if key in members:
                 mask |= 1 << bit
-        part = (campaign, number.kind, number.region, number.zones, mask)
+        zones = zones_of(number)
+        part = (campaign, number.kind, number.region, zones, area_code(number), mask)
         base = self._bases.get(part)
         if base is None:
             base = self._bases[part] = len(self._bases)
         attempts = self._times.setdefault(key, []) if key and key not in self._kept else []
         if len(by_number) >= _NUMBER_MEMO:
             by_number.clear()
-        found = by_number[dialled] = (key, attempts, base, number.zones, lowest)
+        found = by_number[dialled] = (key, attempts, base, zones, lowest)
         return found
 
     def _row(self, sig: tuple[object, ...], call: Call, at: float) -> tuple[Decision, bool, str, str, bool]:
@@ -299,18 +302,20 @@ class OfflineDecider:
         found = rows[sig] = (d, d.counts_attempt, d.verdict, d.reason or "", d.would_block)
         return found
 
-    def _ident(self, dialled: str) -> tuple[Number, int]:
-        """The number parsed, and its (kind, region, zones) as a small int (a signature hashes ints fast)."""
+    def _ident(self, dialled: str) -> tuple[Number, int, tuple[str, ...]]:
+        """The number parsed, its (kind, region, zones, area code) as a small int (a signature hashes ints fast),
+        and every zone its callee may be in."""
         number = self.normaliser.parse(dialled)
         idents = self._idents
         if len(idents) >= _NUMBER_MEMO:
             idents.clear()
         kinds = self._kinds
-        part = (number.kind, number.region, number.zones)
+        zones = zones_of(number)
+        part = (number.kind, number.region, zones, area_code(number))
         ident = kinds.get(part)
         if ident is None:
             ident = kinds[part] = len(kinds)
-        found = idents[dialled] = (number, ident)
+        found = idents[dialled] = (number, ident, zones)
         return found
 
     def _keep(self, key: int) -> None:
@@ -329,7 +334,7 @@ class OfflineDecider:
         parts = []
         for lt in local_times(_utc(bucket * self._step), zones, self.engine.settings.fallback_zone):
             t = lt.time()
-            parts.append((lt.date(), tuple(_position(pack.hours.get(lt.isoweekday(), ()), t) for pack in self._packs)))
+            parts.append((lt.date(), tuple(_position(hours.get(lt.isoweekday(), ()), t) for hours in self._hours)))
         period = tuple(parts)
         periods = self._periods
         found = periods.get(period)
@@ -380,7 +385,7 @@ def _utc(at: float) -> datetime:
 
 def _whole_minutes() -> bool:
     """Whether every pack's hours windows start and end on a whole minute (then a minute decides alike)."""
-    return all(t.second == 0 and t.microsecond == 0 for pack in PACKS.values() for windows in pack.hours.values()
+    return all(t.second == 0 and t.microsecond == 0 for hours in hours_tables(PACKS) for windows in hours.values()
                for window in windows for t in window)
 
 

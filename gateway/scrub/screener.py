@@ -2,8 +2,9 @@
 
 :class:`Screener` calls the engine once per *signature* and caches it: for one
 campaign at one instant, with no call history (scrub records nothing), the engine's
-answer depends on the number only through its kind, region, time zones and which of the
-campaign's lists hold it. A block of plain 10-digit national numbers is screened with
+answer depends on the number only through its kind, region, time zones, area code (+1:
+the state whose rules apply, the zones it spans) and which of the campaign's lists hold
+it. A block of plain 10-digit national numbers is screened with
 whole-block bitmap operations: only its lines whose national number is in the
 campaign's "hot" set (on a list, overseas, or of a kind whose answer differs) are looked
 at one by one; every other line gets the precomputed base decision. Property tests check
@@ -22,11 +23,12 @@ from pyroaring import BitMap, FrozenBitMap64
 from gateway.numbers import Kind, Normaliser, Number
 from gateway.policy.decision import Decision, Verdict
 from gateway.policy.engine import Call, Engine
+from gateway.policy.nanp import area_code, zones_of
 from gateway.registry.loaders import national_view
 from gateway.registry.model import KeyRanges, Registries
 from gateway.state.model import EMPTY_HISTORY, History
 
-Signature = tuple[Kind, str, tuple[str, ...], int]
+Signature = tuple[Kind, str, tuple[str, ...], str, int]
 HistoryLookup = Callable[[Sequence[int]], Mapping[int, History]]
 """The non-empty call histories of some numbers (keys), from the gateway's state store."""
 
@@ -60,7 +62,7 @@ class Screener:
         self.fast = normaliser.home_country == "FR"
         self._classes: list[tuple[Number, int] | None] = []
         self.views: list[BitMap] = []
-        self.spans: list[tuple[tuple[Kind, str, tuple[str, ...]], BitMap]] = []
+        self.spans: list[tuple[tuple[Kind, str, tuple[str, ...], str], BitMap]] = []
         self.invalid_span = BitMap()
         self.decisions: list[Decision] = []
         self.allowed_codes: set[int] = set()
@@ -91,7 +93,7 @@ class Screener:
     def decide(self, number: Number) -> Decision:
         """The engine's decision for ``number``; exact, because everything it depends on is in the signature."""
         key = number.key
-        sig = (number.kind, number.region, number.zones, self.mask(key) if key else 0)
+        sig = (number.kind, number.region, zones_of(number), area_code(number), self.mask(key) if key else 0)
         found = self.cache.get(sig)
         if found is None:
             found = self.cache[sig] = self.engine.decide(Call(number, self.campaign, self.caller_id), self.regs,
@@ -140,7 +142,7 @@ class Screener:
         if cls is None:
             return None
         proto, offset = cls
-        found = self.cache.get((proto.kind, proto.region, proto.zones, self.mask(offset + nsn)))
+        found = self.cache.get((proto.kind, proto.region, proto.zones, "", self.mask(offset + nsn)))
         return found if found is not None else self.decide(self.normaliser.parse(f"0{nsn:09d}"))
 
     def _prepare_fast(self) -> None:
@@ -156,13 +158,13 @@ class Screener:
             if proto.key:
                 classes[p] = (proto, proto.key - (p * 1_000_000 + 123_456))
         self._classes = classes
-        spans: dict[tuple[Kind, str, tuple[str, ...]], BitMap] = {}
+        spans: dict[tuple[Kind, str, tuple[str, ...], str], BitMap] = {}
         invalid = BitMap()
         for p, c in enumerate(classes):
             if c is None:
                 invalid.add_range(p * 1_000_000, (p + 1) * 1_000_000)
             else:
-                spans.setdefault((c[0].kind, c[0].region, c[0].zones), BitMap()).add_range(
+                spans.setdefault((c[0].kind, c[0].region, c[0].zones, ""), BitMap()).add_range(
                     p * 1_000_000, (p + 1) * 1_000_000)
         self.views = [BitMap() for _ in self.members]
         for offset in sorted({c[1] for c in classes if c is not None}):

@@ -20,7 +20,7 @@ ANY_TIME = {"check_hours": False, "check_holidays": False, "check_cooldown": Fal
 
 def dated(number: str, when: date | datetime, withdrawals: dict[int, date | datetime] | None = None) -> Registries:
     regs = registries()
-    return Registries(regs.lists, {"consent": {key(number): when}}, regs.kinds, withdrawals or {})
+    return Registries(regs.lists, {"consent": {key(number): when}}, regs.kinds, withdrawals=withdrawals or {})
 
 
 @pytest.mark.parametrize(("day", "verdict", "rule"), [

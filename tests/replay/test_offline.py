@@ -288,3 +288,53 @@ def test_the_shortcuts_decide_as_the_engine_alone(tmp_path: Path, seed: int) -> 
     assert [(r.verdict, r.reason, r.would_block) for r in results] == want
     assert {"allowed", "frequency_cap", "outside_hours.time", "outside_hours.day", "public_holiday", "registry_stale",
             "opposition_list", "no_consent", "refusal_cooldown", "internal_dnc.optout"} <= seen
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_shortcuts_decide_as_the_engine_alone_under_every_pack(tmp_path: Path, seed: int) -> None:
+    """The same, for numbers of every pack: a state's hours and 3-in-24-hours cap (Florida), area codes spanning
+    two zones (850, 928, 709), Canada's weekend hours, the UK, a country without a pack; a state shares its zone
+    with its neighbours, so the area code is part of a signature."""
+    config = load(write_sample(tmp_path / "conf", TIGHT.replace('"0162000000"', '"+33162000000"')
+                               + '\n[campaigns.world]\nlists = ["company-dnc"]\ncaller_id = "+33162000000"\n'
+                               + 'unsupported_country = "allow"\n'))
+    holder = RegistryHolder(config.lists, Normaliser("FR"))
+    holder.load_all()
+    rnd = random.Random(seed)
+    numbers = ["+13055550123", "+13055550124", "+18505550123", "+19285550123", "+16025550123", "+12125550123",
+               "+14055550123", "+14165550123", "+17095550123", "+442079460123", "+4930123456", "0612000009"]
+    start = datetime(2026, 7, 10, tzinfo=UTC).timestamp()
+    minutes = [rnd.randrange(6 * 24 * 60) * 60 for _ in range(200)]
+    calls = []
+    for _ in range(2000):
+        at = start + rnd.choice(minutes) + rnd.choice([0, 0, 30])
+        event = rnd.choices([Event.CALL, Event.REFUSAL], [98, 2])[0]
+        campaign = rnd.choice(["prospect", "survey", "tight", "world"])
+        calls.append(Call(rnd.choice(numbers), campaign, rnd.choice(["", "anonymous"]), float(at), event=event))
+    calls.sort(key=lambda c: c.at or 0.0)
+    engine = engine_for(config)
+    fast = OfflineDecider(engine, holder.current, holder.normaliser, "acme")
+    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
+    seen = set()
+    for c in calls:
+        assert c.at is not None
+        if c.event is not Event.CALL:
+            fast.record(c, datetime.fromtimestamp(c.at, UTC))
+            exact.record(c, datetime.fromtimestamp(c.at, UTC))
+            continue
+        f, e = fast.decide(c, c.at), exact.decide(c, c.at)
+        assert (f.verdict, f.reason, f.rule, f.would_block) == (e.verdict, e.reason, e.rule, e.would_block), c
+        seen.add((e.jurisdiction, e.rule))
+    (results,) = replay_offline(calls, [OfflineDecider(engine, holder.current, holder.normaliser, "acme")])
+    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
+    want = []
+    for c in calls:
+        assert c.at is not None
+        if c.event is not Event.CALL:
+            exact.record(c, datetime.fromtimestamp(c.at, UTC))
+            continue
+        e = exact.decide(c, c.at)
+        want.append((e.verdict, e.reason or "", e.would_block))
+    assert [(r.verdict, r.reason, r.would_block) for r in results] == want
+    assert {("US", "frequency_cap"), ("US", "outside_hours.time"), ("CA", "outside_hours.time"), ("US", "allowed"),
+            ("GB", "allowed"), (None, "allowed"), ("US", "internal_dnc.refusal")} <= seen

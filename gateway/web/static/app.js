@@ -13,9 +13,11 @@
   // "muted" and "light" (their indigo, wine and dark green left out: under 3:1 against the panel). The 16 were
   // picked to keep every pair apart (CIEDE2000) under normal vision and simulated deutan, protan and tritan
   // vision (Machado 2009); the closest pairs left go to a rare reason next to a common one. invalid_number
-  // gets Tol's grey, his colour for bad data.
+  // gets Tol's grey, his colour for bad data. no_jurisdiction (issue 12, a rare reason) took Tol's muted rose,
+  // unused by the 16.
   const REASONS = [
-    ["invalid_number", "#DDDDDD"], ["unknown_campaign", "#F0E442"], ["sector_ban", "#AA4499"],
+    ["invalid_number", "#DDDDDD"], ["unknown_campaign", "#F0E442"], ["no_jurisdiction", "#CC6677"],
+    ["sector_ban", "#AA4499"],
     ["caller_id", "#99DDFF"], ["registry_stale", "#BBCC33"], ["opposition_list", "#D55E00"],
     ["no_consent", "#56B4E9"], ["internal_dnc", "#CC79A7"], ["litigator", "#FFAABB"], ["blocked_prefix", "#999933"],
     ["refusal_cooldown", "#0072B2"], ["frequency_cap", "#009E73"], ["public_holiday", "#DDCC77"],

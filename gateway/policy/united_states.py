@@ -1,0 +1,109 @@
+"""The United States pack: every datum of US telemarketing law (shared RULES.md § United States), and nothing else.
+
+Federal: the TCPA rules (47 CFR 64.1200) and the FTC's Telemarketing Sales Rule (16 CFR 310). Calls from 8:00 to
+21:00 in the called party's local time, any day (64.1200(c)(1), TSR 310.4(c)); no federal day or holiday ban;
+the National Do Not Call Registry (64.1200(c)(2), TSR 310.4(b)(1)(iii)(B)) with its exemptions: an established
+business relationship (18 months after a purchase or transaction, 3 months after an inquiry, 64.1200(f)(5)),
+the person's signed written consent (64.1200(c)(2)(ii)), and calls that are not telephone solicitations
+(tax-exempt nonprofits, 64.1200(f)(15)(iii); political calls and surveys, which sell nothing). None of these
+exempts from the caller's own do-not-call list: a do-not-call request is honoured for 5 years
+(64.1200(d)(3), (d)(6)). Caller ID must be transmitted (64.1601(e), TSR 310.4(a)(8)).
+
+States, as data (:data:`STATE_RULES`): the three whose 2021-2024 statutes end calls at 20:00 and allow at most
+3 calls to a number in 24 hours, and the day bans RULES.md reports but nobody here has verified (applied only
+where ``[gateway] unverified_state_rules`` names the state).
+"""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+
+import holidays
+
+from gateway.policy import nanp, rules
+from gateway.policy.campaign import Category
+from gateway.policy.jurisdiction import CallerIdRules, Hours, Jurisdiction, LocalRule
+
+# 47 CFR 64.1200(c)(1), 16 CFR 310.4(c): not before 8:00 nor after 21:00, the called party's time, every day.
+HOURS: Hours = MappingProxyType({d: ((time(8, 0), time(21, 0)),) for d in range(1, 8)})
+_TO_20: Hours = MappingProxyType({d: ((time(8, 0), time(20, 0)),) for d in range(1, 8)})
+_NO_SUNDAY: Hours = MappingProxyType({d: ((time(8, 0), time(21, 0)),) for d in range(1, 7)})
+
+# 64.1200(d)(6): a do-not-call request is honoured for 5 years from when it is made.
+REFUSAL_DNC_DAYS = 5 * 365 + 2
+# 64.1200(f)(5): 18 months after the last purchase or transaction, 3 months after an inquiry (as days: a
+# month of 31 days would lengthen the exemption; 30 shortens it, the stricter reading).
+EBR_PURCHASE_DAYS = 18 * 30
+EBR_INQUIRY_DAYS = 3 * 30
+
+_DAY = timedelta(hours=24)
+_RELAY = "unverified: reported by shared RULES.md, statute not read; off unless [gateway] unverified_state_rules"
+
+STATE_RULES: MappingProxyType[str, LocalRule] = MappingProxyType({
+    "FL": LocalRule("Florida", "Fla. Stat. 501.059(8) (Florida Telephone Solicitation Act, from 1 Jul 2021): "
+                    "not before 8:00 nor after 20:00, at most 3 calls on the same subject in 24 hours",
+                    hours=_TO_20, max_calls=3, per=_DAY),
+    "OK": LocalRule("Oklahoma", "15 Okla. Stat. 775C.4 (Oklahoma Telephone Solicitation Act of 2022, from 1 Nov "
+                    "2022): 8:00-20:00, at most 3 calls on the same subject in 24 hours",
+                    hours=_TO_20, max_calls=3, per=_DAY),
+    "MD": LocalRule("Maryland", "Md. Code, Com. Law 14-4503 (Stop the Spam Calls Act of 2023, from 1 Jan 2024): "
+                    "8:00-20:00, at most 3 calls on the same subject in 24 hours",
+                    hours=_TO_20, max_calls=3, per=_DAY),
+    # Reported day bans (RULES.md: "holiday or Sunday bans reported for AL, LA (Sundays too), MS, PA, RI, UT"):
+    "AL": LocalRule("Alabama", f"state holidays; {_RELAY}", holidays=True, verified=False),
+    "LA": LocalRule("Louisiana", f"Sundays and state holidays; {_RELAY}", hours=_NO_SUNDAY, holidays=True,
+                    verified=False),
+    "MS": LocalRule("Mississippi", f"state holidays; {_RELAY}", holidays=True, verified=False),
+    "PA": LocalRule("Pennsylvania", f"state holidays; {_RELAY}", holidays=True, verified=False),
+    "RI": LocalRule("Rhode Island", f"state holidays; {_RELAY}", holidays=True, verified=False),
+    "UT": LocalRule("Utah", f"state holidays; {_RELAY}", holidays=True, verified=False),
+})
+
+
+@lru_cache(maxsize=512)
+def state_holidays(year: int, state: str, alsace_moselle: bool = False, overseas: bool = True) -> frozenset[date]:
+    """A state's public holidays (the holidays library's US calendar for that subdivision)."""
+    try:
+        return frozenset(holidays.country_holidays("US", subdiv=state, years=year).keys())
+    except NotImplementedError:  # a subdivision the library does not know: its federal holidays
+        return frozenset(holidays.country_holidays("US", years=year).keys())
+
+
+PACK = Jurisdiction(
+    name="united_states",
+    country="US",
+    rules=(
+        ("caller_id", rules.caller_id),
+        ("registry_stale", rules.registry_stale),
+        ("regime_list", rules.regime_list),
+        ("internal_dnc", rules.internal_dnc),
+        ("litigator", rules.litigator),
+        ("blocked_prefix", rules.blocked_prefix),
+        ("frequency_cap", rules.frequency_cap),
+        ("public_holiday", rules.public_holiday),
+        ("outside_hours", rules.outside_hours),
+    ),
+    applies=rules.APPLIES,
+    opposition_regime_from=None,  # the National DNC Registry since 1 Oct 2003: an opposition list, always
+    consent_regime_from=None,
+    hours=HOURS,
+    holidays=state_holidays,
+    regions=frozenset(),  # no federal holiday ban; states with one say so in STATE_RULES
+    max_attempts=None,  # no federal cap (the states' are in STATE_RULES)
+    window_days=None,
+    cooldown_days=None,  # a refusal is a do-not-call request instead (REFUSAL_DNC_DAYS)
+    caller_id=CallerIdRules("US"),
+    sector_bans=MappingProxyType({}),
+    exempt_categories=frozenset({Category.CHARITY, Category.POLITICAL, Category.POLLING}),
+    consent_exempts=True,
+    zones=nanp.zones_of,
+    subdivision=nanp.state_of,
+    local_rules=STATE_RULES,
+    refusal_dnc_days=REFUSAL_DNC_DAYS,
+    ebr_purchase_days=EBR_PURCHASE_DAYS,
+    ebr_inquiry_days=EBR_INQUIRY_DAYS,
+    sources=("https://www.ecfr.gov/current/title-47/chapter-I/subchapter-B/part-64/subpart-L/section-64.1200",
+             "https://www.ftc.gov/legal-library/browse/rules/telemarketing-sales-rule"),
+)
