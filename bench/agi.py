@@ -594,6 +594,28 @@ def redis_gateway(registry: RegistryList, url: str) -> Callable[[], Awaitable[Ga
     return make
 
 
+class _Commits:
+    """The audit's group commits of a row: how many records each fdatasync carried."""
+
+    commits = 0
+    records = 0
+    seconds = 0.0
+
+    @classmethod
+    def audit_commit(cls, seconds: float, records: int, queue_depth: int) -> None:
+        cls.commits += 1
+        cls.records += records
+        cls.seconds += seconds
+
+    @classmethod
+    def reset(cls) -> str:
+        said = (f" ({cls.records / cls.commits:.1f} records a commit, {cls.seconds / cls.commits * 1000:.2f} ms each)"
+                if cls.commits else "")
+        cls.commits = cls.records = 0
+        cls.seconds = 0.0
+        return said
+
+
 class _StateErrors:
     count = 0
 
@@ -700,6 +722,7 @@ def production_gateway(registry: RegistryList, folder: Path, *, url: str | None,
         if audit:
             config = audit_bench.with_audit(config, folder / f"audit-{_rows_made}.db", durable_allow=True)
             log = AuditLog(config.gateway.audit or folder / "audit.db", config.audit)
+            log.metrics = _Commits
             await log.start()
         state = None
         if url is not None:
@@ -738,9 +761,10 @@ async def production_rows(seconds: float, loads: list[float | None], folder: Pat
                 if url is None and "redis" in label:
                     continue
                 _StateErrors.count = 0
+                _Commits.reset()
                 rows.append(await run_row(label, make, load))
                 errors = f" ({_StateErrors.count} state errors)" if _StateErrors.count else ""
-                print(rows[-1].line() + errors, flush=True)
+                print(rows[-1].line() + errors + _Commits.reset(), flush=True)
     return rows
 
 
