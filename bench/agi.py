@@ -42,6 +42,7 @@ import statistics
 import struct
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -322,6 +323,7 @@ StartServer = Callable[[], Awaitable[tuple[int, Callable[[], Awaitable[None]]]]]
 async def measure(label: str, start_server: StartServer, load: Load) -> Row:
     """Serve with ``start_server`` (-> port, close) in this loop while a generator process offers ``load``."""
     port, close = await start_server()
+    threads0 = thread_cpu()
     profiler = cProfile.Profile() if (label, load.rate) in PROFILE else None
     if profiler is not None:
         profiler.enable()
@@ -343,12 +345,33 @@ async def measure(label: str, start_server: StartServer, load: Load) -> Row:
         print(f"-- cProfile of the server, {label} at {load.rate or 'saturation'}: top 25 by own time", flush=True)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    threads = {tid: t - threads0.get(tid, 0.0) for tid, t in thread_cpu().items()}
     lat = sorted(result["latencies"])
     p = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) >= 2 else [float("nan")] * 99
     offered = "saturation" if load.rate is None else f"{load.rate:,.0f}/s"
     calls = result["completed"] + result["errors"] + result["warmup"]
+    if THREADS and calls:  # the event loop's thread against the others (the audit writer, executors)
+        # The others, as the process's total less the loop's: the audit writer's thread has ended by now.
+        main = threads.get(threading.get_native_id(), 0.0)
+        print(f"   {label} at {offered}: CPU per call, loop thread {main / calls * 1e6:.0f} µs, other threads "
+              f"{max(0.0, cpu - main) / calls * 1e6:.0f} µs", flush=True)
     return Row(label, offered, result["completed"] / result["seconds"], p[49] * 1000, p[98] * 1000,
                result["errors"], result["dropped"], cpu / calls * 1e6 if calls else float("nan"))
+
+
+THREADS = False  # --threads: print each row's CPU per call by thread (Linux: /proc/self/task)
+
+
+def thread_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of this process, by native id; {} where /proc is missing."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+                out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15)
+    return out
 
 
 async def run_row(label: str, make_gateway: Callable[[], Awaitable[Gateway]], load: Load) -> Row:
@@ -539,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--line-writes", action="store_true",
                     help="the load generator writes the env block one line per write, as Asterisk does")
     args, loads, seconds, uv = parse_args(ap, argv)
+    global THREADS
+    THREADS = args.threads
     for spec in args.profile:
         label, _, at = spec.rpartition("@")
         PROFILE.add((label, None if at == "saturation" else float(at)))
@@ -810,12 +835,15 @@ def main_production(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="FastAGI benchmark: the production path (issue 16)")
     ap.add_argument("--production", action="store_true", help="this table")
     ap.add_argument("--dir", help="folder for the audit databases (on the disk the gateway will use)")
+    ap.add_argument("--threads", action="store_true", help="each row's CPU per call by thread (Linux)")
     ap.add_argument("--profile", action="append", default=[], metavar="LABEL@LOAD",
                     help="cProfile the server during that row, e.g. 'gateway+redis, audit on@saturation'")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--loads" not in argv:
         argv += ["--loads", PRODUCTION_LOADS]
     args, loads, seconds, uv = parse_args(ap, argv)
+    global THREADS
+    THREADS = args.threads
     for spec in args.profile:
         label, _, at = spec.rpartition("@")
         PROFILE.add((label, None if at == "saturation" else float(at)))

@@ -158,6 +158,7 @@ class Link:
             return await asyncio.shield(self._connecting)
         loop = asyncio.get_running_loop()
         self._connecting = loop.create_future()
+        wire: _Wire | None = None
         try:
             async with asyncio.timeout(self.connect_timeout + self.op_timeout * 2):
                 host, port = await self._resolve()
@@ -170,7 +171,7 @@ class Link:
             if self._check is not None:
                 self._check(done)
         except BaseException as e:
-            if "wire" in locals():
+            if wire is not None:
                 wire.close(LinkError("set-up failed"))
             self._connecting.set_exception(e if isinstance(e, Exception) else LinkError(str(e)))
             self._connecting.exception()  # retrieved: no "never retrieved" warning when nobody else waited
@@ -179,6 +180,7 @@ class Link:
                 raise LinkTimeout(f"connecting to Redis took over {self.connect_timeout + self.op_timeout * 2}s") from e
             raise
         self.address = (host, port)
+        assert wire is not None
         self._wire = wire
         self._connecting.set_result(wire)
         self._connecting = None
