@@ -31,15 +31,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import dataclasses
 import multiprocessing as mp
 import os
 import platform
+import pstats
 import random
 import statistics
 import struct
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -312,12 +315,18 @@ class Row:
 HEADER = ("| server                   |    offered |   calls/s |  p50 ms |   p99 ms | CPU µs/call | failed |\n"
           "|--------------------------|-----------:|----------:|--------:|---------:|------------:|-------:|")
 
+PROFILE: set[tuple[str, float | None]] = set()  # (label, offered rate) of the rows to profile (--profile)
+
 StartServer = Callable[[], Awaitable[tuple[int, Callable[[], Awaitable[None]]]]]
 
 
 async def measure(label: str, start_server: StartServer, load: Load) -> Row:
     """Serve with ``start_server`` (-> port, close) in this loop while a generator process offers ``load``."""
     port, close = await start_server()
+    threads0 = thread_cpu()
+    profiler = cProfile.Profile() if (label, load.rate) in PROFILE else None
+    if profiler is not None:
+        profiler.enable()
     cpu0 = time.process_time()
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
@@ -328,14 +337,41 @@ async def measure(label: str, start_server: StartServer, load: Load) -> Row:
         result: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
     finally:
         cpu = time.process_time() - cpu0  # the server's CPU (this process), warm-up and spawn included
+        if profiler is not None:
+            profiler.disable()
         await asyncio.get_running_loop().run_in_executor(None, proc.join, 30)
         await close()
+    if profiler is not None:  # where this row's server time goes (cProfile inflates it: read the shares)
+        print(f"-- cProfile of the server, {label} at {load.rate or 'saturation'}: top 25 by own time", flush=True)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    threads = {tid: t - threads0.get(tid, 0.0) for tid, t in thread_cpu().items()}
     lat = sorted(result["latencies"])
     p = statistics.quantiles(lat, n=100, method="inclusive") if len(lat) >= 2 else [float("nan")] * 99
     offered = "saturation" if load.rate is None else f"{load.rate:,.0f}/s"
     calls = result["completed"] + result["errors"] + result["warmup"]
+    if THREADS and calls:  # the event loop's thread against the others (the audit writer, executors)
+        # The others, as the process's total less the loop's: the audit writer's thread has ended by now.
+        main = threads.get(threading.get_native_id(), 0.0)
+        print(f"   {label} at {offered}: CPU per call, loop thread {main / calls * 1e6:.0f} µs, other threads "
+              f"{max(0.0, cpu - main) / calls * 1e6:.0f} µs", flush=True)
     return Row(label, offered, result["completed"] / result["seconds"], p[49] * 1000, p[98] * 1000,
                result["errors"], result["dropped"], cpu / calls * 1e6 if calls else float("nan"))
+
+
+THREADS = False  # --threads: print each row's CPU per call by thread (Linux: /proc/self/task)
+
+
+def thread_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of this process, by native id; {} where /proc is missing."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    with contextlib.suppress(OSError):
+        for tid in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+                out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15)
+    return out
 
 
 async def run_row(label: str, make_gateway: Callable[[], Awaitable[Gateway]], load: Load) -> Row:
@@ -526,6 +562,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--line-writes", action="store_true",
                     help="the load generator writes the env block one line per write, as Asterisk does")
     args, loads, seconds, uv = parse_args(ap, argv)
+    global THREADS
+    THREADS = args.threads
+    for spec in args.profile:
+        label, _, at = spec.rpartition("@")
+        PROFILE.add((label, None if at == "saturation" else float(at)))
     print(f"FastAGI benchmark: {platform.python_implementation()} {platform.python_version()}, "
           f"{'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}"
           f"{', env block one line per write' if args.line_writes else ''}", flush=True)
@@ -576,6 +617,28 @@ def redis_gateway(registry: RegistryList, url: str) -> Callable[[], Awaitable[Ga
         gw.holder.install(registry)
         return gw
     return make
+
+
+class _Commits:
+    """The audit's group commits of a row: how many records each fdatasync carried."""
+
+    commits = 0
+    records = 0
+    seconds = 0.0
+
+    @classmethod
+    def audit_commit(cls, seconds: float, records: int, queue_depth: int) -> None:
+        cls.commits += 1
+        cls.records += records
+        cls.seconds += seconds
+
+    @classmethod
+    def reset(cls) -> str:
+        said = (f" ({cls.records / cls.commits:.1f} records a commit, {cls.seconds / cls.commits * 1000:.2f} ms each)"
+                if cls.commits else "")
+        cls.commits = cls.records = 0
+        cls.seconds = 0.0
+        return said
 
 
 class _StateErrors:
@@ -650,5 +713,157 @@ def main_redis(argv: list[str] | None = None) -> int:
     return 0
 
 
+# -- the production path (issue 16): durable audit on, embedded and Redis state, beside the ceiling ---------------
+
+PRODUCTION_LOADS = "500,1000,2000,saturation"
+P_CEILING = CEILING_MSET_LABEL
+P_OFF = "gateway, audit off"
+P_ON = "gateway, audit on (prod)"
+P_REDIS_OFF = "gateway+redis, audit off"
+P_REDIS_ON = "gateway+redis, audit on"
+_rows_made = 0
+
+
+def production_gateway(registry: RegistryList, folder: Path, *, url: str | None,
+                       audit: bool) -> Callable[[], Awaitable[Gateway]]:
+    """``make_gateway`` for :func:`run_row`: the shipped defaults, with the durable audit log (``audit``: durable
+    ALLOW, the shipped ``[audit]`` defaults) and the call history in Redis at ``url`` (None: embedded).
+
+    Each Redis row counts under a professional of its own: the rows share the redis-server, and a number capped
+    by one row would be a BLOCK (no durable wait) in the next.
+    """
+    async def make() -> Gateway:
+        global _rows_made
+        import audit as audit_bench  # bench/audit.py: this script's folder is on sys.path
+
+        from gateway.audit import AuditLog
+        from gateway.state.redis_store import RedisState
+
+        _rows_made += 1
+        config = bench_config(folder)
+        g = dataclasses.replace(config.gateway, professional=f"bench{_rows_made}", state=url or "memory://")
+        config = dataclasses.replace(config, gateway=g)
+        log = None
+        if audit:
+            config = audit_bench.with_audit(config, folder / f"audit-{_rows_made}.db", durable_allow=True)
+            log = AuditLog(config.gateway.audit or folder / "audit.db", config.audit)
+            log.metrics = _Commits
+            await log.start()
+        state = None
+        if url is not None:
+            state = RedisState(url, secret="bench", retention=RETENTION)
+            state.metrics = _StateErrors
+        gw = Gateway(config, state=state, audit=log, clock=lambda: NOW)
+        await gw.start()
+        gw.holder.install(registry)
+        if log is not None:
+            close = gw.close
+
+            async def close_both() -> None:  # run_row closes the gateway only: flush and close the audit too
+                await close()
+                await log.close()
+            gw.close = close_both  # type: ignore[method-assign]
+        return gw
+    return make
+
+
+async def production_rows(seconds: float, loads: list[float | None], folder: Path) -> list[Row]:
+    """At each load, one after the other: the bare ceiling, the gateway with the audit off and on, and the same
+    two with the call history in Redis."""
+    registry = random_registry()
+    rows: list[Row] = []
+    with redis_server() as url:
+        if url is None:
+            print("redis-server is not installed (Debian: apt-get install redis-server): no Redis rows")
+        for rate in loads:
+            load = Load(rate, seconds)
+            rows.append(await measure(P_CEILING, start_ceiling_mset, load))
+            print(rows[-1].line(), flush=True)
+            for label, make in ((P_OFF, production_gateway(registry, folder, url=None, audit=False)),
+                                (P_ON, production_gateway(registry, folder, url=None, audit=True)),
+                                (P_REDIS_OFF, production_gateway(registry, folder, url=url, audit=False)),
+                                (P_REDIS_ON, production_gateway(registry, folder, url=url, audit=True))):
+                if url is None and "redis" in label:
+                    continue
+                _StateErrors.count = 0
+                _Commits.reset()
+                rows.append(await run_row(label, make, load))
+                errors = f" ({_StateErrors.count} state errors)" if _StateErrors.count else ""
+                print(rows[-1].line() + errors + _Commits.reset(), flush=True)
+    return rows
+
+
+def production_summary(rows: list[Row]) -> list[str]:
+    """The rows against issue 16's targets."""
+    by = {(r.label, r.offered): r for r in rows}
+    out = []
+
+    def p99_cost(offered: str, target: float) -> None:
+        off, on = by.get((P_OFF, offered)), by.get((P_ON, offered))
+        if off and on:
+            added = on.p99_ms - off.p99_ms
+            out.append(f"durable audit at {offered}: p99 {off.p99_ms:.2f} -> {on.p99_ms:.2f} ms, adds {added:+.2f} ms "
+                       f"(target <= {target:g} ms: {'met' if added <= target else 'MISSED'})")
+
+    p99_cost("1,000/s", 1.0)
+    p99_cost("2,000/s", 3.0)
+    sat = "saturation"
+    for off_label, on_label, what in ((P_OFF, P_ON, "embedded"), (P_REDIS_OFF, P_REDIS_ON, "Redis")):
+        off, on = by.get((off_label, sat)), by.get((on_label, sat))
+        if off and on and off.calls_per_s:
+            share = on.calls_per_s / off.calls_per_s
+            out.append(f"saturation, {what} state: audit on {on.calls_per_s:,.0f} vs off "
+                       f"{off.calls_per_s:,.0f} calls/s = {share:.0%} "
+                       f"(target >= 80 %: {'met' if share >= 0.8 else 'MISSED'})")
+    ceiling = by.get((P_CEILING, sat))
+    for label in (P_REDIS_OFF, P_REDIS_ON):
+        r = by.get((label, sat))
+        if r:
+            vs = f", {r.calls_per_s / ceiling.calls_per_s:.0%} of the bare ceiling" if ceiling else ""
+            out.append(f"{label} at saturation: {r.calls_per_s:,.0f} calls/s{vs} (target >= 5,000: "
+                       f"{'met' if r.calls_per_s >= 5000 else 'MISSED'})")
+    for offered in sorted({r.offered for r in rows}):
+        emb, red = by.get((P_OFF, offered)), by.get((P_REDIS_OFF, offered))
+        if emb and red:
+            out.append(f"Redis' share of the server CPU at {offered}: {red.cpu_us:.0f} - {emb.cpu_us:.0f} = "
+                       f"{red.cpu_us - emb.cpu_us:.0f} µs/call (target <= 80 µs client CPU per call)")
+    return out
+
+
+def main_production(argv: list[str] | None = None) -> int:
+    """``bench/agi.py --production [--quick] [--loads …]``: the production configuration beside the ceiling."""
+    ap = argparse.ArgumentParser(description="FastAGI benchmark: the production path (issue 16)")
+    ap.add_argument("--production", action="store_true", help="this table")
+    ap.add_argument("--dir", help="folder for the audit databases (on the disk the gateway will use)")
+    ap.add_argument("--threads", action="store_true", help="each row's CPU per call by thread (Linux)")
+    ap.add_argument("--profile", action="append", default=[], metavar="LABEL@LOAD",
+                    help="cProfile the server during that row, e.g. 'gateway+redis, audit on@saturation'")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--loads" not in argv:
+        argv += ["--loads", PRODUCTION_LOADS]
+    args, loads, seconds, uv = parse_args(ap, argv)
+    global THREADS
+    THREADS = args.threads
+    for spec in args.profile:
+        label, _, at = spec.rpartition("@")
+        PROFILE.add((label, None if at == "saturation" else float(at)))
+    print(f"FastAGI benchmark, the production path: {'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, "
+          f"{seconds:g}s a row, {date.today()}; audit: durable ALLOW with the shipped [audit] defaults; "
+          "CPU: the server process's, per call", flush=True)
+    print(HEADER, flush=True)
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="dnc-bench-prod-") as tmp:
+        rows = asyncio.run(production_rows(seconds, loads, Path(tmp)))
+    print()
+    print(HEADER)
+    for r in rows:
+        print(r.line())
+    print()
+    for line in production_summary(rows):
+        print(line)
+    return 0
+
+
 if __name__ == "__main__":
+    if "--production" in sys.argv[1:]:
+        sys.exit(main_production())
     sys.exit(main_redis() if "--redis" in sys.argv[1:] else main())

@@ -347,8 +347,9 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         r.error("gateway", "home_country", f"{home!r} is not a two-letter ISO region code")
         home = G["home_country"]
     state = r.get(g, "gateway", "state", str, G["state"])
-    if not re.match(r"^(memory://|sqlite://|redis://|rediss://)", state):
-        r.error("gateway", "state", f"{state!r}: expected memory://, sqlite:///PATH or redis://HOST:PORT/DB")
+    if not re.match(r"^(memory://|sqlite://|redis://|rediss://|redis\+sentinel://|redis\+cluster://)", state):
+        r.error("gateway", "state", f"{state!r}: expected memory://, sqlite:///PATH, redis://HOST:PORT/DB, "
+                "redis+sentinel://HOST:26379,HOST2:26379/SERVICE/DB or redis+cluster://HOST:PORT,HOST2:PORT/")
         state = G["state"]
     if state.startswith("sqlite://"):
         # sqlite:///abs/path.db is absolute; sqlite://rel/path.db is relative to data_dir.

@@ -35,7 +35,7 @@ from gateway.policy.packs import PACKS, callee_law
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.sidestore import LIVE_LIST, EntryKind, EntryOrigin, SideStore
-from gateway.state.model import EMPTY_HISTORY, Cap, History, StateUnavailable
+from gateway.state.model import EMPTY_HISTORY, Cap, Counted, History, StateUnavailable, Trip
 from gateway.state.store import StateStore, open_store
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,19 @@ class ImmediateState(Protocol):
     def history_now(self, professional: str, key: int) -> History: ...
 
     def attempt_now(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool: ...
+
+
+class OneTripState(Protocol):
+    """A state store that reads a number's history and counts the attempt in one round trip (Redis).
+
+    The count is provisional: the service decides on the history returned, then takes the count back
+    (``forget_attempt``) in the rare case its decision does not count the call (see ``Gateway._decide_one_trip``).
+    """
+
+    async def read_and_count(self, professional: str, key: int, at: datetime, cap: Cap | None,
+                             count: bool) -> Trip: ...
+
+    async def forget_attempt(self, professional: str, key: int, member: bytes) -> None: ...
 
 
 class Observer(Protocol):
@@ -130,6 +143,9 @@ class Gateway:
         # Set when the store's coroutines never wait (see ImmediateState): check_now then needs no task.
         self._immediate: ImmediateState | None = cast(ImmediateState, self.state) \
             if getattr(self.state, "immediate", False) else None
+        # Set when the store reads and counts in one round trip (see OneTripState).
+        self._one_trip: OneTripState | None = cast(OneTripState, self.state) \
+            if getattr(self.state, "one_trip", False) else None
 
     async def start(self) -> None:
         await self.state.start()
@@ -262,6 +278,8 @@ class Gateway:
         key = number.key
         if not key:
             return self.engine.decide(call, self.holder.current, EMPTY_HISTORY, now)
+        if self._one_trip is not None:
+            return await self._decide_one_trip(self._one_trip, call, key, now, count)
         try:
             history = await self.state.history(self.professional, key)
         except StateUnavailable as e:
@@ -299,6 +317,45 @@ class Gateway:
         except StateUnavailable as e:
             return self._uncounted(decision, e)
         return decision if counted else decision.over_cap()
+
+    async def _decide_one_trip(self, store: OneTripState, call: Call, key: int, now: datetime,
+                               count: bool) -> Decision:
+        """:meth:`_decide` in one round trip: read the history and count the attempt in one script.
+
+        The engine stays pure and decides on the history as it was before this call. What to count is known
+        before the history: the decision on an empty history says whether the call would be counted and against
+        which cap (history only ever adds blocks, and the cap depends on the campaign and the callee's calendar,
+        not on the history). The script counts it atomically against that cap, unless the number has a refusal
+        or an opt-out on record (then the count waits for the decision: a second round trip, as before). When the
+        final decision does not count the call after all, the count is taken back.
+        """
+        regs = self.holder.current
+        intent = self.engine.decide(call, regs, EMPTY_HISTORY, now) if count else None
+        counting = intent is not None and intent.counts_attempt
+        cap = intent.cap if intent is not None else None
+        try:
+            trip = await store.read_and_count(self.professional, key, now, cap, counting)
+        except StateUnavailable as e:
+            down = self._without_history(call.number, call.campaign_name, e)
+            if down is not None:
+                return down
+            trip = Trip(EMPTY_HISTORY, Counted.NOT_TRIED, b"")  # state_failure = open: count on a second try
+        decision = self.engine.decide(call, regs, trip.history, now)
+        counted = trip.counted
+        if count and decision.counts_attempt and decision.cap == cap and counted is not Counted.NOT_TRIED:
+            return decision if counted is Counted.COUNTED else decision.over_cap()
+        if counted is Counted.COUNTED:  # counted, but this decision does not count the call (or not so)
+            try:
+                await store.forget_attempt(self.professional, key, trip.member)
+            except StateUnavailable as e:  # an attempt counted too many: the safe side of the cap
+                log.warning("state: an attempt counted provisionally could not be taken back: %s", e)
+        if not (count and decision.counts_attempt):
+            return decision
+        try:
+            recorded = await self.state.record_attempt(self.professional, key, now, decision.cap)
+        except StateUnavailable as e:
+            return self._uncounted(decision, e)
+        return decision if recorded else decision.over_cap()
 
     def _without_history(self, number: Number, campaign: str, e: StateUnavailable) -> Decision | None:
         """The history cannot be read: a BLOCK (``state_failure = "closed"``), or None to decide without it."""

@@ -60,10 +60,10 @@ def seconds(duration: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
-def gateway_config() -> Any:
+def gateway_config(path: Path = GATEWAY_TOML) -> Any:
     """deploy/gateway/gateway.toml with the lists volume pointed at the repository's copy."""
-    text = GATEWAY_TOML.read_text().replace("/srv/dnc-lists", str(ROOT / "deploy" / "gateway" / "lists"))
-    return parse(text, str(GATEWAY_TOML), base=GATEWAY_TOML.parent, data_dir=ROOT / "deploy" / "gateway")
+    text = path.read_text().replace("/srv/dnc-lists", str(ROOT / "deploy" / "gateway" / "lists"))
+    return parse(text, str(path), base=path.parent, data_dir=ROOT / "deploy" / "gateway")
 
 
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
@@ -203,3 +203,26 @@ def test_grafana_dashboards_are_provisioned_from_the_mounted_folder() -> None:
     assert paths, "no dashboard provider in deploy/grafana/provisioning/dashboards"
     assert all(p.rstrip("/").startswith(mount) for p in paths), f"providers read {paths}, dashboards are at {mount}"
     assert list((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")), "no dashboard JSON"
+
+
+def test_the_sentinel_profile_removes_redis_as_a_single_point_of_failure() -> None:
+    profiled = {name for name, svc in SERVICES.items() if "sentinel" in svc.get("profiles", [])}
+    assert profiled == {"redis-replica", "sentinel1", "sentinel2", "sentinel3"}
+    primary = SERVICES["redis"]["networks"]["dnc"]["ipv4_address"]
+    assert SERVICES["redis-replica"]["command"][1:4] == ["--replicaof", primary, "6379"]
+    sentinels = [SERVICES[f"sentinel{i}"] for i in (1, 2, 3)]
+    for svc in sentinels:
+        script = svc["command"][-1]
+        assert f"sentinel monitor dncgw {primary} 6379 2" in script and "--sentinel" in script
+    # The gateways' sentinel config: gateway.toml but for its state line, which names the three Sentinels.
+    sentinel_toml = GATEWAY_TOML.with_name("gateway-sentinel.toml")
+    body = [line for line in sentinel_toml.read_text().splitlines() if not line.startswith("#")]
+    base = [line for line in GATEWAY_TOML.read_text().splitlines() if not line.startswith("#")]
+    differ = [(a, b) for a, b in zip(base, body, strict=True) if a != b]
+    assert len(differ) == 1 and differ[0][0].startswith("state = ")
+    hosts = ",".join(f"{svc['networks']['dnc']['ipv4_address']}:26379" for svc in sentinels)
+    assert differ[0][1] == f'state = "redis+sentinel://{hosts}/dncgw/0"'
+    assert gateway_config(sentinel_toml).gateway.state == f"redis+sentinel://{hosts}/dncgw/0"
+    for gw in GATEWAYS:
+        assert "${DNC_GATEWAY_CONFIG:-/etc/dnc-gateway/gateway.toml}" in SERVICES[gw]["command"]
+        assert any(v.endswith(":/etc/dnc-gateway/gateway-sentinel.toml:ro") for v in SERVICES[gw]["volumes"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -38,6 +39,22 @@ class Cap(NamedTuple):
 
     limit: int
     since: datetime
+
+
+class Counted(enum.IntEnum):
+    """What a one-trip read-and-count did with the attempt (the values are the Lua script's replies)."""
+
+    CAP_REACHED = 0  # not counted: ``limit`` attempts already since ``since``
+    COUNTED = 1  # counted (provisionally: the service takes it back if its decision does not count the call)
+    NOT_TRIED = 2  # not counted: a read only, or the number has a refusal or an opt-out (the decision may block)
+
+
+class Trip(NamedTuple):
+    """The answer of a one-trip read-and-count: the history before this call, and what became of the attempt."""
+
+    history: History
+    counted: Counted
+    member: bytes  # the attempt's id in the store, to take a provisional count back
 
 
 REFUSAL_FLOOR = timedelta(days=3 * 366)

@@ -2,6 +2,20 @@
 
 Why Redis and how it is used:
 
+- One round trip per call: :meth:`RedisState.read_and_count` reads the number's
+  history and, when the service says the call would be counted (the engine's
+  decision on an empty history, see ``Gateway._decide``), counts it in the same
+  script, atomically, against the cap the engine computed. The engine then
+  decides on the history as it was before that count; only when its decision
+  does not count the call after all (rare: a refusal or an opt-out makes the
+  script leave the count to a second trip) is there a second round trip. The
+  script is sent on one multiplexed connection (``gateway/state/redis_link.py``:
+  pre-encoded keys, hiredis' parser), about a tenth of redis-py's CPU per command.
+- No single point of failure: ``redis+sentinel://`` follows the primary the
+  Sentinels name (a failover is followed without a restart), ``redis+cluster://``
+  spreads the numbers over a Redis Cluster, each number's keys hash-tagged into
+  one slot (see ``gateway/state/redis_topology.py``).
+
 - The frequency cap is only true if all gateways count the same attempts, so the
   check-and-count is one Lua script (prune, count, add, expire) that Redis runs
   atomically: two gateways can never both take the fourth attempt.
@@ -17,7 +31,10 @@ Why Redis and how it is used:
   number, not the number: ``dncgw:<professional>:a:<32 hex>`` (attempts, sorted
   set scored by epoch ms), ``…:r:<h>`` (last refusal, epoch ms), ``…:o:<h>``
   (opt-out, epoch ms), ``…:c:<h>`` (the latest consent recorded at a call or over the API, epoch ms,
-  kept like refusals). The HMAC key comes from ``DNC_GATEWAY_STATE_SECRET``; without
+  kept like refusals); on a Cluster the hash is a hash tag, ``…:a:{<h>}``, so
+  that the four keys of a number share a slot (a single server or a Sentinel
+  set keeps the untagged names: no migration from one to the other). The HMAC
+  key comes from ``DNC_GATEWAY_STATE_SECRET``; without
   it the professional's name is used, which only hides numbers from casual eyes
   (``KEYS``, ``MONITOR``, a dump in a ticket): a phone number is brute-forced in
   minutes. Every gateway must use the same secret or counts would split, so the
@@ -42,15 +59,18 @@ import hashlib
 import hmac
 import logging
 import os
-import secrets
+import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
 
+import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -61,11 +81,15 @@ from gateway.state.model import (
     EMPTY_HISTORY,
     REDIS_DEFAULTS,
     Cap,
+    Counted,
     History,
     RedisSettings,
     Retention,
     StateUnavailable,
+    Trip,
 )
+from gateway.state.redis_link import Link, LinkError, bulk, command
+from gateway.state.redis_topology import Kind, Topology, parse
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +99,7 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS_READ = 1000  # a history read never pulls more than this many attempts (uncapped campaigns)
 SECRET_ENV = "DNC_GATEWAY_STATE_SECRET"
+KEY_CACHE = 65_536  # numbers whose encoded keys are kept (a redial pays no HMAC); cleared when full
 
 # KEYS[1] attempts; ARGV: at_ms, horizon_ms, since_ms, limit (-1: no cap), member, ttl_ms.
 # Returns 1 when the attempt was counted, 0 when the cap was already reached.
@@ -89,14 +114,38 @@ redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return 1
 """
 
-# KEYS attempts, refusal, opt-out, consent; ARGV[1]: how many attempts at most. One command instead of a
-# pipeline of four: a quarter of the client-side work on the hot path. A missing value comes back as "" (Lua has
-# no nil inside a table).
-_HISTORY_LUA = """
-local attempts = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1, 'WITHSCORES')
-return {attempts, redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or '',
-        redis.call('GET', KEYS[4]) or ''}
+# The call's one round trip. KEYS attempts, refusal, opt-out, consent; ARGV: mode ("1": count, "0": read only),
+# at_ms, horizon_ms, since_ms, limit (-1: no cap), member, ttl_ms, how many attempts at most to return.
+# Returns {attempts (member, score...) before this call, refusal or "", opt-out or "", Counted, consent or ""}.
+# The count is left to the caller (NOT_TRIED, 2) when the number has a refusal or an opt-out: the decision may
+# then block the call, and a count taken back would have been seen by other gateways meanwhile. A missing value
+# comes back as "" (Lua has no nil inside a table).
+_TRIP_LUA = """
+local refusal = redis.call('GET', KEYS[2]) or ''
+local optout = redis.call('GET', KEYS[3]) or ''
+local counting = ARGV[1] == '1'
+if counting then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3]) end
+local attempts = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[8]), -1, 'WITHSCORES')
+local counted = 2
+if counting and refusal == '' and optout == '' then
+  local limit = tonumber(ARGV[5])
+  if limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[4], '+inf') >= limit then
+    counted = 0
+  else
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[6])
+    redis.call('PEXPIRE', KEYS[1], ARGV[7])
+    counted = 1
+  end
+end
+return {attempts, refusal, optout, counted, redis.call('GET', KEYS[4]) or ''}
 """
+_TRIP_SHA = hashlib.sha1(_TRIP_LUA.encode()).hexdigest().encode()
+# The command's fixed parts, encoded once: 14 arguments (EVALSHA, the SHA, 3, the keys, the 8 ARGV).
+_TRIP_HEAD = b"*15\r\n" + bulk(b"EVALSHA") + bulk(_TRIP_SHA) + bulk(b"4")
+_TRIP_EVAL_HEAD = b"*15\r\n" + bulk(b"EVAL") + bulk(_TRIP_LUA.encode()) + bulk(b"4")  # after a NOSCRIPT
+_READ_ARGS = bulk(b"0") + bulk(b"0") + bulk(b"0") + bulk(b"0") + bulk(b"-1") + bulk(b"-") + bulk(b"0") \
+    + bulk(str(MAX_ATTEMPTS_READ).encode())
+_PING = command(b"PING")
 
 # KEYS[1] refusal or consent; ARGV: at_ms, ttl_ms. Keeps the latest (gateways may report out of order).
 _REFUSAL_LUA = """
@@ -144,31 +193,41 @@ def _span_ms(d: timedelta) -> int:
     return int(d.total_seconds() * 1000)
 
 
-def _history(flat: list[Any], refusal: Any, optout: Any, consent: Any) -> History | None:
-    """A history from the script's reply (None: the number has none)."""
-    if not flat and not refusal and not optout and not consent:
-        return None
-    return History(tuple(_dt(float(score)) for score in flat[1::2]), _dt(int(refusal)) if refusal else None,
-                   _dt(int(optout)) if optout else None, _dt(int(consent)) if consent else None)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the time of a read only (unused by the script)
 
 
 class KeyScheme:
-    """Key names of one professional; the number appears only as a keyed hash."""
+    """Key names of one professional; the number appears only as a keyed hash.
 
-    def __init__(self, professional: str, secret: bytes) -> None:
+    ``tagged`` (Redis Cluster): the hash is a hash tag, ``…:a:{<h>}``, so a number's four keys share a slot.
+    """
+
+    def __init__(self, professional: str, secret: bytes, *, tagged: bool = False) -> None:
         self.prefix = f"dncgw:{professional}:"
         self._secret = secret
+        self.tagged = tagged
         self.keyid = self.prefix + "keyid"
         # A fingerprint, not the secret: lets gateways detect a mismatch without revealing it.
         self.fingerprint = hashlib.sha256(b"dncgw-keyid:" + secret).hexdigest()[:16]
+        self._encoded: dict[int, bytes] = {}
 
     def digest(self, key: int) -> str:
-        return hmac.new(self._secret, str(key).encode(), hashlib.sha256).hexdigest()[:32]
+        d = hmac.new(self._secret, str(key).encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{{{d}}}" if self.tagged else d
 
     def all_keys(self, key: int) -> tuple[str, str, str, str]:
         """Attempts, refusal, opt-out and consent keys with one HMAC (the hot path reads all four)."""
         d = self.digest(key)
         return f"{self.prefix}a:{d}", f"{self.prefix}r:{d}", f"{self.prefix}o:{d}", f"{self.prefix}c:{d}"
+
+    def encoded(self, key: int) -> bytes:
+        """The four keys as the script's KEYS, in RESP, kept for the next call to the same number."""
+        found = self._encoded.get(key)
+        if found is None:
+            if len(self._encoded) >= KEY_CACHE:
+                self._encoded.clear()
+            found = self._encoded[key] = b"".join(bulk(k.encode()) for k in self.all_keys(key))
+        return found
 
     def attempts(self, key: int) -> str:
         return f"{self.prefix}a:{self.digest(key)}"
@@ -239,12 +298,50 @@ def _kind_of(exc: BaseException) -> str:
     return "error"
 
 
+def _history(flat: list[bytes], refusal: bytes, optout: bytes, consent: bytes) -> History:
+    if not flat and not refusal and not optout and not consent:
+        return EMPTY_HISTORY
+    return History(tuple(_dt(float(score)) for score in flat[1::2]),
+                   _dt(int(refusal)) if refusal else None,
+                   _dt(int(optout)) if optout else None,
+                   _dt(int(consent)) if consent else None)
+
+
+def _client(topo: Topology, settings: RedisSettings, connect_timeout: float, op_timeout: float,
+            url: str) -> aioredis.Redis | RedisCluster:
+    """redis-py's client for the topology: set-up, refusals, opt-outs, scrubs (everything but the hot path)."""
+    if topo.kind is Kind.CLUSTER:
+        return RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in topo.nodes], username=topo.username,
+            password=topo.password, socket_connect_timeout=connect_timeout, socket_timeout=op_timeout,
+            max_connections=settings.max_connections, retry=Retry(NoBackoff(), 1), require_full_coverage=True)
+    if topo.kind is Kind.SENTINEL:
+        sentinel_kw: dict[str, Any] = {"socket_connect_timeout": connect_timeout, "socket_timeout": op_timeout}
+        if topo.options.get("sentinel_password"):
+            sentinel_kw["password"] = topo.options["sentinel_password"]
+        # redis-py leaves Sentinel's constructor untyped.
+        sentinel = cast(Any, Sentinel)(
+            list(topo.nodes), sentinel_kwargs=sentinel_kw, socket_connect_timeout=connect_timeout,
+            socket_timeout=op_timeout, username=topo.username, password=topo.password, db=topo.db,
+            retry=Retry(NoBackoff(), 1))
+        return cast(aioredis.Redis, sentinel.master_for(topo.service, max_connections=settings.max_connections))
+    # A bounded pool: a burst of calls waits a moment for a connection instead of opening hundreds.
+    # URL query parameters (?socket_timeout=0.2&socket_connect_timeout=0.2) win over these defaults.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=settings.max_connections, timeout=settings.op_timeout * 2,
+        socket_connect_timeout=connect_timeout, socket_timeout=op_timeout, retry=Retry(NoBackoff(), 1))
+    return aioredis.Redis(connection_pool=pool)
+
+
 class RedisState:
-    """The ``StateStore`` on Redis (``state = "redis://host:port/db"``)."""
+    """The ``StateStore`` on Redis (``state = "redis://host:port/db"``, ``redis+sentinel://…``, ``redis+cluster://…``)."""
+
+    one_trip = True  # the service reads and counts with read_and_count (see Gateway._decide)
 
     def __init__(self, url: str, *, retention: Retention, secret: str | None = None,
                  settings: RedisSettings = REDIS_DEFAULTS, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.url = url
+        self.topology = topo = parse(url)
         self.retention = retention
         self.settings = settings
         self.metrics: ErrorCounter | None = None  # set by the app
@@ -255,20 +352,54 @@ class RedisState:
         self._schemes: dict[str, KeyScheme] = {}
         self._verified: set[str] = set()
         self._verifying: dict[str, asyncio.Lock] = {}
-        # A bounded pool: a burst of calls waits a moment for a connection instead of opening hundreds.
-        # URL query parameters (?socket_timeout=0.2&socket_connect_timeout=0.2) win over these defaults.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=settings.max_connections, timeout=settings.op_timeout * 2,
-            socket_connect_timeout=settings.connect_timeout, socket_timeout=settings.op_timeout,
-            retry=Retry(NoBackoff(), 1))
-        kw = pool.connection_kwargs
-        self._op_timeout = float(kw.get("socket_timeout") or settings.op_timeout)
-        self._connect_timeout = float(kw.get("socket_connect_timeout") or settings.connect_timeout)
-        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
-        self._history = self._redis.register_script(_HISTORY_LUA)
+        self._op_timeout = topo.timeout("socket_timeout", settings.op_timeout)
+        self._connect_timeout = topo.timeout("socket_connect_timeout", settings.connect_timeout)
+        self._redis = _client(topo, settings, self._connect_timeout, self._op_timeout, url)
         self._attempt = self._redis.register_script(_ATTEMPT_LUA)
+        self._trip = self._redis.register_script(_TRIP_LUA)
         self._refusal = self._redis.register_script(_REFUSAL_LUA)
         self._lengthen = self._redis.register_script(_LENGTHEN_LUA)
+        # Attempt ids: unique across gateways (a random prefix per process) without a system call per call.
+        self._member_prefix = b"%d:" % random.SystemRandom().getrandbits(48)
+        self._members = 0
+        # The hot path's multiplexed connection (not for TLS or a Cluster: those go through redis-py's client).
+        self._link: Link | None = None
+        if topo.kind is not Kind.CLUSTER and not topo.tls:
+            # Twice the per-round-trip timeout: the call's budget is unchanged (it made two round trips, each
+            # retried once by redis-py), and Redis ends a pause on its 100 ms cron, so a 100 ms stall of a busy
+            # host takes up to 200 ms to clear: slow, not failed.
+            self._link = Link(self._primary, connect_timeout=self._connect_timeout, op_timeout=self._op_timeout * 2,
+                              setup=self._link_setup(topo), check=self._check_role if topo.kind is Kind.SENTINEL
+                              else None)
+
+    @staticmethod
+    def _link_setup(topo: Topology) -> list[bytes]:
+        setup = []
+        if topo.password is not None:
+            auth = (topo.username.encode(),) if topo.username else ()
+            setup.append(command(b"AUTH", *auth, topo.password.encode()))
+        if topo.db:
+            setup.append(command(b"SELECT", str(topo.db).encode()))
+        setup.append(command(b"SCRIPT", b"LOAD", _TRIP_LUA.encode()))
+        if topo.kind is Kind.SENTINEL:
+            setup.append(command(b"ROLE"))
+        return setup
+
+    @staticmethod
+    def _check_role(replies: list[Any]) -> None:
+        """A server the Sentinels named primary a moment ago may be a replica by now: never count there."""
+        role = replies[-1]
+        if not (isinstance(role, list) and role and role[0] == b"master"):
+            raise LinkError(f"the server the Sentinels named is not the primary (ROLE {role!r:.60})")
+
+    async def _primary(self) -> tuple[str, int]:
+        """Where the hot path connects: the server, or the primary the Sentinels name now."""
+        topo = self.topology
+        if topo.kind is Kind.SENTINEL:
+            pool = cast(Any, self._redis).connection_pool
+            host, port = await pool.sentinel_manager.discover_master(topo.service)
+            return str(host), int(port)
+        return topo.nodes[0]
 
     # -- health --------------------------------------------------------------------------------------
 
@@ -287,7 +418,8 @@ class RedisState:
     def scheme(self, professional: str) -> KeyScheme:
         s = self._schemes.get(professional)
         if s is None:
-            s = self._schemes[professional] = KeyScheme(professional, self._secret or professional.encode())
+            s = self._schemes[professional] = KeyScheme(professional, self._secret or professional.encode(),
+                                                        tagged=self.topology.kind is Kind.CLUSTER)
         return s
 
     async def _verify_secret(self, scheme: KeyScheme) -> None:
@@ -354,44 +486,105 @@ class RedisState:
     @property
     def url_safe(self) -> str:
         """The URL without its password, for logs."""
-        kw = self._redis.connection_pool.connection_kwargs
-        return f"redis://{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
+        return self.topology.safe
+
+    # -- the hot path: one round trip per call -----------------------------------------------------------
+
+    async def read_and_count(self, professional: str, key: int, at: datetime, cap: Cap | None,
+                             count: bool) -> Trip:
+        """The number's history before this call and, with ``count``, the attempt counted against ``cap`` in the
+        same atomic script (see ``Counted`` for what the reply says). One round trip."""
+        if not self._breaker.allows(self._monotonic()):
+            self._count("circuit_open")
+            raise StateUnavailable(f"Redis unavailable (retrying shortly): {self._breaker.last_error}")
+        scheme = self._schemes.get(professional) or self.scheme(professional)
+        member = b""
+        if count:
+            at_ms = int(at.timestamp() * 1000)
+            keep = self.retention.attempts  # read per call: a longer retention set by a reload applies at once
+            member = self._member(at_ms)
+            args = (bulk(b"1") + bulk(b"%d" % at_ms) + bulk(b"%d" % (at_ms - _span_ms(keep)))
+                    + bulk(b"%d" % _ms(cap.since) if cap is not None else b"0")
+                    + bulk(b"%d" % cap.limit if cap is not None else b"-1") + bulk(member)
+                    + bulk(b"%d" % _span_ms(keep)) + bulk(b"%d" % MAX_ATTEMPTS_READ))
+        else:
+            args = _READ_ARGS
+        link = self._link
+        try:
+            if scheme.prefix not in self._verified:
+                async with asyncio.timeout(self._connect_timeout * 2 + self._op_timeout * 4):
+                    await self._verify_secret(scheme)
+            if link is not None:
+                keys = scheme.encoded(key)
+                reply = await link.call(_TRIP_HEAD + keys + args)
+                if isinstance(reply, hiredis.ReplyError):
+                    if not str(reply).startswith("NOSCRIPT"):
+                        raise RedisError(str(reply))
+                    reply = await link.call(_TRIP_EVAL_HEAD + keys + args)  # flushed scripts: send it whole
+                    if isinstance(reply, hiredis.ReplyError):
+                        raise RedisError(str(reply))
+            else:
+                async with asyncio.timeout(self._connect_timeout * 2 + self._op_timeout * 4):
+                    reply = await self._trip(keys=scheme.all_keys(key), args=self._trip_args(count, at, cap, member))
+        except StateUnavailable as e:
+            self._fail("config", str(e))
+            raise
+        except (RedisError, OSError, TimeoutError) as e:
+            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            self._fail(_kind_of(e), error)
+            raise StateUnavailable(f"Redis {self.url_safe}: {error}") from e
+        if self._breaker.failures and self._breaker.succeeded():
+            log.warning("state: Redis %s is back", self.url_safe)
+        flat, refusal, optout, counted, consent = reply
+        return Trip(_history(flat, refusal, optout, consent), Counted(counted), member)
+
+    def _member(self, at_ms: int) -> bytes:
+        self._members += 1
+        return b"%d:%b%d" % (at_ms, self._member_prefix, self._members)
+
+    def _trip_args(self, count: bool, at: datetime, cap: Cap | None, member: bytes) -> list[int | bytes]:
+        """The script's ARGV for redis-py (Cluster, TLS): what ``read_and_count`` packs itself on the link."""
+        if not count:
+            return [0, 0, 0, 0, -1, b"-", 0, MAX_ATTEMPTS_READ]
+        keep = self.retention.attempts
+        return [1, _ms(at), _ms(at - keep), _ms(cap.since) if cap else 0, cap.limit if cap else -1, member,
+                _span_ms(keep), MAX_ATTEMPTS_READ]
+
+    async def forget_attempt(self, professional: str, key: int, member: bytes) -> None:
+        """Take back an attempt ``read_and_count`` counted, when the decision does not count the call after all."""
+        async def op(s: KeyScheme) -> None:
+            await self._redis.zrem(s.attempts(key), member)
+
+        await self._run(professional, op)
 
     # -- the StateStore protocol -----------------------------------------------------------------------
 
     async def history(self, professional: str, key: int) -> History:
-        async def op(s: KeyScheme) -> History:
-            return _history(*await self._history(keys=s.all_keys(key), args=[MAX_ATTEMPTS_READ])) or EMPTY_HISTORY
-
-        return await self._run(professional, op)
+        return (await self.read_and_count(professional, key, _EPOCH, None, False)).history
 
     def known_keys(self, professional: str) -> Collection[int] | None:
         return None  # keys hold an HMAC of the number, never the number: ask by number
 
     async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
-        """The non-empty histories of ``keys`` (a scrub's block of numbers), pipelined in chunks: each chunk is
-        one round trip, kept small enough to stay under the per-call timeout."""
+        """The non-empty histories of ``keys`` (a scrub's block of numbers), ``HISTORY_CHUNK`` reads in flight at
+        a time: on the multiplexed connection each chunk goes out as one pipelined write."""
         found: dict[int, History] = {}
-        for i in range(0, len(keys), HISTORY_CHUNK):
-            chunk = keys[i : i + HISTORY_CHUNK]
-
-            async def op(s: KeyScheme, chunk: Sequence[int] = chunk) -> list[list[Any]]:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for key in chunk:
-                        await self._history(keys=s.all_keys(key), args=[MAX_ATTEMPTS_READ], client=pipe)
-                    return cast(list[list[Any]], await pipe.execute())
-
-            for key, values in zip(chunk, await self._run(professional, op), strict=True):
-                if (h := _history(*values)) is not None:
-                    found[key] = h
+        # Through redis-py (Cluster, TLS) each read in flight holds a pooled connection: stay within the pool.
+        step = HISTORY_CHUNK if self._link is not None else max(1, self.settings.max_connections // 2)
+        for i in range(0, len(keys), step):
+            chunk = keys[i : i + step]
+            trips = await asyncio.gather(*(self.read_and_count(professional, k, _EPOCH, None, False) for k in chunk))
+            for key, trip in zip(chunk, trips, strict=True):
+                if trip.history is not EMPTY_HISTORY:
+                    found[key] = trip.history
         return found
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
         at_ms = _ms(at)
         keep = self.retention.attempts  # read per call: a longer retention set by a reload applies at once
-        args: list[int | str] = [
+        args: list[int | bytes] = [
             at_ms, _ms(at - keep), _ms(cap.since) if cap else 0, cap.limit if cap else -1,
-            f"{at_ms}:{secrets.token_hex(6)}", _span_ms(keep)]
+            self._member(at_ms), _span_ms(keep)]
 
         async def op(s: KeyScheme) -> bool:
             return bool(await self._attempt(keys=[s.attempts(key)], args=args))
@@ -433,12 +626,20 @@ class RedisState:
             log.error("state: Redis not reachable at start (%s); calls get state_failure until it is", e)
             return
         await self.warm()
+        if self._link is not None:
+            try:
+                await self._link.call(_PING)
+            except (RedisError, OSError, TimeoutError) as e:
+                log.error("state: the hot-path connection to Redis %s failed at start: %s", self.url_safe, e)
 
     async def warm(self) -> int:
         """Open ``warm_connections`` pooled connections (bounded by the pool); returns how many are open.
 
         A burst right after start would otherwise open them itself, each connect competing with the calls.
+        (A Cluster client opens its connections per node as calls need them: 0.)
         """
+        if isinstance(self._redis, RedisCluster):
+            return 0
         pool = self._redis.connection_pool
         # redis-py leaves get_connection untyped (it still accepts deprecated arguments): its type, as called here.
         get_connection = cast(Callable[[], Awaitable[AbstractConnection]], pool.get_connection)
@@ -486,18 +687,29 @@ class RedisState:
                 async for k in self._redis.scan_iter(match=f"dncgw:*:{kind}:*", count=1000):
                     batch.append(k.decode() if isinstance(k, bytes) else str(k))
                     if len(batch) == 500:
-                        lengthened += int(await self._lengthen(keys=batch, args=[_span_ms(by), _span_ms(cap)]))
+                        lengthened += await self._lengthen_batch(batch, by, cap)
                         batch = []
                 if batch:
-                    lengthened += int(await self._lengthen(keys=batch, args=[_span_ms(by), _span_ms(cap)]))
+                    lengthened += await self._lengthen_batch(batch, by, cap)
             except (RedisError, OSError, TimeoutError) as e:
                 log.error("state: could not lengthen the TTLs of %s keys by %s (%d done): %s", kind, by, lengthened, e)
                 continue
             log.info("state: retention of %s keys lengthened by %s on %d keys", kind, by, lengthened)
 
+    async def _lengthen_batch(self, batch: list[str], by: timedelta, cap: timedelta) -> int:
+        args = [_span_ms(by), _span_ms(cap)]
+        if isinstance(self._redis, RedisCluster):  # a script's keys must share a slot: one key a script
+            return sum(int(n) for n in await asyncio.gather(*(self._lengthen(keys=[k], args=args) for k in batch)))
+        return int(await self._lengthen(keys=batch, args=args))
+
     async def close(self) -> None:
         for task in list(self._lengthening):
             await cancel(task)
+        if self._link is not None:
+            self._link.close()
         # The client was given its pool (see __init__): closing the client alone leaves the pool's connections
         # open, each socket then lingering until the garbage collector finds it.
-        await self._redis.aclose(close_connection_pool=True)
+        if isinstance(self._redis, RedisCluster):
+            await self._redis.aclose()
+        else:
+            await self._redis.aclose(close_connection_pool=True)

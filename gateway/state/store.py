@@ -293,7 +293,7 @@ def open_store(url: str, *, retention: Retention,
     The other keywords are the ``[gateway] state_*`` settings of the Redis backend (its URL's query parameters
     ``socket_timeout`` and ``socket_connect_timeout`` win over them); the embedded store has no use for them.
     """
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(("redis://", "rediss://", "redis+sentinel://", "redis+cluster://")):
         # lazy: redis-py is imported only when a redis:// state is configured (start-up time of the CLI).
         from gateway.state.redis_store import RedisState
 

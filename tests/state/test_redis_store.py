@@ -368,9 +368,9 @@ async def test_start_opens_the_pool(server: RedisServer, raw: aioredis.Redis) ->
     try:
         await st.start()
         clients = (await raw.client_list())
-        assert len(clients) == 1 + 4  # raw's own connection and the 4 warmed
+        assert len(clients) == 1 + 4 + 1  # raw's own connection, the 4 warmed, the hot path's multiplexed one
         assert await st.warm() == 4  # already open: warming again opens nothing more
-        assert len(await raw.client_list()) == 5
+        assert len(await raw.client_list()) == 6
     finally:
         await st.close()
 
