@@ -123,7 +123,9 @@ async def start(config: Config, *, web: bool = True) -> Running:
     if config.gateway.audit is not None:
         audit = AuditLog(config.gateway.audit, config.audit)
         await audit.start()
-    gateway = Gateway(config, audit=audit)
+    # The history loads in the background (a large one takes seconds): FastAGI listens at once and answers
+    # state_unavailable until it is in place.
+    gateway = Gateway(config, audit=audit, background_load=True)
     await gateway.start()
     result = await gateway.holder.reload()
     for name, err in result.failed.items():
