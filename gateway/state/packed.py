@@ -452,13 +452,17 @@ def _concat(col: list[array[int] | None], typecode: str) -> array[int]:
 class Ledger:
     """One professional's history: attempts (:class:`Runs`), last refusals and opt-outs (:class:`Stamps`)."""
 
-    __slots__ = ("attempts", "optouts", "refusals")
+    __slots__ = ("_built", "attempts", "optouts", "refusals")
 
     def __init__(self, attempts: Runs | None = None, refusals: Stamps | None = None,
                  optouts: Stamps | None = None) -> None:
         self.attempts = attempts or Runs()
         self.refusals = refusals or Stamps()
         self.optouts = optouts or Stamps()
+        # The datetimes of the last long runs read, by number: a number called often is read often (and, at its
+        # cap, not written between reads), and building ~100 datetimes costs ~25 µs where comparing the run to
+        # the one they were built from costs ~2. Bounded (oldest out first): at most BUILT_KEPT runs.
+        self._built: dict[int, tuple[array[int], tuple[datetime, ...]]] = {}
 
     def history(self, key: int, horizon: int, r_horizon: int) -> History:
         """The number's history: its attempts from ``horizon`` on, its refusal if not before ``r_horizon`` (what
@@ -470,8 +474,21 @@ class Ledger:
         opted = self.optouts.get(key)
         if not run and refused is None and opted is None:
             return EMPTY_HISTORY
-        return History(tuple(map(instant, run)) if run else (), None if refused is None else instant(refused),
+        return History(self._instants(key, run) if run else (), None if refused is None else instant(refused),
                        None if opted is None else instant(opted))
+
+    def _instants(self, key: int, run: array[int]) -> tuple[datetime, ...]:
+        if len(run) < BUILT_FROM:
+            return tuple(map(instant, run))
+        built = self._built
+        found = built.get(key)
+        if found is not None and found[0] == run:
+            return found[1]
+        times = tuple(map(instant, run))
+        if found is None and len(built) >= BUILT_KEPT:
+            del built[next(iter(built))]
+        built[key] = (run, times)
+        return times
 
     def nbytes(self) -> int:
         return self.attempts.nbytes() + self.refusals.nbytes() + self.optouts.nbytes()
@@ -486,5 +503,7 @@ class Ledger:
         return cls(Runs.from_flat(*cols[:6]), Stamps.from_flat(*cols[6:10]), Stamps.from_flat(*cols[10:]))
 
 
+BUILT_FROM = 16  # runs at least this long keep their datetimes (Ledger._built)
+BUILT_KEPT = 1024
 LEDGER_COLUMNS = 14
 LEDGER_TYPECODES = "IIQIII" + "IIQI" + "IIQI"  # what Ledger.flat() returns, column by column

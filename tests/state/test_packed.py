@@ -184,3 +184,16 @@ def test_history_of_a_ledger() -> None:
     assert h.attempts == (T0,) and h.last_refusal == T0 and h.opted_out_at is None
     assert led.history(k, 0, t + 1).last_refusal is None  # the refusal's retention is over
     assert led.history(KEYS[1], 0, 0).attempts == ()
+
+
+def test_a_long_run_read_again_reuses_its_datetimes_until_it_changes() -> None:
+    led = Ledger()
+    k, t = KEYS[0], stamp(T0)
+    for i in range(packed.BUILT_FROM):
+        led.attempts.add(k, t + i, 0)
+    first = led.history(k, 0, 0).attempts
+    assert led.history(k, 0, 0).attempts is first  # not rebuilt
+    led.attempts.add(k, t + 100, 0)
+    again = led.history(k, 0, 0).attempts
+    assert again is not first and again == (*first, instant(t + 100))
+    assert led.history(k, t + 1, 0).attempts == again[1:]  # a later horizon: another run, not the kept one
