@@ -555,6 +555,12 @@ class EmbeddedState:
         if self._task is None:
             self._task = loop.create_task(self._flusher(), name="state-flusher")
 
+    async def wait_loaded(self) -> bool:
+        """Wait for the background load (a caller's timeout leaves it running); True if the history is in place."""
+        if self._ledgers is None and self._loader is not None:
+            await asyncio.shield(self._loader)
+        return self._ledgers is not None
+
     async def _flusher(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
