@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from gateway import sdnotify
 from gateway.config import Config, ConfigError, load
 from gateway.service import Gateway
+from gateway.state.store import EmbeddedState
 
 if TYPE_CHECKING:
     from gateway.agi.server import AgiServer
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from gateway.web.app import WebServer
 
 log = logging.getLogger(__name__)
+
+HISTORY_WAIT = 2.0  # seconds serve waits for the call history before it listens anyway (answering state_unavailable)
 
 
 def _install_uvloop() -> bool:
@@ -123,8 +126,15 @@ async def start(config: Config, *, web: bool = True) -> Running:
     if config.gateway.audit is not None:
         audit = AuditLog(config.gateway.audit, config.audit)
         await audit.start()
-    gateway = Gateway(config, audit=audit)
+    # The history loads in the background (a large one takes seconds): FastAGI listens at once and answers
+    # state_unavailable until it is in place.
+    gateway = Gateway(config, audit=audit, background_load=True)
     await gateway.start()
+    # A history that loads within HISTORY_WAIT is in place before the first call (a restart of a small store
+    # never answers state_unavailable); a larger one goes on loading while the gateway answers.
+    if isinstance(gateway.state, EmbeddedState) and not await _loaded_within(gateway.state, HISTORY_WAIT):
+        log.warning("state: the call history is still loading: calls are answered state_unavailable until it is "
+                    "in place")
     result = await gateway.holder.reload()
     for name, err in result.failed.items():
         log.error("list %s not loaded: %s", name, err)
@@ -152,6 +162,13 @@ async def start(config: Config, *, web: bool = True) -> Running:
         gateway.observers.append(running.ami)
         await running.ami.start()
     return running
+
+
+async def _loaded_within(state: EmbeddedState, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            return await state.wait_loaded()
+    return False
 
 
 def serve(config: Config, *, web: bool = True) -> None:

@@ -69,14 +69,14 @@ class AuditStatus(Protocol):
 
 @runtime_checkable
 class StateHealth(Protocol):
-    """A call-history store that can be down (Redis); the embedded store has no such flag and is always up."""
+    """A call-history store that can be down: Redis, or the embedded store while it loads its history at start."""
 
     @property
     def healthy(self) -> bool: ...
 
 
 def state_health(state: object) -> StateHealth | None:
-    """The store's health flag, or None for a store that cannot fail on its own (the embedded one)."""
+    """The store's health flag, or None for a store that cannot fail on its own (a test double)."""
     return state if isinstance(state, StateHealth) else None
 
 

@@ -35,7 +35,7 @@ from gateway.policy.packs import PACKS, callee_law
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.sidestore import LIVE_LIST, EntryKind, EntryOrigin, SideStore
-from gateway.state.model import EMPTY_HISTORY, Cap, Counted, History, StateUnavailable, Trip
+from gateway.state.model import EMPTY_HISTORY, Cap, Counted, History, StateLoading, StateUnavailable, Trip
 from gateway.state.store import StateStore, open_store
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,9 @@ class Outcome:
 
 class Gateway:
     def __init__(self, config: Config, *, holder: RegistryHolder | None = None, state: StateStore | None = None,
-                 audit: AuditSink | None = None, clock: Clock = utc_now) -> None:
+                 audit: AuditSink | None = None, clock: Clock = utc_now, background_load: bool = False) -> None:
+        """``background_load``: an embedded store reads its history after :meth:`start`, answering
+        ``state_unavailable`` meanwhile (``serve``: listening at once); without it, before this returns."""
         g = config.gateway
         self.config = config
         self.normaliser = Normaliser(g.home_country, g.outside_line)
@@ -132,7 +134,7 @@ class Gateway:
             g.state, retention=self.engine.retention(PACKS), connect_timeout=g.state_connect_timeout,
             op_timeout=g.state_op_timeout, retry_interval=g.state_retry_interval,
             failures_to_open=g.state_failures_to_open, max_connections=g.state_max_connections,
-            warm_connections=g.state_warm_connections)
+            warm_connections=g.state_warm_connections, background_load=background_load)
         self.audit = audit
         self.clock = clock
         self.observers: list[Observer] = []
@@ -358,15 +360,16 @@ class Gateway:
         return decision if recorded else decision.over_cap()
 
     def _without_history(self, number: Number, campaign: str, e: StateUnavailable) -> Decision | None:
-        """The history cannot be read: a BLOCK (``state_failure = "closed"``), or None to decide without it."""
-        if self.config.gateway.state_failure == StateFailure.CLOSED:
+        """The history cannot be read: a BLOCK (``state_failure = "closed"``, or still loading at start-up: never
+        a decision on an empty history), or None to decide without it."""
+        if self.config.gateway.state_failure == StateFailure.CLOSED or isinstance(e, StateLoading):
             return Decision.unavailable(Reason.STATE_UNAVAILABLE, number.e164, campaign,
                                         f"call history unavailable: {e}")
         log.warning("state unavailable, deciding without history (state_failure = open): %s", e)
         return None
 
     def _uncounted(self, decision: Decision, e: StateUnavailable) -> Decision:
-        if self.config.gateway.state_failure == StateFailure.CLOSED:
+        if self.config.gateway.state_failure == StateFailure.CLOSED or isinstance(e, StateLoading):
             return decision.failed_closed(Reason.STATE_UNAVAILABLE, f"cannot count the attempt: {e}")
         return decision
 

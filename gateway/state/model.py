@@ -30,6 +30,11 @@ class StateUnavailable(Exception):
     """The store cannot answer (Redis down): the caller applies ``state_failure``."""
 
 
+class StateLoading(StateUnavailable):
+    """The history is still being read from disk at start-up: the call fails closed whatever ``state_failure``
+    says (deciding "open" would be deciding on an empty history)."""
+
+
 class Cap(NamedTuple):
     """An atomic check-and-count: record the attempt only if fewer than ``limit`` happened since ``since``.
 

@@ -12,13 +12,21 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections import defaultdict
+import time
+from array import array
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
+
+from pyroaring import BitMap64
 
 from gateway.aio import cancel
+from gateway.state import packed
+from gateway.state import snapshot as snapshot_mod
 from gateway.state.model import (
     EMPTY_HISTORY,
     REDIS_DEFAULTS,
@@ -26,6 +34,8 @@ from gateway.state.model import (
     History,
     RedisSettings,
     Retention,
+    StateLoading,
+    StateUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -73,22 +83,63 @@ CREATE TABLE IF NOT EXISTS optouts (professional TEXT NOT NULL, number INTEGER N
 CREATE TABLE IF NOT EXISTS consents (professional TEXT NOT NULL, number INTEGER NOT NULL, at REAL NOT NULL,
                                      PRIMARY KEY (professional, number));
 """
+_TABLES = ("attempts", "refusals", "optouts", "consents")
+# Refusals and consents: the latest one counts, kept as long as refusals (Retention.kept_refusals).
+_LATEST = frozenset({"refusals", "consents"})
+# A row's instant as packed.stamp_of_ts computes it (seconds since packed.EPOCH, rounded up), computed by SQLite:
+# a bulk load then converts nothing per row in Python.
+_E = f"(at - {int(packed.EPOCH.timestamp())})"
+_STAMP_SQL = f"max(0, CAST({_E} AS INTEGER) + ({_E} > CAST({_E} AS INTEGER)))"
+# Written rows get explicit, increasing rowids (the store's sequence), and a prune never deletes a table's last
+# row: so a rowid is never reused, and "the rows after rowid N" is exactly what a snapshot taken at N lacks.
+_PRUNE = "DELETE FROM {table} WHERE at < ? AND rowid < (SELECT max(rowid) FROM {table})"
+SNAPSHOT_MIN_ROWS = 100_000  # a load that had to read more rows than this from SQLite writes a fresh snapshot
+SWEEP_SHARDS = 256  # shards pruned per flusher tick (a few ms at 10 million numbers), one pass an hour
+SWEEP_EVERY = 3600.0
+_BATCH = 65_536  # rows per fetch of a bulk load, between two checks that the store is not closing
+
+
+def _tails(db: sqlite3.Connection) -> dict[str, list[Any] | None]:
+    """Each table's last row ([rowid, number, at]), or None for an empty table."""
+    found: dict[str, list[Any] | None] = {}
+    for t in _TABLES:
+        row = db.execute(f"SELECT rowid, number, at FROM {t} ORDER BY rowid DESC LIMIT 1").fetchone()
+        found[t] = list(row) if row else None
+    return found
 
 
 def _ts(t: datetime) -> float:
     return t.timestamp()
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(slots=True)
+class _Loaded:
+    """What a load read: the ledgers, how (for the log), and whether the snapshot should be rewritten."""
+
+    ledgers: dict[str, packed.Ledger]
+    latest: int  # stamp of the load's "now": the attempts' horizon is counted back from it
+    source: str
+    rows: int  # rows read from SQLite
+    tails: dict[str, list[Any] | None]  # each table's last row when it was read: what a snapshot of it covers
+    seconds: float = 0.0
+    stale: bool = False
+
+
 class EmbeddedState:
-    """In-memory call history with write-through to SQLite (``path``) or none (``memory://``)."""
+    """Call history in memory, packed (``gateway/state/packed.py``), with write-through to SQLite (``path``) or
+    none (``memory://``).
+
+    Start-up: with ``background_load`` the history is read in a thread once :meth:`start` runs (the snapshot
+    beside the database, ``<path>.packed``, then the SQLite rows after it; or the whole SQLite file when there
+    is no usable snapshot), and until it is in place every read raises :class:`StateLoading`: the gateway
+    answers ``state_unavailable``, never a decision on an empty history. Without it (commands, tests) the
+    constructor reads it before returning. Refusals and opt-outs recorded while loading are kept and applied
+    once it is loaded. At close (and after a load that read many rows from SQLite) the snapshot is rewritten.
+    """
 
     @property
     def immediate(self) -> bool:
@@ -100,18 +151,30 @@ class EmbeddedState:
         return cls.history is EmbeddedState.history and cls.record_attempt is EmbeddedState.record_attempt
 
     def __init__(self, path: Path | None = None, *, retention: Retention,
-                 flush_interval: float = 0.05, clock: Callable[[], datetime] = _utc_now) -> None:
+                 flush_interval: float = 0.05, clock: Callable[[], datetime] = _utc_now,
+                 background_load: bool = False, snapshot: bool = True) -> None:
         self.path = path
         self.retention = retention
-        self._clock = clock  # only for what is pruned at load; writes carry their own time
-        self._attempts: dict[tuple[str, int], list[datetime]] = defaultdict(list)
-        self._refusals: dict[tuple[str, int], datetime] = {}
-        self._optouts: dict[tuple[str, int], datetime] = {}
-        self._consents: dict[tuple[str, int], datetime] = {}
-        self._pending: list[tuple[str, tuple[str, int, float]]] = []
+        self._ret_s = int(retention.attempts.total_seconds())
+        self._clock = clock  # for what is pruned at load and by the sweeps; writes carry their own time
+        self._ledgers: dict[str, packed.Ledger] | None = {}  # None while loading
+        self._latest = 0  # the latest instant seen (a write, or the clock at load): horizons count back from it
+        self._r_horizon = 0  # refusals before it have expired
+        self._pending: list[tuple[str, tuple[int, str, int, float]]] = []
         self._lock = threading.Lock()
         self._flush_interval = flush_interval
         self._task: asyncio.Task[None] | None = None
+        self._loader: asyncio.Task[None] | None = None
+        self._loading_since = time.monotonic()
+        self._load_error = ""
+        self._closing = False
+        self._early: list[tuple[str, str, int, datetime]] = []  # refusals/opt-outs recorded while loading
+        self._seq = 0  # the last rowid given to a written row
+        self._unsnapshotted = 0  # rows written since the snapshot on disk was taken
+        self._sweep_at = 0  # the next shard a sweep prunes
+        self._sweep_due = 0.0  # monotonic time of the next sweep and SQLite prune
+        self.loaded: _Loaded | None = None  # how the history was loaded (for logs, the bench and tests)
+        self.snapshot_path = snapshot_mod.path_for(path) if path is not None and snapshot else None
         self._db: sqlite3.Connection | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,47 +182,223 @@ class EmbeddedState:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            self._load()
+            self._seq = max(self._db.execute(f"SELECT coalesce(max(rowid), 0) FROM {t}").fetchone()[0]
+                            for t in _TABLES)
+            self._ledgers = None
+            if not background_load:
+                loaded = self._read()
+                self._install(loaded)
+                self._prune_db()
+                if loaded.stale:
+                    self._write_snapshot(snapshot_mod.flat(loaded.ledgers), loaded.tails)
 
     @classmethod
-    def from_url(cls, url: str, *, retention: Retention) -> EmbeddedState:
+    def from_url(cls, url: str, *, retention: Retention, background_load: bool = False) -> EmbeddedState:
         if url.startswith("memory://"):
             return cls(None, retention=retention)
         if url.startswith("sqlite://"):
-            return cls(Path(url.removeprefix("sqlite://")), retention=retention)
+            return cls(Path(url.removeprefix("sqlite://")), retention=retention, background_load=background_load)
         raise ValueError(f"not an embedded state URL: {url!r}")
 
     def set_retention(self, retention: Retention) -> None:
         # Pruning reads self.retention at each write, so a longer retention applies from the next call on:
         # nothing still in memory is dropped under the old, shorter horizon. (What a shorter one dropped is gone.)
         self.retention = retention
+        self._ret_s = int(retention.attempts.total_seconds())
 
-    def _load(self) -> None:
-        assert self._db is not None
+    @property
+    def healthy(self) -> bool:
+        """False while the history is loading (``/healthz`` and ``dnc_state_up`` say so)."""
+        return self._ledgers is not None
+
+    @property
+    def last_error(self) -> str:
+        return self._load_error or ("" if self._ledgers is not None else "call history loading")
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def _read(self) -> _Loaded:
+        """Read the history (in the loader thread, or the constructor): snapshot + later rows, or SQLite alone."""
+        assert self.path is not None
+        started = time.perf_counter()
         now = self._clock()
-        self._db.execute("DELETE FROM attempts WHERE at < ?", (_ts(now - self.retention.attempts),))
-        self._db.execute("DELETE FROM refusals WHERE at < ?", (_ts(now - self.retention.kept_refusals),))
-        for prof, num, at in self._db.execute("SELECT professional, number, at FROM attempts ORDER BY at"):
-            self._attempts[(prof, num)].append(_dt(at))
-        for prof, num, at in self._db.execute("SELECT professional, number, at FROM refusals"):
-            self._refusals[(prof, num)] = _dt(at)
-        for prof, num, at in self._db.execute("SELECT professional, number, at FROM optouts"):
-            self._optouts[(prof, num)] = _dt(at)
-        self._db.execute("DELETE FROM consents WHERE at < ?", (_ts(now - self.retention.kept_refusals),))
-        for prof, num, at in self._db.execute("SELECT professional, number, at FROM consents"):
-            self._consents[(prof, num)] = _dt(at)
+        latest = packed.stamp(now)
+        horizon = latest - self._ret_s
+        r_horizon = packed.stamp(now - self.retention.kept_refusals)
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            db.execute("BEGIN")  # one read transaction: the rows and the tails are of one state of the file
+            tails = _tails(db)
+            found = self._from_snapshot(db, horizon)
+            ledgers, after, source = found if found is not None else ({}, dict.fromkeys(_TABLES, 0), "sqlite")
+            rows = 0
+
+            def ledger(prof: str) -> packed.Ledger:
+                led = ledgers.get(prof)
+                if led is None:
+                    led = ledgers[prof] = packed.Ledger()
+                return led
+
+            if found is None:  # everything from SQLite: in key order, built without a bisection
+                cur = db.execute(f"SELECT professional, number, {_STAMP_SQL} FROM attempts WHERE at >= ? "
+                                 "ORDER BY professional, number, at", (packed.instant(horizon).timestamp(),))
+                builders: dict[str, packed.RunsBuilder] = {}
+                # about how many rows (sizes the shards): from the rowids, without counting 30 million rows
+                estimate = db.execute("SELECT coalesce(max(rowid) - min(rowid) + 1, 0) FROM attempts").fetchone()[0]
+                while batch := cur.fetchmany(_BATCH):
+                    if self._closing:
+                        raise StateUnavailable("closed while loading")
+                    rows += len(batch)
+                    for prof, group in groupby(batch, itemgetter(0)):
+                        b = builders.get(prof)
+                        if b is None:
+                            b = builders[prof] = packed.RunsBuilder(estimate)
+                        b.extend((k, t) for _, k, t in group)
+                for prof, b in builders.items():
+                    ledger(prof).attempts = b.done()
+            else:  # the rows after the snapshot, in the order they were written
+                cur = db.execute(f"SELECT professional, number, {_STAMP_SQL} FROM attempts WHERE rowid > ? "
+                                 "AND at >= ? ORDER BY rowid", (after["attempts"], packed.instant(horizon).timestamp()))
+                while batch := cur.fetchmany(_BATCH):
+                    if self._closing:
+                        raise StateUnavailable("closed while loading")
+                    rows += len(batch)
+                    for prof, k, t in batch:
+                        ledger(prof).attempts.add(k, t, horizon)
+            for table, later in (("refusals", True), ("optouts", False), ("consents", True)):
+                cur = db.execute(f"SELECT professional, number, {_STAMP_SQL} FROM {table} WHERE rowid > ?",
+                                 (after[table],))
+                for prof, k, t in cur:
+                    rows += 1
+                    if not later or t >= r_horizon:
+                        getattr(ledger(prof), table).put(k, t, later=later)
+        finally:
+            db.close()
+        return _Loaded(ledgers, latest, source, rows, tails, time.perf_counter() - started,
+                       stale=rows > SNAPSHOT_MIN_ROWS or (found is None and bool(ledgers)))
+
+    def _from_snapshot(self, db: sqlite3.Connection,
+                       horizon: int) -> tuple[dict[str, packed.Ledger], dict[str, int], str] | None:
+        """The snapshot's ledgers and the rowids it covers, if it is there and fits this database (else None,
+        saying why: the caller reads SQLite instead)."""
+        path = self.snapshot_path
+        if path is None or not path.exists():
+            return None
+        try:
+            header, ledgers = snapshot_mod.read(path)
+            if header.get("retention_attempts", 0) < self._ret_s or \
+                    header.get("retention_refusals", 0) < self.retention.kept_refusals.total_seconds():
+                raise snapshot_mod.SnapshotError(f"{path}: taken with a shorter retention than today's")
+            after = {}
+            for table in _TABLES:
+                tail = header["tails"][table]  # [rowid, number, at] of the table's last row, or None
+                after[table] = self._check_tail(db, table, tail, horizon, path)
+        except (snapshot_mod.SnapshotError, KeyError, TypeError, ValueError) as e:
+            log.warning("state: snapshot not used, reading the whole history from SQLite: %s", e)
+            return None
+        return ledgers, after, "snapshot"
+
+    @staticmethod
+    def _check_tail(db: sqlite3.Connection, table: str, tail: list[Any] | None, horizon: int, path: Path) -> int:
+        if tail is None:
+            return 0
+        rowid, number, at = int(tail[0]), int(tail[1]), float(tail[2])
+        top = db.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0]
+        if top < rowid:
+            raise snapshot_mod.SnapshotError(f"{path}: covers {table} up to row {rowid}, the database ends at {top}")
+        row = db.execute(f"SELECT number, at FROM {table} WHERE rowid = ?", (rowid,)).fetchone()
+        if row is None:
+            # Gone since: an attempt pruned, a refusal replaced by a later one. Anything else: another database.
+            if table == "attempts" and packed.stamp_of_ts(at) >= horizon:
+                raise snapshot_mod.SnapshotError(f"{path}: row {rowid} of {table} is not in the database")
+        elif (row[0], row[1]) != (number, at):
+            raise snapshot_mod.SnapshotError(f"{path}: row {rowid} of {table} differs: not this database's snapshot")
+        return rowid
+
+    def _install(self, loaded: _Loaded) -> None:
+        """Put a loaded history in service (on the loop's thread), with what was recorded while it loaded."""
+        self.loaded = loaded
+        self._latest = max(self._latest, loaded.latest)
+        self._r_horizon = packed.stamp(self._clock() - self.retention.kept_refusals)
+        ledgers = loaded.ledgers
+        self._ledgers = ledgers
+        early, self._early = self._early, []
+        for kind, prof, key, at in early:
+            if kind == "refusals":
+                self.refusal_now(prof, key, at, write=False)
+            elif kind == "consents":
+                self.consent_now(prof, key, at, write=False)
+            else:
+                self.optout_now(prof, key, at, write=False)
+        log.info("state: call history loaded from %s in %.2f s (%d rows read from SQLite, %d attempts)",
+                 loaded.source, loaded.seconds, loaded.rows,
+                 sum(led.attempts.attempts() for led in ledgers.values()))
+
+    async def _load_in_background(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loaded = await loop.run_in_executor(None, self._read)
+            flat = await loop.run_in_executor(None, snapshot_mod.flat, loaded.ledgers) if loaded.stale else None
+        except Exception as e:
+            if not self._closing:
+                self._load_error = f"call history not loaded: {e}"
+                log.exception("state: cannot load the call history from %s: calls stay blocked (state_unavailable)",
+                              self.path)
+            return
+        if self._closing:
+            return
+        self._install(loaded)
+        if flat is not None:  # taken before anything changed it: the rows read, and none after
+            await loop.run_in_executor(None, self._write_snapshot, flat, loaded.tails)
+
+    def _write_snapshot(self, flat: dict[str, list[array[int]]],
+                        tails: dict[str, list[Any] | None] | None = None) -> None:
+        """Write the snapshot of ``flat``, the columns of the ledgers when the database's tables ended at ``tails``
+        (None: now, the database holding what memory does)."""
+        if self.snapshot_path is None or self.path is None:
+            return
+        try:
+            if tails is None:
+                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                try:
+                    tails = _tails(db)
+                finally:
+                    db.close()
+            snapshot_mod.write(self.snapshot_path, flat, {
+                "tails": tails,
+                "retention_attempts": self._ret_s,
+                "retention_refusals": int(self.retention.kept_refusals.total_seconds()),
+            })
+        except (OSError, sqlite3.Error) as e:
+            log.error("state: cannot write the history snapshot %s: %s (the next start reads SQLite)",
+                      self.snapshot_path, e)
+
+    def _loading(self) -> StateLoading:
+        return StateLoading(self._load_error or
+                            f"call history loading ({time.monotonic() - self._loading_since:.0f} s)")
+
+    def _ready(self) -> dict[str, packed.Ledger]:
+        ledgers = self._ledgers
+        if ledgers is None:
+            raise self._loading()
+        return ledgers
+
+    def _ledger(self, ledgers: dict[str, packed.Ledger], professional: str) -> packed.Ledger:
+        led = ledgers.get(professional)
+        if led is None:
+            led = ledgers[professional] = packed.Ledger()
+        return led
 
     # -- reads -------------------------------------------------------------------------------------
 
     def history_now(self, professional: str, key: int) -> History:
-        k = (professional, key)
-        attempts = self._attempts.get(k)
-        refusal = self._refusals.get(k)
-        optout = self._optouts.get(k)
-        consent = self._consents.get(k) if self._consents else None
-        if attempts is None and refusal is None and optout is None and consent is None:
+        ledgers = self._ledgers
+        if ledgers is None:
+            raise self._loading()
+        led = ledgers.get(professional)
+        if led is None:
             return EMPTY_HISTORY
-        return History(tuple(attempts or ()), refusal, optout, consent)
+        return led.history(key, self._latest - self._ret_s, self._r_horizon)
 
     async def history(self, professional: str, key: int) -> History:
         return self.history_now(professional, key)
@@ -168,16 +407,26 @@ class EmbeddedState:
         """How many attempts the store keeps for the number when that is all its history holds; None when it
         also has a refusal or an opt-out. For a caller that decides from the count alone while it is below every
         cap (an offline replay: no History built per call) and reads :meth:`history_now` otherwise."""
-        k = (professional, key)
-        refusals, optouts, consents = self._refusals, self._optouts, self._consents
-        if (refusals and k in refusals) or (optouts and k in optouts) or (consents and k in consents):
-            return None  # most stores have none of them: no look-up
-        attempts = self._attempts.get(k)
-        return len(attempts) if attempts else 0
+        led = self._ready().get(professional)
+        if led is None:
+            return 0
+        if led.refusals.get(key) is not None or led.optouts.get(key) is not None or led.consents.get(key) is not None:
+            return None
+        return led.attempts.count(key, self._latest - self._ret_s)
 
     def known_keys(self, professional: str) -> Collection[int] | None:
-        return {key for table in (self._attempts, self._refusals, self._optouts, self._consents)
-                for prof, key in table if prof == professional}
+        ledgers = self._ledgers
+        if ledgers is None:
+            return None  # not yet known: ask by number (and be told it is loading)
+        led = ledgers.get(professional)
+        found = BitMap64()
+        if led is not None:
+            for table in (led.attempts, led.refusals, led.optouts, led.consents):
+                for keys in table.numbers():
+                    found.update(keys)
+        # A roaring bitmap (a few bytes a number, not a set's ~60): sized, iterable and with `in`, which the
+        # stubs do not declare as Collection.
+        return cast(Collection[int], found)
 
     async def histories(self, professional: str, keys: Sequence[int]) -> dict[int, History]:
         found = {}
@@ -190,50 +439,66 @@ class EmbeddedState:
     # -- writes ------------------------------------------------------------------------------------
 
     def attempt_now(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
-        k = (professional, key)
-        times = self._attempts[k]
-        horizon = at - self.retention.attempts
-        while times and times[0] < horizon:
-            times.pop(0)
-        if cap is not None and sum(1 for t in times if t >= cap.since) >= cap.limit:
-            return False
-        times.append(at)
-        if self._db is not None:  # memory:// (tests, offline replays): not even the row's tuple
-            self._queue("attempts", (professional, key, _ts(at)))
-        return True
+        ledgers = self._ledgers
+        if ledgers is None:
+            raise self._loading()
+        led = ledgers.get(professional) or self._ledger(ledgers, professional)
+        t = packed.stamp(at)
+        if t > self._latest:
+            self._latest = t
+        if cap is None:
+            counted = led.attempts.add(key, t, t - self._ret_s)
+        else:
+            counted = led.attempts.add(key, t, t - self._ret_s, packed.stamp(cap.since), cap.limit)
+        if counted and self._db is not None:  # memory:// (tests, offline replays): not even the row's tuple
+            self._queue("attempts", professional, key, at)
+        return counted
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
         return self.attempt_now(professional, key, at, cap)
 
-    def refusal_now(self, professional: str, key: int, at: datetime) -> None:
-        prev = self._refusals.get((professional, key))
-        if prev is None or at > prev:
-            self._refusals[(professional, key)] = at
-            self._queue("refusals", (professional, key, _ts(at)))
+    def refusal_now(self, professional: str, key: int, at: datetime, *, write: bool = True) -> None:
+        ledgers = self._ledgers
+        if ledgers is None:  # loading: written now, applied once loaded
+            self._early.append(("refusals", professional, key, at))
+            self._queue("refusals", professional, key, at)
+            return
+        if self._ledger(ledgers, professional).refusals.put(key, packed.stamp(at), later=True) and write:
+            self._queue("refusals", professional, key, at)
 
     async def record_refusal(self, professional: str, key: int, at: datetime) -> None:
         self.refusal_now(professional, key, at)
 
-    def optout_now(self, professional: str, key: int, at: datetime) -> None:
-        if (professional, key) not in self._optouts:
-            self._optouts[(professional, key)] = at
-            self._queue("optouts", (professional, key, _ts(at)))
+    def optout_now(self, professional: str, key: int, at: datetime, *, write: bool = True) -> None:
+        ledgers = self._ledgers
+        if ledgers is None:  # loading: written now (SQLite keeps the first), applied once loaded
+            self._early.append(("optouts", professional, key, at))
+            self._queue("optouts", professional, key, at)
+            return
+        if self._ledger(ledgers, professional).optouts.put(key, packed.stamp(at), later=False) and write:
+            self._queue("optouts", professional, key, at)
 
     async def record_optout(self, professional: str, key: int, at: datetime) -> None:
         self.optout_now(professional, key, at)
 
-    def consent_now(self, professional: str, key: int, at: datetime) -> None:
-        prev = self._consents.get((professional, key))
-        if prev is None or at > prev:
-            self._consents[(professional, key)] = at
-            self._queue("consents", (professional, key, _ts(at)))
+    def consent_now(self, professional: str, key: int, at: datetime, *, write: bool = True) -> None:
+        ledgers = self._ledgers
+        if ledgers is None:  # loading: written now, applied once loaded
+            self._early.append(("consents", professional, key, at))
+            self._queue("consents", professional, key, at)
+            return
+        if self._ledger(ledgers, professional).consents.put(key, packed.stamp(at), later=True) and write:
+            self._queue("consents", professional, key, at)
 
     async def record_consent(self, professional: str, key: int, at: datetime) -> None:
         self.consent_now(professional, key, at)
 
-    def _queue(self, table: str, row: tuple[str, int, float]) -> None:
+    def _queue(self, table: str, professional: str, key: int, at: datetime) -> None:
         if self._db is None:
             return
+        self._seq += 1
+        self._unsnapshotted += 1
+        row = (self._seq, professional, key, _ts(at))
         with self._lock:
             self._pending.append((table, row))
 
@@ -249,8 +514,16 @@ class EmbeddedState:
             with self._db:
                 self._db.execute("BEGIN")
                 for table, row in pending:
-                    verb = "INSERT" if table == "attempts" else "INSERT OR REPLACE"
-                    self._db.execute(f"{verb} INTO {table} (professional, number, at) VALUES (?, ?, ?)", row)
+                    if table == "attempts":
+                        self._db.execute("INSERT INTO attempts (rowid, professional, number, at) VALUES (?, ?, ?, ?)",
+                                         row)
+                    elif table in _LATEST:  # the latest refusal (consent): an earlier one never replaces it
+                        self._db.execute(f"INSERT INTO {table} (rowid, professional, number, at) VALUES (?, ?, ?, ?) "
+                                         "ON CONFLICT (professional, number) DO UPDATE SET rowid = excluded.rowid, "
+                                         f"at = excluded.at WHERE excluded.at > {table}.at", row)
+                    else:  # the first opt-out stands
+                        self._db.execute("INSERT OR IGNORE INTO optouts (rowid, professional, number, at) "
+                                         "VALUES (?, ?, ?, ?)", row)
         except sqlite3.Error as e:
             # Keep the rows: the next flush retries (a full disk may be freed).
             with self._lock:
@@ -259,9 +532,59 @@ class EmbeddedState:
             return 0
         return len(pending)
 
+    # -- upkeep ------------------------------------------------------------------------------------
+
+    def _prune_db(self) -> None:
+        """Delete the rows no window needs any more (never a table's last row: see _PRUNE)."""
+        if self._db is None:
+            return
+        now = self._clock()
+        try:
+            with self._db:
+                self._db.execute(_PRUNE.format(table="attempts"), (_ts(now - self.retention.attempts),))
+                for table in _LATEST:
+                    self._db.execute(_PRUNE.format(table=table), (_ts(now - self.retention.kept_refusals),))
+        except sqlite3.Error as e:
+            log.error("state: cannot prune %s: %s", self.path, e)
+
+    def sweep_step(self, shards: int = SWEEP_SHARDS) -> bool:
+        """Prune the next ``shards`` shards of every ledger (memory held by numbers not called since their attempts
+        expired); True when a pass over every shard has just ended."""
+        ledgers = self._ledgers
+        if ledgers is None:
+            return False
+        if self._sweep_at == 0:
+            now = self._clock()
+            self._latest = max(self._latest, packed.stamp(now))
+            self._r_horizon = packed.stamp(now - self.retention.kept_refusals)
+        horizon = self._latest - self._ret_s
+        lo = self._sweep_at
+        hi = lo + shards
+        end = 0
+        for led in ledgers.values():
+            for s in range(lo, min(hi, led.attempts.shards)):
+                led.attempts.prune_shard(s, horizon)
+            for s in range(lo, min(hi, led.refusals.shards)):
+                led.refusals.prune_shard(s, self._r_horizon)
+            for s in range(lo, min(hi, led.consents.shards)):
+                led.consents.prune_shard(s, self._r_horizon)
+            end = max(end, led.attempts.shards, led.refusals.shards, led.consents.shards)
+        self._sweep_at = 0 if hi >= end else hi
+        return self._sweep_at == 0
+
     async def start(self) -> None:
-        if self._db is not None and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._flusher(), name="state-flusher")
+        loop = asyncio.get_running_loop()
+        if self._ledgers is None and self._loader is None:
+            self._loading_since = time.monotonic()
+            self._loader = loop.create_task(self._load_in_background(), name="state-loader")
+        if self._task is None:
+            self._task = loop.create_task(self._flusher(), name="state-flusher")
+
+    async def wait_loaded(self) -> bool:
+        """Wait for the background load (a caller's timeout leaves it running); True if the history is in place."""
+        if self._ledgers is None and self._loader is not None:
+            await asyncio.shield(self._loader)
+        return self._ledgers is not None
 
     async def _flusher(self) -> None:
         loop = asyncio.get_running_loop()
@@ -269,15 +592,27 @@ class EmbeddedState:
             await asyncio.sleep(self._flush_interval)
             if self._pending:
                 await loop.run_in_executor(None, self.flush)
+            if self._ledgers is None:
+                continue
+            if self._sweep_at or time.monotonic() >= self._sweep_due:
+                if self._sweep_at == 0 and self._db is not None:
+                    await loop.run_in_executor(None, self._prune_db)
+                if self.sweep_step():
+                    self._sweep_due = time.monotonic() + SWEEP_EVERY
 
     async def close(self) -> None:
+        self._closing = True
+        await cancel(self._loader)
         await cancel(self._task)
-        self._task = None
+        self._task = self._loader = None
         self.close_now()
 
     def close_now(self) -> None:
+        self._closing = True
         if self._db is not None:
             self.flush()
+            if self._ledgers is not None and self._unsnapshotted and not self._pending:
+                self._write_snapshot(snapshot_mod.flat(self._ledgers))
             self._db.close()
             self._db = None
 
@@ -287,11 +622,12 @@ def open_store(url: str, *, retention: Retention,
                retry_interval: float = REDIS_DEFAULTS.retry_interval,
                failures_to_open: int = REDIS_DEFAULTS.failures_to_open,
                max_connections: int = REDIS_DEFAULTS.max_connections,
-               warm_connections: int = REDIS_DEFAULTS.warm_connections) -> StateStore:
+               warm_connections: int = REDIS_DEFAULTS.warm_connections, background_load: bool = False) -> StateStore:
     """The store for a ``[gateway] state`` URL, keeping history for ``retention``.
 
     The other keywords are the ``[gateway] state_*`` settings of the Redis backend (its URL's query parameters
     ``socket_timeout`` and ``socket_connect_timeout`` win over them); the embedded store has no use for them.
+    ``background_load``: an embedded store reads its history in a thread once started (see EmbeddedState).
     """
     if url.startswith(("redis://", "rediss://", "redis+sentinel://", "redis+cluster://")):
         # lazy: redis-py is imported only when a redis:// state is configured (start-up time of the CLI).
@@ -301,4 +637,4 @@ def open_store(url: str, *, retention: Retention,
             connect_timeout=connect_timeout, op_timeout=op_timeout, retry_interval=retry_interval,
             failures_to_open=failures_to_open, max_connections=max_connections,
             warm_connections=min(warm_connections, max_connections)))
-    return EmbeddedState.from_url(url, retention=retention)
+    return EmbeddedState.from_url(url, retention=retention, background_load=background_load)
