@@ -41,6 +41,7 @@ import random
 import re
 import shutil
 import signal
+import statistics
 import struct
 import subprocess
 import sys
@@ -468,14 +469,18 @@ def report(rounds: list[Round], lines: dict[str, dict[str, float]], meta: dict[s
             calls = [x for r in rs for x in r.numbers]
             got = [pdd[PREFIX[v] + x] * 1000 for x in calls if PREFIX[v] + x in pdd]
             n = len(calls)
+            per_round = [pr for r in rs
+                         if (pr := [pdd[PREFIX[v] + x] * 1000 for x in r.numbers if PREFIX[v] + x in pdd])]
             server = {"a": None, "b": "bare", "c": "gateway", "d": "gateway-d"}[v]
             rows.append({
                 "rate": rate, "variant": v, "label": LABELS[v], "calls": n, "measured": len(got),
                 "failed": sum(r.failed for r in rs),
                 "p50_ms": pct(got, 50) if got else None, "p90_ms": pct(got, 90) if got else None,
                 "p99_ms": pct(got, 99) if got else None, "max_ms": max(got) if got else None,
-                "round_p50_ms": [pct(pr, 50) for r in rs
-                                 if (pr := [pdd[PREFIX[v] + x] * 1000 for x in r.numbers if PREFIX[v] + x in pdd])],
+                # Per round, in the order run: the rounds of the variants alternate, so round i of c and of b
+                # ran seconds apart, under the same load (a stall of the machine shows in one round, not all).
+                "round_p50_ms": [pct(pr, 50) for pr in per_round],
+                "round_p99_ms": [pct(pr, 99) for pr in per_round],
                 "asterisk_cpu_us": sum(r.cpu["asterisk"] for r in rs) / n * 1e6,
                 "server_cpu_us": sum(r.cpu[server] for r in rs) / n * 1e6 if server else None,
                 "machine_busy": sum(r.machine_busy * r.seconds for r in rs) / sum(r.seconds for r in rs),
@@ -531,16 +536,18 @@ def print_report(res: dict[str, Any]) -> None:
               f"| {ms(r['p99_ms'])} | {r['asterisk_cpu_us']:.0f} | {server} | {r['machine_busy']:.0%} |")
     pairs = (("c", "b"), ("b", "a"), ("c", "a"), ("c", "d"))
     print("\n| offered | " + " | ".join(f"{x} − {y} p50 ms | {x} − {y} p99 ms" for x, y in pairs)
-          + " | c − b p50, per round |")
-    print("|---|" + "---:|---:|" * len(pairs) + "---|")
+          + " | c − b p99, median of rounds | c − b p50, per round | c − b p99, per round |")
+    print("|---|" + "---:|---:|" * len(pairs) + "---:|---|---|")
     for rate in sorted({int(r["rate"]) for r in rows}):
         by = {r["variant"]: r for r in rows if r["rate"] == rate}
         if any(by[v]["p50_ms"] is None for v in VARIANTS):
             print(f"| {rate}/s | a variant has no measured call: see the logs in {res['work']} |")
             continue
         cells = [f"{by[x][k] - by[y][k]:+.2f}" for x, y in pairs for k in ("p50_ms", "p99_ms")]
-        per_round = [c - b for c, b in zip(by["c"]["round_p50_ms"], by["b"]["round_p50_ms"], strict=False)]
-        print(f"| {rate}/s | " + " | ".join(cells) + f" | {' '.join(f'{x:+.2f}' for x in per_round)} |")
+        p50s = [c - b for c, b in zip(by["c"]["round_p50_ms"], by["b"]["round_p50_ms"], strict=False)]
+        p99s = [c - b for c, b in zip(by["c"]["round_p99_ms"], by["b"]["round_p99_ms"], strict=False)]
+        print(f"| {rate}/s | " + " | ".join(cells) + f" | {statistics.median(p99s):+.2f} "
+              f"| {' '.join(f'{x:+.2f}' for x in p50s)} | {' '.join(f'{x:+.2f}' for x in p99s)} |")
     if res.get("fdatasync"):
         print("\nGateway c's syncs (strace -T, whole run, warm-up included):")
         for name, fd in res["fdatasync"].items():
