@@ -9,7 +9,7 @@ on the screening) leaving the agent, to the INVITE Asterisk sends the carrier fo
 kernel's, from one packet capture on the loopback interface (dumpcap, classic pcap, µs): on ``lo`` a packet is
 captured when it is sent, so neither SIPp's scheduling nor its logging is in the figure.
 
-One Asterisk runs asterisk-config/ as shipped (tests/e2e/pbx.py: the README's edits only), with three ways
+One Asterisk runs asterisk-config/ as shipped (tests/e2e/pbx.py: the README's edits only), with four ways
 through the same dialplan, in the same run:
 
 - ``a`` no AGI line: [dnc-outbound] and [dnc-screen] copied with the gateway's ``AGI()`` line replaced by an
@@ -19,13 +19,20 @@ through the same dialplan, in the same run:
   of AGI itself (a TCP connection, Asterisk writing the environment line by line, one round trip, the close);
 - ``c`` the shipped [dnc-outbound] itself, dialled as any agent dials, ``AGI()`` to ``dnc-gateway serve``
   with the production defaults: durable audit on (an ALLOW is answered once its record is on disk), embedded
-  state (``sqlite://``), INFO logging, a 1M-number opposition list.
+  state (``sqlite://``), INFO logging, a 1M-number opposition list;
+- ``d`` (diagnostic) a copy as in b, ``AGI()`` to a second gateway identical to c but for
+  ``[audit] durable_allow = false``: how much of c's time is the wait for the audit's sync.
+
+Each call's FastAGI connection is in the capture too, so its delay splits into spans (Asterisk up to the
+connect, the environment block, the server's think time, the answer's round trip, the close, Asterisk up to the
+carrier's INVITE): where the time goes, per variant, and in the slowest 1 % of calls. ``--strace`` runs gateway
+c under ``strace --seccomp-bpf -T`` to time its fdatasync calls (a profile: it slows c a little).
 
 The agent is SIPp (tests/e2e/sipp/agent.xml, agent2's digest credentials) calling distinct 076 numbers (none
 listed, so every call is allowed and reaches the carrier); the carrier is SIPp answering 486 at once
 (bench/sipp/carrier-busy.xml), so calls end quickly. Variants are interleaved in short rounds (each round
 one variant at the offered rate, the order rotated each round) so that whatever else loads the machine
-loads all three alike. Asterisk's, the AGI servers' and the whole machine's CPU are read from /proc per round.
+loads all four alike. Asterisk's, the AGI servers' and the whole machine's CPU are read from /proc per round.
 """
 
 from __future__ import annotations
