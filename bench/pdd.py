@@ -285,6 +285,10 @@ class Bench:
     def close(self) -> None:
         if self.pbx is not None:
             self.pbx.stop()
+        if self.strace and "gateway" in self.pids:
+            # strace detaches from its child when stopped: end the gateway itself, and strace exits with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pids["gateway"], signal.SIGTERM)
         for p in reversed(self.procs):
             stop(p)
 
