@@ -15,29 +15,34 @@ says how it was run for the record (Asterisk 23.4.1 built from source).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_sample
-from tests.state.redis_server import free_port
+from tests.e2e.pbx import (
+    ROOT,
+    SERVE,
+    SIPP_DIR,
+    Asterisk,
+    asterisk_config,
+    free_tcp_port,
+    free_udp_port,
+    listening,
+    stop,
+    wait_until,
+)
+from tests.e2e.pbx import edit as _edit
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "asterisk-config"
-SIPP_DIR = Path(__file__).parent / "sipp"
 ASTERISK = os.environ.get("DNC_ASTERISK") or shutil.which("asterisk")
 SIPP = shutil.which("sipp")
 TOKEN = "test-token"  # the sample config's admin token
@@ -46,8 +51,6 @@ AMI_SECRET = "change-me-to-a-long-random-secret"  # manager.conf's, as shipped
 pytestmark = pytest.mark.skipif(
     not (ASTERISK and SIPP),
     reason="needs a real Asterisk (DNC_ASTERISK=/path/to/sbin/asterisk or asterisk on PATH) and sipp")
-
-SERVE = "import sys; from gateway.cli import main; sys.exit(main())"
 
 # The screening must not depend on the hour the suite runs at: hours and holidays are tested elsewhere.
 CAMPAIGN_EDIT = "\ncheck_hours = false\ncheck_holidays = false\n"
@@ -59,11 +62,6 @@ exten => _8X.,1,NoOp(Unscreened call to ${EXTEN:1}: a bypass the AMI watcher mus
  same => n,Dial(PJSIP/${EXTEN:1}@${DNC_TRUNK},30)
  same => n,Hangup()
 """
-
-
-def _edit(text: str, old: str, new: str) -> str:
-    assert old in text, f"asterisk-config/ changed: {old!r} is gone (update the end-to-end test)"
-    return text.replace(old, new)
 
 
 @dataclass
@@ -95,7 +93,7 @@ class Gateway:
 @dataclass
 class Stack:
     root: Path
-    conf: Path  # asterisk.conf
+    pbx: Asterisk
     sip_port: int
     trunk_log: Path
     gateways: list[Gateway]
@@ -103,10 +101,7 @@ class Stack:
     calls: int = 0
 
     def cli(self, command: str) -> str:
-        assert ASTERISK is not None
-        out = subprocess.run([ASTERISK, "-C", str(self.conf), "-rx", command], capture_output=True, text=True,
-                             timeout=30)
-        return out.stdout
+        return self.pbx.cli(command)
 
     def use(self, a: int | None, b: int | None) -> None:
         """Point [globals] DNC_GW_A / DNC_GW_B at these gateways (None: a port nothing listens on)."""
@@ -173,48 +168,6 @@ def messages(trace: Path) -> list[tuple[bool, str]]:
     return out
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def asterisk_config(root: Path, sip_port: int, trunk_port: int, ami_port: int, gw_a: int, gw_b: int) -> Path:
-    etc = root / "etc"
-    etc.mkdir(parents=True)
-    dirs = {d: root / d for d in ("db", "keys", "spool", "run", "log")}
-    for d in dirs.values():
-        d.mkdir()
-    # Only the writable directories move; modules and sounds stay where the binary was built to find them.
-    (root / "asterisk.conf").write_text(
-        "[directories]\n"
-        f"astetcdir => {etc}\nastdbdir => {dirs['db']}\nastkeydir => {dirs['keys']}\n"
-        f"astspooldir => {dirs['spool']}\nastrundir => {dirs['run']}\nastlogdir => {dirs['log']}\n"
-        "[options]\nverbose = 3\n")
-    (etc / "logger.conf").write_text("[logfiles]\nfull => notice,warning,error,verbose\n")
-    ext = (CONFIG / "extensions.conf").read_text()
-    ext = _edit(ext, "DNC_GW_A=gw1:4573", f"DNC_GW_A=127.0.0.1:{gw_a}")
-    ext = _edit(ext, "DNC_GW_B=gw2:4573", f"DNC_GW_B=127.0.0.1:{gw_b}")
-    (etc / "extensions.conf").write_text(ext + BYPASS_CONTEXT)
-    sip = (CONFIG / "pjsip.conf").read_text()
-    sip = _edit(sip, "bind = 0.0.0.0:5060", f"bind = 127.0.0.1:{sip_port}")
-    sip = _edit(sip, "contact = sip:sip.carrier.example:5060", f"contact = sip:127.0.0.2:{trunk_port}")
-    sip = _edit(sip, "match = sip.carrier.example", "match = 127.0.0.2")
-    sip = _edit(sip, "qualify_frequency = 30", "qualify_frequency = 0")  # the carrier scenario takes INVITEs only
-    (etc / "pjsip.conf").write_text(sip)
-    ami = _edit((CONFIG / "manager.conf").read_text(), "port = 5038", f"port = {ami_port}")
-    (etc / "manager.conf").write_text(ami)
-    shutil.copy(CONFIG / "modules.conf", etc / "modules.conf")
-    return root / "asterisk.conf"
-
-
 def start_gateway(root: Path, name: str, answer: str, ami_port: int | None) -> Gateway:
     conf = write_sample(root / name)
     text = conf.read_text()
@@ -226,7 +179,7 @@ def start_gateway(root: Path, name: str, answer: str, ami_port: int | None) -> G
         text += (f'\n[ami]\nhost = "127.0.0.1"\nport = {ami_port}\nusername = "dncgw"\nsecret = "{AMI_SECRET}"\n'
                  'trunk_prefix = "PJSIP/trunk"\nhangup_bypass = true\nping_interval = 1\n')
     conf.write_text(text)
-    agi_port, web_port = free_port(), free_port()
+    agi_port, web_port = free_tcp_port(), free_tcp_port()
     log = root / f"{name}.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
@@ -236,13 +189,11 @@ def start_gateway(root: Path, name: str, answer: str, ami_port: int | None) -> G
             stdout=subprocess.DEVNULL, stderr=err)
     gw = Gateway(name, agi_port, web_port, proc, log)
 
-    def listening() -> bool:
+    def up() -> bool:
         assert proc.poll() is None, f"{name} exited: {log.read_text()[-2000:]}"
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", web_port), timeout=0.2):
-            return True
-        return False
+        return listening(web_port)
 
-    wait_until(listening, f"{name} to listen", 30)
+    wait_until(up, f"{name} to listen", 30)
     return gw
 
 
@@ -250,10 +201,11 @@ def start_gateway(root: Path, name: str, answer: str, ami_port: int | None) -> G
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert ASTERISK is not None and SIPP is not None
     root = tmp_path_factory.mktemp("pbx")
-    sip_port, trunk_port, ami_port, dead_port = free_udp_port(), free_udp_port(), free_port(), free_port()
+    sip_port, trunk_port, ami_port, dead_port = free_udp_port(), free_udp_port(), free_tcp_port(), free_tcp_port()
     gateways: list[Gateway] = []
     trunk_log = root / "trunk-messages.log"
-    trunk = pbx = None
+    trunk: subprocess.Popen[bytes] | None = None
+    pbx: Asterisk | None = None
     try:
         trunk = subprocess.Popen(
             [SIPP, "-sf", str(SIPP_DIR / "trunk.xml"), "-i", "127.0.0.2", "-p", str(trunk_port), "-nostdin",
@@ -263,27 +215,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         gateways.append(start_gateway(root, "gw1", "set_variable", ami_port))
         gateways.append(start_gateway(root, "gw2", "mset", None))
         conf = asterisk_config(root / "asterisk", sip_port, trunk_port, ami_port, gateways[0].agi_port,
-                               gateways[1].agi_port)
-        with (root / "asterisk.out").open("wb") as out:
-            pbx = subprocess.Popen([ASTERISK, "-C", str(conf), "-f", "-n", "-vvv"], cwd=root,
-                                   stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        s = Stack(root, conf, sip_port, trunk_log, gateways, dead_port)
-        wait_until(lambda: pbx.poll() is None and "fully booted" in s.cli("core waitfullybooted"), "Asterisk to boot",
-                   60)
+                               gateways[1].agi_port, BYPASS_CONTEXT)
+        pbx = Asterisk(ASTERISK, conf, root)
+        s = Stack(root, pbx, sip_port, trunk_log, gateways, dead_port)
+        pbx.wait_booted()
         wait_until(lambda: gateways[0].metric("dnc_ami_connected") == 1, "the AMI watcher to log in", 20)
         yield s
     finally:
-        if pbx is not None and pbx.poll() is None:
-            with contextlib.suppress(Exception):
-                subprocess.run([ASTERISK, "-C", str(conf), "-rx", "core stop now"], capture_output=True, timeout=30)
-        for p in [q for q in (trunk, pbx) if q is not None] + [g.proc for g in gateways]:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
+        if pbx is not None:
+            pbx.stop()
+        for p in [q for q in (trunk,) if q is not None] + [g.proc for g in gateways]:
+            stop(p)
 
 
 def _one(records: list[dict[str, object]]) -> dict[str, object]:
