@@ -25,8 +25,9 @@ from gateway.numbers import Normaliser, Number
 from gateway.policy.engine import Call
 from gateway.registry import snapshot
 from gateway.registry.deltas import write_delta
-from gateway.registry.loaders import FORMATS, LoadReport, load_list
+from gateway.registry.loaders import FORMATS, load_list
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
+from gateway.registry.report import LoadReport
 from gateway.registry.sidestore import EntryKind, SideStore, default_path
 from gateway.state.model import StateUnavailable
 

@@ -25,8 +25,9 @@ from pyroaring import BitMap64, FrozenBitMap64
 
 from gateway.numbers import Normaliser
 from gateway.registry import snapshot
-from gateway.registry.loaders import LoadReport, _lines, load_list
+from gateway.registry.loaders import _lines, load_list
 from gateway.registry.model import MIN_BAD_LINES, ListSpec, RegistryError, RegistryList
+from gateway.registry.report import LoadReport
 
 __all__ = ["Delta", "DeltaReport", "apply_deltas", "find_deltas", "load_with_deltas", "read_delta", "write_delta"]
 

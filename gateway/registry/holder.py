@@ -23,8 +23,8 @@ from pathlib import Path
 
 from gateway.numbers import Normaliser
 from gateway.registry.deltas import load_with_deltas
-from gateway.registry.loaders import LoadReport
 from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryError, RegistryList
+from gateway.registry.report import LoadReport
 from gateway.registry.sidestore import consent_dates
 
 log = logging.getLogger(__name__)
