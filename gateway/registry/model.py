@@ -63,6 +63,7 @@ class ListSpec:
     sha256: str = ""
     poll_seconds: float = 0.0
     deltas: str = ""  # glob of dated delta files (+NUMBER / -NUMBER lines) applied on load, "" for none
+    country: str | None = None
 
 
 class RegistryError(Exception):

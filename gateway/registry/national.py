@@ -53,7 +53,9 @@ from pyroaring import BitMap64, FrozenBitMap64
 
 from gateway.registry.report import AS_OF, LoadReport
 
-__all__ = ["LAYOUTS", "Layout", "change_record", "detect", "nanp_number", "parse_national", "uk_number"]
+__all__ = [
+    "COUNTRY_FORMATS", "LAYOUTS", "Layout", "change_record", "detect", "nanp_number", "parse_national", "uk_number",
+]
 
 NANP_BASE = 10_000_000_000  # key of +1 NPA NXX XXXX: 1 * 10^10 + the ten national digits
 SUB_BLOCK_LINES = 4096
@@ -185,6 +187,9 @@ LAYOUTS: dict[str, Layout] = {
     "tps": Layout("tps", *_UK),
     "ctps": Layout("ctps", *_UK),
 }
+# The national format of a country's lists: how the change files of a list of that country (a snapshot of it,
+# say) read their numbers.
+COUNTRY_FORMATS = {"US": "ftc-dnc", "CA": "dncl", "GB": "tps"}
 
 
 def _slow_lines(lines: list[bytes], first_line: int, layout: Layout, report: LoadReport, keys: array[int]) -> None:
@@ -282,16 +287,22 @@ def detect(lines: list[bytes], home_country: str) -> str | None:
     ``AAA,NNNNNNN`` is the FTC's and the CRTC's layout (told apart by the first area code's country, which only
     labels the load: both read alike). Ten bare digits are NANP numbers only for a US or Canadian gateway, since
     elsewhere they may be a national number without its trunk 0 (``2079460000`` is London). Numbers of 0 and
-    ten digits are UK numbers (TPS): most lines of a French list have 0 and nine.
+    ten digits are UK numbers (TPS): a French list's have 0 and nine. Most lines must agree, so that a bad line
+    near the top does not change how the whole file is read.
     """
+
+    def most(pattern: re.Pattern[bytes], sample: list[bytes]) -> list[bytes]:
+        hits = [s for s in sample if pattern.match(s)]
+        return hits if 2 * len(hits) > len(sample) else []
+
     if not lines:
         return None
-    if all(_NANP_COMMA.match(s) for s in lines):
-        return _nanp_name(lines[0].replace(b",", b""))
-    if home_country in ("US", "CA") and all(_NANP_BARE.match(s) for s in lines):
-        return _nanp_name(lines[0])
-    squeezed = [s.replace(b" ", b"") for s in lines]
-    if all(_UK_NATIONAL.match(s) for s in squeezed) and 2 * sum(len(s) == 11 for s in squeezed) > len(squeezed):
+    if hits := most(_NANP_COMMA, lines):
+        return _nanp_name(hits[0].replace(b",", b""))
+    if home_country in ("US", "CA") and (hits := most(_NANP_BARE, lines)):
+        return _nanp_name(hits[0])
+    uk = most(_UK_NATIONAL, [s.replace(b" ", b"") for s in lines])
+    if uk and 2 * sum(len(s) == 11 for s in uk) > len(lines):
         return "tps"
     return None
 
