@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import phonenumbers
+from phonenumbers import timezone as pn_timezone
 from pyroaring import BitMap, BitMap64, FrozenBitMap64
 
 from gateway import config as gwconfig
@@ -214,11 +215,15 @@ US_SPAN = (8_000_000 // CONTAINER) * CONTAINER
 
 
 def us_area_codes() -> list[int]:
-    """Area codes phonenumbers reads as US (so that a dialled number is valid and reaches the registry)."""
+    """Geographic area codes phonenumbers reads as US (so that a dialled number is valid and reaches the
+    registry): not toll-free or 5XX personal numbers, which are in no zone (phonenumbers gives them every US
+    zone) and are not what the registry holds."""
     out = []
     for ac in range(201, 990):
         num = phonenumbers.parse(f"+1{ac}2345678")
-        if phonenumbers.is_valid_number(num) and phonenumbers.region_code_for_number(num) == "US":
+        if (phonenumbers.is_valid_number(num) and phonenumbers.region_code_for_number(num) == "US"
+                and phonenumbers.number_type(num) == phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE
+                and len(pn_timezone.time_zones_for_number(num)) <= 2):
             out.append(ac)
     return out
 
