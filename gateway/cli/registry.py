@@ -23,10 +23,11 @@ from gateway.cli.runtime import load_gateway, load_runtime_config, normaliser_of
 from gateway.config import Config, GatewaySection
 from gateway.numbers import Normaliser, Number
 from gateway.proof.gather import Request, gather
-from gateway.registry import snapshot
+from gateway.registry import national, snapshot
 from gateway.registry.deltas import write_delta
-from gateway.registry.loaders import FORMATS, LoadReport, load_list
+from gateway.registry.loaders import FORMATS, detect_format, load_list
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
+from gateway.registry.report import LoadReport
 from gateway.registry.sidestore import EntryKind, SideStore, default_path
 from gateway.state.model import History, StateUnavailable
 
@@ -232,9 +233,20 @@ def _show(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"{args.file}: no such file{' or configured list' if config is not None else ''}")
     kind = ListKind(args.kind) if args.kind else spec.kind if spec is not None else None
+    fmt = str(spec.format) if spec is not None and spec.format != "auto" else detect_format(
+        path, kind or ListKind.OPPOSITION, normaliser.home_country)
+    layout = national.LAYOUTS.get(fmt)  # a national registry file: its records, read by its country's plan
+    if layout is not None and kind is None:
+        kind = ListKind.OPPOSITION
     rows: list[dict[str, Any]] = []
     with path.open(encoding="utf-8-sig", errors="replace") as f:
         for line_no, raw in enumerate(f, 1):
+            if layout is not None and (record := raw.strip()) and not record.startswith("#"):
+                key = layout.line(record.encode())
+                rows.append({"line": line_no, "text": record, "read": [f"+{key}"] if key else None})
+                if args.limit and len(rows) >= args.limit:
+                    break
+                continue
             text = raw.strip().split(";")[0].split(",")[0].strip().strip('"')
             if not text or text.startswith("#"):
                 continue
@@ -252,7 +264,8 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"file": str(path), "kind": str(kind), "lines": rows}, indent=2, ensure_ascii=False))
         return DONE
-    print(f"{path} ({kind}{', first ' + str(args.limit) + ' lines' if args.limit else ''}):")
+    shown_fmt = f", {fmt}" if layout else ""
+    print(f"{path} ({kind}{shown_fmt}{', first ' + str(args.limit) + ' lines' if args.limit else ''}):")
     for row in rows:
         shown = ", ".join(row["read"]) if row["read"] else "NOT READ (not a number)"
         print(f"  line {row['line']}: {row['text']} -> {shown}")

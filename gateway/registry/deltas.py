@@ -12,11 +12,18 @@ relative to the data directory). On load, deltas dated *after* the base list's a
 are applied in date order (undated ones last, by name); older ones are already part of the
 base and are skipped, so dropping in a new full extract retires them with no clean-up.
 ``dnc-gateway registry diff A B --list`` writes exactly this format.
+
+A list in a national format (``ftc-dnc``, ``dncl``, ``tps``, ``ctps``) takes its registry's change files as
+they come, in the same glob: a record with an add or delete flag column (``212,5551234,A``, ``D,416,1234567``;
+see :func:`national.change_record`) counts as ``+`` or ``-``, and its numbers are read by that country's plan
+(``+2125551234`` adds a US number, ``-07860338653`` removes a UK one). Name them so that they sort by date, or
+put an ``# as_of:`` line at the top: a change file has no date of its own otherwise.
 """
 
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -24,9 +31,10 @@ from pathlib import Path
 from pyroaring import BitMap64, FrozenBitMap64
 
 from gateway.numbers import Normaliser
-from gateway.registry import snapshot
-from gateway.registry.loaders import LoadReport, _lines, load_list
+from gateway.registry import national, snapshot
+from gateway.registry.loaders import _lines, load_list
 from gateway.registry.model import MIN_BAD_LINES, ListSpec, RegistryError, RegistryList
+from gateway.registry.report import LoadReport
 
 __all__ = ["Delta", "DeltaReport", "apply_deltas", "find_deltas", "load_with_deltas", "read_delta", "write_delta"]
 
@@ -51,9 +59,22 @@ class DeltaReport:
         return "; ".join(parts) or "no delta files"
 
 
+def _normalised(normaliser: Normaliser) -> Callable[[bytes], int | None]:
+    def number(body: bytes) -> int | None:
+        return normaliser.parse(body.decode("utf-8")).key or None
+
+    return number
+
+
 def read_delta(path: Path, normaliser: Normaliser, max_bad_share: float = 0.05,
-               min_bad_lines: int = MIN_BAD_LINES) -> Delta:
-    """Parse one delta file; a bad line is reported with its number and skipped, too many fail the file."""
+               min_bad_lines: int = MIN_BAD_LINES, fmt: str = "text") -> Delta:
+    """Parse one delta file; a bad line is reported with its number and skipped, too many fail the file.
+
+    ``fmt`` is the format of the list the file applies to: a national one reads numbers by its country's plan
+    and takes its registry's change records besides ``+``/``-`` lines.
+    """
+    layout = national.LAYOUTS.get(fmt)
+    number = layout.number if layout is not None else _normalised(normaliser)
     report = LoadReport(str(path), "delta")
     added, removed = BitMap64(), BitMap64()
     for line_no, raw in enumerate(_lines(path), 1):
@@ -72,17 +93,23 @@ def read_delta(path: Path, normaliser: Normaliser, max_bad_share: float = 0.05,
         report.lines += 1
         sign, body = s[:1], s[1:].strip()
         if sign not in (b"+", b"-"):
-            report.add_bad(line_no, "expected +NUMBER (addition) or -NUMBER (removal)", s)
+            record = national.change_record(s, number) if layout is not None else None
+            if record is None:
+                why = "expected +NUMBER (addition) or -NUMBER (removal)"
+                report.add_bad(line_no, why + (" or a change record with an A/D flag" if layout else ""), s)
+                continue
+            (added if record[0] else removed).add(record[1])
+            report.accepted += 1
             continue
         try:
-            number = normaliser.parse(body.decode("utf-8"))
+            key = number(body)
         except UnicodeDecodeError:
             report.add_bad(line_no, "not UTF-8")
             continue
-        if not number.key:
+        if key is None:
             report.add_bad(line_no, "not a phone number", s)
             continue
-        (added if sign == b"+" else removed).add(number.key)
+        (added if sign == b"+" else removed).add(key)
         report.accepted += 1
     report.refuse_if_too_bad(str(path), max_bad_share, min_bad_lines)
     both = added & removed
@@ -137,7 +164,10 @@ def load_with_deltas(spec: ListSpec, normaliser: Normaliser) -> tuple[RegistryLi
                             min_bad_lines=spec.min_bad_lines)
     if not spec.deltas:
         return lst, report
-    deltas = [read_delta(p, normaliser, spec.max_bad_share, spec.min_bad_lines) for p in find_deltas(spec.deltas)]
+    # Change files read numbers the way the list does: by its national format, or its country's (a snapshot).
+    fmt = report.format if report.format in national.LAYOUTS else national.COUNTRY_FORMATS.get(spec.country or "", "")
+    deltas = [read_delta(p, normaliser, spec.max_bad_share, spec.min_bad_lines, fmt or "text")
+              for p in find_deltas(spec.deltas)]
     lst, dreport = apply_deltas(lst, deltas)
     for d in dreport.applied:
         for line_no, why in d.report.bad:

@@ -35,8 +35,8 @@ from gateway.aio import cancel
 from gateway.numbers import Normaliser
 from gateway.registry.consent_csv import ConsentFile
 from gateway.registry.deltas import load_with_deltas
-from gateway.registry.loaders import LoadReport
 from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryError, RegistryList
+from gateway.registry.report import LoadReport
 from gateway.registry.sidestore import MAX_AGE_DAYS, PROOF_YEARS, ConsentDate, Overlay, SideStore, later
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ import re
 import struct
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
 from pathlib import Path
@@ -19,90 +18,43 @@ from typing import IO
 
 from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
-from gateway.numbers import _OVERSEAS, Kind, Normaliser, mask_digits
-from gateway.registry import consent_csv, snapshot
-from gateway.registry.model import MIN_BAD_LINES, KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
+from gateway.numbers import _OVERSEAS, Kind, Normaliser
+from gateway.registry import consent_csv, national, snapshot
+from gateway.registry.model import (
+    MIN_BAD_LINES,
+    KeyRanges,
+    ListFormat,
+    ListKind,
+    ListMeta,
+    RegistryError,
+    RegistryList,
+)
+from gateway.registry.report import AS_OF, LoadReport
 
-FORMATS = ("auto", "text", "bloctel-csv", "prefixes", "snapshot", "consent-csv")
-MAX_BAD_SAMPLES = 50
-
-_AS_OF = re.compile(rb"^#\s*as[_ -]of\s*[:=]\s*(\d{4}-\d{2}-\d{2})", re.I)
+FORMATS = tuple(f.value for f in ListFormat)
+DETECT_LINES = 20  # data lines of a file's head that format detection looks at
 _FR_FAST_EXCLUDED = frozenset({"262", "263", "692", "693", "269", "639", "590", "690", "691", "594",
                                "694", "596", "696", "697"})
 
 
-@dataclass(slots=True)
-class LoadReport:
-    """What a load saw; ``bad`` keeps the first few bad lines for the operator."""
-
-    source: str
-    format: str = ""
-    lines: int = 0
-    accepted: int = 0
-    bad_count: int = 0
-    bad: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
-    quotes: dict[int, str] = field(default_factory=dict)  # line number -> the line as quote() shows it
-    as_of: date | None = None
-    consents: consent_csv.ConsentFile | None = None  # a consent-csv file's dates, withdrawals and rows
-
-    def add_bad(self, line_no: int, why: str, raw: bytes = b"") -> None:
-        self.bad_count += 1
-        if len(self.bad) < MAX_BAD_SAMPLES:
-            self.bad.append((line_no, why))
-            if raw:
-                self.quotes[line_no] = quote(raw)
-
-    def samples(self, n: int = 5) -> str:
-        """The first ``n`` bad lines, each with its number, why, and the line itself (digits masked)."""
-        return "; ".join(f"line {line}: {why}" + (f" {q}" if (q := self.quotes.get(line)) else "")
-                         for line, why in self.bad[:n])
-
-    def refuse_if_too_bad(self, what: str, max_bad_share: float, min_bad_lines: int) -> None:
-        """Refuse the file when too many of its lines are bad: more than ``max_bad_share`` of them, and at
-        least ``min_bad_lines`` (one bad line in eight is noise, not a broken export) unless none is good."""
-        if not self.lines or self.bad_share <= max_bad_share:
-            return
-        if self.bad_count < min_bad_lines and self.accepted:
-            return
-        raise RegistryError(
-            f"{what}: {self.bad_count} of {self.lines} lines are not numbers ({self.bad_share:.1%} > max_bad_share "
-            f"{max_bad_share:.1%}, from {min_bad_lines} bad lines); first: {self.samples()}")
-
-    @property
-    def bad_share(self) -> float:
-        return self.bad_count / self.lines if self.lines else 0.0
-
-    def summary(self) -> str:
-        text = f"{self.source}: {self.lines} lines, {self.accepted} numbers, {self.bad_count} bad"
-        if self.bad:
-            text += "; " + self.samples()
-            if self.bad_count > 5:
-                text += f"; … {self.bad_count - 5} more"
-        return text
-
-
-def quote(raw: bytes, limit: int = 40) -> str:
-    """A bad line as the operator can find it in the file: its first characters, digit runs masked (a bad line
-    is often a number with a typo, and numbers are personal data)."""
-    text = raw.decode("utf-8", "replace")
-    return repr(mask_digits(text[:limit] + ("…" if len(text) > limit else "")))
-
-
-def detect_format(path: Path, kind: ListKind) -> str:
+def detect_format(path: Path, kind: ListKind, home_country: str = "") -> str:
+    """The format of a list file from its first bytes: a snapshot's magic, a Bloctel header, or the first data
+    lines all in one national registry layout (:func:`national.detect`); plain text otherwise."""
     with path.open("rb") as f:
         head = f.read(4096)
     if head.startswith(snapshot.MAGIC):
         return "snapshot"
     if kind is ListKind.BLOCKED_PREFIXES:
         return "prefixes"
-    for raw in head.lstrip(b"\xef\xbb\xbf").splitlines():
-        line = raw.strip()
-        if not line or line.startswith(b"#"):
-            continue
-        if consent_csv.looks_like(line):
-            return "consent-csv"
-        return "bloctel-csv" if line.lower().startswith(b"telephone;") else "text"
-    return "text"
+    raws = head.lstrip(b"\xef\xbb\xbf").splitlines()
+    if len(head) == 4096 and len(raws) > 1:
+        raws.pop()  # cut short by the read
+    data = [s for raw in raws if (s := raw.strip()) and not s.startswith(b"#")]
+    if data and consent_csv.looks_like(data[0]):
+        return "consent-csv"
+    if data and data[0].lower().startswith(b"telephone;"):
+        return "bloctel-csv"
+    return national.detect(data[:DETECT_LINES], home_country) or "text"
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -268,7 +220,7 @@ def _slow_lines(lines: list[bytes], first_line: int, normaliser: Normaliser, rep
         if not s:
             continue
         if s[0] == 35:  # '#'
-            if report.as_of is None and (m := _AS_OF.match(s)):
+            if report.as_of is None and (m := AS_OF.match(s)):
                 report.as_of = date.fromisoformat(m.group(1).decode())
             continue
         key = _parse_line(s, first_line + i, normaliser, report, column, header)
@@ -409,7 +361,7 @@ def load_prefixes(path: Path, normaliser: Normaliser, report: LoadReport) -> Key
         if not s:
             continue
         if s.startswith(b"#"):
-            if report.as_of is None and (m := _AS_OF.match(s)):
+            if report.as_of is None and (m := AS_OF.match(s)):
                 report.as_of = date.fromisoformat(m.group(1).decode())
             continue
         report.lines += 1
@@ -445,7 +397,7 @@ def load_list(
     if not path.is_file():
         raise RegistryError(f"{name}: {path}: no such file")
     if fmt == "auto":
-        fmt = detect_format(path, kind)
+        fmt = detect_format(path, kind, normaliser.home_country)
     report = LoadReport(str(path), fmt)
     if fmt == "snapshot":
         lst = snapshot.read(path)
@@ -465,6 +417,8 @@ def load_list(
         except ValueError as e:
             raise RegistryError(f"{name}: {path}: {e}") from None
         members = report.consents.members
+    elif fmt in national.LAYOUTS:
+        members = national.parse_national(read_blocks(path), national.LAYOUTS[fmt], report)
     else:
         header = b"telephone;" if fmt == "bloctel-csv" else None
         members = parse_bitmap(read_blocks(path), normaliser, report, header=header)

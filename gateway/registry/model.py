@@ -36,6 +36,11 @@ class ListFormat(enum.StrEnum):
     PREFIXES = "prefixes"
     SNAPSHOT = "snapshot"
     CONSENT_CSV = "consent-csv"  # consents with their proof (registry/consent_csv.py)
+    # National registry downloads, read as published (gateway/registry/national.py; README "List formats").
+    FTC_DNC = "ftc-dnc"  # US National Do Not Call Registry: "AAA,NNNNNNN" (area code, number) a line
+    DNCL = "dncl"  # Canada's National DNCL (CRTC): the same layout as the FTC's
+    TPS = "tps"  # UK Telephone Preference Service: one national number a line, "0207 3787244" / "02073787244"
+    CTPS = "ctps"  # UK Corporate TPS: the TPS layout
 
 
 # A file is refused for its share of bad lines only from this many of them: one bad line in eight of a tiny

@@ -164,3 +164,16 @@ def test_show_prints_how_each_prefix_line_is_read(tmp_path: Path, capsys: pytest
     assert shown["kind"] == "opposition" and shown["lines"][0] == {"line": 1, "text": "0612000009",
                                                                      "read": ["+33612000009"]}
     assert len(shown["lines"]) == 2
+
+
+def test_show_reads_a_national_file_by_its_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12: an FTC or TPS file is shown the way it loads, by its country's plan, whatever the home country."""
+    samples = Path(__file__).parent.parent / "registry" / "samples"
+    capsys.readouterr()
+    assert run("show", str(samples / "ftc-full.txt")) == 0
+    out = capsys.readouterr().out
+    assert "ftc-dnc" in out and "line 5: 212,5550123 -> +12125550123" in out
+    assert "line 7: 212,555012 -> NOT READ (not a number)" in out
+    assert run("show", str(samples / "tps-spaces.txt"), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["lines"][0] == {"line": 2, "text": "0207 9460123",
+                                                              "read": ["+442079460123"]}
