@@ -31,7 +31,7 @@ def test_attempts_since_counts_what_the_stores_count() -> None:
 def test_a_history_is_a_frozen_value() -> None:
     h = History((FIXED_NOW,), last_refusal=FIXED_NOW)
     assert h == History((FIXED_NOW,), FIXED_NOW) and hash(h) == hash(History((FIXED_NOW,), FIXED_NOW))
-    assert h != History((FIXED_NOW,)) and EMPTY_HISTORY == History()
+    assert h != History((FIXED_NOW,)) and History() == EMPTY_HISTORY
     with pytest.raises(dataclasses.FrozenInstanceError):
         h.last_refusal = None  # type: ignore[misc]
     assert dataclasses.replace(h, opted_out_at=FIXED_NOW).attempts == (FIXED_NOW,)
