@@ -56,12 +56,12 @@ Call = Callable[[RedisState, int], Awaitable[object]]
 async def two_trips(st: RedisState, key: int) -> None:
     """The call as it was before issue 16: history, then check-and-count, each a script through redis-py."""
     keys = st.scheme(PRO).all_keys(key)
-    await st._trip(keys=keys, args=st._trip_args(False, NOW, None, b""))
-    await st._attempt(keys=[keys[0]], args=[*st._trip_args(True, NOW, CAP, st._member(0))[1:7]])
+    await st._trip(keys=keys, args=st._trip_args(False, NOW, None))
+    await st._attempt(keys=[keys[0]], args=[*st._trip_args(True, NOW, CAP)[1:6]])
 
 
 async def one_trip_redis_py(st: RedisState, key: int) -> None:
-    await st._trip(keys=st.scheme(PRO).all_keys(key), args=st._trip_args(True, NOW, CAP, st._member(0)))
+    await st._trip(keys=st.scheme(PRO).all_keys(key), args=st._trip_args(True, NOW, CAP))
 
 
 async def one_trip_link(st: RedisState, key: int) -> None:

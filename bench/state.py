@@ -16,13 +16,15 @@ alternate):
   machine it runs at ``--baseline-attempts`` (3 million by default); bytes per attempt do not depend on the size.
 - ``packed``: the store of this branch, loading the SQLite file alone (no snapshot: the fallback after a crash
   with no snapshot), then from the snapshot that load wrote (the normal start).
-- ``redis``: ``RedisState`` on a throwaway ``redis-server``, filled through ``record_attempt`` with a sample of
-  the same workload (``--redis-attempts``), sized by ``INFO memory`` and ``MEMORY USAGE`` on its keys, with a
-  fit of bytes per key against attempts per key; and the same data with the encoding proposed in the README.
+- ``redis``: a throwaway ``redis-server`` holding a sample of the same workload (``--redis-attempts``) twice: in
+  the key layout before issue 17 (its script, verbatim, on the store's connection) and in today's (``RedisState``'s
+  one trip), sized by ``INFO memory`` deltas and ``MEMORY USAGE`` on sampled keys (a fit of bytes per key against
+  attempts per key).
 
-Latency: ``history`` then ``record_attempt`` with the French cap (4 in 30 days), per call, on numbers drawn with
-the workload's weights (the hot ones more often), after the load. Figures from a shared, loaded machine:
-compare rows of one run, not runs.
+Latency: ``history`` (and the cap's count on it, as the frequency rule reads it) then ``record_attempt`` with the
+French cap (4 in 30 days), per call, on numbers drawn with the workload's weights (the hot ones more often), after
+the load; for Redis the call's one trip (read, check the cap, count) and the cap's count on its History.
+Figures from a shared, loaded machine: compare rows of one run, not runs.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ def latency(store: Any, per_rank: array[int]) -> dict[str, float]:
         for i in range(lo, lo + 1000):
             key, at = keys[i], NOW + timedelta(seconds=i)
             t = clock()
-            store.history_now(PROFESSIONAL, key)
+            store.history_now(PROFESSIONAL, key).attempts_since(cap.since)  # what the frequency rule reads
             store.attempt_now(PROFESSIONAL, key, at, cap)
             times.append(clock() - t)
         times.sort()
@@ -171,13 +173,26 @@ def latency(store: Any, per_rank: array[int]) -> dict[str, float]:
 
 def interleaved(db: Path, numbers: int, attempts: int) -> dict[str, Any]:
     """Today's store and the packed one loaded side by side, timed in alternating rounds of calls (a busy
-    neighbour slows both alike): p50/p99 of history, of record_attempt, and of the two."""
+    neighbour slows both alike): p50/p99 of history (with the cap's count on it, as the frequency rule reads it),
+    of record_attempt, and of the two. ``packed, datetimes`` is the packed store with the History of before
+    (a tuple of datetimes built per read, counted by a loop): what the packed store cost before History held
+    stamps (main at a60c665, without its cache of the 1,024 long runs read last)."""
     from state_baseline import EmbeddedState as Today
+    from state_baseline import History as OldHistory
 
+    from gateway.state.model import EMPTY_HISTORY, instant
     from gateway.state.store import EmbeddedState
+
+    class WithDatetimes(EmbeddedState):
+        def history_now(self, professional: str, key: int) -> Any:
+            h = super().history_now(professional, key)
+            if h is EMPTY_HISTORY:
+                return h
+            return OldHistory(tuple(map(instant, h.stamps)), h.last_refusal, h.opted_out_at, h.consent_at)
 
     per_rank = counts(numbers, attempts)
     stores = {"today": Today(db, retention=RETENTION, clock=lambda: NOW),
+              "packed, datetimes": WithDatetimes(db, retention=RETENTION, clock=lambda: NOW),
               "packed": EmbeddedState(db, retention=RETENTION, clock=lambda: NOW)}
     for st in stores.values():
         st._db.close()  # nothing written back: the file stays as it is for the other rows
@@ -194,7 +209,7 @@ def interleaved(db: Path, numbers: int, attempts: int) -> dict[str, Any]:
             for i in range(lo, lo + 1000):
                 key, at = keys[i], NOW + timedelta(seconds=i)
                 a = clock()
-                st.history_now(PROFESSIONAL, key)
+                st.history_now(PROFESSIONAL, key).attempts_since(cap.since)
                 b = clock()
                 st.attempt_now(PROFESSIONAL, key, at, cap)
                 out.append((b - a, clock() - b))
@@ -263,78 +278,143 @@ def run_child(kind: str, db: Path, numbers: int, attempts: int) -> dict[str, Any
 # -- Redis ---------------------------------------------------------------------------------------------------------
 
 
+# The call's script before issue 17 (gateway/state/redis_store.py at a60c665, verbatim): epoch-ms scores, text
+# members chosen by the gateway, the history returned as (member, score) pairs.
+TODAY_TRIP_LUA = """
+local refusal = redis.call('GET', KEYS[2]) or ''
+local optout = redis.call('GET', KEYS[3]) or ''
+local counting = ARGV[1] == '1'
+if counting then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3]) end
+local attempts = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[8]), -1, 'WITHSCORES')
+local counted = 2
+if counting and refusal == '' and optout == '' then
+  local limit = tonumber(ARGV[5])
+  if limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[4], '+inf') >= limit then
+    counted = 0
+  else
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[6])
+    redis.call('PEXPIRE', KEYS[1], ARGV[7])
+    counted = 1
+  end
+end
+return {attempts, refusal, optout, counted, redis.call('GET', KEYS[4]) or ''}
+"""
+
+
+class TodaysKeys:
+    """The Redis store's hot path before issue 17 (layout 1: 32-hex digests, text members, ms scores, a History
+    of datetimes), sent on today's store's own multiplexed connection: the same round trip, the old bytes."""
+
+    def __init__(self, link: Any, sha: bytes) -> None:
+        import hashlib
+        import hmac
+
+        from gateway.state.redis_link import bulk
+
+        self.link, self.bulk = link, bulk
+        self.head = b"*15\r\n" + bulk(b"EVALSHA") + bulk(sha) + bulk(b"4")
+        self.hmac, self.sha256 = hmac, hashlib.sha256
+        self.prefix = b"%d:" % random.getrandbits(48)
+        self.members = 0
+        self.encoded: dict[int, bytes] = {}
+
+    def name(self, kind: str, key: int) -> str:
+        d = self.hmac.new(b"bench", str(key).encode(), self.sha256).hexdigest()[:32]
+        return f"dncgw:{PROFESSIONAL}:{kind}:{d}"
+
+    async def trip(self, key: int, at: datetime, cap: Cap | None) -> Any:
+        from state_baseline import EMPTY_HISTORY, History
+
+        bulk = self.bulk
+        keys = self.encoded.get(key)
+        if keys is None:
+            keys = self.encoded[key] = b"".join(bulk(self.name(k, key).encode()) for k in "aroc")
+        at_ms = int(at.timestamp() * 1000)
+        keep = int(RETENTION.attempts.total_seconds() * 1000)
+        self.members += 1
+        member = b"%d:%b%d" % (at_ms, self.prefix, self.members)
+        args = (bulk(b"1") + bulk(b"%d" % at_ms) + bulk(b"%d" % (at_ms - keep))
+                + bulk(b"%d" % int(cap.since.timestamp() * 1000) if cap is not None else b"0")
+                + bulk(b"%d" % cap.limit if cap is not None else b"-1") + bulk(member)
+                + bulk(b"%d" % keep) + bulk(b"1000"))
+        flat, refusal, optout, _, consent = await self.link.call(self.head + keys + args)
+        if not flat and not refusal and not optout and not consent:
+            return EMPTY_HISTORY
+        dt = lambda ms: datetime.fromtimestamp(float(ms) / 1000, UTC)  # noqa: E731 - as _dt was
+        return History(tuple(dt(score) for score in flat[1::2]), dt(int(refusal)) if refusal else None,
+                       dt(int(optout)) if optout else None, dt(int(consent)) if consent else None)
+
+
 async def redis_rows(url: str, numbers: int, attempts: int) -> dict[str, Any]:
+    """Both layouts in one redis-server, filled through their own scripts with the same attempts: used_memory
+    deltas, MEMORY USAGE fits, and the call's one trip (read, cap, count; then the cap's count on the History)
+    in alternating rounds."""
     import redis.asyncio as aioredis
 
     from gateway.state.redis_store import RedisState
 
     per_rank = counts(numbers, attempts)
     raw = aioredis.from_url(url)
-    base = int((await raw.info("memory"))["used_memory"])
     st = RedisState(url, secret="bench", retention=RETENTION)
     await st.start()
-    pending: list[Any] = []
-    filled = 0
-    for key, at in attempts_of(per_rank):
-        pending.append(st.record_attempt(PROFESSIONAL, key, datetime.fromtimestamp(at, UTC)))
-        if len(pending) == 32:  # under the pool's 64 connections
-            await asyncio.gather(*pending)
-            filled += len(pending)
-            pending = []
-    await asyncio.gather(*pending)
-    filled += len(pending)
-    used = int((await raw.info("memory"))["used_memory"]) - base
-    # MEMORY USAGE per key against its attempts: bytes = per_number + per_attempt * n (least squares)
+    sha = await raw.script_load(TODAY_TRIP_LUA)
+    today = TodaysKeys(st._link, sha if isinstance(sha, bytes) else sha.encode())
     scheme = st.scheme(PROFESSIONAL)
+    await st.history(PROFESSIONAL, 0)  # writes keyid before the measures
     sample = [key_of(r) for r in range(0, numbers, max(1, numbers // 3000))]
-    xs, ys = [], []
-    for key in sample:
-        name = scheme.attempts(key)
-        xs.append(float(await raw.zcard(name)))
-        ys.append(float(await raw.memory_usage(name, samples=0)))
-    slope, intercept = _fit(xs, ys)
-    encoding = (await raw.object("encoding", scheme.attempts(key_of(0)))).decode()
-    # latency through the store: history + record_attempt, one call at a time
+    out: dict[str, Any] = {"attempts": 0, "numbers": numbers}
+    for name, fill, key_name in (
+            ("today", lambda k, at: today.trip(k, at, None), lambda k: today.name("a", k)),
+            ("new", lambda k, at: st.read_and_count(PROFESSIONAL, k, at, None, True), scheme.attempts)):
+        base = int((await raw.info("memory"))["used_memory"])
+        pending: list[Any] = []
+        filled = 0
+        for key, ts in attempts_of(per_rank):
+            pending.append(fill(key, datetime.fromtimestamp(ts, UTC)))
+            if len(pending) == 256:
+                await asyncio.gather(*pending)
+                filled += len(pending)
+                pending = []
+        await asyncio.gather(*pending)
+        filled += len(pending)
+        used = int((await raw.info("memory"))["used_memory"]) - base
+        xs, ys = [], []
+        for key in sample:  # MEMORY USAGE per key against its attempts: bytes = per_number + per_attempt * n
+            xs.append(float(await raw.zcard(key_name(key))))
+            ys.append(float(await raw.memory_usage(key_name(key), samples=0)))
+        slope, intercept = _fit(xs, ys)
+        encoding = (await raw.object("encoding", key_name(key_of(0)))).decode()
+        out.update({"attempts": filled, f"{name}_used": used, f"{name}_per_attempt": slope,
+                    f"{name}_per_number": intercept, f"{name}_encoding": encoding,
+                    f"{name}_key_bytes": len(key_name(key_of(0)))})
+    # the call's one trip, both layouts in alternating rounds of 250 calls
     cap = Cap(4, NOW - timedelta(days=30))
     draw = drawer(per_rank, 7)
-    times = []
-    for i in range(2000):
-        key = next(draw)
-        t = time.perf_counter_ns()
-        await st.history(PROFESSIONAL, key)
-        await st.record_attempt(PROFESSIONAL, key, NOW + timedelta(seconds=i), cap)
-        times.append(time.perf_counter_ns() - t)
-    times.sort()
+    keys = [next(draw) for _ in range(4000)]
+    times: dict[str, list[list[int]]] = {"today": [], "new": []}
+    clock = time.perf_counter_ns
+    for lo in range(0, len(keys), 250):
+        for name in times:
+            xs_ns = []
+            for i in range(lo, lo + 250):
+                at = NOW + timedelta(seconds=i)
+                t = clock()
+                if name == "today":
+                    (await today.trip(keys[i], at, cap)).attempts_since(cap.since)
+                else:
+                    (await st.read_and_count(PROFESSIONAL, keys[i], at, cap, True)).history.attempts_since(cap.since)
+                xs_ns.append(clock() - t)
+            xs_ns.sort()
+            times[name].append(xs_ns)
+    for name, rounds in times.items():
+        p50s = sorted(r[len(r) // 2] for r in rounds)
+        p99s = sorted(r[int(len(r) * 0.99)] for r in rounds)
+        out[f"{name}_p50_us"] = p50s[len(p50s) // 2] / 1000
+        out[f"{name}_p99_us"] = p99s[len(p99s) // 2] / 1000
     await st.close()
-    proposed = await _proposed(raw, per_rank)
     await raw.flushall()
     await raw.aclose()
-    return {"attempts": filled, "numbers": numbers, "used": used, "per_attempt": slope, "per_number": intercept,
-            "encoding": encoding, "p50_us": times[1000] / 1000, "p99_us": times[1980] / 1000, **proposed}
-
-
-async def _proposed(raw: Any, per_rank: array[int]) -> dict[str, float]:
-    """The same attempts with the encoding the README proposes: a 16-byte binary digest in the key name, and
-    members that are integers (the attempt's ms; + 1 ms on a clash): listpack stores them in 9 bytes, not as
-    26 characters of text."""
-    base = int((await raw.info("memory"))["used_memory"])
-    pipe = raw.pipeline(transaction=False)
-    for r, c in enumerate(per_rank):
-        name = b"g:bench:a:" + (r * 0x9E3779B97F4A7C15 % (1 << 128)).to_bytes(16, "big")
-        end = int(NOW.timestamp() * 1000)
-        members = {}
-        for j in range(c):
-            ms = end - ((r * 7919 + j * 104_729 + j * j * 31) % WINDOW) * 1000 - 250
-            while ms in members:
-                ms += 1
-            members[ms] = ms
-        pipe.zadd(name, {str(m): s for m, s in members.items()})
-        pipe.pexpire(name, 31 * 86400 * 1000)
-        if r % 500 == 499:
-            await pipe.execute()
-    await pipe.execute()
-    used = int((await raw.info("memory"))["used_memory"]) - base
-    return {"proposed_used": used}
+    return out
 
 
 def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -343,6 +423,59 @@ def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
     sxx = sum((x - mx) ** 2 for x in xs)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
     return slope, my - slope * mx
+
+
+# -- decide() on a history ----------------------------------------------------------------------------------------
+
+
+def decide_rows(rounds: int = 20, per_round: int = 1000) -> dict[str, dict[int, str]]:
+    """decide() of a French call on a number holding n attempts (n = 0, 3, 100), with the History of before (a
+    tuple of datetimes, counted by loops) and today's (stamps, counted by bisection), in alternating rounds:
+    the median over rounds of each round's p50 / p99 (µs)."""
+    from state_baseline import History as OldHistory
+
+    from gateway.numbers import Normaliser
+    from gateway.policy.campaign import Campaign
+    from gateway.policy.engine import Call, Engine
+    from gateway.policy.packs import home_law
+    from gateway.registry.model import Registries
+    from gateway.state.model import History
+
+    class Before(OldHistory):  # what the frequency rule asked of it then: were there attempts at all
+        __slots__ = ()
+
+        @property
+        def attempt_count(self) -> int:
+            return len(self.attempts)
+
+    now = datetime(2026, 3, 10, 10, 30, tzinfo=UTC)  # a Tuesday, within the French hours
+    engine = Engine({"c": Campaign("c", regime="auto", lists=(), caller_id="0162000000")}, home_law("FR"))
+    regs = Registries({}, kinds={})
+    call = Call(Normaliser("FR").parse("0612345678"), "c")
+    out: dict[str, dict[int, str]] = {"before": {}, "today": {}}
+    for n in (0, 3, 100):
+        times = [now - timedelta(days=29, hours=1) + timedelta(minutes=7 * i) for i in range(n)]
+        made = {"before": Before(tuple(times)), "today": History(times)}
+        verdicts = {(d.verdict, d.reason) for d in (engine.decide(call, regs, h, now) for h in made.values())}
+        assert len(verdicts) == 1, verdicts  # the same decision from either
+        samples: dict[str, list[tuple[int, int]]] = {k: [] for k in made}
+        clock = time.perf_counter_ns
+        gc.disable()
+        for _ in range(rounds):
+            for name, h in made.items():
+                xs = []
+                for _ in range(per_round):
+                    t = clock()
+                    engine.decide(call, regs, h, now)
+                    xs.append(clock() - t)
+                xs.sort()
+                samples[name].append((xs[len(xs) // 2], xs[int(len(xs) * 0.99)]))
+        gc.enable()
+        for name, rs in samples.items():
+            p50 = sorted(a for a, _ in rs)[len(rs) // 2] / 1000
+            p99 = sorted(b for _, b in rs)[len(rs) // 2] / 1000
+            out[name][n] = f"{p50:.1f} / {p99:.1f}"
+    return out
 
 
 # -- the table -----------------------------------------------------------------------------------------------------
@@ -418,21 +551,30 @@ def main() -> None:
               f"| {r.get('source', 'sqlite')} | {mib(r['rss'])} | {r['rss'] / n_att:.1f} | {split} "
               f"| {r['p50_us']:.1f} / {r['p99_us']:.1f} µs |")
     if red is not None:
-        per_m = red["per_attempt"] * 1e6 + red["per_number"] * 1e6 / 3
-        print(f"| redis (today's keys) | {red['attempts']:,} | {red['numbers']:,} | - | - | {mib(red['used'])} "
-              f"| {red['used'] / red['attempts']:.1f} | {red['per_attempt']:.1f} + {red['per_number']:.1f} "
-              f"| {red['p50_us']:.1f} / {red['p99_us']:.1f} µs |")
-        print(f"| redis (proposed encoding) | {red['attempts']:,} | {red['numbers']:,} | - | - "
-              f"| {mib(red['proposed_used'])} | {red['proposed_used'] / red['attempts']:.1f} | - | - |")
-        print(f"\nRedis: zset encoding {red['encoding']}; MEMORY USAGE fit: {red['per_attempt']:.1f} bytes an attempt "
-              f"+ {red['per_number']:.1f} a number (key, dict entries, expiry); ~{mib(per_m)} per million attempts "
-              "at 3 attempts a number.")
+        n = red["attempts"]
+        for name, label in (("today", "redis, layout 1 (before)"), ("new", "redis, layout 2 (this)")):
+            fit = f"{red[name + '_per_attempt']:.1f} + {red[name + '_per_number']:.1f}"
+            print(f"| {label} | {n:,} | {red['numbers']:,} | - | - | {mib(red[name + '_used'])} "
+                  f"| {red[name + '_used'] / n:.1f} | {fit} "
+                  f"| {red[name + '_p50_us']:.1f} / {red[name + '_p99_us']:.1f} µs (one trip) |")
+        for name in ("today", "new"):
+            print(f"\nRedis {name}: zset encoding {red[name + '_encoding']}, attempt key {red[name + '_key_bytes']} "
+                  f"bytes; MEMORY USAGE fit: {red[name + '_per_attempt']:.1f} bytes an attempt + "
+                  f"{red[name + '_per_number']:.1f} a number; used_memory: {mib(red[name + '_used'] / n * 1e6)} per "
+                  "million attempts at 3 a number.")
     print(f"\nLatency at {base_attempts:,} attempts, both stores in one process, alternating rounds of 1,000 calls "
           "(p50 / p99, µs):\n")
     print("| store | history | record_attempt (cap 4 in 30 days) | both |")
     print("|---|---:|---:|---:|")
     for name, v in ab.items():
         print(f"| {name} | {v['history']} | {v['record_attempt']} | {v['both']} |")
+    dec = decide_rows()
+    print("\ndecide() of a French call on a number holding n attempts, both Histories in alternating rounds of "
+          "1,000 calls (p50 / p99, µs):\n")
+    print("| History | 0 attempts | 3 attempts | 100 attempts (at its cap) |")
+    print("|---|---:|---:|---:|")
+    for name, label in (("before", "tuple of datetimes (before)"), ("today", "stamps (this)")):
+        print(f"| {label} | {dec[name][0]} | {dec[name][3]} | {dec[name][100]} |")
     print(f"\nfiles in {work} (delete them: several hundred MB at full size)")
 
 

@@ -1,5 +1,6 @@
 """Today's embedded store (``gateway/state/store.py`` at e5f94a5, before issue 17), kept verbatim for the baseline of
-``bench/state.py``: a dict of lists of datetimes. Not used by the gateway.
+``bench/state.py``: a dict of lists of datetimes. Not used by the gateway. With it, the ``History`` of that time (a
+tuple of datetimes, counted by a loop): today's one holds stamps.
 """
 # ruff: noqa
 # mypy: ignore-errors
@@ -11,19 +12,34 @@ import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from gateway.aio import cancel
 from gateway.state.model import (
-    EMPTY_HISTORY,
     REDIS_DEFAULTS,
     Cap,
-    History,
     RedisSettings,
     Retention,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """``gateway/state/model.py``'s History before issue 17 (verbatim)."""
+
+    attempts: tuple[datetime, ...] = ()  # calls or attempted calls, oldest first (UTC)
+    last_refusal: datetime | None = None  # the callee said "do not call me"
+    opted_out_at: datetime | None = None  # added to the internal do-not-call list through the gateway
+    consent_at: datetime | None = None
+
+    def attempts_since(self, since: datetime) -> int:
+        return sum(1 for t in self.attempts if t >= since)
+
+
+EMPTY_HISTORY = History()
 
 log = logging.getLogger(__name__)
 

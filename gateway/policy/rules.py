@@ -169,7 +169,7 @@ def frequency_cap(ctx: Context) -> Block | None:
     The cap it checks is the one the decision carries (``ctx.cap``): the service counts exactly that. With two
     caps (a campaign's own and a state's), both are checked and the one with fewer attempts left is carried.
     """
-    if not ctx.history.attempts:
+    if not ctx.history.attempt_count:  # no datetime built: the caps count the stamps
         return None
     cap = ctx.cap
     if cap is None:

@@ -27,27 +27,20 @@ import sys
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 
+# The packed format's units are the History's stamps (re-exported: the store and the snapshot speak of them here).
 from gateway.state.model import EMPTY_HISTORY, History
+from gateway.state.model import EPOCH as EPOCH
+from gateway.state.model import MAX_STAMP as MAX_STAMP
+from gateway.state.model import instant as instant
+from gateway.state.model import stamp as stamp
 
-EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 _EPOCH_TS = int(EPOCH.timestamp())
-MAX_STAMP = (1 << 32) - 1  # array('I'): seconds up to 2156
 LOAD = 128  # numbers per shard on average: a shard splits when there are more (a write then shifts ~64 ends)
 FIRST_LEVEL = 8  # an empty store starts with 256 shards (a few tens of kilobytes)
 
 if array("I").itemsize != 4 or array("Q").itemsize != 8:  # pragma: no cover - every supported platform
     raise ImportError("gateway.state.packed needs 4-byte array('I') and 8-byte array('Q')")
-
-
-def stamp(at: datetime) -> int:
-    """``at`` as whole seconds since ``EPOCH``, rounded up (exact: no float); before the epoch is 0."""
-    d = at - EPOCH
-    s = d.days * 86400 + d.seconds + (1 if d.microseconds else 0)
-    if s > MAX_STAMP:
-        raise ValueError(f"instant out of range for the packed history: {at.isoformat()}")
-    return s if s > 0 else 0
 
 
 def stamp_of_ts(ts: float) -> int:
@@ -59,10 +52,6 @@ def stamp_of_ts(ts: float) -> int:
     if whole > MAX_STAMP:
         raise ValueError(f"instant out of range for the packed history: {ts}")
     return whole if whole > 0 else 0
-
-
-def instant(s: int) -> datetime:
-    return datetime.fromtimestamp(_EPOCH_TS + s, UTC)
 
 
 _ORDER = sys.byteorder
@@ -453,7 +442,7 @@ class Ledger:
     """One professional's history: attempts (:class:`Runs`), last refusals, opt-outs and consents recorded at a
     call or over the API (:class:`Stamps`; consents are few, kept like refusals)."""
 
-    __slots__ = ("_built", "attempts", "consents", "optouts", "refusals")
+    __slots__ = ("attempts", "consents", "optouts", "refusals")
 
     def __init__(self, attempts: Runs | None = None, refusals: Stamps | None = None,
                  optouts: Stamps | None = None, consents: Stamps | None = None) -> None:
@@ -461,10 +450,6 @@ class Ledger:
         self.refusals = refusals or Stamps()
         self.optouts = optouts or Stamps()
         self.consents = consents or Stamps()
-        # The datetimes of the last long runs read, by number: a number called often is read often (and, at its
-        # cap, not written between reads), and building ~100 datetimes costs ~25 µs where comparing the run to
-        # the one they were built from costs ~2. Bounded (oldest out first): at most BUILT_KEPT runs.
-        self._built: dict[int, tuple[array[int], tuple[datetime, ...]]] = {}
 
     def history(self, key: int, horizon: int, r_horizon: int) -> History:
         """The number's history: its attempts from ``horizon`` on, its refusal if not before ``r_horizon`` (what
@@ -479,21 +464,10 @@ class Ledger:
             consented = None
         if not run and refused is None and opted is None and consented is None:
             return EMPTY_HISTORY
-        return History(self._instants(key, run) if run else (), None if refused is None else instant(refused),
-                       None if opted is None else instant(opted), None if consented is None else instant(consented))
-
-    def _instants(self, key: int, run: array[int]) -> tuple[datetime, ...]:
-        if len(run) < BUILT_FROM:
-            return tuple(map(instant, run))
-        built = self._built
-        found = built.get(key)
-        if found is not None and found[0] == run:
-            return found[1]
-        times = tuple(map(instant, run))
-        if found is None and len(built) >= BUILT_KEPT:
-            del built[next(iter(built))]
-        built[key] = (run, times)
-        return times
+        # The run is already a copy (a slice): the History holds it as it is, with no datetime per attempt.
+        return History(stamps=run if run else array("I"), last_refusal=None if refused is None else instant(refused),
+                       opted_out_at=None if opted is None else instant(opted),
+                       consent_at=None if consented is None else instant(consented))
 
     def nbytes(self) -> int:
         return self.attempts.nbytes() + self.refusals.nbytes() + self.optouts.nbytes() + self.consents.nbytes()
@@ -509,7 +483,5 @@ class Ledger:
                    Stamps.from_flat(*cols[14:]))
 
 
-BUILT_FROM = 16  # runs at least this long keep their datetimes (Ledger._built)
-BUILT_KEPT = 1024
 LEDGER_COLUMNS = 18
 LEDGER_TYPECODES = "IIQIII" + "IIQI" + "IIQI" + "IIQI"  # what Ledger.flat() returns, column by column

@@ -28,18 +28,23 @@ Why Redis and how it is used:
   purpose, with the secret, when the law says so). A longer retention set after
   a reload lengthens the TTLs already running (``set_retention``).
 - Numbers are personal data, so key names hold an HMAC-SHA-256 of the E.164
-  number, not the number: ``dncgw:<professional>:a:<32 hex>`` (attempts, sorted
-  set scored by epoch ms), ``…:r:<h>`` (last refusal, epoch ms), ``…:o:<h>``
-  (opt-out, epoch ms), ``…:c:<h>`` (the latest consent recorded at a call or over the API, epoch ms,
-  kept like refusals); on a Cluster the hash is a hash tag, ``…:a:{<h>}``, so
+  number, not the number (16 bytes of it, base64url: 22 characters):
+  ``dncgw:<professional>:a:<h>`` (attempts, a sorted set scored by stamps, whole
+  seconds since ``model.EPOCH`` as the embedded store holds them, with integer
+  members: kept small, it stays a listpack of 12 bytes an attempt), ``…:r:<h>``
+  (last refusal, epoch ms), ``…:o:<h>`` (opt-out, epoch ms), ``…:c:<h>`` (the
+  latest consent recorded at a call or over the API, epoch ms, kept like
+  refusals); on a Cluster the hash is a hash tag, ``…:a:{<h>}``, so
   that the four keys of a number share a slot (a single server or a Sentinel
   set keeps the untagged names: no migration from one to the other). The HMAC
   key comes from ``DNC_GATEWAY_STATE_SECRET``; without
   it the professional's name is used, which only hides numbers from casual eyes
   (``KEYS``, ``MONITOR``, a dump in a ticket): a phone number is brute-forced in
   minutes. Every gateway must use the same secret or counts would split, so the
-  store writes a fingerprint of it (``dncgw:<professional>:keyid``) and refuses to
-  work with a different one.
+  store writes a fingerprint of it (``dncgw:<professional>:keyid``, with the key
+  layout: ``<fingerprint>:2``) and refuses to work with a different one, or with
+  keys of the layout before issue 17 (``gateway/state/redis_migrate.py`` converts
+  them).
 - Every call is bounded (``RedisSettings``: connect and per-operation timeouts,
   one retry on a fresh connection) and any Redis error becomes
   ``StateUnavailable`` for that call, which the service turns into the configured
@@ -55,12 +60,13 @@ Why Redis and how it is used:
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import logging
 import os
-import random
 import time
+from array import array
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
@@ -87,6 +93,7 @@ from gateway.state.model import (
     Retention,
     StateUnavailable,
     Trip,
+    stamp,
 )
 from gateway.state.redis_link import Link, LinkError, bulk, command
 from gateway.state.redis_topology import Kind, Topology, parse
@@ -100,50 +107,69 @@ T = TypeVar("T")
 MAX_ATTEMPTS_READ = 1000  # a history read never pulls more than this many attempts (uncapped campaigns)
 SECRET_ENV = "DNC_GATEWAY_STATE_SECRET"
 KEY_CACHE = 65_536  # numbers whose encoded keys are kept (a redial pays no HMAC); cleared when full
+# The key layout: 2 since issue 17 (22-character digests, attempts scored by stamps with integer members). The
+# ``keyid`` key holds "<fingerprint>:<layout>"; layout 1 held the fingerprint alone (``redis_migrate`` converts).
+LAYOUT = 2
 
-# KEYS[1] attempts; ARGV: at_ms, horizon_ms, since_ms, limit (-1: no cap), member, ttl_ms.
+# An attempt is a sorted-set entry scored by its stamp (whole seconds since model.EPOCH, rounded up: the embedded
+# store's unit) whose member is an integer too: the stamp, or the next free integer after it when the number
+# already has an attempt with that member (two calls in one second). A listpack holds each as a 32-bit integer
+# (6 bytes with its length byte; a 13-digit millisecond would take 10, the 26-character text member of before
+# 28): 12 bytes an attempt. The script picks the member and returns it, to take a provisional count back.
+_ADD_LUA = """
+local function add(key, at, ttl)
+  local member = tonumber(at)
+  while redis.call('ZSCORE', key, member) do member = member + 1 end
+  redis.call('ZADD', key, at, member)
+  redis.call('PEXPIRE', key, ttl)
+  return member
+end
+"""
+
+# KEYS[1] attempts; ARGV: at, horizon, since (stamps), limit (-1: no cap), ttl_ms.
 # Returns 1 when the attempt was counted, 0 when the cap was already reached.
-_ATTEMPT_LUA = """
+_ATTEMPT_LUA = _ADD_LUA + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
 local limit = tonumber(ARGV[4])
 if limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[3], '+inf') >= limit then
   return 0
 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
+add(KEYS[1], ARGV[1], ARGV[5])
 return 1
 """
 
 # The call's one round trip. KEYS attempts, refusal, opt-out, consent; ARGV: mode ("1": count, "0": read only),
-# at_ms, horizon_ms, since_ms, limit (-1: no cap), member, ttl_ms, how many attempts at most to return.
-# Returns {attempts (member, score...) before this call, refusal or "", opt-out or "", Counted, consent or ""}.
+# at, horizon, since (stamps), limit (-1: no cap), ttl_ms, how many attempts at most to return.
+# Returns {the attempts' stamps before this call (integers, oldest first), refusal or "", opt-out or "", Counted,
+# consent or "", the member counted (0: none)}: the History is built from integers, with no parsing per attempt.
 # The count is left to the caller (NOT_TRIED, 2) when the number has a refusal or an opt-out: the decision may
 # then block the call, and a count taken back would have been seen by other gateways meanwhile. A missing value
 # comes back as "" (Lua has no nil inside a table).
-_TRIP_LUA = """
+_TRIP_LUA = _ADD_LUA + """
 local refusal = redis.call('GET', KEYS[2]) or ''
 local optout = redis.call('GET', KEYS[3]) or ''
 local counting = ARGV[1] == '1'
 if counting then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3]) end
-local attempts = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[8]), -1, 'WITHSCORES')
-local counted = 2
+local found = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[7]), -1, 'WITHSCORES')
+local stamps = {}
+for i = 2, #found, 2 do stamps[i / 2] = tonumber(found[i]) end
+local counted, member = 2, 0
 if counting and refusal == '' and optout == '' then
   local limit = tonumber(ARGV[5])
   if limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[4], '+inf') >= limit then
     counted = 0
   else
-    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[6])
-    redis.call('PEXPIRE', KEYS[1], ARGV[7])
+    member = add(KEYS[1], ARGV[2], ARGV[6])
     counted = 1
   end
 end
-return {attempts, refusal, optout, counted, redis.call('GET', KEYS[4]) or ''}
+return {stamps, refusal, optout, counted, redis.call('GET', KEYS[4]) or '', member}
 """
 _TRIP_SHA = hashlib.sha1(_TRIP_LUA.encode()).hexdigest().encode()
-# The command's fixed parts, encoded once: 14 arguments (EVALSHA, the SHA, 3, the keys, the 8 ARGV).
-_TRIP_HEAD = b"*15\r\n" + bulk(b"EVALSHA") + bulk(_TRIP_SHA) + bulk(b"4")
-_TRIP_EVAL_HEAD = b"*15\r\n" + bulk(b"EVAL") + bulk(_TRIP_LUA.encode()) + bulk(b"4")  # after a NOSCRIPT
-_READ_ARGS = bulk(b"0") + bulk(b"0") + bulk(b"0") + bulk(b"0") + bulk(b"-1") + bulk(b"-") + bulk(b"0") \
+# The command's fixed parts, encoded once: 14 arguments (EVALSHA, the SHA, 4, the 4 keys, the 7 ARGV).
+_TRIP_HEAD = b"*14\r\n" + bulk(b"EVALSHA") + bulk(_TRIP_SHA) + bulk(b"4")
+_TRIP_EVAL_HEAD = b"*14\r\n" + bulk(b"EVAL") + bulk(_TRIP_LUA.encode()) + bulk(b"4")  # after a NOSCRIPT
+_READ_ARGS = bulk(b"0") + bulk(b"0") + bulk(b"0") + bulk(b"0") + bulk(b"-1") + bulk(b"0") \
     + bulk(str(MAX_ATTEMPTS_READ).encode())
 _PING = command(b"PING")
 
@@ -193,6 +219,10 @@ def _span_ms(d: timedelta) -> int:
     return int(d.total_seconds() * 1000)
 
 
+def _span_s(d: timedelta) -> int:
+    return int(d.total_seconds())
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the time of a read only (unused by the script)
 
 
@@ -209,10 +239,13 @@ class KeyScheme:
         self.keyid = self.prefix + "keyid"
         # A fingerprint, not the secret: lets gateways detect a mismatch without revealing it.
         self.fingerprint = hashlib.sha256(b"dncgw-keyid:" + secret).hexdigest()[:16]
+        self.keyid_value = f"{self.fingerprint}:{LAYOUT}"  # what ``keyid`` holds: the secret's and the layout's
         self._encoded: dict[int, bytes] = {}
 
     def digest(self, key: int) -> str:
-        d = hmac.new(self._secret, str(key).encode(), hashlib.sha256).hexdigest()[:32]
+        """16 bytes of the number's HMAC, base64url (22 characters; 32 in hex before: see ``LAYOUT``)."""
+        raw = hmac.new(self._secret, str(key).encode(), hashlib.sha256).digest()[:16]
+        d = base64.urlsafe_b64encode(raw)[:22].decode()
         return f"{{{d}}}" if self.tagged else d
 
     def all_keys(self, key: int) -> tuple[str, str, str, str]:
@@ -298,13 +331,12 @@ def _kind_of(exc: BaseException) -> str:
     return "error"
 
 
-def _history(flat: list[bytes], refusal: bytes, optout: bytes, consent: bytes) -> History:
-    if not flat and not refusal and not optout and not consent:
+def _history(stamps: list[int], refusal: bytes, optout: bytes, consent: bytes) -> History:
+    if not stamps and not refusal and not optout and not consent:
         return EMPTY_HISTORY
-    return History(tuple(_dt(float(score)) for score in flat[1::2]),
-                   _dt(int(refusal)) if refusal else None,
-                   _dt(int(optout)) if optout else None,
-                   _dt(int(consent)) if consent else None)
+    return History(stamps=array("I", stamps), last_refusal=_dt(int(refusal)) if refusal else None,
+                   opted_out_at=_dt(int(optout)) if optout else None,
+                   consent_at=_dt(int(consent)) if consent else None)
 
 
 def _client(topo: Topology, settings: RedisSettings, connect_timeout: float, op_timeout: float,
@@ -359,9 +391,6 @@ class RedisState:
         self._trip = self._redis.register_script(_TRIP_LUA)
         self._refusal = self._redis.register_script(_REFUSAL_LUA)
         self._lengthen = self._redis.register_script(_LENGTHEN_LUA)
-        # Attempt ids: unique across gateways (a random prefix per process) without a system call per call.
-        self._member_prefix = b"%d:" % random.SystemRandom().getrandbits(48)
-        self._members = 0
         # The hot path's multiplexed connection (not for TLS or a Cluster: those go through redis-py's client).
         self._link: Link | None = None
         if topo.kind is not Kind.CLUSTER and not topo.tls:
@@ -430,9 +459,18 @@ class RedisState:
                 await self._check_fingerprint(scheme)
 
     async def _check_fingerprint(self, scheme: KeyScheme) -> None:
-        await self._redis.set(scheme.keyid, scheme.fingerprint, nx=True)
-        found = await self._redis.get(scheme.keyid)
-        if found is not None and (found.decode() if isinstance(found, bytes) else found) != scheme.fingerprint:
+        await self._redis.set(scheme.keyid, scheme.keyid_value, nx=True)
+        got = await self._redis.get(scheme.keyid)
+        found = got.decode() if isinstance(got, bytes) else got
+        if found is not None and found != scheme.keyid_value:
+            fingerprint, _, layout = found.partition(":")
+            if fingerprint == scheme.fingerprint and layout != str(LAYOUT):
+                # The same secret, keys of another layout: reading the new names would find no history (opt-outs,
+                # refusals, counts): fail closed until the migration is done.
+                what = "being migrated" if layout == "migrating" else "in the layout before issue 17"
+                raise StateUnavailable(
+                    f"the Redis keys of {scheme.prefix}* are {what} (key {scheme.keyid}): refusing to count until "
+                    f"`python -m gateway.state.redis_migrate URL` has run (README: Redis sizing)")
             raise StateUnavailable(
                 f"{SECRET_ENV} differs from the one the other gateways use (key {scheme.keyid}): "
                 f"refusing to count attempts under another key")
@@ -498,14 +536,12 @@ class RedisState:
             self._count("circuit_open")
             raise StateUnavailable(f"Redis unavailable (retrying shortly): {self._breaker.last_error}")
         scheme = self._schemes.get(professional) or self.scheme(professional)
-        member = b""
         if count:
-            at_ms = int(at.timestamp() * 1000)
+            t = stamp(at)
             keep = self.retention.attempts  # read per call: a longer retention set by a reload applies at once
-            member = self._member(at_ms)
-            args = (bulk(b"1") + bulk(b"%d" % at_ms) + bulk(b"%d" % (at_ms - _span_ms(keep)))
-                    + bulk(b"%d" % _ms(cap.since) if cap is not None else b"0")
-                    + bulk(b"%d" % cap.limit if cap is not None else b"-1") + bulk(member)
+            args = (bulk(b"1") + bulk(b"%d" % t) + bulk(b"%d" % (t - _span_s(keep)))
+                    + bulk(b"%d" % stamp(cap.since) if cap is not None else b"0")
+                    + bulk(b"%d" % cap.limit if cap is not None else b"-1")
                     + bulk(b"%d" % _span_ms(keep)) + bulk(b"%d" % MAX_ATTEMPTS_READ))
         else:
             args = _READ_ARGS
@@ -525,7 +561,7 @@ class RedisState:
                         raise RedisError(str(reply))
             else:
                 async with asyncio.timeout(self._connect_timeout * 2 + self._op_timeout * 4):
-                    reply = await self._trip(keys=scheme.all_keys(key), args=self._trip_args(count, at, cap, member))
+                    reply = await self._trip(keys=scheme.all_keys(key), args=self._trip_args(count, at, cap))
         except StateUnavailable as e:
             self._fail("config", str(e))
             raise
@@ -535,19 +571,16 @@ class RedisState:
             raise StateUnavailable(f"Redis {self.url_safe}: {error}") from e
         if self._breaker.failures and self._breaker.succeeded():
             log.warning("state: Redis %s is back", self.url_safe)
-        flat, refusal, optout, counted, consent = reply
-        return Trip(_history(flat, refusal, optout, consent), Counted(counted), member)
+        stamps, refusal, optout, counted, consent, member = reply
+        return Trip(_history(stamps, refusal, optout, consent), Counted(counted), b"%d" % member if member else b"")
 
-    def _member(self, at_ms: int) -> bytes:
-        self._members += 1
-        return b"%d:%b%d" % (at_ms, self._member_prefix, self._members)
-
-    def _trip_args(self, count: bool, at: datetime, cap: Cap | None, member: bytes) -> list[int | bytes]:
+    def _trip_args(self, count: bool, at: datetime, cap: Cap | None) -> list[int | bytes]:
         """The script's ARGV for redis-py (Cluster, TLS): what ``read_and_count`` packs itself on the link."""
         if not count:
-            return [0, 0, 0, 0, -1, b"-", 0, MAX_ATTEMPTS_READ]
+            return [0, 0, 0, 0, -1, 0, MAX_ATTEMPTS_READ]
         keep = self.retention.attempts
-        return [1, _ms(at), _ms(at - keep), _ms(cap.since) if cap else 0, cap.limit if cap else -1, member,
+        t = stamp(at)
+        return [1, t, t - _span_s(keep), stamp(cap.since) if cap else 0, cap.limit if cap else -1,
                 _span_ms(keep), MAX_ATTEMPTS_READ]
 
     async def forget_attempt(self, professional: str, key: int, member: bytes) -> None:
@@ -580,11 +613,10 @@ class RedisState:
         return found
 
     async def record_attempt(self, professional: str, key: int, at: datetime, cap: Cap | None = None) -> bool:
-        at_ms = _ms(at)
+        t = stamp(at)
         keep = self.retention.attempts  # read per call: a longer retention set by a reload applies at once
         args: list[int | bytes] = [
-            at_ms, _ms(at - keep), _ms(cap.since) if cap else 0, cap.limit if cap else -1,
-            self._member(at_ms), _span_ms(keep)]
+            t, t - _span_s(keep), stamp(cap.since) if cap else 0, cap.limit if cap else -1, _span_ms(keep)]
 
         async def op(s: KeyScheme) -> bool:
             return bool(await self._attempt(keys=[s.attempts(key)], args=args))

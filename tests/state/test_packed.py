@@ -186,14 +186,15 @@ def test_history_of_a_ledger() -> None:
     assert led.history(KEYS[1], 0, 0).attempts == ()
 
 
-def test_a_long_run_read_again_reuses_its_datetimes_until_it_changes() -> None:
+def test_a_long_run_is_counted_without_a_datetime_and_its_instants_built_once() -> None:
     led = Ledger()
     k, t = KEYS[0], stamp(T0)
-    for i in range(packed.BUILT_FROM):
-        led.attempts.add(k, t + i, 0)
-    first = led.history(k, 0, 0).attempts
-    assert led.history(k, 0, 0).attempts is first  # not rebuilt
-    led.attempts.add(k, t + 100, 0)
-    again = led.history(k, 0, 0).attempts
-    assert again is not first and again == (*first, instant(t + 100))
-    assert led.history(k, t + 1, 0).attempts == again[1:]  # a later horizon: another run, not the kept one
+    for i in range(100):
+        led.attempts.add(k, t + i * 60, 0)
+    h = led.history(k, 0, 0)
+    assert h.attempt_count == 100 and h._instants is None
+    assert h.attempts_since(T0 + timedelta(minutes=90)) == 10  # a bisection in the stamps
+    assert h._instants is None  # counting built no datetime
+    first = h.attempts
+    assert h.attempts is first and first[0] == T0 and first[-1] == instant(t + 99 * 60)  # built once
+    assert led.history(k, t + 1, 0).attempts == first[1:]  # a later horizon
