@@ -512,8 +512,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
                           "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
                           "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
-                          "check_staleness", "consent_max_age_days", "undated_consent", "jurisdiction",
-                          "unsupported_country", "industry_hours", "inquiries"})
+                          "check_staleness", "consent_max_age_days", "undated_consent", "consent_lifts_cooldown",
+                          "jurisdiction", "unsupported_country", "industry_hours", "inquiries"})
         names = r.strings(spec, t, "lists")
         for ln in names:
             if ln not in lists:
@@ -560,6 +560,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
             consent_max_age_days=r.non_negative(spec, t, "consent_max_age_days", int, C["consent_max_age_days"]),
             undated_consent=r.choice(spec, t, "undated_consent", UndatedConsent, C["undated_consent"]),
+            consent_lifts_cooldown=r.get(spec, t, "consent_lifts_cooldown", bool, C["consent_lifts_cooldown"]),
             **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
         )
     owed = proof_days(gateway.consent_proof_years, campaigns.values())

@@ -101,6 +101,8 @@ def test_consent_settings_and_the_audit_keeping_the_proof(tmp_path: Path) -> Non
            'undated_consent = "block"\n'
     c = parse(base, base=tmp_path)
     assert (c.campaigns["c"].consent_max_age_days, c.campaigns["c"].undated_consent) == (0, "block")
+    assert c.campaigns["c"].consent_lifts_cooldown is False  # the conservative default
+    assert parse(base + "consent_lifts_cooldown = true\n", base=tmp_path).campaigns["c"].consent_lifts_cooldown
     assert c.gateway.consent_proof_years == 3
     with pytest.raises(ConfigError, match="retention_days"):
         parse(base.replace("consent_max_age_days = 0", "consent_max_age_days = 365") +

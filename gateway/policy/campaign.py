@@ -102,6 +102,10 @@ class Campaign:
     # Consent lifetime in the callee's calendar days from collection (0: no limit), and what an undated one is worth.
     consent_max_age_days: int = CONSENT_MAX_AGE_DAYS
     undated_consent: UndatedConsent = UndatedConsent.ALLOW
+    # Whether a consent recorded after a refusal (the callee asked to be called back) ends the refusal's cooldown.
+    # D223-9 sets the cooldown after a refusal and says nothing of a later consent: off (the cooldown stands) until
+    # a lawyer says otherwise.
+    consent_lifts_cooldown: bool = False
 
     def __post_init__(self) -> None:
         # Enum members whatever was passed ("auto" or Regime.AUTO): the engine compares them by identity.

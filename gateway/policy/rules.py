@@ -153,6 +153,9 @@ def refusal_cooldown(ctx: Context) -> Block | None:
     days = ctx.plan.cooldown_days
     if days is None:
         return None
+    consented = ctx.history.consent_at
+    if consented is not None and consented > refused and ctx.campaign.consent_lifts_cooldown:
+        return None  # the callee asked to be called back after refusing (a campaign setting: D223-9 is silent)
     day = ctx.local_date(refused)
     elapsed = (ctx.dates[0] - day).days
     if elapsed <= days:

@@ -108,3 +108,17 @@ def test_a_consent_dated_after_the_call_is_no_proof() -> None:
 
 
 NOW_UTC = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+
+def test_a_consent_after_a_refusal_lifts_the_cooldown_only_when_the_campaign_says_so() -> None:
+    """D223-9 says nothing of a consent given after a refusal: the cooldown stands unless the campaign lifts it."""
+    refused = NOW_UTC - timedelta(days=5)
+    anytime = {"check_hours": False, "check_holidays": False}
+    history = History(last_refusal=refused, consent_at=refused + timedelta(hours=1))
+    d = decide("0612000005", history=history, **anytime)
+    assert (d.reason, d.rule) == ("refusal_cooldown", "refusal_cooldown")
+    d = decide("0612000005", history=history, consent_lifts_cooldown=True, **anytime)
+    assert (d.verdict, d.basis) == ("ALLOW", Basis.CONSENT)
+    # A consent older than the refusal lifts nothing, whatever the setting.
+    older = History(last_refusal=refused, consent_at=refused - timedelta(days=1))
+    assert decide("0612000005", history=older, consent_lifts_cooldown=True, **anytime).verdict == "BLOCK"
