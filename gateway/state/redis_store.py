@@ -470,7 +470,8 @@ class RedisState:
                 what = "being migrated" if layout == "migrating" else "in the layout before issue 17"
                 raise StateUnavailable(
                     f"the Redis keys of {scheme.prefix}* are {what} (key {scheme.keyid}): refusing to count until "
-                    f"`python -m gateway.state.redis_migrate URL` has run (README: Redis sizing)")
+                    f"`dnc-gateway state migrate URL` (python -m gateway.state.redis_migrate URL) has run "
+                    f"(README: Redis sizing)")
             raise StateUnavailable(
                 f"{SECRET_ENV} differs from the one the other gateways use (key {scheme.keyid}): "
                 f"refusing to count attempts under another key")

@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from gateway import cli
 from gateway.state import redis_migrate
 from gateway.state.model import Cap, Counted, StateUnavailable, stamp
 from gateway.state.redis_store import KeyScheme, RedisState
@@ -115,7 +116,8 @@ async def test_a_history_in_the_old_layout_is_refused_until_converted_then_read_
     try:
         with pytest.raises(StateUnavailable, match="redis_migrate"):  # fail closed: never an empty history
             await st.history(PRO, KEY)
-        assert await asyncio.to_thread(redis_migrate.main, [server.url]) == 0  # the command, as run by hand
+        # the command, as run by hand
+        assert await asyncio.to_thread(cli.main, ["state", "migrate", server.url]) == 0
         assert "converted 2 attempt, 2 refusal, 2 opt-out and 2 consent keys of 1 professionals" in \
             capsys.readouterr().out
         assert await redis_migrate.migrate(server.url) == {"professionals": 0}  # a second run: nothing left

@@ -1,0 +1,43 @@
+"""``dnc-gateway state migrate [URL]``: convert a Redis call history to the current key layout.
+
+A gateway that finds a Redis history written in an older key layout refuses to count (calls fail closed,
+``state_unavailable``) and its log names this command. Stop every gateway first: an old gateway still running
+would keep writing names nothing reads. The conversion keeps each key's remaining TTL and may be run again if
+interrupted (README "Upgrading a Redis history").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from gateway.cli.exits import UsageError
+from gateway.cli.runtime import load_runtime_config, safe_url
+
+_REDIS = ("redis://", "rediss://", "redis+sentinel://", "redis+cluster://")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    m = sub.add_parser("migrate", help="convert a Redis history to the current key layout (stop the gateways first)",
+                       description=__doc__.split("\n\n")[0])
+    m.add_argument("url", nargs="?", help="the Redis state URL (default: the config's [gateway] state)")
+
+
+def run(args: argparse.Namespace) -> int:
+    url = args.url or load_runtime_config(args).gateway.state
+    if not url.startswith(_REDIS):
+        raise UsageError(f"{safe_url(url)}: not a Redis state (redis://, rediss://, redis+sentinel://, "
+                         "redis+cluster://): an embedded history needs no migration")
+    # lazy: redis-py is imported only by the commands that talk to Redis (start-up time of every other command).
+    from gateway.state import redis_migrate
+    from gateway.state.redis_store import LAYOUT
+
+    try:
+        done = asyncio.run(redis_migrate.migrate(url))
+    except (OSError, TimeoutError) as e:
+        raise UsageError(f"{safe_url(url)}: {e}") from None
+    print(f"{safe_url(url)}: converted {done.get('a', 0)} attempt, {done.get('r', 0)} refusal, "
+          f"{done.get('o', 0)} opt-out and {done.get('c', 0)} consent keys of {done.get('professionals', 0)} "
+          f"professionals to layout {LAYOUT}")
+    return 0
