@@ -25,8 +25,10 @@
   ];
   const REASON_COLOURS = Object.fromEntries(REASONS);
   const REASON_RANK = new Map(REASONS.map(([reason], i) => [reason, i]));
-  const PALETTE = ["#58a6ff", "#3fb950", "#d29922", "#f85149", "#a371f7", "#39c5cf", "#db61a2", "#ff9f43",
-    "#8b949e", "#e3b341"];
+  // Campaigns (the "by campaign" view), in the order the legend lists them: Okabe-Ito's seven (black left out),
+  // then three of Tol's "light" palette, the same colour-blind-safe families as the reasons (no red next to green).
+  const PALETTE = ["#56B4E9", "#E69F00", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+    "#99DDFF", "#BBCC33", "#EE8866"];
 
   const state = {
     now: 0,
