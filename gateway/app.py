@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,9 @@ class Running:
     web: WebServer | None = None
     ami: AmiWatcher | None = None
     pollers: list[RegistryPoller] = field(default_factory=list)
+    # What the command line changed in the file's config (``--agi-listen``, ``--web-listen``): applied to every
+    # config a reload reads too, so that a SIGHUP neither undoes it nor reports it as a change needing a restart.
+    adjust: Callable[[Config], Config] | None = None
 
     async def reload(self) -> None:
         """SIGHUP: re-read the config file, reload the lists, then swap campaigns and policy switches.
@@ -66,6 +70,8 @@ class Running:
         if self.config.path is not None:
             try:
                 new = load(self.config.path, data_dir=self.config.gateway.data_dir)
+                if self.adjust is not None:
+                    new = self.adjust(new)
             except ConfigError as e:
                 log.error("reload: config not applied, keeping the running one: %s", e)
         if new is not None:
@@ -110,7 +116,7 @@ class Running:
             await self.audit.close()
 
 
-async def start(config: Config, *, web: bool = True) -> Running:
+async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], Config] | None = None) -> Running:
     """Start every part of the gateway; returns once all listeners are bound."""
     # lazy: the serving parts (aiohttp, panoramisk, prometheus-client, redis-py) add ~110 ms to every CLI
     # command's start-up, since the CLI imports this module for `serve`; only `serve` needs them.
@@ -145,7 +151,7 @@ async def start(config: Config, *, web: bool = True) -> Running:
         audit.metrics = metrics  # each group commit: dnc_audit_commit_seconds, dnc_audit_records_total
     if isinstance(gateway.state, RedisState):
         gateway.state.metrics = metrics  # dnc_state_errors_total
-    running = Running(config, gateway, audit, metrics)
+    running = Running(config, gateway, audit, metrics, adjust=adjust)
     url_specs = [s for s in config.lists.values() if s.url]
     if url_specs:
         poller = RegistryPoller(gateway.holder, url_specs)
@@ -171,12 +177,14 @@ async def _loaded_within(state: EmbeddedState, seconds: float) -> bool:
     return False
 
 
-def serve(config: Config, *, web: bool = True) -> None:
-    """Run the gateway until SIGTERM or SIGINT (``dnc-gateway serve``); SIGHUP reloads the lists."""
+def serve(config: Config, *, web: bool = True, adjust: Callable[[Config], Config] | None = None) -> None:
+    """Run the gateway until SIGTERM or SIGINT (``dnc-gateway serve``); SIGHUP reloads the lists. ``adjust``:
+    what the command line changes in a config, the file's and every one a reload reads (already applied to
+    ``config``)."""
     uv = _install_uvloop()
 
     async def main() -> None:
-        running = await start(config, web=web)
+        running = await start(config, web=web, adjust=adjust)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)

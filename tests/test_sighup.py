@@ -202,3 +202,26 @@ async def test_a_list_file_deleted_then_sighup_shows_as_a_failed_reload(served: 
         await served.reload(served.config.read_text())
         health = await get(http, served.base + "/healthz")
         assert (health["status"], health["lists"]["reload_failed"]) == ("ok", {})
+
+
+async def test_listen_addresses_from_the_command_line_survive_sighup(tmp_path: Path) -> None:
+    """--agi-listen/--web-listen override the file: a SIGHUP reads the file again, keeps them, and does not log
+    them as a change needing a restart (an operator reported that warning on every reload)."""
+    config = write_sample(tmp_path / "conf")  # its listen addresses are 127.0.0.1:0
+    agi, web = free_port(), free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SERVE, "--config", str(config), "--log-level", "INFO", "serve",
+        "--agi-listen", f"127.0.0.1:{agi}", "--web-listen", f"127.0.0.1:{web}",
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    s = Served(proc, config, agi, web)
+    try:
+        await s.logged("dnc-gateway ready")
+        await s.reload(config.read_text())  # asserts no "restart the gateway" line was logged
+        assert await s.check("0612000001", "legacy") == "BLOCK"  # FastAGI still on the command line's port
+        async with aiohttp.ClientSession() as http:
+            assert (await get(http, s.base + "/healthz"))["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(HANG_GUARD):
+            await proc.communicate()

@@ -8,6 +8,7 @@ from dataclasses import replace
 from gateway.app import serve
 from gateway.cli.exits import DONE
 from gateway.cli.runtime import load_runtime_config
+from gateway.config import Config
 from gateway.config import parse as parse_config
 
 
@@ -19,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_runtime_config(args)
+    adjust = None
     if args.agi_listen or args.web_listen:
         # Parsed as config text, so an override is validated (and its errors worded) like the file's own keys.
         overrides = parse_config(
@@ -26,9 +28,15 @@ def run(args: argparse.Namespace) -> int:
                 [f'[agi]\nlisten = "{args.agi_listen}"' if args.agi_listen else "",
                  f'[web]\nlisten = "{args.web_listen}"' if args.web_listen else ""]),
             "--agi-listen/--web-listen")
-        if args.agi_listen:
-            config = replace(config, agi=replace(config.agi, listen=overrides.agi.listen))
-        if args.web_listen:
-            config = replace(config, web=replace(config.web, listen=overrides.web.listen))
-    serve(config, web=not args.no_web)
+
+        def adjust(c: Config) -> Config:
+            """The command line's listen addresses over a config's (the file's, and each one SIGHUP reads)."""
+            if args.agi_listen:
+                c = replace(c, agi=replace(c.agi, listen=overrides.agi.listen))
+            if args.web_listen:
+                c = replace(c, web=replace(c.web, listen=overrides.web.listen))
+            return c
+
+        config = adjust(config)
+    serve(config, web=not args.no_web, adjust=adjust)
     return DONE
