@@ -35,16 +35,8 @@ REFUSAL_DNC_DAYS = 3 * 365 + 1
 PACK = Jurisdiction(
     name="canada",
     country="CA",
-    rules=(
-        ("caller_id", rules.caller_id),
-        ("registry_stale", rules.registry_stale),
-        ("regime_list", rules.regime_list),
-        ("internal_dnc", rules.internal_dnc),
-        ("litigator", rules.litigator),
-        ("blocked_prefix", rules.blocked_prefix),
-        ("frequency_cap", rules.frequency_cap),
-        ("outside_hours", rules.outside_hours),
-    ),
+    rules=rules.chain("caller_id", "registry_stale", "regime_list", "internal_dnc", "litigator", "blocked_prefix",
+                      "frequency_cap", "outside_hours"),
     applies=rules.APPLIES,
     opposition_regime_from=None,  # the National DNCL since 30 Sep 2008: an opposition list, always
     consent_regime_from=None,

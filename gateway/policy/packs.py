@@ -35,13 +35,7 @@ assert tuple(PACKS) == PACK_COUNTRIES, "campaign.PACK_COUNTRIES (what the config
 LISTS_ONLY = Jurisdiction(
     name="lists_only",
     country="",  # no pack: check --json says "jurisdiction": null
-    rules=(
-        ("registry_stale", rules.registry_stale),
-        ("regime_list", rules.regime_list),
-        ("internal_dnc", rules.internal_dnc),
-        ("litigator", rules.litigator),
-        ("blocked_prefix", rules.blocked_prefix),
-    ),
+    rules=rules.chain("registry_stale", "regime_list", "internal_dnc", "litigator", "blocked_prefix"),
     applies=rules.APPLIES,
     opposition_regime_from=None,
     consent_regime_from=None,

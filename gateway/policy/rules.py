@@ -18,6 +18,7 @@ from gateway.policy.campaign import Regime
 from gateway.policy.consent import consent_rule
 from gateway.policy.decision import Block, Reason
 from gateway.policy.engine import Context, Plan, member
+from gateway.policy.jurisdiction import Rule
 
 _OPPOSITION, _CONSENT = Regime.OPPOSITION, Regime.CONSENT  # read on every call: module constants are cheaper
 _MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
@@ -256,3 +257,13 @@ APPLIES: dict[str, Callable[[Plan], bool]] = {
         bool(plan.pack.regions) or any(r.holidays for r in plan.pack.local_rules.values())),
     "outside_hours": lambda plan: plan.campaign.check_hours and _has_hours(plan),
 }
+
+
+_BY_NAME: dict[str, Rule] = {r.__name__: r for r in (
+    sector_ban, caller_id, registry_stale, regime_list, internal_dnc, litigator, blocked_prefix, refusal_cooldown,
+    frequency_cap, public_holiday, outside_hours)}
+
+
+def chain(*names: str) -> tuple[tuple[str, Rule], ...]:
+    """A pack's rules by name, in its precedence order (DESIGN §7): each pack names the ones its law has."""
+    return tuple((name, _BY_NAME[name]) for name in names)

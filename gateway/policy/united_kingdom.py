@@ -31,16 +31,8 @@ REFUSAL_DNC_DAYS = 5 * 365 + 2
 PACK = Jurisdiction(
     name="united_kingdom",
     country="GB",
-    rules=(
-        ("caller_id", rules.caller_id),
-        ("registry_stale", rules.registry_stale),
-        ("regime_list", rules.regime_list),
-        ("internal_dnc", rules.internal_dnc),
-        ("litigator", rules.litigator),
-        ("blocked_prefix", rules.blocked_prefix),
-        ("frequency_cap", rules.frequency_cap),
-        ("outside_hours", rules.outside_hours),
-    ),
+    rules=rules.chain("caller_id", "registry_stale", "regime_list", "internal_dnc", "litigator", "blocked_prefix",
+                      "frequency_cap", "outside_hours"),
     applies=rules.APPLIES,
     opposition_regime_from=None,  # the TPS since 1999, the CTPS since 2004: opposition lists
     consent_regime_from=None,

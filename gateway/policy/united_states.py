@@ -74,17 +74,8 @@ def state_holidays(year: int, state: str, alsace_moselle: bool = False, overseas
 PACK = Jurisdiction(
     name="united_states",
     country="US",
-    rules=(
-        ("caller_id", rules.caller_id),
-        ("registry_stale", rules.registry_stale),
-        ("regime_list", rules.regime_list),
-        ("internal_dnc", rules.internal_dnc),
-        ("litigator", rules.litigator),
-        ("blocked_prefix", rules.blocked_prefix),
-        ("frequency_cap", rules.frequency_cap),
-        ("public_holiday", rules.public_holiday),
-        ("outside_hours", rules.outside_hours),
-    ),
+    rules=rules.chain("caller_id", "registry_stale", "regime_list", "internal_dnc", "litigator", "blocked_prefix",
+                      "frequency_cap", "public_holiday", "outside_hours"),
     applies=rules.APPLIES,
     opposition_regime_from=None,  # the National DNC Registry since 1 Oct 2003: an opposition list, always
     consent_regime_from=None,

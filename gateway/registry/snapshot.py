@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from array import array
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pyroaring import FrozenBitMap64
 
+from gateway.atomicfile import write_with_header
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
 
 MAGIC = b"DNCGW-SNAPSHOT\x00\x01"
@@ -62,19 +61,11 @@ def write(lst: RegistryList, path: Path) -> dict[str, Any]:
         "sha256": hashlib.sha256(payload).hexdigest(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    raw = json.dumps(header, sort_keys=True).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + struct.pack(">I", len(raw)) + raw)
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write_payload(f: IO[bytes]) -> None:
+        f.write(payload)
+
+    write_with_header(path, MAGIC, header, write_payload)
     return header
 
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 import sys
-import tempfile
 from array import array
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
+from gateway.atomicfile import write_with_header
 from gateway.state.packed import LEDGER_COLUMNS, LEDGER_TYPECODES, LOAD, Ledger
 
 MAGIC = b"DNCGW-HISTORY\x00\x00\x01"
@@ -64,20 +63,12 @@ def write(path: Path, columns_by_name: dict[str, list[array[int]]], meta: dict[s
         "sha256": digest.hexdigest(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    raw = json.dumps(header, sort_keys=True).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(MAGIC + struct.pack(">I", len(raw)) + raw)
-            for col in columns:
-                col.tofile(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write_columns(f: IO[bytes]) -> None:
+        for col in columns:
+            col.tofile(f)
+
+    write_with_header(path, MAGIC, header, write_columns)
     return header
 
 
