@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,21 +28,6 @@ SECRET = b"s3cret"
 KEY = 33612000010
 MS = int(FIXED_NOW.timestamp() * 1000)
 DAY_MS = 86_400_000
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path / "redis")
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-async def raw(server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    r = aioredis.Redis.from_url(server.url)
-    yield r
-    await r.aclose()
 
 
 @pytest.fixture

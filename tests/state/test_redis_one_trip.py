@@ -5,10 +5,9 @@ Against a real redis-server; the round trips are counted by Redis itself (INFO c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,21 +27,6 @@ from tests.state.helpers import RETENTION
 from tests.state.redis_server import RedisServer
 
 PRO = "acme"
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path / "redis")
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-async def raw(server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    r = aioredis.Redis.from_url(server.url)
-    yield r
-    await r.aclose()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -29,26 +29,11 @@ PRO = "acme"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    srv = RedisServer(tmp_path / "redis")
-    srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
 async def store(server: RedisServer) -> AsyncIterator[RedisState]:
     st = RedisState(server.url, secret="s3cret", settings=RedisSettings(retry_interval=0.1), retention=RETENTION)
     await st.start()
     yield st
     await st.close()
-
-
-@pytest.fixture
-async def raw(server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    r = aioredis.Redis.from_url(server.url)
-    yield r
-    await r.aclose()
 
 
 class Recorder:
