@@ -59,9 +59,8 @@ from gateway.audit.chain import (
     GENESIS,
     STORED_COLUMNS,
     WRITTEN_AT,
+    RowEncoder,
     Verification,
-    record_row,
-    row_hash,
 )
 from gateway.audit.reader import AuditError, AuditReader, iso_time, read_meta
 from gateway.audit.record import AuditRecord, AuditUnavailable
@@ -246,6 +245,7 @@ class AuditLog:
         self._failing = False  # the last commit failed (disk full, I/O error): records are refused or retried
         self._since_checkpoint = 0
         self._next_purge = 0.0
+        self._encoder = RowEncoder()  # the writer thread's own (its lists cache)
 
     # -- lifecycle --
 
@@ -440,18 +440,7 @@ class AuditLog:
         """Write and sync one group in one transaction, then wake its waiters (one callback on their loop)."""
         started = time.perf_counter()
         records, futures = group.records, group.futures
-        prepared: list[tuple[Any, ...]] = []
-        bad: set[int] = set()
-        for i, record in enumerate(records):
-            try:
-                prepared.append(record_row(record))
-            except Exception as e:  # one malformed record must not cost the others their durability
-                log.error("audit: record %r cannot be stored: %s", getattr(record, "decision_id", "?"), e)
-                self._settle([futures[i]], f"record cannot be stored: {e}")
-                bad.add(i)
-        if bad:  # rare: leave the malformed records out, the two lists kept parallel
-            records = [r for i, r in enumerate(records) if i not in bad]
-            futures = [f for i, f in enumerate(futures) if i not in bad]
+        prepared, records, futures = self._prepare(records, futures)
         if not records:
             return True
         try:
@@ -463,10 +452,11 @@ class AuditLog:
             # When the rows are written, as opposed to the decision time each one carries: read once the
             # write lock is held, so it is the commit's time, group commit delay and lock wait included.
             written = float(self.clock())
+            stamp, chain = RowEncoder.written(written), RowEncoder.hash
             params: list[Any] = []  # every row's values, one after the other: no tuple per row
-            for row in prepared:
+            for row, body in prepared:
                 seq += 1
-                h = row_hash(head, seq, row, written)
+                h = chain(head, seq, body, stamp)
                 params += (seq, *row, written, head, h)
                 head = h
             for start in range(0, len(prepared), INSERT_ROWS):
@@ -504,6 +494,29 @@ class AuditLog:
         self._last_latency = time.perf_counter() - started
         self._settle(futures, None, committed=len(records))
         return True
+
+    def _prepare(self, records: list[AuditRecord], futures: list[asyncio.Future[None] | None]
+                 ) -> tuple[list[tuple[tuple[Any, ...], str]], list[AuditRecord], list[asyncio.Future[None] | None]]:
+        """Each record's stored columns and canonical JSON (:class:`RowEncoder`), before the transaction; a
+        malformed record is left out (its caller told at once) without costing the others their durability."""
+        encode = self._encoder.row
+        try:
+            return [encode(r) for r in records], records, futures
+        except Exception:  # rare: find the bad ones, one record at a time
+            pass
+        prepared: list[tuple[tuple[Any, ...], str]] = []
+        kept: list[AuditRecord] = []
+        waiting: list[asyncio.Future[None] | None] = []
+        for record, future in zip(records, futures, strict=True):
+            try:
+                prepared.append(encode(record))
+            except Exception as e:
+                log.error("audit: record %r cannot be stored: %s", getattr(record, "decision_id", "?"), e)
+                self._settle([future], f"record cannot be stored: {e}")
+                continue
+            kept.append(record)
+            waiting.append(future)
+        return prepared, kept, waiting
 
     def _settle(self, futures: Sequence[asyncio.Future[None] | None], error: str | None,
                 committed: int = 0) -> None:
