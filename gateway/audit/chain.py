@@ -19,8 +19,9 @@ detects a changed, removed, inserted or reordered row and a truncated tail.
 What it cannot detect is a rewrite of the whole chain from some point on by
 someone with write access: keep the head hash that ``audit verify`` prints
 somewhere else (a ticket, a log shipper) to pin the history up to that point.
-The head is read under SQLite's write lock at each commit, so two gateways on
-one host may share a file: their records interleave in one chain.
+The head is checked under SQLite's write lock at each commit (and read again when
+another writer moved it), so two gateways on one host may share a file: their
+records interleave in one chain.
 """
 
 from __future__ import annotations
