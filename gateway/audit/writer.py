@@ -18,10 +18,12 @@ optional wait after a group's first record, up to that many milliseconds, for di
 much more than the wait (fewer, larger groups); a full group (``MAX_BATCH``) never waits.
 
 Checkpoints are ours, not SQLite's (``wal_autocheckpoint=0``): run after the waiters are woken, so an ALLOW
-never waits for one. A record that cannot be committed (disk full, I/O error, queue
-over ``max_queue``) raises :class:`AuditUnavailable` to a durable caller (the
-service then refuses the call); non-durable records of a failed group are kept
-in order and retried, so nothing acknowledged is dropped while the writer lives.
+never waits for one, and every few MB of WAL (``CHECKPOINT_PAGES``), so that the WAL is rewritten in place
+rather than grown: an fsync that must also record a longer file costs more.
+
+A record that cannot be committed (disk full, I/O error, queue over ``max_queue``) raises
+:class:`AuditUnavailable` to a durable caller (the service then refuses the call); non-durable records of a
+failed group are kept in order and retried, so nothing acknowledged is dropped while the writer lives.
 
 Retention. Rows older than ``retention_days`` are purged as a contiguous prefix
 (never a hole), in chunks, by the writer thread; each chunk moves the anchor in
@@ -101,7 +103,13 @@ _CAS_HEAD = ("UPDATE meta SET value = CASE key WHEN 'head_seq' THEN ? ELSE ? END
              "WHERE (key = 'head_seq' AND value = ?) OR (key = 'head_hash' AND value = ?)")
 
 MAX_BATCH = 1000  # rows per transaction: bounds how long one commit holds the GIL and its waiters
-CHECKPOINT_ROWS = 20_000  # records between our explicit WAL checkpoints
+# Our explicit WAL checkpoints keep the WAL small, so that it is rewritten in place from its start: a commit
+# that extends the file makes its fsync commit the file's new size too (a filesystem journal commit), and cost
+# 30-40 % more CPU than one that overwrites blocks the file already has (bench/audit.py --wal; README, Benchmarks).
+# Counted in WAL pages, estimated: one per record (its leaf of the number index) and a few per commit (the table's
+# and the time index's last leaves, the meta page).
+CHECKPOINT_PAGES = 2_000  # ≈ 8 MB of WAL between two checkpoints
+PAGES_PER_COMMIT = 4
 PURGE_CHUNK = 50_000  # rows deleted per retention transaction, so a purge never stalls appends for long
 PURGE_INTERVAL = 3600.0  # seconds between retention passes
 RETRY_BACKOFF = (0.01, 0.25)  # first and longest wait before retrying a failed commit
@@ -260,7 +268,7 @@ class AuditLog:
         self._last_latency = 0.0
         self._last_error = ""
         self._failing = False  # the last commit failed (disk full, I/O error): records are refused or retried
-        self._since_checkpoint = 0
+        self._since_checkpoint = 0  # WAL pages written since the last checkpoint (estimated)
         self._next_purge = 0.0
         self._encoder = RowEncoder()  # the writer thread's own (its lists cache)
 
@@ -441,7 +449,7 @@ class AuditLog:
                     self._settle_call(future, fn(conn), None)
                 except Exception as e:
                     self._settle_call(future, None, e)
-            if self._since_checkpoint >= CHECKPOINT_ROWS:
+            if self._since_checkpoint >= CHECKPOINT_PAGES:
                 self._checkpoint(conn)
             if time.monotonic() >= self._next_purge:
                 self._next_purge = time.monotonic() + self.purge_interval
@@ -505,7 +513,7 @@ class AuditLog:
         self._failing = False
         self._written += len(records)
         self._commits += 1
-        self._since_checkpoint += len(records)
+        self._since_checkpoint += len(records) + PAGES_PER_COMMIT
         self._last_latency = time.perf_counter() - started
         self._settle(futures, None, committed=len(records))
         return True
