@@ -469,7 +469,13 @@ class AuditLog:
         if not records:
             return True
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            # The statements of a commit, each in the sqlite3 call that releases the GIL the fewest times (each
+            # release can hand the GIL to the busy event loop and wait for it back): BEGIN through executescript
+            # (one release; in Python 3.11 it would first commit an open transaction: there is none, a failed
+            # commit rolls back), the DML through executemany (no last-rowid call), COMMIT through commit().
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.executescript("BEGIN IMMEDIATE")
             # When the rows are written, as opposed to the decision time each one carries: read once the
             # write lock is held, so it is the commit's time, group commit delay and lock wait included.
             written = float(self.clock())
@@ -477,7 +483,7 @@ class AuditLog:
             # that one (compare and set, under the write lock): one statement, one GIL hand-off, fewer per commit.
             seq0, head0 = self._seq, self._head
             params, seq, head = _chain(prepared, seq0, head0, written)
-            if conn.execute(_CAS_HEAD, (str(seq), head, str(seq0), head0)).rowcount != 2:
+            if conn.executemany(_CAS_HEAD, ((str(seq), head, str(seq0), head0),)).rowcount != 2:
                 # Another process appended to this file since (two gateways on one host): chain from its head,
                 # read under the write lock, so that their records interleave in one chain instead of forking it.
                 meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('head_seq', 'head_hash')"))
@@ -485,8 +491,8 @@ class AuditLog:
                 conn.execute(_SET_HEAD, (str(seq), head))
             for start in range(0, len(prepared), INSERT_ROWS):
                 rows = min(INSERT_ROWS, len(prepared) - start)
-                conn.execute(_INSERTS[rows], params[start * _ROW_WIDTH:(start + rows) * _ROW_WIDTH])
-            conn.execute("COMMIT")
+                conn.executemany(_INSERTS[rows], (params[start * _ROW_WIDTH:(start + rows) * _ROW_WIDTH],))
+            conn.commit()
         except (sqlite3.Error, KeyError, ValueError) as e:
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
