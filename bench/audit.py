@@ -12,6 +12,9 @@ temporary folder; put it on the disk the gateway will use, fsync cost is the who
 - ``@rate`` rows: the same, open loop at ``--rate`` calls/s (the issue's target: 5 000/s), where latency
   is measured from each call's scheduled arrival, so queueing is counted.
 
+``--wal``: what one commit costs when the WAL is rewritten in place (checkpointed every few MB, the writer's
+rule) or grown (checkpointed every 20,000 records, the rule before): the writer's own statements, one thread.
+
 ``--agi``: the issue's measure, through bench/agi.py's ``run_row`` hook (FastAGI sessions from a load generator
 in its own process, 15M-number registry): ``dnc-gateway`` with the audit off and on (durable ALLOW), same run,
 at each of ``--loads`` (default: 5 000 calls/s and saturation; issue 16: ``500,1000,2000,saturation``).
@@ -288,6 +291,69 @@ def agi_main(args: argparse.Namespace) -> None:
                   f"{off.cpu_us:.0f} -> {on.cpu_us:.0f} µs/call")
 
 
+def wal_rows(folder: Path, group: int, commits: int, checkpoint: str) -> dict[str, float]:
+    """The writer's commits of ``group`` records each, one after the other, on a fresh database, checkpointed as
+    ``checkpoint`` says: "rows" every 20,000 records (before), "pages" every ``CHECKPOINT_PAGES`` estimated WAL
+    pages (the writer's rule), "never". CPU (this thread) and wall time per commit; the checkpoints' own beside."""
+    import random
+
+    from gateway.audit import GENESIS, RowEncoder, open_writer
+    from gateway.audit import writer as w
+
+    path = folder / f"wal-{group}-{checkpoint}-{time.monotonic_ns()}.db"
+    conn = open_writer(path)
+    encoder, rng = RowEncoder(), random.Random(7)
+    seq, head, since, n = 0, GENESIS, 0, 0
+    cpu = wall = ck_cpu = ck_wall = 0.0
+    lat: list[float] = []
+    try:
+        for _ in range(commits):
+            recs = [record(n + k)._replace(number=f"+336{rng.randrange(10**8):08d}") for k in range(group)]
+            n += group
+            prepared = [encoder.row(r) for r in recs]
+            t, c = time.perf_counter(), time.thread_time()
+            conn.execute("BEGIN IMMEDIATE")
+            params, new_seq, new_head = w._chain(prepared, seq, head, time.time())
+            conn.execute(w._CAS_HEAD, (str(new_seq), new_head, str(seq), head))
+            conn.execute(w._INSERTS[group], params)
+            conn.execute("COMMIT")
+            seq, head = new_seq, new_head
+            cpu += time.thread_time() - c
+            lat.append(time.perf_counter() - t)
+            wall += lat[-1]
+            since += group + (w.PAGES_PER_COMMIT if checkpoint == "pages" else 0)
+            if (checkpoint == "rows" and since >= 20_000) or (checkpoint == "pages" and since >= w.CHECKPOINT_PAGES):
+                t, c = time.perf_counter(), time.thread_time()
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                ck_cpu += time.thread_time() - c
+                ck_wall += time.perf_counter() - t
+                since = 0
+        wal = path.with_name(path.name + "-wal").stat().st_size  # before close() checkpoints it away
+    finally:
+        conn.close()
+    lat.sort()
+    return {"cpu_us": cpu / commits * 1e6, "wall_us": wall / commits * 1e6, "p99_ms": pct(lat, 0.99) * 1e3,
+            "ck_cpu_us": ck_cpu / commits * 1e6, "ck_wall_us": ck_wall / commits * 1e6,
+            "wal_mb": wal / 1e6}
+
+
+def wal_main(args: argparse.Namespace) -> None:
+    """``--wal``: what a commit costs with the WAL rewritten in place (checkpointed every few MB) or grown."""
+    print(f"# audit commits by checkpoint rule: SQLite {sqlite3.sqlite_version}, rounds interleaved; CPU = the "
+          "committing thread's (SQLite, its write and fsync system calls)")
+    print(f"{'records a commit, checkpoint':<42} {'commit CPU µs':>13} {'wall µs':>8} {'p99 ms':>7} "
+          f"{'ckpt CPU µs':>11} {'ckpt wall µs':>12} {'WAL MB':>7}")
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="dnc-audit-wal-") as tmp:
+        for _ in range(args.rounds):
+            for group, commits in ((1, 6000), (12, 2000)):
+                for rule, what in (("rows", "every 20,000 records (before)"),
+                                   ("pages", "every ~2,000 WAL pages (now)")):
+                    r = wal_rows(Path(tmp), group, commits, rule)
+                    print(f"{f'{group}, {what}':<42} {r['cpu_us']:>13.1f} {r['wall_us']:>8.1f} {r['p99_ms']:>7.2f} "
+                          f"{r['ck_cpu_us']:>11.1f} {r['ck_wall_us']:>12.1f} {r['wal_mb']:>7.1f}", flush=True)
+    print("(checkpoint columns: per commit, amortised)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="0.5 s a row")
@@ -297,12 +363,17 @@ def main() -> None:
     p.add_argument("--group-commit-ms", type=float, nargs="+", default=[0.0, 0.5, 2.0, 5.0])
     p.add_argument("--dir", help="folder for the databases (on the disk to measure)")
     p.add_argument("--agi", action="store_true", help="audit on/off over FastAGI with bench/agi.py (the issue's rows)")
+    p.add_argument("--wal", action="store_true", help="commit cost with the WAL rewritten in place or grown")
+    p.add_argument("--rounds", type=int, default=2, help="with --wal: interleaved rounds")
     p.add_argument("--loads", default="5000,saturation",
                    help="with --agi: comma-separated offered loads in calls/s, 'saturation' for the closed loop")
     args = p.parse_args()
     args.loads = [None if x.strip() == "saturation" else float(x) for x in args.loads.split(",") if x.strip()]
     if args.quick:
         args.seconds = 0.5
+    if args.wal:
+        wal_main(args)
+        return
     if args.agi:
         with contextlib.suppress(ImportError):
             import uvloop

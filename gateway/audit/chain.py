@@ -19,8 +19,9 @@ detects a changed, removed, inserted or reordered row and a truncated tail.
 What it cannot detect is a rewrite of the whole chain from some point on by
 someone with write access: keep the head hash that ``audit verify`` prints
 somewhere else (a ticket, a log shipper) to pin the history up to that point.
-The head is read under SQLite's write lock at each commit, so two gateways on
-one host may share a file: their records interleave in one chain.
+The head is checked under SQLite's write lock at each commit (and read again when
+another writer moved it), so two gateways on one host may share a file: their
+records interleave in one chain.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,20 +53,104 @@ def _text(value: object) -> str:
     return s if s.isascii() else s.encode("utf-8", "replace").decode("utf-8")
 
 
+def _texts(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """:func:`_text` of each value; the values themselves when all are strings and ASCII (every call but a few):
+    one C-level join and test instead of a Python call per column."""
+    try:
+        if "".join(values).isascii():
+            return values
+    except TypeError:  # a value that is not a string: the slow path converts it
+        pass
+    return tuple(map(_text, values))
+
+
+# The canonical JSON of the chain is what ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))`` writes
+# (``sort_keys=True`` for the lists). These are the very encoders ``json.dumps`` builds for those arguments, built
+# once: ``json.dumps`` with any non-default argument makes a new JSONEncoder at every call. Same class, same
+# arguments, so the same text, byte for byte (tests/audit/test_canonical.py checks it against ``json.dumps``).
+_CANON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_CANON_SORTED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+_canon = _CANON.encode
+# The C encoder that ``_CANON.encode`` makes at each call, made once, for the writer's rows: flat lists of str,
+# float, int and None (record_row's output), so no circular-reference markers are needed. Where the C
+# accelerator is missing (another Python), the JSONEncoder itself.
+_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_row_chunks: Any = (None if _c_encoder is None else
+                    _c_encoder(None, _CANON.default, json.encoder.encode_basestring, None, ":", ",", False, False,
+                               True))
+
+
+def _canon_row(row: tuple[Any, ...]) -> str:
+    """``_canon(row)`` for a row of :func:`record_row` (the same text)."""
+    return _canon(row) if _row_chunks is None else "".join(_row_chunks(row, 0))
+
+
+def _lists_json(lists: Mapping[str, str]) -> str:
+    return _CANON_SORTED.encode({_text(k): _text(v) for k, v in dict(lists).items()})
+
+
 def record_row(record: AuditRecord) -> tuple[Any, ...]:
     """The column values of a record, exactly as stored and hashed (see :data:`COLUMNS`)."""
-    lists = json.dumps({_text(k): _text(v) for k, v in dict(record.lists).items()}, sort_keys=True,
-                       ensure_ascii=False, separators=(",", ":"))
-    return (_text(record.decision_id), float(record.at), _text(record.campaign), _text(record.number),
-            _text(record.verdict), None if record.reason is None else _text(record.reason), _text(record.rule),
-            int(bool(record.would_block)), _text(record.mode), _text(record.regime), lists, _text(record.caller_id),
-            _text(record.channel), _text(record.uniqueid), _text(record.source), _text(record.detail))
+    return _row(record, _lists_json(record.lists))
+
+
+def _row(record: AuditRecord, lists: str) -> tuple[Any, ...]:
+    """:func:`record_row` with the lists' JSON given."""
+    (decision_id, campaign, number, verdict, rule, mode, regime, caller_id, channel, uniqueid, source,
+     detail) = _texts((record.decision_id, record.campaign, record.number, record.verdict, record.rule, record.mode,
+                       record.regime, record.caller_id, record.channel, record.uniqueid, record.source,
+                       record.detail))
+    reason = record.reason
+    return (decision_id, float(record.at), campaign, number, verdict, None if reason is None else _text(reason), rule,
+            int(bool(record.would_block)), mode, regime, lists, caller_id, channel, uniqueid, source, detail)
 
 
 def chain_hash(prev_hash: str, seq: int, row: Sequence[Any]) -> str:
     """SHA-256 of the previous hash and the canonical JSON of ``[seq, *row]`` (floats by repr: exact)."""
-    canon = json.dumps([seq, *row], ensure_ascii=False, separators=(",", ":"))
+    canon = _canon([seq, *row])
     return hashlib.sha256(f"{prev_hash}:{canon}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class RowEncoder:
+    """The writer's :func:`record_row` and :func:`row_hash`, with what one commit can share computed once.
+
+    The lists consulted are one mapping object per campaign and regime for a registry version (the engine keeps
+    them), so their JSON is kept by object, checked against a copy of what it held (a mapping changed in place is
+    encoded again). The decision's columns are encoded once, as the middle of the canonical JSON array, and a
+    commit's ``written_at`` once: each row's hash then joins three strings and calls SHA-256.
+    """
+
+    __slots__ = ("_lists",)
+
+    MAX_LISTS = 256  # mappings remembered; past that the cache starts again (a registry reload makes new ones)
+
+    def __init__(self) -> None:
+        self._lists: dict[int, tuple[Mapping[str, str], dict[str, str], str]] = {}
+
+    def row(self, record: AuditRecord) -> tuple[tuple[Any, ...], str]:
+        """The stored columns of ``record`` and their canonical JSON without the brackets (see :meth:`hash`)."""
+        lists = record.lists
+        cached = self._lists.get(id(lists))
+        # Held by the cache, the mapping cannot be freed and its id reused: ``is`` then means this very mapping.
+        if cached is not None and cached[0] is lists and cached[1] == lists:
+            text = cached[2]
+        else:
+            text = _lists_json(lists)
+            if len(self._lists) >= self.MAX_LISTS:
+                self._lists.clear()
+            self._lists[id(lists)] = (lists, dict(lists), text)
+        row = _row(record, text)
+        return row, _canon_row(row)[1:-1]
+
+    @staticmethod
+    def written(written_at: float) -> str:
+        """The canonical JSON of a commit's ``written_at``: what :meth:`hash` appends to every row of it."""
+        return _canon(written_at)
+
+    @staticmethod
+    def hash(prev_hash: str, seq: int, body: str, written: str) -> str:
+        """:func:`row_hash` of a v2 row from :meth:`row`'s JSON and :meth:`written`'s (the same text, joined here)."""
+        return hashlib.sha256(f"{prev_hash}:[{seq},{body},{written}]".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def hashed(columns: Sequence[Any], written_at: Any) -> tuple[Any, ...]:

@@ -18,10 +18,12 @@ optional wait after a group's first record, up to that many milliseconds, for di
 much more than the wait (fewer, larger groups); a full group (``MAX_BATCH``) never waits.
 
 Checkpoints are ours, not SQLite's (``wal_autocheckpoint=0``): run after the waiters are woken, so an ALLOW
-never waits for one. A record that cannot be committed (disk full, I/O error, queue
-over ``max_queue``) raises :class:`AuditUnavailable` to a durable caller (the
-service then refuses the call); non-durable records of a failed group are kept
-in order and retried, so nothing acknowledged is dropped while the writer lives.
+never waits for one, and every few MB of WAL (``CHECKPOINT_PAGES``), so that the WAL is rewritten in place
+rather than grown: an fsync that must also record a longer file costs more.
+
+A record that cannot be committed (disk full, I/O error, queue over ``max_queue``) raises
+:class:`AuditUnavailable` to a durable caller (the service then refuses the call); non-durable records of a
+failed group are kept in order and retried, so nothing acknowledged is dropped while the writer lives.
 
 Retention. Rows older than ``retention_days`` are purged as a contiguous prefix
 (never a hole), in chunks, by the writer thread; each chunk moves the anchor in
@@ -59,9 +61,8 @@ from gateway.audit.chain import (
     GENESIS,
     STORED_COLUMNS,
     WRITTEN_AT,
+    RowEncoder,
     Verification,
-    record_row,
-    row_hash,
 )
 from gateway.audit.reader import AuditError, AuditReader, iso_time, read_meta
 from gateway.audit.record import AuditRecord, AuditUnavailable
@@ -95,11 +96,20 @@ INSERT_ROWS = 64  # rows per INSERT statement (64 * 20 parameters: far below SQL
 # re-take wait. The 64 statements stay in sqlite3's statement cache (128).
 _INSERTS = ("", *(f"INSERT INTO audit (seq, {', '.join(STORED_COLUMNS)}, prev_hash, hash) VALUES "
                   + ", ".join([f"({', '.join('?' * _ROW_WIDTH)})"] * n) for n in range(1, INSERT_ROWS + 1)))
-# The head, in one step too.
+# The head, in one step too: set (after reading it), or compare-and-set (new seq, new hash, expected seq, expected
+# hash: changes both rows only if the head is still the expected one).
 _SET_HEAD = "UPDATE meta SET value = CASE key WHEN 'head_seq' THEN ? ELSE ? END WHERE key IN ('head_seq', 'head_hash')"
+_CAS_HEAD = ("UPDATE meta SET value = CASE key WHEN 'head_seq' THEN ? ELSE ? END "
+             "WHERE (key = 'head_seq' AND value = ?) OR (key = 'head_hash' AND value = ?)")
 
 MAX_BATCH = 1000  # rows per transaction: bounds how long one commit holds the GIL and its waiters
-CHECKPOINT_ROWS = 20_000  # records between our explicit WAL checkpoints
+# Our explicit WAL checkpoints keep the WAL small, so that it is rewritten in place from its start: a commit
+# that extends the file makes its fsync write the file's new size too, and costs 15-45 % more CPU than one that
+# overwrites blocks the file already has (bench/audit.py --wal; README, Benchmarks).
+# Counted in WAL pages, estimated: one per record (its leaf of the number index) and a few per commit (the table's
+# and the time index's last leaves, the meta page).
+CHECKPOINT_PAGES = 2_000  # ≈ 8 MB of WAL between two checkpoints
+PAGES_PER_COMMIT = 4
 PURGE_CHUNK = 50_000  # rows deleted per retention transaction, so a purge never stalls appends for long
 PURGE_INTERVAL = 3600.0  # seconds between retention passes
 RETRY_BACKOFF = (0.01, 0.25)  # first and longest wait before retrying a failed commit
@@ -124,6 +134,20 @@ class _Group:
         self.records: list[AuditRecord] = []
         self.futures: list[asyncio.Future[None] | None] = []
         self.started = started  # time.monotonic() of the first record: what a group_commit_ms wait counts from
+
+
+def _chain(prepared: Sequence[tuple[tuple[Any, ...], str]], seq: int, head: str,
+           written: float) -> tuple[list[Any], int, str]:
+    """The INSERT parameters of prepared rows chained after ``seq``/``head`` (every row's values one after the
+    other: no tuple per row), and the new head."""
+    stamp, chain = RowEncoder.written(written), RowEncoder.hash
+    params: list[Any] = []
+    for row, body in prepared:
+        seq += 1
+        h = chain(head, seq, body, stamp)
+        params += (seq, *row, written, head, h)
+        head = h
+    return params, seq, head
 
 
 def _create_private(path: Path) -> None:
@@ -244,8 +268,9 @@ class AuditLog:
         self._last_latency = 0.0
         self._last_error = ""
         self._failing = False  # the last commit failed (disk full, I/O error): records are refused or retried
-        self._since_checkpoint = 0
+        self._since_checkpoint = 0  # WAL pages written since the last checkpoint (estimated)
         self._next_purge = 0.0
+        self._encoder = RowEncoder()  # the writer thread's own (its lists cache)
 
     # -- lifecycle --
 
@@ -424,7 +449,7 @@ class AuditLog:
                     self._settle_call(future, fn(conn), None)
                 except Exception as e:
                     self._settle_call(future, None, e)
-            if self._since_checkpoint >= CHECKPOINT_ROWS:
+            if self._since_checkpoint >= CHECKPOINT_PAGES:
                 self._checkpoint(conn)
             if time.monotonic() >= self._next_purge:
                 self._next_purge = time.monotonic() + self.purge_interval
@@ -440,40 +465,34 @@ class AuditLog:
         """Write and sync one group in one transaction, then wake its waiters (one callback on their loop)."""
         started = time.perf_counter()
         records, futures = group.records, group.futures
-        prepared: list[tuple[Any, ...]] = []
-        bad: set[int] = set()
-        for i, record in enumerate(records):
-            try:
-                prepared.append(record_row(record))
-            except Exception as e:  # one malformed record must not cost the others their durability
-                log.error("audit: record %r cannot be stored: %s", getattr(record, "decision_id", "?"), e)
-                self._settle([futures[i]], f"record cannot be stored: {e}")
-                bad.add(i)
-        if bad:  # rare: leave the malformed records out, the two lists kept parallel
-            records = [r for i, r in enumerate(records) if i not in bad]
-            futures = [f for i, f in enumerate(futures) if i not in bad]
+        prepared, records, futures = self._prepare(records, futures)
         if not records:
             return True
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            # The head is read under the write lock: another process appending to the same file (two gateways
-            # on one host) interleaves its records into the one chain instead of forking it.
-            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('head_seq', 'head_hash')"))
-            seq, head = int(meta["head_seq"]), meta["head_hash"]
+            # The statements of a commit, each in the sqlite3 call that releases the GIL the fewest times (each
+            # release can hand the GIL to the busy event loop and wait for it back): BEGIN through executescript
+            # (one release; in Python 3.11 it would first commit an open transaction: there is none, a failed
+            # commit rolls back), the DML through executemany (no last-rowid call), COMMIT through commit().
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.executescript("BEGIN IMMEDIATE")
             # When the rows are written, as opposed to the decision time each one carries: read once the
             # write lock is held, so it is the commit's time, group commit delay and lock wait included.
             written = float(self.clock())
-            params: list[Any] = []  # every row's values, one after the other: no tuple per row
-            for row in prepared:
-                seq += 1
-                h = row_hash(head, seq, row, written)
-                params += (seq, *row, written, head, h)
-                head = h
+            # Chained from the head this writer left, and the head moved in the same step only if it is still
+            # that one (compare and set, under the write lock): one statement, one GIL hand-off, fewer per commit.
+            seq0, head0 = self._seq, self._head
+            params, seq, head = _chain(prepared, seq0, head0, written)
+            if conn.executemany(_CAS_HEAD, ((str(seq), head, str(seq0), head0),)).rowcount != 2:
+                # Another process appended to this file since (two gateways on one host): chain from its head,
+                # read under the write lock, so that their records interleave in one chain instead of forking it.
+                meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('head_seq', 'head_hash')"))
+                params, seq, head = _chain(prepared, int(meta["head_seq"]), meta["head_hash"], written)
+                conn.execute(_SET_HEAD, (str(seq), head))
             for start in range(0, len(prepared), INSERT_ROWS):
                 rows = min(INSERT_ROWS, len(prepared) - start)
-                conn.execute(_INSERTS[rows], params[start * _ROW_WIDTH:(start + rows) * _ROW_WIDTH])
-            conn.execute(_SET_HEAD, (str(seq), head))
-            conn.execute("COMMIT")
+                conn.executemany(_INSERTS[rows], (params[start * _ROW_WIDTH:(start + rows) * _ROW_WIDTH],))
+            conn.commit()
         except (sqlite3.Error, KeyError, ValueError) as e:
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
@@ -500,10 +519,33 @@ class AuditLog:
         self._failing = False
         self._written += len(records)
         self._commits += 1
-        self._since_checkpoint += len(records)
+        self._since_checkpoint += len(records) + PAGES_PER_COMMIT
         self._last_latency = time.perf_counter() - started
         self._settle(futures, None, committed=len(records))
         return True
+
+    def _prepare(self, records: list[AuditRecord], futures: list[asyncio.Future[None] | None]
+                 ) -> tuple[list[tuple[tuple[Any, ...], str]], list[AuditRecord], list[asyncio.Future[None] | None]]:
+        """Each record's stored columns and canonical JSON (:class:`RowEncoder`), before the transaction; a
+        malformed record is left out (its caller told at once) without costing the others their durability."""
+        encode = self._encoder.row
+        try:
+            return [encode(r) for r in records], records, futures
+        except Exception:  # rare: find the bad ones, one record at a time
+            pass
+        prepared: list[tuple[tuple[Any, ...], str]] = []
+        kept: list[AuditRecord] = []
+        waiting: list[asyncio.Future[None] | None] = []
+        for record, future in zip(records, futures, strict=True):
+            try:
+                prepared.append(encode(record))
+            except Exception as e:
+                log.error("audit: record %r cannot be stored: %s", getattr(record, "decision_id", "?"), e)
+                self._settle([future], f"record cannot be stored: {e}")
+                continue
+            kept.append(record)
+            waiting.append(future)
+        return prepared, kept, waiting
 
     def _settle(self, futures: Sequence[asyncio.Future[None] | None], error: str | None,
                 committed: int = 0) -> None:

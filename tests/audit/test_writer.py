@@ -59,6 +59,23 @@ async def test_two_writers_on_one_file_share_one_chain(tmp_path: Path) -> None:
     assert verification(tmp_path / "a.db").ok
 
 
+async def test_a_writer_chains_from_the_head_another_writer_moved(tmp_path: Path) -> None:
+    """Each commit moves the head only if it is still the one this writer left (compare and set); when another
+    writer on the file moved it, the group is chained again from the head read under the write lock."""
+    a, b = await started(tmp_path / "a.db"), await started(tmp_path / "a.db")
+    try:
+        for i in range(6):  # a, b, a, b...: every commit of each finds the head moved by the other
+            await (a, b)[i % 2].append(rec(i), durable=True)
+        await a.append(rec(6), durable=True)
+        await a.append(rec(7), durable=True)  # the head is a's own: the compare-and-set path
+    finally:
+        await a.close()
+        await b.close()
+    assert ids(tmp_path / "a.db") == [f"dec{i:06d}" for i in range(8)]
+    v = verification(tmp_path / "a.db")
+    assert v.ok and v.records == 8, v.message
+
+
 async def test_durable_append_is_committed_when_it_returns(audit: AuditLog) -> None:
     for i in range(5):
         await audit.append(rec(i), durable=True)
