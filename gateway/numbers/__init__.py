@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -288,26 +289,35 @@ def _plan(cc: str) -> Plan[Number] | None:
 _PLANS: dict[str, Plan[Number] | None] = {}
 
 
+def _no_table(nsn: str) -> None:
+    return None
+
+
+# Country code -> its plan's look-up (lazy: the plan is built on the first number of the country code).
+_LOOKUPS: dict[str, Callable[[str], Number | None]] = {}
+
+
+def _lookup(cc: str) -> Callable[[str], Number | None]:
+    plan = _PLANS[cc] = _plan(cc)
+    found = _LOOKUPS[cc] = _no_table if plan is None else plan.lookup
+    return found
+
+
 def fast_e164(digits: str) -> Number | None:
     """A NANP or UK number with its country code, without '+', read off the block tables (None: not one the
     tables cover; parse it in full). Same Number as :func:`parse_e164`, field by field."""
     n = len(digits)
+    if not (digits.isdigit() and digits.isascii()):  # the tables index ASCII digits ("٣" is a digit too)
+        return None
     if n == 11 and digits[0] == "1":
-        cc, nsn = "1", digits[1:]
+        rep = (_LOOKUPS.get("1") or _lookup("1"))(digits[1:])
     elif n == 12 and digits[0] == "4" and digits[1] == "4":
-        cc, nsn = "44", digits[2:]
+        rep = (_LOOKUPS.get("44") or _lookup("44"))(digits[2:])
     else:
         return None
-    try:
-        plan = _PLANS[cc]
-    except KeyError:
-        plan = _PLANS[cc] = _plan(cc)  # lazy: built on the first number of the country code
-    if plan is None:
-        return None
-    rep = plan.lookup(nsn)
     if rep is None:
         return None
-    if rep.key == 0:
+    if not rep.key:
         return INVALID
     return Number(int(digits), "+" + digits, rep.region, rep.kind, rep.zones)
 
@@ -354,6 +364,10 @@ class Normaliser:
             kind = _FAST_KINDS.get(d1)
             if kind is not None and dialled[1:4] not in _OVERSEAS and dialled[1:3] != "70":
                 return Number(33_000_000_000 + int(dialled), "+33" + dialled[1:], "FR", kind, _PARIS)
+        if dialled[:1] == "+":  # +1 and +44 numbers as a dialplan writes them: straight to the block tables
+            fast = fast_e164(dialled[1:])
+            if fast is not None and fast.key:
+                return fast
         s = dialled.translate(_STRIP)
         num = self._parse_clean(s)
         if num.kind is Kind.INVALID and self._outside:

@@ -116,6 +116,14 @@ def test_short_uk_numbers_keep_the_full_parse() -> None:
         assert FR.parse("+" + d) == parse_e164(d)
 
 
+@pytest.mark.parametrize("dialled", ["+1\uff12\uff11\uff125551234", "+1212555123x", "+1 (212) 555-1234",
+                                     "+1212-555-1234", "+44\u0662079460000", "+4420 7946 0000"])
+def test_odd_spellings_read_as_phonenumbers_reads_them(dialled: str) -> None:
+    digits = "".join(str(int(c)) if c.isdigit() else c for c in dialled[1:] if c not in " -()")
+    expected = parse_e164(digits) if digits.isdigit() else numbers.INVALID
+    assert FR.parse(dialled) == expected
+
+
 def test_national_forms() -> None:
     """A US or Canadian home reads 2125550123 and 12125550123, a UK home 02079460000, as phonenumbers does."""
     rng = random.Random(3)
