@@ -11,7 +11,7 @@ A :class:`Plan` then splits the numbers of one block (an NSN's first ``block`` d
 next digits into classes that every pattern alternative and every time-zone prefix treats alike: within a class
 phonenumbers computes the same answer from the same matches, so it is asked once per class, with any member.
 Where an alternative looks deeper than ``depth`` digits, its numbers keep the full parse (``None`` in the table):
-correct everywhere, fast where the metadata allows. tests/numbers/test_fast_paths.py compares the two over every
+correct everywhere, fast where the metadata allows. tests/test_numbers_fast.py compares the two over every
 area code and UK range.
 """
 
