@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 _ZONES: dict[str, ZoneInfo] = {}
+# Zones tuple -> (the UTC hour, one zone per distinct UTC offset throughout that hour).
+_DISTINCT: dict[tuple[str, ...], tuple[int, tuple[ZoneInfo, ...]]] = {}
+_LAST_MICRO = timedelta(seconds=3599, microseconds=999_999)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -17,11 +20,46 @@ def zone(name: str) -> ZoneInfo:
 
 
 def local_times(now: datetime, zones: tuple[str, ...], fallback: str) -> tuple[datetime, ...]:
-    """``now`` in each of the callee's zones (the centre's zone when the number has none)."""
+    """``now`` in each of the callee's zones (the centre's zone when the number has none), once per wall clock:
+    zones at the same UTC offset show the same local time, so the first of them stands for all.
+
+    A number in many zones (a toll-free or 5XX number is in every zone of the NANP, 42 of them, and must be
+    legal in all) then costs its distinct offsets (about 11), not 42 conversions and 42 hours checks; which
+    zones share an offset is looked up once an hour.
+    """
     if len(zones) == 1:  # the usual case, on the hot path: the look-up inlined
         zi = _ZONES.get(zones[0]) or zone(zones[0])
         return (now.astimezone(zi),)
-    return tuple(now.astimezone(zone(z)) for z in (zones or (fallback,)))
+    if not zones:
+        return (now.astimezone(zone(fallback)),)
+    hour = int(now.timestamp()) // 3600
+    found = _DISTINCT.get(zones)
+    if found is None or found[0] != hour:
+        found = _distinct(zones, hour)
+    return tuple(now.astimezone(zi) for zi in found[1])
+
+
+def _distinct(zones: tuple[str, ...], hour: int) -> tuple[int, tuple[ZoneInfo, ...]]:
+    """The zones of distinct UTC offsets throughout a UTC hour, in their order (so the first zone comes first).
+
+    A zone whose offset differs between the hour's first and last microsecond changes within it (a DST switch):
+    then every zone is kept, unmemoised. No zone switches twice within an hour, so equal ends mean no switch."""
+    start = datetime.fromtimestamp(hour * 3600, UTC)
+    end = start + _LAST_MICRO
+    seen: set[timedelta | None] = set()
+    keep: list[ZoneInfo] = []
+    for name in zones:
+        zi = zone(name)
+        offset = start.astimezone(zi).utcoffset()
+        if end.astimezone(zi).utcoffset() != offset:  # a switch within the hour: no shortcut
+            return hour, tuple(zone(z) for z in zones)
+        if offset not in seen:
+            seen.add(offset)
+            keep.append(zi)
+    if len(_DISTINCT) >= 1024:  # bounded: one entry per zones tuple in use
+        _DISTINCT.clear()
+    found = _DISTINCT[zones] = hour, tuple(keep)
+    return found
 
 
 def window_start(local_now: datetime, days: int) -> datetime:

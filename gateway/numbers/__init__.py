@@ -6,8 +6,14 @@ same number a dozen ways (``0612345678``, ``+33 6 12 34 56 78``,
 same registry key, in about a microsecond. Overseas departments dialled
 nationally (``0692…``) look like mainland numbers but belong to other country
 codes (+262, +590, +594, +596), which phonenumbers cannot infer from a
-``FR``-region parse: the table below does it. Everything else goes through
-phonenumbers, cached.
+``FR``-region parse: the table below does it.
+
+NANP (+1) and UK (+44) numbers, and the national forms of a US, Canadian or UK
+home country, have a fast path too: phonenumbers' answer (region, type, time
+zones) depends on a number's first six digits only, so ``blocks.py`` asks it
+once per class of numbers it cannot tell apart, the first time an area code is
+seen, and reads every other number of the area code off a table. Everything
+else goes through phonenumbers, cached.
 
 The registry key of a number is its E.164 form as an integer
 (``+33612345678`` -> ``33612345678``): it fits a 64-bit roaring bitmap and
@@ -18,11 +24,17 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
+from phonenumbers.phonemetadata import PhoneMetadata
+from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+from phonenumbers.tzdata import TIMEZONE_DATA
+
+from gateway.numbers.blocks import Plan, Unsupported
 
 __all__ = [
     "EMERGENCY",
@@ -226,6 +238,12 @@ def _international(digits: str) -> Number:
         return Number(int(digits), "+" + digits, region, Kind.MOBILE if nsn[0] == "6" else Kind.FIXED, zones)
     if digits.startswith("33"):
         return _from_fr_nsn(digits[2:])
+    return parse_e164(digits)
+
+
+def parse_e164(digits: str) -> Number:
+    """phonenumbers' reading of a number written with its country code, without '+' (uncached): the reference
+    every fast path must agree with."""
     try:
         parsed = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException:
@@ -237,6 +255,71 @@ def _international(digits: str) -> Number:
     region = phonenumbers.region_code_for_number(parsed) or ""
     zones = tuple(sorted(z for z in pn_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"))
     return Number(int(e164[1:]), e164, region, kind, zones)
+
+
+def _plan(cc: str) -> Plan[Number] | None:
+    """The block plan of a country code from phonenumbers' metadata (None: its patterns were not understood).
+
+    Ten-digit national significant numbers (NSN), in blocks of a three-digit area code (NANP) or prefix (UK),
+    split by the next three digits (the NXX). A UK NSN of 7 or 9 digits (0800 1111, 016977 2345) and whatever
+    the metadata reads deeper than six digits keep the full parse."""
+    regions = COUNTRY_CODE_TO_REGION_CODE[int(cc)]
+    full: list[str] = []
+    prefixes: list[str] = []
+    for region in regions:
+        meta = PhoneMetadata.metadata_for_region(region)
+        if meta is None:
+            continue
+        for desc in (meta.general_desc, meta.fixed_line, meta.mobile, meta.toll_free, meta.premium_rate,
+                     meta.shared_cost, meta.personal_number, meta.voip, meta.pager, meta.uan, meta.voicemail):
+            if desc is not None and desc.national_number_pattern:
+                full.append(desc.national_number_pattern)
+        if meta.leading_digits:
+            prefixes.append(meta.leading_digits)
+    prefixes += [k[len(cc):] for k in TIMEZONE_DATA if k.startswith(cc) and len(k) > len(cc)]
+    # A number is parsed with the metadata of its country code's main region, national prefix included.
+    main = PhoneMetadata.metadata_for_region(regions[0])
+    fallback = [main.national_prefix_for_parsing] if main is not None and main.national_prefix_for_parsing else []
+    try:
+        return Plan(10, 6, 3, full, prefixes, fallback, lambda nsn: parse_e164(cc + nsn))
+    except Unsupported:
+        return None
+
+
+_PLANS: dict[str, Plan[Number] | None] = {}
+
+
+def _no_table(nsn: str) -> None:
+    return None
+
+
+# Country code -> its plan's look-up (lazy: the plan is built on the first number of the country code).
+_LOOKUPS: dict[str, Callable[[str], Number | None]] = {}
+
+
+def _lookup(cc: str) -> Callable[[str], Number | None]:
+    plan = _PLANS[cc] = _plan(cc)
+    found = _LOOKUPS[cc] = _no_table if plan is None else plan.lookup
+    return found
+
+
+def fast_e164(digits: str) -> Number | None:
+    """A NANP or UK number with its country code, without '+', read off the block tables (None: not one the
+    tables cover; parse it in full). Same Number as :func:`parse_e164`, field by field."""
+    n = len(digits)
+    if not (digits.isdigit() and digits.isascii()):  # the tables index ASCII digits ("٣" is a digit too)
+        return None
+    if n == 11 and digits[0] == "1":
+        rep = (_LOOKUPS.get("1") or _lookup("1"))(digits[1:])
+    elif n == 12 and digits[0] == "4" and digits[1] == "4":
+        rep = (_LOOKUPS.get("44") or _lookup("44"))(digits[2:])
+    else:
+        return None
+    if rep is None:
+        return None
+    if not rep.key:
+        return INVALID
+    return Number(int(digits), "+" + digits, rep.region, rep.kind, rep.zones)
 
 
 def _fr_prefixes(nsn: str) -> tuple[str, ...]:
@@ -255,7 +338,7 @@ class Normaliser:
     so that ``0612345678`` is never read as outside-line ``0`` + ``612345678``.
     """
 
-    __slots__ = ("_emergency", "_fr", "_home", "_outside", "_short")
+    __slots__ = ("_emergency", "_fr", "_home", "_nanp", "_outside", "_short")
 
     def __init__(
         self,
@@ -265,6 +348,7 @@ class Normaliser:
     ) -> None:
         self._home = home_country.upper()
         self._fr = self._home == "FR"
+        self._nanp = self._home in ("US", "CA")
         self._outside = tuple(p for p in outside_line if p)
         self._emergency = emergency if emergency is not None else EMERGENCY.get(self._home, DEFAULT_EMERGENCY)
         self._short = SHORT.get(self._home, frozenset())
@@ -280,6 +364,10 @@ class Normaliser:
             kind = _FAST_KINDS.get(d1)
             if kind is not None and dialled[1:4] not in _OVERSEAS and dialled[1:3] != "70":
                 return Number(33_000_000_000 + int(dialled), "+33" + dialled[1:], "FR", kind, _PARIS)
+        if dialled[:1] == "+":  # +1 and +44 numbers as a dialplan writes them: straight to the block tables
+            fast = fast_e164(dialled[1:])
+            if fast is not None and fast.key:
+                return fast
         s = dialled.translate(_STRIP)
         num = self._parse_clean(s)
         if num.kind is Kind.INVALID and self._outside:
@@ -317,7 +405,9 @@ class Normaliser:
             return INVALID
         if s[0] == "+":
             digits = s[1:]
-            return _international(digits) if digits.isdigit() and 4 <= len(digits) <= 15 else INVALID
+            if not (digits.isdigit() and 4 <= len(digits) <= 15):
+                return INVALID
+            return fast_e164(digits) or _international(digits)  # a Number is never falsy: None falls through
         if not s.isdigit():
             return INVALID
         n = len(s)
@@ -332,7 +422,7 @@ class Normaliser:
             return INVALID
         if s.startswith("00"):
             digits = s[2:]
-            return _international(digits) if 4 <= len(digits) <= 15 else INVALID
+            return (fast_e164(digits) or _international(digits)) if 4 <= len(digits) <= 15 else INVALID
         if self._fr:
             if s[0] == "0":
                 return _from_fr_nsn(s[1:])
@@ -344,6 +434,17 @@ class Normaliser:
         return self._national_other(s)
 
     def _national_other(self, s: str) -> Number:
+        n = len(s)
+        fast = None
+        if self._nanp:  # 2125550123, 12125550123: the +1 number phonenumbers reads them as
+            if n == 10:
+                fast = fast_e164("1" + s)
+            elif n == 11 and s[0] == "1":
+                fast = fast_e164(s)
+        elif self._home == "GB" and n == 11 and s[0] == "0":  # 02079460000: +44 2079460000
+            fast = fast_e164("44" + s[1:])
+        if fast is not None and fast.kind is not Kind.INVALID:
+            return fast
         return _national(s, self._home)
 
 
