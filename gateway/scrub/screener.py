@@ -134,7 +134,7 @@ class Screener:
     def decide_nsn(self, nsn: int) -> Decision | None:
         """Decision for the national number ``0`` + ``nsn`` (9 digits, not 0-led); None when it is not a number.
 
-        Every national number of one 3-digit prefix class shares kind, region and zones (numbers.py: the
+        Every national number of one 3-digit prefix class shares kind, region and zones (gateway/numbers: the
         kind follows the first digit, overseas departments their 3-digit prefix), so the signature is the
         class's plus the list mask, and the number is parsed only when its signature is new.
         """

@@ -24,7 +24,7 @@ from gateway.cli import main
 from gateway.config import AuditSection
 from tests.conftest import SAMPLE_TOML, write_sample
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the repository root: the gateway runs from there, as installed
 
 CHILD = """
 import asyncio, sys
