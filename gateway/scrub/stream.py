@@ -392,7 +392,7 @@ def summary_text(report: Mapping[str, Any]) -> str:
         lines.append(f"  kept but would block in enforce mode (monitor campaign): {report['would_block']}")
     inv = report["invalid"]
     if inv["count"]:
-        shown = ", ".join(f"{x['line']} ({x['detail']})" for x in inv["lines"][:10])
+        shown = ", ".join(f"line {x['line']} ({x['detail']})" for x in inv["lines"][:10])
         more = f", … {inv['count'] - 10} more" if inv["count"] > 10 else ""
         lines.append(f"  invalid lines: {shown}{more}")
     lines.extend(f"  note: {n}" for n in report["notes"])
