@@ -83,7 +83,8 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
         if spec.path is None:
             warnings.append(f"list {name}: fetched from {spec.url} when serving (not checked here)")
     if not config.web.admin_token:
-        warnings.append("[web] no admin token: the admin routes (refusals, opt-outs, reload, audit) refuse every call")
+        warnings.append("[web] no admin token: the admin routes (refusals, opt-outs, consents, reload, audit, "
+                        "proof) refuse every call")
     return found
 
 
