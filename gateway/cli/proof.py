@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     data = render(d, args.format)
     _write(args.output, data)
     if args.output:
-        print(f"proof dossier of {d.number} written to {args.output} ({len(d.decisions)} decisions)",
+        n = len(d.decisions)
+        print(f"proof dossier of {d.number} written to {args.output} ({n} decision{'' if n == 1 else 's'})",
               file=sys.stderr)
     whole = d.audit.whole if d.audit is not None else None
     if whole is not None and not whole.ok:
