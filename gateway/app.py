@@ -141,9 +141,7 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
     if isinstance(gateway.state, EmbeddedState) and not await _loaded_within(gateway.state, HISTORY_WAIT):
         log.warning("state: the call history is still loading: calls are answered state_unavailable until it is "
                     "in place")
-    result = await gateway.holder.reload()
-    for name, err in result.failed.items():
-        log.error("list %s not loaded: %s", name, err)
+    await gateway.holder.reload()  # a list that fails is logged by the holder, with what is kept
     gateway.holder.start_watch()  # entries the CLI records in the side store apply within a second
     metrics = Metrics(gateway)
     gateway.observers.append(metrics)

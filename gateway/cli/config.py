@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list[str]) -> dict[str, dict[str, Any]]:
     holder = RegistryHolder(config.lists, normaliser_of(config.gateway))
-    result = holder.load_all()
-    for name, err in result.failed.items():
-        errors.append(f"list {name}: {err}")
+    # This command reports each list's problem itself (an error or a warning, below): the holder's own log
+    # lines would say it a second time.
+    quiet = logging.getLogger("gateway.registry")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        result = holder.load_all()
+    finally:
+        quiet.setLevel(level)
+    for err in result.failed.values():
+        errors.append(f"list {err}")
     today = at.astimezone(UTC).date()
     found: dict[str, dict[str, Any]] = {}
     for name, meta in result.loaded.items():

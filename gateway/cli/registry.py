@@ -328,11 +328,15 @@ def _diff(args: argparse.Namespace) -> int:
     return DONE
 
 
-def _store_path(args: argparse.Namespace) -> Path:
+def _store_path(args: argparse.Namespace, config: Config | None = None) -> Path:
+    """The side store of the config the command reads (the one ``serve`` and ``proof`` read): DATA_DIR's, or
+    ``--store``. Without a config, ``--data-dir``'s, else the working directory's."""
     if args.store:
         return Path(args.store)
-    config = _config(args)
-    return default_path(config.gateway.data_dir if config is not None else Path("."))
+    config = config or _config(args)
+    if config is not None:
+        return default_path(config.gateway.data_dir)
+    return default_path(Path(args.data_dir) if getattr(args, "data_dir", None) else Path("."))
 
 
 def _proof(args: argparse.Namespace) -> int:
@@ -399,7 +403,7 @@ def _what_decides(config: Config, number: Number, at: datetime, store: Path) -> 
 _ENTRY_LISTS = {EntryKind.CONSENT: ListKind.CONSENT, EntryKind.OPTOUT: ListKind.INTERNAL_DNC}
 
 
-def _entry_list(args: argparse.Namespace, kind: EntryKind) -> None:
+def _entry_list(args: argparse.Namespace, kind: EntryKind) -> Config:
     """Entries name a configured list of the matching kind: an entry for a list nobody reads would be
     evidence of nothing (the config is --config, else the embedded demo's)."""
     config = load_runtime_config(args)
@@ -412,14 +416,16 @@ def _entry_list(args: argparse.Namespace, kind: EntryKind) -> None:
     if spec.kind is not want:
         raise UsageError(f"--list {args.list_name!r} is of kind {spec.kind}: {kind} entries belong to a list of "
                          f"kind {want} ({', '.join(fits) or 'none configured'})")
+    return config
 
 
 def _entries(args: argparse.Namespace) -> int:
     normaliser = _normaliser(args)
     kind = EntryKind(args.kind)
-    _entry_list(args, kind)
+    config = _entry_list(args, kind)
     on = parse_date(args.date, "--date") or date.today()
-    with SideStore(_store_path(args)) as store:
+    # The store of the config the list was checked against (the demo's without -c): where serve and proof look.
+    with SideStore(_store_path(args, config)) as store:
         if args.action == "import":
             path = Path(args.target)
             try:

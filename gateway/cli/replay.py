@@ -255,8 +255,8 @@ def run_online(args: argparse.Namespace) -> int:
 def _decider(config: Config, ignore_caller_id: bool) -> OfflineDecider:
     """The engine ``serve`` would build for ``config``, with its lists loaded (a list that fails: a warning)."""
     holder = RegistryHolder(config.lists, normaliser_of(config.gateway))  # no side store: nothing written
-    for name, err in holder.load_all().failed.items():
-        warn(f"list {name}: {err}")
+    for err in holder.load_all().failed.values():
+        warn(f"list {err}")  # the error names its list
     return OfflineDecider(engine_for(config), holder.current, holder.normaliser, config.gateway.professional,
                           ignore_caller_id=ignore_caller_id)
 

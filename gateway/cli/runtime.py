@@ -30,8 +30,8 @@ def load_gateway(config: Config) -> Gateway:
     """A gateway for one command run, its lists loaded; a list that fails is a warning, not an error."""
     gw = Gateway(config)
     result = gw.holder.load_all()
-    for name, err in result.failed.items():
-        warn(f"list {name}: {err}")
+    for err in result.failed.values():
+        warn(f"list {err}")  # the error names its list
     return gw
 
 

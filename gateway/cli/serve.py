@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import replace
 
 from gateway.app import serve
@@ -20,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_runtime_config(args)
+    if args.log_level is None:  # the command line's --log-level wins over the file's [gateway] log_level
+        logging.getLogger().setLevel(str(config.gateway.log_level))
     adjust = None
     if args.agi_listen or args.web_listen:
         # Parsed as config text, so an override is validated (and its errors worded) like the file's own keys.

@@ -86,6 +86,12 @@ class ReloadResult:
         }
 
 
+def named(name: str, error: Exception) -> str:
+    """A list's error with the list's name in front, once (a loader's RegistryError already starts with it)."""
+    text = str(error)
+    return text if text.startswith(f"{name}: ") else f"{name}: {text}"
+
+
 def _countries(specs: Mapping[str, ListSpec]) -> dict[str, str]:
     """The national lists' countries (``[lists.X] country``): the others apply to every call."""
     return {n: s.country for n, s in specs.items() if s.country}
@@ -160,9 +166,9 @@ class RegistryHolder:
             try:
                 lst, report = self.load_list(spec)
             except (RegistryError, OSError) as e:
-                failed[name] = str(e)
+                failed[name] = named(name, e)
                 kept = "keeping the previous version" if name in lists else "the list is not loaded"
-                log.error("registry: %s: %s (%s)", name, e, kept)
+                log.error("registry: %s (%s)", failed[name], kept)
                 continue
             lists[name] = lst
             loaded[name] = lst.meta

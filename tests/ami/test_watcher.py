@@ -190,9 +190,11 @@ async def test_reconnects_with_growing_backoff_after_drops(harness: Harness) -> 
         assert w.connected and w.reconnects == 4 and w.status()["reconnects"] == 4
         gaps = [b.accepted_at - a.accepted_at for a, b in zip(fake.connections, fake.connections[1:], strict=False)]
         cap = FAST.reconnect_max
-        for attempt, gap in enumerate(gaps):  # at least the lower half of the jittered delay
+        # At least the lower half of each jittered delay: a lower bound holds however loaded the machine (a late
+        # reconnection only lengthens a gap). That the delays grow is the pure schedule's test (test_backoff.py);
+        # comparing two measured gaps here failed once when a loaded machine stretched the first one.
+        for attempt, gap in enumerate(gaps):
             assert gap >= backoff.first_delay(cap) * 2 ** attempt * 0.5 - 0.005, gaps
-        assert gaps[3] > gaps[0]
         assert harness.sample("dnc_attempts_confirmed_total") == 1
         assert harness.sample("dnc_bypasses_total", campaign="unknown") == 0
         assert harness.sample("dnc_ami_connected") == 1

@@ -53,3 +53,13 @@ def test_lists_that_do_not_load_are_errors_and_stale_ones_warnings(tmp_path: Pat
     assert "error: list premium:" in out and "20 of 20 lines are not numbers" in out
     assert "warning: list bloctel is 101 days old (max_age_days 30)" in out
     assert "2 error(s)" in out
+
+
+def test_a_list_that_does_not_load_is_said_once_with_its_name_once(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    conf = tmp_path / "gw.toml"
+    conf.write_text('[lists.a]\nkind = "opposition"\npath = "nope.txt"\n[campaigns.x]\nlists = ["a"]\n')
+    assert main(["config", "check", str(conf)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: list a: {tmp_path / 'nope.txt'}: no such file" in err and "a: a:" not in err
+    assert not [r for r in caplog.records if r.name.startswith("gateway.registry")]  # not logged a second time
