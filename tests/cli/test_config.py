@@ -60,6 +60,7 @@ def test_a_list_that_does_not_load_is_said_once_with_its_name_once(tmp_path: Pat
     conf = tmp_path / "gw.toml"
     conf.write_text('[lists.a]\nkind = "opposition"\npath = "nope.txt"\n[campaigns.x]\nlists = ["a"]\n')
     assert main(["config", "check", str(conf)]) == 2
-    err = capsys.readouterr().err
-    assert f"error: list a: {tmp_path / 'nope.txt'}: no such file" in err and "a: a:" not in err
+    out = capsys.readouterr()
+    err = out.out + out.err
+    assert f"list a: {tmp_path / 'nope.txt'}: no such file" in err and "a: a:" not in err
     assert not [r for r in caplog.records if r.name.startswith("gateway.registry")]  # not logged a second time
