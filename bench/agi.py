@@ -863,7 +863,135 @@ def main_production(argv: list[str] | None = None) -> int:
     return 0
 
 
+# -- the audited ALLOW's hand-off on the loop, alone (--handoff) ------------------------------------------------
+
+class _BatchSink:
+    """An audit sink that commits nothing: its :meth:`wake` settles every record queued so far at once, as the
+    audit log's one wake-up per commit group does, so that only the loop's side of the hand-off is measured."""
+
+    def __init__(self) -> None:
+        self.waiters: list[Any] = []
+
+    async def append(self, record: Any, *, durable: bool) -> None:
+        if durable:
+            future = asyncio.get_running_loop().create_future()
+            self.waiters.append(future)
+            await future
+
+    def append_nowait(self, record: Any) -> None:
+        pass
+
+    def append_then(self, record: Any, done: Callable[[Any], None]) -> None:
+        self.waiters.append(done)
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for w in waiters:
+            if isinstance(w, asyncio.Future):
+                w.set_result(None)
+            else:
+                w(None)
+
+
+async def handoff_rows(rounds: int, calls: int, group: int) -> list[str]:
+    """Loop CPU per audited ALLOW, from the route to its answer's variables: awaited in a task (a future per
+    call, the way before ``check_now(then=...)``) against called back from the group's wake-up, against no audit
+    at all; the same Gateway (embedded state, a small registry), ``group`` calls per wake-up, rounds alternating."""
+    tmp = Path(tempfile.mkdtemp(prefix="dnc-bench-handoff-"))
+    sink = _BatchSink()
+    config = bench_config(tmp)
+    audited = Gateway(config, audit=sink, clock=lambda: NOW)
+    bare = Gateway(config, clock=lambda: NOW)
+    for gw in (audited, bare):
+        await gw.start()
+        gw.holder.install(random_registry(100_000, seed=1))
+    loop = asyncio.get_running_loop()
+    answered = 0
+
+    def answer(sets: routes.Sets) -> None:
+        nonlocal answered
+        answered += 1
+
+    async def later(pending: Any) -> None:  # what the server's task did with the route's coroutine
+        answer(await pending)
+
+    check = routes.ROUTES[routes.Route.CHECK]
+    run_then = check.run_then
+    assert run_then is not None
+    serial = iter(range(10**9))
+
+    def requests() -> list[Any]:  # numbers never seen before (no cap reached): every call is an ALLOW
+        return [parse_env(b"agi_network_script: check\nagi_arg_1: 0699%06d\nagi_arg_2: bench" % next(serial))
+                for _ in range(calls)]
+
+    async def task_path(reqs: list[Any]) -> None:
+        for i in range(0, calls, group):
+            held = [loop.create_task(later(check.run(req, {}, audited))) for req in reqs[i:i + group]]
+            await asyncio.sleep(0)  # the tasks run up to their future
+            sink.wake()
+            await asyncio.sleep(0)  # and finish
+            await asyncio.sleep(0)
+            assert all(t.done() for t in held)
+
+    async def callback_path(reqs: list[Any]) -> None:
+        for i in range(0, calls, group):
+            for req in reqs[i:i + group]:
+                assert run_then(req, {}, audited, answer) is None
+            await asyncio.sleep(0)
+            sink.wake()
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+
+    async def no_audit(reqs: list[Any]) -> None:
+        for i in range(0, calls, group):
+            for req in reqs[i:i + group]:
+                res = check.run(req, {}, bare)
+                assert isinstance(res, tuple)
+                answer(res)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+
+    paths = {"task + future (before)": task_path, "callback (after)": callback_path, "no audit": no_audit}
+    seen: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, path in paths.items():
+            reqs = requests()
+            answered = 0
+            t0 = time.thread_time()
+            await path(reqs)
+            seen[name].append((time.thread_time() - t0) / calls * 1e6)
+            assert answered == calls, (name, answered)
+    floor = statistics.median(seen["no audit"])
+    return [f"| {name:<22} | {statistics.median(us):>6.2f} µs | {statistics.median(us) - floor:>+6.2f} µs | "
+            f"{min(us):.2f}–{max(us):.2f} |" for name, us in seen.items()]
+
+
+def main_handoff(argv: list[str] | None = None) -> int:
+    """``bench/agi.py --handoff``: the loop's CPU per audited ALLOW, task path against callback path."""
+    ap = argparse.ArgumentParser(description="the audited ALLOW's hand-off on the loop")
+    ap.add_argument("--handoff", action="store_true")
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--calls", type=int, default=20_000)
+    ap.add_argument("--group", type=int, default=16, help="records per commit group (one wake-up each)")
+    args = ap.parse_args(argv)
+    uv = False
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        uv = True
+    print(f"audited ALLOW, loop CPU per call ({'uvloop' if uv else 'asyncio'}, {args.calls:,} calls a round, "
+          f"{args.group} a wake-up, median of {args.rounds} alternating rounds, {date.today()})")
+    print("| path                   |  CPU/call | vs no audit | range |\n|---|---:|---:|---|")
+    for line in asyncio.run(handoff_rows(args.rounds, args.calls, args.group)):
+        print(line)
+    return 0
+
+
 if __name__ == "__main__":
+    if "--handoff" in sys.argv[1:]:
+        sys.exit(main_handoff())
     if "--production" in sys.argv[1:]:
         sys.exit(main_production())
     sys.exit(main_redis() if "--redis" in sys.argv[1:] else main())

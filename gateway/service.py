@@ -62,6 +62,15 @@ class AuditSink(Protocol):
         ...
 
 
+class CallbackAuditSink(Protocol):
+    """An audit sink that can call back instead of being awaited (:class:`gateway.audit.AuditLog`)."""
+
+    def append_then(self, record: AuditRecord, done: Callable[[AuditUnavailable | None], None]) -> None:
+        """Queue a durable record; ``done(None)`` on the loop once committed, ``done(error)`` if it cannot be
+        (AuditUnavailable at once if it cannot even be queued)."""
+        ...
+
+
 class ImmediateState(Protocol):
     """A state store whose answers need no waiting (the embedded one): the same calls, not coroutines."""
 
@@ -145,6 +154,9 @@ class Gateway:
         # Set when the store's coroutines never wait (see ImmediateState): check_now then needs no task.
         self._immediate: ImmediateState | None = cast(ImmediateState, self.state) \
             if getattr(self.state, "immediate", False) else None
+        # Set when the audit sink can call back once a record is durable (see check_now's ``then``).
+        self._audit_then: CallbackAuditSink | None = cast(CallbackAuditSink, audit) \
+            if callable(getattr(audit, "append_then", None)) else None
         # Set when the store reads and counts in one round trip (see OneTripState).
         self._one_trip: OneTripState | None = cast(OneTripState, self.state) \
             if getattr(self.state, "one_trip", False) else None
@@ -171,11 +183,13 @@ class Gateway:
                     now: datetime | None = None) -> Outcome:
         res = self.check_now(dialled, campaign, caller_id, channel=channel, uniqueid=uniqueid, source=source,
                              record=record, count=count, now=now)
+        assert res is not None  # only a call with ``then`` leaves its outcome to a callback
         return res if isinstance(res, Outcome) else await res
 
     def check_now(self, dialled: str, campaign: str, caller_id: str | None = None, *, channel: str = "",
                   uniqueid: str = "", source: str = "agi", record: bool = True, count: bool = True,
-                  now: datetime | None = None) -> Outcome | Coroutine[Any, Any, Outcome]:
+                  now: datetime | None = None, then: Callable[[Outcome], None] | None = None
+                  ) -> Outcome | Coroutine[Any, Any, Outcome] | None:
         """:meth:`check`, finished at once when nothing has to be awaited, else a coroutine that finishes it.
 
         ``record``: audit the decision; ``count``: count an allowed call as an attempt, only when recorded
@@ -184,6 +198,13 @@ class Gateway:
         With the embedded state store and no durable audit record to wait for (a BLOCK, or no audit log),
         the whole call runs here: the FastAGI server then answers without a task per call. The coroutine,
         when there is one, carries on from where this stopped: nothing is done twice.
+
+        ``then``: an outcome that waits only for its durable audit record is given to ``then`` by the audit log,
+        on the loop, once the record is committed (or could not be: the call is then refused, as :meth:`check`
+        does), and this returns None (never without ``then``). That is the FastAGI server's path for an audited
+        ALLOW: the audit log's wake-up of the record's commit group calls ``then``, which writes the answer, where
+        an awaited coroutine would cost a task, a future and the frames resumed between them on every call.
+        ``then`` is called exactly once, never from within this call.
         """
         started = time.perf_counter()
         now = now or self.clock()
@@ -195,7 +216,7 @@ class Gateway:
                                      record, counted, now)
         decision = self._decide_now(store, number, campaign, caller_id, now, counted)
         return self._conclude(started, number, dialled, decision, campaign, caller_id, channel, uniqueid, source,
-                              record, now)
+                              record, now, then)
 
     async def _check_later(self, started: float, number: Number, dialled: str, campaign: str, caller_id: str | None,
                            channel: str, uniqueid: str, source: str, record: bool, counted: bool,
@@ -203,12 +224,15 @@ class Gateway:
         decision = await self._decide(number, campaign, caller_id, now, counted)
         res = self._conclude(started, number, dialled, decision, campaign, caller_id, channel, uniqueid, source,
                              record, now)
+        assert res is not None  # without ``then``, never left to a callback
         return res if isinstance(res, Outcome) else await res
 
     def _conclude(self, started: float, number: Number, dialled: str, decision: Decision, campaign: str,
                   caller_id: str | None, channel: str, uniqueid: str, source: str, record: bool,
-                  now: datetime) -> Outcome | Coroutine[Any, Any, Outcome]:
-        """Build the audit record and queue it; an ALLOW that must be durable first returns a coroutine."""
+                  now: datetime, then: Callable[[Outcome], None] | None = None
+                  ) -> Outcome | Coroutine[Any, Any, Outcome] | None:
+        """Build the audit record and queue it; an ALLOW that must be durable first returns a coroutine, or with
+        ``then`` (and an audit sink that calls back) None: the sink's callback finishes the call."""
         decision_id = new_decision_id(now)
         rec = AuditRecord(
             decision_id, now.timestamp(), campaign, number.e164 or number.short or dialled[:32],
@@ -218,7 +242,23 @@ class Gateway:
             decision.detail)
         if self.audit is not None and record:
             if decision.verdict is Verdict.ALLOW and self.config.audit.durable_allow:
-                return self._audited(started, number, decision, decision_id, rec)
+                sink = self._audit_then
+                if then is None or sink is None:
+                    return self._audited(started, number, decision, decision_id, rec)
+
+                def committed(e: AuditUnavailable | None) -> None:
+                    if e is None:
+                        then(self._done(started, number, decision, decision_id, rec))
+                    else:
+                        refused, unaudited = _unaudited(decision, rec, e)
+                        then(self._done(started, number, refused, decision_id, unaudited))
+
+                try:
+                    sink.append_then(rec, committed)
+                    return None
+                except AuditUnavailable as e:
+                    decision, rec = _unaudited(decision, rec, e)
+                    return self._done(started, number, decision, decision_id, rec)
             try:
                 self.audit.append_nowait(rec)
             except AuditUnavailable as e:

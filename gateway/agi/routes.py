@@ -16,9 +16,10 @@ back (:attr:`Handler.reads`, often none), then turns the request and those
 values into the variables to set (:attr:`Handler.run`, which calls the
 Gateway: the variables at once when nothing has to be awaited, else a
 coroutine). The server does the ``GET VARIABLE`` / ``SET VARIABLE`` round trips
-with callbacks, without a coroutine waiting on each reply: a session costs a
-task only when the Gateway call has to wait (a remote state store, a durable
-audit record).
+with callbacks, without a coroutine waiting on each reply. ``check`` and ``dryrun`` also have
+:attr:`Handler.run_then`: an ALLOW that waits for its durable audit record is answered through a callback the
+audit log calls once the record is committed, so a session costs a task only when the Gateway call has to
+wait for a remote state store.
 
 Where the values come from, first found wins:
 
@@ -82,11 +83,17 @@ class Result(enum.StrEnum):
     ERROR = "ERROR"  # consent: its proof or the state store could not record it, nothing is in force
 
 
+Answered = Callable[[Sets], None]  # what a route calls back with its variables when it answers later
+
+
 @dataclass(frozen=True, slots=True)
 class Handler:
     name: str
     reads: Callable[[AgiRequest], tuple[str, ...]]
     run: Callable[[AgiRequest, Values, Gateway], Sets | Coroutine[Any, Any, Sets]]  # Sets when done at once
+    # ``run``, for a route that can answer through a callback: Sets when done at once, None when ``then`` will be
+    # called (once, later, on the loop), or a coroutine. None: the route has only ``run``.
+    run_then: Callable[[AgiRequest, Values, Gateway, Answered], Sets | Coroutine[Any, Any, Sets] | None] | None = None
 
 
 def _pick(req: AgiRequest, values: Values, arg: int, key: str, variable: str) -> str | None:
@@ -103,20 +110,37 @@ def check_reads(req: AgiRequest) -> tuple[str, ...]:
 
 def check(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | Coroutine[Any, Any, Sets]:
     """The verdict's variables, at once when the Gateway needs no waiting (see ``Gateway.check_now``)."""
-    return _decide(req, values, gateway, Source.AGI, count=True)
+    res = _decide(req, values, gateway, Source.AGI, count=True)
+    assert res is not None  # without a callback, never answered through one
+    return res
 
 
 def dryrun(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | Coroutine[Any, Any, Sets]:
     """:func:`check`'s decision and variables; audited as a dry run, and no attempt counted."""
-    return _decide(req, values, gateway, Source.DRY_RUN, count=False)
+    res = _decide(req, values, gateway, Source.DRY_RUN, count=False)
+    assert res is not None
+    return res
 
 
-def _decide(req: AgiRequest, values: Values, gateway: Gateway, source: Source, *,
-            count: bool) -> Sets | Coroutine[Any, Any, Sets]:
+def check_then(req: AgiRequest, values: Values, gateway: Gateway,
+               then: Answered) -> Sets | Coroutine[Any, Any, Sets] | None:
+    """:func:`check`; an ALLOW waiting for its durable audit record is answered through ``then`` (None returned)."""
+    return _decide(req, values, gateway, Source.AGI, count=True, then=then)
+
+
+def dryrun_then(req: AgiRequest, values: Values, gateway: Gateway,
+                then: Answered) -> Sets | Coroutine[Any, Any, Sets] | None:
+    return _decide(req, values, gateway, Source.DRY_RUN, count=False, then=then)
+
+
+def _decide(req: AgiRequest, values: Values, gateway: Gateway, source: Source, *, count: bool,
+            then: Answered | None = None) -> Sets | Coroutine[Any, Any, Sets] | None:
     res = gateway.check_now(
         _pick(req, values, 1, "number", DNC_NUMBER) or "", _pick(req, values, 2, "campaign", DNC_CAMPAIGN) or "",
         _pick(req, values, 3, "caller_id", DNC_CALLER_ID), channel=req.channel, uniqueid=req.uniqueid,
-        source=source, count=count)
+        source=source, count=count, then=None if then is None else lambda outcome: then(check_sets(outcome)))
+    if res is None:
+        return None  # ``then`` answers
     return check_sets(res) if isinstance(res, Outcome) else _check_later(res)
 
 
@@ -188,8 +212,8 @@ def unknown(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
 
 
 ROUTES: Mapping[str, Handler] = {
-    Route.CHECK: Handler(Route.CHECK, check_reads, check),
-    Route.DRYRUN: Handler(Route.DRYRUN, check_reads, dryrun),
+    Route.CHECK: Handler(Route.CHECK, check_reads, check, check_then),
+    Route.DRYRUN: Handler(Route.DRYRUN, check_reads, dryrun, dryrun_then),
     Route.REFUSAL: Handler(Route.REFUSAL, number_reads, refusal),
     Route.OPTOUT: Handler(Route.OPTOUT, number_reads, optout),
     Route.CONSENT: Handler(Route.CONSENT, number_reads, consent),

@@ -12,9 +12,11 @@ One ``asyncio.Protocol`` per connection, driven by callbacks: the replies to
 ``GET VARIABLE`` and the answer (``EXEC MSet`` or ``SET VARIABLE``) are handled in ``data_received`` and the
 next command written at once, with no coroutine resumed for each reply. The
 Gateway call runs in the same callback when it needs no waiting (embedded
-state, no durable audit record): then a session creates no task at all, and
-otherwise one, for that call. A slow or silent client costs a timer, not a
-coroutine.
+state, no durable audit record): then a session creates no task at all. An
+ALLOW that waits for its durable audit record creates none either: the audit
+log's wake-up of the record's commit group calls the session back, which
+writes the answer (``_answered``). Only a remote state store costs a task.
+A slow or silent client costs a timer, not a coroutine.
 
 Failure modes, all of which leave Asterisk failing closed in the dialplan:
 
@@ -105,12 +107,13 @@ _HANGUP = ErrorKind.HANGUP
 class _Connection(asyncio.Protocol):
     """One FastAGI connection: socket events into its :class:`Session`, and each :class:`Step` it returns done."""
 
-    __slots__ = ("lost", "server", "session", "started", "task", "timer", "transport")
+    __slots__ = ("lost", "server", "session", "started", "task", "timer", "transport", "waiting")
 
     def __init__(self, server: AgiServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.task: asyncio.Task[None] | None = None
+        self.waiting = False  # the route answers through a callback (:meth:`_answered`): a durable audit record
         self.timer: asyncio.TimerHandle | None = None
         self.lost = False  # refused or cut: what Asterisk still sends is discarded
         self.started = 0.0
@@ -163,7 +166,7 @@ class _Connection(asyncio.Protocol):
             self.timer = None
         self.lost = True
         self.server.refused.discard(self)
-        if self.task is None:  # else the session ends when the Gateway call returns
+        if self.task is None and not self.waiting:  # else the session ends when the Gateway call returns
             self._finish()
 
     # -- the session's steps --------------------------------------------------------------------------------------
@@ -202,15 +205,34 @@ class _Connection(asyncio.Protocol):
             srv.error(ErrorKind.UNKNOWN_ROUTE)
             log.error("FastAGI: unknown route %r from %s (refusing the call; expected %s)",
                       req.script, req.channel or self._peer(), ", ".join(ROUTES))
+        run_then = s.handler.run_then
         try:
-            res = s.handler.run(req, s.values, srv.gateway)
+            res = s.handler.run(req, s.values, srv.gateway) if run_then is None else \
+                run_then(req, s.values, srv.gateway, self._answered)
         except Exception:
             self._internal_error()
             return
         if isinstance(res, tuple):
             self._do(s.answer(res, srv.clock()))
-        else:  # the Gateway has to wait (remote state, durable audit): the one task of this session
+        elif res is None:  # a durable audit record: the audit log's wake-up of its group calls _answered
+            self.waiting = True
+        else:  # the Gateway has to wait (remote state): the one task of this session
             self.task = srv.loop.create_task(self._decide_later(res))
+
+    def _answered(self, sets: Sets) -> None:
+        """The route's variables, called back once the decision's audit record is durable (or known lost)."""
+        if not self.waiting:  # the drain gave up on this session already
+            return
+        self.waiting = False
+        if self.lost:
+            self._finish()
+            return
+        try:
+            step = self.session.answer(sets, self.server.clock())
+        except Exception:
+            self._internal_error()
+            return
+        self._do(step)
 
     async def _decide_later(self, pending: Coroutine[Any, Any, Sets]) -> None:
         """The rest of the Gateway call; the answer's first command is written from this task's last step."""
@@ -367,6 +389,10 @@ class AgiServer:
         for s in [*self.sessions, *self.refused]:
             if s.task is not None:
                 s.task.cancel()
+            elif s.waiting:  # as a cancelled task would: the session ends now, its answer is never written
+                s.waiting = False
+                s.lost = True
+                s._finish()
             if s.transport is not None:
                 s.transport.abort()
         if tasks:

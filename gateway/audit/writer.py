@@ -119,12 +119,19 @@ class AuditMetrics(Protocol):
     def audit_commit(self, seconds: float, records: int, queue_depth: int) -> None: ...
 
 
+# What a durable record's caller is told when its group is settled, on the loop: None once the record is committed,
+# else why it is not (the service then refuses the call).
+Committed = Callable[[AuditUnavailable | None], None]
+# A record's waiter: the future an ``append`` awaits, the callback of an ``append_then``, or None (nobody waits).
+Waiter = asyncio.Future[None] | Committed | None
+
+
 class _Group:
     """The records of one future commit, in order, with their waiters: what the writer takes whole.
 
-    Two parallel lists rather than an object per record: the call path appends a record and its future
-    (``None`` when nobody waits) and allocates nothing else. Each durable caller keeps a future of its own (not
-    one shared by the group) so that a caller cancelled while waiting (a hung-up call) cancels only itself.
+    Two parallel lists rather than an object per record: the call path appends a record and its waiter
+    (``None`` when nobody waits) and allocates nothing else. Each durable caller keeps a waiter of its own (not
+    one future shared by the group) so that a caller cancelled while waiting (a hung-up call) cancels only itself.
     Mutable, and owned by whoever holds ``AuditLog._cond`` until the writer takes it off the queue.
     """
 
@@ -132,7 +139,7 @@ class _Group:
 
     def __init__(self, started: float) -> None:
         self.records: list[AuditRecord] = []
-        self.futures: list[asyncio.Future[None] | None] = []
+        self.futures: list[Waiter] = []
         self.started = started  # time.monotonic() of the first record: what a group_commit_ms wait counts from
 
 
@@ -316,7 +323,17 @@ class AuditLog:
         """Queue a record that the answer does not wait for (a BLOCK); AuditUnavailable if it cannot be."""
         self._enqueue(record, None)
 
-    def _enqueue(self, record: AuditRecord, future: asyncio.Future[None] | None) -> None:
+    def append_then(self, record: AuditRecord, done: Committed) -> None:
+        """Queue a durable record; ``done(None)`` is called on the loop once it is committed, ``done(error)`` if it
+        cannot be. AuditUnavailable at once (and ``done`` never called) if it cannot even be queued.
+
+        :meth:`append` without the future and the coroutine that awaits it: the group's wake-up calls ``done``
+        itself, so a FastAGI session answers from that one callback, with no task of its own (see the service's
+        ``check_now(then=...)``). ``done`` runs inside the wake-up of the whole group: it must not block.
+        """
+        self._enqueue(record, done)
+
+    def _enqueue(self, record: AuditRecord, future: Waiter) -> None:
         with self._cond:
             if self._dead is not None or self._closing:
                 raise AuditUnavailable(self._dead or "audit log closing")
@@ -524,8 +541,8 @@ class AuditLog:
         self._settle(futures, None, committed=len(records))
         return True
 
-    def _prepare(self, records: list[AuditRecord], futures: list[asyncio.Future[None] | None]
-                 ) -> tuple[list[tuple[tuple[Any, ...], str]], list[AuditRecord], list[asyncio.Future[None] | None]]:
+    def _prepare(self, records: list[AuditRecord], futures: list[Waiter]
+                 ) -> tuple[list[tuple[tuple[Any, ...], str]], list[AuditRecord], list[Waiter]]:
         """Each record's stored columns and canonical JSON (:class:`RowEncoder`), before the transaction; a
         malformed record is left out (its caller told at once) without costing the others their durability."""
         encode = self._encoder.row
@@ -535,7 +552,7 @@ class AuditLog:
             pass
         prepared: list[tuple[tuple[Any, ...], str]] = []
         kept: list[AuditRecord] = []
-        waiting: list[asyncio.Future[None] | None] = []
+        waiting: list[Waiter] = []
         for record, future in zip(records, futures, strict=True):
             try:
                 prepared.append(encode(record))
@@ -547,12 +564,12 @@ class AuditLog:
             waiting.append(future)
         return prepared, kept, waiting
 
-    def _settle(self, futures: Sequence[asyncio.Future[None] | None], error: str | None,
-                committed: int = 0) -> None:
+    def _settle(self, futures: Sequence[Waiter], error: str | None, committed: int = 0) -> None:
         """Wake the waiters of a group on their loop, in one callback (and report the commit to metrics).
 
         One ``call_soon_threadsafe`` per group, whatever its size: each one costs a lock and a write to the loop's
         self-pipe. ``futures`` holds ``None`` for records nobody waits for (it is the group's list, not a copy).
+        A callback waiter (:meth:`append_then`) is called right here; a future's awaiting task resumes later.
         """
         loop = self._loop
         if loop is None or not (committed or any(f is not None for f in futures)):
@@ -561,12 +578,21 @@ class AuditLog:
         latency = self._last_latency
 
         def wake() -> None:
+            failure = AuditUnavailable(error) if error is not None else None
             for f in futures:
-                if f is not None and not f.done():  # done: its caller was cancelled (a hung-up call)
-                    if error is None:
-                        f.set_result(None)
-                    else:
-                        f.set_exception(AuditUnavailable(error))
+                if f is None:
+                    continue
+                if isinstance(f, asyncio.Future):
+                    if not f.done():  # done: its caller was cancelled (a hung-up call)
+                        if failure is None:
+                            f.set_result(None)
+                        else:
+                            f.set_exception(AuditUnavailable(error))
+                    continue
+                try:
+                    f(failure)
+                except Exception:  # one caller's bug must not leave the rest of the group unanswered
+                    log.exception("audit: a commit callback failed")
             if committed and self.metrics is not None:
                 try:
                     self.metrics.audit_commit(latency, committed, depth)
@@ -588,7 +614,7 @@ class AuditLog:
         with contextlib.suppress(RuntimeError):
             future.get_loop().call_soon_threadsafe(done)
 
-    def _take_all(self) -> tuple[int, list[asyncio.Future[None] | None]]:
+    def _take_all(self) -> tuple[int, list[Waiter]]:
         """Empty the queue: how many records it held and their futures (the writer gives up on them)."""
         with self._cond:
             groups, self._groups = self._groups, deque()

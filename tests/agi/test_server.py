@@ -12,15 +12,19 @@ import ipaddress
 import os
 import re
 import resource
+import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.agi.server import AgiServer
-from gateway.config import AgiSection, Config, HostPort
+from gateway.audit import AuditLog, AuditReader, AuditRecord, AuditUnavailable
+from gateway.config import AgiSection, AuditSection, Config, HostPort
 from gateway.service import Gateway
 from tests.agi.fake_asterisk import CallResult, Captured, call, captured_sessions, env_block, recorded_sessions
 
@@ -481,6 +485,109 @@ async def test_drain_timeout_cuts_stuck_sessions(gateway: Gateway, caplog: pytes
     assert not h.server.sessions and open_fds() == fds
     assert h.metrics.finished == [False]
     assert "FastAGI: 1 sessions still open after 0.2s, closing them" in caplog.messages
+
+
+# -- an audited ALLOW: answered from the audit log's commit, without a task ----------------------------------------
+
+ALLOWED = env_block(args=("0612000009", "prospect"))
+
+
+class HeldAudit(AuditLog):
+    """An AuditLog whose commits wait until the test lets them go (``go.set()``)."""
+
+    def __init__(self, path: os.PathLike[str]) -> None:
+        super().__init__(path, AuditSection())  # type: ignore[arg-type]
+        self.go = threading.Event()
+        self.taken = threading.Event()
+
+    def _commit(self, conn: Any, group: Any) -> bool:
+        self.taken.set()
+        self.go.wait(10)
+        return bool(super()._commit(conn, group))
+
+
+@pytest.fixture
+async def audited(sample_config: Config, clock: Callable[[], datetime], tmp_path: Path) -> AsyncIterator[Gateway]:
+    log = HeldAudit(tmp_path / "audit.db")
+    log.go.set()
+    await log.start()
+    gw = Gateway(sample_config, audit=log, clock=clock)
+    await gw.start()
+    gw.holder.load_all()
+    yield gw
+    await gw.close()
+    log.go.set()
+    await log.close()
+
+
+def _stored(gateway: Gateway) -> dict[str, str]:
+    assert isinstance(gateway.audit, AuditLog)
+    with AuditReader(gateway.audit.path) as r:
+        return {d["decision_id"]: d["verdict"] for d in r.query(limit=1000)}
+
+
+async def test_an_audited_allow_is_answered_from_its_commit_without_a_task(audited: Gateway,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    created: list[object] = []
+    async with serving(audited) as h:
+        real = h.server.loop.create_task
+        monkeypatch.setattr(h.server.loop, "create_task", lambda coro, **kw: created.append(
+            coro.__qualname__) or real(coro, **kw))
+        r = await h.call(ALLOWED)
+        # Durable before it was answered: the record is in the database when the answer has come.
+        assert r.variables["DNC_VERDICT"] == "ALLOW" and _stored(audited)[r.variables["DNC_DECISION_ID"]] == "ALLOW"
+        b = await h.call()
+        assert b.variables["DNC_REASON"] == "opposition_list"
+        await h.settle()
+        assert h.metrics.finished == [True, True]
+    # (asyncio's own accept tasks aside: the selector loop makes one per accepted connection)
+    assert [c for c in created if c.startswith("_Connection")] == [], "a session created a task"
+
+
+async def test_an_allow_whose_record_cannot_be_written_is_refused(gateway: Gateway) -> None:
+    class Broken:
+        """An audit sink that takes the record and then reports it lost (a failed commit)."""
+
+        async def append(self, record: AuditRecord, *, durable: bool) -> None:
+            raise AuditUnavailable("disk full")
+
+        def append_nowait(self, record: AuditRecord) -> None:
+            pass
+
+        def append_then(self, record: AuditRecord, done: Callable[[AuditUnavailable | None], None]) -> None:
+            asyncio.get_running_loop().call_soon(done, AuditUnavailable("disk full"))
+
+    gw = Gateway(gateway.config, holder=gateway.holder, state=gateway.state, audit=Broken(), clock=gateway.clock)
+    async with serving(gw) as h:
+        r = await h.call(ALLOWED)
+        assert (r.variables["DNC_VERDICT"], r.variables["DNC_REASON"]) == ("BLOCK", "audit_unavailable")
+        await h.assert_still_answers()
+
+
+async def test_drain_gives_up_on_a_session_waiting_for_its_commit(audited: Gateway) -> None:
+    log = audited.audit
+    assert isinstance(log, HeldAudit)
+    tasks_before = len(asyncio.all_tasks())
+    h = Harness(audited)
+    await h.server.start()
+    reader, writer = await asyncio.open_connection(HOST, h.port)
+    log.go.clear()
+    log.taken.clear()
+    writer.write(ALLOWED)
+    await asyncio.to_thread(log.taken.wait, 5)  # its commit is held: the session waits for it
+    await h.server.drain_and_close(0.2)
+    async with asyncio.timeout(2):
+        assert await reader.read() == b""  # cut without an answer, as a session awaiting its task was
+    assert not h.server.sessions and h.metrics.finished == [False]
+    log.go.set()  # the commit ends after the drain: its callback finds the session gone and writes nothing
+    async with asyncio.timeout(5):
+        while not _stored(audited):  # noqa: ASYNC110 (bounded)
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.01)
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    assert len(asyncio.all_tasks()) == tasks_before and h.metrics.finished == [False]
 
 
 def test_config_defaults_are_sane() -> None:

@@ -215,3 +215,54 @@ async def test_a_group_larger_than_one_insert_statement_keeps_the_chain(gated: G
     assert ids(gated.path) == [f"dec{i:06d}" for i in range(n + 1)]
     v = verification(gated.path)
     assert v.ok and v.last_seq == n + 1, v.message
+
+
+async def test_append_then_calls_back_from_the_groups_wake_up_once_committed(gated: GatedLog,
+                                                                            wakeups: list[str]) -> None:
+    """The FastAGI path: no future, the group's one wake-up on the loop calls each record's callback."""
+    told: list[tuple[str, AuditUnavailable | None]] = []
+
+    def then(name: str) -> Callable[[AuditUnavailable | None], None]:
+        def done(e: AuditUnavailable | None) -> None:
+            told.append((name, e))
+            if name == "rude":
+                raise RuntimeError("a caller's bug")
+        return done
+
+    gated.append_then(rec(0), then("first"))
+    assert await gated.next_group() == ["dec000000"]
+    bad = rec(3)._replace(at="not a time")  # fails alone when its row is built
+    for name, r in (("rude", rec(1)), ("polite", rec(2)), ("malformed", bad)):
+        gated.append_then(r, then(name))
+    gated.append_nowait(rec(4))
+    await gated.queued(4)
+    assert told == [], "called back before its commit"
+    gated.go.release()
+    assert await gated.next_group() == ["dec000001", "dec000002", "dec000003", "dec000004"]
+    assert [name for name, _ in told] == ["first"] and told[0][1] is None
+    assert ids(gated.path) == ["dec000000"]  # committed before its callback ran
+    gated.go.release()
+    async with asyncio.timeout(STEP):
+        while len(told) < 4:  # noqa: ASYNC110 (the wake-up is the loop's next callback; bounded)
+            await asyncio.sleep(0)
+    # The malformed record is told first (before the commit); the rude callback's exception did not keep its
+    # neighbour from its answer.
+    said = dict(told)
+    assert [name for name, _ in told] == ["first", "malformed", "rude", "polite"]
+    assert said["rude"] is None and said["polite"] is None
+    assert isinstance(said["malformed"], AuditUnavailable) and "cannot be stored" in str(said["malformed"])
+    assert ids(gated.path) == ["dec000000", "dec000001", "dec000002", "dec000004"]
+    assert len(wakeups) == 3  # one per group (callbacks and all), and the malformed record's own
+
+
+async def test_append_then_refused_at_once_is_never_called_back(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.db", AuditSection(max_queue=1))
+    told: list[AuditUnavailable | None] = []
+    with pytest.raises(AuditUnavailable, match="not started"):
+        log.append_then(rec(0), told.append)
+    await log.start()
+    await log.close()
+    with pytest.raises(AuditUnavailable):
+        log.append_then(rec(1), told.append)
+    await asyncio.sleep(0)
+    assert told == []
