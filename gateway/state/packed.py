@@ -99,6 +99,22 @@ class _Sharded:
         s = key & self.mask
         return key & (2 * self.mask + 1) if s < self.split else s
 
+    def _find(self, key: int) -> tuple[int, int] | None:
+        """(shard, index) of the number among its shard's keys, or None when it holds nothing for it.
+
+        On every history read: :meth:`shard`'s two lines are repeated here rather than called (a call more is
+        ~40 ns a read)."""
+        s = key & self.mask
+        if s < self.split:
+            s = key & (2 * self.mask + 1)
+        keys = self.keys[s]
+        if not keys:
+            return None
+        i = bisect_left(keys, key)
+        if i == len(keys) or keys[i] != key:
+            return None
+        return s, i
+
     def _grown(self) -> None:
         """One number more: split the next shard if the average passed LOAD."""
         self.size += 1
@@ -143,15 +159,10 @@ class Runs(_Sharded):
 
     def run(self, key: int, horizon: int = 0) -> array[int] | None:
         """The number's stamps at or after ``horizon``, oldest first (a copy), or None if it has none held."""
-        s = key & self.mask
-        if s < self.split:
-            s = key & (2 * self.mask + 1)
-        keys = self.keys[s]
-        if not keys:
+        found = self._find(key)
+        if found is None:
             return None
-        i = bisect_left(keys, key)
-        if i == len(keys) or keys[i] != key:
-            return None
+        s, i = found
         ends = self.ends[s]
         times = self.times[s]
         assert ends is not None and times is not None
@@ -168,9 +179,7 @@ class Runs(_Sharded):
     def add(self, key: int, t: int, horizon: int, since: int = 0, limit: int = -1) -> bool:
         """Add stamp ``t`` to the number's run, first dropping its stamps before ``horizon``; with ``limit`` >= 0,
         only when fewer than ``limit`` stamps are at or after ``since`` (returns False, adding nothing, else)."""
-        s = key & self.mask
-        if s < self.split:
-            s = key & (2 * self.mask + 1)
+        s = self.shard(key)
         keys = self.keys[s]
         if keys is None:
             keys = self.keys[s] = array("Q")
@@ -344,15 +353,10 @@ class Stamps(_Sharded):
     def get(self, key: int) -> int | None:
         if not self.size:  # most stores hold few or none: no bisection
             return None
-        s = key & self.mask
-        if s < self.split:
-            s = key & (2 * self.mask + 1)
-        keys = self.keys[s]
-        if not keys:
+        found = self._find(key)
+        if found is None:
             return None
-        i = bisect_left(keys, key)
-        if i == len(keys) or keys[i] != key:
-            return None
+        s, i = found
         stamps = self.stamps[s]
         assert stamps is not None
         return stamps[i]
