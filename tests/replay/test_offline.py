@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.cli import main
-from gateway.config import load
+from gateway.config import Config, load
 from gateway.numbers import Normaliser, mask
+from gateway.policy.decision import Decision
 from gateway.registry.holder import RegistryHolder
 from gateway.replay.offline import OfflineDecider, replay_offline, shift_weeks
 from gateway.replay.sources import Call, Event
@@ -236,6 +237,33 @@ window_days = 3
 """
 
 
+def _shortcuts_match_the_engine(config: Config, holder: RegistryHolder, calls: list[Call], *,
+                                fewer_engine_calls: bool = True) -> list[Decision]:
+    """Decide ``calls`` (in time order, refusals and opt-outs recorded) with the offline shortcuts and with the
+    engine alone: each decision equal (verdict, reason, rule, would_block), and the whole-trace loop
+    (``replay_offline``) equal too; returns the engine's decisions. ``fewer_engine_calls``: the shortcuts must
+    also have spared the engine a fifth of the calls."""
+    engine = engine_for(config)
+    fast = OfflineDecider(engine, holder.current, holder.normaliser, "acme")
+    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
+    decided = []
+    for c in calls:
+        assert c.at is not None
+        if c.event is not Event.CALL:
+            fast.record(c, datetime.fromtimestamp(c.at, UTC))
+            exact.record(c, datetime.fromtimestamp(c.at, UTC))
+            continue
+        f, e = fast.decide(c, c.at), exact.decide(c, c.at)
+        assert (f.verdict, f.reason, f.rule, f.would_block) == (e.verdict, e.reason, e.rule, e.would_block), c
+        decided.append(e)
+    if fewer_engine_calls:
+        assert fast.engine_calls < exact.engine_calls * 0.8
+    (results,) = replay_offline(calls, [OfflineDecider(engine, holder.current, holder.normaliser, "acme")])
+    assert [(r.verdict, r.reason, r.would_block) for r in results] == \
+        [(e.verdict, e.reason or "", e.would_block) for e in decided]
+    return decided
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_shortcuts_decide_as_the_engine_alone(tmp_path: Path, seed: int) -> None:
     """Call by call, the cached decisions equal the engine's with the number's whole history: verdict, reason,
@@ -260,32 +288,8 @@ def test_the_shortcuts_decide_as_the_engine_alone(tmp_path: Path, seed: int) -> 
         caller = rnd.choice(["", "0162000000", "0162000002", "anonymous"])
         calls.append(Call(rnd.choice(rnd.choice((few, many))), campaign, caller, float(at), event=event))
     calls.sort(key=lambda c: c.at or 0.0)
-    engine = engine_for(config)
-    fast = OfflineDecider(engine, holder.current, holder.normaliser, "acme")
-    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
-    seen = set()
-    for c in calls:
-        assert c.at is not None
-        if c.event is not Event.CALL:
-            fast.record(c, datetime.fromtimestamp(c.at, UTC))
-            exact.record(c, datetime.fromtimestamp(c.at, UTC))
-            continue
-        f, e = fast.decide(c, c.at), exact.decide(c, c.at)
-        assert (f.verdict, f.reason, f.rule, f.would_block) == (e.verdict, e.reason, e.rule, e.would_block), c
-        seen.add(e.rule)
-    assert fast.engine_calls < exact.engine_calls * 0.8
-    # The whole-trace loop (OfflineDecider.run, what replay_offline uses) decides as the engine alone too.
-    (results,) = replay_offline(calls, [OfflineDecider(engine, holder.current, holder.normaliser, "acme")])
-    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
-    want = []
-    for c in calls:
-        assert c.at is not None
-        if c.event is not Event.CALL:
-            exact.record(c, datetime.fromtimestamp(c.at, UTC))
-            continue
-        e = exact.decide(c, c.at)
-        want.append((e.verdict, e.reason or "", e.would_block))
-    assert [(r.verdict, r.reason, r.would_block) for r in results] == want
+    decided = _shortcuts_match_the_engine(config, holder, calls)
+    seen = {e.rule for e in decided}
     assert {"allowed", "frequency_cap", "outside_hours.time", "outside_hours.day", "public_holiday", "registry_stale",
             "opposition_list", "no_consent", "refusal_cooldown", "internal_dnc.optout"} <= seen
 
@@ -312,29 +316,7 @@ def test_the_shortcuts_decide_as_the_engine_alone_under_every_pack(tmp_path: Pat
         campaign = rnd.choice(["prospect", "survey", "tight", "world"])
         calls.append(Call(rnd.choice(numbers), campaign, rnd.choice(["", "anonymous"]), float(at), event=event))
     calls.sort(key=lambda c: c.at or 0.0)
-    engine = engine_for(config)
-    fast = OfflineDecider(engine, holder.current, holder.normaliser, "acme")
-    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
-    seen = set()
-    for c in calls:
-        assert c.at is not None
-        if c.event is not Event.CALL:
-            fast.record(c, datetime.fromtimestamp(c.at, UTC))
-            exact.record(c, datetime.fromtimestamp(c.at, UTC))
-            continue
-        f, e = fast.decide(c, c.at), exact.decide(c, c.at)
-        assert (f.verdict, f.reason, f.rule, f.would_block) == (e.verdict, e.reason, e.rule, e.would_block), c
-        seen.add((e.jurisdiction, e.rule))
-    (results,) = replay_offline(calls, [OfflineDecider(engine, holder.current, holder.normaliser, "acme")])
-    exact = OfflineDecider(engine, holder.current, holder.normaliser, "acme", shortcuts=False)
-    want = []
-    for c in calls:
-        assert c.at is not None
-        if c.event is not Event.CALL:
-            exact.record(c, datetime.fromtimestamp(c.at, UTC))
-            continue
-        e = exact.decide(c, c.at)
-        want.append((e.verdict, e.reason or "", e.would_block))
-    assert [(r.verdict, r.reason, r.would_block) for r in results] == want
+    decided = _shortcuts_match_the_engine(config, holder, calls, fewer_engine_calls=False)
+    seen = {(e.jurisdiction, e.rule) for e in decided}
     assert {("US", "frequency_cap"), ("US", "outside_hours.time"), ("CA", "outside_hours.time"), ("US", "allowed"),
             ("GB", "allowed"), (None, "allowed"), ("US", "internal_dnc.refusal")} <= seen
