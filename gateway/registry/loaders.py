@@ -29,7 +29,7 @@ from gateway.registry.model import (
     RegistryError,
     RegistryList,
 )
-from gateway.registry.report import AS_OF, LoadReport
+from gateway.registry.report import LoadReport
 
 FORMATS = tuple(f.value for f in ListFormat)
 DETECT_LINES = 20  # data lines of a file's head that format detection looks at
@@ -220,8 +220,7 @@ def _slow_lines(lines: list[bytes], first_line: int, normaliser: Normaliser, rep
         if not s:
             continue
         if s[0] == 35:  # '#'
-            if report.as_of is None and (m := AS_OF.match(s)):
-                report.as_of = date.fromisoformat(m.group(1).decode())
+            report.comment(s)
             continue
         key = _parse_line(s, first_line + i, normaliser, report, column, header)
         if key is not None:
@@ -361,8 +360,7 @@ def load_prefixes(path: Path, normaliser: Normaliser, report: LoadReport) -> Key
         if not s:
             continue
         if s.startswith(b"#"):
-            if report.as_of is None and (m := AS_OF.match(s)):
-                report.as_of = date.fromisoformat(m.group(1).decode())
+            report.comment(s)
             continue
         report.lines += 1
         try:

@@ -46,12 +46,11 @@ import re
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
 
 import phonenumbers
 from pyroaring import BitMap64, FrozenBitMap64
 
-from gateway.registry.report import AS_OF, LoadReport
+from gateway.registry.report import LoadReport
 
 __all__ = [
     "COUNTRY_FORMATS", "LAYOUTS", "Layout", "change_record", "detect", "nanp_number", "parse_national", "uk_number",
@@ -198,8 +197,7 @@ def _slow_lines(lines: list[bytes], first_line: int, layout: Layout, report: Loa
         if not s:
             continue
         if s[0] == 35:  # '#'
-            if report.as_of is None and (m := AS_OF.match(s)):
-                report.as_of = date.fromisoformat(m.group(1).decode())
+            report.comment(s)
             continue
         line_no = first_line + i
         if line_no <= 2 and s.translate(None, _DIGITS) == s:

@@ -37,6 +37,11 @@ class LoadReport:
     as_of: date | None = None
     consents: ConsentFile | None = None  # a consent-csv file's dates, withdrawals and rows
 
+    def comment(self, line: bytes) -> None:
+        """A ``#`` line of a list file: its as-of date, when it gives one and none was read before."""
+        if self.as_of is None and (m := AS_OF.match(line)):
+            self.as_of = date.fromisoformat(m.group(1).decode())
+
     def add_bad(self, line_no: int, why: str, raw: bytes = b"") -> None:
         self.bad_count += 1
         if len(self.bad) < MAX_BAD_SAMPLES:
