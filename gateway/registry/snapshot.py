@@ -13,8 +13,6 @@ replace the one serving.
 from __future__ import annotations
 
 import hashlib
-import json
-import struct
 from array import array
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import IO, Any
 
 from pyroaring import FrozenBitMap64
 
+from gateway import atomicfile
 from gateway.atomicfile import write_with_header
 from gateway.registry.model import KeyRanges, ListKind, ListMeta, RegistryError, RegistryList
 
@@ -70,23 +69,14 @@ def write(lst: RegistryList, path: Path) -> dict[str, Any]:
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], int]:
-    with path.open("rb") as f:
-        head = f.read(len(MAGIC) + 4)
-        if len(head) < len(MAGIC) + 4 or not head.startswith(MAGIC):
-            raise RegistryError(f"{path}: not a dnc-gateway snapshot (bad magic)")
-        (n,) = struct.unpack(">I", head[len(MAGIC):])
-        if n > _MAX_HEADER:
-            raise RegistryError(f"{path}: corrupt snapshot (header of {n} bytes)")
-        raw = f.read(n)
-    if len(raw) != n:
-        raise RegistryError(f"{path}: truncated snapshot (header cut short)")
     try:
-        header = json.loads(raw)
-    except ValueError as e:
-        raise RegistryError(f"{path}: corrupt snapshot header: {e}") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
+        with path.open("rb") as f:
+            header, offset = atomicfile.read_header(f, MAGIC, _MAX_HEADER)
+    except atomicfile.HeaderError as e:
+        raise RegistryError(f"{path}: {e}") from None
+    if header.get("format") != FORMAT_VERSION:
         raise RegistryError(f"{path}: unsupported snapshot format {header.get('format')!r}")
-    return header, len(MAGIC) + 4 + n
+    return header, offset
 
 
 def read(path: Path) -> RegistryList:

@@ -15,14 +15,13 @@ saying what: the store then loads from SQLite alone, slower but never wrong.
 from __future__ import annotations
 
 import hashlib
-import json
-import struct
 import sys
 from array import array
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from gateway import atomicfile
 from gateway.atomicfile import write_with_header
 from gateway.state.packed import LEDGER_COLUMNS, LEDGER_TYPECODES, LOAD, Ledger
 
@@ -85,18 +84,11 @@ def read(path: Path) -> tuple[dict[str, Any], dict[str, Ledger]]:
 
 
 def _read(path: Path, f: BinaryIO) -> tuple[dict[str, Any], dict[str, Ledger]]:
-    head = f.read(len(MAGIC) + 4)
-    if len(head) < len(MAGIC) + 4 or not head.startswith(MAGIC):
-        raise SnapshotError(f"{path}: not a dnc-gateway history snapshot (bad magic)")
-    (n,) = struct.unpack(">I", head[len(MAGIC):])
-    raw = f.read(n) if n <= _MAX_HEADER else b""
-    if len(raw) != n:
-        raise SnapshotError(f"{path}: corrupt snapshot (header of {n} bytes)")
     try:
-        header = json.loads(raw)
-    except ValueError as e:
-        raise SnapshotError(f"{path}: corrupt snapshot header: {e}") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
+        header, _ = atomicfile.read_header(f, MAGIC, _MAX_HEADER, "history snapshot")
+    except atomicfile.HeaderError as e:
+        raise SnapshotError(f"{path}: {e}") from None
+    if header.get("format") != FORMAT_VERSION:
         raise SnapshotError(f"{path}: unsupported snapshot format")
     if header.get("byteorder") != sys.byteorder:
         raise SnapshotError(f"{path}: written on a machine of another byte order ({header.get('byteorder')})")
