@@ -493,12 +493,16 @@ class RedisState:
             self._fail("config", str(e))
             raise
         except (RedisError, OSError, TimeoutError) as e:
-            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            self._fail(_kind_of(e), error)
-            raise StateUnavailable(f"Redis {self.url_safe}: {error}") from e
+            raise self._unavailable(e) from e
         if self._breaker.succeeded():
             log.warning("state: Redis %s is back", self.url_safe)
         return result
+
+    def _unavailable(self, e: Exception) -> StateUnavailable:
+        """A round trip that failed: counted (breaker, metric), and the error the caller raises."""
+        error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        self._fail(_kind_of(e), error)
+        return StateUnavailable(f"Redis {self.url_safe}: {error}")
 
     def _fail(self, kind: str, error: str) -> None:
         if kind != "timeout":
@@ -567,9 +571,7 @@ class RedisState:
             self._fail("config", str(e))
             raise
         except (RedisError, OSError, TimeoutError) as e:
-            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            self._fail(_kind_of(e), error)
-            raise StateUnavailable(f"Redis {self.url_safe}: {error}") from e
+            raise self._unavailable(e) from e
         if self._breaker.failures and self._breaker.succeeded():
             log.warning("state: Redis %s is back", self.url_safe)
         stamps, refusal, optout, counted, consent, member = reply
