@@ -24,10 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.agi.fake_asterisk import call as agi_call
 from tests.agi.fake_asterisk import env_block
 from tests.conftest import write_sample
+from tests.serving import ROOT, SERVE
 from tests.state.redis_server import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
-SERVE = "import sys; from gateway.cli import main; sys.exit(main())"  # `dnc-gateway serve` as installed
 HANG_GUARD = 30.0  # only bounds a gateway that never answers; nothing here depends on timing
 
 AUTUMN = """

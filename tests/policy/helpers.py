@@ -50,12 +50,17 @@ def registries(**overrides: RegistryList | None) -> Registries:
         "pros": make_list("pros", ListKind.B2B, ["0612000400"]),
     }
     kinds = {n: lst.kind for n, lst in lists.items()}
+    return Registries(overridden(lists, overrides), kinds=kinds)
+
+
+def overridden(lists: dict[str, RegistryList], overrides: dict[str, RegistryList | None]) -> dict[str, RegistryList]:
+    """``lists`` with a test's changes: a list replaced, or removed (None); the kinds stay the configured ones."""
     for name, lst in overrides.items():
         if lst is None:
             lists.pop(name, None)
         else:
             lists[name] = lst
-    return Registries(lists, kinds=kinds)
+    return lists
 
 
 BASE = Campaign("c", lists=("bloctel", "dnc", "litigators", "premium", "pros"), consent="consent",

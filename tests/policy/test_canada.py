@@ -9,7 +9,8 @@ import pytest
 from gateway.policy.campaign import Category
 from gateway.state.model import History
 
-from .world import NEWFOUNDLAND, TORONTO, TORONTO_LISTED, UTC, at, attempts, decide, key, outcome, registries
+from .helpers import key
+from .world import NEWFOUNDLAND, TORONTO, TORONTO_LISTED, UTC, at, attempts, decide, outcome, registries
 
 TORONTO_TZ = "America/Toronto"
 NOON = at("2026-07-14 12:00", TORONTO_TZ)  # a Tuesday

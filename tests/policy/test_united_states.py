@@ -12,6 +12,7 @@ from gateway.policy.engine import Settings
 from gateway.registry.model import ListKind
 from gateway.state.model import History
 
+from .helpers import key
 from .world import (
     FL,
     LONDON,
@@ -26,7 +27,6 @@ from .world import (
     at,
     attempts,
     decide,
-    key,
     make_list,
     outcome,
     registries,

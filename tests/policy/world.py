@@ -9,15 +9,15 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pyroaring import FrozenBitMap64
-
 from gateway.numbers import Normaliser, Number
 from gateway.policy.campaign import Campaign
 from gateway.policy.decision import Decision
 from gateway.policy.engine import Call, Engine, Settings
 from gateway.policy.packs import callee_law
-from gateway.registry.model import ListKind, ListMeta, Registries, RegistryList
+from gateway.registry.model import ListKind, Registries, RegistryList
 from gateway.state.model import EMPTY_HISTORY, History
+from tests.policy import helpers
+from tests.policy.helpers import overridden
 
 NORM = Normaliser("FR")
 UTC = ZoneInfo("UTC")
@@ -39,14 +39,10 @@ PARIS_LISTED = "+33612000001"  # on Bloctel
 BERLIN = "+4930123456"
 
 
-def key(n: str) -> int:
-    return NORM.parse(n).key
-
-
 def make_list(name: str, kind: ListKind, numbers: list[str], as_of: date | None = AS_OF,
               max_age_days: int | None = None) -> RegistryList:
-    members = FrozenBitMap64([key(n) for n in numbers])
-    return RegistryList(ListMeta(name, kind, "test", as_of, len(numbers), "0" * 64, max_age_days), members)
+    """helpers.make_list, with this world's as-of date (its clock is July 2026)."""
+    return helpers.make_list(name, kind, numbers, as_of, max_age_days)
 
 
 def registries(*, dates: dict[str, dict[int, date]] | None = None, **overrides: RegistryList | None) -> Registries:
@@ -64,12 +60,7 @@ def registries(*, dates: dict[str, dict[int, date]] | None = None, **overrides: 
     }
     countries = {"us_dnc": "US", "ca_dncl": "CA", "gb_tps": "GB", "bloctel": "FR", "de_list": "DE"}
     kinds = {n: lst.kind for n, lst in lists.items()}
-    for name, lst in overrides.items():
-        if lst is None:
-            lists.pop(name, None)
-        else:
-            lists[name] = lst
-    return Registries(lists, dates or {}, kinds, countries=countries)
+    return Registries(overridden(lists, overrides), dates or {}, kinds, countries=countries)
 
 
 BASE = Campaign("c", lists=("us_dnc", "ca_dncl", "gb_tps", "bloctel", "de_list", "dnc"), caller_id="+33162000000")
