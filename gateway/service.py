@@ -366,10 +366,12 @@ class Gateway:
 
         The engine stays pure and decides on the history as it was before this call. What to count is known
         before the history: the decision on an empty history says whether the call would be counted and against
-        which cap (history only ever adds blocks, and the cap depends on the campaign and the callee's calendar,
-        not on the history). The script counts it atomically against that cap, unless the number has a refusal
-        or an opt-out on record (then the count waits for the decision: a second round trip, as before). When the
-        final decision does not count the call after all, the count is taken back.
+        which cap (the cap depends on the campaign and the callee's calendar, not on the history; history adds
+        blocks, except a consent recorded at a call, which can lift a ``no_consent``: such a call was not counted
+        by the script and is counted by a second trip below). The script counts it atomically against that cap,
+        unless the number has a refusal or an opt-out on record (then the count waits for the decision: a second
+        round trip, as before). When the final decision does not count the call after all, the count is taken
+        back.
         """
         regs = self.holder.current
         intent = self.engine.decide(call, regs, EMPTY_HISTORY, now) if count else None
