@@ -543,7 +543,11 @@ def parse_args(ap: argparse.ArgumentParser,
     ap.add_argument("--seconds", type=float, help="seconds a row")
     ap.add_argument("--loads", default="1000,5000,saturation",
                     help="comma-separated offered loads in calls/s, 'saturation' for the closed loop")
+    ap.add_argument("--threads", action="store_true", help="each row's CPU per call by thread (Linux)")
+    ap.add_argument("--profile", action="append", default=[], metavar="LABEL@LOAD",
+                    help="cProfile the server during that row, e.g. 'gateway+redis, audit on@saturation'")
     args = ap.parse_args(argv)
+    measure_as(args)
     loads = [None if x.strip() == "saturation" else float(x) for x in args.loads.split(",") if x.strip()]
     seconds = args.seconds or (1.0 if args.quick else 3.0)
     uv = False
@@ -555,6 +559,25 @@ def parse_args(ap: argparse.ArgumentParser,
     return args, loads, seconds, uv
 
 
+def measure_as(args: argparse.Namespace) -> None:
+    """``--threads`` and ``--profile LABEL@LOAD``, as both entry points take them."""
+    global THREADS
+    THREADS = args.threads
+    for spec in args.profile:
+        label, _, at = spec.rpartition("@")
+        PROFILE.add((label, None if at == "saturation" else float(at)))
+
+
+def closing_audit_too(gw: Gateway, log: Any) -> None:
+    """``run_row`` closes the gateway only: make that flush and close its audit log too."""
+    close = gw.close
+
+    async def close_both() -> None:
+        await close()
+        await log.close()
+    gw.close = close_both  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--audit", action="store_true",
@@ -562,11 +585,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--line-writes", action="store_true",
                     help="the load generator writes the env block one line per write, as Asterisk does")
     args, loads, seconds, uv = parse_args(ap, argv)
-    global THREADS
-    THREADS = args.threads
-    for spec in args.profile:
-        label, _, at = spec.rpartition("@")
-        PROFILE.add((label, None if at == "saturation" else float(at)))
     print(f"FastAGI benchmark: {platform.python_implementation()} {platform.python_version()}, "
           f"{'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, {seconds:g}s a row, {date.today()}"
           f"{', env block one line per write' if args.line_writes else ''}", flush=True)
@@ -757,12 +775,7 @@ def production_gateway(registry: RegistryList, folder: Path, *, url: str | None,
         await gw.start()
         gw.holder.install(registry)
         if log is not None:
-            close = gw.close
-
-            async def close_both() -> None:  # run_row closes the gateway only: flush and close the audit too
-                await close()
-                await log.close()
-            gw.close = close_both  # type: ignore[method-assign]
+            closing_audit_too(gw, log)
         return gw
     return make
 
@@ -835,18 +848,10 @@ def main_production(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="FastAGI benchmark: the production path (issue 16)")
     ap.add_argument("--production", action="store_true", help="this table")
     ap.add_argument("--dir", help="folder for the audit databases (on the disk the gateway will use)")
-    ap.add_argument("--threads", action="store_true", help="each row's CPU per call by thread (Linux)")
-    ap.add_argument("--profile", action="append", default=[], metavar="LABEL@LOAD",
-                    help="cProfile the server during that row, e.g. 'gateway+redis, audit on@saturation'")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--loads" not in argv:
         argv += ["--loads", PRODUCTION_LOADS]
     args, loads, seconds, uv = parse_args(ap, argv)
-    global THREADS
-    THREADS = args.threads
-    for spec in args.profile:
-        label, _, at = spec.rpartition("@")
-        PROFILE.add((label, None if at == "saturation" else float(at)))
     print(f"FastAGI benchmark, the production path: {'uvloop' if uv else 'asyncio'}, {os.cpu_count()} CPUs, "
           f"{seconds:g}s a row, {date.today()}; audit: durable ALLOW with the shipped [audit] defaults; "
           "CPU: the server process's, per call", flush=True)

@@ -247,12 +247,7 @@ def audited_gateway(registry: Any, folder: Path, **audit: Any) -> Callable[[], A
         gw = Gateway(config, audit=log, clock=lambda: agi_bench.NOW)
         await gw.start()
         gw.holder.install(registry)
-        close = gw.close
-
-        async def close_both() -> None:  # run_row closes the gateway only: flush and close the audit too
-            await close()
-            await log.close()
-        gw.close = close_both  # type: ignore[method-assign]
+        agi_bench.closing_audit_too(gw, log)
         return gw
     return make
 
