@@ -33,6 +33,7 @@ from gateway.policy.campaign import (
     Regime,
     Sector,
     UndatedConsent,
+    UndatedRelationship,
     Unsupported,
 )
 from gateway.registry.model import ListFormat, ListKind, ListSpec
@@ -108,8 +109,11 @@ class GatewaySection:
     # The overseas departments' abolition-of-slavery days as public holidays (loi 83-550, décret 83-1003);
     # RULES.md marks them unverified as canvassing bans: a setting, on by default (the stricter reading).
     overseas_holidays: bool = True
-    # US states whose reported but unverified rules (day bans: README "United States") apply all the same.
+    # US states whose reported but unverified rules (day bans, Louisiana's 20:00) apply: all of them by default
+    # now (the stricter reading); the key is kept so that older configs still load.
     unverified_state_rules: tuple[str, ...] = ()
+    # US states whose reported but unverified rules are switched off (``dnc-gateway law US`` lists them).
+    unverified_state_rules_off: tuple[str, ...] = ()
     log_level: LogLevel = LogLevel.INFO
     # Years a consent's proof (side store) is kept after the consent ends (revoked or expired): décret 2026-662
     # art. R223-1 as reported, not verified from the Journal officiel. The audit must keep decisions as long.
@@ -331,7 +335,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
     g = r.table(raw.get("gateway", {}), "gateway", {
         "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
         "stale_action", "state_failure", "alsace_moselle", "overseas_holidays", "unverified_state_rules", "log_level",
-        "consent_proof_years",
+        "consent_proof_years", "unverified_state_rules_off",
         *STATE_KEYS})
     dd = data_dir or Path(os.path.expanduser(r.get(g, "gateway", "data_dir", str, str(base))))
     if not dd.is_absolute():
@@ -387,6 +391,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         alsace_moselle=r.get(g, "gateway", "alsace_moselle", bool, G["alsace_moselle"]),
         overseas_holidays=r.get(g, "gateway", "overseas_holidays", bool, G["overseas_holidays"]),
         unverified_state_rules=tuple(v.upper() for v in r.strings(g, "gateway", "unverified_state_rules")),
+        unverified_state_rules_off=tuple(v.upper() for v in r.strings(g, "gateway", "unverified_state_rules_off")),
         log_level=r.choice(g, "gateway", "log_level", LogLevel, G["log_level"]),
         consent_proof_years=r.positive(g, "gateway", "consent_proof_years", int, G["consent_proof_years"]),
     )
@@ -513,20 +518,23 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
                           "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
                           "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
                           "check_staleness", "consent_max_age_days", "undated_consent", "consent_lifts_cooldown",
-                          "jurisdiction", "unsupported_country", "industry_hours", "inquiries"})
+                          "jurisdiction", "unsupported_country", "industry_hours", "inquiries",
+                          "undated_relationship"})
         names = r.strings(spec, t, "lists")
         for ln in names:
             if ln not in lists:
                 if ln not in raw_lists:  # a list with errors of its own is reported there
                     r.error(t, "lists", f"no list named {ln!r} (defined: {', '.join(sorted(lists)) or 'none'})")
-            elif lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS):
-                r.error(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in "
-                                    f"'{'consent' if lists[ln].kind is ListKind.CONSENT else 'customers'}'")
-        for key, want in (("customers", ListKind.CUSTOMERS), ("consent", ListKind.CONSENT),
-                          ("inquiries", ListKind.CUSTOMERS)):
+            elif lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS, ListKind.INQUIRIES):
+                r.error(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in '{lists[ln].kind}'"
+                        if lists[ln].kind is not ListKind.CUSTOMERS else
+                        f"{ln!r} is a customers list: name it in 'customers' (or 'inquiries')")
+        # An inquiries list may be of kind "inquiries" or, as before it existed, "customers".
+        for key, wants in (("customers", (ListKind.CUSTOMERS,)), ("consent", (ListKind.CONSENT,)),
+                           ("inquiries", (ListKind.INQUIRIES, ListKind.CUSTOMERS))):
             ln = r.get(spec, t, key, str, "")
-            if ln and (ln not in lists or lists[ln].kind is not want) and (ln in lists or ln not in raw_lists):
-                r.error(t, key, f"no {want} list named {ln!r}")
+            if ln and (ln not in lists or lists[ln].kind not in wants) and (ln in lists or ln not in raw_lists):
+                r.error(t, key, f"no {wants[0]} list named {ln!r}")
         caller_id = r.get(spec, t, "caller_id", str, "")
         jurisdiction = r.get(spec, t, "jurisdiction", str, C["jurisdiction"])
         if jurisdiction.lower() == AUTO_JURISDICTION:
@@ -560,6 +568,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
             consent_max_age_days=r.non_negative(spec, t, "consent_max_age_days", int, C["consent_max_age_days"]),
             undated_consent=r.choice(spec, t, "undated_consent", UndatedConsent, C["undated_consent"]),
+            undated_relationship=r.choice(spec, t, "undated_relationship", UndatedRelationship,
+                                          C["undated_relationship"]),
             consent_lifts_cooldown=r.get(spec, t, "consent_lifts_cooldown", bool, C["consent_lifts_cooldown"]),
             **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
         )

@@ -78,13 +78,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--at", help="ISO-8601 date and time with offset the decisions are made at (default: now)")
     pr.add_argument("--json", action="store_true")
 
-    e = sub.add_parser("entries", help="record consents and opt-outs with their date and source (side store)")
+    e = sub.add_parser("entries", help="record consents, opt-outs and business relationships with their date and "
+                                       "source (side store)")
     e.add_argument("action", choices=("import", "add", "revoke"))
     e.add_argument("target", metavar="FILE|NUMBER", help="CSV (number;date;source[;evidence]) for import, "
                                                         "else the number")
     e.add_argument("--list", required=True, dest="list_name", help="list the entries belong to")
-    e.add_argument("--kind", choices=[k.value for k in EntryKind], default="consent")
-    e.add_argument("--date", help="date given or revoked (YYYY-MM-DD, default today)")
+    e.add_argument("--kind", choices=[k.value for k in EntryKind], default=None,
+                   help="consent or optout (default: the list's: consent for a consent, customers or inquiries "
+                        "list, optout for an internal_dnc list)")
+    e.add_argument("--date", help="date given or revoked (YYYY-MM-DD, default today); for a customers or inquiries "
+                                  "list, the last purchase or the inquiry")
     e.add_argument("--source", default="", help="where it comes from (form URL, recording id, …)")
     e.add_argument("--evidence", default="", help="reference to the evidence itself")
     e.add_argument("--store", help="side store (default: DATA_DIR/registry-side.db)")
@@ -399,30 +403,37 @@ def _what_decides(config: Config, number: Number, at: datetime, store: Path) -> 
             "decisions": {k: dict(v) for k, v in s.outlook.items()}}
 
 
-# Which configured lists each kind of side-store entry belongs to.
-_ENTRY_LISTS = {EntryKind.CONSENT: ListKind.CONSENT, EntryKind.OPTOUT: ListKind.INTERNAL_DNC}
+# Which configured lists each kind of side-store entry belongs to: a consent entry on a customers or inquiries
+# list is a business relationship dated by its --date (the last purchase or transaction, or the inquiry).
+_ENTRY_LISTS = {EntryKind.CONSENT: (ListKind.CONSENT, ListKind.CUSTOMERS, ListKind.INQUIRIES),
+                EntryKind.OPTOUT: (ListKind.INTERNAL_DNC,)}
+_RELATIONSHIP = (ListKind.CUSTOMERS, ListKind.INQUIRIES)
 
 
-def _entry_list(args: argparse.Namespace, kind: EntryKind) -> Config:
+def _entry_list(args: argparse.Namespace) -> tuple[Config, EntryKind]:
     """Entries name a configured list of the matching kind: an entry for a list nobody reads would be
-    evidence of nothing (the config is --config, else the embedded demo's)."""
+    evidence of nothing (the config is --config, else the embedded demo's). Without --kind, the list's kind
+    says which entry it takes."""
     config = load_runtime_config(args)
     spec = config.lists.get(args.list_name)
-    want = _ENTRY_LISTS[kind]
-    fits = sorted(n for n, s in config.lists.items() if s.kind is want)
+    kind = EntryKind(args.kind) if args.kind else \
+        EntryKind.OPTOUT if spec is not None and spec.kind is ListKind.INTERNAL_DNC else EntryKind.CONSENT
+    wants = _ENTRY_LISTS[kind]
+    fits = sorted(n for n, s in config.lists.items() if s.kind in wants)
+    named = " or ".join(str(w) for w in wants)
     if spec is None:
-        raise UsageError(f"--list {args.list_name!r}: no such list in the config (its {want} lists: "
+        raise UsageError(f"--list {args.list_name!r}: no such list in the config (its {named} lists: "
                          f"{', '.join(fits) or 'none'})")
-    if spec.kind is not want:
+    if spec.kind not in wants:
         raise UsageError(f"--list {args.list_name!r} is of kind {spec.kind}: {kind} entries belong to a list of "
-                         f"kind {want} ({', '.join(fits) or 'none configured'})")
-    return config
+                         f"kind {named} ({', '.join(fits) or 'none configured'})")
+    return config, kind
 
 
 def _entries(args: argparse.Namespace) -> int:
     normaliser = _normaliser(args)
-    kind = EntryKind(args.kind)
-    config = _entry_list(args, kind)
+    config, kind = _entry_list(args)
+    relationship = config.lists[args.list_name].kind in _RELATIONSHIP
     on = parse_date(args.date, "--date") or date.today()
     # The store of the config the list was checked against (the demo's without -c): where serve and proof look.
     with SideStore(_store_path(args, config)) as store:
@@ -449,7 +460,10 @@ def _entries(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.target!r} is not a phone number")
         if args.action == "add":
             store.add(args.list_name, number.key, kind, on, args.source, args.evidence)
-            print(f"recorded {kind} of {number.e164} for list {args.list_name}, given on {on}")
+            if relationship:
+                print(f"recorded a business relationship of {number.e164} on list {args.list_name}, dated {on}")
+            else:
+                print(f"recorded {kind} of {number.e164} for list {args.list_name}, given on {on}")
         else:
             if not args.source:
                 raise UsageError("revoke: say where the revocation comes from (--source)")

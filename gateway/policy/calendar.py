@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
 
 _ZONES: dict[str, ZoneInfo] = {}
 # Zones tuple -> (the UTC hour, one zone per distinct UTC offset throughout that hour).
@@ -66,3 +68,15 @@ def window_start(local_now: datetime, days: int) -> datetime:
     """Start of a window of ``days`` calendar days ending today, in ``local_now``'s zone."""
     start_day = local_now.date() - timedelta(days=days - 1)
     return datetime.combine(start_day, time(0), local_now.tzinfo)
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus ``months`` calendar months, clamped to the month's end where it has no such day (31 Aug +
+    6 months is 28 Feb or 29 Feb; 29 Feb 2024 + 18 months is 29 Aug 2025): the law counts months, not 30 days
+    (47 CFR 64.1200(f)(5): "within the eighteen (18) months immediately preceding")."""
+    return day + relativedelta(months=months)
+
+
+def add_period(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
+    """``day`` plus calendar years, months and days (3 years and 14 days after 29 Feb 2024 is 14 Mar 2027)."""
+    return day + relativedelta(years=years, months=months, days=days)

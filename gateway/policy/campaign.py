@@ -39,6 +39,14 @@ class UndatedConsent(enum.StrEnum):
     BLOCK = "block"  # no_consent
 
 
+class UndatedRelationship(enum.StrEnum):
+    """What a customers or inquiries row with no date is worth where the law limits the relationship in time
+    (``undated_relationship``; US and Canada): no proof that it is recent."""
+
+    ALLOW = "allow"  # the exemption holds, with a warning, counted (metric, live page, the dossier's decisions)
+    BLOCK = "block"  # no exemption: the national list and every other rule decide
+
+
 class Unsupported(enum.StrEnum):
     """What a call gets when no jurisdiction pack judges it (a country without a pack, or outside a forced one)."""
 
@@ -102,6 +110,7 @@ class Campaign:
     # Consent lifetime in the callee's calendar days from collection (0: no limit), and what an undated one is worth.
     consent_max_age_days: int = CONSENT_MAX_AGE_DAYS
     undated_consent: UndatedConsent = UndatedConsent.ALLOW
+    undated_relationship: UndatedRelationship = UndatedRelationship.ALLOW
     # Whether a consent recorded after a refusal (the callee asked to be called back) ends the refusal's cooldown.
     # D223-9 sets the cooldown after a refusal and says nothing of a later consent: off (the cooldown stands) until
     # a lawyer says otherwise.
@@ -110,7 +119,8 @@ class Campaign:
     def __post_init__(self) -> None:
         # Enum members whatever was passed ("auto" or Regime.AUTO): the engine compares them by identity.
         for name, kind in (("regime", Regime), ("category", Category), ("sector", Sector), ("mode", Mode),
-                           ("undated_consent", UndatedConsent), ("unsupported_country", Unsupported)):
+                           ("undated_consent", UndatedConsent), ("unsupported_country", Unsupported),
+                           ("undated_relationship", UndatedRelationship)):
             object.__setattr__(self, name, kind(getattr(self, name)))
 
     @property

@@ -17,7 +17,19 @@ from types import MappingProxyType
 
 from gateway.policy import nanp, rules
 from gateway.policy.campaign import Category
-from gateway.policy.jurisdiction import CallerIdRules, Hours, Jurisdiction, no_holidays
+from gateway.policy.jurisdiction import (
+    CallerIdRules,
+    Cite,
+    Hours,
+    Jurisdiction,
+    LegalAge,
+    Lifetime,
+    Relationship,
+    no_holidays,
+)
+
+_UTR = "https://crtc.gc.ca/eng/phone/telemarketing/tobligations/rules-regles.htm"
+_ACT = "https://laws-lois.justice.gc.ca/eng/acts/T-3.4/page-9.html"
 
 _WEEKDAY = ((time(9, 0), time(21, 30)),)
 _WEEKEND = ((time(10, 0), time(18, 0)),)
@@ -25,12 +37,14 @@ _WEEKEND = ((time(10, 0), time(18, 0)),)
 HOURS: Hours = MappingProxyType({d: _WEEKDAY if d <= 5 else _WEEKEND for d in range(1, 8)})
 
 # Telecommunications Act s. 41.7(1)(e) ("existing business relationship"): 18 months after a purchase, lease or
-# written contract; 6 months after an inquiry (as days of 30: the stricter reading).
-EBR_PURCHASE_DAYS = 18 * 30
-EBR_INQUIRY_DAYS = 6 * 30
-# UTR Part II: a do-not-call request to a telemarketer is kept on its own list (the gateway's refusals) for
-# three years. *Unverified* from the rules' text here: the figure shared RULES.md does not give; kept as data.
-REFUSAL_DNC_DAYS = 3 * 365 + 1
+# written contract; 6 months after an inquiry: calendar months.
+RELATIONSHIP = Relationship(18, 6, Cite("Telecommunications Act s. 41.7(1)(e), (2)", _ACT))
+# UTR Part II: a do-not-call request to a telemarketer is kept on its internal list 3 years and 14 days.
+REFUSAL_DNC = Lifetime(Cite("CRTC Unsolicited Telecommunications Rules, Part II (internal do not call list): "
+                            "3 years and 14 days", _UTR), years=3, days=14)
+# UTR Part II: a telemarketer uses a copy of the National DNCL at most 31 days old.
+LIST_MAX_AGE = LegalAge(31, Cite("CRTC Unsolicited Telecommunications Rules, Part II (National DNCL Rules): a "
+                                 "copy at most 31 days old", _UTR))
 
 PACK = Jurisdiction(
     name="canada",
@@ -53,8 +67,23 @@ PACK = Jurisdiction(
     b2b_hours=True,
     zones=nanp.zones_of,
     subdivision=nanp.province_of,
-    refusal_dnc_days=REFUSAL_DNC_DAYS,
-    ebr_purchase_days=EBR_PURCHASE_DAYS,
-    ebr_inquiry_days=EBR_INQUIRY_DAYS,
-    sources=("https://crtc.gc.ca/eng/trvl2007.htm", "https://laws-lois.justice.gc.ca/eng/acts/T-3.4/page-9.html"),
+    refusal_dnc=REFUSAL_DNC,
+    relationship=RELATIONSHIP,
+    list_max_age=LIST_MAX_AGE,
+    # Surveys, polls and market research are not telemarketing: neither the hours nor the internal list apply.
+    not_telemarketing=frozenset({Category.POLLING}),
+    cites=MappingProxyType({
+        "hours": Cite("CRTC Unsolicited Telecommunications Rules, Part III (Telemarketing Rules) s. 32", _UTR),
+        "national_list": Cite("CRTC Unsolicited Telecommunications Rules, Part II (National DNCL Rules)", _UTR),
+        "consent": Cite("Telecommunications Act s. 41.7(1)(f) (express consent)", _ACT),
+        "exempt_categories": Cite("Telecommunications Act s. 41.7(1)(a)-(d): registered charities, political "
+                                  "parties and candidates, surveys, newspapers of general circulation", _ACT),
+        "not_telemarketing": Cite("CRTC: surveys, polls and market research are not telemarketing (neither the "
+                                  "Telemarketing Rules' hours nor the internal list apply)", _UTR),
+        "own_list": Cite("CRTC Unsolicited Telecommunications Rules, Part II: every exempt telemarketer keeps its "
+                         "internal do not call list", _UTR),
+        "caller_id": Cite("CRTC Unsolicited Telecommunications Rules, Part III (originating number displayed)", _UTR),
+        "holidays": Cite("no day ban: weekend hours instead", _UTR),
+    }),
+    sources=("https://crtc.gc.ca/eng/trvl2007.htm", _UTR, _ACT),
 )

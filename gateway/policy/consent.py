@@ -63,10 +63,15 @@ def assess(ctx: Context) -> Found | Block:
     named = ctx.plan.consent
     if named is not None and named[1] is not None and key in named[1]:
         candidates.append((f"on the list {named[0]!r}", ctx.regs.consent_date(named[0], key)))
+    withdrawn = ctx.regs.withdrawals.get(key) if ctx.regs.withdrawals else None
     if not candidates:
+        # A consent file's revoked row (or a revoked entry) leaves the number off the list: the call is refused
+        # for that withdrawal, named with its date, at any time after it.
+        if withdrawn is not None and _day(ctx, withdrawn) <= max(ctx.dates):
+            return Block(_NO_CONSENT, "no_consent.withdrawn",
+                         f"consent withdrawn on {_day(ctx, withdrawn).isoformat()}: no consent in force since")
         return Block(_NO_CONSENT, "no_consent", "no recorded prior consent")
     refused = history.last_refusal
-    withdrawn = ctx.regs.withdrawals.get(key) if ctx.regs.withdrawals else None
     ended: ConsentDate | None = refused
     what = "a refusal"
     if withdrawn is not None and (ended is None or _after(ctx, withdrawn, ended)):

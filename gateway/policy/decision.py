@@ -52,6 +52,8 @@ class Basis(enum.StrEnum):
     CONSENT = "consent"  # a dated prior consent in force (the campaign's consent list, or recorded at a call)
     CONSENT_UNDATED = "consent_undated"  # a consent with no collection date, let through by undated_consent = allow
     EXEMPT_CONTRACT = "exempt_contract"  # an existing contract (customers list)
+    # a customers or inquiries row with no date, let through by undated_relationship = allow (US, Canada)
+    RELATIONSHIP_UNDATED = "exempt_contract_undated"
     EXEMPT_CATEGORY = "exempt_category"  # press, polling, charity
     EXEMPT_B2B = "exempt_b2b"  # a professional number or a B2B campaign
     NOT_LISTED = "not_listed"  # opposition regime: on none of the opposition lists consulted

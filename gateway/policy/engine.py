@@ -18,19 +18,24 @@ from typing import NamedTuple
 
 from gateway.config import GatewaySection, StaleAction
 from gateway.numbers import Kind, Number
-from gateway.policy.calendar import local_times, window_start
-from gateway.policy.campaign import AUTO_JURISDICTION, Campaign, Regime
+from gateway.policy.calendar import add_months, local_times, window_start
+from gateway.policy.campaign import AUTO_JURISDICTION, Campaign, Regime, UndatedRelationship, Unsupported
 from gateway.policy.consent import basis as consent_basis
 from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
 from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, law_country
 from gateway.registry.model import ListKind, Members, Registries
 from gateway.state.model import Cap, History, Retention
 
+# What "until withdrawn" keeps a refusal in the state store: a century, longer than any store lives (and still
+# an instant every store can compute: ``now - FOREVER`` is after year 1).
+FOREVER = timedelta(days=100 * 366)
+
 Named = tuple[str, Members | None]
 # Enum members read on every call, as module constants: an attribute of an enum class costs ~50 ns on CPython.
 _AUTO, _OPPOSITION, _CONSENT, _NONE = Regime.AUTO, Regime.OPPOSITION, Regime.CONSENT, Regime.NONE
 _B2B, _CONTRACT, _CATEGORY = Reason.EXEMPT_B2B, Reason.EXEMPT_CONTRACT, Reason.EXEMPT_CATEGORY
 _ALLOW, _BLOCK = Verdict.ALLOW, Verdict.BLOCK
+_UNDATED_BLOCK = UndatedRelationship.BLOCK
 _GATEWAY_DEFAULTS = GatewaySection()  # a list by name; None when configured but not loaded
 
 
@@ -42,8 +47,10 @@ class Settings:
     alsace_moselle: bool
     overseas_holidays: bool
     fallback_zone: str  # for numbers whose zone is unknown: the call centre's
-    # States whose reported but unverified rules (LocalRule.verified False) apply all the same.
+    # States whose reported but unverified rules (LocalRule.verified False) apply: every one unless switched off.
     unverified_state_rules: frozenset[str] = frozenset()
+    # States whose reported but unverified rules are switched off (``unverified_state_rules_off``).
+    unverified_state_rules_off: frozenset[str] = frozenset()
     # How to read a caller ID written in national form: the call centre's plan, whatever the callee's country
     # ("" : the pack's own country).
     home_country: str = ""
@@ -51,7 +58,8 @@ class Settings:
     @classmethod
     def of(cls, g: GatewaySection = _GATEWAY_DEFAULTS) -> Settings:
         return cls(g.stale_action, g.alsace_moselle, g.overseas_holidays, g.timezone,
-                   frozenset(g.unverified_state_rules), g.home_country)
+                   frozenset(g.unverified_state_rules), home_country=g.home_country,
+                   unverified_state_rules_off=frozenset(g.unverified_state_rules_off))
 
 
 class Call(NamedTuple):
@@ -164,16 +172,31 @@ class Plan:
                 if lst is None:
                     problems.append(f"list {name!r} is not loaded")
                     continue
-                limit = lst.meta.max_age_days
+                limit, law = effective_max_age(lst.meta.max_age_days, self.pack, self.regs.country_of(name),
+                                               self.country)
                 if limit is None:
                     continue
                 age = lst.meta.age_days(today)
                 if age is None:
-                    problems.append(f"list {name!r} has no as-of date and must be at most {limit} days old")
+                    problems.append(f"list {name!r} has no as-of date and must be at most {limit} days old{law}")
                 elif age > limit:
-                    problems.append(f"list {name!r} is {age} days old (max {limit})")
+                    problems.append(f"list {name!r} is {age} days old (max {limit}{law})")
             found = self._stale[key] = tuple(problems)
         return found
+
+
+def effective_max_age(configured: int | None, pack: Jurisdiction, list_country: str | None,
+                      callee_country: str) -> tuple[int | None, str]:
+    """The age a list may reach and, when the law sets it, the law in words (": 47 CFR ...").
+
+    A national list of the pack's country (``[lists.X] country``) is held to the law's age (US 31 days, GB 28)
+    unless its ``max_age_days`` is shorter; a longer one is a config check error, and never lengthens it."""
+    legal = pack.list_max_age
+    if legal is None or list_country is None or list_country != callee_country:
+        return configured, ""
+    if configured is not None and configured < legal.days:
+        return configured, ""
+    return legal.days, f": the law's maximum, {legal.cite.text}"
 
 
 def limits(campaign: Campaign, pack: Jurisdiction) -> tuple[int | None, int | None, int | None]:
@@ -222,6 +245,7 @@ class Context:
         "regs",
         "settings",
         "today",
+        "undated",
         "warnings",
     )
 
@@ -252,11 +276,16 @@ class Context:
         else:
             area = self.area = subdivision(number)
             rule = pack.local_rules.get(area)
-            self.local_rule = rule if rule is None or rule.verified or area in settings.unverified_state_rules \
+            # An unverified rule applies (the stricter reading) unless switched off by name.
+            self.local_rule = rule if rule is None or rule.verified or area not in settings.unverified_state_rules_off \
                 else None
         self.regime = self._regime()
         self.consumer = True
+        self.undated: str | None = None  # the relationship list an undated row exempts on (undated_relationship)
         self.exemption = self._exemption()
+        if self.undated is not None and self.exemption is _CONTRACT:
+            self.warnings += (f"exempt on an undated row of the {self.undated!r} list (undated_relationship = "
+                              "allow): no date, no proof the relationship is recent",)
         # Consent to this caller exempts from the national list (US, Canada, United Kingdom).
         self.consented = (pack.consent_exempts and self.exemption is None and self.regime is _OPPOSITION
                           and member(plan.consent, self.key))
@@ -331,22 +360,35 @@ class Context:
             if pack.b2b_exempt:
                 return _B2B
         if pack.contract_exempts:
+            window = pack.relationship
             customers = plan.customer_members
-            if customers is not None and key in customers and self._within(plan.customers, pack.ebr_purchase_days):
+            if customers is not None and key in customers and \
+                    self._within(plan.customers, window.purchase_months if window is not None else None):
                 return _CONTRACT
             inquiries = plan.inquiry_members
-            if inquiries is not None and key in inquiries and self._within(plan.inquiries, pack.ebr_inquiry_days):
+            if inquiries is not None and key in inquiries and \
+                    self._within(plan.inquiries, window.inquiry_months if window is not None else None):
                 return _CONTRACT
         if self.campaign.category in pack.exempt_categories:
             return _CATEGORY
         return None
 
-    def _within(self, named: Named | None, days: int | None) -> bool:
-        """Whether a business relationship still exempts: always when the law or the list gives no date."""
-        if days is None or named is None:
+    def _within(self, named: Named | None, months: int | None) -> bool:
+        """Whether a business relationship still exempts on the call's day: up to its date plus the pack's
+        window in calendar months (in every zone the callee may be in: the latest day decides). No window in
+        the law: while the number is on the list. No date: the campaign's ``undated_relationship``."""
+        if months is None or named is None:
             return True
         since = self.regs.consent_date(named[0], self.key)  # the list's date for the number, when it has one
-        return since is None or (self.today - since).days <= days
+        if since is None:
+            if self.campaign.undated_relationship is _UNDATED_BLOCK:
+                self.warnings += (f"the number is on the {named[0]!r} list without a date: no exemption "
+                                  "(undated_relationship = block)",)
+                return False
+            self.undated = named[0]
+            return True
+        day = since.date() if isinstance(since, datetime) else since
+        return max(self.dates) <= add_months(day, months)
 
     def basis(self) -> tuple[Basis, str]:
         """What an allowed call rests on, and the sentence that says so (only for a call no rule blocked)."""
@@ -358,8 +400,8 @@ class Context:
             given = self.regs.consent_date(name, self.key)
             when = f", given on {given.isoformat()}" if given is not None else ", undated"
             return Basis.CONSENT, f"prior consent on the list {name!r}{when}"
-        if self.exemption is _CONTRACT and plan.inquiries is not None:
-            return self._shared_basis()  # which of two lists it rests on depends on the number
+        if self.exemption is _CONTRACT and (plan.inquiries is not None or self.pack.relationship is not None):
+            return self._shared_basis()  # which list, and its date, depend on the number
         key = (self.exemption, self.regime)
         found = plan._bases.get(key)
         if found is None:
@@ -369,10 +411,15 @@ class Context:
     def _shared_basis(self) -> tuple[Basis, str]:
         exemption = self.exemption
         plan = self.plan
+        if exemption is Reason.EXEMPT_CONTRACT and self.undated is not None:
+            return Basis.RELATIONSHIP_UNDATED, (f"a business relationship on the list {self.undated!r}, undated "
+                                                "(undated_relationship = allow): no proof it is recent")
         if exemption is Reason.EXEMPT_CONTRACT and plan.customers is not None and member(plan.customers, self.key):
-            return Basis.EXEMPT_CONTRACT, f"existing contract: on the customers list {plan.customers[0]!r}"
+            return Basis.EXEMPT_CONTRACT, f"existing contract: on the customers list {plan.customers[0]!r}" + \
+                self._since(plan.customers[0], "purchase_months")
         if exemption is Reason.EXEMPT_CONTRACT and plan.inquiries is not None:
-            return Basis.EXEMPT_CONTRACT, f"a recent inquiry: on the inquiries list {plan.inquiries[0]!r}"
+            return Basis.EXEMPT_CONTRACT, f"a recent inquiry: on the inquiries list {plan.inquiries[0]!r}" + \
+                self._since(plan.inquiries[0], "inquiry_months")
         if exemption is Reason.EXEMPT_B2B:
             return Basis.EXEMPT_B2B, "a call to a professional: the consumer rules do not apply"
         if exemption is Reason.EXEMPT_CATEGORY:
@@ -381,6 +428,16 @@ class Context:
             names = ", ".join(repr(n) for n, _ in plan.opposition) or "none configured"
             return Basis.NOT_LISTED, f"not on the opposition lists consulted ({names})"
         return Basis.NO_LIST_APPLIES, f"no list regime applies ({self.regime})"
+
+    def _since(self, name: str, which: str) -> str:
+        """", dated 2025-08-15, exempt until 2027-02-15 (47 CFR ...)" for a dated relationship under a window."""
+        window = self.pack.relationship
+        since = self.regs.consent_date(name, self.key)
+        if window is None or since is None:
+            return ""
+        day = since.date() if isinstance(since, datetime) else since
+        until = add_months(day, getattr(window, which))
+        return f", dated {day.isoformat()}, exempt until {until.isoformat()} ({window.cite.text})"
 
     def local_date(self, t: datetime) -> date:
         return t.astimezone(self.local[0].tzinfo).date()
@@ -467,18 +524,30 @@ class Engine:
                         campaign.name, campaign.mode, "", why, counts_attempt=monitor)
 
     def retention(self, packs: Mapping[str, Jurisdiction]) -> Retention:
-        """How long the state stores must keep attempts and refusals for every campaign under every pack.
+        """How long the state stores must keep attempts and refusals for every campaign under every pack it
+        can reach (a campaign with a forced jurisdiction reaches that pack only).
 
         A day more than the longest window: windows are calendar days in the callee's zone, which may start
-        up to a day before ``now - window`` in UTC.
+        up to a day before ``now - window`` in UTC. A refusal that is a do-not-call request is kept as long as
+        its pack honours it (US 5 years, Canada 3 years and 14 days, the United Kingdom until withdrawn: for
+        as long as the store lives, :data:`FOREVER`).
         """
-        found = [limits(c, p) for c in self.campaigns.values() for p in packs.values()] or \
+        def reach(c: Campaign) -> list[Jurisdiction]:
+            if c.jurisdiction == AUTO_JURISDICTION or c.unsupported_country is Unsupported.ALLOW:
+                return list(packs.values())
+            return [p for p in packs.values() if p.country == c.jurisdiction]
+
+        reached = {p.name: p for c in self.campaigns.values() for p in reach(c)} or \
+            {p.name: p for p in packs.values()}
+        found = [limits(c, p) for c in self.campaigns.values() for p in reach(c)] or \
             [(p.max_attempts, p.window_days, p.cooldown_days) for p in packs.values()]
         windows = [w for _, w, _ in found if w is not None]
-        # A state's rolling cap (24 hours) needs its attempts too; a refusal that is a do-not-call request
-        # (the US: 5 years) must be kept as long as it is honoured.
-        windows += [math.ceil(r.per / timedelta(days=1)) for p in packs.values() for r in p.local_rules.values()
+        # A state's rolling cap (24 hours) needs its attempts too.
+        windows += [math.ceil(r.per / timedelta(days=1)) for p in reached.values() for r in p.local_rules.values()
                     if r.per is not None]
-        cooldowns = [d for _, _, d in found if d is not None]
-        cooldowns += [p.refusal_dnc_days for p in packs.values() if p.refusal_dnc_days is not None]
-        return Retention(timedelta(days=max(windows, default=0) + 1), timedelta(days=max(cooldowns, default=0) + 1))
+        cooldowns = [timedelta(days=d + 1) for _, _, d in found if d is not None]
+        for p in reached.values():
+            if p.refusal_dnc is not None:
+                longest = p.refusal_dnc.longest()
+                cooldowns.append(FOREVER if longest is None else longest + timedelta(days=1))
+        return Retention(timedelta(days=max(windows, default=0) + 1), max(cooldowns, default=timedelta(days=1)))

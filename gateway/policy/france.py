@@ -15,7 +15,9 @@ import holidays
 
 from gateway.policy import rules
 from gateway.policy.campaign import Sector
-from gateway.policy.jurisdiction import CallerIdRules, Jurisdiction
+from gateway.policy.jurisdiction import CallerIdRules, Cite, Jurisdiction
+
+_D223_9 = "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000046421823"
 
 # Loi 2025-594 art. 13: prior consent from 11 Aug 2026; Bloctel (L223-1) from 1 Jun 2016 until then.
 CONSENT_REGIME_FROM = date(2026, 8, 11)
@@ -76,4 +78,27 @@ PACK = Jurisdiction(
     cooldown_days=COOLDOWN_DAYS,
     caller_id=CallerIdRules("FR", VERIFIED_CALLER_IDS, "0162, 0163, 0270, …"),
     sector_bans=SECTOR_BANS,
+    cites=MappingProxyType({
+        "hours": Cite("Code de la consommation D223-9 (décret 2022-1313)", _D223_9),
+        "holidays": Cite("D223-9 and Code du travail L3133-1 (Alsace-Moselle and overseas abolition days: "
+                         "settings)", _D223_9),
+        "frequency_cap": Cite("D223-9: 4 calls or attempts in 30 calendar days", _D223_9),
+        "cooldown": Cite("D223-9: 60 full calendar days after a refusal", _D223_9),
+        "national_list": Cite("Code de la consommation L223-1 (Bloctel), until 10 Aug 2026",
+                              "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000042148119"),
+        "consent": Cite("L223-1 as amended by loi 2025-594 art. 13: prior consent from 11 Aug 2026",
+                        "https://legal.tricoteuses.fr/articles/LEGIARTI000051830285"),
+        "consent_lifetime": Cite("décret 2026-662, art. R223-1 (reported): at most one year; consent_max_age_days",
+                                 "https://legal.tricoteuses.fr/articles/LEGIARTI000051830285", verified=False),
+        "exempt_categories": Cite("L223-1, L223-5: existing contract, press subscriptions, polling, non-profits",
+                                  "https://arcep.fr/demarches-et-services/utilisateurs/demarchage-telephonique-"
+                                  "comment-se-premunir-des-sollicitations-commerciales.html"),
+        "sector_ban": Cite("loi 2020-901 (energy renovation); loi 2025-594 (home adaptation, from 11 Aug 2026)",
+                           "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000042148119"),
+        "caller_id": Cite("L221-17 and ARCEP's numbering plan (verified multi-purpose numbers)",
+                          "https://arcep.fr/demarches-et-services/professionnels/plan-numerotation-"
+                          "professionnels.html"),
+        "own_list": Cite("L223-1: the professional's own opposition list", _D223_9),
+    }),
+    sources=(_D223_9, "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000042148119"),
 )

@@ -55,11 +55,66 @@ def no_holidays(year: int, region: str, alsace_moselle: bool, overseas: bool) ->
 
 
 @dataclass(frozen=True, slots=True)
+class Cite:
+    """Where a legal value was read: the text as a lawyer cites it, its address, and whether it was read there.
+
+    ``verified`` False: reported by secondary sources but the text itself was not read; the stricter reading is
+    applied by default and a setting turns it off (the law command says which)."""
+
+    text: str
+    url: str = ""
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LegalAge:
+    """The oldest a national list's copy may be when a call is screened against it (US 31 days, GB 28)."""
+
+    days: int
+    cite: Cite
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """How long a do-not-call request to this caller is honoured: calendar years, months and days after it, or
+    until the person withdraws it (``forever``)."""
+
+    cite: Cite
+    years: int = 0
+    months: int = 0
+    days: int = 0
+    forever: bool = False
+
+    def __str__(self) -> str:
+        if self.forever:
+            return "until withdrawn"
+        parts = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in
+                 ((self.years, "year"), (self.months, "month"), (self.days, "day")) if n]
+        return " and ".join(parts) or "0 days"
+
+    def longest(self) -> timedelta | None:
+        """The longest this can last in days (leap days counted): what a store must keep; None: for ever."""
+        if self.forever:
+            return None
+        return timedelta(days=self.years * 366 + self.months * 31 + self.days)
+
+
+@dataclass(frozen=True, slots=True)
+class Relationship:
+    """An established business relationship's window, in calendar months in the callee's calendar: after the
+    last purchase or transaction (the ``customers`` list's date) and after an inquiry (the ``inquiries``')."""
+
+    purchase_months: int
+    inquiry_months: int
+    cite: Cite
+
+
+@dataclass(frozen=True, slots=True)
 class LocalRule:
     """A state's or province's own rules, as data, each with its source.
 
-    ``verified`` False: reported (shared RULES.md) but the statute was not read; applied only where the
-    gateway's ``unverified_state_rules`` names the state, otherwise ignored.
+    ``verified`` False: reported (shared RULES.md) but the statute was not read; applied by default (the
+    stricter reading) unless the gateway's ``unverified_state_rules_off`` names the state.
     """
 
     name: str
@@ -69,6 +124,18 @@ class LocalRule:
     per: timedelta | None = None  # ... in any rolling period this long (a rolling window, not calendar days)
     holidays: bool = False  # no calls on the state's public holidays (the holidays library's calendar)
     verified: bool = True
+    cite: str = ""  # the section a decision names for the hours and days ("Fla. Stat. 501.616(6)(a)")
+    cap_cite: str = ""  # ... and for the cap ("" : the same)
+    url: str = ""
+
+    @property
+    def short(self) -> str:
+        """The citation a BLOCK's detail names."""
+        return self.cite or self.source.split(" (")[0].split(":")[0]
+
+    @property
+    def cap_short(self) -> str:
+        return self.cap_cite or self.short
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +177,17 @@ class Jurisdiction:
     zones: ZonesOf | None = None  # None: the number's own zones (phonenumbers')
     subdivision: SubdivisionOf | None = None  # None: no state or province rules
     local_rules: Mapping[str, LocalRule] = field(default_factory=lambda: MappingProxyType({}))  # by subdivision
-    # A refusal is a do-not-call request to this caller, honoured this many days (None: the cooldown instead).
-    refusal_dnc_days: int | None = None
-    # Established business relationship: the customers list exempts for this many days after its date (a
-    # purchase) and the inquiries list after its date (an inquiry), when the list carries dates. None: no limit.
-    ebr_purchase_days: int | None = None
-    ebr_inquiry_days: int | None = None
+    # A refusal is a do-not-call request to this caller, honoured this long (None: the cooldown instead).
+    refusal_dnc: Lifetime | None = None
+    # Established business relationship: the customers and inquiries lists exempt for this many calendar months
+    # after the number's date. None: the law sets no window (the list exempts while the number is on it).
+    relationship: Relationship | None = None
+    # The oldest the national list of this country (``[lists.X] country``) may be: the law's default age.
+    list_max_age: LegalAge | None = None
+    # Categories exempt from the hours and the caller's own list too: not telemarketing at all (Canada: surveys).
+    not_telemarketing: frozenset[Category] = frozenset()
+    # The law's citations of the data above, for people (the law command), by what they cite.
+    cites: Mapping[str, Cite] = field(default_factory=lambda: MappingProxyType({}))
     sources: tuple[str, ...] = ()  # where the law was read, for people
 
 

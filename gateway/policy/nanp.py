@@ -3,7 +3,9 @@
 Both are numbering facts the US and Canadian packs need: a state's own rules (Florida's 20:00 end and its
 3-calls-in-24-hours cap) follow the callee's area code, and a call must be legal in every zone the callee may be
 in. phonenumbers gives one zone for most area codes (its timezone data is the base: ``Number.zones``); the
-table below adds the second zone of those that straddle a boundary.
+table below (:data:`ZONES`) gives every zone of the codes that straddle a boundary or that phonenumbers gets
+wrong, and replaces phonenumbers' zones for them; an overlay (:data:`OVERLAYS`) takes the zones of the code it
+overlays.
 
 Sources:
 - area code -> state or province: NANPA's area code assignments (https://nationalnanpa.com/area_codes/), as
@@ -17,7 +19,6 @@ Sources:
 
 from __future__ import annotations
 
-from functools import lru_cache
 from types import MappingProxyType
 
 from gateway.numbers import Number
@@ -101,52 +102,69 @@ PROVINCES: MappingProxyType[str, str] = MappingProxyType(
 
 _CENTRAL, _EASTERN, _MOUNTAIN, _PACIFIC = "America/Chicago", "America/New_York", "America/Denver", "America/Los_Angeles"
 
-# Area code -> the zones it spans besides phonenumbers' own (a call must be legal in all of them).
-SECOND_ZONES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType({
+_PHOENIX, _BOISE = "America/Phoenix", "America/Boise"
+_BC = ("America/Vancouver", "America/Edmonton", "America/Dawson_Creek")
+_SK = ("America/Regina", "America/Edmonton")
+_QC_EAST = ("America/Toronto", "America/Halifax", "America/Blanc-Sablon")
+_NL = ("America/St_Johns", "America/Goose_Bay")
+
+# Area code -> every zone it spans. Where this table knows a code, its zones REPLACE phonenumbers' (which gives
+# one zone for most codes and a wrong one for some: 879 as Puerto Rico, 474 as Winnipeg); a call must be legal
+# in all of them. Sources: the US time zone boundaries of 49 CFR part 71 (https://www.ecfr.gov/current/title-49/
+# subtitle-A/part-71) and the counties each area code serves (NANPA's area code maps,
+# https://nationalnanpa.com/area_codes/); Canada: the provinces' time acts and the CRTC's area code maps
+# (https://crtc.gc.ca/eng/phone/numbering/). An overlay (below) takes its parent's zones.
+ZONES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType({
     # Florida: the panhandle west of the Apalachicola River is Central, Tallahassee and east Eastern.
     "850": (_CENTRAL, _EASTERN),
     # Indiana: the north-west (Lake, Porter, LaPorte, Jasper, Newton) and the south-west (Evansville) are
     # Central, the rest Eastern; Starke County (574) is Central (America/Indiana/Knox), Perry (812) too.
     "219": (_CENTRAL, _EASTERN), "574": (_CENTRAL, _EASTERN), "812": (_CENTRAL, _EASTERN),
-    "930": (_CENTRAL, _EASTERN),
     # Oregon: Malheur County (Ontario) is Mountain.
-    "541": ("America/Boise",), "458": ("America/Boise",),
+    "541": (_PACIFIC, _BOISE),
     # Idaho: the panhandle (north of the Salmon River) is Pacific, the south Mountain.
-    "208": ("America/Boise", _PACIFIC), "986": ("America/Boise", _PACIFIC),
+    "208": (_BOISE, _PACIFIC),
     # Nevada: West Wendover (Elko County) keeps Mountain time.
-    "775": (_MOUNTAIN,),
+    "775": (_PACIFIC, _MOUNTAIN),
     # South Dakota, North Dakota, Nebraska, Kansas: their western counties are Mountain.
     "605": (_CENTRAL, _MOUNTAIN), "701": (_CENTRAL, _MOUNTAIN), "308": (_CENTRAL, _MOUNTAIN),
     "785": (_CENTRAL, _MOUNTAIN), "620": (_CENTRAL, _MOUNTAIN),
-    # Kentucky: the west (270/364) is Central, the east Eastern; Clinton County (606) is Central.
-    "270": (_CENTRAL, _EASTERN), "364": (_CENTRAL, _EASTERN), "606": (_CENTRAL, _EASTERN),
+    # Texas: El Paso and Hudspeth counties (915) are Mountain; west Texas (432) Central and Mountain.
+    "915": (_MOUNTAIN,), "432": (_CENTRAL, _MOUNTAIN),
+    # Kentucky: the west (270) is Central, the east Eastern; Clinton County (606) is Central.
+    "270": (_CENTRAL, _EASTERN), "606": (_CENTRAL, _EASTERN),
     # Tennessee: East Tennessee (423) is Eastern but for Marion and Bledsoe; Middle Tennessee's 931 is Central
     # but for counties on the Eastern side of the line.
     "423": (_CENTRAL, _EASTERN), "931": (_CENTRAL, _EASTERN),
     # Michigan's Upper Peninsula: the four counties bordering Wisconsin are Central.
     "906": (_CENTRAL, _EASTERN),
     # Arizona keeps standard time all year (America/Phoenix) but the Navajo Nation keeps daylight time.
-    "928": ("America/Phoenix", _MOUNTAIN),
+    "928": (_PHOENIX, _MOUNTAIN),
+    # Alaska: Alaska time, and the Aleutians west of 169°30' on Hawaii-Aleutian time.
+    "907": ("America/Anchorage", "America/Adak"),
     # Newfoundland (UTC-3:30) and Labrador (UTC-4, Atlantic: America/Goose_Bay).
-    "709": ("America/St_Johns", "America/Goose_Bay"), "879": ("America/St_Johns", "America/Goose_Bay"),
+    "709": _NL,
     # North-western Ontario: Thunder Bay is Eastern, Kenora and the west Central.
     "807": ("America/Toronto", "America/Winnipeg"),
     # Saskatchewan keeps Central standard time (America/Regina); Lloydminster keeps Alberta's time.
-    "306": ("America/Regina", "America/Edmonton"), "639": ("America/Regina", "America/Edmonton"),
-    "474": ("America/Regina", "America/Edmonton"),
+    "306": _SK,
     # British Columbia: the East Kootenay is Mountain; the Peace River region keeps Mountain standard time.
-    "250": ("America/Vancouver", "America/Edmonton", "America/Dawson_Creek"),
-    "778": ("America/Vancouver", "America/Edmonton", "America/Dawson_Creek"),
-    "236": ("America/Vancouver", "America/Edmonton", "America/Dawson_Creek"),
-    "672": ("America/Vancouver", "America/Edmonton", "America/Dawson_Creek"),
-    "257": ("America/Vancouver", "America/Edmonton", "America/Dawson_Creek"),
+    "250": _BC, "604": ("America/Vancouver",),
     # Yukon (UTC-7 all year), the Northwest Territories (Mountain) and Nunavut (Mountain to Eastern).
     "867": ("America/Whitehorse", "America/Edmonton", "America/Winnipeg", "America/Toronto"),
     # Quebec's 418 family: the Magdalen Islands keep Atlantic time, the Lower North Shore Atlantic standard time.
-    "418": ("America/Toronto", "America/Halifax", "America/Blanc-Sablon"),
-    "581": ("America/Toronto", "America/Halifax", "America/Blanc-Sablon"),
-    "367": ("America/Toronto", "America/Halifax", "America/Blanc-Sablon"),
+    "418": _QC_EAST,
 })
+
+# Overlay -> the code it overlays (NANPA's and the CRTC's overlay plans): it serves the same place, so it spans
+# the same zones. Every overlay of a code in ZONES is here (tests/policy/test_nanp.py sweeps every area code);
+# British Columbia's 778, 236, 672 and 257 overlay both 604 and 250: the wider (250) is named.
+OVERLAYS: MappingProxyType[str, str] = MappingProxyType({
+    "448": "850", "930": "812", "458": "541", "986": "208", "364": "270", "879": "709",
+    "639": "306", "474": "306", "778": "250", "236": "250", "672": "250", "257": "250",
+    "581": "418", "367": "418",
+})
+ZONES = MappingProxyType({**ZONES, **{o: ZONES[p] for o, p in OVERLAYS.items()}})
 
 
 def area_code(number: Number) -> str:
@@ -166,11 +184,10 @@ def province_of(number: Number) -> str:
 
 
 def zones_of(number: Number) -> tuple[str, ...]:
-    """Every zone the callee may be in: phonenumbers' zones and the area code's second zones."""
-    extra = SECOND_ZONES.get(area_code(number))
-    return number.zones if extra is None else _union(number.zones, extra)
+    """Every zone the callee may be in: the table's zones for its area code where it knows them (an overlay's
+    are its parent's), else phonenumbers'."""
+    zones = _SORTED.get(area_code(number))
+    return number.zones if zones is None else zones
 
 
-@lru_cache(maxsize=256)
-def _union(base: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(sorted({*base, *extra}))
+_SORTED = {code: tuple(sorted(set(zones))) for code, zones in ZONES.items()}

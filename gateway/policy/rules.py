@@ -9,11 +9,13 @@ order in which they run is the pack's, which is the precedence of DESIGN §7.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 
 from gateway.config import StaleAction
 from gateway.numbers import Normaliser
+from gateway.policy.calendar import add_period
 from gateway.policy.campaign import Regime
 from gateway.policy.consent import consent_rule
 from gateway.policy.decision import Block, Reason
@@ -116,16 +118,24 @@ def regime_list(ctx: Context) -> Block | None:
 def internal_dnc(ctx: Context) -> Block | None:
     """The professional's own do-not-call list, and opt-outs recorded through the gateway.
 
-    Where a refusal is a do-not-call request to this caller (the pack's ``refusal_dnc_days``: US 64.1200(d)(6)),
-    it blocks like an opt-out for as long as the law says it is honoured; no exemption lifts it."""
+    Where a refusal is a do-not-call request to this caller (the pack's ``refusal_dnc``: US 64.1200(d)(6), 5
+    years; Canada 3 years and 14 days; the United Kingdom until withdrawn), it blocks like an opt-out for as long
+    as the law says it is honoured, counted in calendar years and days of the callee's calendar; no exemption
+    lifts it. Calls that are not telemarketing at all (Canada: surveys and polls) are not held to it."""
+    if ctx.campaign.category in ctx.pack.not_telemarketing:
+        return None
     history = ctx.history
     if history.opted_out_at is not None:
         return Block(Reason.INTERNAL_DNC, "internal_dnc.optout", "the callee opted out")
-    days = ctx.pack.refusal_dnc_days
+    lifetime = ctx.pack.refusal_dnc
     refused = history.last_refusal
-    if days is not None and refused is not None and ctx.now - refused < timedelta(days=days):
-        return Block(Reason.INTERNAL_DNC, "internal_dnc.refusal",
-                     f"asked not to be called on {ctx.local_date(refused).isoformat()} (honoured {days} days)")
+    if lifetime is not None and refused is not None and refused <= ctx.now:
+        day = ctx.local_date(refused)
+        until = None if lifetime.forever else add_period(day, lifetime.years, lifetime.months, lifetime.days)
+        if until is None or max(ctx.dates) < until:
+            honoured = "until withdrawn" if until is None else f"{lifetime}, until {until.isoformat()}"
+            return Block(Reason.INTERNAL_DNC, "internal_dnc.refusal",
+                         f"asked not to be called on {day.isoformat()} (honoured {honoured}: {lifetime.cite.text})")
     for named in ctx.plan.internal:
         if member(named, ctx.key):
             return Block(Reason.INTERNAL_DNC, "internal_dnc", f"on the internal do-not-call list {named[0]!r}")
@@ -162,7 +172,7 @@ def refusal_cooldown(ctx: Context) -> Block | None:
     if elapsed <= days:
         until = day + timedelta(days=days + 1)
         return Block(Reason.REFUSAL_COOLDOWN, "refusal_cooldown",
-                     f"refused on {day.isoformat()}: no call before {until.isoformat()}")
+                     f"refused on {day.isoformat()}: no call before {until.isoformat()}{_cite(ctx, 'cooldown')}")
     return None
 
 
@@ -185,8 +195,11 @@ def frequency_cap(ctx: Context) -> Block | None:
     for c in caps:
         n = ctx.history.attempts_since(c.since)
         if n >= c.limit:
+            local = rule is not None and rule.per is not None and c.since == ctx.now - rule.per
+            law = f": {rule.name}'s cap, {rule.cap_short}" if local and rule is not None else \
+                _cite(ctx, "frequency_cap")
             return Block(Reason.FREQUENCY_CAP, "frequency_cap",
-                         f"{n} calls or attempts in {ctx.cap_window(c)} (max {c.limit})")
+                         f"{n} calls or attempts in {ctx.cap_window(c)} (max {c.limit}){law}")
     return None
 
 
@@ -197,9 +210,13 @@ def public_holiday(ctx: Context) -> Block | None:
     region = ctx.area
     if region not in ctx.pack.regions and (ctx.local_rule is None or not ctx.local_rule.holidays):
         return None
+    rule = ctx.local_rule
     for d in ctx.dates:
         if d in ctx.pack.holidays(d.year, region, ctx.settings.alsace_moselle, ctx.settings.overseas_holidays):
-            return Block(Reason.PUBLIC_HOLIDAY, "public_holiday", f"{d.isoformat()} is a public holiday in {region}")
+            law = f": {rule.name}'s ban, {rule.short}" if rule is not None and rule.holidays else \
+                _cite(ctx, "holidays")
+            return Block(Reason.PUBLIC_HOLIDAY, "public_holiday", f"{d.isoformat()} is a public holiday in {region}"
+                                                                  f"{law}")
     return None
 
 
@@ -212,25 +229,66 @@ def outside_hours(ctx: Context) -> Block | None:
     """
     if not ctx.campaign.check_hours or not (ctx.consumer or ctx.pack.b2b_hours):
         return None
+    if ctx.campaign.category in ctx.pack.not_telemarketing:
+        return None
     rule = ctx.local_rule
+    local = rule is not None and rule.hours is not None
     hours = rule.hours if rule is not None and rule.hours is not None else ctx.pack.hours
+    industry = False
     if hours is None:
         hours = ctx.pack.industry_hours if ctx.campaign.industry_hours else None
         if hours is None:
             return None
+        industry = True
     for lt in ctx.local:
         windows = hours.get(lt.isoweekday())
         if not windows:
             return Block(Reason.OUTSIDE_HOURS, "outside_hours.day",
-                         f"no calls on {_WEEKDAYS[lt.weekday()]} ({lt.tzinfo})")
+                         f"no calls on {_WEEKDAYS[lt.weekday()]} ({lt.tzinfo})"
+                         f"{_whose(ctx, local, industry, 'days')}")
         t = lt.time()
         for lo, hi in windows:
             if lo <= t < hi:
                 break
         else:  # the time written by hand: strftime costs three times as much, on 3 in 10 calls of a mixed load
             return Block(Reason.OUTSIDE_HOURS, "outside_hours.time",
-                         f"{t.hour:02d}:{t.minute:02d} in {lt.tzinfo} is outside the permitted hours")
+                         f"{t.hour:02d}:{t.minute:02d} in {lt.tzinfo} is outside the permitted hours: "
+                         f"{_edge(t, windows)}{_whose(ctx, local, industry, _word(t, windows))}")
     return None
+
+
+def _edge(t: time, windows: tuple[tuple[time, time], ...]) -> str:
+    """Which edge of the day's windows the time is past: "after 20:00", "before 08:00", "between 13:00 and 14:00"."""
+    if t < windows[0][0]:
+        return f"before {windows[0][0].strftime('%H:%M')}"
+    if t >= windows[-1][1]:
+        return f"after {windows[-1][1].strftime('%H:%M')}"
+    for (_, hi), (lo, _) in pairwise(windows):
+        if hi <= t < lo:
+            return f"between {hi.strftime('%H:%M')} and {lo.strftime('%H:%M')}"
+    return "outside"
+
+
+def _word(t: time, windows: tuple[tuple[time, time], ...]) -> str:
+    return "start" if t < windows[0][0] else "end" if t >= windows[-1][1] else "hours"
+
+
+def _whose(ctx: Context, local: bool, industry: bool, word: str) -> str:
+    """Whose hours those are, as the block names them: ", Florida's end: Fla. Stat. 501.616(6)(a)"."""
+    rule = ctx.local_rule
+    if local and rule is not None:
+        return f", {rule.name}'s {word}: {rule.short}"
+    if industry:
+        return f", the industry code's {word} (industry_hours)"
+    return _cite(ctx, "hours", f", the law's {word}")
+
+
+def _cite(ctx: Context, what: str, lead: str = "") -> str:
+    """": D223-9 ..." for a block the pack's law caused, from the pack's citations ("" when it has none)."""
+    cite = ctx.pack.cites.get(what)
+    if cite is None:
+        return ""
+    return f"{lead}: {cite.text}" if lead else f" ({cite.text})"
 
 
 def _switch(name: str) -> Callable[[Plan], bool]:
@@ -247,7 +305,8 @@ APPLIES: dict[str, Callable[[Plan], bool]] = {
     "sector_ban": lambda plan: bool(plan.campaign.sector),
     "caller_id": _switch("check_caller_id"),
     "registry_stale": _switch("check_staleness"),
-    "internal_dnc": lambda plan: True,  # opt-outs recorded through the gateway apply to every campaign
+    # opt-outs recorded through the gateway apply to every campaign (but calls that are not telemarketing)
+    "internal_dnc": lambda plan: plan.campaign.category not in plan.pack.not_telemarketing,
     "litigator": lambda plan: bool(plan.litigators),
     "blocked_prefix": lambda plan: bool(plan.prefixes),
     "refusal_cooldown": lambda plan: plan.campaign.check_cooldown and plan.cooldown_days is not None,

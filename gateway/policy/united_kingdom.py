@@ -20,13 +20,20 @@ from types import MappingProxyType
 
 from gateway.policy import rules
 from gateway.policy.campaign import Category
-from gateway.policy.jurisdiction import CallerIdRules, Hours, Jurisdiction, no_holidays
+from gateway.policy.jurisdiction import CallerIdRules, Cite, Hours, Jurisdiction, LegalAge, Lifetime, no_holidays
+
+_REG21 = "https://www.legislation.gov.uk/uksi/2003/2426/regulation/21"
+_ICO = "https://ico.org.uk/for-organisations/direct-marketing-and-privacy-and-electronic-communications/"
 
 # Industry practice (DMA / Ofcom-cited codes): 8:00-21:00; not law, so a campaign option.
 INDUSTRY_HOURS: Hours = MappingProxyType({d: ((time(8, 0), time(21, 0)),) for d in range(1, 8)})
 
-# Reg. 21(1)(a): an objection stands until withdrawn; the gateway honours a refusal as long as it keeps it (5 years).
-REFUSAL_DNC_DAYS = 5 * 365 + 2
+# Reg. 21(1)(a): a subscriber's notice to this caller that such calls should not be made stands until withdrawn.
+REFUSAL_DNC = Lifetime(Cite("PECR 2003 reg. 21(1)(a): the objection stands until the subscriber withdraws it",
+                            _REG21), forever=True)
+# A number counts 28 days after its registration (reg. 26): a TPS or CTPS copy at most 28 days old.
+LIST_MAX_AGE = LegalAge(28, Cite("PECR 2003 reg. 21(1)(b), (5) and reg. 26: a number counts 28 days after its "
+                                 "registration", _ICO))
 
 PACK = Jurisdiction(
     name="united_kingdom",
@@ -50,7 +57,19 @@ PACK = Jurisdiction(
     consent_exempts=True,
     industry_hours=INDUSTRY_HOURS,
     b2b_hours=True,
-    refusal_dnc_days=REFUSAL_DNC_DAYS,
+    refusal_dnc=REFUSAL_DNC,
+    list_max_age=LIST_MAX_AGE,
+    cites=MappingProxyType({
+        "hours": Cite("no statutory calling hours; industry codes 8:00-21:00 (industry_hours, off by default)",
+                      _ICO, verified=False),
+        "national_list": Cite("PECR 2003 reg. 21(1)(b) (TPS) and 21(3) (CTPS)", _REG21),
+        "consent": Cite("PECR 2003 reg. 21(4): the subscriber told this caller it does not object", _REG21),
+        "exempt_categories": Cite("ICO guidance: genuine market research is not direct marketing; charities and "
+                                  "parties are", _ICO),
+        "own_list": Cite("PECR 2003 reg. 21(1)(a)", _REG21),
+        "caller_id": Cite("PECR 2003 reg. 21(2A) (as amended 2016)", _REG21),
+        "holidays": Cite("no day ban", _ICO),
+    }),
     sources=("https://www.legislation.gov.uk/uksi/2003/2426/regulation/21",
              "https://ico.org.uk/for-organisations/direct-marketing-and-privacy-and-electronic-communications/"),
 )

@@ -10,8 +10,9 @@ exempts from the caller's own do-not-call list: a do-not-call request is honoure
 (64.1200(d)(3), (d)(6)). Caller ID must be transmitted (64.1601(e), TSR 310.4(a)(8)).
 
 States, as data (:data:`STATE_RULES`): the three whose 2021-2024 statutes end calls at 20:00 and allow at most
-3 calls to a number in 24 hours, and the day bans RULES.md reports but nobody here has verified (applied only
-where ``[gateway] unverified_state_rules`` names the state).
+3 calls to a number in 24 hours, Washington's 20:00 end, and the day bans (and Louisiana's 20:00 end) that shared
+RULES.md reports but nobody here has read in the statute: applied by default, the stricter reading, unless
+``[gateway] unverified_state_rules_off`` names the state.
 """
 
 from __future__ import annotations
@@ -24,41 +25,66 @@ import holidays
 
 from gateway.policy import nanp, rules
 from gateway.policy.campaign import Category
-from gateway.policy.jurisdiction import CallerIdRules, Hours, Jurisdiction, LocalRule
+from gateway.policy.jurisdiction import (
+    CallerIdRules,
+    Cite,
+    Hours,
+    Jurisdiction,
+    LegalAge,
+    Lifetime,
+    LocalRule,
+    Relationship,
+)
+
+_CFR = "https://www.ecfr.gov/current/title-47/chapter-I/subchapter-B/part-64/subpart-L/section-64.1200"
+_TSR = "https://www.ftc.gov/legal-library/browse/rules/telemarketing-sales-rule"
 
 # 47 CFR 64.1200(c)(1), 16 CFR 310.4(c): not before 8:00 nor after 21:00, the called party's time, every day.
 HOURS: Hours = MappingProxyType({d: ((time(8, 0), time(21, 0)),) for d in range(1, 8)})
 _TO_20: Hours = MappingProxyType({d: ((time(8, 0), time(20, 0)),) for d in range(1, 8)})
-_NO_SUNDAY: Hours = MappingProxyType({d: ((time(8, 0), time(21, 0)),) for d in range(1, 7)})
+_TO_20_NO_SUNDAY: Hours = MappingProxyType({d: ((time(8, 0), time(20, 0)),) for d in range(1, 7)})
 
 # 64.1200(d)(6): a do-not-call request is honoured for 5 years from when it is made.
-REFUSAL_DNC_DAYS = 5 * 365 + 2
-# 64.1200(f)(5): 18 months after the last purchase or transaction, 3 months after an inquiry (as days: a
-# month of 31 days would lengthen the exemption; 30 shortens it, the stricter reading).
-EBR_PURCHASE_DAYS = 18 * 30
-EBR_INQUIRY_DAYS = 3 * 30
+REFUSAL_DNC = Lifetime(Cite("47 CFR 64.1200(d)(6)", _CFR), years=5)
+# 64.1200(f)(5): "within the eighteen (18) months immediately preceding" the call after a purchase or
+# transaction, "within the three months immediately preceding" after an inquiry: calendar months.
+RELATIONSHIP = Relationship(18, 3, Cite("47 CFR 64.1200(f)(5), 16 CFR 310.2(q)", _CFR))
+# 64.1200(c)(2)(i)(D): the registry's copy used is at most 31 days old; TSR 310.4(b)(3)(iv) likewise.
+LIST_MAX_AGE = LegalAge(31, Cite("47 CFR 64.1200(c)(2)(i)(D), 16 CFR 310.4(b)(3)(iv)", _CFR))
 
 _DAY = timedelta(hours=24)
-_RELAY = "unverified: reported by shared RULES.md, statute not read; off unless [gateway] unverified_state_rules"
+_REPORTED = "reported by secondary sources, statute not read: on by default; [gateway] unverified_state_rules_off"
 
 STATE_RULES: MappingProxyType[str, LocalRule] = MappingProxyType({
-    "FL": LocalRule("Florida", "Fla. Stat. 501.059(8) (Florida Telephone Solicitation Act, from 1 Jul 2021): "
-                    "not before 8:00 nor after 20:00, at most 3 calls on the same subject in 24 hours",
-                    hours=_TO_20, max_calls=3, per=_DAY),
+    "FL": LocalRule("Florida", "Fla. Stat. 501.616(6)(a),(b) (Florida Telephone Solicitation Act as amended by "
+                    "2021 SB 1120, from 1 Jul 2021): not before 8:00 nor after 20:00, at most 3 calls on the same "
+                    "subject in 24 hours", hours=_TO_20, max_calls=3, per=_DAY, cite="Fla. Stat. 501.616(6)(a)",
+                    cap_cite="Fla. Stat. 501.616(6)(b)",
+                    url="https://www.flsenate.gov/Laws/Statutes/2021/501.616"),
     "OK": LocalRule("Oklahoma", "15 Okla. Stat. 775C.4 (Oklahoma Telephone Solicitation Act of 2022, from 1 Nov "
                     "2022): 8:00-20:00, at most 3 calls on the same subject in 24 hours",
-                    hours=_TO_20, max_calls=3, per=_DAY),
+                    hours=_TO_20, max_calls=3, per=_DAY, cite="15 Okla. Stat. 775C.4"),
     "MD": LocalRule("Maryland", "Md. Code, Com. Law 14-4503 (Stop the Spam Calls Act of 2023, from 1 Jan 2024): "
                     "8:00-20:00, at most 3 calls on the same subject in 24 hours",
-                    hours=_TO_20, max_calls=3, per=_DAY),
-    # Reported day bans (RULES.md: "holiday or Sunday bans reported for AL, LA (Sundays too), MS, PA, RI, UT"):
-    "AL": LocalRule("Alabama", f"state holidays; {_RELAY}", holidays=True, verified=False),
-    "LA": LocalRule("Louisiana", f"Sundays and state holidays; {_RELAY}", hours=_NO_SUNDAY, holidays=True,
-                    verified=False),
-    "MS": LocalRule("Mississippi", f"state holidays; {_RELAY}", holidays=True, verified=False),
-    "PA": LocalRule("Pennsylvania", f"state holidays; {_RELAY}", holidays=True, verified=False),
-    "RI": LocalRule("Rhode Island", f"state holidays; {_RELAY}", holidays=True, verified=False),
-    "UT": LocalRule("Utah", f"state holidays; {_RELAY}", holidays=True, verified=False),
+                    hours=_TO_20, max_calls=3, per=_DAY, cite="Md. Code, Com. Law 14-4503"),
+    "WA": LocalRule("Washington", "RCW 19.158.040(2): no telephone solicitation before 8:00 nor after 20:00",
+                    hours=_TO_20, cite="RCW 19.158.040(2)",
+                    url="https://app.leg.wa.gov/rcw/default.aspx?cite=19.158.040"),
+    # Reported (shared RULES.md: "holiday or Sunday bans reported for AL, LA (Sundays too), MS, PA, RI, UT";
+    # Louisiana "reported to end at 20:00 (La. R.S. 45:811)"): the statutes not read, the stricter reading.
+    "AL": LocalRule("Alabama", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
+                    cite="Alabama (reported)"),
+    "LA": LocalRule("Louisiana", f"La. R.S. 45:811: 8:00-20:00, no calls on Sundays nor state holidays; "
+                    f"{_REPORTED}", hours=_TO_20_NO_SUNDAY, holidays=True, verified=False,
+                    cite="La. R.S. 45:811 (reported)"),
+    "MS": LocalRule("Mississippi", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
+                    cite="Mississippi (reported)"),
+    "PA": LocalRule("Pennsylvania", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
+                    cite="Pennsylvania (reported)"),
+    "RI": LocalRule("Rhode Island", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
+                    cite="Rhode Island (reported)"),
+    "UT": LocalRule("Utah", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
+                    cite="Utah (reported)"),
 })
 
 
@@ -84,7 +110,7 @@ PACK = Jurisdiction(
     regions=frozenset(),  # no federal holiday ban; states with one say so in STATE_RULES
     max_attempts=None,  # no federal cap (the states' are in STATE_RULES)
     window_days=None,
-    cooldown_days=None,  # a refusal is a do-not-call request instead (REFUSAL_DNC_DAYS)
+    cooldown_days=None,  # a refusal is a do-not-call request instead (REFUSAL_DNC)
     caller_id=CallerIdRules("US"),
     sector_bans=MappingProxyType({}),
     exempt_categories=frozenset({Category.CHARITY, Category.POLITICAL, Category.POLLING}),
@@ -92,9 +118,18 @@ PACK = Jurisdiction(
     zones=nanp.zones_of,
     subdivision=nanp.state_of,
     local_rules=STATE_RULES,
-    refusal_dnc_days=REFUSAL_DNC_DAYS,
-    ebr_purchase_days=EBR_PURCHASE_DAYS,
-    ebr_inquiry_days=EBR_INQUIRY_DAYS,
-    sources=("https://www.ecfr.gov/current/title-47/chapter-I/subchapter-B/part-64/subpart-L/section-64.1200",
-             "https://www.ftc.gov/legal-library/browse/rules/telemarketing-sales-rule"),
+    refusal_dnc=REFUSAL_DNC,
+    relationship=RELATIONSHIP,
+    list_max_age=LIST_MAX_AGE,
+    cites=MappingProxyType({
+        "hours": Cite("47 CFR 64.1200(c)(1), 16 CFR 310.4(c)", _CFR),
+        "national_list": Cite("47 CFR 64.1200(c)(2), 16 CFR 310.4(b)(1)(iii)(B)", _CFR),
+        "consent": Cite("47 CFR 64.1200(c)(2)(ii) (signed written agreement)", _CFR),
+        "exempt_categories": Cite("47 CFR 64.1200(f)(15) (tax-exempt nonprofits; political calls and surveys "
+                                  "are not telephone solicitations)", _CFR),
+        "own_list": Cite("47 CFR 64.1200(d) (no exemption lifts the caller's own list)", _CFR),
+        "caller_id": Cite("47 CFR 64.1601(e), 16 CFR 310.4(a)(8)", _CFR),
+        "holidays": Cite("no federal day or holiday ban; the states' below", _CFR),
+    }),
+    sources=(_CFR, _TSR),
 )

@@ -42,6 +42,7 @@ from gateway.registry.sidestore import MAX_AGE_DAYS, PROOF_YEARS, ConsentDate, O
 log = logging.getLogger(__name__)
 
 SIDE_POLL_SECONDS = 1.0  # how often a running gateway looks for entries another process wrote to its side store
+_RELATIONSHIP = (ListKind.CUSTOMERS, ListKind.INQUIRIES)  # lists whose rows may carry a relationship's date
 
 
 class FailureOrigin(enum.StrEnum):
@@ -110,6 +111,7 @@ class RegistryHolder:
         self.current = Registries(kinds={n: s.kind for n, s in specs.items()}, countries=_countries(specs))
         self._base: dict[str, RegistryList] = {}  # lists as loaded, before the side store's entries
         self._files: dict[str, ConsentFile] = {}  # what each consent-csv list's last load read
+        self._dated: dict[str, Mapping[int, date]] = {}  # each relationship-csv list's dates, as last loaded
         self._store: SideStore | None = None  # opened at the first use; shared with the service's writes
         self._store_lock = threading.Lock()  # loads run in a worker thread, records on the event loop
         self._store_version = -1
@@ -182,6 +184,13 @@ class RegistryHolder:
                 self._sync_file(name, report.consents)
             else:
                 self._files.pop(name, None)
+            if report.relationships is not None:
+                self._dated[name] = report.relationships.dates
+                if report.relationships.undated:
+                    log.warning("registry: %s: %d numbers without a date (undated_relationship decides)", name,
+                                report.relationships.undated)
+            else:
+                self._dated.pop(name, None)
             if report.bad_count:
                 log.warning("registry: %s", report.summary())
             log.info("registry: %s loaded: %d numbers, version %s", name, lst.meta.count, lst.meta.version)
@@ -223,12 +232,13 @@ class RegistryHolder:
             return Overlay()
         consent = [n for n, s in self.specs.items() if s.kind is ListKind.CONSENT]
         optout = [n for n, s in self.specs.items() if s.kind is ListKind.INTERNAL_DNC]
+        dated = [n for n, s in self.specs.items() if s.kind in _RELATIONSHIP]
         try:
             with self._store_lock:
                 store = self.side()
                 assert store is not None
                 self._store_version = store.data_version()
-                return store.overlay(consent, optout)
+                return store.overlay(consent, optout, dated)
         except sqlite3.Error as e:
             log.error("registry: cannot read the side store %s: %s (keeping its previous entries)", self.side_store, e)
             return None
@@ -253,6 +263,14 @@ class RegistryHolder:
         dates: dict[str, Mapping[int, ConsentDate]] = {}
         withdrawals: dict[int, ConsentDate] = dict(overlay.withdrawals)
         for name, spec in self.specs.items():
+            if spec.kind in _RELATIONSHIP:  # the day of each number's latest purchase or inquiry
+                days: dict[int, ConsentDate] = dict(self._dated.get(name, {})) if name in base else {}
+                for key, when in overlay.dates.get(name, {}).items():
+                    had = days.get(key)
+                    if had is None or later(when, had):
+                        days[key] = when
+                dates[name] = days
+                continue
             if spec.kind is not ListKind.CONSENT:
                 continue
             file = self._files.get(name) if name in base else None

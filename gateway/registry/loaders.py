@@ -19,7 +19,7 @@ from typing import IO
 from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
 from gateway.numbers import _OVERSEAS, Kind, Normaliser
-from gateway.registry import consent_csv, national, snapshot
+from gateway.registry import consent_csv, national, relationship_csv, snapshot
 from gateway.registry.model import (
     MIN_BAD_LINES,
     KeyRanges,
@@ -50,6 +50,8 @@ def detect_format(path: Path, kind: ListKind, home_country: str = "") -> str:
     if len(head) == 4096 and len(raws) > 1:
         raws.pop()  # cut short by the read
     data = [s for raw in raws if (s := raw.strip()) and not s.startswith(b"#")]
+    if data and relationship_csv.looks_like(data[0]):
+        return "relationship-csv"
     if data and consent_csv.looks_like(data[0]):
         return "consent-csv"
     if data and data[0].lower().startswith(b"telephone;"):
@@ -415,6 +417,15 @@ def load_list(
         except ValueError as e:
             raise RegistryError(f"{name}: {path}: {e}") from None
         members = report.consents.members
+    elif fmt == "relationship-csv":
+        if kind not in (ListKind.CUSTOMERS, ListKind.INQUIRIES):
+            raise RegistryError(f"{name}: {path}: a relationship-csv file is a customers or inquiries list, the "
+                                f"config says {kind}")
+        try:
+            report.relationships = relationship_csv.read(path, normaliser, report)
+        except ValueError as e:
+            raise RegistryError(f"{name}: {path}: {e}") from None
+        members = report.relationships.members
     elif fmt in national.LAYOUTS:
         members = national.parse_national(read_blocks(path), national.LAYOUTS[fmt], report)
     else:

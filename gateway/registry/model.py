@@ -23,6 +23,7 @@ class ListKind(enum.StrEnum):
     OPPOSITION = "opposition"
     CONSENT = "consent"
     CUSTOMERS = "customers"
+    INQUIRIES = "inquiries"  # a customers list of inquiries: the shorter relationship window (US 3 months)
     INTERNAL_DNC = "internal_dnc"
     LITIGATORS = "litigators"
     B2B = "b2b"
@@ -36,6 +37,7 @@ class ListFormat(enum.StrEnum):
     PREFIXES = "prefixes"
     SNAPSHOT = "snapshot"
     CONSENT_CSV = "consent-csv"  # consents with their proof (registry/consent_csv.py)
+    RELATIONSHIP_CSV = "relationship-csv"  # dated customers or inquiries (registry/relationship_csv.py)
     # National registry downloads, read as published (gateway/registry/national.py; README "List formats").
     FTC_DNC = "ftc-dnc"  # US National Do Not Call Registry: "AAA,NNNNNNN" (area code, number) a line
     DNCL = "dncl"  # Canada's National DNCL (CRTC): the same layout as the FTC's
@@ -163,7 +165,8 @@ class Registries:
     lists: Mapping[str, RegistryList] = field(default_factory=dict)
     # Per consent list, the collection of each number's newest consent in force: a day, or an instant with its
     # offset; a member without one is undated (the campaign's undated_consent decides). From the list files
-    # (consent-csv) and the side store's entries.
+    # (consent-csv) and the side store's entries. Per customers or inquiries list likewise, the day of each
+    # number's latest purchase or inquiry (relationship-csv, entries with --date; undated_relationship).
     consent_dates: Mapping[str, Mapping[int, date | datetime]] = field(default_factory=dict)
     # Configured kind of every list, including one that failed to load: a missing list must still
     # be recognised as, say, the campaign's opposition list, so that its absence blocks.

@@ -16,6 +16,7 @@ from gateway.registry.model import RegistryError
 
 if TYPE_CHECKING:  # a type only: consent_csv reads its rows into a LoadReport
     from gateway.registry.consent_csv import ConsentFile
+    from gateway.registry.relationship_csv import RelationshipFile
 
 MAX_BAD_SAMPLES = 50
 
@@ -36,6 +37,7 @@ class LoadReport:
     quotes: dict[int, str] = field(default_factory=dict)  # line number -> the line as quote() shows it
     as_of: date | None = None
     consents: ConsentFile | None = None  # a consent-csv file's dates, withdrawals and rows
+    relationships: RelationshipFile | None = None  # a relationship-csv file's dates
 
     def comment(self, line: bytes) -> None:
         """A ``#`` line of a list file: its as-of date, when it gives one and none was read before."""

@@ -83,7 +83,7 @@ _ADDED = ("collected_at TEXT", "wording_version TEXT NOT NULL DEFAULT ''", "chan
 
 
 class EntryKind(enum.StrEnum):
-    CONSENT = "consent"
+    CONSENT = "consent"  # on a customers or inquiries list: a business relationship's date (its given_on)
     OPTOUT = "optout"
 
 
@@ -320,14 +320,19 @@ class SideStore:
                                (list_name, str(kind)))
         return (int(k) for (k,) in rows)
 
-    def overlay(self, consent_lists: Iterable[str], optout_lists: Iterable[str]) -> Overlay:
+    def overlay(self, consent_lists: Iterable[str], optout_lists: Iterable[str],
+                relationship_lists: Iterable[str] = ()) -> Overlay:
         """What the entries add to the lists, and every withdrawal of consent (see the module docstring).
 
-        An undated consent added by an entry is a member without a date; a dated one wins over it.
+        An undated consent added by an entry is a member without a date; a dated one wins over it. An entry on
+        a customers or inquiries list (``relationship_lists``; stored as kind ``consent``, its ``given_on`` the
+        last purchase or the inquiry) adds its number with its date likewise, and its revocation withdraws no
+        consent.
         """
         consent_lists, optout_lists = set(consent_lists), set(optout_lists)
-        members: dict[str, set[int]] = {n: set() for n in consent_lists | optout_lists}
-        dates: dict[str, dict[int, ConsentDate]] = {n: {} for n in consent_lists}
+        relationship_lists = set(relationship_lists)
+        members: dict[str, set[int]] = {n: set() for n in consent_lists | optout_lists | relationship_lists}
+        dates: dict[str, dict[int, ConsentDate]] = {n: {} for n in consent_lists | relationship_lists}
         withdrawals: dict[int, ConsentDate] = {}
         rows = self.db.execute(
             "SELECT list, key, kind, given_on, collected_at, revoked_on, revoked_at, origin FROM entries "
@@ -337,13 +342,15 @@ class SideStore:
         for list_name, key, kind, given, collected, revoked_on, revoked_at, _origin in rows:
             key = int(key)
             if revoked_on is not None:
+                if list_name in relationship_lists:
+                    continue  # a relationship ended: the number leaves that list, no consent is withdrawn
                 ended: ConsentDate = datetime.fromisoformat(revoked_at) if revoked_at else \
                     date.fromisoformat(revoked_on)
                 prev = withdrawals.get(key)
                 if prev is None or later(ended, prev):
                     withdrawals[key] = ended
                 continue
-            if (kind == "consent") != (list_name in consent_lists):
+            if (kind == "consent") != (list_name in consent_lists or list_name in relationship_lists):
                 continue  # an opt-out filed under a consent list, or the reverse: evidence, not a decision
             members[list_name].add(key)
             if kind == "consent" and given is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from dateutil.relativedelta import relativedelta
 
 from gateway.policy.campaign import Category
 from gateway.state.model import History
@@ -63,16 +64,18 @@ def test_the_dncl_and_its_exemptions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("listed_on", "days", "expected"),
+    ("listed_on", "months", "days", "expected"),
     [
-        ("customers", 17 * 30, ("ALLOW", "exempt_contract")),
-        ("customers", 18 * 30 + 1, ("BLOCK", "opposition_list")),
-        ("inquiries", 5 * 30, ("ALLOW", "exempt_contract")),  # an inquiry: 6 months in Canada
-        ("inquiries", 6 * 30 + 1, ("BLOCK", "opposition_list")),
+        ("customers", 18, 0, ("ALLOW", "exempt_contract")),  # calendar months: the same day 18 months on
+        ("customers", 18, 1, ("BLOCK", "opposition_list")),
+        ("inquiries", 6, 0, ("ALLOW", "exempt_contract")),  # an inquiry: 6 months in Canada
+        ("inquiries", 6, 1, ("BLOCK", "opposition_list")),
     ],
 )
-def test_the_business_relationship_window(listed_on: str, days: int, expected: tuple[str, str | None]) -> None:
-    regs = registries(dates={listed_on: {key(TORONTO_LISTED): NOON.date() - timedelta(days=days)}})
+def test_the_business_relationship_window(listed_on: str, months: int, days: int,
+                                          expected: tuple[str, str | None]) -> None:
+    since = NOON.date() - relativedelta(months=months) - timedelta(days=days)
+    regs = registries(dates={listed_on: {key(TORONTO_LISTED): since}})
     assert outcome(decide(TORONTO_LISTED, NOON, regs=regs, **{listed_on: listed_on})) == expected
 
 

@@ -178,15 +178,19 @@ def test_caller_id_must_be_presented() -> None:
     assert outcome(decide(NY, NOON, caller_id="+12125550999")) == ("ALLOW", None)
 
 
-def test_reported_state_day_bans_apply_only_when_named() -> None:
+def test_reported_state_day_bans_apply_unless_switched_off() -> None:
+    """The reported day bans are the stricter reading: on by default, off where unverified_state_rules_off
+    names the state (they were off unless named before)."""
     sunday = at("2026-07-12 12:00", CENTRAL)
     new_orleans = "+15045550123"
-    assert outcome(decide(new_orleans, sunday)) == ("ALLOW", None)
-    named = Settings.of(GatewaySection(unverified_state_rules=("LA",)))
-    assert outcome(decide(new_orleans, sunday, settings=named)) == ("BLOCK", "outside_hours")
+    d = decide(new_orleans, sunday)
+    assert outcome(d) == ("BLOCK", "outside_hours")
+    assert "La. R.S. 45:811" in d.detail
+    off = Settings.of(GatewaySection(unverified_state_rules_off=("LA",)))
+    assert outcome(decide(new_orleans, sunday, settings=off)) == ("ALLOW", None)
     independence = at("2026-07-03 12:00", CENTRAL)  # a Friday: the observed holiday in 2026
-    assert outcome(decide(new_orleans, independence, settings=named)) == ("BLOCK", "public_holiday")
-    assert outcome(decide(new_orleans, independence)) == ("ALLOW", None)
+    assert outcome(decide(new_orleans, independence)) == ("BLOCK", "public_holiday")
+    assert outcome(decide(new_orleans, independence, settings=off)) == ("ALLOW", None)
 
 
 def test_a_stale_us_list_blocks_us_calls_only() -> None:
