@@ -152,6 +152,10 @@ class Metrics:
         self.undated_consent = Counter(
             "dnc_undated_consent_allowed", "Calls allowed on an undated consent (undated_consent = allow)",
             ["campaign"], registry=r)
+        # Likewise, calls exempt on a customers or inquiries row with no date (undated_relationship = allow).
+        self.undated_relationship = Counter(
+            "dnc_undated_relationship_allowed", "Calls exempt on an undated business relationship "
+            "(undated_relationship = allow)", ["campaign"], registry=r)
         self.decision_seconds = Histogram(
             "dnc_decision_seconds", "Time to decide one call, normalisation to audit append",
             buckets=LATENCY_BUCKETS, registry=r)
@@ -215,6 +219,8 @@ class Metrics:
                               "true" if d.would_block else "false", source).inc()
         if d.basis is Basis.CONSENT_UNDATED and not d.would_block:
             self.undated_consent.labels(self.campaign_label(d.campaign)).inc()
+        elif d.basis is Basis.RELATIONSHIP_UNDATED and not d.would_block:
+            self.undated_relationship.labels(self.campaign_label(d.campaign)).inc()
         self.decision_seconds.observe(seconds)
 
     # -- hooks for the other parts -----------------------------------------------------------------

@@ -415,6 +415,11 @@ class Gateway:
             return decision.failed_closed(Reason.STATE_UNAVAILABLE, f"cannot count the attempt: {e}")
         return decision
 
+    def refusal_horizon(self) -> datetime:
+        """The oldest refusal the state store keeps (its retention, derived from the packs): an older one would be
+        acknowledged and then pruned, so the API refuses it instead."""
+        return self.clock() - self.engine.retention(PACKS).kept_refusals
+
     async def refusal(self, dialled: str, *, now: datetime | None = None, channel: str = "",
                       origin: EntryOrigin = EntryOrigin.CALL, detail: str = "") -> Number:
         """The callee refused: starts the cooldown, and under the consent regime ends consent.

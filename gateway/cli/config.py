@@ -21,7 +21,9 @@ from gateway.cli.runtime import normaliser_of
 from gateway.config import DEMO_CONFIG, Config, ConfigError
 from gateway.config import load as load_config
 from gateway.demo.generate import demo_dir, ensure_demo_data
+from gateway.policy.packs import PACKS
 from gateway.registry.holder import RegistryHolder
+from gateway.registry.model import ListKind
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,6 +78,7 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
         errors.append(f"list {err}")
     today = at.astimezone(UTC).date()
     found: dict[str, dict[str, Any]] = {}
+    ages = legal_ages(config, errors)
     for name, meta in result.loaded.items():
         found[name] = {"kind": str(meta.kind), "count": meta.count, "version": meta.version,
                        "as_of": meta.as_of.isoformat() if meta.as_of else None, "bad_lines": meta.bad_lines}
@@ -83,11 +86,25 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
         if report.bad_count:
             warnings.append(f"list {name}: {report.summary()}")
         limit = meta.max_age_days
+        if name in ages:
+            limit = ages[name]["max_age_days"]
+            found[name]["max_age_days"] = limit
+            found[name]["legal_max_age"] = ages[name]
         age = meta.age_days(today)
         if limit is not None and (age is None or age > limit):
             why = "has no as-of date" if age is None else f"is {age} days old"
-            warnings.append(f"list {name} {why} (max_age_days {limit}): calls that consult it would be "
+            law = f": {ages[name]['source']}" if name in ages and ages[name]["applies"] else ""
+            warnings.append(f"list {name} {why} (max {limit} days{law}): calls that consult it would be "
                             "registry_stale")
+        if meta.kind in (ListKind.CUSTOMERS, ListKind.INQUIRIES):
+            dated = report.relationships
+            undated = meta.count if dated is None else dated.undated
+            if undated:
+                what = "has no dates" if dated is None else f"has {undated} numbers without a date"
+                warnings.append(f"list {name} ({meta.kind}) {what}: the US and Canadian relationship windows "
+                                "(18 months after a purchase, 3 or 6 after an inquiry) cannot be applied to them; "
+                                "the campaigns' undated_relationship decides (default allow, with a warning); use "
+                                "format = \"relationship-csv\" (number,date,source)")
     for name, spec in config.lists.items():
         if spec.path is None:
             warnings.append(f"list {name}: fetched from {spec.url} when serving (not checked here)")
@@ -97,11 +114,35 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
     return found
 
 
+def legal_ages(config: Config, errors: list[str]) -> dict[str, dict[str, Any]]:
+    """The age each national list may reach (``[lists.X] country`` with a pack that sets one): the law's unless a
+    shorter ``max_age_days`` is set; a longer one is an error naming the law (the engine never applies it)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, spec in config.lists.items():
+        pack = PACKS.get(spec.country or "")
+        if pack is None or pack.list_max_age is None or spec.kind is not ListKind.OPPOSITION:
+            continue
+        legal = pack.list_max_age
+        if spec.max_age_days is not None and spec.max_age_days > legal.days:
+            errors.append(f"[lists.{name}] max_age_days = {spec.max_age_days} is longer than the law allows for a "
+                          f"{spec.country} national list: at most {legal.days} days ({legal.cite.text})")
+        shorter = spec.max_age_days is not None and spec.max_age_days < legal.days
+        found[name] = {"max_age_days": spec.max_age_days if shorter else legal.days, "legal_days": legal.days,
+                       "applies": not shorter, "source": legal.cite.text, "verified": legal.cite.verified}
+    return found
+
+
 def _print(report: dict[str, Any]) -> None:
     for e in report["errors"]:
         print(f"error: {e}")
     for w in report["warnings"]:
         print(f"warning: {w}")
+    for name, info in report["lists"].items():
+        legal = info.get("legal_max_age")
+        if legal is not None:
+            whose = "the law's maximum" if legal["applies"] else \
+                f"max_age_days, shorter than the law's {legal['legal_days']}"
+            print(f"list {name}: at most {legal['max_age_days']} days old ({whose}: {legal['source']})")
     lists = ", ".join(f"{n} ({i['count']})" for n, i in report["lists"].items()) or "none"
     verdict = "ready to serve" if report["ok"] else f"{len(report['errors'])} error(s)"
     print(f"{report['config']}: {verdict}; lists: {lists}; campaigns: {', '.join(report['campaigns']) or 'none'}")

@@ -178,6 +178,11 @@ class Api:
         if not parsed.key:
             raise params.BadRequest(f"number {body.number!r} is not a callable number "
                                     "(invalid, short or emergency): nothing to record", "number")
+        if what == "refusal" and body.at is not None and body.at < (horizon := self.gateway.refusal_horizon()):
+            # The state store would prune it at once: never acknowledge what is then dropped.
+            raise params.BadRequest(f"a refusal of {body.at.isoformat()} is older than the call history keeps "
+                                    f"refusals (from {horizon.isoformat(timespec='seconds')}, as long as the "
+                                    "jurisdiction packs honour them): not recorded", "at")
         try:
             if what == "refusal":
                 number = await self.gateway.refusal(body.number, now=body.at, origin=EntryOrigin.API)

@@ -310,3 +310,15 @@ async def test_a_consent_recorded_over_the_api_decides_at_once(served: Served) -
         "*", "api", "sha256:9f2c", "v3", "web")
     status, reply = await served.post("/api/consents", {"number": "0612000078"})
     assert status == 400 and "source" in reply["error"]
+
+
+async def test_a_refusal_older_than_the_history_keeps_is_refused_not_dropped(served: Served) -> None:
+    """The store keeps refusals as long as the packs reached honour them (auto campaigns reach the United
+    Kingdom's: until withdrawn, a century); an older one would be acknowledged and pruned at once: 400."""
+    horizon = served.gateway.refusal_horizon()
+    old = (horizon - timedelta(days=1)).isoformat()
+    status, body = await served.post("/api/refusals", {"number": "0612000010", "at": old})
+    assert status == 400 and "older than the call history keeps" in body["error"], body
+    kept = (horizon + timedelta(days=2)).isoformat()
+    status, body = await served.post("/api/refusals", {"number": "0612000010", "at": kept})
+    assert status == 201, body
