@@ -93,18 +93,20 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
         age = meta.age_days(today)
         if limit is not None and (age is None or age > limit):
             why = "has no as-of date" if age is None else f"is {age} days old"
-            law = f": {ages[name]['source']}" if name in ages and ages[name]["applies"] else ""
-            warnings.append(f"list {name} {why} (max {limit} days{law}): calls that consult it would be "
-                            "registry_stale")
+            law = f"the law's {limit} days: {ages[name]['source']}" if name in ages and ages[name]["applies"] \
+                else f"max_age_days {limit}"
+            warnings.append(f"list {name} {why} ({law}): calls that consult it would be registry_stale")
         if meta.kind in (ListKind.CUSTOMERS, ListKind.INQUIRIES):
             dated = report.relationships
             undated = meta.count if dated is None else dated.undated
             if undated:
-                what = "has no dates" if dated is None else f"has {undated} numbers without a date"
+                what = "has no dates" if dated is None else \
+                    f"has {undated} number{'s' if undated > 1 else ''} without a date"
+                fix = "; give it dates: format = \"relationship-csv\" (number,date,source) or registry entries " \
+                      "add --date" if dated is None else ""
                 warnings.append(f"list {name} ({meta.kind}) {what}: the US and Canadian relationship windows "
-                                "(18 months after a purchase, 3 or 6 after an inquiry) cannot be applied to them; "
-                                "the campaigns' undated_relationship decides (default allow, with a warning); use "
-                                "format = \"relationship-csv\" (number,date,source)")
+                                "(18 months after a purchase, 3 or 6 after an inquiry) cannot be applied; the "
+                                f"campaigns' undated_relationship decides (default allow, with a warning){fix}")
     for name, spec in config.lists.items():
         if spec.path is None:
             warnings.append(f"list {name}: fetched from {spec.url} when serving (not checked here)")

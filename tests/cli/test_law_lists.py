@@ -125,7 +125,7 @@ def test_config_check_shows_the_legal_ages_and_warns_for_undated_lists(config: P
     assert report["lists"]["us_dnc"]["max_age_days"] == 31
     assert "64.1200" in report["lists"]["us_dnc"]["legal_max_age"]["source"]
     assert any("inquiries" in w and "no dates" in w for w in report["warnings"])
-    assert any("customers" in w and "1 numbers without a date" in w for w in report["warnings"])
+    assert any("customers" in w and "1 number without a date" in w for w in report["warnings"])
     assert main(["config", "check", str(config), "--at", "2026-07-20T12:00:00Z"]) == 0
     assert "at most 31 days old (the law's maximum" in capsys.readouterr().out
     config.write_text(CONFIG.replace('as_of = "2026-07-10"', 'as_of = "2026-07-10"\nmax_age_days = 45', 1))

@@ -104,10 +104,12 @@ def test_entries_refuse_unknown_lists_wrong_kinds_and_rejected_lines(
     store = str(files / "side.db")
     conf = ["--config", str(sample_config_path)]
     assert run(*conf, "entries", "add", "0612000010", "--list", "nope", "--store", store, "--source", "x") == 2
-    assert "'nope': no such list in the config (its consent lists: consent)" in capsys.readouterr().err
+    assert "'nope': no such list in the config (its consent or customers or inquiries lists: consent, customers)" \
+        in capsys.readouterr().err
     assert run(*conf, "entries", "add", "0612000010", "--list", "bloctel", "--store", store, "--source", "x") == 2
     err = capsys.readouterr().err
-    assert "'bloctel' is of kind opposition: consent entries belong to a list of kind consent" in err
+    assert "'bloctel' is of kind opposition: consent entries belong to a list of kind consent or customers or " \
+        "inquiries" in err
     assert run(*conf, "entries", "add", "0612000010", "--list", "consent", "--kind", "optout", "--store", store,
                "--source", "x") == 2
     assert run(*conf, "entries", "add", "0612000010", "--list", "company-dnc", "--kind", "optout", "--store", store,
