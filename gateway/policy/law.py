@@ -281,4 +281,30 @@ def index_markdown(summaries: Mapping[str, Summary]) -> str:
         hours = next((i.rule for i in s.items if i.topic == "calling hours"), "")
         age = next((i.rule.split(":")[0] for i in s.items if i.topic == "national list age"), "set per list")
         out.append(f"| {s.title} | {_md_escape(hours)} | {_md_escape(age)} | [{code}]({code.lower()}.md) |")
+    out += ["", _SETTINGS]
     return "\n".join(out) + "\n"
+
+
+_SETTINGS = """## What the configuration changes
+
+- **Dated business relationships.** A `customers` or `inquiries` list (`[lists.X] kind = "customers"` or
+  `"inquiries"`) exempts a number from the national list only for the pack's window in calendar months after its
+  date (the last purchase or transaction, or the inquiry), in the callee's calendar: give the file in the
+  `relationship-csv` format (header `number,date,source`) or date numbers with
+  `dnc-gateway registry entries add NUMBER --list X --date YYYY-MM-DD --source ...`. A do-not-call request still
+  ends the exemption. A row with no date follows the campaign's `undated_relationship = "allow"` (the default: the
+  call goes through with a warning, counted in `dnc_undated_relationship_allowed`, its basis
+  `exempt_contract_undated`) or `"block"` (no exemption). `config check` warns for a list without dates.
+- **Legal list ages.** A national list with `country = "US"`, `"CA"` or `"GB"` must be at most as old as that
+  country's law says, without any `max_age_days`: a shorter `max_age_days` wins, a longer one is a `config check`
+  error naming the law. `config check` prints each list's effective age; a stale list's `registry_stale` detail
+  names the law.
+- **Do-not-call requests.** A refusal recorded for a US, Canadian or UK number is honoured as long as that law
+  says (5 years; 3 years and 14 days; until withdrawn) and the call history keeps it that long. `POST
+  /api/refusals` answers 400 for a refusal older than the history keeps, rather than acknowledging it.
+- **Reported state rules.** Rules that were reported but whose statute was not read are applied by default
+  (the stricter reading); `[gateway] unverified_state_rules_off = ["LA"]` switches off a state's. Every block a
+  state's or the law's rule caused names it, e.g. `after 20:00, Florida's end: Fla. Stat. 501.616(6)(a)`.
+- **Withdrawn consents.** A consent file's row with a `revoked_at` date blocks with `no_consent` and the rule
+  `no_consent.withdrawn` (the dialplan's `DNC_REASON` stays `no_consent`), naming the date, at any time after it.
+"""
