@@ -9,7 +9,7 @@ order in which they run is the pack's, which is the precedence of DESIGN §7.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
 
@@ -54,7 +54,8 @@ def sector_ban(ctx: Context) -> Block | None:
     since = bans[sector]
     if since is not None and all(d < since for d in ctx.dates):
         return None
-    return Block(Reason.SECTOR_BAN, "sector_ban", f"consumer canvassing is banned in the {sector} sector")
+    return Block(Reason.SECTOR_BAN, "sector_ban",
+                 f"consumer canvassing is banned in the {sector} sector{_cite(ctx, 'sector_ban')}")
 
 
 def caller_id(ctx: Context) -> Block | None:
@@ -84,7 +85,8 @@ def _caller_id(ctx: Context, cid: str) -> Block | None:
         return Block(Reason.CALLER_ID, "caller_id.not_owned", "the presented number is not one of the professional's")
     if ctx.campaign.automated and rules.automated_prefixes and not e164.startswith(rules.automated_prefixes):
         return Block(Reason.CALLER_ID, "caller_id.not_verified",
-                     f"an automated dialler must present a verified multi-purpose number ({rules.automated_text})")
+                     f"an automated dialler must present a verified multi-purpose number ({rules.automated_text})"
+                     f"{_cite(ctx, 'caller_id')}")
     return None
 
 
@@ -129,17 +131,41 @@ def internal_dnc(ctx: Context) -> Block | None:
         return Block(Reason.INTERNAL_DNC, "internal_dnc.optout", "the callee opted out")
     lifetime = ctx.pack.refusal_dnc
     refused = history.last_refusal
-    if lifetime is not None and refused is not None and refused <= ctx.now:
+    if lifetime is not None and refused is not None:
         day = ctx.local_date(refused)
         until = None if lifetime.forever else add_period(day, lifetime.years, lifetime.months, lifetime.days)
+        if until is None and _withdrawn(ctx, refused):
+            return _internal_list(ctx)
         if until is None or max(ctx.dates) < until:
             honoured = "until withdrawn" if until is None else f"{lifetime}, until {until.isoformat()}"
             return Block(Reason.INTERNAL_DNC, "internal_dnc.refusal",
                          f"asked not to be called on {day.isoformat()} (honoured {honoured}: {lifetime.cite.text})")
+    return _internal_list(ctx)
+
+
+def _internal_list(ctx: Context) -> Block | None:
     for named in ctx.plan.internal:
         if member(named, ctx.key):
             return Block(Reason.INTERNAL_DNC, "internal_dnc", f"on the internal do-not-call list {named[0]!r}")
     return None
+
+
+def _withdrawn(ctx: Context, refused: datetime) -> bool:
+    """An objection that lasts until withdrawn (PECR reg. 21(1)(a)) is withdrawn by the person's later consent to
+    this caller's calls (reg. 21(4)): one recorded after it at a call or over the API, or dated after it on the
+    campaign's consent list."""
+    consented = ctx.history.consent_at
+    if consented is not None and consented > refused:
+        return True
+    named = ctx.plan.consent
+    if named is None or not member(named, ctx.key):
+        return False
+    given = ctx.regs.consent_date(named[0], ctx.key)
+    if given is None:
+        return False
+    if isinstance(given, datetime):
+        return given > refused
+    return given > ctx.local_date(refused)
 
 
 def litigator(ctx: Context) -> Block | None:

@@ -29,7 +29,8 @@ _ICO = "https://ico.org.uk/for-organisations/direct-marketing-and-privacy-and-el
 INDUSTRY_HOURS: Hours = MappingProxyType({d: ((time(8, 0), time(21, 0)),) for d in range(1, 8)})
 
 # Reg. 21(1)(a): a subscriber's notice to this caller that such calls should not be made stands until withdrawn.
-REFUSAL_DNC = Lifetime(Cite("PECR 2003 reg. 21(1)(a): the objection stands until the subscriber withdraws it",
+REFUSAL_DNC = Lifetime(Cite("PECR 2003 reg. 21(1)(a): the objection stands until the subscriber withdraws it (a "
+                            "later consent to this caller, reg. 21(4))",
                             _REG21), forever=True)
 # A number counts 28 days after its registration (reg. 26): a TPS or CTPS copy at most 28 days old.
 LIST_MAX_AGE = LegalAge(28, Cite("PECR 2003 reg. 21(1)(b), (5) and reg. 26: a number counts 28 days after its "

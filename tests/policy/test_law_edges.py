@@ -159,6 +159,13 @@ def test_a_uk_objection_lasts_until_withdrawn() -> None:
     d = decide(LONDON, at("2026-07-14 12:00", "Europe/London"), history=history)
     assert outcome(d) == ("BLOCK", "internal_dnc")
     assert "until withdrawn" in d.detail and "reg. 21(1)(a)" in d.detail
+    # Withdrawn by the person's later consent to this caller's calls (reg. 21(4)), and by nothing else.
+    refused = at("2016-01-05 12:00", "Europe/London")
+    later = History(last_refusal=refused, consent_at=refused + timedelta(days=400))
+    assert outcome(decide(LONDON, at("2026-07-14 12:00", "Europe/London"), history=later)) == ("ALLOW", None)
+    earlier = History(last_refusal=refused, consent_at=refused - timedelta(days=1))
+    assert outcome(decide(LONDON, at("2026-07-14 12:00", "Europe/London"), history=earlier)) == \
+        ("BLOCK", "internal_dnc")
 
 
 def test_a_us_request_lasts_five_years() -> None:
