@@ -172,8 +172,8 @@ class Plan:
                 if lst is None:
                     problems.append(f"list {name!r} is not loaded")
                     continue
-                limit, law = effective_max_age(lst.meta.max_age_days, self.pack, self.regs.country_of(name),
-                                               self.country)
+                national = self.regs.country_of(name) if lst.kind is ListKind.OPPOSITION else None
+                limit, law = effective_max_age(lst.meta.max_age_days, self.pack, national, self.country)
                 if limit is None:
                     continue
                 age = lst.meta.age_days(today)
