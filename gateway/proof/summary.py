@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from gateway.proof.dossier import Dossier, Ground, RecordLine
 
+UNDATED_RELATIONSHIP = "(undated_relationship = allow)"  # what the decision's detail says (policy/engine.py)
+
 _MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
               "November", "December")
 _MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
@@ -171,6 +173,11 @@ def _allowed(d: Dossier, t: _Text) -> list[str]:
     if exempt:
         out.append(f"{_n(sum(exempt.values()), 'appel autorisé', 'appels autorisés')} par exemption : "
                    f"{_codes(exempt)}." if t.fr else f"{sum(exempt.values())} allowed as exempt: {_codes(exempt)}.")
+    undated = sum(1 for c in allowed if c.ground is Ground.EXEMPT and UNDATED_RELATIONSHIP in c.detail)
+    if undated:  # a customers or inquiries row with no date: nothing proves the relationship was recent
+        out.append(f"Dont {undated} sur une relation commerciale non datée (undated_relationship = allow) : rien "
+                   "ne prouve qu'elle était récente." if t.fr else f"{undated} of them on an undated business "
+                   "relationship (undated_relationship = allow): nothing proves it was recent.")
     monitor = Counter(c.reason or "?" for c in allowed if c.ground is Ground.MONITOR)
     if monitor:
         out.append(f"{_n(sum(monitor.values()), 'appel autorisé', 'appels autorisés')} en mode observation alors "

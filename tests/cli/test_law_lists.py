@@ -16,6 +16,7 @@ CONFIG = """
 home_country = "US"
 timezone = "America/New_York"
 state = "memory://"
+audit = "audit.db"
 
 [lists.us_dnc]
 kind = "opposition"
@@ -132,3 +133,14 @@ def test_config_check_shows_the_legal_ages_and_warns_for_undated_lists(config: P
     assert main(["config", "check", str(config), "--at", "2026-07-20T12:00:00Z"]) == 2
     out = capsys.readouterr().out
     assert "max_age_days = 45 is longer than the law allows" in out and "64.1200(c)(2)(i)(D)" in out
+
+
+def test_the_dossier_says_a_call_rested_on_an_undated_relationship(config: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-c", str(config), "check", "+12125550102", "--campaign", "sales", "--record", "--force",
+                 "--at", "2026-07-20T12:00:00-04:00", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["-c", str(config), "proof", "+12125550102", "--since", "2026-07-01"]) == 0
+    out = capsys.readouterr().out
+    assert "on an undated business relationship (undated_relationship = allow)" in out
+    assert "relation commerciale non datée" in out
