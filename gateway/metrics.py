@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from gateway import __version__
 from gateway.audit.record import Source
 from gateway.policy.decision import Basis
+from gateway.policy.packs import list_max_age
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -123,8 +124,9 @@ class _ListCollector(Collector):
             failed.add_metric([name], 1.0 if name in holder.failures else 0.0)
             if name in holder.last_failure_at:
                 failed_at.add_metric([name], holder.last_failure_at[name])
-            if spec.max_age_days is not None:
-                max_age.add_metric([name], float(spec.max_age_days))
+            limit, _ = list_max_age(spec.kind, spec.country, spec.max_age_days)  # the law's default included
+            if limit is not None:
+                max_age.add_metric([name], float(limit))
             if lst is None:
                 continue
             size.add_metric([name, kind], float(lst.meta.count))

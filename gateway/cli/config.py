@@ -21,7 +21,7 @@ from gateway.cli.runtime import normaliser_of
 from gateway.config import DEMO_CONFIG, Config, ConfigError
 from gateway.config import load as load_config
 from gateway.demo.generate import demo_dir, ensure_demo_data
-from gateway.policy.packs import PACKS
+from gateway.policy.packs import PACKS, list_max_age
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.model import ListKind
 
@@ -128,9 +128,9 @@ def legal_ages(config: Config, errors: list[str]) -> dict[str, dict[str, Any]]:
         if spec.max_age_days is not None and spec.max_age_days > legal.days:
             errors.append(f"[lists.{name}] max_age_days = {spec.max_age_days} is longer than the law allows for a "
                           f"{spec.country} national list: at most {legal.days} days ({legal.cite.text})")
-        shorter = spec.max_age_days is not None and spec.max_age_days < legal.days
-        found[name] = {"max_age_days": spec.max_age_days if shorter else legal.days, "legal_days": legal.days,
-                       "applies": not shorter, "source": legal.cite.text, "verified": legal.cite.verified}
+        limit, applied = list_max_age(spec.kind, spec.country, spec.max_age_days)
+        found[name] = {"max_age_days": limit, "legal_days": legal.days, "applies": applied is not None,
+                       "source": legal.cite.text, "verified": legal.cite.verified}
     return found
 
 

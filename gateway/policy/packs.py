@@ -9,6 +9,7 @@ numbering (+262, +590, +594, +596, +508) are France.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from gateway.numbers import Number
@@ -19,14 +20,16 @@ from gateway.policy.jurisdiction import (
     CallerIdRules,
     Hours,
     Jurisdiction,
+    LegalAge,
     PackFor,
     law_country,
     no_holidays,
 )
 from gateway.policy.nanp import area_code
+from gateway.registry.model import ListKind
 
 __all__ = ["LAW_OF_REGION", "LISTS_ONLY", "PACKS", "area_code", "callee_law", "for_country", "home_law",
-           "hours_tables", "law_country"]
+           "hours_tables", "law_country", "list_max_age"]
 
 PACKS: Mapping[str, Jurisdiction] = MappingProxyType({
     "FR": france.PACK, "US": united_states.PACK, "CA": canada.PACK, "GB": united_kingdom.PACK})
@@ -53,6 +56,17 @@ LISTS_ONLY = Jurisdiction(
 litigators, blocked prefixes); no hours, caps or holidays, which only a country's law could give."""
 
 
+def list_max_age(kind: ListKind, country: str | None, configured: int | None) -> tuple[int | None, LegalAge | None]:
+    """The age a list may reach, as the engine applies it (``engine.effective_max_age``), and the law's age when
+    it is the one that applies: a national opposition list of a pack's country gets the law's maximum (US 31
+    days, GB 28) unless its ``max_age_days`` is shorter. For the page, /healthz, the metrics and config check."""
+    pack = PACKS.get(country or "")
+    legal = pack.list_max_age if pack is not None and kind is ListKind.OPPOSITION else None
+    if legal is None or (configured is not None and configured < legal.days):
+        return configured, None
+    return legal.days, legal
+
+
 def for_country(country: str) -> Jurisdiction:
     try:
         return PACKS[country.upper()]
@@ -76,6 +90,9 @@ def callee_law(packs: Mapping[str, Jurisdiction] = PACKS) -> PackFor:
     another country, or of a country without a pack, gets none (the engine: ``no_jurisdiction``), or the list
     rules alone (:data:`LISTS_ONLY`) where the campaign says ``unsupported_country = "allow"``."""
     allow = Unsupported.ALLOW
+    # The list rules alone, for a number of a pack's country outside the campaign's forced jurisdiction: its
+    # national list still has the law's age (US 31 days, GB 28).
+    lists_only = {country: replace(LISTS_ONLY, list_max_age=pack.list_max_age) for country, pack in packs.items()}
     # Plain dicts of region -> pack (every call looks one up): faster than the read-only mappings.
     by_region = {region: packs.get(country) for region, country in LAW_OF_REGION.items()}
     by_region.update({country: pack for country, pack in packs.items()})
@@ -86,7 +103,7 @@ def callee_law(packs: Mapping[str, Jurisdiction] = PACKS) -> PackFor:
         if forced != AUTO_JURISDICTION and (pack is None or pack.country != forced):
             pack = None
         if pack is None and campaign.unsupported_country is allow:
-            return LISTS_ONLY
+            return lists_only.get(law_country(number), LISTS_ONLY)
         return pack
 
     return pack_for

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from gateway.numbers import mask_digits
+from gateway.policy.packs import list_max_age
 from gateway.registry.holder import ReloadFailure
 from gateway.registry.model import ListSpec, Registries
 
@@ -58,6 +59,7 @@ def lists_status(specs: Mapping[str, ListSpec], regs: Registries, failures: Mapp
         lst = regs.get(name)
         meta = lst.meta if lst is not None else None
         age = meta.age_days(today) if meta is not None else None
+        limit, legal = list_max_age(spec.kind, spec.country, spec.max_age_days)  # the engine's: the law's default
         out.append({
             "name": name,
             "kind": str(spec.kind),
@@ -66,8 +68,9 @@ def lists_status(specs: Mapping[str, ListSpec], regs: Registries, failures: Mapp
             "version": meta.version if meta is not None else None,
             "as_of": meta.as_of.isoformat() if meta is not None and meta.as_of else None,
             "age_days": age,
-            "max_age_days": spec.max_age_days,
-            "freshness": str(freshness(age, spec.max_age_days, meta is not None)),
+            "max_age_days": limit,
+            "legal_max_age": legal.cite.text if legal is not None else None,
+            "freshness": str(freshness(age, limit, meta is not None)),
             "error": mask_text(failure.error) if failure is not None else None,
             "reload_failed": failure_status(failure) if failure is not None else None,
         })

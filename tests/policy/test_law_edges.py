@@ -245,3 +245,12 @@ def test_a_canadian_survey_is_held_neither_to_the_hours_nor_to_the_internal_list
     # A US survey keeps the hours (only Canada's rules say surveys are not telemarketing).
     assert outcome(decide(NY, at("2026-07-14 22:30", EASTERN), category=Category.POLLING)) == \
         ("BLOCK", "outside_hours")
+
+
+def test_a_us_list_keeps_the_laws_age_under_the_list_rules_alone() -> None:
+    """A French campaign that lets other countries through on the list rules alone still screens a US number
+    against a US list at most 31 days old."""
+    lst = make_list("us_dnc", ListKind.OPPOSITION, [NY_LISTED], as_of=date(2026, 6, 1))
+    d = decide(NY, at("2026-07-14 12:00", EASTERN), regs=registries(us_dnc=lst), jurisdiction="FR",
+               unsupported_country="allow")
+    assert outcome(d) == ("BLOCK", "registry_stale")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from pyroaring import FrozenBitMap64
 
 from gateway.config import Config
 from gateway.numbers import Normaliser
 from gateway.registry.holder import FailureOrigin, RegistryHolder
+from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryList
 from gateway.web.status import Freshness, ami_status, freshness, lists_status, mask_text
 
 
@@ -56,3 +58,11 @@ def test_ami_status() -> None:
 
     assert ami_status(Watcher()) == {"state": "connected", "connected": True,
                                      "detail": {"connected": True, "address": "pbx:5038", "reconnects": 2}}
+
+
+def test_a_national_list_shows_the_laws_age_as_the_engine_applies_it() -> None:
+    """A US list with no max_age_days is stale after 31 days for the engine: the page and /healthz say so too."""
+    spec = ListSpec("us", ListKind.OPPOSITION, None, country="US")
+    lst = RegistryList(ListMeta("us", ListKind.OPPOSITION, "t", date(2026, 6, 1), 0, "0" * 64), FrozenBitMap64())
+    [row] = lists_status({"us": spec}, Registries({"us": lst}), {}, date(2026, 7, 14))
+    assert row["max_age_days"] == 31 and row["freshness"] == "stale" and "64.1200" in row["legal_max_age"]
