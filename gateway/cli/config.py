@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pyroaring import FrozenBitMap64
+
 from gateway.cli.exits import BAD_INPUT, DONE
 from gateway.cli.options import parse_at
 from gateway.cli.runtime import normaliser_of
@@ -24,6 +26,8 @@ from gateway.demo.generate import demo_dir, ensure_demo_data
 from gateway.policy.packs import PACKS, list_max_age
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.model import ListKind
+
+_NANP_LO, _NANP_HI = 10**10, 2 * 10**10  # the keys of +1 numbers (E.164 digits: 1 and ten more)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,7 +100,7 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
             law = f"the law's {limit} days: {ages[name]['source']}" if name in ages and ages[name]["applies"] \
                 else f"max_age_days {limit}"
             warnings.append(f"list {name} {why} ({law}): calls that consult it would be registry_stale")
-        if meta.kind in (ListKind.CUSTOMERS, ListKind.INQUIRIES):
+        if meta.kind in (ListKind.CUSTOMERS, ListKind.INQUIRIES) and _has_nanp(holder, name):
             dated = report.relationships
             undated = meta.count if dated is None else dated.undated
             if undated:
@@ -114,6 +118,14 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
         warnings.append("[web] no admin token: the admin routes (refusals, opt-outs, consents, reload, audit, "
                         "proof) refuse every call")
     return found
+
+
+def _has_nanp(holder: RegistryHolder, name: str) -> bool:
+    """Whether a list holds +1 numbers, the only ones a relationship window (US, Canada) applies to: a French
+    customers list needs no dates (an existing contract exempts while it runs)."""
+    lst = holder.current.get(name)
+    members = lst.members if lst is not None else None
+    return isinstance(members, FrozenBitMap64) and members.range_cardinality(_NANP_LO, _NANP_HI) > 0
 
 
 def legal_ages(config: Config, errors: list[str]) -> dict[str, dict[str, Any]]:
