@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
+
+_D = TypeVar("_D", bound=date)
 
 _ZONES: dict[str, ZoneInfo] = {}
 # Zones tuple -> (the UTC hour, one zone per distinct UTC offset throughout that hour).
@@ -77,6 +80,8 @@ def add_months(day: date, months: int) -> date:
     return day + relativedelta(months=months)
 
 
-def add_period(day: date, years: int = 0, months: int = 0, days: int = 0) -> date:
-    """``day`` plus calendar years, months and days (3 years and 14 days after 29 Feb 2024 is 14 Mar 2027)."""
-    return day + relativedelta(years=years, months=months, days=days)
+def add_period(day: _D, years: int = 0, months: int = 0, days: int = 0) -> _D:
+    """``day`` (or an instant, on its own wall clock) plus calendar years, months and days (3 years and 14 days
+    after 29 Feb 2024 is 14 Mar 2027)."""
+    moved: _D = day + relativedelta(years=years, months=months, days=days)
+    return moved

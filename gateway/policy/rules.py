@@ -133,11 +133,16 @@ def internal_dnc(ctx: Context) -> Block | None:
     refused = history.last_refusal
     if lifetime is not None and refused is not None:
         day = ctx.local_date(refused)
-        until = None if lifetime.forever else add_period(day, lifetime.years, lifetime.months, lifetime.days)
-        if until is None and _withdrawn(ctx, refused):
+        if lifetime.forever and _withdrawn(ctx, refused):
             return _internal_list(ctx)
-        if until is None or max(ctx.dates) < until:
-            honoured = "until withdrawn" if until is None else f"{lifetime}, until {until.isoformat()}"
+        # From the instant of the request, in calendar years, months and days on the callee's clock (the
+        # stricter of the callee's zones: the latest end).
+        until = None if lifetime.forever else max(
+            add_period(refused.astimezone(lt.tzinfo), lifetime.years, lifetime.months, lifetime.days)
+            for lt in ctx.local)
+        if until is None or ctx.now < until:
+            honoured = "until withdrawn" if until is None else \
+                f"{lifetime}, until {until.isoformat(timespec='minutes')}"
             return Block(Reason.INTERNAL_DNC, "internal_dnc.refusal",
                          f"asked not to be called on {day.isoformat()} (honoured {honoured}: {lifetime.cite.text})")
     return _internal_list(ctx)

@@ -148,10 +148,15 @@ def test_canada_and_the_tps_have_their_legal_ages(name: str, number: str, zone: 
 def test_a_canadian_refusal_lasts_three_years_and_fourteen_days() -> None:
     refused = at("2023-07-01 12:00", "America/Toronto")
     history = History(last_refusal=refused)
-    last = at("2026-07-14 12:00", "America/Toronto")  # 3 years + 13 days
-    assert outcome(decide(TORONTO, last, history=history)) == ("BLOCK", "internal_dnc")
+    last = at("2026-07-15 11:59", "America/Toronto")  # 3 years + 14 days, a minute short
+    d = decide(TORONTO, last, history=history)
+    assert outcome(d) == ("BLOCK", "internal_dnc")
+    assert "3 years and 14 days, until 2026-07-15T12:00" in d.detail
     d = decide(TORONTO, at("2026-07-15 12:00", "America/Toronto"), history=history)  # 3 years + 14 days: over
     assert outcome(d) == ("ALLOW", None)
+    # Not the 3 years + 1 day of before.
+    assert outcome(decide(TORONTO, at("2026-07-03 12:00", "America/Toronto"), history=history)) == \
+        ("BLOCK", "internal_dnc")
 
 
 def test_a_uk_objection_lasts_until_withdrawn() -> None:
@@ -170,8 +175,12 @@ def test_a_uk_objection_lasts_until_withdrawn() -> None:
 
 def test_a_us_request_lasts_five_years() -> None:
     history = History(last_refusal=at("2021-07-14 12:00", EASTERN))
-    assert outcome(decide(NY, at("2026-07-13 12:00", EASTERN), history=history)) == ("BLOCK", "internal_dnc")
+    assert outcome(decide(NY, at("2026-07-14 11:59", EASTERN), history=history)) == ("BLOCK", "internal_dnc")
     assert outcome(decide(NY, at("2026-07-14 12:00", EASTERN), history=history)) == ("ALLOW", None)
+    # A refusal recorded on 29 Feb is honoured to 28 Feb five years on at the least (calendar years).
+    leap = History(last_refusal=at("2024-02-29 12:00", EASTERN))
+    assert outcome(decide(NY, at("2029-02-28 11:00", EASTERN), history=leap, check_staleness=False)) == \
+        ("BLOCK", "internal_dnc")
 
 
 def test_the_store_keeps_refusals_as_long_as_the_packs_say() -> None:
