@@ -53,6 +53,7 @@ RELATIONSHIP = Relationship(18, 3, Cite("47 CFR 64.1200(f)(5), 16 CFR 310.2(q)",
 LIST_MAX_AGE = LegalAge(31, Cite("47 CFR 64.1200(c)(2)(i)(D), 16 CFR 310.4(b)(3)(iv)", _CFR))
 
 _DAY = timedelta(hours=24)
+_UNREAD = "reported, statute not read (unverified_state_rules_off)"
 _REPORTED = "reported by secondary sources, statute not read: on by default; [gateway] unverified_state_rules_off"
 
 STATE_RULES: MappingProxyType[str, LocalRule] = MappingProxyType({
@@ -73,18 +74,18 @@ STATE_RULES: MappingProxyType[str, LocalRule] = MappingProxyType({
     # Reported (shared RULES.md: "holiday or Sunday bans reported for AL, LA (Sundays too), MS, PA, RI, UT";
     # Louisiana "reported to end at 20:00 (La. R.S. 45:811)"): the statutes not read, the stricter reading.
     "AL": LocalRule("Alabama", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
-                    cite="Alabama (reported)"),
+                    cite=_UNREAD),
     "LA": LocalRule("Louisiana", f"La. R.S. 45:811: 8:00-20:00, no calls on Sundays nor state holidays; "
                     f"{_REPORTED}", hours=_TO_20_NO_SUNDAY, holidays=True, verified=False,
-                    cite="La. R.S. 45:811 (reported)"),
+                    cite="La. R.S. 45:811 (reported, not read; unverified_state_rules_off)"),
     "MS": LocalRule("Mississippi", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
-                    cite="Mississippi (reported)"),
+                    cite=_UNREAD),
     "PA": LocalRule("Pennsylvania", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
-                    cite="Pennsylvania (reported)"),
+                    cite=_UNREAD),
     "RI": LocalRule("Rhode Island", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
-                    cite="Rhode Island (reported)"),
+                    cite=_UNREAD),
     "UT": LocalRule("Utah", f"no calls on state holidays; {_REPORTED}", holidays=True, verified=False,
-                    cite="Utah (reported)"),
+                    cite=_UNREAD),
 })
 
 
