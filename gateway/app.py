@@ -19,6 +19,7 @@ from gateway import sdnotify
 from gateway.config import Config, ConfigError, load
 from gateway.service import Gateway
 from gateway.state.store import EmbeddedState
+from gateway.web.reloads import ConfigFailure, ReloadReport
 
 if TYPE_CHECKING:
     from gateway.agi.server import AgiServer
@@ -57,8 +58,29 @@ class Running:
     # What the command line changed in the file's config (``--agi-listen``, ``--web-listen``): applied to every
     # config a reload reads too, so that a SIGHUP neither undoes it nor reports it as a change needing a restart.
     adjust: Callable[[Config], Config] | None = None
+    config_failure: ConfigFailure | None = None  # the config file's last reload was refused (shown everywhere)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def reload(self) -> None:
+    async def reload(self) -> ReloadReport:
+        """SIGHUP and ``POST /api/reload``: one reload at a time, each one whole (see :meth:`_reload`)."""
+        async with self._reloading:
+            return await self._reload()
+
+    def _config_refused(self, error: str | None) -> None:
+        """Note the config reload's outcome where /healthz, /metrics and the page read it."""
+        if error is None:
+            self.config_failure = None
+        else:
+            now = self.gateway.clock().timestamp()
+            prev = self.config_failure
+            self.config_failure = prev.again(error, now) if prev is not None else ConfigFailure(error, now, now)
+        if self.metrics is not None:
+            self.metrics.config_reload_failed.set(0.0 if error is None else 1.0)
+        if self.web is not None:
+            self.web.api.config_failure = self.config_failure
+            self.web.hub.poke_status()
+
+    async def _reload(self) -> ReloadReport:
         """SIGHUP: re-read the config file, reload the lists, then swap campaigns and policy switches.
 
         A config that does not validate changes nothing. Lists are built off to the side and swapped
@@ -67,13 +89,19 @@ class Running:
         """
         gw = self.gateway
         new = None
+        config_error: str | None = None
         if self.config.path is not None:
             try:
                 new = load(self.config.path, data_dir=self.config.gateway.data_dir)
                 if self.adjust is not None:
                     new = self.adjust(new)
             except ConfigError as e:
+                config_error = str(e)
                 log.error("reload: config not applied, keeping the running one: %s", e)
+            except (OSError, UnicodeDecodeError) as e:  # the file deleted or unreadable: refused the same way
+                config_error = f"{self.config.path}: {e}"
+                log.error("reload: config not applied, keeping the running one: %s", config_error)
+        self._config_refused(config_error)
         if new is not None:
             old = self.config
             restart = [what for what, a, b in (
@@ -98,9 +126,16 @@ class Running:
                 self.web.reconfigure(new)
             for poller in self.pollers:
                 await poller.reconfigure([s for s in new.lists.values() if s.url])
+        failed = dict(result.failed)
         for poller in self.pollers:
-            await poller.poll_now()
-        log.info("reload: %d lists loaded, %d failed", len(result.loaded), len(result.failed))
+            outcomes = await poller.poll_now()
+            for name, outcome in outcomes.items():
+                if str(outcome) == "failed":
+                    failed[name] = poller.status[name].last_error or "fetch failed"
+        log.info("reload: %d lists loaded, %d failed%s", len(result.loaded), len(failed),
+                 "; config refused" if config_error is not None else "")
+        loaded = {n: m.version for n, m in result.loaded.items() if n not in failed}
+        return ReloadReport(config_error, loaded, failed)
 
     async def close(self) -> None:
         for part in (self.ami, *self.pollers):
@@ -158,6 +193,7 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
         running.pollers.append(poller)
     if web:
         running.web = WebServer(gateway, config.web, metrics=metrics, running=running)
+        running.web.api.reloader = running.reload  # POST /api/reload, what `dnc-gateway reload` asks for
         await running.web.start()
     running.agi = AgiServer(gateway, config.agi, metrics=metrics)
     await running.agi.start()

@@ -464,7 +464,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             r.error("lists", name, "expected a table")
             continue
         r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
-                          "sha256", "poll_seconds", "deltas", "country"})
+                          "max_shrink", "fetch_timeout", "sha256", "poll_seconds", "deltas", "country"})
         if "kind" not in spec:
             r.error(t, None, "missing key 'kind'")
         kind = r.choice(spec, t, "kind", ListKind, None)
@@ -483,6 +483,10 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         if not 0 <= share <= 1:
             r.error(t, "max_bad_share", "must be between 0 and 1")
             share = L["max_bad_share"]
+        shrink = r.get(spec, t, "max_shrink", float, L["max_shrink"])
+        if not 0 <= shrink <= 1:
+            r.error(t, "max_shrink", "must be between 0 and 1 (a share of the numbers in service, 0.05 = 5 %)")
+            shrink = L["max_shrink"]
         fmt = r.choice(spec, t, "format", ListFormat, L["format"])
         country = r.get(spec, t, "country", str, None)
         if country is not None:
@@ -497,9 +501,10 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         lists[name] = ListSpec(
             name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
             max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share,
-            min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
+            max_shrink=shrink, min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
             sha256=r.get(spec, t, "sha256", str, L["sha256"]),
             poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
+            fetch_timeout=r.positive(spec, t, "fetch_timeout", float, L["fetch_timeout"]),
             deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "", country=country)
 
     C = _defaults(Campaign)

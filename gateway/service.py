@@ -27,7 +27,7 @@ from typing import Any, Protocol, cast
 
 from gateway.audit.record import AuditRecord, AuditUnavailable
 from gateway.config import Config, StateFailure, longest_consent_days
-from gateway.numbers import Normaliser, Number
+from gateway.numbers import Normaliser, Number, mask_digits
 from gateway.policy.campaign import Mode
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.engine import Call, Engine, Settings
@@ -289,7 +289,8 @@ class Gateway:
         level = logging.INFO if decision.would_block else logging.DEBUG
         if log.isEnabledFor(level):
             log.log(level, "%s %s%s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
-                    " (monitor)" if decision.mode == Mode.MONITOR and decision.would_block else "", rec.campaign,
+                    " (monitor)" if decision.mode == Mode.MONITOR and decision.would_block else "",
+                    mask_digits(rec.campaign),
                     decision.reason, decision_id)
         return outcome
 
@@ -304,7 +305,7 @@ class Gateway:
             warned.clear()
         warned[name] = now
         log.warning("unknown campaign %r sent by the dialplan: its calls are blocked (unknown_campaign); "
-                    "configured: %s", name[:64], ", ".join(sorted(self.engine.campaigns)) or "none")
+                    "configured: %s", mask_digits(name[:64]), ", ".join(sorted(self.engine.campaigns)) or "none")
 
     def _campaign_caller_id(self, campaign: str) -> str:
         c = self.engine.campaigns.get(campaign)

@@ -59,6 +59,7 @@ from gateway.agi.session import (
     answer_commands,
 )
 from gateway.config import AgiSection
+from gateway.numbers import mask_digits
 from gateway.service import Gateway
 
 __all__ = ["FAILURE", "AgiServer", "PeerFilter", "answer_commands"]
@@ -204,7 +205,7 @@ class _Connection(asyncio.Protocol):
         if s.handler is UNKNOWN:
             srv.error(ErrorKind.UNKNOWN_ROUTE)
             log.error("FastAGI: unknown route %r from %s (refusing the call; expected %s)",
-                      req.script, req.channel or self._peer(), ", ".join(ROUTES))
+                      mask_digits(req.script), mask_digits(req.channel) or self._peer(), ", ".join(ROUTES))
         run_then = s.handler.run_then
         try:
             res = s.handler.run(req, s.values, srv.gateway) if run_then is None else \
@@ -255,8 +256,8 @@ class _Connection(asyncio.Protocol):
     def _internal_error(self) -> None:
         self.server.error(ErrorKind.INTERNAL)
         req = self.session.request
-        log.exception("FastAGI %s %s: internal error, answering FAILURE", req.script if req else "-",
-                      req.channel if req else "")
+        log.exception("FastAGI %s %s: internal error, answering FAILURE", mask_digits(req.script) if req else "-",
+                      mask_digits(req.channel) if req else "")
         if self.lost:
             self._finish()
         else:
@@ -302,7 +303,9 @@ class _Connection(asyncio.Protocol):
         s = self.session
         level = logging.DEBUG if cut.kind is _EOF and s.conn.buffered == 0 else logging.WARNING
         req = s.request
-        log.log(level, "FastAGI %s %s: %s", req.script if req else "-", (req.channel if req else "") or self._peer(),
+        # A channel name holds the number dialled (Local/0612345678@ctx): masked like a number.
+        log.log(level, "FastAGI %s %s: %s", mask_digits(req.script) if req else "-",
+                (mask_digits(req.channel) if req else "") or self._peer(),
                 _redact(cut.message))
 
     def _peer(self) -> str:

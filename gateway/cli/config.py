@@ -21,6 +21,7 @@ from gateway.cli.runtime import normaliser_of
 from gateway.config import DEMO_CONFIG, Config, ConfigError
 from gateway.config import load as load_config
 from gateway.demo.generate import demo_dir, ensure_demo_data
+from gateway.redact import redact_text
 from gateway.registry.holder import RegistryHolder
 
 
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         errors.extend(e.errors)
     if config is not None:
         lists = _check_lists(config, at, errors, warnings)
+    errors = [redact_text(e) for e in errors]  # a list URL quoted in a message keeps its secrets to itself
+    warnings = [redact_text(w) for w in warnings]
     report = {"config": str(source), "ok": not errors, "errors": errors, "warnings": warnings, "lists": lists,
               "campaigns": sorted(config.campaigns) if config is not None else []}
     if args.json:

@@ -35,6 +35,7 @@ from gateway.aio import cancel
 from gateway.numbers import Normaliser
 from gateway.registry.consent_csv import ConsentFile
 from gateway.registry.deltas import load_with_deltas
+from gateway.registry.guard import Shrink, shrink
 from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryError, RegistryList
 from gateway.registry.report import LoadReport
 from gateway.registry.sidestore import MAX_AGE_DAYS, PROOF_YEARS, ConsentDate, Overlay, SideStore, later
@@ -119,6 +120,8 @@ class RegistryHolder:
         # The latest failure of each list, kept after a success: a gauge of "when did it last fail".
         self.last_failure_at: dict[str, float] = {}
         self.last_result: ReloadResult | None = None
+        # New versions refused for dropping too many numbers (registry/guard.py), kept until accepted.
+        self.held: dict[str, tuple[RegistryList, Shrink]] = {}
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[Registries, ReloadResult], None]] = []
 
@@ -165,10 +168,16 @@ class RegistryHolder:
             spec = self.specs[name]
             try:
                 lst, report = self.load_list(spec)
-            except (RegistryError, OSError) as e:
-                failed[name] = named(name, e)
+            except Exception as e:
+                failed[name] = named(name, e) if isinstance(e, RegistryError | OSError) else \
+                    f"{name}: cannot be loaded: {type(e).__name__}: {e}"
                 kept = "keeping the previous version" if name in lists else "the list is not loaded"
                 log.error("registry: %s (%s)", failed[name], kept)
+                continue
+            refused = self._hold(lists.get(name), lst, spec)
+            if refused is not None:
+                failed[name] = refused.message()
+                log.error("registry: %s", failed[name])
                 continue
             lists[name] = lst
             loaded[name] = lst.meta
@@ -195,6 +204,8 @@ class RegistryHolder:
             self.record_failure(name, error, FailureOrigin.RELOAD)
         for name in set(self.failures) - set(self.specs):  # removed from the config by a reload
             del self.failures[name]
+        for name in set(self.held) - set(self.specs):
+            del self.held[name]
         result = ReloadResult(loaded, failed, reports, time.perf_counter() - started)
         self.last_result = result
         self._notify(result)
@@ -347,8 +358,37 @@ class RegistryHolder:
                 self._store.close()
                 self._store = None
 
+    def _hold(self, old: RegistryList | None, new: RegistryList, spec: ListSpec) -> Shrink | None:
+        """The shrink guard: a new version that drops more than ``max_shrink`` is held back (None: take it)."""
+        refused = shrink(old, new, spec.max_shrink)
+        if refused is None:
+            self.held.pop(new.name, None)
+        else:
+            self.held[new.name] = (new, refused)
+        return refused
+
+    def accept(self, name: str) -> ListMeta:
+        """An operator's ``registry accept NAME``: the version held back by the shrink guard goes into service."""
+        entry = self.held.pop(name, None)
+        if entry is None:
+            raise RegistryError(f"{name}: no version held back (nothing to accept)")
+        lst, refused = entry
+        log.warning("registry: %s: version %s accepted by the operator (%d of %d numbers dropped)", name,
+                    refused.version, refused.dropped, refused.in_service)
+        self._base[name] = lst
+        self.current = self._snapshot(self._base, self._overlay(self.current))
+        self.clear_failure(name)
+        result = ReloadResult({name: lst.meta})
+        self.last_result = result
+        self._notify(result)
+        return lst.meta
+
     def install(self, lst: RegistryList) -> None:
-        """Swap in one list built elsewhere (URL poller, API)."""
+        """Swap in one list built elsewhere (URL poller, API); refused (RegistryError) when the shrink guard
+        holds it back, the version in service kept."""
+        spec = self.specs.get(lst.name)
+        if spec is not None and (refused := self._hold(self._base.get(lst.name), lst, spec)) is not None:
+            raise RegistryError(refused.message())
         self._base[lst.name] = lst
         self.current = self._snapshot(self._base, self._overlay(self.current))
         self.clear_failure(lst.name)

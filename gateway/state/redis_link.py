@@ -18,6 +18,7 @@ request was sent, the connection is deemed dead and closed, which fails every re
 from __future__ import annotations
 
 import asyncio
+import select
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -83,6 +84,23 @@ class _Wire(asyncio.Protocol):
         out, self.out = self.out, []
         if self.transport is not None and self.lost is None:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            # A request's deadline runs from its write, not from its call: a loop busy with a burst between the
+            # two has not given Redis the request yet.
+            sent_at, now = self.sent_at, self.loop.time()
+            for i in range(max(0, len(sent_at) - len(out)), len(sent_at)):
+                sent_at[i] = now
+
+    def unread(self) -> bool:
+        """Bytes wait in the socket, not yet handed to :meth:`data_received` (a loop that was busy, or that runs
+        its timers before polling its sockets, as uvloop does)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -200,6 +218,11 @@ class Link:
         now = loop.time()
         waiting, sent_at = wire.waiting, wire.sent_at
         deadline = now - self.op_timeout
+        if waiting and sent_at[0] <= deadline and sent_at[0] > deadline - self.op_timeout and wire.unread():
+            # The replies may be in the socket already: let the loop read them first, then look again (once
+            # the grace of another op_timeout is spent, a socket that stays readable no longer defers).
+            self._timer = loop.call_later(0.001, self._expire)
+            return
         timed_out = None
         # Requests are in the order sent: the expired ones are at the front. They stay in the queue (their reply
         # will come and be dropped) unless the connection is closed.
