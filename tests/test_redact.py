@@ -17,6 +17,7 @@ def test_password_and_query_values_are_hidden_host_and_path_kept() -> None:
 
 def test_urls_inside_free_text_and_log_lines_are_redacted() -> None:
     text = "fetch from https://u:pw@h.example/l?sig=XYZ failed: Cannot connect to host h.example:443"
-    assert redact_text(text) == "fetch from https://u:***@h.example/l?sig=*** failed: Cannot connect to host h.example:443"
+    assert redact_text(text) == ("fetch from https://u:***@h.example/l?sig=*** failed: Cannot connect to host "
+                                 "h.example:443")
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "registry: %s", (text,), None)
     assert "pw" not in RedactingFormatter("%(message)s").format(record).replace("***", "")

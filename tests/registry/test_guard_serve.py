@@ -170,7 +170,7 @@ async def test_a_refused_config_shows_everywhere_and_reload_exits_1(served: Serv
     assert metric(await served.get("/metrics"), "dnc_config_reload_failed") == 0.0
 
 
-async def test_a_bad_header_at_start_is_that_lists_failure(tmp_path: Path) -> None:
+def test_a_bad_header_at_start_is_that_lists_failure(tmp_path: Path) -> None:
     config = write_sample(tmp_path / "conf")
     (config.parent / "bloctel.txt").write_text("# as_of: 2026-02-30\n0612000001\n")
     done = subprocess.run([sys.executable, "-c", SERVE, "--config", str(config), "config", "check", "--json"],
