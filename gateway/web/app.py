@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
 from gateway.config import WebSection
-from gateway.web import params
+from gateway.web import openapi, params
 from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
 from gateway.web.limits import HEADER_TIMEOUT, ConnectionGuard
 from gateway.web.live import SSE_HEARTBEAT, Board, LiveHub, sse_event
@@ -97,6 +97,7 @@ class WebServer:
         app.router.add_post("/api/reload", admin(api.reload_all))
         app.router.add_get("/api/audit", admin(api.audit_query))
         app.router.add_get("/api/proof", admin(api.proof))
+        app.router.add_get("/api/openapi.json", self.openapi)
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", STATIC, append_version=False)
         app.on_response_prepare.append(self._headers)
@@ -163,6 +164,9 @@ class WebServer:
             return error(404, "metrics are not enabled in this server")
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.metrics.registry), headers={"Content-Type": content_type})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi.document())
 
     async def index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")
