@@ -122,6 +122,9 @@ class AgiSection:
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
         ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     max_sessions: int = 2000
+    # Sessions in flight from one address (0: max_sessions): with several PBXs (or a wide [agi] allow), one
+    # host that opens connections and sends nothing cannot take every session from the others.
+    max_sessions_per_peer: int = 0
     read_timeout: float = 2.0  # seconds for the whole env block and each reply
     header_limit: int = 16384  # bytes of env block
     drain_timeout: float = 10.0
@@ -391,7 +394,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         consent_proof_years=r.positive(g, "gateway", "consent_proof_years", int, G["consent_proof_years"]),
     )
 
-    a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "read_timeout", "header_limit",
+    a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "max_sessions_per_peer",
+                                            "read_timeout", "header_limit",
                                             "drain_timeout", "answer"})
     A = _defaults(AgiSection)
     allow = []
@@ -404,6 +408,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         listen=r.hostport(a, "agi", "listen", A["listen"]),
         allow=tuple(allow),
         max_sessions=r.positive(a, "agi", "max_sessions", int, A["max_sessions"]),
+        max_sessions_per_peer=r.non_negative(a, "agi", "max_sessions_per_peer", int, A["max_sessions_per_peer"]),
         read_timeout=r.positive(a, "agi", "read_timeout", float, A["read_timeout"]),
         header_limit=r.positive(a, "agi", "header_limit", int, A["header_limit"]),
         drain_timeout=r.positive(a, "agi", "drain_timeout", float, A["drain_timeout"]),
