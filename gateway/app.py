@@ -177,6 +177,10 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
         log.warning("state: the call history is still loading: calls are answered state_unavailable until it is "
                     "in place")
     await gateway.holder.reload()  # a list that fails is logged by the holder, with what is kept
+    # Ready means ready: the decision path runs once per campaign before a port opens (no observer yet, so
+    # nothing of it is counted): the first burst of a shift finds everything warm.
+    warmed = await gateway.warm_up()
+    log.info("warm-up: the decision path ran for %d campaign(s)", warmed)
     gateway.holder.start_watch()  # entries the CLI records in the side store apply within a second
     metrics = Metrics(gateway)
     gateway.observers.append(metrics)
