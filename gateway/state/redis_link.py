@@ -18,6 +18,7 @@ request was sent, the connection is deemed dead and closed, which fails every re
 from __future__ import annotations
 
 import asyncio
+import math
 import select
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -51,6 +52,9 @@ def bulk(p: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(p), p)
 
 
+_UNSENT = math.inf  # the send time of a request still waiting for its flush: no deadline yet
+
+
 class _Wire(asyncio.Protocol):
     """The socket side: buffered writes flushed once per loop iteration, replies handed to waiters in order."""
 
@@ -77,7 +81,7 @@ class _Wire(asyncio.Protocol):
             self.loop.call_soon(self._flush)
         self.out.append(packed)
         self.waiting.append(fut)
-        self.sent_at.append(now)
+        self.sent_at.append(_UNSENT)  # its deadline starts when _flush writes it
         return fut
 
     def _flush(self) -> None:
@@ -237,7 +241,7 @@ class Link:
             return
         for fut, at in zip(waiting, sent_at, strict=True):
             if not fut.done():
-                self._timer = loop.call_at(at + self.op_timeout, self._expire)
+                self._timer = loop.call_at((at if at != _UNSENT else now) + self.op_timeout, self._expire)
                 return
 
     def close(self) -> None:
