@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from gateway.service import Gateway
+from tests.agi.fake_asterisk import env_block
 from tests.agi.test_server import raw_exchange, serving
 
 
@@ -47,3 +48,19 @@ async def test_idle_connections_are_counted_not_logged_one_by_one(gateway: Gatew
         assert h.metrics.errors["timeout"] == 5
     lines = [r for r in caplog.records if "idle connection" in r.getMessage()]
     assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+
+
+async def test_numbers_in_campaign_and_channel_names_are_masked_in_the_log(gateway: Gateway,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A dialplan that sends the number as the campaign, and channel names that carry it (Local/0612…@ctx):
+    the log masks their digit runs as it masks numbers."""
+    caplog.set_level(logging.INFO)
+    async with serving(gateway) as h:
+        await h.call(env_block(args=("0612000001", "0698765432"), channel="Local/0698765432@from-internal-0001"))
+        await h.call(env_block(script="check0698765432", args=("0612000001", "legacy"),
+                               channel="Local/0698765432@from-internal-0002"))
+        await h.settle()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "unknown campaign" in text and "unknown route" in text
+    assert "0698765432" not in text and "698765432" not in text
+    assert "0698••••32" in text
