@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import sdnotify
 from gateway.config import Config, ConfigError, load
@@ -189,6 +190,7 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
     if isinstance(gateway.state, RedisState):
         gateway.state.metrics = metrics  # dnc_state_errors_total
     running = Running(config, gateway, audit, metrics, adjust=adjust)
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors(running))  # before any listener opens
     url_specs = [s for s in config.lists.values() if s.url]
     if url_specs:
         poller = RegistryPoller(gateway.holder, url_specs)
@@ -206,6 +208,51 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
         gateway.observers.append(running.ami)
         await running.ami.start()
     return running
+
+
+ACCEPT_LOG_EVERY = 60.0  # seconds between two log lines about failed accept() calls
+
+
+class AcceptErrors:
+    """The loop's exception handler: a failed ``accept()`` (EMFILE: the process is out of file descriptors) is
+    counted in ``dnc_accept_errors_total{listener}`` and logged once a minute at most, with how many, instead of
+    one ERROR with its traceback per attempt (hundreds a second); anything else goes to the default handler.
+    (uvloop drops such connections inside libuv and reports nothing: the web's descriptor reserve is what keeps
+    FastAGI served there.)"""
+
+    def __init__(self, running: Running, clock: Callable[[], float] = time.monotonic) -> None:
+        self.running = running
+        self.clock = clock
+        self.since_logged = 0
+        self.logged_at = -ACCEPT_LOG_EVERY
+
+    def listener(self, context: dict[str, Any]) -> str:
+        sock = context.get("socket")
+        try:
+            port = sock.getsockname()[1] if sock is not None else None
+        except (OSError, AttributeError, IndexError, TypeError):
+            port = None
+        r = self.running
+        if r.agi is not None and port == r.agi.port:
+            return "agi"
+        if r.web is not None and port == r.web.port:
+            return "web"
+        return "other"
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if not (isinstance(exc, OSError) and "accept" in str(context.get("message", ""))):
+            loop.default_exception_handler(context)
+            return
+        listener = self.listener(context)
+        if self.running.metrics is not None:
+            self.running.metrics.accept_errors.labels(listener).inc()
+        self.since_logged += 1
+        now = self.clock()
+        if now - self.logged_at >= ACCEPT_LOG_EVERY:
+            log.error("%s: accept() failed %d time(s) since the last such line: %s (counted in "
+                      "dnc_accept_errors_total)", listener, self.since_logged, exc)
+            self.since_logged, self.logged_at = 0, now
 
 
 async def _loaded_within(state: EmbeddedState, seconds: float) -> bool:
