@@ -11,7 +11,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +179,42 @@ def test_a_bad_header_at_start_is_that_lists_failure(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", SERVE, "--config", str(config), "config", "check", "--json"],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
     assert done.returncode == 2 and "bad as-of date" in done.stdout and "Traceback" not in done.stderr
+
+
+async def test_url_secrets_show_nowhere(tmp_path: Path) -> None:
+    """A list URL with a password and a query token that fails to fetch: /healthz, /api/summary, the live
+    feed, the log and `config check` say it failed, and never show the secrets."""
+    empty = tmp_path / "www"
+    empty.mkdir()
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(empty)))
+    threading.Thread(target=origin.serve_forever, daemon=True).start()  # a real server: 404 for the list
+    url = f"http://bob:s3cret-pw@127.0.0.1:{origin.server_port}/bloctel.txt?token=T0KEN-XYZ"
+    config = write_sample(tmp_path / "conf", f'\n[lists.remote]\nkind = "opposition"\nurl = "{url}"\n')
+    agi, web = free_port(), free_port()
+    text = config.read_text().replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{agi}"', 1)
+    config.write_text(text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{web}"', 1))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SERVE, "--config", str(config), "--log-level", "INFO", "serve",
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    s = Served(proc, config, web)
+    try:
+        await s.logged("dnc-gateway ready")
+        shown = [str(await s.get("/healthz")), str(await s.get("/api/summary"))]
+        async with aiohttp.ClientSession() as http, http.get(s.base + "/api/events") as r:
+            async with asyncio.timeout(HANG_GUARD):
+                while b"event: status" not in (chunk := await r.content.readuntil(b"\n\n")):
+                    pass
+                shown.append((await r.content.readuntil(b"\n\n")).decode() + chunk.decode())
+        assert "remote" in shown[0] and "HTTP 404" in shown[0]  # the failure is there...
+        for text in shown:
+            assert "s3cret-pw" not in text and "T0KEN-XYZ" not in text, text  # ...its secrets are not
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(HANG_GUARD):
+            _out, err = await proc.communicate()
+        origin.shutdown()
+    log = "".join(s.log) + err.decode(errors="replace")
+    assert "remote" in log and "s3cret-pw" not in log and "T0KEN-XYZ" not in log
+    done = await s.cli("config", "check")
+    assert "s3cret-pw" not in done.stdout + done.stderr and "T0KEN-XYZ" not in done.stdout + done.stderr
