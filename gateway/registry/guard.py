@@ -72,6 +72,17 @@ def shrink(old: RegistryList | None, new: RegistryList, max_shrink: float) -> Sh
     return Shrink(new.meta.name, old.meta.count, new.meta.count, lost, max_shrink, new.meta.version)
 
 
+def shrink_from_count(served: int | None, new: RegistryList, max_shrink: float) -> Shrink | None:
+    """The guard at start, against the count last in service (no members to compare): the refusal of ``new``
+    when it has more than ``max_shrink`` fewer numbers, else None."""
+    if served is None or served <= 0 or new.meta.kind not in GUARDED:
+        return None
+    lost = served - new.meta.count
+    if lost <= max_shrink * served or lost < MIN_DROPPED:
+        return None
+    return Shrink(new.meta.name, served, new.meta.count, lost, max_shrink, new.meta.version)
+
+
 def _last_byte(path: Path) -> bytes:
     with path.open("rb") as f:
         f.seek(0, 2)

@@ -33,9 +33,10 @@ from pyroaring import FrozenBitMap64
 
 from gateway.aio import cancel
 from gateway.numbers import Normaliser
+from gateway.registry import inservice
 from gateway.registry.consent_csv import ConsentFile
 from gateway.registry.deltas import load_with_deltas
-from gateway.registry.guard import Shrink, shrink
+from gateway.registry.guard import GUARDED, Shrink, shrink, shrink_from_count
 from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryError, RegistryList
 from gateway.registry.report import LoadReport
 from gateway.registry.sidestore import MAX_AGE_DAYS, PROOF_YEARS, ConsentDate, Overlay, SideStore, later
@@ -122,6 +123,9 @@ class RegistryHolder:
         self.last_result: ReloadResult | None = None
         # New versions refused for dropping too many numbers (registry/guard.py), kept until accepted.
         self.held: dict[str, tuple[RegistryList, Shrink]] = {}
+        # The guard's reference across restarts: counts of the guarded lists last in service (inservice.py).
+        self.in_service_path = side_store.parent / inservice.FILE_NAME if side_store is not None else None
+        self._served = inservice.read(self.in_service_path) if self.in_service_path is not None else {}
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[Registries, ReloadResult], None]] = []
 
@@ -195,6 +199,7 @@ class RegistryHolder:
                 log.warning("registry: %s", report.summary())
             log.info("registry: %s loaded: %d numbers, version %s", name, lst.meta.count, lst.meta.version)
         self._base = lists
+        self._note_served()
         self.current = self._snapshot(lists, self._overlay(old))
         self._purge()
         for name in loaded:
@@ -359,13 +364,22 @@ class RegistryHolder:
                 self._store = None
 
     def _hold(self, old: RegistryList | None, new: RegistryList, spec: ListSpec) -> Shrink | None:
-        """The shrink guard: a new version that drops more than ``max_shrink`` is held back (None: take it)."""
-        refused = shrink(old, new, spec.max_shrink)
+        """The shrink guard: a new version that drops more than ``max_shrink`` is held back (None: take it).
+        With no version in memory (a start), the reference is the count last in service (``_served``)."""
+        refused = shrink(old, new, spec.max_shrink) if old is not None else \
+            shrink_from_count(self._served.get(new.name), new, spec.max_shrink)
         if refused is None:
             self.held.pop(new.name, None)
         else:
             self.held[new.name] = (new, refused)
         return refused
+
+    def _note_served(self) -> None:
+        """Keep the counts of the guarded lists now in service, for the guard after a restart."""
+        counts = {n: lst.meta.count for n, lst in self._base.items() if lst.meta.kind in GUARDED}
+        if counts != self._served and self.in_service_path is not None:
+            inservice.write(self.in_service_path, counts)
+        self._served = counts
 
     def accept(self, name: str) -> ListMeta:
         """An operator's ``registry accept NAME``: the version held back by the shrink guard goes into service."""
@@ -376,6 +390,7 @@ class RegistryHolder:
         log.warning("registry: %s: version %s accepted by the operator (%d of %d numbers dropped)", name,
                     refused.version, refused.dropped, refused.in_service)
         self._base[name] = lst
+        self._note_served()
         self.current = self._snapshot(self._base, self._overlay(self.current))
         self.clear_failure(name)
         result = ReloadResult({name: lst.meta})
@@ -390,6 +405,7 @@ class RegistryHolder:
         if spec is not None and (refused := self._hold(self._base.get(lst.name), lst, spec)) is not None:
             raise RegistryError(refused.message())
         self._base[lst.name] = lst
+        self._note_served()
         self.current = self._snapshot(self._base, self._overlay(self.current))
         self.clear_failure(lst.name)
         self._notify(ReloadResult({lst.name: lst.meta}))
