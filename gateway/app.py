@@ -11,14 +11,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import sdnotify
 from gateway.config import Config, ConfigError, load
 from gateway.service import Gateway
 from gateway.state.store import EmbeddedState
+from gateway.web.reloads import ConfigFailure, ReloadReport
 
 if TYPE_CHECKING:
     from gateway.agi.server import AgiServer
@@ -57,8 +59,29 @@ class Running:
     # What the command line changed in the file's config (``--agi-listen``, ``--web-listen``): applied to every
     # config a reload reads too, so that a SIGHUP neither undoes it nor reports it as a change needing a restart.
     adjust: Callable[[Config], Config] | None = None
+    config_failure: ConfigFailure | None = None  # the config file's last reload was refused (shown everywhere)
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def reload(self) -> None:
+    async def reload(self) -> ReloadReport:
+        """SIGHUP and ``POST /api/reload``: one reload at a time, each one whole (see :meth:`_reload`)."""
+        async with self._reloading:
+            return await self._reload()
+
+    def _config_refused(self, error: str | None) -> None:
+        """Note the config reload's outcome where /healthz, /metrics and the page read it."""
+        if error is None:
+            self.config_failure = None
+        else:
+            now = self.gateway.clock().timestamp()
+            prev = self.config_failure
+            self.config_failure = prev.again(error, now) if prev is not None else ConfigFailure(error, now, now)
+        if self.metrics is not None:
+            self.metrics.config_reload_failed.set(0.0 if error is None else 1.0)
+        if self.web is not None:
+            self.web.api.config_failure = self.config_failure
+            self.web.hub.poke_status()
+
+    async def _reload(self) -> ReloadReport:
         """SIGHUP: re-read the config file, reload the lists, then swap campaigns and policy switches.
 
         A config that does not validate changes nothing. Lists are built off to the side and swapped
@@ -67,13 +90,19 @@ class Running:
         """
         gw = self.gateway
         new = None
+        config_error: str | None = None
         if self.config.path is not None:
             try:
                 new = load(self.config.path, data_dir=self.config.gateway.data_dir)
                 if self.adjust is not None:
                     new = self.adjust(new)
             except ConfigError as e:
+                config_error = str(e)
                 log.error("reload: config not applied, keeping the running one: %s", e)
+            except (OSError, UnicodeDecodeError) as e:  # the file deleted or unreadable: refused the same way
+                config_error = f"{self.config.path}: {e}"
+                log.error("reload: config not applied, keeping the running one: %s", config_error)
+        self._config_refused(config_error)
         if new is not None:
             old = self.config
             restart = [what for what, a, b in (
@@ -98,9 +127,16 @@ class Running:
                 self.web.reconfigure(new)
             for poller in self.pollers:
                 await poller.reconfigure([s for s in new.lists.values() if s.url])
+        failed = dict(result.failed)
         for poller in self.pollers:
-            await poller.poll_now()
-        log.info("reload: %d lists loaded, %d failed", len(result.loaded), len(result.failed))
+            outcomes = await poller.poll_now()
+            for name, outcome in outcomes.items():
+                if str(outcome) == "failed":
+                    failed[name] = poller.status[name].last_error or "fetch failed"
+        log.info("reload: %d lists loaded, %d failed%s", len(result.loaded), len(failed),
+                 "; config refused" if config_error is not None else "")
+        loaded = {n: m.version for n, m in result.loaded.items() if n not in failed}
+        return ReloadReport(config_error, loaded, failed)
 
     async def close(self) -> None:
         for part in (self.ami, *self.pollers):
@@ -142,6 +178,10 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
         log.warning("state: the call history is still loading: calls are answered state_unavailable until it is "
                     "in place")
     await gateway.holder.reload()  # a list that fails is logged by the holder, with what is kept
+    # Ready means ready: the decision path runs once per campaign before a port opens (no observer yet, so
+    # nothing of it is counted): the first burst of a shift finds everything warm.
+    warmed = await gateway.warm_up()
+    log.info("warm-up: the decision path ran for %d campaign(s)", warmed)
     gateway.holder.start_watch()  # entries the CLI records in the side store apply within a second
     metrics = Metrics(gateway)
     gateway.observers.append(metrics)
@@ -150,6 +190,7 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
     if isinstance(gateway.state, RedisState):
         gateway.state.metrics = metrics  # dnc_state_errors_total
     running = Running(config, gateway, audit, metrics, adjust=adjust)
+    asyncio.get_running_loop().set_exception_handler(AcceptErrors(running))  # before any listener opens
     url_specs = [s for s in config.lists.values() if s.url]
     if url_specs:
         poller = RegistryPoller(gateway.holder, url_specs)
@@ -158,6 +199,7 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
         running.pollers.append(poller)
     if web:
         running.web = WebServer(gateway, config.web, metrics=metrics, running=running)
+        running.web.api.reloader = running.reload  # POST /api/reload, what `dnc-gateway reload` asks for
         await running.web.start()
     running.agi = AgiServer(gateway, config.agi, metrics=metrics)
     await running.agi.start()
@@ -166,6 +208,51 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
         gateway.observers.append(running.ami)
         await running.ami.start()
     return running
+
+
+ACCEPT_LOG_EVERY = 60.0  # seconds between two log lines about failed accept() calls
+
+
+class AcceptErrors:
+    """The loop's exception handler: a failed ``accept()`` (EMFILE: the process is out of file descriptors) is
+    counted in ``dnc_accept_errors_total{listener}`` and logged once a minute at most, with how many, instead of
+    one ERROR with its traceback per attempt (hundreds a second); anything else goes to the default handler.
+    (uvloop drops such connections inside libuv and reports nothing: the web's descriptor reserve is what keeps
+    FastAGI served there.)"""
+
+    def __init__(self, running: Running, clock: Callable[[], float] = time.monotonic) -> None:
+        self.running = running
+        self.clock = clock
+        self.since_logged = 0
+        self.logged_at = -ACCEPT_LOG_EVERY
+
+    def listener(self, context: dict[str, Any]) -> str:
+        sock = context.get("socket")
+        try:
+            port = sock.getsockname()[1] if sock is not None else None
+        except (OSError, AttributeError, IndexError, TypeError):
+            port = None
+        r = self.running
+        if r.agi is not None and port == r.agi.port:
+            return "agi"
+        if r.web is not None and port == r.web.port:
+            return "web"
+        return "other"
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if not (isinstance(exc, OSError) and "accept" in str(context.get("message", ""))):
+            loop.default_exception_handler(context)
+            return
+        listener = self.listener(context)
+        if self.running.metrics is not None:
+            self.running.metrics.accept_errors.labels(listener).inc()
+        self.since_logged += 1
+        now = self.clock()
+        if now - self.logged_at >= ACCEPT_LOG_EVERY:
+            log.error("%s: accept() failed %d time(s) since the last such line: %s (counted in "
+                      "dnc_accept_errors_total)", listener, self.since_logged, exc)
+            self.since_logged, self.logged_at = 0, now
 
 
 async def _loaded_within(state: EmbeddedState, seconds: float) -> bool:

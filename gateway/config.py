@@ -126,6 +126,9 @@ class AgiSection:
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
         ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     max_sessions: int = 2000
+    # Sessions in flight from one address (0: max_sessions): with several PBXs (or a wide [agi] allow), one
+    # host that opens connections and sends nothing cannot take every session from the others.
+    max_sessions_per_peer: int = 0
     read_timeout: float = 2.0  # seconds for the whole env block and each reply
     header_limit: int = 16384  # bytes of env block
     drain_timeout: float = 10.0
@@ -396,7 +399,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         consent_proof_years=r.positive(g, "gateway", "consent_proof_years", int, G["consent_proof_years"]),
     )
 
-    a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "read_timeout", "header_limit",
+    a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "max_sessions_per_peer",
+                                            "read_timeout", "header_limit",
                                             "drain_timeout", "answer"})
     A = _defaults(AgiSection)
     allow = []
@@ -409,6 +413,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         listen=r.hostport(a, "agi", "listen", A["listen"]),
         allow=tuple(allow),
         max_sessions=r.positive(a, "agi", "max_sessions", int, A["max_sessions"]),
+        max_sessions_per_peer=r.non_negative(a, "agi", "max_sessions_per_peer", int, A["max_sessions_per_peer"]),
         read_timeout=r.positive(a, "agi", "read_timeout", float, A["read_timeout"]),
         header_limit=r.positive(a, "agi", "header_limit", int, A["header_limit"]),
         drain_timeout=r.positive(a, "agi", "drain_timeout", float, A["drain_timeout"]),
@@ -469,7 +474,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             r.error("lists", name, "expected a table")
             continue
         r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
-                          "sha256", "poll_seconds", "deltas", "country"})
+                          "max_shrink", "fetch_timeout", "sha256", "poll_seconds", "deltas", "country"})
         if "kind" not in spec:
             r.error(t, None, "missing key 'kind'")
         kind = r.choice(spec, t, "kind", ListKind, None)
@@ -488,6 +493,10 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         if not 0 <= share <= 1:
             r.error(t, "max_bad_share", "must be between 0 and 1")
             share = L["max_bad_share"]
+        shrink = r.get(spec, t, "max_shrink", float, L["max_shrink"])
+        if not 0 <= shrink <= 1:
+            r.error(t, "max_shrink", "must be between 0 and 1 (a share of the numbers in service, 0.05 = 5 %)")
+            shrink = L["max_shrink"]
         fmt = r.choice(spec, t, "format", ListFormat, L["format"])
         country = r.get(spec, t, "country", str, None)
         if country is not None:
@@ -502,9 +511,10 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         lists[name] = ListSpec(
             name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
             max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share,
-            min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
+            max_shrink=shrink, min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
             sha256=r.get(spec, t, "sha256", str, L["sha256"]),
             poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
+            fetch_timeout=r.positive(spec, t, "fetch_timeout", float, L["fetch_timeout"]),
             deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "", country=country)
 
     C = _defaults(Campaign)

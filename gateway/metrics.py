@@ -53,7 +53,8 @@ EXPORTED = frozenset({
     "dnc_audit_records_total", "dnc_state_errors_total", "dnc_list_size", "dnc_list_age_days",
     "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info", "dnc_audit_up",
     "dnc_registry_polls_total", "dnc_state_up", "dnc_list_reload_failed",
-    "dnc_list_last_reload_failure_timestamp_seconds",
+    "dnc_list_last_reload_failure_timestamp_seconds", "dnc_list_held_back", "dnc_config_reload_failed",
+    "dnc_web_connections_refused_total", "dnc_accept_errors_total",
 })
 
 
@@ -117,10 +118,13 @@ class _ListCollector(Collector):
         failed_at = GaugeMetricFamily("dnc_list_last_reload_failure_timestamp_seconds",
                                       "When the list's last failed reload or poll happened (UNIX time)",
                                       labels=["list"])
+        held = GaugeMetricFamily("dnc_list_held_back", "1 while a new version of the list is refused for dropping "
+                                 "more than max_shrink of its numbers (until `registry accept`)", labels=["list"])
         for name, spec in holder.specs.items():
             lst = regs.get(name)
             kind = str(spec.kind)
             loaded.add_metric([name, kind], 0.0 if lst is None else 1.0)
+            held.add_metric([name], 1.0 if name in holder.held else 0.0)
             failed.add_metric([name], 1.0 if name in holder.failures else 0.0)
             if name in holder.last_failure_at:
                 failed_at.add_metric([name], holder.last_failure_at[name])
@@ -136,7 +140,7 @@ class _ListCollector(Collector):
             info.add_metric([name], {"kind": kind, "version": lst.meta.version})
         state = GaugeMetricFamily("dnc_state_up", "1 while the call-history store answers (Redis up)")
         state.add_metric([], 0.0 if self.health is not None and not self.health.healthy else 1.0)
-        return [size, age, max_age, loaded, info, failed, failed_at, state]
+        return [size, age, max_age, loaded, info, failed, failed_at, held, state]
 
 
 class Metrics:
@@ -177,6 +181,13 @@ class Metrics:
                                       buckets=LATENCY_BUCKETS, registry=r)
         self.audit_records = Counter("dnc_audit_records", "Audit records committed", registry=r)
         self.state_errors = Counter("dnc_state_errors", "Call-history store errors by kind", ["kind"], registry=r)
+        self.config_reload_failed = Gauge(
+            "dnc_config_reload_failed", "1 while the last reload of the config file was refused (the running "
+            "config stays)", registry=r)
+        self.web_refused = Counter("dnc_web_connections_refused", "Web connections closed at once: over [web] "
+                                   "max_connections or into the file descriptors kept for FastAGI", registry=r)
+        self.accept_errors = Counter("dnc_accept_errors", "Failed accept() calls (EMFILE: out of file "
+                                     "descriptors) by listener", ["listener"], registry=r)
         self.registry_polls = Counter("dnc_registry_polls", "URL polls of a list by outcome (updated, unchanged, "
                                       "failed)", ["list", "outcome"], registry=r)
         self._lists = frozenset(gateway.config.lists)

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+import phonenumbers
+
 from gateway.audit.record import AuditRecord, AuditUnavailable
 from gateway.config import Config, StateFailure, longest_consent_days
-from gateway.numbers import Normaliser, Number
+from gateway.numbers import Normaliser, Number, mask_digits
 from gateway.policy.campaign import Mode
 from gateway.policy.decision import Decision, Reason, Verdict
 from gateway.policy.engine import Call, Engine, Settings
@@ -164,6 +166,29 @@ class Gateway:
     async def start(self) -> None:
         await self.state.start()
 
+    async def warm_up(self) -> int:
+        """Run the decision path once per campaign, before the listeners open (``serve``): the first call of a
+        shift then finds the number tables built, the engine's caches filled and, with Redis, the hot link open,
+        the secret verified and the Lua script loaded. A dry read: nothing counted, audited or observed. Returns
+        the campaigns decided; a failure is logged, never fatal (the calls will say it)."""
+        example = phonenumbers.example_number(self.normaliser.home_country)
+        e164 = phonenumbers.PhoneNumberFormat.E164
+        dialled = phonenumbers.format_number(example, e164) if example else "+33123456789"
+        number = self.normaliser.parse(dialled)
+        now = self.clock()
+        done = 0
+        for campaign in self.engine.campaigns:
+            try:
+                store = self._immediate
+                if store is not None:
+                    self._decide_now(store, number, campaign, None, now, False)
+                else:
+                    await self._decide(number, campaign, None, now, False)
+                done += 1
+            except Exception as e:
+                log.warning("warm-up of campaign %s failed: %s", mask_digits(campaign), e)
+        return done
+
     def reconfigure(self, config: Config) -> None:
         """A new config (SIGHUP): new campaigns and rules at once; the stores keep what the new windows need."""
         self.config = config
@@ -289,7 +314,8 @@ class Gateway:
         level = logging.INFO if decision.would_block else logging.DEBUG
         if log.isEnabledFor(level):
             log.log(level, "%s %s%s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
-                    " (monitor)" if decision.mode == Mode.MONITOR and decision.would_block else "", rec.campaign,
+                    " (monitor)" if decision.mode == Mode.MONITOR and decision.would_block else "",
+                    mask_digits(rec.campaign),
                     decision.reason, decision_id)
         return outcome
 
@@ -304,7 +330,7 @@ class Gateway:
             warned.clear()
         warned[name] = now
         log.warning("unknown campaign %r sent by the dialplan: its calls are blocked (unknown_campaign); "
-                    "configured: %s", name[:64], ", ".join(sorted(self.engine.campaigns)) or "none")
+                    "configured: %s", mask_digits(name[:64]), ", ".join(sorted(self.engine.campaigns)) or "none")
 
     def _campaign_caller_id(self, campaign: str) -> str:
         c = self.engine.campaigns.get(campaign)

@@ -81,3 +81,39 @@ async def test_the_cap_holds_exactly_across_two_gateways_on_a_busy_host(
     redis.stop()
     got = await burst(gateways, "0612000150", "down")
     assert got == {("BLOCK", "state_unavailable"): CALLS}, got
+
+
+START_ROUNDS = 3
+NUMBERS_PER_BURST = 10  # 200 calls: 20 to each of 10 numbers, alternating between the gateways
+
+
+async def test_the_start_of_a_shift_gets_exact_caps_and_no_state_unavailable(tmp_path: Path) -> None:
+    """Issue 22 #9: right after start, 200 concurrent calls over two gateways on one Redis, the CPUs busy: the
+    gateways listen only once warm (lists, Redis link, script, one decision per campaign), and a reply already
+    in the socket is never failed by the link's timer. Every number gets exactly 4 ALLOW, every time."""
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    conf = write_sample(tmp_path / "conf", BURST)
+    conf.write_text(conf.read_text().replace('state = "memory://"', f'state = "{redis.url}"'))
+    try:
+        with cpus_busy(seconds=600):
+            for r in range(START_ROUNDS):
+                gateways = [Serve(conf, tmp_path, {"DNC_GATEWAY_STATE_SECRET": "burst",
+                                                   "DNC_GATEWAY_INSTANCE": f"gw{i}"}) for i in (1, 2)]
+                try:
+                    for gw in gateways:
+                        gw.start(timeout=180)  # a start on a host this busy is slow; the calls come at once
+                    numbers = [f"0612002{r}{n:02d}" for n in range(NUMBERS_PER_BURST)]
+                    calls = [(numbers[i % NUMBERS_PER_BURST], i) for i in range(20 * NUMBERS_PER_BURST)]
+                    results = await asyncio.gather(*(gateways[i % 2].call(number, "burst", f"st{r}.{i}")
+                                                     for number, i in calls))
+                    by_number: dict[str, Counter[tuple[str, str]]] = {}
+                    for (number, _i), verdict in zip(calls, results, strict=True):
+                        by_number.setdefault(number, Counter())[verdict] += 1
+                    for number, got in by_number.items():
+                        assert got == {("ALLOW", ""): 4, ("BLOCK", "frequency_cap"): 16}, (r, number, got)
+                finally:
+                    for gw in gateways:
+                        gw.kill()
+    finally:
+        redis.stop()

@@ -102,3 +102,19 @@ nsn = st.integers(min_value=100_000_000, max_value=999_999_999).map(str).filter(
 def test_all_spellings_of_one_number_give_one_key(n: str, template: str) -> None:
     spelled = template.format(n=n, a=n[0], b=n[1:5], c=n[5:])
     assert FR.parse(spelled).key == FR.parse("0" + n).key != 0
+
+
+@pytest.mark.parametrize("dialled", ["34６٦", "118٧١٢", "06²12345678", "０６12345678", "0６12345678", "+３３612345678",
+                                     "1٥", "١١٢", "3\u0663\u0664\u0665"])
+def test_only_ascii_digits_are_digits(dialled: str) -> None:
+    """str.isdigit() says yes to fullwidth, Arabic-Indic and superscript digits; int() reads most of them
+    (and raises on "²"): such a string is an invalid number, never a short number or an emergency."""
+    num = Normaliser("FR").parse(dialled)
+    assert num.kind is Kind.INVALID and num.key == 0
+    assert Normaliser("FR").prefix(dialled) is None
+
+
+def test_emergency_numbers_stay_allowed_with_ascii_digits() -> None:
+    for n in ("15", "17", "18", "112", "114", "115", "119", "196", "116000"):
+        assert Normaliser("FR").parse(n).kind is Kind.EMERGENCY
+    assert Normaliser("FR").parse("06\u00a012\u00a034\u00a056\u00a078").key == 33612345678  # separators stay

@@ -136,7 +136,7 @@ class Reply:
     @property
     def endpos(self) -> int | None:
         v = self.fields.get("endpos")
-        return int(v) if v is not None and v.lstrip("-").isdigit() else None
+        return int(v) if v is not None and v.lstrip("-").isdigit() and v.isascii() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +199,8 @@ def parse_env(block: bytes) -> AgiRequest:
     if text.count("agi_arg_") == n:
         argv = tuple([env[k] for k in _ARG_KEYS[:n]])
     else:  # gaps, or "agi_arg_" inside a value: the exact reading
-        args = {int(k[8:]): v for k, v in env.items() if k.startswith("agi_arg_") and k[8:].isdigit()}
+        args = {int(k[8:]): v for k, v in env.items() if k.startswith("agi_arg_") and k[8:].isdigit()
+                and k[8:].isascii()}
         argv = tuple(args.get(i, "") for i in range(1, max(args, default=0) + 1))
     raw = env.get("agi_network_script")
     if raw is None:

@@ -59,6 +59,7 @@ from gateway.agi.session import (
     answer_commands,
 )
 from gateway.config import AgiSection
+from gateway.numbers import mask_digits
 from gateway.service import Gateway
 
 __all__ = ["FAILURE", "AgiServer", "PeerFilter", "answer_commands"]
@@ -101,13 +102,15 @@ class PeerFilter:
 # Enum members read through their class cost about 50 ns each (CPython 3.11): the per-call path reads the
 # session's module constants (_ABORT, _SEND, …, imported above) and these.
 _EOF = ErrorKind.EOF
+_TIMEOUT = ErrorKind.TIMEOUT
+IDLE_LOG_EVERY = 60.0  # seconds between two log lines about idle connections cut
 _HANGUP = ErrorKind.HANGUP
 
 
 class _Connection(asyncio.Protocol):
     """One FastAGI connection: socket events into its :class:`Session`, and each :class:`Step` it returns done."""
 
-    __slots__ = ("lost", "server", "session", "started", "task", "timer", "transport", "waiting")
+    __slots__ = ("lost", "peer", "server", "session", "started", "task", "timer", "transport", "waiting")
 
     def __init__(self, server: AgiServer) -> None:
         self.server = server
@@ -117,6 +120,7 @@ class _Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.lost = False  # refused or cut: what Asterisk still sends is discarded
         self.started = 0.0
+        self.peer = ""  # the peer's address while it counts against [agi] max_sessions_per_peer
 
     # -- asyncio.Protocol -------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -133,16 +137,23 @@ class _Connection(asyncio.Protocol):
             self.lost = True
             self.transport.abort()
             return
-        if len(srv.sessions) >= srv.config.max_sessions or srv.draining:
+        per_peer = srv.per_peer.get(host, 0)
+        if len(srv.sessions) >= srv.config.max_sessions or srv.draining or per_peer >= srv.peer_cap:
             srv.error(ErrorKind.OVERLOAD)
             if srv.overloaded_since == 0.0:
-                log.warning("FastAGI: %d sessions in flight (max_sessions): answering FAILURE",
-                            len(srv.sessions))
+                if per_peer >= srv.peer_cap:
+                    log.warning("FastAGI: %d sessions in flight from %s (max_sessions_per_peer): answering FAILURE",
+                                per_peer, host or "?")
+                else:
+                    log.warning("FastAGI: %d sessions in flight (max_sessions): answering FAILURE",
+                                len(srv.sessions))
                 srv.overloaded_since = self.started
             self._do(self.session.refuse(srv.clock()))
             return
         srv.overloaded_since = 0.0
         srv.sessions.add(self)
+        self.peer = host
+        srv.per_peer[host] = per_peer + 1
         if srv.metrics is not None:
             srv.metrics.agi_session_started()
         self._arm()
@@ -204,7 +215,7 @@ class _Connection(asyncio.Protocol):
         if s.handler is UNKNOWN:
             srv.error(ErrorKind.UNKNOWN_ROUTE)
             log.error("FastAGI: unknown route %r from %s (refusing the call; expected %s)",
-                      req.script, req.channel or self._peer(), ", ".join(ROUTES))
+                      mask_digits(req.script), mask_digits(req.channel) or self._peer(), ", ".join(ROUTES))
         run_then = s.handler.run_then
         try:
             res = s.handler.run(req, s.values, srv.gateway) if run_then is None else \
@@ -255,8 +266,8 @@ class _Connection(asyncio.Protocol):
     def _internal_error(self) -> None:
         self.server.error(ErrorKind.INTERNAL)
         req = self.session.request
-        log.exception("FastAGI %s %s: internal error, answering FAILURE", req.script if req else "-",
-                      req.channel if req else "")
+        log.exception("FastAGI %s %s: internal error, answering FAILURE", mask_digits(req.script) if req else "-",
+                      mask_digits(req.channel) if req else "")
         if self.lost:
             self._finish()
         else:
@@ -302,7 +313,21 @@ class _Connection(asyncio.Protocol):
         s = self.session
         level = logging.DEBUG if cut.kind is _EOF and s.conn.buffered == 0 else logging.WARNING
         req = s.request
-        log.log(level, "FastAGI %s %s: %s", req.script if req else "-", (req.channel if req else "") or self._peer(),
+        if cut.kind is _TIMEOUT and req is None:
+            # An idle connection (no request in time): counted in dnc_agi_errors_total{kind="timeout"}; logged
+            # once a minute at most, with how many, so that a flood of them does not flood the log.
+            srv = self.server
+            srv.idle_cut += 1
+            now = srv.clock()
+            if now - srv.idle_logged_at < IDLE_LOG_EVERY:
+                return
+            log.warning("FastAGI: %d idle connection(s) cut (no request within read_timeout) since the last such "
+                        "line; counted in dnc_agi_errors_total{kind=\"timeout\"}", srv.idle_cut)
+            srv.idle_cut, srv.idle_logged_at = 0, now
+            return
+        # A channel name holds the number dialled (Local/0612345678@ctx): masked like a number.
+        log.log(level, "FastAGI %s %s: %s", mask_digits(req.script) if req else "-",
+                (mask_digits(req.channel) if req else "") or self._peer(),
                 _redact(cut.message))
 
     def _peer(self) -> str:
@@ -313,6 +338,11 @@ class _Connection(asyncio.Protocol):
         srv = self.server
         if self in srv.sessions:
             srv.sessions.discard(self)
+            left = srv.per_peer.get(self.peer, 1) - 1
+            if left > 0:
+                srv.per_peer[self.peer] = left
+            else:
+                srv.per_peer.pop(self.peer, None)
             s = self.session
             if s.hangup:
                 srv.error(_HANGUP)
@@ -335,6 +365,10 @@ class AgiServer:
         self.refused: set[_Connection] = set()  # answered FAILURE, waiting for Asterisk to close
         self.draining = False
         self.overloaded_since = 0.0
+        self.per_peer: dict[str, int] = {}  # sessions in flight by peer address ([agi] max_sessions_per_peer)
+        self.peer_cap = config.max_sessions_per_peer or config.max_sessions
+        self.idle_cut = 0  # idle connections cut since the last log line about them
+        self.idle_logged_at = -IDLE_LOG_EVERY
         self.cut_by_drain: set[_Connection] = set()  # sessions the drain's deadline ended
         self.idle = asyncio.Event()
         self._server: asyncio.Server | None = None

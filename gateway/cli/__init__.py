@@ -16,10 +16,11 @@ import logging
 from typing import Protocol
 
 from gateway import __version__
-from gateway.cli import audit, check, config, law, proof, registry, replay, scrub, serve, state
+from gateway.cli import audit, check, config, law, proof, registry, remote, replay, scrub, serve, state
 from gateway.cli.exits import BAD_INPUT, INTERRUPTED, UsageError
 from gateway.cli.output import error
 from gateway.config import ConfigError
+from gateway.redact import RedactingFormatter, redact_text
 
 __all__ = ["COMMANDS", "Command", "UsageError", "build_parser", "main"]
 
@@ -43,6 +44,8 @@ COMMANDS: dict[str, tuple[Command, str]] = {
                      "refusals, opt-outs, attempts (text, JSON, HTML, PDF)"),
     "config": (config, "validate a config file and its lists without serving"),
     "law": (law, "each jurisdiction pack's rules from its own data, with sources and whether verified"),
+    "reload": (remote, "ask the running gateway to reload its config and lists, wait for the result (exit 1 when "
+                       "anything was refused)"),
     "state": (state, "maintain the call history store (migrate a Redis history to the current key layout)"),
 }
 
@@ -66,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level or ("INFO" if args.command == "serve" else "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # a list URL's password never reaches the log
+        handler.setFormatter(RedactingFormatter(handler.formatter._fmt if handler.formatter else None))
     try:
         code: int = args.handler(args)
         return code
     except (UsageError, ConfigError) as e:
-        error(args.command, str(e))
+        error(args.command, redact_text(str(e)))
         return BAD_INPUT
     except KeyboardInterrupt:
         return INTERRUPTED

@@ -24,6 +24,7 @@ from gateway.config import DEMO_CONFIG, Config, ConfigError
 from gateway.config import load as load_config
 from gateway.demo.generate import demo_dir, ensure_demo_data
 from gateway.policy.packs import PACKS, list_max_age
+from gateway.redact import redact_text
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.model import ListKind
 
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         errors.extend(e.errors)
     if config is not None:
         lists = _check_lists(config, at, errors, warnings)
+    errors = [redact_text(e) for e in errors]  # a list URL quoted in a message keeps its secrets to itself
+    warnings = [redact_text(w) for w in warnings]
     report = {"config": str(source), "ok": not errors, "errors": errors, "warnings": warnings, "lists": lists,
               "campaigns": sorted(config.campaigns) if config is not None else []}
     if args.json:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pyroaring import BitMap64, FrozenBitMap64
 
+from gateway.cli import remote
 from gateway.cli.exits import DONE, FAILED, UsageError
 from gateway.cli.options import parse_at, parse_date
 from gateway.cli.runtime import load_gateway, load_runtime_config, normaliser_of, safe_url, state_loop
@@ -78,6 +79,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pr.add_argument("--at", help="ISO-8601 date and time with offset the decisions are made at (default: now)")
     pr.add_argument("--json", action="store_true")
 
+    ac = sub.add_parser("accept", help="put in service the version of a list that the running gateway held back "
+                                       "for dropping more than max_shrink of its numbers")
+    ac.add_argument("list_name", metavar="LIST")
+    ac.add_argument("--url", help="the gateway's web address (default: http://[web] listen of the config)")
+
     e = sub.add_parser("entries", help="record consents, opt-outs and business relationships with their date and "
                                        "source (side store)")
     e.add_argument("action", choices=("import", "add", "revoke"))
@@ -104,7 +110,7 @@ def _input_options(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         handler = {"build": _build, "info": _info, "show": _show, "diff": _diff, "merge": _merge, "proof": _proof,
-                   "entries": _entries}[args.registry_command]
+                   "entries": _entries, "accept": remote.accept}[args.registry_command]
         return handler(args)
     except RegistryError as e:
         raise UsageError(str(e)) from None

@@ -359,7 +359,7 @@ class Normaliser:
 
     def parse(self, dialled: str) -> Number:
         # Fast path: ten national digits, the way nearly every French dialplan writes a number.
-        if self._fr and len(dialled) == 10 and dialled[0] == "0" and dialled.isdigit():
+        if self._fr and len(dialled) == 10 and dialled[0] == "0" and dialled.isdigit() and dialled.isascii():
             d1 = dialled[1]
             kind = _FAST_KINDS.get(d1)
             if kind is not None and dialled[1:4] not in _OVERSEAS and dialled[1:3] != "70":
@@ -369,6 +369,10 @@ class Normaliser:
             if fast is not None and fast.key:
                 return fast
         s = dialled.translate(_STRIP)
+        if not s.isascii():
+            # Only ASCII digits are digits: str.isdigit() also says yes to "６", "٦" or "²", which int() reads
+            # as 6 (or refuses, "²"): "34６٦" must not become the short number 3466, nor "06²…" a traceback.
+            return INVALID
         num = self._parse_clean(s)
         if num.kind is Kind.INVALID and self._outside:
             for prefix in self._outside:
@@ -386,6 +390,8 @@ class Normaliser:
         dialled 0639 and 069x (+262, +590, +594, +596).
         """
         s = text.strip().rstrip("*xX").translate(_STRIP)
+        if not s.isascii():  # "０６" is not the prefix 06 (see parse)
+            return None
         if s.startswith("+"):
             digits = s[1:]
         elif s.startswith("00"):

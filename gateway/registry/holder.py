@@ -33,8 +33,10 @@ from pyroaring import FrozenBitMap64
 
 from gateway.aio import cancel
 from gateway.numbers import Normaliser
+from gateway.registry import inservice
 from gateway.registry.consent_csv import ConsentFile
 from gateway.registry.deltas import load_with_deltas
+from gateway.registry.guard import GUARDED, Shrink, shrink, shrink_from_count
 from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryError, RegistryList
 from gateway.registry.report import LoadReport
 from gateway.registry.sidestore import MAX_AGE_DAYS, PROOF_YEARS, ConsentDate, Overlay, SideStore, later
@@ -121,6 +123,11 @@ class RegistryHolder:
         # The latest failure of each list, kept after a success: a gauge of "when did it last fail".
         self.last_failure_at: dict[str, float] = {}
         self.last_result: ReloadResult | None = None
+        # New versions refused for dropping too many numbers (registry/guard.py), kept until accepted.
+        self.held: dict[str, tuple[RegistryList, Shrink]] = {}
+        # The guard's reference across restarts: counts of the guarded lists last in service (inservice.py).
+        self.in_service_path = side_store.parent / inservice.FILE_NAME if side_store is not None else None
+        self._served = inservice.read(self.in_service_path) if self.in_service_path is not None else {}
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[Registries, ReloadResult], None]] = []
 
@@ -167,10 +174,16 @@ class RegistryHolder:
             spec = self.specs[name]
             try:
                 lst, report = self.load_list(spec)
-            except (RegistryError, OSError) as e:
-                failed[name] = named(name, e)
+            except Exception as e:
+                failed[name] = named(name, e) if isinstance(e, RegistryError | OSError) else \
+                    f"{name}: cannot be loaded: {type(e).__name__}: {e}"
                 kept = "keeping the previous version" if name in lists else "the list is not loaded"
                 log.error("registry: %s (%s)", failed[name], kept)
+                continue
+            refused = self._hold(lists.get(name), lst, spec)
+            if refused is not None:
+                failed[name] = refused.message()
+                log.error("registry: %s", failed[name])
                 continue
             lists[name] = lst
             loaded[name] = lst.meta
@@ -195,6 +208,7 @@ class RegistryHolder:
                 log.warning("registry: %s", report.summary())
             log.info("registry: %s loaded: %d numbers, version %s", name, lst.meta.count, lst.meta.version)
         self._base = lists
+        self._note_served()
         self.current = self._snapshot(lists, self._overlay(old))
         self._purge()
         for name in loaded:
@@ -204,6 +218,8 @@ class RegistryHolder:
             self.record_failure(name, error, FailureOrigin.RELOAD)
         for name in set(self.failures) - set(self.specs):  # removed from the config by a reload
             del self.failures[name]
+        for name in set(self.held) - set(self.specs):
+            del self.held[name]
         result = ReloadResult(loaded, failed, reports, time.perf_counter() - started)
         self.last_result = result
         self._notify(result)
@@ -365,9 +381,49 @@ class RegistryHolder:
                 self._store.close()
                 self._store = None
 
+    def _hold(self, old: RegistryList | None, new: RegistryList, spec: ListSpec) -> Shrink | None:
+        """The shrink guard: a new version that drops more than ``max_shrink`` is held back (None: take it).
+        With no version in memory (a start), the reference is the count last in service (``_served``)."""
+        refused = shrink(old, new, spec.max_shrink) if old is not None else \
+            shrink_from_count(self._served.get(new.name), new, spec.max_shrink)
+        if refused is None:
+            self.held.pop(new.name, None)
+        else:
+            self.held[new.name] = (new, refused)
+        return refused
+
+    def _note_served(self) -> None:
+        """Keep the counts of the guarded lists now in service, for the guard after a restart."""
+        counts = {n: lst.meta.count for n, lst in self._base.items() if lst.meta.kind in GUARDED}
+        if counts != self._served and self.in_service_path is not None:
+            inservice.write(self.in_service_path, counts)
+        self._served = counts
+
+    def accept(self, name: str) -> ListMeta:
+        """An operator's ``registry accept NAME``: the version held back by the shrink guard goes into service."""
+        entry = self.held.pop(name, None)
+        if entry is None:
+            raise RegistryError(f"{name}: no version held back (nothing to accept)")
+        lst, refused = entry
+        log.warning("registry: %s: version %s accepted by the operator (%d of %d numbers dropped)", name,
+                    refused.version, refused.dropped, refused.in_service)
+        self._base[name] = lst
+        self._note_served()
+        self.current = self._snapshot(self._base, self._overlay(self.current))
+        self.clear_failure(name)
+        result = ReloadResult({name: lst.meta})
+        self.last_result = result
+        self._notify(result)
+        return lst.meta
+
     def install(self, lst: RegistryList) -> None:
-        """Swap in one list built elsewhere (URL poller, API)."""
+        """Swap in one list built elsewhere (URL poller, API); refused (RegistryError) when the shrink guard
+        holds it back, the version in service kept."""
+        spec = self.specs.get(lst.name)
+        if spec is not None and (refused := self._hold(self._base.get(lst.name), lst, spec)) is not None:
+            raise RegistryError(refused.message())
         self._base[lst.name] = lst
+        self._note_served()
         self.current = self._snapshot(self._base, self._overlay(self.current))
         self.clear_failure(lst.name)
         self._notify(ReloadResult({lst.name: lst.meta}))

@@ -20,6 +20,7 @@ from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
 from gateway.numbers import _OVERSEAS, Kind, Normaliser
 from gateway.registry import consent_csv, national, relationship_csv, snapshot
+from gateway.registry import consent_csv, guard, national, snapshot
 from gateway.registry.model import (
     MIN_BAD_LINES,
     KeyRanges,
@@ -29,7 +30,7 @@ from gateway.registry.model import (
     RegistryError,
     RegistryList,
 )
-from gateway.registry.report import LoadReport
+from gateway.registry.report import MAX_BAD_SAMPLES, LoadReport
 
 FORMATS = tuple(f.value for f in ListFormat)
 DETECT_LINES = 20  # data lines of a file's head that format detection looks at
@@ -432,6 +433,8 @@ def load_list(
         header = b"telephone;" if fmt == "bloctel-csv" else None
         members = parse_bitmap(read_blocks(path), normaliser, report, header=header)
     report.refuse_if_too_bad(f"{name}: {path}", max_bad_share, min_bad_lines)
+    if fmt != "consent-csv":
+        guard.refuse_if_cut(f"{name}: {path}", path, report, MAX_BAD_SAMPLES)
     if report.lines == 0 and fmt != "prefixes" and kind is ListKind.OPPOSITION:
         raise RegistryError(f"{name}: {path}: the file holds no numbers (an empty opposition list is "
                             f"almost always a failed export)")

@@ -62,9 +62,13 @@ class ListSpec:
     max_age_days: int | None = None
     max_bad_share: float = 0.05  # refuse the file when more of its lines than this are bad ...
     min_bad_lines: int = MIN_BAD_LINES  # ... and at least this many (unless none is good)
+    # Refuse a new version that drops more than this share of the numbers of the version in service (a
+    # truncated copy or download): the old one keeps serving until `dnc-gateway registry accept` or a larger value.
+    max_shrink: float = 0.05
     url: str = ""
     sha256: str = ""
     poll_seconds: float = 0.0
+    fetch_timeout: float = 600.0  # seconds one download of ``url`` may take in all (connect and transfer)
     deltas: str = ""  # glob of dated delta files (+NUMBER / -NUMBER lines) applied on load, "" for none
     # ISO 3166 code of a national list (US National DNC, CA DNCL, GB TPS/CTPS, FR Bloctel): it applies only to
     # calls to that country, and its staleness blocks only those. None: the list applies to every call.

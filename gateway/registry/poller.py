@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
+from gateway.redact import redact_text, redact_url
 from gateway.registry.holder import FailureOrigin, RegistryHolder
 from gateway.registry.loaders import load_list
 from gateway.registry.model import ListSpec, RegistryError, RegistryList
@@ -144,7 +145,7 @@ class RegistryPoller:
         self.holder = holder
         self.specs = {s.name: s for s in specs if s.url}
         self.metrics: Any = None  # an object with ``registry_poll(name, outcome)``; set by the app
-        self.status: dict[str, PollStatus] = {n: PollStatus(n, s.url) for n, s in self.specs.items()}
+        self.status: dict[str, PollStatus] = {n: PollStatus(n, redact_url(s.url)) for n, s in self.specs.items()}
         self._work_dir = work_dir
         self._own_work_dir: Path | None = None
         self._first_wait = first_wait
@@ -184,7 +185,7 @@ class RegistryPoller:
             # Only the polling interval changed: the list in memory is still the right one.
             same = old is not None and replace(old, poll_seconds=0) == replace(spec, poll_seconds=0)
             if not same or name not in self.status:
-                self.status[name] = PollStatus(name, spec.url)
+                self.status[name] = PollStatus(name, redact_url(spec.url))
             self._locks.setdefault(name, asyncio.Lock())
         for name in set(self.status) - set(new):
             del self.status[name]
@@ -236,7 +237,14 @@ class RegistryPoller:
         async with self._locks[spec.name]:
             fetched: _Fetched | None = None
             try:
-                fetched = await self._fetch(spec, st)
+                try:
+                    # One deadline for the whole download: a server that trickles a byte at a time never trips
+                    # the per-read timeout, and a SIGHUP reload waits for this poll.
+                    async with asyncio.timeout(spec.fetch_timeout):
+                        fetched = await self._fetch(spec, st)
+                except TimeoutError:
+                    raise PollError(f"{spec.url}: not downloaded within fetch_timeout ({spec.fetch_timeout:g} s)"
+                                    ) from None
                 if fetched.tmp is None or fetched.sha256 == st.file_sha256:
                     outcome = Outcome.UNCHANGED
                 else:
@@ -248,7 +256,7 @@ class RegistryPoller:
                     st.version, st.file_sha256, st.last_update = lst.meta.version, fetched.sha256, time.time()
                     st.updates += 1
                     outcome = Outcome.UPDATED
-                    log.info("registry: %s updated from %s: %d numbers, version %s", spec.name, spec.url,
+                    log.info("registry: %s updated from %s: %d numbers, version %s", spec.name, redact_url(spec.url),
                              lst.meta.count, lst.meta.version)
                 st.validators = fetched.validators
                 st.last_ok, st.last_error, st.consecutive_failures = time.time(), "", 0
@@ -261,10 +269,11 @@ class RegistryPoller:
                 outcome = Outcome.FAILED
                 st.failures += 1
                 st.consecutive_failures += 1
-                st.last_error = str(e) or type(e).__name__
+                st.last_error = redact_text(str(e) or type(e).__name__)  # shown on /healthz: no URL secret
                 kept = f"keeping version {st.version}" if st.version else (
                     "keeping the local copy" if spec.name in self.holder.current.lists else "the list is not loaded")
-                log.error("registry: %s: fetch from %s failed (%s): %s", spec.name, spec.url, kept, st.last_error)
+                log.error("registry: %s: fetch from %s failed (%s): %s", spec.name, redact_url(spec.url), kept,
+                          st.last_error)
                 # Shown like a failed reload (/metrics, /healthz, the page): the list in service is the old one.
                 async with self.holder._lock:
                     self.holder.poll_failed(spec.name, st.last_error)
@@ -285,8 +294,8 @@ class RegistryPoller:
                                 max_bad_share=spec.max_bad_share,
                                 min_bad_lines=spec.min_bad_lines)
         if report.bad_count:
-            log.warning("registry: %s: %s", spec.name, report.summary().replace(str(tmp), spec.url))
-        return lst.with_meta(source=spec.url)
+            log.warning("registry: %s: %s", spec.name, report.summary().replace(str(tmp), redact_url(spec.url)))
+        return lst.with_meta(source=redact_url(spec.url))
 
     async def _install(self, lst: RegistryList) -> None:
         # The holder's reload copies the current lists in a worker thread and swaps them back: installing

@@ -42,7 +42,11 @@ class LoadReport:
     def comment(self, line: bytes) -> None:
         """A ``#`` line of a list file: its as-of date, when it gives one and none was read before."""
         if self.as_of is None and (m := AS_OF.match(line)):
-            self.as_of = date.fromisoformat(m.group(1).decode())
+            try:
+                self.as_of = date.fromisoformat(m.group(1).decode())
+            except ValueError:  # "# as_of: 2026-13-45": this list's failure, not the process's
+                raise RegistryError(f"{self.source}: bad as-of date in {quote(line)} (expected YYYY-MM-DD, a real "
+                                    f"date)") from None
 
     def add_bad(self, line_no: int, why: str, raw: bytes = b"") -> None:
         self.bad_count += 1

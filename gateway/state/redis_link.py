@@ -18,6 +18,8 @@ request was sent, the connection is deemed dead and closed, which fails every re
 from __future__ import annotations
 
 import asyncio
+import math
+import select
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -50,6 +52,9 @@ def bulk(p: bytes) -> bytes:
     return b"$%d\r\n%b\r\n" % (len(p), p)
 
 
+_UNSENT = math.inf  # the send time of a request still waiting for its flush: no deadline yet
+
+
 class _Wire(asyncio.Protocol):
     """The socket side: buffered writes flushed once per loop iteration, replies handed to waiters in order."""
 
@@ -76,13 +81,30 @@ class _Wire(asyncio.Protocol):
             self.loop.call_soon(self._flush)
         self.out.append(packed)
         self.waiting.append(fut)
-        self.sent_at.append(now)
+        self.sent_at.append(_UNSENT)  # its deadline starts when _flush writes it
         return fut
 
     def _flush(self) -> None:
         out, self.out = self.out, []
         if self.transport is not None and self.lost is None:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            # A request's deadline runs from its write, not from its call: a loop busy with a burst between the
+            # two has not given Redis the request yet.
+            sent_at, now = self.sent_at, self.loop.time()
+            for i in range(max(0, len(sent_at) - len(out)), len(sent_at)):
+                sent_at[i] = now
+
+    def unread(self) -> bool:
+        """Bytes wait in the socket, not yet handed to :meth:`data_received` (a loop that was busy, or that runs
+        its timers before polling its sockets, as uvloop does)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -200,6 +222,11 @@ class Link:
         now = loop.time()
         waiting, sent_at = wire.waiting, wire.sent_at
         deadline = now - self.op_timeout
+        if waiting and sent_at[0] <= deadline and sent_at[0] > deadline - self.op_timeout and wire.unread():
+            # The replies may be in the socket already: let the loop read them first, then look again (once
+            # the grace of another op_timeout is spent, a socket that stays readable no longer defers).
+            self._timer = loop.call_later(0.001, self._expire)
+            return
         timed_out = None
         # Requests are in the order sent: the expired ones are at the front. They stay in the queue (their reply
         # will come and be dropped) unless the connection is closed.
@@ -214,7 +241,7 @@ class Link:
             return
         for fut, at in zip(waiting, sent_at, strict=True):
             if not fut.done():
-                self._timer = loop.call_at(at + self.op_timeout, self._expire)
+                self._timer = loop.call_at((at if at != _UNSENT else now) + self.op_timeout, self._expire)
                 return
 
     def close(self) -> None:

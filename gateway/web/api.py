@@ -9,6 +9,7 @@ admin routes (bearer token).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import re
@@ -30,6 +31,7 @@ from gateway.service import ProofUnavailable
 from gateway.state.model import StateUnavailable
 from gateway.web import params
 from gateway.web.auth import Access, authorize, refusal_message
+from gateway.web.reloads import ConfigFailure, Reloader
 from gateway.web.status import AmiStatus, ami_status, lists_status, mask_text
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024
+BODY_TIMEOUT = 10.0  # seconds a request body may take to arrive
 # The dossier page is self-contained: its inline style, nothing else (no script, no fetch, no image).
 PROOF_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; base-uri 'none'; form-action 'none'; "
              "frame-ancestors 'none'")
@@ -110,7 +113,11 @@ def admin(handler: Handler) -> Handler:
 async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise params.BadRequest(f"body too large ({request.content_length} bytes, at most {MAX_BODY})")
-    return await request.read()
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT):  # a client that sends half a body is not waited for forever
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text="body not received in time") from None
 
 
 class Api:
@@ -121,6 +128,8 @@ class Api:
         self.hub = hub
         self.tz = ZoneInfo(gateway.config.gateway.timezone)
         self.health = state_health(gateway.state)
+        self.config_failure: ConfigFailure | None = None  # set by the running gateway's reload
+        self.reloader: Reloader | None = None  # the running gateway's whole reload (config and lists)
 
     @property
     def audit(self) -> AuditView | None:
@@ -148,7 +157,7 @@ class Api:
         serving = all(entry["loaded"] for entry in lists)
         reload_failed = {e["name"]: e["reload_failed"] for e in lists if e["reload_failed"] is not None}
         health = Health.DOWN if not serving else Health.DEGRADED if reload_failed else Health.OK
-        body = {
+        body: dict[str, Any] = {
             "ok": health is Health.OK,
             "status": str(health),
             "lists": {"loaded": [e["name"] for e in lists if e["loaded"]],
@@ -159,6 +168,15 @@ class Api:
             "audit": "off" if self.audit is None else "on",
             "state": "unavailable" if self.health is not None and not self.health.healthy else "ok",
         }
+        # Versions held back by the shrink guard, and a refused config: both leave the old one serving.
+        held = {name: refused.as_json() for name, (_lst, refused) in self.gateway.holder.held.items()}
+        if held:
+            body["lists_held_back"] = held
+        if self.config_failure is not None:
+            body["config_reload_failed"] = self.config_failure.as_json()
+            if health is Health.OK:
+                health = Health.DEGRADED
+                body["ok"], body["status"] = False, str(health)
         return web.json_response(body, status=503 if health is Health.DOWN else 200)
 
     async def summary(self, request: web.Request) -> web.Response:
@@ -217,6 +235,24 @@ class Api:
         log.info("api: reload: %d lists loaded, %d failed", len(result.loaded), len(result.failed))
         return web.json_response(result.as_json())
 
+    async def reload_all(self, request: web.Request) -> web.Response:
+        """``POST /api/reload``: what SIGHUP does (config, then lists), answered once done; 409 when refused."""
+        await read_body(request)
+        if self.reloader is None:
+            return error(503, "reload is not available in this server (not a running gateway)")
+        report = await self.reloader()
+        return web.json_response(report.as_json(), status=200 if report.ok else 409)
+
+    async def accept(self, request: web.Request) -> web.Response:
+        """``POST /api/registry/accept`` ``{"list": NAME}``: put the version the shrink guard held back in service."""
+        holder = self.gateway.holder
+        name = params.accept_body(await read_body(request), frozenset(holder.specs))
+        async with holder._lock:
+            if name not in holder.held:
+                return error(409, f"{name}: no version held back (nothing to accept)")
+            meta = holder.accept(name)
+        return web.json_response({"ok": True, "list": name, "version": meta.version, "count": meta.count})
+
     async def audit_query(self, request: web.Request) -> web.Response:
         q = params.audit_query(request.query)
         audit = self.audit
@@ -273,6 +309,9 @@ class Api:
             "ami": ami_status(self.ami),
             "bypasses": bypasses(self.ami, self.gateway.config.campaigns),
             "audit": audit_stats,
+            # The page's banner: a refused config, lists whose new version is held back (shrink guard).
+            "config_reload_failed": self.config_failure.as_json() if self.config_failure is not None else None,
+            "lists_held_back": {n: r.as_json() for n, (_l, r) in self.gateway.holder.held.items()},
         }
 
 

@@ -18,8 +18,9 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
 from gateway.config import WebSection
-from gateway.web import params
+from gateway.web import openapi, params
 from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
+from gateway.web.limits import HEADER_TIMEOUT, ConnectionGuard
 from gateway.web.live import SSE_HEARTBEAT, Board, LiveHub, sse_event
 
 if TYPE_CHECKING:
@@ -72,7 +73,8 @@ class WebServer:
         self.api = Api(gateway, config.admin_token, running, self.hub)
         self.app = self._build()
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._server: asyncio.Server | None = None
+        self.guard: ConnectionGuard | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.address = ""
         self.port = 0
@@ -91,8 +93,11 @@ class WebServer:
         app.router.add_post("/api/optouts", admin(api.optout))
         app.router.add_post("/api/consents", admin(api.consent))
         app.router.add_post("/api/registry/reload", admin(api.reload))
+        app.router.add_post("/api/registry/accept", admin(api.accept))
+        app.router.add_post("/api/reload", admin(api.reload_all))
         app.router.add_get("/api/audit", admin(api.audit_query))
         app.router.add_get("/api/proof", admin(api.proof))
+        app.router.add_get("/api/openapi.json", self.openapi)
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", STATIC, append_version=False)
         app.on_response_prepare.append(self._headers)
@@ -114,11 +119,16 @@ class WebServer:
         self.gateway.observers.append(self.hub)
         self.gateway.holder.on_swap(self._swapped)
         await self.hub.start()
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        # keepalive_timeout: an idle kept-alive connection (and, from aiohttp 3.14, one whose headers never
+        # complete) is closed; the guard cuts slow headers on any version and keeps descriptors for FastAGI.
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0,
+                                     keepalive_timeout=HEADER_TIMEOUT)
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
-        await self._site.start()
-        server = self._site._server
+        server_factory = self._runner.server
+        assert server_factory is not None
+        self.guard = ConnectionGuard(server_factory, refused=self.metrics.web_refused if self.metrics else None)
+        self._server = server = await asyncio.get_running_loop().create_server(
+            self.guard, self.config.listen.host, self.config.listen.port, reuse_address=True)
         sockets = getattr(server, "sockets", None) or []
         host, port = sockets[0].getsockname()[:2] if sockets else (self.config.listen.host, self.config.listen.port)
         self.port = int(port)
@@ -129,6 +139,9 @@ class WebServer:
         with contextlib.suppress(ValueError):
             self.gateway.observers.remove(self.hub)
         await self.hub.close()  # ends the SSE streams so that the runner does not wait for them
+        if self._server is not None:
+            self._server.close()
+            self._server = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -151,6 +164,9 @@ class WebServer:
             return error(404, "metrics are not enabled in this server")
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.metrics.registry), headers={"Content-Type": content_type})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi.document())
 
     async def index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")

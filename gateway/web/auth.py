@@ -27,7 +27,9 @@ def authorize(header: str | None, token: str) -> Access:
     scheme, _, given = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         return Access.MISSING
-    if hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8")):
+    # backslashreplace: a header with bytes that are not UTF-8 (surrogates once decoded) is a wrong token, not
+    # a UnicodeEncodeError.
+    if hmac.compare_digest(given.strip().encode("utf-8", "backslashreplace"), token.encode("utf-8")):
         return Access.GRANTED
     return Access.WRONG
 

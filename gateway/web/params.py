@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_NUMBER_LEN = 32
@@ -93,6 +93,9 @@ def campaign(value: object, field: str = "campaign", *, required: bool = True) -
     return value
 
 
+MIN_YEAR, MAX_YEAR = 1971, 9998  # what every conversion of a time on the call path can hold
+
+
 def timestamp(value: object, field: str) -> datetime | None:
     """ISO-8601 with a UTC offset; a naive time is refused because the rules depend on the callee's zone."""
     if value is None or value == "":
@@ -106,6 +109,14 @@ def timestamp(value: object, field: str) -> datetime | None:
                          "(e.g. 2026-03-10T11:30:00+01:00)", field) from None
     if at.tzinfo is None:
         raise BadRequest(f"{field} {value!r} has no UTC offset: add one (e.g. +01:00 or Z)", field)
+    # The rules read the time in the callee's zone and as a UNIX time: a year at the edge of what datetime
+    # holds ("0001-01-01T00:00:00+01:00") would overflow there, deep in the call path.
+    try:
+        at.astimezone(UTC).timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise BadRequest(f"{field} {value!r} is out of range", field) from None
+    if not MIN_YEAR <= at.year <= MAX_YEAR:
+        raise BadRequest(f"{field} {value!r} is out of range (years {MIN_YEAR} to {MAX_YEAR})", field)
     return at
 
 
@@ -174,6 +185,18 @@ def consent_body(raw: bytes) -> ConsentBody:
                        _text(body, "wording_version"), _text(body, "channel"), timestamp(body.get("at"), "at"))
 
 
+def accept_body(raw: bytes, known: frozenset[str]) -> str:
+    """``{"list": NAME}``: the list whose held-back version the operator accepts."""
+    body = json_object(raw)
+    only(body, ("list",), "field")
+    name = body.get("list")
+    if not isinstance(name, str) or not _LIST.fullmatch(name):
+        raise BadRequest("list must be a list name", "list")
+    if name not in known:
+        raise BadRequest(f"no list named {name!r} (configured: {', '.join(sorted(known)) or 'none'})", "list")
+    return name
+
+
 def reload_body(raw: bytes, known: frozenset[str]) -> list[str] | None:
     """Optional ``{"lists": [names]}``; no body reloads every list."""
     if not raw.strip():
@@ -226,7 +249,7 @@ def audit_query(q: Mapping[str, str], max_limit: int = 10_000) -> AuditQuery:
     limit = 1000
     if (raw := q.get("limit")) not in (None, ""):
         assert raw is not None
-        if not raw.isdigit() or not 1 <= int(raw) <= max_limit:
+        if not (raw.isdigit() and raw.isascii()) or not 1 <= int(raw) <= max_limit:
             raise BadRequest(f"limit must be a whole number from 1 to {max_limit}", "limit")
         limit = int(raw)
     return AuditQuery(number(q.get("number"), required=False), campaign(q.get("campaign"), required=False),

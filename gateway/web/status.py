@@ -18,12 +18,17 @@ from typing import Any, Protocol
 
 from gateway.numbers import mask_digits
 from gateway.policy.packs import list_max_age
+from gateway.redact import redact_text
 from gateway.registry.holder import ReloadFailure
 from gateway.registry.model import ListSpec, Registries
 
 WARN_SHARE = 0.8
-# A loader's error may quote the bad line, a number: every run of six digits or more is masked.
-mask_text = mask_digits
+
+
+def mask_text(text: str) -> str:
+    """A loader's error may quote the bad line, a number: every run of six digits or more is masked; and a
+    fetch error may quote the list's URL: its password and query tokens are hidden."""
+    return mask_digits(redact_text(text))
 
 
 class Freshness(enum.StrEnum):

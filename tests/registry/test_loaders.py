@@ -130,10 +130,18 @@ def test_national_prefixes_read_like_numbers(tmp_path: Path, prefix: str, inside
 
 
 def test_truncated_file_last_line_cut(tmp_path: Path) -> None:
+    """A file that ends in the middle of a line (no final newline, a last line that is no number) is a copy cut
+    short: refused, not loaded with one bad line."""
     f = tmp_path / "l.txt"
     f.write_bytes(b"0612345678\n" * 100 + b"06123")
+    with pytest.raises(RegistryError, match="ends in the middle of line 101"):
+        load(f)
+    f.write_bytes(b"0612345678\n" * 100 + b"06123\n")  # a whole bad line: counted, the file loads
     lst, report = load(f)
     assert lst.meta.count == 1 and report.bad_count == 1 and report.bad[0][0] == 101
+    f.write_bytes(b"0612345678\n" * 100 + b"0612345679")  # a whole last line without its newline: an editor's
+    lst, report = load(f)
+    assert lst.meta.count == 2 and report.bad_count == 0
 
 
 @settings(max_examples=30, deadline=None)

@@ -335,6 +335,11 @@
     $("bypass-panel").classList.toggle("active", bypasses.length > 0);
     if (bypasses.length) alerts.unshift(["bad", `${bypasses.length} call${bypasses.length > 1 ? "s" : ""} reached the trunk without a decision (bypass).`]);
 
+    // A refused config and versions held back by the shrink guard: the old ones keep serving until an operator acts.
+    if (s.config_reload_failed) alerts.unshift(["bad", `Config reload refused at ${hhmm(s.config_reload_failed.at)}: the running config stays. ${s.config_reload_failed.error}`]);
+    for (const [name, h] of Object.entries(s.lists_held_back || {})) {
+      alerts.unshift(["bad", `List ${name}: new version refused, it drops ${fmtInt.format(h.dropped)} of ${fmtInt.format(h.in_service)} numbers (max_shrink ${(h.max_shrink * 100).toFixed(1)} %); the previous version serves. Accept it with: dnc-gateway registry accept ${name}`]);
+    }
     $("alerts").replaceChildren(...alerts.map(([level, text]) => el("div", `alert alert-${level}`, text)));
   }
 
