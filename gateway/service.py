@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
 from gateway.audit.record import AuditRecord, AuditUnavailable
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 UNKNOWN_CAMPAIGN_WARN_EVERY = 60.0  # seconds between two warnings about one unknown campaign name
+# How far in the future a consent's collection time may be (clocks of the CRM and the gateway differ a little);
+# beyond it the consent is refused: a consent dated tomorrow would make today's calls look covered.
+COLLECTION_SKEW = timedelta(minutes=5)
 
 
 def utc_now() -> datetime:
@@ -454,6 +457,8 @@ class Gateway:
         then the state store, from which every gateway sharing it decides at the next call.
         """
         number = self.normaliser.parse(dialled)
+        if (why := self.future_collection(collected)) is not None:
+            raise ValueError(why)
         if number.key:
             at = now or self.clock()
             given = collected or at
@@ -463,6 +468,16 @@ class Gateway:
                 raise ProofUnavailable(f"side store {self.holder.side_store}: cannot record the consent's proof")
             await self.state.record_consent(self.professional, number.key, given)
         return number
+
+    def future_collection(self, collected: datetime | None) -> str | None:
+        """Why a consent's collection time cannot be accepted (later than now, beyond a small skew), or None."""
+        if collected is None:
+            return None
+        now = self.clock()
+        if collected > now + COLLECTION_SKEW:
+            return (f"collection time {collected.isoformat(timespec='seconds')} is in the future (now "
+                    f"{now.isoformat(timespec='seconds')}, at most {int(COLLECTION_SKEW.total_seconds())} s ahead)")
+        return None
 
     async def _side(self, write: Callable[[SideStore], int], what: str) -> int:
         """Run a side-store write in a worker thread; -1 (logged) when it fails, 0 without a side store."""

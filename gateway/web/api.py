@@ -195,6 +195,8 @@ class Api:
         if not parsed.key:
             raise params.BadRequest(f"number {body.number!r} is not a callable number "
                                     "(invalid, short or emergency): nothing to record", "number")
+        if (future := self.gateway.future_collection(body.at)) is not None:
+            raise params.BadRequest(f"{future}: nothing recorded", "at")
         try:
             number = await self.gateway.consent(body.number, source=body.source, evidence=body.evidence,
                                                 wording_version=body.wording_version, channel=body.channel,

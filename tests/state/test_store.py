@@ -111,6 +111,8 @@ async def test_sqlite_reload_uses_the_retention_it_is_given(tmp_path: Path) -> N
     day_40 = T0 + timedelta(days=40)
     again = EmbeddedState(db, retention=SIXTY, clock=lambda: day_40)
     assert again.history_now("acme", K).attempts == (T0,)
+    # A call on day 40: the clock is plausible again (a newer record), so the shorter retention below applies.
+    again.attempt_now("acme", K + 1, day_40)
     again.close_now()
     # The same file read with a month's retention drops them (so the 60 days above are the retention's doing).
     shorter = EmbeddedState(db, retention=Retention(timedelta(days=31), timedelta(days=60)), clock=lambda: day_40)
@@ -125,6 +127,11 @@ async def test_refusals_older_than_the_floor_are_dropped_at_load(tmp_path: Path)
     s.refusal_now("acme", K, T0)
     s.close_now()
     later = T0 + REFUSAL_FLOOR + timedelta(days=1)
+    # Three years later by the clock alone, nothing is dropped: the clock may have jumped (see the clock tests).
+    first = EmbeddedState(db, retention=SIXTY, clock=lambda: later)
+    assert first.history_now("acme", K).last_refusal == T0
+    first.attempt_now("acme", K + 1, later)  # a call at that time: the clock is plausible from then on
+    first.close_now()
     again = EmbeddedState(db, retention=SIXTY, clock=lambda: later)
     assert again.history_now("acme", K).last_refusal is None
     again.close_now()
