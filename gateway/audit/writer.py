@@ -133,6 +133,7 @@ PAGES_PER_COMMIT = 4
 PURGE_CHUNK = 50_000  # rows deleted per retention transaction, so a purge never stalls appends for long
 PURGE_INTERVAL = 3600.0  # seconds between retention passes
 RETRY_BACKOFF = (0.01, 0.25)  # first and longest wait before retrying a failed commit
+IDENTITY_EVERY = 1.0  # seconds between two checks of the file's identity while no record comes
 PURGE_VERDICT = "PURGE"  # the verdict of a retention record: what was purged, up to which sequence
 PURGE_SOURCE = "retention"
 LATE = "answered BLOCK: its ALLOW record was not committed within [audit] commit_timeout"
@@ -342,6 +343,7 @@ class AuditLog:
         self._committing_since = 0.0  # time.monotonic() when the commit in flight began (0: none in flight)
         self._guard: ClockGuard | None = None  # the plausible "now" of retention purges (see gateway.clockguard)
         self.last_purge: dict[str, Any] | None = None  # the last purge: records, up to which seq, when
+        self.restored = 0  # times the file or its WAL was deleted and put back from the open database
 
     # -- lifecycle --
 
@@ -491,16 +493,19 @@ class AuditLog:
             depth = self._queued
             oldest = self._groups[0].started if self._groups else 0.0
         stalled = self._stalled(oldest)
-        if self._ident is not None and self._lost is None and self._dead is None and not self._closing:
-            # Also between commits, so that a quiet gateway says so before its next call (the commit decides).
-            self._lost = identity_problem(self.path, self._ident, self._wal_ident)
-        problem = self._dead or self._lost or stalled or (self._last_error if self._failing else "")
+        lost = self._lost
+        if self._ident is not None and lost is None and self._dead is None and not self._closing:
+            # Also between commits, so that a quiet gateway says so before its next call (the writer checks and
+            # restores a deleted file within IDENTITY_EVERY seconds).
+            lost = identity_problem(self.path, self._ident, self._wal_ident)
+        problem = self._dead or lost or stalled or (self._last_error if self._failing else "")
         guard = self._guard
         return {"queue_depth": depth, "last_commit_seconds": self._last_latency, "records_written": self._written,
                 "commits": self._commits, "failures": self._failures, "last_error": self._last_error,
                 "head_seq": self._seq, "problem": problem, "file_lost": self._lost is not None,
-                "stalled": bool(stalled), "clock_ahead_seconds": guard.ahead() if guard is not None else 0.0,
-                "available": self._dead is None and not self._closing and not self._failing and self._lost is None
+                "stalled": bool(stalled), "restored": self.restored,
+                "clock_ahead_seconds": guard.ahead() if guard is not None else 0.0,
+                "available": self._dead is None and not self._closing and not self._failing and lost is None
                 and not stalled}
 
     def _stalled(self, oldest_queued: float) -> str:
@@ -553,6 +558,7 @@ class AuditLog:
             self._dead = f"audit writer died: {e}"
             self._fail_all(self._dead)
         finally:
+            conn = self._conn or conn
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
@@ -564,12 +570,14 @@ class AuditLog:
         delay = self.config.group_commit_ms / 1000.0
         backoff = retry_at = 0.0
         while True:
+            conn = self._conn or conn  # reopened after its WAL or its file was deleted (see _recover)
             with self._cond:
                 while not self._groups and not self._calls and not self._closing:
                     wait = self._next_purge - time.monotonic()
                     if wait <= 0:
                         break
-                    self._cond.wait(wait)
+                    if not self._cond.wait(min(wait, IDENTITY_EVERY)):
+                        break  # quiet for a while: check the file is still the one opened (below)
                 groups = self._groups
                 if groups and not self._closing and (delay or retry_at):
                     # Only with a group_commit_ms or after a failed commit: wait until the oldest group is that
@@ -601,6 +609,14 @@ class AuditLog:
                     self._settle_call(future, fn(conn), None)
                 except Exception as e:
                     self._settle_call(future, None, e)
+            if group is None and not calls and not closing and self._ident is not None:
+                lost = identity_problem(self.path, self._ident, self._wal_ident)
+                if lost is not None and self._lost is None and not self._recover(conn, lost):
+                    log.error("audit: %s: records are refused until that file is back or the gateway restarts", lost)
+                    self._lost = lost
+                elif lost is None and self._lost is not None:
+                    self._lost = None
+                conn = self._conn or conn
             if self._since_checkpoint >= CHECKPOINT_PAGES:
                 self._checkpoint(conn)
             if time.monotonic() >= self._next_purge:
@@ -623,6 +639,9 @@ class AuditLog:
         self._committing_since = time.monotonic()
         try:
             lost = identity_problem(self.path, self._ident, self._wal_ident)
+            if lost is not None and self._recover(conn, lost):
+                conn = self._conn or conn
+                lost = None
             if lost is not None:
                 if self._lost is None:
                     log.error("audit: %s: records are refused (calls answered BLOCK audit_unavailable) until that "
@@ -687,6 +706,46 @@ class AuditLog:
         self._since_checkpoint += len(records) + PAGES_PER_COMMIT
         self._last_latency = time.perf_counter() - started
         self._settle(futures, None, committed=len(records))
+        return True
+
+    def _recover(self, conn: sqlite3.Connection, lost: str) -> bool:
+        """Put back what was deleted from under the writer, from its open connection, which still sees every
+        committed record: a deleted WAL is checkpointed into the database and a new one opened; a deleted database
+        is copied whole (SQLite's backup API) to its path. The chain then continues in the file at the path, and
+        nothing acknowledged is lost. A file *replaced* by another is never overwritten: that stays refused."""
+        if "replaced" in lost:
+            return False
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            if identity(self.path) is None:
+                tmp = self.path.with_name(f".{self.path.name}.restore")
+                tmp.unlink(missing_ok=True)
+                private_file(tmp)
+                dst = sqlite3.connect(str(tmp))
+                try:
+                    conn.backup(dst)
+                finally:
+                    dst.close()
+                try:
+                    os.link(tmp, self.path)  # never over a file someone put there meanwhile
+                finally:
+                    tmp.unlink(missing_ok=True)
+            new = open_writer(self.path)
+            meta = read_meta(new)
+            if (int(meta["head_seq"]), meta["head_hash"]) != (self._seq, self._head):
+                new.close()
+                raise AuditError(f"head of the reopened file is seq {meta['head_seq']}, expected {self._seq}")
+        except (OSError, sqlite3.Error, AuditError, KeyError, ValueError) as e:
+            log.error("audit: %s; it could not be restored: %s", lost, e)
+            return False
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        self._conn = new
+        self._ident, self._wal_ident = identity(self.path), identity(f"{self.path}-wal")
+        self._lost = None
+        self.restored += 1
+        log.error("audit: %s; restored from the gateway's open database (head seq %d): the chain continues",
+                  lost, self._seq)
         return True
 
     def _prepare(self, records: list[AuditRecord], futures: list[Waiter]

@@ -30,6 +30,7 @@ from gateway.service import ProofUnavailable
 from gateway.state.model import StateUnavailable
 from gateway.web import params
 from gateway.web.auth import Access, authorize, refusal_message
+from gateway.web.durability import audit_status, evidence_ok, state_status
 from gateway.web.status import AmiStatus, ami_status, lists_status, mask_text
 
 if TYPE_CHECKING:
@@ -159,6 +160,13 @@ class Api:
             "audit": "off" if self.audit is None else "on",
             "state": "unavailable" if self.health is not None and not self.health.healthy else "ok",
         }
+        # The evidence (gateway/web/durability.py): an audit that cannot keep records, a lost history: 503.
+        audit = self.audit
+        body.update(audit_status(audit.stats() if audit is not None else None))
+        body.update(state_status(str(getattr(self.gateway.state, "lost", "") or "")))
+        if not evidence_ok(body):
+            body["ok"], body["status"] = False, str(Health.DOWN)
+            health = Health.DOWN
         return web.json_response(body, status=503 if health is Health.DOWN else 200)
 
     async def summary(self, request: web.Request) -> web.Response:
