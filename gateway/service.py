@@ -35,6 +35,7 @@ from gateway.policy.packs import PACKS, callee_law
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.sidestore import LIVE_LIST, EntryKind, EntryOrigin, SideStore
+from gateway.state import marker
 from gateway.state.model import EMPTY_HISTORY, Cap, Counted, History, StateLoading, StateUnavailable, Trip
 from gateway.state.store import StateStore, open_store
 
@@ -165,7 +166,25 @@ class Gateway:
             if getattr(self.state, "one_trip", False) else None
 
     async def start(self) -> None:
+        await self.check_marker()
         await self.state.start()
+
+    async def check_marker(self) -> str:
+        """A lost or replaced state store is noticed before its empty history decides anything
+        (gateway.state.marker); "" when the store is the one this gateway wrote."""
+        store = self.state
+        if not isinstance(store, marker.Marked):
+            return ""
+        g = self.config.gateway
+        try:
+            return await marker.check(store, self.professional, g.data_dir, g.state.split("?")[0].split("@")[-1])
+        except StateUnavailable as e:  # Redis down at start: checked again at its first (re)connection
+            store.expect_marker(self.professional, marker.read_file(g.data_dir))
+            log.warning("state: marker not checked at start (%s): it is after the first connection", e)
+        except OSError as e:
+            log.error("state: cannot read or write the marker in %s: %s (a lost store would go unnoticed)",
+                      g.data_dir, e)
+        return ""
 
     def reconfigure(self, config: Config) -> None:
         """A new config (SIGHUP): new campaigns and rules at once; the stores keep what the new windows need."""

@@ -37,6 +37,7 @@ from gateway.state.model import (
     RedisSettings,
     Retention,
     StateLoading,
+    StateLost,
     StateUnavailable,
 )
 
@@ -188,6 +189,8 @@ class EmbeddedState:
         self._db: sqlite3.Connection | None = None
         self._flush_lock = threading.Lock()  # one flush at a time (the flusher's, or a durable write's)
         self.lost = ""  # why the store is not the one the gateway wrote (gateway.state.marker), "" while it is
+        self.lost_count = 0  # times it was found lost (dnc_state_lost_total)
+        self.expected_marker: str | None = None
         # Prunes count their horizon from the plausible now (gateway/clockguard.py), never from a clock that jumped.
         self._guard = ClockGuard(None, clock=lambda: self._clock().timestamp())
         if path is not None:
@@ -230,7 +233,7 @@ class EmbeddedState:
 
     @property
     def last_error(self) -> str:
-        return self._load_error or ("" if self._ledgers is not None else "call history loading")
+        return self.lost or self._load_error or ("" if self._ledgers is not None else "call history loading")
 
     # -- loading -----------------------------------------------------------------------------------
 
@@ -335,6 +338,8 @@ class EmbeddedState:
     def _install(self, loaded: _Loaded) -> None:
         """Put a loaded history in service (on the loop's thread), with what was recorded while it loaded."""
         self.loaded = loaded
+        if self.lost:  # a lost store's (empty) history is never decided on
+            return
         self._latest = max(self._latest, loaded.latest)
         self._r_horizon = packed.stamp(self._now() - self.retention.kept_refusals)
         ledgers = loaded.ledgers
@@ -406,7 +411,39 @@ class EmbeddedState:
         self._plausible = packed.stamp(datetime.fromtimestamp(bound, UTC)) if bound is not None else 2**32 - 1
         return self._plausible
 
+    @property
+    def persistent(self) -> bool:
+        return self._db is not None
+
+    def expect_marker(self, professional: str, marker: str | None) -> None:
+        self.expected_marker = marker
+
+    async def read_marker(self, professional: str) -> str | None:
+        """The marker of gateway.state.marker (None: not written, or memory://, which never has one to lose)."""
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT value FROM marker WHERE key = 'store_id'").fetchone()
+        return str(row[0]) if row else None
+
+    async def write_marker(self, professional: str, marker: str) -> None:
+        if self._db is None:
+            return
+        with self._flush_lock, self._db:
+            self._db.execute("INSERT INTO marker (key, value) VALUES ('store_id', ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (marker,))
+        if not self.lost:
+            return
+        self.lost = ""
+        if self._ledgers is None and self.loaded is not None:
+            self._install(self.loaded)
+
+    def mark_lost(self) -> None:
+        """Found lost (gateway.state.marker): no history is read from it until it is rebuilt."""
+        self._ledgers = None
+
     def _loading(self) -> StateLoading:
+        if self.lost:
+            return StateLost(self.lost)
         return StateLoading(self._load_error or
                             f"call history loading ({time.monotonic() - self._loading_since:.0f} s)")
 
