@@ -52,7 +52,8 @@ A commit or a queued group older than the deadline makes the log unavailable (``
 disk fails over to another gateway rather than hang every call.
 
 Clock. Retention never purges because the wall clock jumped: the cutoff is counted from
-:class:`gateway.clockguard.ClockGuard`'s plausible now (the newest record at open plus the uptime and a day),
+:class:`gateway.clockguard.ClockGuard`'s plausible now (the instant the last purge used, ``trusted_at`` in the
+meta, plus the uptime; a clock more than a week beyond is not believed),
 and every purge writes a ``PURGE`` record into the chain (what was purged, up to which sequence), which
 ``audit verify`` lists.
 
@@ -133,6 +134,7 @@ PAGES_PER_COMMIT = 4
 PURGE_CHUNK = 50_000  # rows deleted per retention transaction, so a purge never stalls appends for long
 PURGE_INTERVAL = 3600.0  # seconds between retention passes
 RETRY_BACKOFF = (0.01, 0.25)  # first and longest wait before retrying a failed commit
+TRUSTED_AT = "trusted_at"  # meta: the instant the last purge counted from (what the next start believes)
 IDENTITY_EVERY = 1.0  # seconds between two checks of the file's identity while no record comes
 PURGE_VERDICT = "PURGE"  # the verdict of a retention record: what was purged, up to which sequence
 PURGE_SOURCE = "retention"
@@ -543,7 +545,8 @@ class AuditLog:
             meta = read_meta(conn)
             self._seq, self._head = int(meta["head_seq"]), meta["head_hash"]
             self._ident, self._wal_ident = identity(self.path), identity(f"{self.path}-wal")
-            self._guard = ClockGuard(newest_time(conn), clock=self.clock)
+            trusted = read_meta(conn).get(TRUSTED_AT)
+            self._guard = ClockGuard(float(trusted) if trusted else newest_time(conn), clock=self.clock)
         except Exception as e:
             self._settle_call(ready, None, AuditUnavailable(f"{self.path}: cannot open audit database: {e}"))
             return
@@ -861,6 +864,7 @@ class AuditLog:
             now = min(now, guard.now())
         if self._lost is not None:
             return 0  # not the file the gateway opened: touch nothing in it
+        self._trust(conn, now)
         cutoff = now - self.config.retention_days * 86400.0
         first = int(read_meta(conn)["anchor_seq"]) + 1
         total = 0
@@ -879,6 +883,14 @@ class AuditLog:
                      self.config.retention_days, first, upto)
             self._record_purge(conn, now, cutoff, first, upto, total)
         return total
+
+    @staticmethod
+    def _trust(conn: sqlite3.Connection, now: float) -> None:
+        try:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                         "value = excluded.value", (TRUSTED_AT, repr(float(now))))
+        except sqlite3.Error as e:
+            log.warning("audit: trusted time not recorded: %s", e)
 
     def _record_purge(self, conn: sqlite3.Connection, now: float, cutoff: float, first: int, upto: int,
                       total: int) -> None:

@@ -201,7 +201,9 @@ class EmbeddedState:
             self._db.executescript(_SCHEMA)
             restrict(path)
             newest = [t[2] for t in _tails(self._db).values() if t is not None]
-            self._guard = ClockGuard(max(newest) if newest else None, clock=lambda: self._clock().timestamp())
+            row = self._db.execute("SELECT value FROM marker WHERE key = 'trusted_at'").fetchone()
+            trusted = float(row[0]) if row else max(newest) if newest else None
+            self._guard = ClockGuard(trusted, clock=lambda: self._clock().timestamp())
             self._seq = max(self._db.execute(f"SELECT coalesce(max(rowid), 0) FROM {t}").fetchone()[0]
                             for t in _TABLES)
             self._ledgers = None
@@ -632,7 +634,10 @@ class EmbeddedState:
             return
         now = self._now()
         try:
-            with self._db:
+            with self._flush_lock, self._db:
+                # What the next start believes (gateway/clockguard.py): the instant this prune counted from.
+                self._db.execute("INSERT INTO marker (key, value) VALUES ('trusted_at', ?) ON CONFLICT (key) "
+                                 "DO UPDATE SET value = excluded.value", (repr(now.timestamp()),))
                 self._db.execute(_PRUNE.format(table="attempts"), (_ts(now - self.retention.attempts),))
                 for table in _LATEST:
                     self._db.execute(_PRUNE.format(table=table), (_ts(now - self.retention.kept_refusals),))
