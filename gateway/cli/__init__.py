@@ -16,7 +16,7 @@ import logging
 from typing import Protocol
 
 from gateway import __version__
-from gateway.cli import audit, check, config, proof, registry, replay, scrub, serve, state
+from gateway.cli import audit, backup, check, config, proof, registry, replay, scrub, serve, state
 from gateway.cli.exits import BAD_INPUT, INTERRUPTED, UsageError
 from gateway.cli.output import error
 from gateway.config import ConfigError
@@ -42,7 +42,9 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "proof": (proof, "the proof dossier of one number: consents, decisions checked against the audit chain, "
                      "refusals, opt-outs, attempts (text, JSON, HTML, PDF)"),
     "config": (config, "validate a config file and its lists without serving"),
-    "state": (state, "maintain the call history store (migrate a Redis history to the current key layout)"),
+    "state": (state, "maintain the call history store (migrate a Redis history to the current key layout, "
+                     "rebuild a lost one)"),
+    "backup": (backup, "consistent online copies of the audit trail, consent store and call history, verified"),
 }
 
 
