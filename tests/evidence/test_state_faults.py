@@ -119,3 +119,41 @@ async def test_a_redis_restarted_empty_is_noticed_and_rebuilt(tmp_path: Path) ->
     finally:
         gw.kill()
         redis.stop()
+
+
+CONSENT = """
+[campaigns.callback]
+regime = "consent"
+consent = "consent"
+caller_id = "0162000000"
+check_hours = false
+check_holidays = false
+check_cooldown = false
+check_frequency = false
+"""
+
+
+async def test_a_consent_and_a_refusal_acknowledged_survive_kill_9(tmp_path: Path) -> None:
+    conf = config(tmp_path / "gw", extra=CONSENT)
+    gw = WebServe(conf, tmp_path)
+    gw.start()
+    try:
+        assert gw.http("POST", "/api/consents", {"number": "0612001500", "source": "web form"})[0] == 201
+        assert await agi(gw, "consent", "0612001501", "call", "recording-15") == "OK"
+    finally:
+        gw.kill()
+    gw.start()
+    try:
+        assert await gw.call("0612001500", "callback") == ("ALLOW", "")
+        assert await gw.call("0612001501", "callback") == ("ALLOW", "")
+        assert await agi(gw, "refusal", "0612001500") == "OK"
+        assert gw.http("POST", "/api/refusals", {"number": "0612001501"})[0] == 201
+    finally:
+        gw.kill()
+    gw.start()
+    try:
+        for n in ("0612001500", "0612001501"):
+            verdict, reason = await gw.call(n, "callback")
+            assert verdict == "BLOCK" and reason.startswith("no_consent"), (n, reason)
+    finally:
+        gw.kill()
