@@ -168,6 +168,8 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
     if config.gateway.audit is not None:
         audit = AuditLog(config.gateway.audit, config.audit)
         await audit.start()
+    if audit is not None and config.gateway.state.startswith("sqlite://"):
+        await _recover_attempts(config)
     # The history loads in the background (a large one takes seconds): FastAGI listens at once and answers
     # state_unavailable until it is in place.
     gateway = Gateway(config, audit=audit, background_load=True)
@@ -253,6 +255,30 @@ class AcceptErrors:
             log.error("%s: accept() failed %d time(s) since the last such line: %s (counted in "
                       "dnc_accept_errors_total)", listener, self.since_logged, exc)
             self.since_logged, self.logged_at = 0, now
+async def _recover_attempts(config: Config) -> None:
+    """The ALLOWs a kill -9 kept from the history, counted from the audit trail (gateway/audit/recover.py)."""
+    import time
+    from pathlib import Path
+
+    from gateway.audit.recover import recover_attempts
+    from gateway.numbers import Normaliser
+    from gateway.policy.packs import PACKS
+    from gateway.service import engine_for
+
+    g = config.gateway
+    assert g.audit is not None
+    normaliser = Normaliser(g.home_country, g.outside_line)
+    keep = engine_for(config).retention(PACKS).attempts.total_seconds()
+    try:
+        added = await asyncio.to_thread(
+            recover_attempts, Path(g.state.removeprefix("sqlite://")), g.audit, g.professional,
+            lambda e164: normaliser.parse(e164).key or 0, keep_seconds=keep, now=time.time())
+    except Exception as e:  # the history loads anyway; say that these attempts may be missing
+        log.error("state: attempts not recovered from the audit trail: %s", e)
+        return
+    if added:
+        log.warning("state: %d attempts answered ALLOW but missing from the history (the gateway was killed "
+                    "before writing them) recovered from the audit trail", added)
 
 
 async def _loaded_within(state: EmbeddedState, seconds: float) -> bool:

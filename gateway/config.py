@@ -165,6 +165,9 @@ class AuditSection:
     # free (leader/follower: records that arrive during a commit form the next group). Before issue 16: 2.
     group_commit_ms: float = 0.0
     max_queue: int = 100_000
+    # Seconds an ALLOW waits for its record's commit before it is answered BLOCK audit_unavailable (a stalled or
+    # full disk), and how long a commit may be stuck before /healthz says 503. 0: no deadline (before issue 23).
+    commit_timeout: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,13 +459,15 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             decision_grace=r.positive(m, "ami", "decision_grace", float, M["decision_grace"]),
         )
 
-    au = r.table(raw.get("audit", {}), "audit", {"durable_allow", "retention_days", "group_commit_ms", "max_queue"})
+    au = r.table(raw.get("audit", {}), "audit", {"durable_allow", "retention_days", "group_commit_ms", "max_queue",
+                                                        "commit_timeout"})
     U = _defaults(AuditSection)
     audit_section = AuditSection(
         durable_allow=r.get(au, "audit", "durable_allow", bool, U["durable_allow"]),
         retention_days=r.positive(au, "audit", "retention_days", int, U["retention_days"]),
         group_commit_ms=r.non_negative(au, "audit", "group_commit_ms", float, U["group_commit_ms"]),
         max_queue=r.positive(au, "audit", "max_queue", int, U["max_queue"]),
+        commit_timeout=r.non_negative(au, "audit", "commit_timeout", float, U["commit_timeout"]),
     )
 
     L = _defaults(ListSpec)

@@ -15,12 +15,12 @@ reload or timer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -55,6 +55,7 @@ EXPORTED = frozenset({
     "dnc_registry_polls_total", "dnc_state_up", "dnc_list_reload_failed",
     "dnc_list_last_reload_failure_timestamp_seconds", "dnc_list_held_back", "dnc_config_reload_failed",
     "dnc_web_connections_refused_total", "dnc_accept_errors_total",
+    "dnc_list_last_reload_failure_timestamp_seconds", "dnc_state_lost_total",
 })
 
 
@@ -143,6 +144,19 @@ class _ListCollector(Collector):
         return [size, age, max_age, loaded, info, failed, failed_at, held, state]
 
 
+class _StateLostCollector:
+    """``dnc_state_lost_total``: times the state store was found lost or replaced (gateway.state.marker)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily("dnc_state_lost", "Times the call-history store was found empty or replaced "
+                                     "(calls blocked until `dnc-gateway state rebuild`)")
+        family.add_metric([], float(getattr(self.gateway.state, "lost_count", 0)))
+        yield family
+
+
 class Metrics:
     """The gateway's observer for metrics, plus hooks the AGI server, AMI watcher and audit log call."""
 
@@ -195,6 +209,7 @@ class Metrics:
                      registry=r)
         info.labels(__version__, gateway.instance or "default").set(1)
         r.register(_ListCollector(gateway))
+        r.register(_StateLostCollector(gateway))
         self.audit_up: Gauge | None = None
         self._audit_live = False
         audit = gateway.audit

@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
 import phonenumbers
@@ -37,6 +37,7 @@ from gateway.policy.packs import PACKS, callee_law
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.sidestore import LIVE_LIST, EntryKind, EntryOrigin, SideStore
+from gateway.state import marker
 from gateway.state.model import EMPTY_HISTORY, Cap, Counted, History, StateLoading, StateUnavailable, Trip
 from gateway.state.store import StateStore, open_store
 
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 UNKNOWN_CAMPAIGN_WARN_EVERY = 60.0  # seconds between two warnings about one unknown campaign name
+# How far in the future a consent's collection time may be (clocks of the CRM and the gateway differ a little);
+# beyond it the consent is refused: a consent dated tomorrow would make today's calls look covered.
+COLLECTION_SKEW = timedelta(minutes=5)
 
 
 def utc_now() -> datetime:
@@ -164,6 +168,7 @@ class Gateway:
             if getattr(self.state, "one_trip", False) else None
 
     async def start(self) -> None:
+        await self.check_marker()
         await self.state.start()
 
     async def warm_up(self) -> int:
@@ -188,6 +193,22 @@ class Gateway:
             except Exception as e:
                 log.warning("warm-up of campaign %s failed: %s", mask_digits(campaign), e)
         return done
+    async def check_marker(self) -> str:
+        """A lost or replaced state store is noticed before its empty history decides anything
+        (gateway.state.marker); "" when the store is the one this gateway wrote."""
+        store = self.state
+        if not isinstance(store, marker.Marked):
+            return ""
+        g = self.config.gateway
+        try:
+            return await marker.check(store, self.professional, g.data_dir, g.state.split("?")[0].split("@")[-1])
+        except StateUnavailable as e:  # Redis down at start: checked again at its first (re)connection
+            store.expect_marker(self.professional, marker.read_file(g.data_dir))
+            log.warning("state: marker not checked at start (%s): it is after the first connection", e)
+        except OSError as e:
+            log.error("state: cannot read or write the marker in %s: %s (a lost store would go unnoticed)",
+                      g.data_dir, e)
+        return ""
 
     def reconfigure(self, config: Config) -> None:
         """A new config (SIGHUP): new campaigns and rules at once; the stores keep what the new windows need."""
@@ -485,6 +506,8 @@ class Gateway:
         then the state store, from which every gateway sharing it decides at the next call.
         """
         number = self.normaliser.parse(dialled)
+        if (why := self.future_collection(collected)) is not None:
+            raise ValueError(why)
         if number.key:
             at = now or self.clock()
             given = collected or at
@@ -494,6 +517,16 @@ class Gateway:
                 raise ProofUnavailable(f"side store {self.holder.side_store}: cannot record the consent's proof")
             await self.state.record_consent(self.professional, number.key, given)
         return number
+
+    def future_collection(self, collected: datetime | None) -> str | None:
+        """Why a consent's collection time cannot be accepted (later than now, beyond a small skew), or None."""
+        if collected is None:
+            return None
+        now = self.clock()
+        if collected > now + COLLECTION_SKEW:
+            return (f"collection time {collected.isoformat(timespec='seconds')} is in the future (now "
+                    f"{now.isoformat(timespec='seconds')}, at most {int(COLLECTION_SKEW.total_seconds())} s ahead)")
+        return None
 
     async def _side(self, write: Callable[[SideStore], int], what: str) -> int:
         """Run a side-store write in a worker thread; -1 (logged) when it fails, 0 without a side store."""

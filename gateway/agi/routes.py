@@ -163,7 +163,11 @@ def number_reads(req: AgiRequest) -> tuple[str, ...]:
 
 async def _record(what: str, record: Callable[[str], Coroutine[Any, Any, Number]], req: AgiRequest,
                   values: Values) -> Sets:
-    n = await record(_pick(req, values, 1, "number", DNC_NUMBER) or "")
+    try:
+        n = await record(_pick(req, values, 1, "number", DNC_NUMBER) or "")
+    except StateUnavailable as e:  # not on disk: never answer OK for it (the dialplan can retry or say so)
+        log.error("%s not recorded: %s", what, e)
+        return ((DNC_RESULT, str(Result.ERROR)),)
     if n.key:
         log.info("%s recorded for %s", what, n.masked)
     else:

@@ -156,6 +156,10 @@ class AuditReader:
             out.append((tuple(row), check_record(row, before, after, anchor_seq=anchor_seq, head_seq=head_seq)))
         return out, meta
 
+    def purges(self) -> list[dict[str, Any]]:
+        """The PURGE records of the chain (what each retention purge deleted, up to which seq), oldest first."""
+        return [row_dict(r) for r in self.conn.execute(f"{self._select} WHERE verdict = 'PURGE' ORDER BY seq")]
+
     def verify(self) -> Verification:
         # One read transaction: the head and the rows come from the same snapshot even while a gateway writes.
         self.conn.execute("BEGIN")

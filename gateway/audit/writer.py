@@ -36,7 +36,26 @@ release then refuses to open the file (unknown chain scheme) rather than write r
 misread. Every row written from then on carries ``written_at``: the writer's clock when it commits the row.
 
 Privacy. Numbers are personal data: the database is created with mode 0600
-(SQLite gives its ``-wal`` and ``-shm`` files the same mode).
+(SQLite gives its ``-wal`` and ``-shm`` files the same mode), and an existing one is brought to 0600.
+
+Identity. The writer checks, before every commit, that the path still names the file it opened and that the
+WAL beside it is still the one SQLite writes (device and inode): a file deleted, replaced (``mv``, a restore)
+or a WAL deleted while serving would otherwise swallow every record committed since, with nothing noticing.
+Once that happens, every durable record is refused (the service answers BLOCK ``audit_unavailable``) and the
+log reports itself unavailable (``dnc_audit_up`` 0, ``/healthz`` 503) until the very file is back at its path;
+a restart opens whatever is there. Records nobody waits for are kept for that retry.
+
+Deadline. ``[audit] commit_timeout``: a durable record not committed within it is refused to its caller (the
+call is answered BLOCK); if its commit happens after all, a second record with the same decision id says the
+call was answered BLOCK (so the trail never shows an ALLOW that was not given without the BLOCK that was).
+A commit or a queued group older than the deadline makes the log unavailable (``/healthz`` 503): a stalled
+disk fails over to another gateway rather than hang every call.
+
+Clock. Retention never purges because the wall clock jumped: the cutoff is counted from
+:class:`gateway.clockguard.ClockGuard`'s plausible now (the instant the last purge used, ``trusted_at`` in the
+meta, plus the uptime; a clock more than a week beyond is not believed),
+and every purge writes a ``PURGE`` record into the chain (what was purged, up to which sequence), which
+``audit verify`` lists.
 
 The hash chain itself is :mod:`gateway.audit.chain`; queries and verification, :mod:`gateway.audit.reader`.
 """
@@ -66,7 +85,9 @@ from gateway.audit.chain import (
 )
 from gateway.audit.reader import AuditError, AuditReader, iso_time, read_meta
 from gateway.audit.record import AuditRecord, AuditUnavailable
+from gateway.clockguard import ClockGuard
 from gateway.config import AuditSection
+from gateway.private import private_file
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +134,11 @@ PAGES_PER_COMMIT = 4
 PURGE_CHUNK = 50_000  # rows deleted per retention transaction, so a purge never stalls appends for long
 PURGE_INTERVAL = 3600.0  # seconds between retention passes
 RETRY_BACKOFF = (0.01, 0.25)  # first and longest wait before retrying a failed commit
+TRUSTED_AT = "trusted_at"  # meta: the instant the last purge counted from (what the next start believes)
+IDENTITY_EVERY = 1.0  # seconds between two checks of the file's identity while no record comes
+PURGE_VERDICT = "PURGE"  # the verdict of a retention record: what was purged, up to which sequence
+PURGE_SOURCE = "retention"
+LATE = "answered BLOCK: its ALLOW record was not committed within [audit] commit_timeout"
 
 
 class AuditMetrics(Protocol):
@@ -158,10 +184,45 @@ def _chain(prepared: Sequence[tuple[tuple[Any, ...], str]], seq: int, head: str,
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file 0600 before SQLite opens it (SQLite copies the mode to -wal and -shm)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    """Create the database file 0600 before SQLite opens it (SQLite copies the mode to -wal and -shm); an
+    existing one, and its companions, made 0600 (whatever the umask was when they were created)."""
+    private_file(path)
+
+
+Identity = tuple[int, int]  # st_dev, st_ino
+
+
+def identity(path: Path | str) -> Identity | None:
+    """The device and inode ``path`` names now (None: nothing there)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def identity_problem(path: Path, db: Identity | None, wal: Identity | None) -> str | None:
+    """Why ``path`` (and its WAL) are no longer the files the writer opened, or None while they are."""
+    now = identity(path)
+    if now is None:
+        return f"{path} was deleted while the gateway writes it"
+    if now != db:
+        return f"{path} was replaced by another file while the gateway writes it"
+    if wal is not None:
+        w = identity(f"{path}-wal")
+        if w is None:
+            return f"{path}-wal was deleted while the gateway writes it"
+        if w != wal:
+            return f"{path}-wal was replaced by another file while the gateway writes it"
+    return None
+
+
+def newest_time(conn: sqlite3.Connection) -> float | None:
+    """The latest instant the trail holds (its last record's decision or write time), None when it is empty."""
+    row = conn.execute(f"SELECT at, {WRITTEN_AT} FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    return max(float(v) for v in row if v is not None)
 
 
 def open_writer(path: Path) -> sqlite3.Connection:
@@ -278,6 +339,13 @@ class AuditLog:
         self._since_checkpoint = 0  # WAL pages written since the last checkpoint (estimated)
         self._next_purge = 0.0
         self._encoder = RowEncoder()  # the writer thread's own (its lists cache)
+        self._ident: Identity | None = None  # the database file and its WAL the writer opened
+        self._wal_ident: Identity | None = None
+        self._lost: str | None = None  # why the file at the path is no longer the one opened (None: it is)
+        self._committing_since = 0.0  # time.monotonic() when the commit in flight began (0: none in flight)
+        self._guard: ClockGuard | None = None  # the plausible "now" of retention purges (see gateway.clockguard)
+        self.last_purge: dict[str, Any] | None = None  # the last purge: records, up to which seq, when
+        self.restored = 0  # times the file or its WAL was deleted and put back from the open database
 
     # -- lifecycle --
 
@@ -315,9 +383,23 @@ class AuditLog:
         if not durable:
             self.append_nowait(record)
             return
-        future = asyncio.get_running_loop().create_future()
-        self._enqueue(record, future)
-        await future
+        limit = self.config.commit_timeout
+        if limit <= 0:
+            future = asyncio.get_running_loop().create_future()
+            self._enqueue(record, future)
+            await future
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def settled(e: AuditUnavailable | None) -> None:
+            if not done.done():
+                if e is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(e)
+
+        self.append_then(record, settled)
+        await done
 
     def append_nowait(self, record: AuditRecord) -> None:
         """Queue a record that the answer does not wait for (a BLOCK); AuditUnavailable if it cannot be."""
@@ -330,8 +412,41 @@ class AuditLog:
         :meth:`append` without the future and the coroutine that awaits it: the group's wake-up calls ``done``
         itself, so a FastAGI session answers from that one callback, with no task of its own (see the service's
         ``check_now(then=...)``). ``done`` runs inside the wake-up of the whole group: it must not block.
+
+        With ``[audit] commit_timeout``, ``done(AuditUnavailable)`` is called once that time has passed without
+        the commit; if the record is committed later, a record with the same decision id saying the call was
+        answered BLOCK follows it in the chain.
         """
-        self._enqueue(record, done)
+        limit = self.config.commit_timeout
+        loop = self._loop
+        if limit <= 0 or loop is None:
+            self._enqueue(record, done)
+            return
+        answered: list[bool] = [False]  # done called (by the commit or by the deadline)
+
+        def expire() -> None:
+            if not answered[0]:
+                answered[0] = True
+                done(AuditUnavailable(f"audit record not committed within {limit:g} s (commit_timeout): "
+                                      f"{self._lost or self._last_error or 'disk stalled'}"))
+
+        timer = loop.call_later(limit, expire)
+
+        def committed(e: AuditUnavailable | None) -> None:
+            timer.cancel()
+            if not answered[0]:
+                answered[0] = True
+                done(e)
+            elif e is None:  # committed as an ALLOW after its caller was answered BLOCK: say so in the chain
+                with contextlib.suppress(AuditUnavailable):
+                    self.append_nowait(record._replace(verdict="BLOCK", reason="audit_unavailable",
+                                                       rule="audit_unavailable", detail=LATE))
+
+        try:
+            self._enqueue(record, committed)
+        except BaseException:
+            timer.cancel()
+            raise
 
     def _enqueue(self, record: AuditRecord, future: Waiter) -> None:
         with self._cond:
@@ -378,10 +493,35 @@ class AuditLog:
         """For metrics and health: queue depth, last commit latency (seconds), records written since start."""
         with self._cond:
             depth = self._queued
+            oldest = self._groups[0].started if self._groups else 0.0
+        stalled = self._stalled(oldest)
+        lost = self._lost
+        if self._ident is not None and lost is None and self._dead is None and not self._closing:
+            # Also between commits, so that a quiet gateway says so before its next call (the writer checks and
+            # restores a deleted file within IDENTITY_EVERY seconds).
+            lost = identity_problem(self.path, self._ident, self._wal_ident)
+        problem = self._dead or lost or stalled or (self._last_error if self._failing else "")
+        guard = self._guard
         return {"queue_depth": depth, "last_commit_seconds": self._last_latency, "records_written": self._written,
                 "commits": self._commits, "failures": self._failures, "last_error": self._last_error,
-                "head_seq": self._seq,
-                "available": self._dead is None and not self._closing and not self._failing}
+                "head_seq": self._seq, "problem": problem, "file_lost": self._lost is not None,
+                "stalled": bool(stalled), "restored": self.restored,
+                "clock_ahead_seconds": guard.ahead() if guard is not None else 0.0,
+                "available": self._dead is None and not self._closing and not self._failing and lost is None
+                and not stalled}
+
+    def _stalled(self, oldest_queued: float) -> str:
+        """Why the disk looks stalled (a commit in flight, or a group waiting, longer than commit_timeout)."""
+        limit = self.config.commit_timeout
+        if limit <= 0:
+            return ""
+        now = time.monotonic()
+        since = self._committing_since
+        if since and now - since > limit:
+            return f"an audit commit has been in flight for {now - since:.1f} s (commit_timeout {limit:g} s)"
+        if oldest_queued and now - oldest_queued > limit and not self._closing:
+            return f"audit records have waited {now - oldest_queued:.1f} s for a commit (commit_timeout {limit:g} s)"
+        return ""
 
     async def run_in_writer(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn(connection)`` in the writer thread between two commits (maintenance, tests)."""
@@ -404,6 +544,9 @@ class AuditLog:
             conn = open_writer(self.path)
             meta = read_meta(conn)
             self._seq, self._head = int(meta["head_seq"]), meta["head_hash"]
+            self._ident, self._wal_ident = identity(self.path), identity(f"{self.path}-wal")
+            trusted = read_meta(conn).get(TRUSTED_AT)
+            self._guard = ClockGuard(float(trusted) if trusted else newest_time(conn), clock=self.clock)
         except Exception as e:
             self._settle_call(ready, None, AuditUnavailable(f"{self.path}: cannot open audit database: {e}"))
             return
@@ -418,6 +561,7 @@ class AuditLog:
             self._dead = f"audit writer died: {e}"
             self._fail_all(self._dead)
         finally:
+            conn = self._conn or conn
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.close()
@@ -429,12 +573,14 @@ class AuditLog:
         delay = self.config.group_commit_ms / 1000.0
         backoff = retry_at = 0.0
         while True:
+            conn = self._conn or conn  # reopened after its WAL or its file was deleted (see _recover)
             with self._cond:
                 while not self._groups and not self._calls and not self._closing:
                     wait = self._next_purge - time.monotonic()
                     if wait <= 0:
                         break
-                    self._cond.wait(wait)
+                    if not self._cond.wait(min(wait, IDENTITY_EVERY)):
+                        break  # quiet for a while: check the file is still the one opened (below)
                 groups = self._groups
                 if groups and not self._closing and (delay or retry_at):
                     # Only with a group_commit_ms or after a failed commit: wait until the oldest group is that
@@ -466,6 +612,14 @@ class AuditLog:
                     self._settle_call(future, fn(conn), None)
                 except Exception as e:
                     self._settle_call(future, None, e)
+            if group is None and not calls and not closing and self._ident is not None:
+                lost = identity_problem(self.path, self._ident, self._wal_ident)
+                if lost is not None and self._lost is None and not self._recover(conn, lost):
+                    log.error("audit: %s: records are refused until that file is back or the gateway restarts", lost)
+                    self._lost = lost
+                elif lost is None and self._lost is not None:
+                    self._lost = None
+                conn = self._conn or conn
             if self._since_checkpoint >= CHECKPOINT_PAGES:
                 self._checkpoint(conn)
             if time.monotonic() >= self._next_purge:
@@ -485,7 +639,21 @@ class AuditLog:
         prepared, records, futures = self._prepare(records, futures)
         if not records:
             return True
+        self._committing_since = time.monotonic()
         try:
+            lost = identity_problem(self.path, self._ident, self._wal_ident)
+            if lost is not None and self._recover(conn, lost):
+                conn = self._conn or conn
+                lost = None
+            if lost is not None:
+                if self._lost is None:
+                    log.error("audit: %s: records are refused (calls answered BLOCK audit_unavailable) until that "
+                              "file is back at its path or the gateway restarts", lost)
+                self._lost = lost
+                raise AuditUnavailable(lost)
+            if self._lost is not None:
+                log.warning("audit: %s is the file the gateway opened again: commits resume", self.path)
+                self._lost = None
             # The statements of a commit, each in the sqlite3 call that releases the GIL the fewest times (each
             # release can hand the GIL to the busy event loop and wait for it back): BEGIN through executescript
             # (one release; in Python 3.11 it would first commit an open transaction: there is none, a failed
@@ -510,7 +678,8 @@ class AuditLog:
                 rows = min(INSERT_ROWS, len(prepared) - start)
                 conn.executemany(_INSERTS[rows], (params[start * _ROW_WIDTH:(start + rows) * _ROW_WIDTH],))
             conn.commit()
-        except (sqlite3.Error, KeyError, ValueError) as e:
+        except (sqlite3.Error, KeyError, ValueError, AuditUnavailable) as e:
+            self._committing_since = 0.0
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -528,8 +697,9 @@ class AuditLog:
                     self._queued += len(retry.records)
             log.error("audit commit of %d records failed: %s (%d kept for retry)", len(records), e,
                       len(retry.records))
-            self._settle(futures, f"audit database error: {e}")
+            self._settle(futures, str(e) if isinstance(e, AuditUnavailable) else f"audit database error: {e}")
             return False
+        self._committing_since = 0.0
         if self._failing:
             log.warning("audit commits work again (%d records in this commit)", len(records))
         self._seq, self._head = seq, head
@@ -539,6 +709,46 @@ class AuditLog:
         self._since_checkpoint += len(records) + PAGES_PER_COMMIT
         self._last_latency = time.perf_counter() - started
         self._settle(futures, None, committed=len(records))
+        return True
+
+    def _recover(self, conn: sqlite3.Connection, lost: str) -> bool:
+        """Put back what was deleted from under the writer, from its open connection, which still sees every
+        committed record: a deleted WAL is checkpointed into the database and a new one opened; a deleted database
+        is copied whole (SQLite's backup API) to its path. The chain then continues in the file at the path, and
+        nothing acknowledged is lost. A file *replaced* by another is never overwritten: that stays refused."""
+        if "replaced" in lost:
+            return False
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            if identity(self.path) is None:
+                tmp = self.path.with_name(f".{self.path.name}.restore")
+                tmp.unlink(missing_ok=True)
+                private_file(tmp)
+                dst = sqlite3.connect(str(tmp))
+                try:
+                    conn.backup(dst)
+                finally:
+                    dst.close()
+                try:
+                    os.link(tmp, self.path)  # never over a file someone put there meanwhile
+                finally:
+                    tmp.unlink(missing_ok=True)
+            new = open_writer(self.path)
+            meta = read_meta(new)
+            if (int(meta["head_seq"]), meta["head_hash"]) != (self._seq, self._head):
+                new.close()
+                raise AuditError(f"head of the reopened file is seq {meta['head_seq']}, expected {self._seq}")
+        except (OSError, sqlite3.Error, AuditError, KeyError, ValueError) as e:
+            log.error("audit: %s; it could not be restored: %s", lost, e)
+            return False
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        self._conn = new
+        self._ident, self._wal_ident = identity(self.path), identity(f"{self.path}-wal")
+        self._lost = None
+        self.restored += 1
+        log.error("audit: %s; restored from the gateway's open database (head seq %d): the chain continues",
+                  lost, self._seq)
         return True
 
     def _prepare(self, records: list[AuditRecord], futures: list[Waiter]
@@ -643,7 +853,20 @@ class AuditLog:
             log.warning("audit checkpoint failed: %s", e)
 
     def _purge_all(self, conn: sqlite3.Connection, now: float) -> int:
+        """Apply the retention from ``now`` (the wall clock), never beyond the plausible now of the clock guard;
+        a purge that deleted records writes a PURGE record into the chain saying what it deleted."""
+        guard = self._guard
+        if guard is not None:
+            ahead = guard.ahead()
+            if ahead > 0:
+                log.warning("audit retention: the clock is %.0f days ahead of the newest record plus the uptime: "
+                            "purging only what is older than the retention at the plausible time", ahead / 86400)
+            now = min(now, guard.now())
+        if self._lost is not None:
+            return 0  # not the file the gateway opened: touch nothing in it
+        self._trust(conn, now)
         cutoff = now - self.config.retention_days * 86400.0
+        first = int(read_meta(conn)["anchor_seq"]) + 1
         total = 0
         while True:
             n = purge_chunk(conn, cutoff)
@@ -655,5 +878,30 @@ class AuditLog:
                     self._next_purge = time.monotonic()
                     break
         if total:
-            log.info("audit retention: %d records older than %d days purged", total, self.config.retention_days)
+            upto = int(read_meta(conn)["anchor_seq"])
+            log.info("audit retention: %d records older than %d days purged (seq %d..%d)", total,
+                     self.config.retention_days, first, upto)
+            self._record_purge(conn, now, cutoff, first, upto, total)
         return total
+
+    @staticmethod
+    def _trust(conn: sqlite3.Connection, now: float) -> None:
+        try:
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                         "value = excluded.value", (TRUSTED_AT, repr(float(now))))
+        except sqlite3.Error as e:
+            log.warning("audit: trusted time not recorded: %s", e)
+
+    def _record_purge(self, conn: sqlite3.Connection, now: float, cutoff: float, first: int, upto: int,
+                      total: int) -> None:
+        """Write the PURGE record of a purge into the chain (in the writer thread, as one more commit)."""
+        detail = (f"retention: {total} records purged, seq {first}..{upto}, decided before {iso_time(cutoff)} "
+                  f"({self.config.retention_days} days)")
+        record = AuditRecord(f"purge-{upto}", now, "", "", PURGE_VERDICT, PURGE_SOURCE, PURGE_SOURCE, False, "", "",
+                             source=PURGE_SOURCE, detail=detail)
+        self.last_purge = {"records": total, "first_seq": first, "upto_seq": upto, "cutoff": iso_time(cutoff)}
+        group = _Group(time.monotonic())
+        group.records.append(record)
+        group.futures.append(None)
+        if not self._commit(conn, group):
+            log.error("audit retention: the purge record could not be written (kept for retry)")

@@ -16,7 +16,7 @@ import logging
 from typing import Protocol
 
 from gateway import __version__
-from gateway.cli import audit, check, config, law, proof, registry, remote, replay, scrub, serve, state
+from gateway.cli import audit, backup, check, config, law, proof, registry, remote, replay, scrub, serve, state
 from gateway.cli.exits import BAD_INPUT, INTERRUPTED, UsageError
 from gateway.cli.output import error
 from gateway.config import ConfigError
@@ -46,7 +46,9 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "law": (law, "each jurisdiction pack's rules from its own data, with sources and whether verified"),
     "reload": (remote, "ask the running gateway to reload its config and lists, wait for the result (exit 1 when "
                        "anything was refused)"),
-    "state": (state, "maintain the call history store (migrate a Redis history to the current key layout)"),
+    "state": (state, "maintain the call history store (migrate a Redis history to the current key layout, "
+                     "rebuild a lost one)"),
+    "backup": (backup, "consistent online copies of the audit trail, consent store and call history, verified"),
 }
 
 

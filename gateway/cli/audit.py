@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,6 +118,9 @@ def _text_line(d: dict[str, Any]) -> str:
             f"{late} source={d['source']}")
 
 
+_UPTO = re.compile(r"seq \d+\.\.(\d+)")
+
+
 def run(args: argparse.Namespace) -> int:
     g = _gateway_section(args)
     path = _db_path(args, g)
@@ -127,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         if action == "verify":
             result = reader.verify()
             print(result.message, file=sys.stdout if result.ok else sys.stderr)
+            _print_purges(reader, result.anchor_seq)
             return DONE if result.ok else FAILED
         if action == "query":
             if args.limit <= 0:
@@ -150,6 +155,17 @@ def run(args: argparse.Namespace) -> int:
         return DONE
     finally:
         reader.close()
+
+
+def _print_purges(reader: AuditReader, anchor_seq: int) -> None:
+    """Each retention purge the chain records; a purged prefix no PURGE record accounts for, said as such."""
+    purges = reader.purges()
+    for d in purges:
+        print(f"purge record seq {d['seq']} at {d['written_time'] or d['time']}: {d['detail']}")
+    covered = max((int(m.group(1)) for d in purges if (m := _UPTO.search(d["detail"] or ""))), default=0)
+    if anchor_seq > covered:
+        print(f"warning: seq {covered + 1}..{anchor_seq} purged with no purge record in the chain (a purge by an "
+              "older release, or records deleted outside the gateway's retention)", file=sys.stderr)
 
 
 def _export(reader: AuditReader, filters: dict[str, Any], fmt: str, out: IO[str]) -> int:

@@ -3,7 +3,8 @@
 Every error is listed, not only the first (exit 2 when there is one): the config's own (each naming the
 file, line, table and key), then each list that would not load. What would work but deserves a look is a
 warning (exit 0): bad lines kept out of a list, a list already older than its ``max_age_days`` (its calls
-would be ``registry_stale``), a list with a URL only (the poller fetches it when serving), no admin token.
+would be ``registry_stale``), a list with a URL only (the poller fetches it when serving), no admin token, no
+audit trail or a call history in memory only (it would serve, keeping no proof or forgetting at every restart).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
     for name, spec in config.lists.items():
         if spec.path is None:
             warnings.append(f"list {name}: fetched from {spec.url} when serving (not checked here)")
+    warnings.extend(evidence_warnings(config))
     if not config.web.admin_token:
         warnings.append("[web] no admin token: the admin routes (refusals, opt-outs, consents, reload, audit, "
                         "proof) refuse every call")
@@ -147,6 +149,20 @@ def legal_ages(config: Config, errors: list[str]) -> dict[str, dict[str, Any]]:
         found[name] = {"max_age_days": limit, "legal_days": legal.days, "applies": applied is not None,
                        "source": legal.cite.text, "verified": legal.cite.verified}
     return found
+def evidence_warnings(config: Config) -> list[str]:
+    """What would serve but keep no proof: no audit trail, a call history in memory only."""
+    out = []
+    g = config.gateway
+    if g.audit is None:
+        out.append("[gateway] audit is not set: no decision is kept as proof (no dossier, no audit verify), and "
+                   "attempts lost at a crash cannot be recovered from it")
+    elif not config.audit.durable_allow:
+        out.append("[audit] durable_allow = false: an ALLOW is answered before its record is on disk (a crash "
+                   "loses the last ones)")
+    if g.state.startswith("memory://"):
+        out.append("[gateway] state = \"memory://\": the call history (caps, cooldowns, refusals, opt-outs) is "
+                   "lost at every restart")
+    return out
 
 
 def _print(report: dict[str, Any]) -> None:

@@ -98,7 +98,9 @@ def text(d: Dossier) -> str:
         chain = "" if x.link == "intact" else f"  CHAIN {str(x.link).upper()}: {x.problem}"
         out.append(f"  {x.local_time}  {x.verdict:<5} {x.reason or x.ground:<17} campaign={x.campaign} rule={x.rule} "
                    f"id={x.decision_id} seq={x.seq} lists={lists or '-'}"
-                   f"{' consent=#' + str(x.consent_id) if x.consent_id else ''}{chain}")
+                   f"{' consent=#' + str(x.consent_id) if x.consent_id else ''}"
+                   f"{', valid until ' + x.valid_until.isoformat() if x.valid_until else ''}"
+                   f"{' written=' + x.written_local if x.written_local else ''}{chain}")
     st = j["state"]
     if st is not None:
         out.append(f"state store {st['store']}: opted out {st['opted_out_at'] or 'never'}; last refusal "

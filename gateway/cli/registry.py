@@ -473,6 +473,29 @@ def _entries(args: argparse.Namespace) -> int:
         else:
             if not args.source:
                 raise UsageError("revoke: say where the revocation comes from (--source)")
-            n = store.revoke(args.list_name, number.key, on, args.source)
-            print(f"revoked {n} entr{'y' if n == 1 else 'ies'} of {number.e164} in list {args.list_name}")
+            return _revoke(store, args, number.e164, number.key, kind, on)
     return DONE
+
+
+def _revoke(store: SideStore, args: argparse.Namespace, e164: str, key: int, kind: EntryKind, on: date) -> int:
+    """One withdrawal path: a consent is withdrawn from the professional, wherever it was recorded (this list,
+    another, a consent file's rows, a call or the API), at the instant now unless ``--date`` says the day; the
+    gateways apply it within a second (the side store's withdrawals end every consent collected before it). When
+    nothing is on record to revoke, exit 1 and say what does end that consent."""
+    when: date | datetime = on if args.date else datetime.now(UTC)
+    if kind is EntryKind.CONSENT:
+        n = store.revoke(None, key, when, args.source, channel="cli", kind=EntryKind.CONSENT)
+        if n:
+            print(f"revoked {n} consent entr{'y' if n == 1 else 'ies'} of {e164} (every list, and those recorded at "
+                  f"a call or over the API): consent withdrawn on {when.isoformat()}")
+            return DONE
+        print(f"no consent of {e164} on record in {store.path}: nothing revoked. A number on a consent list file "
+              f"without a record here is the file's: remove it from the file; or end its consent at once on every "
+              f"gateway with a refusal (POST /api/refusals, or FastAGI refusal)", file=sys.stderr)
+        return FAILED
+    n = store.revoke(args.list_name, key, when, args.source, channel="cli", kind=EntryKind.OPTOUT)
+    if n:
+        print(f"revoked {n} opt-out entr{'y' if n == 1 else 'ies'} of {e164} in list {args.list_name}")
+        return DONE
+    print(f"no opt-out of {e164} on record for list {args.list_name} in {store.path}: nothing revoked", file=sys.stderr)
+    return FAILED

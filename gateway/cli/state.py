@@ -1,4 +1,5 @@
-"""``dnc-gateway state migrate [URL]``: convert a Redis call history to the current key layout.
+"""``dnc-gateway state migrate [URL]``: convert a Redis call history to the current key layout;
+``dnc-gateway state rebuild``: restore a lost call history from the audit trail and the consent store.
 
 A gateway that finds a Redis history written in an older key layout refuses to count (calls fail closed,
 ``state_unavailable``) and its log names this command. Stop every gateway first: an old gateway still running
@@ -22,9 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     m = sub.add_parser("migrate", help="convert a Redis history to the current key layout (stop the gateways first)",
                        description=__doc__.split("\n\n")[0])
     m.add_argument("url", nargs="?", help="the Redis state URL (default: the config's [gateway] state)")
+    sub.add_parser("rebuild", help="restore attempts, refusals and opt-outs of a lost call history from the audit "
+                   "trail and the consent store (stop an embedded-history gateway first)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "rebuild":
+        return _rebuild(args)
     url = args.url or load_runtime_config(args).gateway.state
     if not url.startswith(_REDIS):
         raise UsageError(f"{safe_url(url)}: not a Redis state (redis://, rediss://, redis+sentinel://, "
@@ -40,4 +45,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"{safe_url(url)}: converted {done.get('a', 0)} attempt, {done.get('r', 0)} refusal, "
           f"{done.get('o', 0)} opt-out and {done.get('c', 0)} consent keys of {done.get('professionals', 0)} "
           f"professionals to layout {LAYOUT}")
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from gateway.cli.rebuild import run_rebuild
+
+    config = load_runtime_config(args)
+    if config.gateway.state.startswith("memory://"):
+        raise UsageError("memory://: an in-memory history has nothing to rebuild into")
+    done = run_rebuild(config)
+    print(f"{safe_url(config.gateway.state)}: rebuilt {done.attempts} attempts from the audit trail "
+          f"({done.skipped_attempts} already there), {done.optouts} opt-outs, {done.consents} consents and "
+          f"{done.refusals} refusals from the consent store; marker {done.marker[:8] or '-'} written back")
+    print("note: a refusal recorded for a number with no consent on record is kept only in the history: those "
+          "cannot be rebuilt")
     return 0

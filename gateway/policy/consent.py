@@ -119,13 +119,18 @@ def assess(ctx: Context) -> Found | Block:
                  f"the consent {future.where} is dated {future.collected.isoformat()}, after the call")
 
 
+# The warning an ALLOW on an undated consent carries; a call another rule blocks never carries it (the engine
+# drops it there): a BLOCK saying "allowed on ..." would contradict its own verdict.
+UNDATED_ALLOWED = "allowed on an undated consent"
+
+
 def consent_rule(ctx: Context) -> Block | None:
     """The regime_list rule under the consent regime: a Block, or None with a warning on an undated consent."""
     found = assess(ctx)
     if isinstance(found, Block):
         return found
     if found.collected is None:
-        ctx.warnings += (f"allowed on an undated consent {found.where} (undated_consent = allow): "
+        ctx.warnings += (f"{UNDATED_ALLOWED} {found.where} (undated_consent = allow): "
                          f"no collection date, no proof",)
     return None
 

@@ -20,6 +20,7 @@ from gateway.config import GatewaySection, StaleAction
 from gateway.numbers import Kind, Number
 from gateway.policy.calendar import add_months, local_times, window_start
 from gateway.policy.campaign import AUTO_JURISDICTION, Campaign, Regime, UndatedRelationship, Unsupported
+from gateway.policy.consent import UNDATED_ALLOWED
 from gateway.policy.consent import basis as consent_basis
 from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
 from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, law_country
@@ -443,6 +444,13 @@ class Context:
         return t.astimezone(self.local[0].tzinfo).date()
 
 
+def _blocked_warnings(warnings: tuple[str, ...]) -> tuple[str, ...]:
+    """The warnings of a call a rule blocked: none that says what it would have been allowed on."""
+    if not warnings:
+        return warnings
+    return tuple(w for w in warnings if not w.startswith(UNDATED_ALLOWED))
+
+
 class Engine:
     """Decides calls. Its only memory is the plan cache, a pure function of its inputs.
 
@@ -505,7 +513,7 @@ class Engine:
                 return Decision(
                     _ALLOW if monitor else _BLOCK, block.reason, block.rule, True,
                     number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
-                    ctx.warnings, monitor, ctx.cap if monitor else None, None, jurisdiction)
+                    _blocked_warnings(ctx.warnings), monitor, ctx.cap if monitor else None, None, jurisdiction)
         basis, why = ctx.basis()
         return Decision(_ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
                         ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis, jurisdiction)

@@ -30,6 +30,7 @@ SCHEMA = "dnc-gateway/proof-dossier/1"
 NUMBER_NOTICE = ("The number is shown in full: this dossier is personal data, produced by an admin-only command or "
                  "route (the admin token). Keep it as such.")
 NOT_CONFIGURED = "retention: not configured"
+WRITTEN_APART = 60.0  # seconds between a decision and its record's writing beyond which the dossier shows both
 DRY_RUN = "dry_run"  # audit source of decisions no call followed (FastAGI's dryrun route): not counted as calls
 
 # When a record will be purged: plugged in by the retention settings (issue 13 item 6); None until then.
@@ -168,6 +169,9 @@ class DecisionLine:
     ground: Ground
     consent_id: int | None = None
     valid_until: date | None = None
+    # When the record was written, in the callee's zone, when that is far from the decision time (a decision
+    # recorded with ``check --record --at``, a late commit): None when they are the same moment.
+    written_local: str | None = None
 
     @property
     def time(self) -> str:
@@ -185,7 +189,8 @@ class DecisionLine:
                 "source": self.source, "channel": self.channel, "detail": self.detail,
                 "written_time": self.written_time, "chain": {"status": str(self.link), "problem": self.problem},
                 "ground": str(self.ground), "consent_id": self.consent_id,
-                "valid_until": self.valid_until.isoformat() if self.valid_until else None}
+                "valid_until": self.valid_until.isoformat() if self.valid_until else None,
+                "written_local_time": self.written_local}
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,38 +298,84 @@ class Dossier:
 _EXEMPT = frozenset({"emergency", "exempt_contract", "exempt_category", "exempt_b2b"})
 
 
-def valid_until(entry: Entry, facts: CampaignFacts | None) -> date | None:
+def local_day(entry: Entry, tz: ZoneInfo | None) -> date | None:
+    """The collection day in the callee's calendar (the rules count it so): the instant's, when the record has
+    one, read in ``tz``; else the recorded day."""
+    if entry.collected_at is not None and tz is not None:
+        return entry.collected_at.astimezone(tz).date()
+    return entry.given_on
+
+
+def revoked_day(entry: Entry, tz: ZoneInfo | None) -> date | None:
+    if entry.revoked_at is not None and tz is not None:
+        return entry.revoked_at.astimezone(tz).date()
+    return entry.revoked_on
+
+
+def valid_until(entry: Entry, facts: CampaignFacts | None, tz: ZoneInfo | None = None) -> date | None:
     """The last day a consent is valid under a campaign's lifetime; None without a lifetime (or without one set).
 
-    Valid at most ``consent_max_age_days`` from collection: the last valid day is collection + days - 1.
+    Valid at most ``consent_max_age_days`` from collection (its day in the callee's calendar, ``tz``): the last
+    valid day is collection + days - 1, as the engine counts it.
     """
     days = facts.consent_max_age_days if facts is not None else None
-    if not days or entry.given_on is None:  # no lifetime, or an undated consent: no end date to give
+    given = local_day(entry, tz)
+    if not days or given is None:  # no lifetime, or an undated consent: no end date to give
         return None
-    return entry.given_on + timedelta(days=days - 1)
+    return given + timedelta(days=days - 1)
 
 
-def consent_in_force(entries: Sequence[Entry], lists: set[str], day: date,
-                     facts: CampaignFacts | None) -> Entry | None:
-    """The newest consent of ``lists`` given on or before ``day``, not revoked by then and not expired.
+def consent_in_force(entries: Sequence[Entry], lists: set[str], when: date | datetime,
+                     facts: CampaignFacts | None, tz: ZoneInfo | None = None) -> Entry | None:
+    """The newest consent of ``lists`` given by ``when``, not revoked by then and not expired.
 
-    A consent recorded at a call or over the API (``LIVE_LIST``) counts for every list; an undated one counts
-    (the campaign's ``undated_consent`` decided whether that was enough) after every dated one.
+    ``when`` is the decision's instant (with ``tz``, the callee's zone) or a day. At an instant, a record's own
+    instants are compared as instants: a consent withdrawn later the same day (a callee who says "stop" during
+    the call) was in force at the call, and one collected after the call was not. A consent recorded at a call or
+    over the API (``LIVE_LIST``) counts for every list; an undated one counts (the campaign's ``undated_consent``
+    decided whether that was enough) after every dated one.
     """
+    instant = when if isinstance(when, datetime) else None
+    local = instant.astimezone(tz) if instant is not None and tz is not None else instant
+    day = local.date() if local is not None else when
     best = None
+    best_key: tuple[date, datetime, int] | None = None
     for e in entries:
         if e.kind is not EntryKind.CONSENT or (e.list not in lists and e.list != LIVE_LIST):
             continue
-        if e.given_on is not None and e.given_on > day:
+        given = local_day(e, tz)
+        if instant is not None and e.collected_at is not None:
+            if e.collected_at > instant:
+                continue
+        elif given is not None and given > day:
             continue
-        if e.revoked_on is not None and e.revoked_on <= day:
+        if instant is not None and e.revoked_at is not None:
+            if e.revoked_at <= instant:
+                continue
+        elif (revoked := revoked_day(e, tz)) is not None and revoked <= day:
             continue
-        until = valid_until(e, facts)
+        until = valid_until(e, facts, tz)
         if until is not None and day > until:
             continue
-        if best is None or (e.given_on or date.min, e.id) > (best.given_on or date.min, best.id):
-            best = e
+        key = (given or date.min, e.collected_at or datetime.min.replace(tzinfo=UTC), e.id)
+        if best_key is None or key > best_key:
+            best, best_key = e, key
     return best
+
+
+def _in_zone(e: Entry, tz: ZoneInfo) -> dict[str, Any]:
+    """An entry's JSON with its days in the callee's calendar (one date and one zone throughout the dossier): the
+    collection and withdrawal days of a record that has their instants are those instants' days in ``tz``."""
+    j = e.as_json()
+    given, revoked = local_day(e, tz), revoked_day(e, tz)
+    if given is not None:
+        j["given_on"] = given.isoformat()
+    if revoked is not None:
+        j["revoked_on"] = revoked.isoformat()
+    for key, value in (("collected_at", e.collected_at), ("revoked_at", e.revoked_at)):
+        if value is not None:
+            j[key] = value.astimezone(tz).isoformat(timespec="seconds")
+    return j
 
 
 def _lists(raw: object) -> Mapping[str, str] | str:
@@ -354,22 +405,25 @@ def _line(row: Sequence[Any], check: RecordCheck, s: Sources, tz: ZoneInfo) -> D
         elif d["regime"] == "consent":
             names = {facts.consent_list} if facts is not None and facts.consent_list else set(
                 lists if isinstance(lists, Mapping) else ())
-            entry = consent_in_force(s.entries, names, local.date(), facts)
+            entry = consent_in_force(s.entries, names, local, facts, tz)
             if entry is None:
                 ground = Ground.CONSENT_LIST
             else:
-                ground, consent_id, until = Ground.CONSENT, entry.id, valid_until(entry, facts)
+                ground, consent_id, until = Ground.CONSENT, entry.id, valid_until(entry, facts, tz)
         elif d["regime"] == "opposition":
             ground = Ground.NOT_LISTED
         else:
             ground = Ground.NO_LIST
     written = d.get("written_at")
+    written_local = None
+    if isinstance(written, int | float) and abs(written - at) > WRITTEN_APART:
+        written_local = datetime.fromtimestamp(written, UTC).astimezone(tz).isoformat(timespec="seconds")
     return DecisionLine(
         int(d["seq"]), str(d["decision_id"]), float(at), local.isoformat(timespec="seconds"), campaign, verdict,
         None if reason is None else str(reason), str(d["rule"]), bool(d["would_block"]), str(d["mode"]),
         str(d["regime"]), lists, str(d["source"]), str(d["channel"] or ""), str(d["detail"] or ""),
         iso_time(written) if isinstance(written, int | float) else None, check.link, check.problem, ground,
-        consent_id, until)
+        consent_id, until, written_local)
 
 
 def assemble(s: Sources, summarise: Callable[[Dossier], Mapping[str, str]] | None = None) -> Dossier:
@@ -381,7 +435,7 @@ def assemble(s: Sources, summarise: Callable[[Dossier], Mapping[str, str]] | Non
     purge = s.purge_after
 
     def record(e: Entry) -> RecordLine:
-        return RecordLine(e.as_json(), e.active, purge(e) if purge is not None else None, used.get(e.id, 0))
+        return RecordLine(_in_zone(e, tz), e.active, purge(e) if purge is not None else None, used.get(e.id, 0))
 
     dossier = Dossier(
         number=s.number, zone=s.zone, generated_at=s.generated_at, since=s.since, until=s.until,

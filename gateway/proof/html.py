@@ -145,7 +145,8 @@ def _decision_row(d: DecisionLine) -> str:
              f'<span class="chain-bad">{esc(str(d.link).upper())}</span><br>{esc(d.problem)}')
     cls = ' class="bad"' if d.link is not Link.INTACT else ""
     source = "" if d.call else " (dry run)"
-    return (f"<tr{cls}><td>{esc(d.local_time.replace('T', ' '))}</td><td>{esc(d.campaign)}</td>"
+    written = f"<br>written {esc(d.written_local.replace('T', ' '))}" if d.written_local else ""
+    return (f"<tr{cls}><td>{esc(d.local_time.replace('T', ' '))}{written}</td><td>{esc(d.campaign)}</td>"
             f'<td class="verdict-{esc(d.verdict)}">{esc(d.verdict)}</td><td>{esc(why or ground)}'
             f"{'<br>' + esc(ground) if why and ground else ''}</td><td>{esc(d.rule)}<br>"
             f'<span class="detail">{esc(d.detail)}</span></td><td class="lists">{lists}</td>'

@@ -159,7 +159,10 @@ def render(d: Dossier) -> bytes:
             if x.valid_until is not None:
                 why += f", valid until {x.valid_until.isoformat()}"
             chain = "intact" if x.link is Link.INTACT else f"{str(x.link).upper()}: {x.problem}"
-            rows.append([x.local_time.replace("T", " "), x.campaign, x.verdict, why, x.rule, lists,
+            when = x.local_time.replace("T", " ")
+            if x.written_local:
+                when += f"\nwritten {x.written_local.replace('T', ' ')}"
+            rows.append([when, x.campaign, x.verdict, why, x.rule, lists,
                          f"{x.decision_id} seq {x.seq}" + ("" if x.call else " (dry run)"), chain])
             bad.append(x.link is not Link.INTACT)
         doc.grid(["time", "campaign", "verdict", "reason / allowed on", "rule", "lists consulted", "decision id",

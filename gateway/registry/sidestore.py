@@ -23,6 +23,7 @@ They are purged ``consent_proof_years`` after the consent or opt-out ends (:meth
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import enum
 import hashlib
@@ -35,6 +36,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from gateway.numbers import Normaliser
+from gateway.private import private_file, restrict
 
 __all__ = ["DEFAULT_NAME", "LIVE_LIST", "ConsentDate", "Entry", "EntryKind", "EntryOrigin", "FileRow",
            "ImportReport", "Overlay", "SideStore", "consent_dates", "day_of", "default_path", "later"]
@@ -222,9 +224,10 @@ class SideStore:
         self.path = Path(path)
         self.proof_years = proof_years
         self.max_age_days = max_age_days
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # numbers: 0600 whatever the umask (its -wal and -shm take its mode)
         self.db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=check_same_thread)
         self.db.execute("PRAGMA journal_mode=WAL")
+        restrict(self.path)
         self._migrate()
         self.db.executescript(_SCHEMA)
 
@@ -422,7 +425,19 @@ class SideStore:
             return date(year, 3, 1)
 
     def purge(self, today: date) -> int:
-        """Delete the entries whose proof is no longer owed on ``today``; returns how many."""
+        """Delete the entries whose proof is no longer owed on ``today``; returns how many.
+
+        ``today`` comes from the wall clock, which may have jumped: it is never taken later than the day after
+        the newest entry or revocation recorded here (a clock six years ahead must not purge every proof; a
+        purge delayed by a quiet period only keeps proof a little longer).
+        """
+        newest = self.db.execute("SELECT max(max(recorded_at), coalesce(max(revoked_at), ''), "
+                                 "coalesce(max(revoked_on), '')) FROM entries").fetchone()[0]
+        if newest:
+            with contextlib.suppress(ValueError):
+                bound = date.fromisoformat(str(newest)[:10]) + timedelta(days=1)
+                if today > bound:
+                    today = bound
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM entries WHERE revoked_on IS NOT NULL "
                                f"OR (kind = 'consent' AND given_on IS NOT NULL)")
         ids = [(e.id,) for e in map(_entry, rows) if (after := self.purge_after(e)) is not None and after <= today]

@@ -100,6 +100,12 @@ class StateLoading(StateUnavailable):
     says (deciding "open" would be deciding on an empty history)."""
 
 
+class StateLost(StateLoading):
+    """The store is not the one the gateway wrote (an empty or replaced SQLite file, a Redis restarted empty): its
+    history is gone, so the call fails closed whatever ``state_failure`` says, until ``dnc-gateway state rebuild``
+    restores it (see ``gateway.state.marker``)."""
+
+
 class Cap(NamedTuple):
     """An atomic check-and-count: record the attempt only if fewer than ``limit`` happened since ``since``.
 

@@ -163,6 +163,10 @@ class Link:
     def connected(self) -> bool:
         return self._wire is not None
 
+    def set_up_with(self, setup: list[bytes], check: Callable[[list[Any]], None] | None) -> None:
+        """The set-up commands and their check for the next connections (one already open keeps going)."""
+        self._setup, self._check = setup, check
+
     async def call(self, packed: bytes) -> Any:
         """Send one packed command and return its reply (a ``hiredis.ReplyError`` for an error reply)."""
         wire = self._wire

@@ -83,6 +83,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.aio import cancel
+from gateway.state import marker as marker_mod
 from gateway.state.model import (
     EMPTY_HISTORY,
     REDIS_DEFAULTS,
@@ -91,6 +92,7 @@ from gateway.state.model import (
     History,
     RedisSettings,
     Retention,
+    StateLost,
     StateUnavailable,
     Trip,
     stamp,
@@ -383,6 +385,10 @@ class RedisState:
         self._secret = (secret if secret is not None else os.environ.get(SECRET_ENV, "")).encode()
         self._schemes: dict[str, KeyScheme] = {}
         self._verified: set[str] = set()
+        self.lost = ""  # why the store is not the one the gateways wrote (gateway.state.marker)
+        self.lost_count = 0
+        self.expected_marker: str | None = None
+        self._lost_checked = 0.0
         self._verifying: dict[str, asyncio.Lock] = {}
         self._op_timeout = topo.timeout("socket_timeout", settings.op_timeout)
         self._connect_timeout = topo.timeout("socket_connect_timeout", settings.connect_timeout)
@@ -400,6 +406,28 @@ class RedisState:
             self._link = Link(self._primary, connect_timeout=self._connect_timeout, op_timeout=self._op_timeout * 2,
                               setup=self._link_setup(topo), check=self._check_role if topo.kind is Kind.SENTINEL
                               else None)
+
+    def expect_marker(self, professional: str, marker: str | None) -> None:
+        """The marker Redis must hold (gateway.state.marker): read again on every new hot-path connection, so
+        that a Redis restarted empty is noticed at the first call after it, before its empty history decides."""
+        self.expected_marker = marker
+        link = self._link
+        if link is None or marker is None:
+            return
+        base = self._link_setup(self.topology)
+        role = self._check_role if self.topology.kind is Kind.SENTINEL else None
+
+        def check(replies: list[Any]) -> None:
+            if role is not None:
+                role(replies[:-1])
+            got = replies[-1]
+            why = marker_mod.judge(self.expected_marker, got.decode() if isinstance(got, bytes) else got,
+                                   self.url_safe)
+            if why:
+                marker_mod.mark_lost(self, why)
+                raise LinkError(why)
+
+        link.set_up_with([*base, command(b"GET", (self.scheme(professional).prefix + "marker").encode())], check)
 
     @staticmethod
     def _link_setup(topo: Topology) -> list[bytes]:
@@ -459,6 +487,14 @@ class RedisState:
                 await self._check_fingerprint(scheme)
 
     async def _check_fingerprint(self, scheme: KeyScheme) -> None:
+        if self.expected_marker is not None:
+            # After every (re)connection: a Redis restarted empty has lost caps, cooldowns and opt-outs.
+            found = await self._redis.get(scheme.prefix + "marker")
+            found = found.decode() if isinstance(found, bytes) else found
+            why = marker_mod.judge(self.expected_marker, found, self.url_safe)
+            if why:
+                marker_mod.mark_lost(self, why)
+                raise StateLost(why)
         await self._redis.set(scheme.keyid, scheme.keyid_value, nx=True)
         got = await self._redis.get(scheme.keyid)
         found = got.decode() if isinstance(got, bytes) else got
@@ -477,7 +513,29 @@ class RedisState:
                 f"refusing to count attempts under another key")
         self._verified.add(scheme.prefix)
 
+    async def _still_lost(self, professional: str) -> None:
+        """While lost: StateLost (fail closed, whatever state_failure says), except once a second, when the marker
+        is read again (a ``state rebuild`` from another process writes it back)."""
+        now = self._monotonic()
+        if now - self._lost_checked < 1.0 or self.expected_marker is None:
+            raise StateLost(self.lost)
+        self._lost_checked = now
+        try:
+            async with asyncio.timeout(self._connect_timeout + self._op_timeout):
+                found = await self._redis.get(self.scheme(professional).prefix + "marker")
+        except (RedisError, OSError, TimeoutError):
+            raise StateLost(self.lost) from None
+        found = found.decode() if isinstance(found, bytes) else found
+        if marker_mod.judge(self.expected_marker, found, self.url_safe):
+            raise StateLost(self.lost)
+        log.warning("state: Redis %s holds this gateway's marker again (rebuilt): calls are decided again",
+                    self.url_safe)
+        self.lost = ""
+        self._verified.clear()
+
     async def _run(self, professional: str, op: Callable[[KeyScheme], Awaitable[T]], *, verify: bool = True) -> T:
+        if self.lost and verify:
+            await self._still_lost(professional)
         if not self._breaker.allows(self._monotonic()):
             self._count("circuit_open")
             raise StateUnavailable(f"Redis unavailable (retrying shortly): {self._breaker.last_error}")
@@ -502,6 +560,8 @@ class RedisState:
         """A round trip that failed: counted (breaker, metric), and the error the caller raises."""
         error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         self._fail(_kind_of(e), error)
+        if self.lost:  # found lost on the way (the hot path's set-up read the marker): fail closed
+            return StateLost(self.lost)
         return StateUnavailable(f"Redis {self.url_safe}: {error}")
 
     def _fail(self, kind: str, error: str) -> None:
@@ -537,6 +597,8 @@ class RedisState:
                              count: bool) -> Trip:
         """The number's history before this call and, with ``count``, the attempt counted against ``cap`` in the
         same atomic script (see ``Counted`` for what the reply says). One round trip."""
+        if self.lost:
+            await self._still_lost(professional)
         if not self._breaker.allows(self._monotonic()):
             self._count("circuit_open")
             raise StateUnavailable(f"Redis unavailable (retrying shortly): {self._breaker.last_error}")
@@ -644,6 +706,22 @@ class RedisState:
             await self._refusal(keys=[s.consent(key)], args=[_ms(at), _span_ms(self.retention.kept_refusals)])
 
         await self._run(professional, op)
+
+    @property
+    def persistent(self) -> bool:
+        return True
+
+    def mark_lost(self) -> None:
+        """Nothing to drop: every read asks Redis, and the marker is checked again after each reconnection."""
+
+    async def read_marker(self, professional: str) -> str | None:
+        got = await self._run(professional, lambda s: self._redis.get(s.prefix + "marker"), verify=False)
+        return got.decode() if isinstance(got, bytes) else got
+
+    async def write_marker(self, professional: str, marker: str) -> None:
+        await self._run(professional, lambda s: self._redis.set(s.prefix + "marker", marker), verify=False)
+        self.lost = ""
+        self._verified.clear()
 
     async def ping(self, professional: str = "_") -> bool:
         """One probe, for health checks; never raises."""

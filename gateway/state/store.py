@@ -25,6 +25,8 @@ from typing import Any, Protocol, cast
 from pyroaring import BitMap64
 
 from gateway.aio import cancel
+from gateway.clockguard import ClockGuard
+from gateway.private import private_file, restrict
 from gateway.state import packed
 from gateway.state import snapshot as snapshot_mod
 from gateway.state.model import (
@@ -35,6 +37,7 @@ from gateway.state.model import (
     RedisSettings,
     Retention,
     StateLoading,
+    StateLost,
     StateUnavailable,
 )
 
@@ -56,12 +59,17 @@ class StateStore(Protocol):
         """Count a call attempt; with ``cap``, refuse (False) when the cap is already reached."""
         ...
 
-    async def record_refusal(self, professional: str, key: int, at: datetime) -> None: ...
+    async def record_refusal(self, professional: str, key: int, at: datetime) -> None:
+        """A refusal, on disk (or in the shared store) when this returns: the caller acknowledges it next."""
+        ...
 
-    async def record_optout(self, professional: str, key: int, at: datetime) -> None: ...
+    async def record_optout(self, professional: str, key: int, at: datetime) -> None:
+        """An opt-out, on disk (or in the shared store) when this returns."""
+        ...
 
     async def record_consent(self, professional: str, key: int, at: datetime) -> None:
-        """A consent given at ``at`` (a call, the API): the latest one is kept, and a later refusal ends it."""
+        """A consent given at ``at`` (a call, the API): the latest one is kept, and a later refusal ends it. On
+        disk (or in the shared store) when this returns."""
         ...
 
     def set_retention(self, retention: Retention) -> None:
@@ -82,6 +90,7 @@ CREATE TABLE IF NOT EXISTS optouts (professional TEXT NOT NULL, number INTEGER N
                                     PRIMARY KEY (professional, number));
 CREATE TABLE IF NOT EXISTS consents (professional TEXT NOT NULL, number INTEGER NOT NULL, at REAL NOT NULL,
                                      PRIMARY KEY (professional, number));
+CREATE TABLE IF NOT EXISTS marker (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _TABLES = ("attempts", "refusals", "optouts", "consents")
 # Refusals and consents: the latest one counts, kept as long as refusals (Retention.kept_refusals).
@@ -161,6 +170,7 @@ class EmbeddedState:
         self._latest = 0  # the latest instant seen (a write, or the clock at load): horizons count back from it
         self._r_horizon = 0  # refusals before it have expired
         self._pending: list[tuple[str, tuple[int, str, int, float]]] = []
+        self._pending_error = ""  # why the last flush failed ("" when it worked)
         self._lock = threading.Lock()
         self._flush_interval = flush_interval
         self._task: asyncio.Task[None] | None = None
@@ -173,15 +183,27 @@ class EmbeddedState:
         self._unsnapshotted = 0  # rows written since the snapshot on disk was taken
         self._sweep_at = 0  # the next shard a sweep prunes
         self._sweep_due = 0.0  # monotonic time of the next sweep and SQLite prune
+        self._plausible = 0  # a stamp no later than the clock guard's bound (0: recompute at the next write)
         self.loaded: _Loaded | None = None  # how the history was loaded (for logs, the bench and tests)
         self.snapshot_path = snapshot_mod.path_for(path) if path is not None and snapshot else None
         self._db: sqlite3.Connection | None = None
+        self._flush_lock = threading.Lock()  # one flush at a time (the flusher's, or a durable write's)
+        self.lost = ""  # why the store is not the one the gateway wrote (gateway.state.marker), "" while it is
+        self.lost_count = 0  # times it was found lost (dnc_state_lost_total)
+        self.expected_marker: str | None = None
+        # Prunes count their horizon from the plausible now (gateway/clockguard.py), never from a clock that jumped.
+        self._guard = ClockGuard(None, clock=lambda: self._clock().timestamp())
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # numbers: 0600 whatever the umask (the -wal and -shm files take its mode)
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            restrict(path)
+            newest = [t[2] for t in _tails(self._db).values() if t is not None]
+            row = self._db.execute("SELECT value FROM marker WHERE key = 'trusted_at'").fetchone()
+            trusted = float(row[0]) if row else max(newest) if newest else None
+            self._guard = ClockGuard(trusted, clock=lambda: self._clock().timestamp())
             self._seq = max(self._db.execute(f"SELECT coalesce(max(rowid), 0) FROM {t}").fetchone()[0]
                             for t in _TABLES)
             self._ledgers = None
@@ -213,7 +235,7 @@ class EmbeddedState:
 
     @property
     def last_error(self) -> str:
-        return self._load_error or ("" if self._ledgers is not None else "call history loading")
+        return self.lost or self._load_error or ("" if self._ledgers is not None else "call history loading")
 
     # -- loading -----------------------------------------------------------------------------------
 
@@ -221,7 +243,7 @@ class EmbeddedState:
         """Read the history (in the loader thread, or the constructor): snapshot + later rows, or SQLite alone."""
         assert self.path is not None
         started = time.perf_counter()
-        now = self._clock()
+        now = self._now()
         latest = packed.stamp(now)
         horizon = latest - self._ret_s
         r_horizon = packed.stamp(now - self.retention.kept_refusals)
@@ -318,8 +340,10 @@ class EmbeddedState:
     def _install(self, loaded: _Loaded) -> None:
         """Put a loaded history in service (on the loop's thread), with what was recorded while it loaded."""
         self.loaded = loaded
+        if self.lost:  # a lost store's (empty) history is never decided on
+            return
         self._latest = max(self._latest, loaded.latest)
-        self._r_horizon = packed.stamp(self._clock() - self.retention.kept_refusals)
+        self._r_horizon = packed.stamp(self._now() - self.retention.kept_refusals)
         ledgers = loaded.ledgers
         self._ledgers = ledgers
         early, self._early = self._early, []
@@ -373,7 +397,55 @@ class EmbeddedState:
             log.error("state: cannot write the history snapshot %s: %s (the next start reads SQLite)",
                       self.snapshot_path, e)
 
+    def _now(self) -> datetime:
+        """The instant prunes count from: the clock, unless it is implausibly ahead (see gateway/clockguard.py)."""
+        now = self._clock()
+        bounded = self._guard.now()
+        if bounded < now.timestamp():
+            log.warning("state: the clock is %.1f days ahead of the newest record plus the uptime: nothing is pruned "
+                        "beyond the plausible time", self._guard.ahead() / 86400)
+            return datetime.fromtimestamp(bounded, UTC)
+        return now
+
+    def _plausible_stamp(self) -> int:
+        """The stamp of the plausible bound, remembered in ``_plausible`` (a write at or before it needs no check)."""
+        bound = self._guard.bound()
+        self._plausible = packed.stamp(datetime.fromtimestamp(bound, UTC)) if bound is not None else 2**32 - 1
+        return self._plausible
+
+    @property
+    def persistent(self) -> bool:
+        return self._db is not None
+
+    def expect_marker(self, professional: str, marker: str | None) -> None:
+        self.expected_marker = marker
+
+    async def read_marker(self, professional: str) -> str | None:
+        """The marker of gateway.state.marker (None: not written, or memory://, which never has one to lose)."""
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT value FROM marker WHERE key = 'store_id'").fetchone()
+        return str(row[0]) if row else None
+
+    async def write_marker(self, professional: str, marker: str) -> None:
+        if self._db is None:
+            return
+        with self._flush_lock, self._db:
+            self._db.execute("INSERT INTO marker (key, value) VALUES ('store_id', ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (marker,))
+        if not self.lost:
+            return
+        self.lost = ""
+        if self._ledgers is None and self.loaded is not None:
+            self._install(self.loaded)
+
+    def mark_lost(self) -> None:
+        """Found lost (gateway.state.marker): no history is read from it until it is rebuilt."""
+        self._ledgers = None
+
     def _loading(self) -> StateLoading:
+        if self.lost:
+            return StateLost(self.lost)
         return StateLoading(self._load_error or
                             f"call history loading ({time.monotonic() - self._loading_since:.0f} s)")
 
@@ -444,12 +516,15 @@ class EmbeddedState:
             raise self._loading()
         led = ledgers.get(professional) or self._ledger(ledgers, professional)
         t = packed.stamp(at)
-        if t > self._latest:
-            self._latest = t
+        # A call dated by a clock that jumped ahead prunes nothing a right clock still needs: its horizon is
+        # counted from the plausible now when ``at`` is beyond it (one comparison: the bound moves slowly).
+        top = t if t <= self._plausible else min(t, self._plausible_stamp())
+        if top > self._latest:
+            self._latest = top
         if cap is None:
-            counted = led.attempts.add(key, t, t - self._ret_s)
+            counted = led.attempts.add(key, t, top - self._ret_s)
         else:
-            counted = led.attempts.add(key, t, t - self._ret_s, packed.stamp(cap.since), cap.limit)
+            counted = led.attempts.add(key, t, top - self._ret_s, packed.stamp(cap.since), cap.limit)
         if counted and self._db is not None:  # memory:// (tests, offline replays): not even the row's tuple
             self._queue("attempts", professional, key, at)
         return counted
@@ -468,6 +543,7 @@ class EmbeddedState:
 
     async def record_refusal(self, professional: str, key: int, at: datetime) -> None:
         self.refusal_now(professional, key, at)
+        await self.sync()
 
     def optout_now(self, professional: str, key: int, at: datetime, *, write: bool = True) -> None:
         ledgers = self._ledgers
@@ -480,6 +556,7 @@ class EmbeddedState:
 
     async def record_optout(self, professional: str, key: int, at: datetime) -> None:
         self.optout_now(professional, key, at)
+        await self.sync()
 
     def consent_now(self, professional: str, key: int, at: datetime, *, write: bool = True) -> None:
         ledgers = self._ledgers
@@ -492,6 +569,16 @@ class EmbeddedState:
 
     async def record_consent(self, professional: str, key: int, at: datetime) -> None:
         self.consent_now(professional, key, at)
+        await self.sync()
+
+    async def sync(self) -> None:
+        """Write everything pending now (a refusal, an opt-out, a consent: on disk before it is acknowledged);
+        StateUnavailable when it cannot be (the caller answers an error, the rows stay queued for the flusher)."""
+        if self._db is None or not self._pending:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, self.flush)
+        if self._pending_error:
+            raise StateUnavailable(f"call history not written to {self.path}: {self._pending_error}")
 
     def _queue(self, table: str, professional: str, key: int, at: datetime) -> None:
         if self._db is None:
@@ -506,6 +593,11 @@ class EmbeddedState:
         """Write what is pending in one transaction; returns the number of rows written."""
         if self._db is None:
             return 0
+        with self._flush_lock:
+            return self._flush()
+
+    def _flush(self) -> int:
+        assert self._db is not None
         with self._lock:
             pending, self._pending = self._pending, []
         if not pending:
@@ -528,8 +620,10 @@ class EmbeddedState:
             # Keep the rows: the next flush retries (a full disk may be freed).
             with self._lock:
                 self._pending[:0] = pending
+            self._pending_error = str(e)
             log.error("state: cannot write to %s: %s (%d rows kept in memory)", self.path, e, len(pending))
             return 0
+        self._pending_error = ""
         return len(pending)
 
     # -- upkeep ------------------------------------------------------------------------------------
@@ -538,9 +632,12 @@ class EmbeddedState:
         """Delete the rows no window needs any more (never a table's last row: see _PRUNE)."""
         if self._db is None:
             return
-        now = self._clock()
+        now = self._now()
         try:
-            with self._db:
+            with self._flush_lock, self._db:
+                # What the next start believes (gateway/clockguard.py): the instant this prune counted from.
+                self._db.execute("INSERT INTO marker (key, value) VALUES ('trusted_at', ?) ON CONFLICT (key) "
+                                 "DO UPDATE SET value = excluded.value", (repr(now.timestamp()),))
                 self._db.execute(_PRUNE.format(table="attempts"), (_ts(now - self.retention.attempts),))
                 for table in _LATEST:
                     self._db.execute(_PRUNE.format(table=table), (_ts(now - self.retention.kept_refusals),))
@@ -554,7 +651,7 @@ class EmbeddedState:
         if ledgers is None:
             return False
         if self._sweep_at == 0:
-            now = self._clock()
+            now = self._now()
             self._latest = max(self._latest, packed.stamp(now))
             self._r_horizon = packed.stamp(now - self.retention.kept_refusals)
         horizon = self._latest - self._ret_s

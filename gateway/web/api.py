@@ -32,6 +32,7 @@ from gateway.state.model import StateUnavailable
 from gateway.web import params
 from gateway.web.auth import Access, authorize, refusal_message
 from gateway.web.reloads import ConfigFailure, Reloader
+from gateway.web.durability import audit_status, evidence_ok, state_status
 from gateway.web.status import AmiStatus, ami_status, lists_status, mask_text
 
 if TYPE_CHECKING:
@@ -177,6 +178,13 @@ class Api:
             if health is Health.OK:
                 health = Health.DEGRADED
                 body["ok"], body["status"] = False, str(health)
+        # The evidence (gateway/web/durability.py): an audit that cannot keep records, a lost history: 503.
+        audit = self.audit
+        body.update(audit_status(audit.stats() if audit is not None else None))
+        body.update(state_status(str(getattr(self.gateway.state, "lost", "") or "")))
+        if not evidence_ok(body):
+            body["ok"], body["status"] = False, str(Health.DOWN)
+            health = Health.DOWN
         return web.json_response(body, status=503 if health is Health.DOWN else 200)
 
     async def summary(self, request: web.Request) -> web.Response:
@@ -218,6 +226,8 @@ class Api:
         if not parsed.key:
             raise params.BadRequest(f"number {body.number!r} is not a callable number "
                                     "(invalid, short or emergency): nothing to record", "number")
+        if (future := self.gateway.future_collection(body.at)) is not None:
+            raise params.BadRequest(f"{future}: nothing recorded", "at")
         try:
             number = await self.gateway.consent(body.number, source=body.source, evidence=body.evidence,
                                                 wording_version=body.wording_version, channel=body.channel,

@@ -261,7 +261,10 @@ async def test_retention_purges_a_prefix_and_verify_still_passes(tmp_path: Path)
         # 45 days old but after a 10-day-old one in the chain: kept, so the chain never gets a hole.
         assert await log.purge() == 3
         assert await log.purge() == 0
-        assert [d["decision_id"] for d in log.query()] == ["dec000003", "dec000004", "dec000005"]
+        # The purge is itself on record, chained after the records it kept: what it purged, up to which seq.
+        assert [d["decision_id"] for d in log.query()] == ["dec000003", "dec000004", "dec000005", "purge-3"]
+        purge = log.query()[-1]
+        assert purge["verdict"] == "PURGE" and "seq 1..3" in purge["detail"], purge
         v = log.verify()
         assert v.ok and v.anchor_seq == 3 and v.first_seq == 4 and "purged" in v.message, v.message
         await log.append(rec(9), durable=True)
@@ -280,7 +283,8 @@ async def test_retention_runs_at_start(tmp_path: Path) -> None:
     await log.close()
     log = await started(path, retention_days=1)
     await log.close()
-    assert ids(path) == ["dec000002"]
+    assert [i for i in ids(path) if not i.startswith("purge-")] == ["dec000002"]
+    assert "purge-1" in ids(path)  # the purge's own record
     assert verification(path).ok
 
 

@@ -122,3 +122,12 @@ def test_a_consent_after_a_refusal_lifts_the_cooldown_only_when_the_campaign_say
     # A consent older than the refusal lifts nothing, whatever the setting.
     older = History(last_refusal=refused, consent_at=refused - timedelta(days=1))
     assert decide("0612000005", history=older, consent_lifts_cooldown=True, **anytime).verdict == "BLOCK"
+
+
+def test_a_blocked_call_never_carries_an_allowed_on_warning() -> None:
+    """A call on an undated consent (undated_consent = allow) that another rule blocks: its warnings do not say
+    it was "allowed on an undated consent" (they used to, beside the BLOCK)."""
+    for at in (datetime(2026, 11, 24, 3, 0, tzinfo=PARIS), datetime(2026, 11, 22, 11, 0, tzinfo=PARIS)):
+        blocked = decide("0612000009", at=at)  # the small hours, a Sunday: the calling-hours rules block
+        assert blocked.verdict == "BLOCK", blocked
+        assert not any(w.startswith("allowed") for w in blocked.warnings), blocked.warnings

@@ -98,6 +98,11 @@ def test_purge_after_three_years_from_the_end(tmp_path: Path) -> None:
         assert store.purge_after(expiring) == date(2030, 9, 2)  # expired 2027-09-01, + 3 years
         assert store.purge_after(revoked) == date(2029, 10, 2)
         assert store.purge_after(undated) is None  # in force until someone revokes it
+        # A clock years ahead of everything recorded purges nothing (it may have jumped)...
+        assert store.purge(date(2032, 1, 1)) == 0
+        # ...a store still written to in 2030 is believed.
+        store.add("consent", k("0612000013"), EntryKind.CONSENT, date(2030, 9, 1), "web",
+                  now=datetime(2030, 9, 2, tzinfo=UTC))
         assert store.purge(date(2029, 10, 1)) == 0
         assert store.purge(date(2029, 10, 2)) == 1 and store.entries(k("0612000011")) == []
         assert store.purge(date(2030, 9, 2)) == 1 and len(store.entries(k("0612000012"))) == 1

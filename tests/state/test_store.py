@@ -109,6 +109,9 @@ async def test_sqlite_reload_uses_the_retention_it_is_given(tmp_path: Path) -> N
     s.refusal_now("acme", K, T0)
     s.close_now()
     day_40 = T0 + timedelta(days=40)
+    # A gateway started every few days up to day 40: the clock is believed as it goes (gateway/clockguard.py).
+    for day in range(6, 41, 6):
+        EmbeddedState(db, retention=SIXTY, clock=lambda d=day: T0 + timedelta(days=d)).close_now()  # type: ignore[misc]
     again = EmbeddedState(db, retention=SIXTY, clock=lambda: day_40)
     assert again.history_now("acme", K).attempts == (T0,)
     again.close_now()
@@ -125,6 +128,14 @@ async def test_refusals_older_than_the_floor_are_dropped_at_load(tmp_path: Path)
     s.refusal_now("acme", K, T0)
     s.close_now()
     later = T0 + REFUSAL_FLOOR + timedelta(days=1)
+    # Three years later by the clock alone, nothing is dropped: the clock may have jumped (see the clock tests).
+    first = EmbeddedState(db, retention=SIXTY, clock=lambda: later)
+    assert first.history_now("acme", K).last_refusal == T0
+    first.close_now()
+    # A gateway started every week for three years: the clock is believed as it goes.
+    for week in range(1, (later - T0).days // 7 + 2):
+        at = min(later, T0 + timedelta(days=7 * week))
+        EmbeddedState(db, retention=SIXTY, clock=lambda at=at: at).close_now()  # type: ignore[misc]
     again = EmbeddedState(db, retention=SIXTY, clock=lambda: later)
     assert again.history_now("acme", K).last_refusal is None
     again.close_now()
