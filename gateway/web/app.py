@@ -167,15 +167,20 @@ class WebServer:
             # aiohttp's shutdown wait its full timeout (seen as a rare 2 s close), and a browser reconnects anyway.
             response.force_close()
             await response.prepare(request)
-            await response.write(b"retry: 3000\n\n" + sse_event("summary", self.hub.summary()))
-            while True:
-                try:
-                    payload = await asyncio.wait_for(client.queue.get(), self.heartbeat)
-                except TimeoutError:
-                    payload = SSE_HEARTBEAT
-                if payload is None:
-                    break
-                await response.write(payload)
+            try:
+                await response.write(b"retry: 3000\n\n" + sse_event("summary", self.hub.summary()))
+                while True:
+                    try:
+                        payload = await asyncio.wait_for(client.queue.get(), self.heartbeat)
+                    except TimeoutError:
+                        payload = SSE_HEARTBEAT
+                    if payload is None:
+                        break
+                    await response.write(payload)
+            except ConnectionResetError:
+                # A closed tab or a reload: the only way an SSE stream learns its reader left is a failed write.
+                # That is how every stream ends, not an error (aiohttp would log it with a traceback).
+                log.debug("live feed: a client left")
             return response
         finally:
             self.hub.unsubscribe(client)
