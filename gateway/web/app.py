@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from gateway.aio import listen_error
 from gateway.config import WebSection
 from gateway.web import params
 from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
@@ -117,7 +118,11 @@ class WebServer:
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.config.listen.host, self.config.listen.port)
-        await self._site.start()
+        try:
+            await self._site.start()
+        except OSError as e:
+            await self.close()
+            raise listen_error("the web API and page", "[web] listen", str(self.config.listen), e) from None
         server = self._site._server
         sockets = getattr(server, "sockets", None) or []
         host, port = sockets[0].getsockname()[:2] if sockets else (self.config.listen.host, self.config.listen.port)

@@ -328,4 +328,4 @@ def test_every_way_an_agent_dials_out_is_screened(name: str) -> None:
     template = next(s for s in read_conf("pjsip.conf", base) if s.name == "agent-endpoint")
     caller_id = next(v.split("=", 1)[1] for v in template.get("set_var") if v.startswith("DNC_CALLER_ID="))
     parsed = normaliser.parse(caller_id)
-    assert parsed.is_valid and parsed.region == HOME[name], f"{name}: caller ID {caller_id} is not a {HOME[name]} number"
+    assert parsed.is_valid and parsed.region == HOME[name], f"{name}: caller ID {caller_id} is not of {HOME[name]}"
