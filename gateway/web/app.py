@@ -22,6 +22,7 @@ from gateway.config import WebSection
 from gateway.web import params
 from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
 from gateway.web.live import SSE_HEARTBEAT, Board, LiveHub, sse_event
+from gateway.web.panels import agi_status, state_status
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -67,7 +68,7 @@ class WebServer:
         self.metrics = metrics
         self.running = running
         self.heartbeat = heartbeat
-        self.hub = LiveHub(Board(frozenset(gateway.config.campaigns)), lambda: self.api.live_status(),
+        self.hub = LiveHub(Board(frozenset(gateway.config.campaigns)), self.live_status,
                            gateway.clock, interval=live_interval, status_every=status_every,
                            max_clients=max_clients)
         self.api = Api(gateway, config.admin_token, running, self.hub)
@@ -148,6 +149,11 @@ class WebServer:
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self.hub.poke_status)
+
+    def live_status(self) -> dict[str, Any]:
+        """The page's slowly changing part: the API's (lists, AMI, bypasses, audit), FastAGI and the state store."""
+        return {**self.api.live_status(), "fastagi": agi_status(self.metrics),
+                "state_store": state_status(self.gateway.config.gateway.state, self.gateway.state, self.metrics)}
 
     # -- handlers -----------------------------------------------------------------------------------
 
