@@ -1,17 +1,19 @@
-"""End to end with a real Asterisk, North American variant: asterisk-config/nanp/ and a gateway whose home is the US.
+"""End to end with a real Asterisk, the other home countries: asterisk-config/nanp/ (a US gateway) and gb/.
 
-The same harness as test_asterisk.py (SIPp agents and carrier, ``dnc-gateway serve`` of this checkout), on the
-NANP dialplan with only the README's edits: ten-digit local dialling, ``1`` + ten digits, ``011`` + an
-international number, and 911 / 988 never screened. What is checked is what a US compliance officer would: a
-number on the national Do-Not-Call list is refused in every form an agent may dial it and never reaches the
-carrier, the others ring through, and 911 and 988 reach the trunk even when no gateway answers, without being
-reported as a bypass. Skipped unless a real Asterisk and sipp are found (``DNC_ASTERISK``).
+The same harness as test_asterisk.py (SIPp agents and carrier, ``dnc-gateway serve`` of this checkout), on each
+country's dialplan with only the README's edits. NANP: ten-digit local dialling, ``1`` + ten digits, ``011`` + an
+international number, 911 and 988 never screened. GB: ``0`` + national number, ``00`` + international, 999 and
+112 never screened. What is checked is what a compliance officer would: a number on the national list is refused
+in every form an agent may dial it and never reaches the carrier, the others ring through, and the emergency
+numbers reach the trunk even when no gateway answers, without being reported as a bypass. Skipped unless a real
+Asterisk and sipp are found (``DNC_ASTERISK``).
 """
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,30 +29,36 @@ pytestmark = pytest.mark.skipif(
 LISTED = "2125550123"  # on the national Do-Not-Call list (New York)
 COMPANY_DNC = "+442079460001"  # a London number on the company's own do-not-call list, dialled 011 44 ...
 CALLER_ID = "2025550100"  # asterisk-config/nanp/pjsip.conf's DNC_CALLER_ID
+GB_LISTED = "+442079460123"  # on the TPS extract (London)
+GB_COMPANY_DNC = "+12125550199"  # a New York number on the company's own list, dialled 00 1 ...
+GB_CALLER_ID = "02079460000"  # asterisk-config/gb/pjsip.conf's DNC_CALLER_ID
 
 
-def nanp_config(root: Path, ami_port: int) -> Path:
-    """A US gateway as an operator would write it: the national DNC list (an extract of today), the company's
-    own list; hours and holidays off, since the suite runs at any hour (they are tested elsewhere)."""
+def gateway_config(root: Path, ami_port: int, home: str, zone: str, national: tuple[str, str, str],
+                   company_dnc: str, caller_id: str) -> Path:
+    """A gateway as an operator of ``home`` would write it: the national list (``national``: name, country, its
+    numbers; an extract of today), the company's own list; hours and holidays off, since the suite runs at any
+    hour (they are tested elsewhere)."""
     root.mkdir(parents=True)
-    (root / "national-dnc.txt").write_text(f"+1{LISTED}\n")
-    (root / "company-dnc.txt").write_text(f"{COMPANY_DNC}\n")
+    name, country, numbers = national
+    (root / f"{name}.txt").write_text(numbers)
+    (root / "company-dnc.txt").write_text(f"{company_dnc}\n")
     today = datetime.now(UTC).date().isoformat()
     campaigns = "".join(f"""
-[campaigns.{name}]
-lists = ["national-dnc", "company-dnc"]
-caller_id = "{CALLER_ID}"
+[campaigns.{campaign}]
+lists = ["{name}", "company-dnc"]
+caller_id = "{caller_id}"
 check_hours = false
 check_holidays = false
-""" for name in ("prospect", "legacy"))  # agent1's and agent2's campaigns in pjsip.conf
+""" for campaign in ("prospect", "legacy"))  # agent1's and agent2's campaigns in pjsip.conf
     conf = root / "gateway.toml"
     conf.write_text(f"""
 [gateway]
-home_country = "US"
+home_country = "{home}"
 professional = "acme"
 state = "memory://"
 audit = "audit.db"
-timezone = "America/New_York"
+timezone = "{zone}"
 
 [agi]
 listen = "127.0.0.1:0"
@@ -60,10 +68,10 @@ allow = ["127.0.0.0/8", "::1"]
 listen = "127.0.0.1:0"
 admin_token = "test-token"
 
-[lists.national-dnc]
+[lists.{name}]
 kind = "opposition"
-country = "US"
-path = "national-dnc.txt"
+country = "{country}"
+path = "{name}.txt"
 as_of = "{today}"
 max_age_days = 31
 
@@ -82,10 +90,20 @@ ping_interval = 1
     return conf
 
 
-@pytest.fixture(scope="module")
-def nanp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def nanp_config(root: Path, ami_port: int) -> Path:
+    return gateway_config(root, ami_port, "US", "America/New_York", ("national-dnc", "US", f"+1{LISTED}\n"),
+                          COMPANY_DNC, CALLER_ID)
+
+
+def gb_config(root: Path, ami_port: int) -> Path:
+    return gateway_config(root, ami_port, "GB", "Europe/London", ("tps", "GB", f"{GB_LISTED}\n"), GB_COMPANY_DNC,
+                          GB_CALLER_ID)
+
+
+@contextmanager
+def country_stack(root: Path, variant: str, config: Callable[[Path, int], Path]) -> Iterator[Stack]:
+    """asterisk-config/``variant``/ on a real Asterisk, one gateway (both [globals] point at it), SIPp around."""
     assert ASTERISK is not None and SIPP is not None
-    root = tmp_path_factory.mktemp("pbx-nanp")
     sip_port, trunk_port, ami_port, dead_port = free_udp_port(), free_udp_port(), free_tcp_port(), free_tcp_port()
     gateways: list[Gateway] = []
     trunk_log = root / "trunk-messages.log"
@@ -96,10 +114,10 @@ def nanp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [SIPP, "-sf", str(SIPP_DIR / "trunk.xml"), "-i", "127.0.0.2", "-p", str(trunk_port), "-nostdin",
              "-trace_msg", "-message_file", str(trunk_log)], cwd=root, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
-        gateways.append(launch_gateway(root, "gw1", nanp_config(root / "gw1", ami_port)))
-        # One gateway is enough here (A and B are the FR test's subject): both globals point at it.
+        gateways.append(launch_gateway(root, "gw1", config(root / "gw1", ami_port)))
+        # One gateway is enough here (A then B is the French test's subject): both globals point at it.
         conf = asterisk_config(root / "asterisk", sip_port, trunk_port, ami_port, gateways[0].agi_port,
-                               gateways[0].agi_port, variant="nanp")
+                               gateways[0].agi_port, variant=variant)
         pbx = Asterisk(ASTERISK, conf, root)
         s = Stack(root, pbx, sip_port, trunk_log, gateways, dead_port)
         pbx.wait_booted()
@@ -110,6 +128,18 @@ def nanp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             pbx.stop()
         for p in [q for q in (trunk,) if q is not None] + [g.proc for g in gateways]:
             stop(p)
+
+
+@pytest.fixture(scope="module")
+def nanp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with country_stack(tmp_path_factory.mktemp("pbx-nanp"), "nanp", nanp_config) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def gb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with country_stack(tmp_path_factory.mktemp("pbx-gb"), "gb", gb_config) as s:
+        yield s
 
 
 def test_a_listed_number_is_refused_in_ten_digits_and_with_1(nanp: Stack) -> None:
@@ -161,5 +191,41 @@ def test_911_and_988_reach_the_trunk_unscreened_even_with_no_gateway(nanp: Stack
     nanp.use(0, 0)
     confirmed = gw.metric("dnc_attempts_confirmed_total")
     assert nanp.dial("2125550127", "agent1") == "200"
+    wait_until(lambda: gw.metric("dnc_attempts_confirmed_total") > confirmed, "the AMI watcher to confirm the attempt")
+    assert gw.metric("dnc_bypasses_total") == 0
+
+
+# -- United Kingdom -----------------------------------------------------------------------------------------------
+
+def test_gb_a_listed_number_is_refused_as_dialled_nationally_and_internationally(gb: Stack) -> None:
+    gb.use(0, 0)
+    before = gb.trunk_invites()
+    assert gb.dial("02079460123", "agent2") == "403"
+    assert gb.dial("00442079460123", "agent2") == "403"
+    assert gb.trunk_invites() == before
+    records = gb.gateways[0].audit("02079460123")
+    assert [(r["verdict"], r["reason"]) for r in records] == [("BLOCK", "opposition_list")] * 2
+    assert gb.dial("0012125550199", "agent2") == "403"  # 00 1 212 ...: the company's own list
+    assert gb.gateways[0].audit("0012125550199")[-1]["reason"] == "internal_dnc"
+
+
+def test_gb_an_allowed_number_rings_through(gb: Stack) -> None:
+    gb.use(0, 0)
+    assert gb.dial("02079460124", "agent1") == "200"
+    assert gb.trunk_invites()[-1] == "02079460124"
+    rec = gb.gateways[0].audit("02079460124")[-1]
+    assert (rec["verdict"], rec["caller_id"]) == ("ALLOW", GB_CALLER_ID)
+
+
+def test_gb_999_and_112_reach_the_trunk_unscreened_even_with_no_gateway(gb: Stack) -> None:
+    gb.use(None, None)
+    gw = gb.gateways[0]
+    assert gb.dial("02079460125", "agent2") == "403"  # no gateway: fail closed
+    for number in ("999", "112"):
+        assert gb.dial(number, "agent1") == "200"
+        assert gb.trunk_invites()[-1] == number
+    gb.use(0, 0)
+    confirmed = gw.metric("dnc_attempts_confirmed_total")
+    assert gb.dial("02079460126", "agent1") == "200"
     wait_until(lambda: gw.metric("dnc_attempts_confirmed_total") > confirmed, "the AMI watcher to confirm the attempt")
     assert gw.metric("dnc_bypasses_total") == 0
