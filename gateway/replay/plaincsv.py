@@ -222,9 +222,11 @@ def read(text: str, source: str, timezone: tzinfo = UTC) -> Trace:
                 try:
                     last_at = times(text_at)
                 except ValueError:
+                    # The example in the zone a time without offset is read in: the offset a person there types.
+                    example = datetime(2026, 11, 24, 10, 30, tzinfo=timezone).isoformat()
                     raise InputError(f"{source}:{lineno}: time {col(row, ti)!r} cannot be read: expected "
-                                     "ISO-8601 (e.g. 2026-11-24T10:30:00+01:00, 2026-11-24T09:30:00Z, or without "
-                                     "an offset in --timezone) or UNIX seconds") from None
+                                     f"ISO-8601 (e.g. {example}, 2026-11-24T09:30:00Z, or without an offset, read "
+                                     f"in {timezone}) or UNIX seconds") from None
                 last_time = text_at
             at = last_at
         else:

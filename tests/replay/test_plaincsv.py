@@ -118,3 +118,13 @@ def test_a_header_column_replay_does_not_know_is_named_with_the_expected_ones() 
     assert len(trace.warnings) == 1
     assert trace.warnings[0].startswith("c.csv:1: column 'called_at' not read: the header names replay reads are "
                                         "time (or at, timestamp, date, datetime); number (or dialled")
+
+
+def test_a_time_that_cannot_be_read_is_explained_in_the_traces_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    with pytest.raises(InputError) as e:
+        read("time,number\nsoon,2125550123\n", "c.csv", ZoneInfo("America/New_York"))
+    assert "e.g. 2026-11-24T10:30:00-05:00, 2026-11-24T09:30:00Z, or without an offset, read in America/New_York" \
+        in str(e.value)
+    assert "+01:00" not in str(e.value)
