@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gateway import sdnotify
+from gateway.aio import ListenError
 from gateway.config import Config, ConfigError, load
 from gateway.service import Gateway
 from gateway.state.store import EmbeddedState
@@ -199,12 +200,18 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
         poller.metrics = metrics
         await poller.start()
         running.pollers.append(poller)
-    if web:
-        running.web = WebServer(gateway, config.web, metrics=metrics, running=running)
-        running.web.api.reloader = running.reload  # POST /api/reload, what `dnc-gateway reload` asks for
-        await running.web.start()
-    running.agi = AgiServer(gateway, config.agi, metrics=metrics)
-    await running.agi.start()
+    try:
+        if web:
+            running.web = WebServer(gateway, config.web, metrics=metrics, running=running)
+            running.web.api.reloader = running.reload  # POST /api/reload, what `dnc-gateway reload` asks for
+            await running.web.start()
+        agi = AgiServer(gateway, config.agi, metrics=metrics)
+        await agi.start()
+        running.agi = agi
+    except ListenError:
+        # A port taken: what started closes in order (the audit log flushed, the state saved), then one line.
+        await running.close()
+        raise
     if config.ami is not None:
         running.ami = AmiWatcher(gateway, config.ami, metrics=metrics)
         gateway.observers.append(running.ami)

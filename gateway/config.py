@@ -198,6 +198,40 @@ def _defaults(cls: type) -> dict[str, Any]:
     return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
 
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column \d+\)$")
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+
+
+def toml_error(text: str, source: str, e: tomllib.TOMLDecodeError) -> str:
+    """tomllib's error worded for the operator: a key set twice names the key, its table and both lines."""
+    message = str(e)
+    at = _TOML_AT.search(message)
+    if at is None:
+        return f"{source}: invalid TOML: {message}"
+    lineno, what = int(at.group(1)), message[:at.start()]
+    lines = text.splitlines()
+    table, table_line = "", 0
+    for i in range(min(lineno, len(lines)) - 1, -1, -1):
+        if (h := _HEADER.match(lines[i])) is not None:
+            table, table_line = re.sub(r"\s*\.\s*", ".", h.group(1)), i + 1
+            break
+    where = f"in [{table}]" if table else "at the top level (before any [table])"
+    twice = re.fullmatch(r"Cannot declare \((.*)\) twice", what)
+    if twice is not None:  # [lists.a] ... [lists.a]
+        name = ".".join(part.strip().strip("'\"") for part in twice.group(1).split(",") if part.strip())
+        return (f"{source}:{lineno}: table [{name}] is declared twice (first at line {_line_of(text, name, None)}): "
+                "merge the two into one")
+    key = _KEY.match(lines[lineno - 1]) if 0 < lineno <= len(lines) else None
+    if what == "Cannot overwrite a value" and key is not None:
+        name = key.group(1)
+        earlier = next((i + 1 for i in range(table_line, lineno - 1)
+                        if (k := _KEY.match(lines[i])) is not None and k.group(1) == name), None)
+        already = f" (first at line {earlier})" if earlier else ""
+        return f"{source}:{lineno}: {name} is set twice {where}{already}: a key may appear once in a table"
+    return f"{source}:{lineno}: invalid TOML {where}: {what}"
+
+
 def _line_of(text: str, table: str, key: str | None) -> int:
     """Best-effort line number of ``key`` in ``[table]`` (tomllib does not keep positions)."""
     lines = text.splitlines()
@@ -334,7 +368,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source}: invalid TOML: {e}") from None
+        raise ConfigError(toml_error(text, source, e)) from None
     r = _Reader(text, source)
     r.table(raw, "", {"gateway", "agi", "web", "ami", "audit", "lists", "campaigns"})
 

@@ -15,7 +15,7 @@ reload or timer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
@@ -43,6 +43,7 @@ UNKNOWN = "unknown"
 # (dry_run, FastAGI's dryrun route) is not counted as "other".
 SOURCES = frozenset(s.value for s in Source)
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
+RECENT_ERROR_MINUTES = 60  # how far back the page can ask for FastAGI errors
 
 # Names of every metric this module exports, as they appear in PromQL (the deploy/ dashboard is checked
 # against this set by tests/test_metrics.py).
@@ -54,8 +55,8 @@ EXPORTED = frozenset({
     "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info", "dnc_audit_up",
     "dnc_registry_polls_total", "dnc_state_up", "dnc_list_reload_failed",
     "dnc_list_last_reload_failure_timestamp_seconds", "dnc_list_held_back", "dnc_config_reload_failed",
-    "dnc_web_connections_refused_total", "dnc_accept_errors_total",
-    "dnc_list_last_reload_failure_timestamp_seconds", "dnc_state_lost_total",
+    "dnc_web_connections_refused_total", "dnc_accept_errors_total", "dnc_state_lost_total",
+    "dnc_audit_failures_total",
 })
 
 
@@ -83,10 +84,28 @@ def state_health(state: object) -> StateHealth | None:
     return state if isinstance(state, StateHealth) else None
 
 
+def _counts(counter: Counter) -> dict[str, int]:
+    """A counter with one label as ``{label value: count}`` (its ``_total`` samples)."""
+    return {next(iter(s.labels.values()), ""): int(s.value) for metric in counter.collect() for s in metric.samples
+            if s.name.endswith("_total")}
+
+
 def bounded_kind(kind: str) -> str:
     """A label value from a code-like string; anything else (a number, free text) becomes ``other``."""
     k = kind.strip().lower()
     return k if _KIND.fullmatch(k) else "other"
+
+
+class _AuditFailures(Collector):
+    """``dnc_audit_failures_total``: the audit log's failed commits, read from its own count at scrape time (the
+    writer thread counts them; a second counter here could only drift from it)."""
+
+    def __init__(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily("dnc_audit_failures", "Audit commits that failed (disk full, I/O error), since "
+                                  "start", value=float(self.stats().get("failures", 0)))
 
 
 class _ListCollector(Collector):
@@ -205,6 +224,7 @@ class Metrics:
         self.registry_polls = Counter("dnc_registry_polls", "URL polls of a list by outcome (updated, unchanged, "
                                       "failed)", ["list", "outcome"], registry=r)
         self._lists = frozenset(gateway.config.lists)
+        self._agi_error_minutes: dict[int, int] = {}
         info = Gauge("dnc_gateway_info", "This gateway's version and instance name", ["version", "gateway"],
                      registry=r)
         info.labels(__version__, gateway.instance or "default").set(1)
@@ -222,6 +242,7 @@ class Metrics:
             self.audit_up = Gauge("dnc_audit_up", "1 while the audit log accepts records (absent without one)",
                                   registry=r)
             self.audit_up.set_function(lambda: 1.0 if stats().get("available") else 0.0)
+            r.register(_AuditFailures(stats))
 
     def reconfigure(self, config: Config) -> None:
         """Follow a reload (SIGHUP): label values are the campaign and list names configured *now*.
@@ -263,6 +284,22 @@ class Metrics:
 
     def agi_error(self, kind: str) -> None:
         self.agi_errors.labels(bounded_kind(kind)).inc()
+        # Per minute of the gateway's clock, for the page's "in the last ten minutes" (the counter has only totals).
+        minute = int(self.gateway.clock().timestamp() // 60)
+        self._agi_error_minutes[minute] = self._agi_error_minutes.get(minute, 0) + 1
+        for old in [m for m in self._agi_error_minutes if m <= minute - RECENT_ERROR_MINUTES]:
+            del self._agi_error_minutes[old]
+
+    def agi_report(self, minutes: int) -> dict[str, Any]:
+        """FastAGI for the live page: errors by kind since start, in the last ``minutes``, sessions by result."""
+        errors = _counts(self.agi_errors)
+        now = int(self.gateway.clock().timestamp() // 60)
+        recent = sum(n for m, n in self._agi_error_minutes.items() if m > now - minutes)
+        return {"errors": errors, "total": sum(errors.values()), "recent": recent,
+                "sessions": _counts(self.agi_sessions)}
+
+    def state_error_counts(self) -> dict[str, int]:
+        return _counts(self.state_errors)
 
     def ami_connected(self, up: bool) -> None:
         self.ami_up.set(1 if up else 0)

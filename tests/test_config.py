@@ -149,3 +149,18 @@ unverified_state_rules = ["la"]
     message = str(e.value)
     assert "[campaigns.b] jurisdiction" in message and '"GB"' in message
     assert "[campaigns.b] unsupported_country" in message
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[gateway]\nhome_country = "FR"\n\n[lists.a]\nkind = "opposition"\npath = "a.txt"\nkind = "internal_dnc"\n',
+     "c.toml:7: kind is set twice in [lists.a] (first at line 5): a key may appear once in a table"),
+    ('audit = 1\nstate = 2\naudit = 3\n',
+     "c.toml:3: audit is set twice at the top level (before any [table]) (first at line 1)"),
+    ('[lists.a]\nkind = "opposition"\n[ lists . a ]\npath = "a.txt"\n',
+     "c.toml:3: table [lists.a] is declared twice (first at line 1): merge the two into one"),
+    ('[gateway]\nstate = { a = 1, a = 2 }\n', "c.toml:2: invalid TOML in [gateway]: Duplicate inline table key 'a'"),
+])
+def test_a_duplicated_toml_key_names_the_key_and_its_table(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse(text, "c.toml", base=tmp_path)
+    assert message in str(e.value)

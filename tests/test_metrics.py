@@ -371,3 +371,45 @@ def test_prometheus_scrapes_both_gateways() -> None:
                 names = selected_metrics(rule["expr"])
                 assert names, (rule.get("alert"), rule["expr"])
                 assert names <= known | {"up"}, (rule.get("alert"), rule["expr"])
+
+
+def alert_rules() -> dict[str, dict[str, object]]:
+    yaml = pytest.importorskip("yaml", reason="PyYAML (test extra) is not installed")
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    return {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+
+
+def test_every_shipped_alert_is_valid_promql_on_exported_metrics() -> None:
+    known = exported_series()
+    for name, rule in alert_rules().items():
+        names = selected_metrics(str(rule["expr"]))
+        assert names, f"{name} selects no dnc_ metric"
+        assert names - {"up"} <= known, f"{name} uses {sorted(names - known)}, not exported by gateway.metrics"
+        assert rule["labels"]["severity"] in ("warning", "critical"), name  # type: ignore[index]
+
+
+def test_alerts_on_the_state_store_fastagi_errors_and_the_audit() -> None:
+    """The three faults an operator must hear about before the supervisor does."""
+    rules = alert_rules()
+    assert selected_metrics(str(rules["DncStateStoreDown"]["expr"])) == {"dnc_state_up"}
+    assert selected_metrics(str(rules["DncAgiErrorsRising"]["expr"])) == {"dnc_agi_errors_total",
+                                                                         "dnc_agi_sessions_total"}
+    assert selected_metrics(str(rules["DncAuditFailing"]["expr"])) == {"dnc_audit_failures_total"}
+    assert rules["DncStateStoreDown"]["labels"]["severity"] == "critical"  # type: ignore[index]
+
+
+async def test_fastagi_errors_for_the_page_since_start_and_in_the_last_minutes(sample_config: Config) -> None:
+    now = [FIXED_NOW]
+    gw, m = await gateway_for(sample_config, lambda: now[0])
+    m.agi_error("timeout")
+    m.agi_error("timeout")
+    m.agi_error("protocol")
+    report = m.agi_report(10)
+    assert (report["errors"], report["total"], report["recent"]) == ({"timeout": 2, "protocol": 1}, 3, 3)
+    now[0] = FIXED_NOW + timedelta(minutes=11)
+    m.agi_error("overload")
+    report = m.agi_report(10)
+    assert (report["total"], report["recent"]) == (4, 1)  # the first three are older than ten minutes
+    m.state_error("timeout")
+    assert m.state_error_counts() == {"timeout": 1}
+    await gw.close()

@@ -58,6 +58,7 @@ from gateway.agi.session import (
     Step,
     answer_commands,
 )
+from gateway.aio import listen_error
 from gateway.config import AgiSection
 from gateway.numbers import mask_digits
 from gateway.service import Gateway
@@ -388,9 +389,12 @@ class AgiServer:
         self._loop = asyncio.get_running_loop()
         self.clock = self._loop.time
         host = self.config.listen.host
-        self._server = await self._loop.create_server(
-            lambda: _Connection(self), host or None, self.config.listen.port,
-            backlog=max(128, min(self.config.max_sessions, 4096)), reuse_address=True)
+        try:
+            self._server = await self._loop.create_server(
+                lambda: _Connection(self), host or None, self.config.listen.port,
+                backlog=max(128, min(self.config.max_sessions, 4096)), reuse_address=True)
+        except OSError as e:
+            raise listen_error("FastAGI", "[agi] listen", str(self.config.listen), e) from None
 
     @property
     def port(self) -> int:

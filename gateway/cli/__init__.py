@@ -16,8 +16,9 @@ import logging
 from typing import Protocol
 
 from gateway import __version__
+from gateway.aio import ListenError
 from gateway.cli import audit, backup, check, config, law, proof, registry, remote, replay, scrub, serve, state
-from gateway.cli.exits import BAD_INPUT, INTERRUPTED, UsageError
+from gateway.cli.exits import BAD_INPUT, FAILED, INTERRUPTED, UsageError
 from gateway.cli.output import error
 from gateway.config import ConfigError
 from gateway.redact import RedactingFormatter, redact_text
@@ -79,5 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError) as e:
         error(args.command, redact_text(str(e)))
         return BAD_INPUT
+    except ListenError as e:  # a port taken at `serve` start: one line, no traceback
+        error(args.command, str(e))
+        return FAILED
     except KeyboardInterrupt:
         return INTERRUPTED

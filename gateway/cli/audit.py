@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from gateway.audit import COLUMNS, WRITTEN_AT, AuditError, AuditReader, row_dict
 from gateway.cli.exits import DONE, FAILED, UsageError
-from gateway.cli.options import parse_time
+from gateway.cli.options import did_you_mean, parse_time
 from gateway.cli.runtime import load_runtime_config, normaliser_of
 from gateway.config import GatewaySection
 
@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     filters = _query_args(args, g) if action in ("query", "export") else {}
     reader = _open(path)
     try:
+        if filters.get("campaign"):
+            _known_campaign(args, reader)
         if action == "verify":
             result = reader.verify()
             print(result.message, file=sys.stdout if result.ok else sys.stderr)
@@ -166,6 +168,16 @@ def _print_purges(reader: AuditReader, anchor_seq: int) -> None:
     if anchor_seq > covered:
         print(f"warning: seq {covered + 1}..{anchor_seq} purged with no purge record in the chain (a purge by an "
               "older release, or records deleted outside the gateway's retention)", file=sys.stderr)
+def _known_campaign(args: argparse.Namespace, reader: AuditReader) -> None:
+    """A --campaign neither configured nor in the trail is a typo (exit 2, did you mean): not an empty answer.
+    A campaign the config no longer defines is still found by its decisions in the trail."""
+    if reader.query(campaign=args.campaign, limit=1):
+        return
+    names = [] if args.db and not args.config else list(load_runtime_config(args).campaigns)
+    if args.campaign in names:
+        return  # configured, no decision yet: an empty answer is the truth
+    raise UsageError(f"--campaign {args.campaign!r}: no campaign of that name in the config nor in the audit trail"
+                     f"{did_you_mean(args.campaign, names)}")
 
 
 def _export(reader: AuditReader, filters: dict[str, Any], fmt: str, out: IO[str]) -> int:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from gateway.audit import AuditLog
 from gateway.cli.exits import DONE, UsageError
-from gateway.cli.options import parse_at, span
+from gateway.cli.options import campaign_named, parse_at, span
 from gateway.cli.runtime import load_gateway, load_runtime_config
 from gateway.service import utc_now
 
@@ -32,7 +32,8 @@ clock: Callable[[], datetime] = utc_now
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("number", help="the number as dialled (0612345678, +33612345678, ...)")
     p.add_argument("--campaign", required=True, help="campaign name from the config")
-    p.add_argument("--at", help="ISO-8601 date and time with offset (default: now)")
+    p.add_argument("--at", help="when the call is placed (default: now): ISO-8601 with an offset, a date or a local "
+                                "time read in the config's [gateway] timezone, or UNIX seconds")
     p.add_argument("--caller-id", help="presented number (default: the campaign's caller_id)")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
     p.add_argument("--record", action="store_true",
@@ -60,12 +61,13 @@ def refuse_skewed_record(at: datetime | None, now: datetime, *, force: bool) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    at = parse_at(args.at)
     if args.force and not args.record:
         raise UsageError("--force only applies to --record (a check without --record records nothing)")
+    config = load_runtime_config(args)
+    at = parse_at(args.at, config.gateway.timezone)
+    campaign_named(args.campaign, config.campaigns)
     if args.record:
         refuse_skewed_record(at, clock(), force=args.force)
-    config = load_runtime_config(args)
     gw = load_gateway(config)
 
     async def go() -> int:

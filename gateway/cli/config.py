@@ -21,7 +21,7 @@ from pyroaring import FrozenBitMap64
 from gateway.cli.exits import BAD_INPUT, DONE
 from gateway.cli.options import parse_at
 from gateway.cli.runtime import normaliser_of
-from gateway.config import DEMO_CONFIG, Config, ConfigError
+from gateway.config import DEMO_CONFIG, Config, ConfigError, GatewaySection
 from gateway.config import load as load_config
 from gateway.demo.generate import demo_dir, ensure_demo_data
 from gateway.policy.packs import PACKS, list_max_age
@@ -38,12 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        description="List every error of a config file and its lists (exit 2), or say it is "
                                    "ready to serve (exit 0), with warnings.")
     c.add_argument("file", nargs="?", help="the config (default: --config, else the embedded demo)")
-    c.add_argument("--at", help="judge list freshness at this ISO-8601 time with offset (default: now)")
+    c.add_argument("--at", help="judge list freshness at this time (default: now): ISO-8601 with an offset, a date "
+                                "or a local time in the config's timezone, or UNIX seconds")
     c.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    at = parse_at(args.at) or datetime.now(UTC)
     path = args.file or args.config
     data_dir = Path(args.data_dir) if args.data_dir else None
     if path is None:  # the embedded demo, its data made on first use as for every other command
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(source, data_dir=data_dir)
     except ConfigError as e:
         errors.extend(e.errors)
+    tz = config.gateway.timezone if config is not None else GatewaySection().timezone
+    at = parse_at(args.at, tz) or datetime.now(UTC)
     if config is not None:
         lists = _check_lists(config, at, errors, warnings)
     errors = [redact_text(e) for e in errors]  # a list URL quoted in a message keeps its secrets to itself

@@ -76,7 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                       "(opt-outs, refusals, attempts) and each campaign's decision")
     pr.add_argument("number")
     pr.add_argument("--store", help=f"side store (default: DATA_DIR/{default_path(Path('.')).name})")
-    pr.add_argument("--at", help="ISO-8601 date and time with offset the decisions are made at (default: now)")
+    pr.add_argument("--at", help="when the decisions are made (default: now): ISO-8601 with an offset, a date or a "
+                                 "local time in the config's timezone, or UNIX seconds")
     pr.add_argument("--json", action="store_true")
 
     ac = sub.add_parser("accept", help="put in service the version of a list that the running gateway held back "
@@ -364,7 +365,8 @@ def _proof(args: argparse.Namespace) -> int:
             with SideStore(store_path) as store:
                 report["entries"] = [e.as_json() for e in store.entries(number.key)]
     else:
-        report.update(_what_decides(config, number, parse_at(args.at) or datetime.now(UTC), store_path))
+        report.update(_what_decides(config, number, parse_at(args.at, config.gateway.timezone) or datetime.now(UTC),
+                                     store_path))
     entries = report["entries"]
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))

@@ -32,9 +32,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.agi.routes import Route, route_for
 from gateway.cli.exits import DONE, FAILED, UsageError
-from gateway.cli.options import parse_at
+from gateway.cli.options import campaign_named, parse_at
 from gateway.cli.output import error, warn
-from gateway.cli.runtime import load_runtime_config, normaliser_of
+from gateway.cli.runtime import load_lists, load_runtime_config, normaliser_of
 from gateway.config import Config, GatewaySection
 from gateway.config import load as load_config
 from gateway.registry.holder import RegistryHolder
@@ -114,9 +114,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     off.add_argument("--shift-to", metavar="DATE",
                      help="move the trace by whole weeks so that its first day is the first DATE-or-later day of "
                           "the same weekday (local times kept)")
-    off.add_argument("--at", metavar="ISO",
+    off.add_argument("--at", metavar="TIME",
                      help="the time of calls the trace gives none (a SIPp file without field3); without it such "
-                          "calls are an error")
+                          "calls are an error. ISO-8601 with an offset, a date or a local time in --timezone (else "
+                          "the config's), or UNIX seconds")
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -208,6 +209,12 @@ def run_online(args: argparse.Namespace) -> int:
              "(--offline builds the history from them)")
         calls = [c for c in calls if c.event is Event.CALL]
     if args.campaign:
+        # The gateway asked has its own config; the one named here (--config) is the same as a rule: a name it
+        # does not define is a typo that would only come back as unknown_campaign for every call.
+        named = getattr(args, "config", None)
+        if named:
+            campaign_named(args.campaign, load_config(Path(named), data_dir=Path(args.data_dir) if args.data_dir
+                                                      else None).campaigns)
         calls = [c._replace(campaign=args.campaign) for c in calls]
     if not calls:
         raise UsageError(f"{args.file}: no call to replay")
@@ -255,20 +262,19 @@ def run_online(args: argparse.Namespace) -> int:
 def _decider(config: Config, ignore_caller_id: bool) -> OfflineDecider:
     """The engine ``serve`` would build for ``config``, with its lists loaded (a list that fails: a warning)."""
     holder = RegistryHolder(config.lists, normaliser_of(config.gateway))  # no side store: nothing written
-    for err in holder.load_all().failed.values():
-        warn(f"list {err}")  # the error names its list
+    load_lists(holder)
     return OfflineDecider(engine_for(config), holder.current, holder.normaliser, config.gateway.professional,
                           ignore_caller_id=ignore_caller_id)
 
 
-def _offline_calls(args: argparse.Namespace, trace: Trace) -> list[Call]:
+def _offline_calls(args: argparse.Namespace, trace: Trace, config: Config) -> list[Call]:
     """The trace's calls, each placed in time (``--at`` for those the trace gives none)."""
     calls = list(trace.calls)
     if args.campaign:
         calls = [c._replace(campaign=args.campaign) for c in calls]
     missing = untimed(calls)
     if missing:
-        at = parse_at(args.at)
+        at = parse_at(args.at, args.timezone or config.gateway.timezone)
         if at is None:
             raise UsageError(f"{args.file}: {len(missing)} of {len(calls)} calls have no time (first: "
                              f"{missing[0].origin or missing[0].call_id}); an offline replay decides each call at "
@@ -284,6 +290,8 @@ def run_offline(args: argparse.Namespace) -> int:
     if given:
         raise UsageError(f"{', '.join(given)}: not with --offline (no gateway is asked)")
     config = load_runtime_config(args)
+    if args.campaign:
+        campaign_named(args.campaign, config.campaigns)
     other = load_config(Path(args.compare), data_dir=Path(args.data_dir) if args.data_dir else None) \
         if args.compare else None
     zone = _zone(args, config)
@@ -305,7 +313,7 @@ def _offline(args: argparse.Namespace, config: Config, other: Config | None, zon
         raise UsageError(str(e)) from None
     for w in trace.warnings:
         warn(w)
-    calls = _offline_calls(args, trace)
+    calls = _offline_calls(args, trace, config)
     shifted = ""
     if shift_to is not None:
         calls, shift = shift_weeks(calls, shift_to, ZoneInfo(config.gateway.timezone))

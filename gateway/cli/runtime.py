@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from gateway.config import DEMO_CONFIG, Config, GatewaySection
 from gateway.config import load as load_config
 from gateway.demo.generate import demo_dir, ensure_demo_data
 from gateway.numbers import Normaliser
+from gateway.registry.holder import RegistryHolder
 from gateway.service import Gateway
 
 
@@ -29,10 +31,23 @@ def load_runtime_config(args: argparse.Namespace) -> Config:
 def load_gateway(config: Config) -> Gateway:
     """A gateway for one command run, its lists loaded; a list that fails is a warning, not an error."""
     gw = Gateway(config)
-    result = gw.holder.load_all()
-    for err in result.failed.values():
-        warn(f"list {err}")  # the error names its list
+    load_lists(gw.holder)
     return gw
+
+
+def load_lists(holder: RegistryHolder) -> None:
+    """Load every list for a command, quietly: a list's warnings (bad lines, its age) are ``config check``'s and
+    ``serve``'s to show, not repeated by every command. A list that cannot be loaded at all is one line, since
+    the command's answers depend on it (its calls are blocked as registry_stale)."""
+    quiet = logging.getLogger("gateway.registry")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        result = holder.load_all()
+    finally:
+        quiet.setLevel(level)
+    for err in result.failed.values():
+        warn(f"list {err} (not loaded: see dnc-gateway config check)")  # the error names its list
 
 
 def normaliser_of(g: GatewaySection) -> Normaliser:

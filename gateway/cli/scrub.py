@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from gateway.cli.exits import DONE, UsageError
-from gateway.cli.options import parse_at
+from gateway.cli.options import campaign_named, parse_at
 from gateway.cli.runtime import load_gateway, load_runtime_config, safe_url, state_loop
 from gateway.config import Config
 from gateway.policy.engine import Engine
@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                " - for stdin")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="cleaned file (same layout as IN)")
     p.add_argument("--campaign", required=True, help="campaign name from the config")
-    p.add_argument("--at", help="ISO-8601 date and time with offset for the hours rules (default: now)")
+    p.add_argument("--at", help="when the calls will be placed, for the hours rules (default: now): ISO-8601 with "
+                                "an offset, a date or a local time in the config's timezone, or UNIX seconds")
     p.add_argument("--ignore-hours", action="store_true",
                    help="planning: do not apply the hours and public-holiday rules (the date still sets the regime)")
     p.add_argument("--caller-id", help="presented number (default: the campaign's caller_id)")
@@ -51,10 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    at = parse_at(args.at) or datetime.now(UTC)
     config = load_runtime_config(args)
-    if args.campaign not in config.campaigns:
-        raise UsageError(f"no campaign named {args.campaign!r} (defined: {', '.join(sorted(config.campaigns))})")
+    at = parse_at(args.at, config.gateway.timezone) or datetime.now(UTC)
+    campaign_named(args.campaign, config.campaigns)
     src_path = None if args.input == "-" else Path(args.input)
     if src_path is not None and not src_path.is_file():
         raise UsageError(f"{args.input}: no such file")

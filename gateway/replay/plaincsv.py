@@ -39,6 +39,15 @@ _NAMES = {
 _POSITIONAL = ("time", "number", "campaign", "caller_id")
 
 
+def expected_columns() -> str:
+    """The header names replay reads, grouped: what an error about a header says it expected."""
+    groups: dict[str, list[str]] = {}
+    for name, key in _NAMES.items():
+        groups.setdefault(key, []).append(name)
+    return "; ".join(f"{key}" + (f" (or {', '.join(n for n in names if n != key)})" if len(names) > 1 else "")
+                     for key, names in groups.items())
+
+
 _EVENTS = {e.value: e for e in Event} | {"": Event.CALL, "opt-out": Event.OPTOUT, "refused": Event.REFUSAL}
 
 
@@ -148,6 +157,7 @@ def read(text: str, source: str, timezone: tzinfo = UTC) -> Trace:
     start = 0
     head = next(rows, None)
     first = [c.strip().lower() for c in head] if head else []
+    header_warnings: list[str] = []
     if first and any(c in _NAMES for c in first) and not any(c.lstrip("+").isdigit() for c in first):
         columns = {}
         for i, name in enumerate(first):
@@ -157,16 +167,28 @@ def read(text: str, source: str, timezone: tzinfo = UTC) -> Trace:
         if "number" not in columns:
             raise InputError(f"{source}:1: header has no number column (expected one of "
                              "number, dialled, to, callee, phone)")
+        unknown = [name for name in first if name and name not in _NAMES]
+        if unknown:
+            # A column under a name replay does not know is not read: say so, or a "called_at" column would only
+            # show up later as "calls have no time".
+            header_warnings.append(f"{source}:1: column{'s' if len(unknown) > 1 else ''} "
+                                   f"{', '.join(repr(u) for u in unknown)} not read: the header names replay reads "
+                                   f"are {expected_columns()}")
         start = 1
+    elif first and all(c and not any(ch.isdigit() for ch in c) for c in first):
+        # Every cell a word: a header, but with no name replay knows. Read as a call, its first cell would be a
+        # time that cannot be read: name the columns instead.
+        raise InputError(f"{source}:1: header {', '.join(repr(c) for c in first)} names no column replay reads: "
+                         f"expected {expected_columns()}")
     ti, ni, pi, ci, ei = (columns.get(k, -1) for k in ("time", "number", "campaign", "caller_id", "event"))
     if lines is not None and ei < 0 and head:
         fast = _fast(lines, dialect.delimiter, start, len(head), (ti, ni, pi, ci), timezone)
         if fast is not None:
-            return Trace(tuple(fast), "csv", {"lines": len(lines), "skipped": 0}, ())
+            return Trace(tuple(fast), "csv", {"lines": len(lines), "skipped": 0}, tuple(header_warnings))
     if head is not None and start == 0:
         rows = itertools.chain((head,), rows)
     calls: list[Call] = []
-    warnings: list[str] = []
+    warnings: list[str] = header_warnings
     bad = 0
     # Column positions, -1 when absent: read inline below, a million lines a second is the order of magnitude.
     times = TimeReader(timezone)
@@ -200,9 +222,11 @@ def read(text: str, source: str, timezone: tzinfo = UTC) -> Trace:
                 try:
                     last_at = times(text_at)
                 except ValueError:
+                    # The example in the zone a time without offset is read in: the offset a person there types.
+                    example = datetime(2026, 11, 24, 10, 30, tzinfo=timezone).isoformat()
                     raise InputError(f"{source}:{lineno}: time {col(row, ti)!r} cannot be read: expected "
-                                     "ISO-8601 (e.g. 2026-11-24T10:30:00+01:00, 2026-11-24T09:30:00Z, or without "
-                                     "an offset in --timezone) or UNIX seconds") from None
+                                     f"ISO-8601 (e.g. {example}, 2026-11-24T09:30:00Z, or without an offset, read "
+                                     f"in {timezone}) or UNIX seconds") from None
                 last_time = text_at
             at = last_at
         else:

@@ -270,12 +270,47 @@ def _totals(results: Sequence[Result]) -> dict[str, int]:
     return dict(sorted(Counter(label(r) for r in results).items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+VERDICTS = ("ALLOW", "BLOCK")
+
+
+def _verdict(r: Result) -> str:
+    """ALLOW, BLOCK, or ``no answer`` (a monitor campaign's would-block is an ALLOW: the call went through)."""
+    return r.verdict or "no answer"
+
+
+def verdict_totals(a: Sequence[Result], b: Sequence[Result]) -> list[tuple[str, int, int]]:
+    """(verdict, calls under A, calls under B), ALLOW then BLOCK, then any other (no answer) when there is one."""
+    ca, cb = Counter(_verdict(r) for r in a), Counter(_verdict(r) for r in b)
+    keys = [*VERDICTS, *sorted((set(ca) | set(cb)) - set(VERDICTS))]
+    return [(k, ca[k], cb[k]) for k in keys]
+
+
+def campaign_totals(a: Sequence[Result], b: Sequence[Result]) -> dict[str, dict[str, tuple[int, int]]]:
+    """{campaign: {verdict: (calls under A, calls under B)}}, campaigns by volume: who gains or loses calls."""
+    counts: dict[str, dict[str, list[int]]] = {}
+    for side, results in ((0, a), (1, b)):
+        for r in results:
+            per = counts.setdefault(r.call.campaign or "-", {})
+            per.setdefault(_verdict(r), [0, 0])[side] += 1
+    order = sorted(counts, key=lambda c: (-sum(v[0] for v in counts[c].values()), c))
+    return {c: {v: (n[0], n[1]) for v, n in sorted(counts[c].items(), key=lambda kv: (kv[0] not in VERDICTS,
+                                                                                     kv[0]))} for c in order}
+
+
+def _change(x: int, y: int) -> str:
+    return f"{x} -> {y}" + (f" ({y - x:+d})" if y != x else "")
+
+
 def compare_json(a: Sequence[Result], b: Sequence[Result], diffs: Sequence[Difference], trace: Trace,
                  names: tuple[str, str], offline: Offline, *, show_numbers: bool = False) -> dict[str, Any]:
     return {
         "mode": "offline", "decided_at": "recorded_time", "offline": offline.as_json(), "input": trace.as_json(),
         "a": names[0], "b": names[1], "total": len(a),
         "by_reason_a": _totals(a), "by_reason_b": _totals(b),
+        "by_verdict_a": {v: x for v, x, _ in verdict_totals(a, b)},
+        "by_verdict_b": {v: y for v, _, y in verdict_totals(a, b)},
+        "by_campaign": {c: {v: {"a": x, "b": y} for v, (x, y) in per.items()}
+                        for c, per in campaign_totals(a, b).items()},
         "differing": len(diffs),
         "changes": [{"a": x, "b": y, "calls": n} for x, y, n in group_differences(diffs)],
         "calls": [_diff_row(d, show_numbers, offline.zone) for d in diffs],
@@ -286,7 +321,18 @@ def compare_text(a: Sequence[Result], b: Sequence[Result], diffs: Sequence[Diffe
                  names: tuple[str, str], offline: Offline, *, show_numbers: bool = False, limit: int = 20) -> str:
     out = [f"compared {len(a)} calls from a {trace.kind} trace offline: A = {names[0]}, B = {names[1]}",
            *offline.lines(), "(one history per configuration: each counts the calls it allows)",
-           f"decided differently (verdict or reason): {len(diffs)} of {len(a)}"]
+           "calls by verdict (A -> B):"]
+    totals = verdict_totals(a, b)
+    width = max(len(v) for v, _, _ in totals)
+    out += [f"  {v:<{width}}  {_change(x, y)}" for v, x, y in totals if x or y or v in VERDICTS]
+    by_campaign = campaign_totals(a, b)
+    if by_campaign:
+        out.append("by campaign (A -> B):")
+        cw = max(len(c) for c in by_campaign)
+        for campaign, per in by_campaign.items():
+            cells = "   ".join(f"{v} {_change(x, y)}" for v, (x, y) in per.items())
+            out.append(f"  {campaign:<{cw}}  {cells}")
+    out.append(f"decided differently (verdict or reason): {len(diffs)} of {len(a)}")
     changes = group_differences(diffs)
     if changes:
         width = max(len(f"{x} -> {y}") for x, y, _ in changes)

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from gateway.aio import listen_error
 from gateway.config import WebSection
 from gateway.web import openapi, params
 from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
 from gateway.web.limits import HEADER_TIMEOUT, ConnectionGuard
 from gateway.web.live import SSE_HEARTBEAT, Board, LiveHub, sse_event
+from gateway.web.panels import agi_status, state_status
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -67,7 +69,7 @@ class WebServer:
         self.metrics = metrics
         self.running = running
         self.heartbeat = heartbeat
-        self.hub = LiveHub(Board(frozenset(gateway.config.campaigns)), lambda: self.api.live_status(),
+        self.hub = LiveHub(Board(frozenset(gateway.config.campaigns)), self.live_status,
                            gateway.clock, interval=live_interval, status_every=status_every,
                            max_clients=max_clients)
         self.api = Api(gateway, config.admin_token, running, self.hub)
@@ -127,8 +129,12 @@ class WebServer:
         server_factory = self._runner.server
         assert server_factory is not None
         self.guard = ConnectionGuard(server_factory, refused=self.metrics.web_refused if self.metrics else None)
-        self._server = server = await asyncio.get_running_loop().create_server(
-            self.guard, self.config.listen.host, self.config.listen.port, reuse_address=True)
+        try:
+            self._server = server = await asyncio.get_running_loop().create_server(
+                self.guard, self.config.listen.host, self.config.listen.port, reuse_address=True)
+        except OSError as e:
+            await self.close()
+            raise listen_error("the web API and page", "[web] listen", str(self.config.listen), e) from None
         sockets = getattr(server, "sockets", None) or []
         host, port = sockets[0].getsockname()[:2] if sockets else (self.config.listen.host, self.config.listen.port)
         self.port = int(port)
@@ -157,6 +163,11 @@ class WebServer:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(self.hub.poke_status)
 
+    def live_status(self) -> dict[str, Any]:
+        """The page's slowly changing part: the API's (lists, AMI, bypasses, audit), FastAGI and the state store."""
+        return {**self.api.live_status(), "fastagi": agi_status(self.metrics),
+                "state_store": state_status(self.gateway.config.gateway.state, self.gateway.state, self.metrics)}
+
     # -- handlers -----------------------------------------------------------------------------------
 
     async def metrics_handler(self, request: web.Request) -> web.Response:
@@ -183,15 +194,20 @@ class WebServer:
             # aiohttp's shutdown wait its full timeout (seen as a rare 2 s close), and a browser reconnects anyway.
             response.force_close()
             await response.prepare(request)
-            await response.write(b"retry: 3000\n\n" + sse_event("summary", self.hub.summary()))
-            while True:
-                try:
-                    payload = await asyncio.wait_for(client.queue.get(), self.heartbeat)
-                except TimeoutError:
-                    payload = SSE_HEARTBEAT
-                if payload is None:
-                    break
-                await response.write(payload)
+            try:
+                await response.write(b"retry: 3000\n\n" + sse_event("summary", self.hub.summary()))
+                while True:
+                    try:
+                        payload = await asyncio.wait_for(client.queue.get(), self.heartbeat)
+                    except TimeoutError:
+                        payload = SSE_HEARTBEAT
+                    if payload is None:
+                        break
+                    await response.write(payload)
+            except ConnectionResetError:
+                # A closed tab or a reload: the only way an SSE stream learns its reader left is a failed write.
+                # That is how every stream ends, not an error (aiohttp would log it with a traceback).
+                log.debug("live feed: a client left")
             return response
         finally:
             self.hub.unsubscribe(client)

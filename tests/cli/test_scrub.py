@@ -32,7 +32,7 @@ def test_cli(sample_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert "scrub:" not in captured.err  # no progress bar outside a terminal
     assert cli.main(["--config", str(sample_config_path), "scrub", str(src), "-o", str(out), "--campaign", "nope"]) == 2
     assert cli.main(["--config", str(sample_config_path), "scrub", str(src), "-o", str(out), "--campaign", "legacy",
-                     "--at", "2026-11-24T10:30:00"]) == 2
+                     "--at", "next tuesday"]) == 2
     assert cli.main(["--config", str(sample_config_path), "scrub", str(src), "-o", str(src), "--campaign",
                      "legacy"]) == 2
 

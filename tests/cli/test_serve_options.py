@@ -43,3 +43,29 @@ def test_the_files_log_level_applies_unless_the_command_line_gives_one(tmp_path:
     conf.write_text(text.replace("[gateway]\n", '[gateway]\nlog_level = "ERROR"\n', 1))
     assert " INFO " not in _serve_log(conf)  # the file's ERROR: no INFO line (serve's default is INFO)
     assert " INFO gateway.app: dnc-gateway ready" in _serve_log(conf, "--log-level", "INFO")
+
+
+def test_a_busy_port_at_start_is_one_clear_line(tmp_path: Path) -> None:
+    """A port another program holds: exit 1 with one line naming the address, the listener and the config key;
+    no traceback. The audit log the start opened is closed in order (its file is usable afterwards)."""
+    conf = write_sample(tmp_path)
+    conf.write_text(conf.read_text().replace('state = "memory://"', 'state = "memory://"\naudit = "audit.db"'))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = f"127.0.0.1:{busy.getsockname()[1]}"
+        for option, what in (("--agi-listen", "FastAGI ([agi] listen)"), ("--web-listen", "([web] listen)")):
+            other = "--web-listen" if option == "--agi-listen" else "--agi-listen"
+            out = subprocess.run([sys.executable, "-c", SERVE, "--config", str(conf), "serve", option, taken,
+                                  other, f"127.0.0.1:{free_port()}"], cwd=conf.parent,
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+                                 timeout=60)
+            assert out.returncode == 1, out.stderr
+            assert "Traceback" not in out.stderr
+            errors = [line for line in out.stderr.splitlines() if line.startswith("dnc-gateway serve:")]
+            assert len(errors) == 1 and taken in errors[0] and what in errors[0], out.stderr
+            assert "address already in use" in errors[0]
+            assert [line for line in out.stderr.splitlines() if " ERROR " in line] == [], out.stderr
+    verify = subprocess.run([sys.executable, "-c", SERVE, "--config", str(conf), "audit", "verify"], cwd=conf.parent,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

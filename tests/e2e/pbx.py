@@ -18,6 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "asterisk-config"
+# Where each home country's extensions.conf and pjsip.conf are (asterisk-config/README.md: which to copy);
+# manager.conf and modules.conf are the same for all and stay at the top.
+VARIANTS = {"fr": CONFIG, "nanp": CONFIG / "nanp", "gb": CONFIG / "gb"}
 SIPP_DIR = Path(__file__).parent / "sipp"
 
 # What the server under test runs: ``python -c SERVE --config … serve …`` (the CLI, from this checkout).
@@ -69,8 +72,12 @@ def context(dialplan: str, name: str) -> str:
 
 
 def asterisk_config(root: Path, sip_port: int, trunk_port: int, ami_port: int, gw_a: int, gw_b: int,
-                    extra_dialplan: str = "") -> Path:
-    """asterisk.conf and etc/ for one Asterisk under ``root``: asterisk-config/ with the README's edits."""
+                    extra_dialplan: str = "", variant: str = "fr") -> Path:
+    """asterisk.conf and etc/ for one Asterisk under ``root``: asterisk-config/ with the README's edits.
+
+    ``variant`` is the home country's folder of asterisk-config/ (``fr``, ``nanp``, ``gb``: ``VARIANTS``).
+    """
+    country = VARIANTS[variant]
     etc = root / "etc"
     etc.mkdir(parents=True)
     dirs = {d: root / d for d in ("db", "keys", "spool", "run", "log")}
@@ -83,11 +90,11 @@ def asterisk_config(root: Path, sip_port: int, trunk_port: int, ami_port: int, g
         f"astspooldir => {dirs['spool']}\nastrundir => {dirs['run']}\nastlogdir => {dirs['log']}\n"
         "[options]\nverbose = 3\n")
     (etc / "logger.conf").write_text("[logfiles]\nfull => notice,warning,error,verbose\n")
-    ext = (CONFIG / "extensions.conf").read_text()
+    ext = (country / "extensions.conf").read_text()
     ext = edit(ext, "DNC_GW_A=gw1:4573", f"DNC_GW_A=127.0.0.1:{gw_a}")
     ext = edit(ext, "DNC_GW_B=gw2:4573", f"DNC_GW_B=127.0.0.1:{gw_b}")
     (etc / "extensions.conf").write_text(ext + extra_dialplan)
-    sip = (CONFIG / "pjsip.conf").read_text()
+    sip = (country / "pjsip.conf").read_text()
     sip = edit(sip, "bind = 0.0.0.0:5060", f"bind = 127.0.0.1:{sip_port}")
     sip = edit(sip, "contact = sip:sip.carrier.example:5060", f"contact = sip:127.0.0.2:{trunk_port}")
     sip = edit(sip, "match = sip.carrier.example", "match = 127.0.0.2")

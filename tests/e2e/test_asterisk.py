@@ -179,6 +179,11 @@ def start_gateway(root: Path, name: str, answer: str, ami_port: int | None) -> G
         text += (f'\n[ami]\nhost = "127.0.0.1"\nport = {ami_port}\nusername = "dncgw"\nsecret = "{AMI_SECRET}"\n'
                  'trunk_prefix = "PJSIP/trunk"\nhangup_bypass = true\nping_interval = 1\n')
     conf.write_text(text)
+    return launch_gateway(root, name, conf)
+
+
+def launch_gateway(root: Path, name: str, conf: Path) -> Gateway:
+    """``dnc-gateway serve`` of this checkout on ``conf`` (in ``root / name``), once its web port answers."""
     agi_port, web_port = free_tcp_port(), free_tcp_port()
     log = root / f"{name}.log"
     with log.open("wb") as err:

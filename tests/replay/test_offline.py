@@ -149,10 +149,15 @@ def test_compare_lists_exactly_the_numbers_without_consent(configs: tuple[Path, 
     code, out, _ = _run(capsys, str(trace), "--offline", "--config", str(a), "--compare", str(b))
     assert "decided differently (verdict or reason): 4 of 7" in out
     assert "allowed -> no_consent  4" in out
+    # Before/after totals, per verdict and per campaign: what the change does to the day's calls at a glance.
+    assert "calls by verdict (A -> B):\n  ALLOW  7 -> 3 (-4)\n  BLOCK  0 -> 4 (+4)\n" in out
+    assert "by campaign (A -> B):\n  spring  ALLOW 7 -> 3 (-4)   BLOCK 0 -> 4 (+4)\n" in out
     assert "0612000050" not in out and mask("0612000050") in out  # masked unless --show-numbers
     code, out, _ = _run(capsys, str(trace), "--offline", "--config", str(a), "--compare", str(b), "--format", "json")
     report = json.loads(out)
     assert report["changes"] == [{"a": "allowed", "b": "no_consent", "calls": 4}] and report["differing"] == 4
+    assert (report["by_verdict_a"], report["by_verdict_b"]) == ({"ALLOW": 7, "BLOCK": 0}, {"ALLOW": 3, "BLOCK": 4})
+    assert report["by_campaign"] == {"spring": {"ALLOW": {"a": 7, "b": 3}, "BLOCK": {"a": 0, "b": 4}}}
 
 
 def test_shift_to_keeps_weekdays_and_local_times_and_changes_the_calendar() -> None:

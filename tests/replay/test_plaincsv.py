@@ -55,7 +55,8 @@ def test_event_column() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("\n\n", "no call"),
-    ("when,who\nsoon,later\n", "c.csv:1: time 'when'"),  # no header it knows: positional, time first
+    # A header with no name replay knows: the names it expected, not "time 'when'" nor "calls have no time".
+    ("when,who\nsoon,later\n", r"c\.csv:1: header 'when', 'who' names no column replay reads: expected time \(or at"),
     ("time,number\n1,\n", "no readable call"),
     ("time,number\nsoon,0612000001\n", "c.csv:2: time 'soon'"),
     ("time,campaign\n1,x\n", "no number column"),
@@ -107,3 +108,23 @@ def test_the_plain_paths_read_as_the_csv_module(text: str, monkeypatch: pytest.M
     monkeypatch.setattr(plaincsv, "_lines", lambda text, dialect: None)  # csv.reader and the line loop
     slow = read(text, "c.csv", ZoneInfo("Europe/Paris"))
     assert fast == slow
+
+
+def test_a_header_column_replay_does_not_know_is_named_with_the_expected_ones() -> None:
+    """A dialler's export with "called_at" for the time: the calls read, and a warning says the column is not,
+    naming the header names replay reads (an offline replay then says the calls have no time)."""
+    trace = read("number,called_at,campaign\n0612000001,2026-11-24T10:30:00+01:00,legacy\n", "c.csv")
+    assert [c.at for c in trace.calls] == [None]
+    assert len(trace.warnings) == 1
+    assert trace.warnings[0].startswith("c.csv:1: column 'called_at' not read: the header names replay reads are "
+                                        "time (or at, timestamp, date, datetime); number (or dialled")
+
+
+def test_a_time_that_cannot_be_read_is_explained_in_the_traces_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    with pytest.raises(InputError) as e:
+        read("time,number\nsoon,2125550123\n", "c.csv", ZoneInfo("America/New_York"))
+    assert "e.g. 2026-11-24T10:30:00-05:00, 2026-11-24T09:30:00Z, or without an offset, read in America/New_York" \
+        in str(e.value)
+    assert "+01:00" not in str(e.value)

@@ -81,3 +81,21 @@ async def test_feed_is_bounded_in_clients(sample_config: Config, clock: Callable
     finally:
         await web.close()
         await running.gateway.close()
+
+
+async def test_a_browser_leaving_the_page_logs_no_error(served: Served, caplog: Any) -> None:
+    """Closing the page (the tab, a reload) drops the SSE connection: the next write fails on a closed socket,
+    which is how a stream ends, not an internal error; no ERROR record, no traceback, the client let go."""
+    caplog.set_level("DEBUG")
+    r = await served.http.get(served.url("/api/events"))
+    assert (await next_event(r.content))[0] == "summary"
+    r.close()  # the browser goes away without a word
+    for i in range(200):  # ticks to write into the closed connection, until the server notices
+        await served.gateway.check(f"06120000{i % 5 + 1:02d}", "legacy")
+        await asyncio.sleep(0.02)
+        if not served.web.hub.clients:
+            break
+    assert not served.web.hub.clients
+    await asyncio.sleep(0.1)  # let aiohttp finish the handler and log whatever it logs
+    bad = [rec for rec in caplog.records if rec.levelname in ("ERROR", "CRITICAL") or rec.exc_info]
+    assert bad == [], [(rec.name, rec.getMessage()) for rec in bad]

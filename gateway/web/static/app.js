@@ -90,6 +90,7 @@
     state.latest = added.concat(state.latest).sort((a, b) => b.at - a.at).slice(0, LATEST);
     renderFigures();
     renderChart();
+    renderMatrix();
     renderLatest();
     stamp();
   }
@@ -106,6 +107,7 @@
   function renderAll() {
     renderFigures();
     renderChart();
+    renderMatrix();
     renderLatest();
     renderStatus();
     stamp();
@@ -228,6 +230,64 @@
     }
   }
 
+  // Reason x campaign over the chart's hour: which campaign hits which rule, at a glance (the chart shows one
+  // grouping at a time). Rows are reasons in precedence order, columns campaigns by volume, with totals.
+  function renderMatrix() {
+    const horizon = refMinute() - WINDOW * 60;
+    const cells = new Map(); // reason -> campaign -> [blocked, would]
+    const byCampaign = new Map();
+    for (const [m, rows] of state.buckets) {
+      if (m <= horizon) continue;
+      for (const [campaign, reason, would, n] of rows) {
+        if (!cells.has(reason)) cells.set(reason, new Map());
+        const row = cells.get(reason);
+        const cell = row.get(campaign) || [0, 0];
+        cell[would ? 1 : 0] += n;
+        row.set(campaign, cell);
+        byCampaign.set(campaign, (byCampaign.get(campaign) || 0) + n);
+      }
+    }
+    const rank = (k) => (REASON_RANK.has(k) ? REASON_RANK.get(k) : REASONS.length);
+    const reasons = [...cells.keys()].sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1));
+    const campaigns = [...byCampaign.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map((e) => e[0]);
+    const table = $("matrix");
+    const count = (cell) => {
+      const td = el("td", cell[0] || cell[1] ? "" : "zero", fmtInt.format(cell[0]));
+      if (cell[1]) td.append(el("span", "would", `+${fmtInt.format(cell[1])}`));
+      return td;
+    };
+    const head = el("tr");
+    head.append(el("th", "", "Reason"), ...campaigns.map((c) => el("th", "campaign", c)), el("th", "", "Total"));
+    table.tHead.replaceChildren(...(reasons.length ? [head] : []));
+    const totals = new Map(campaigns.map((c) => [c, [0, 0]]));
+    const all = [0, 0];
+    table.tBodies[0].replaceChildren(...reasons.map((reason) => {
+      const tr = el("tr");
+      tr.dataset.reason = reason;
+      const name = el("td");
+      const sw = el("span", "swatch");
+      sw.style.background = REASON_COLOURS[reason] || "#8b98a5";
+      name.append(sw, document.createTextNode(reason));
+      tr.append(name);
+      const sum = [0, 0];
+      for (const c of campaigns) {
+        const cell = cells.get(reason).get(c) || [0, 0];
+        const td = count(cell);
+        td.dataset.campaign = c;
+        tr.append(td);
+        for (const i of [0, 1]) { sum[i] += cell[i]; totals.get(c)[i] += cell[i]; all[i] += cell[i]; }
+      }
+      const total = count(sum);
+      total.classList.add("total");
+      tr.append(total);
+      return tr;
+    }));
+    const foot = el("tr");
+    foot.append(el("td", "", "Total"), ...campaigns.map((c) => count(totals.get(c))), count(all));
+    table.tFoot.replaceChildren(...(reasons.length ? [foot] : []));
+    $("matrix-empty").hidden = reasons.length > 0;
+  }
+
   function niceStep(max) {
     if (max <= 5) return 1;
     const raw = max / 5, p = Math.pow(10, Math.floor(Math.log10(raw)));
@@ -340,7 +400,56 @@
     for (const [name, h] of Object.entries(s.lists_held_back || {})) {
       alerts.unshift(["bad", `List ${name}: new version refused, it drops ${fmtInt.format(h.dropped)} of ${fmtInt.format(h.in_service)} numbers (max_shrink ${(h.max_shrink * 100).toFixed(1)} %); the previous version serves. Accept it with: dnc-gateway registry accept ${name}`]);
     }
+    renderHealth(s, alerts);
     $("alerts").replaceChildren(...alerts.map(([level, text]) => el("div", `alert alert-${level}`, text)));
+  }
+
+  // FastAGI errors, the call-history store and the audit log: what the shipped alerts watch, on the page too.
+  // Every field is optional: an older gateway (or a part not configured) leaves a row at "–".
+  function healthRow(id, level, text, detail) {
+    const row = $(id);
+    row.className = `health-row ${level}`;
+    const dd = row.querySelector("dd");
+    dd.replaceChildren(document.createTextNode(text));
+    if (detail) dd.append(el("span", "detail", detail));
+  }
+
+  function kinds(counts) {
+    return Object.entries(counts || {}).filter(([, n]) => n).sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `${k.replace(/_/g, " ")} ${fmtInt.format(n)}`).join(", ");
+  }
+
+  function renderHealth(s, alerts) {
+    const agi = s.fastagi;
+    if (agi && agi.errors) {
+      const recent = agi.recent || 0, total = agi.total || 0;
+      const sessions = agi.sessions || {};
+      const done = (sessions.ok || 0) + (sessions.error || 0);
+      const detail = total ? `${fmtInt.format(total)} since start: ${kinds(agi.errors)}` : `${fmtInt.format(done)} sessions, no error`;
+      healthRow("health-fastagi", recent ? "warn" : "ok",
+        recent ? `${fmtInt.format(recent)} error${recent > 1 ? "s" : ""} in ${agi.recent_minutes || 10} min` : "no recent error", detail);
+      if (recent) alerts.push(["warn", `FastAGI: ${fmtInt.format(recent)} error${recent > 1 ? "s" : ""} in the last ${agi.recent_minutes || 10} minutes (${kinds(agi.errors)} since start): check the dialplan's AGI() lines and the gateway's log.`]);
+    }
+    const st = s.state_store;
+    if (st && st.kind) {
+      const errors = kinds(st.errors);
+      if (st.up) healthRow("health-state", "ok", `${st.kind} · up`, errors ? `errors since start: ${errors}` : "");
+      else {
+        healthRow("health-state", "bad", `${st.kind} · DOWN`, st.last_error || (errors ? `errors: ${errors}` : "not answering"));
+        alerts.push(["bad", `Call-history store (${st.kind}) unavailable: calls whose rules need a count, a refusal or an opt-out are refused (state_unavailable)${st.last_error ? `: ${st.last_error.replace(/\.+$/, "")}` : ""}.`]);
+      }
+    }
+    const a = s.audit;
+    if (a === null) healthRow("health-audit", "", "not configured", "");
+    else if (a && a.available !== undefined) {
+      const detail = `queue ${fmtInt.format(a.queue_depth || 0)} · ${fmtInt.format(a.failures || 0)} failure${a.failures === 1 ? "" : "s"} since start`;
+      if (a.available) {
+        healthRow("health-audit", a.failures ? "warn" : "ok", "writing", a.failures && a.last_error ? `${detail} · last: ${a.last_error}` : detail);
+      } else {
+        healthRow("health-audit", "bad", "NOT WRITING", `${detail}${a.last_error ? ` · ${a.last_error}` : ""}`);
+        alerts.push(["bad", `Audit log not writing (queue ${fmtInt.format(a.queue_depth || 0)}): calls are refused as audit_unavailable until it writes again${a.last_error ? `: ${a.last_error.replace(/\.+$/, "")}` : ""}.`]);
+      }
+    }
   }
 
   // -- wiring --------------------------------------------------------------------------------------
