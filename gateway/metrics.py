@@ -53,6 +53,9 @@ EXPORTED = frozenset({
     "dnc_list_max_age_days", "dnc_list_loaded", "dnc_list_info", "dnc_gateway_info", "dnc_audit_up",
     "dnc_registry_polls_total", "dnc_state_up", "dnc_list_reload_failed",
     "dnc_list_last_reload_failure_timestamp_seconds",
+    # the SIP redirect server's (gateway/sip/metrics.py), present when [sip] is configured
+    "dnc_sip_responses_total", "dnc_sip_answer_seconds", "dnc_sip_dropped_total", "dnc_sip_transactions",
+    "dnc_sip_connections",
 })
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
 from gateway.config import WebSection
-from gateway.web import params
+from gateway.web import dialer, params
 from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
 from gateway.web.live import SSE_HEARTBEAT, Board, LiveHub, sse_event
 
@@ -93,6 +93,7 @@ class WebServer:
         app.router.add_post("/api/registry/reload", admin(api.reload))
         app.router.add_get("/api/audit", admin(api.audit_query))
         app.router.add_get("/api/proof", admin(api.proof))
+        dialer.register(app, self.gateway, self.config.dialer_tokens)  # POST /v1/decide, /v1/decide/batch
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", STATIC, append_version=False)
         app.on_response_prepare.append(self._headers)
@@ -104,7 +105,7 @@ class WebServer:
         if request.path == "/" or request.path.startswith("/static/"):
             response.headers["Content-Security-Policy"] = CSP
             response.headers["Cache-Control"] = "no-cache"
-        elif request.path.startswith("/api/"):
+        elif request.path.startswith(("/api/", "/v1/")):
             response.headers["Cache-Control"] = "no-store"
 
     # -- lifecycle ----------------------------------------------------------------------------------
