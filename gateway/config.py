@@ -137,6 +137,11 @@ class WebSection:
     dialer_tokens: tuple[tuple[str, str], ...] = ()  # (name, token): POST /v1/decide's bearers (docs/sip.md)
 
 
+class SipCallerId(enum.StrEnum):
+    HEADERS = "headers"  # P-Asserted-Identity, else the From user: what the proxy presents to the carrier
+    CAMPAIGN = "campaign"  # the campaign's caller_id (the proxy sets the presented number after the gateway)
+
+
 @dataclass(frozen=True, slots=True)
 class SipSection:
     """``[sip]``: the SIP redirect server (docs/sip.md); absent: not started."""
@@ -147,6 +152,7 @@ class SipSection:
         ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     # The campaign of an INVITE without X-DNC-Campaign, by source network (the most specific match wins).
     campaigns: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = ()
+    caller_id: SipCallerId = SipCallerId.HEADERS  # the caller ID the caller-ID rule judges
     max_connections: int = 1000  # TCP connections at once
     read_timeout: float = 2.0  # seconds for the rest of a message once its first byte came (TCP)
     idle_timeout: float = 120.0  # seconds a TCP connection may stay silent between messages
@@ -605,7 +611,7 @@ def _sip(r: _Reader, data: Any, campaigns: Mapping[str, Campaign]) -> SipSection
     if not isinstance(data, dict):
         r.error("", "sip", "expected a table")
         return SipSection()
-    s = r.table(data, "sip", {"listen", "route", "allow", "campaigns", "max_connections", "read_timeout",
+    s = r.table(data, "sip", {"listen", "route", "allow", "campaigns", "caller_id", "max_connections", "read_timeout",
                               "idle_timeout", "decision_timeout", "max_transactions", "max_message", "drain_timeout"})
     S = _defaults(SipSection)
     route = r.get(s, "sip", "route", str, "")
@@ -635,7 +641,7 @@ def _sip(r: _Reader, data: Any, campaigns: Mapping[str, Campaign]) -> SipSection
     defaults.sort(key=lambda item: -item[0].prefixlen)  # the most specific network first
     return SipSection(
         listen=r.hostport(s, "sip", "listen", S["listen"]), route=route, allow=tuple(allow),
-        campaigns=tuple(defaults),
+        campaigns=tuple(defaults), caller_id=r.choice(s, "sip", "caller_id", SipCallerId, S["caller_id"]),
         max_connections=r.positive(s, "sip", "max_connections", int, S["max_connections"]),
         read_timeout=r.positive(s, "sip", "read_timeout", float, S["read_timeout"]),
         idle_timeout=r.positive(s, "sip", "idle_timeout", float, S["idle_timeout"]),

@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Hashable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from gateway.audit.record import Source as AuditSource
-from gateway.config import SipSection
+from gateway.config import SipCallerId, SipSection
 from gateway.policy.decision import Reason, Verdict
 from gateway.service import Gateway, Outcome
 from gateway.sip.framing import PONG, FramingError, StreamFramer
@@ -181,7 +181,10 @@ class _Tcp(asyncio.Protocol):
     def _wait(self, seconds: float) -> None:
         loop = self.server.loop
         self.deadline = loop.time() + seconds
-        if self.timer is None:
+        if self.timer is not None and self.timer.when() > self.deadline:  # sooner than the timer: move it
+            self.timer.cancel()
+            self.timer = None
+        if self.timer is None:  # a later deadline keeps the timer, which re-arms itself when it fires early
             self.timer = loop.call_at(self.deadline, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -298,7 +301,8 @@ class SipServer:
             self._decided(e, answer_for(e.number, outcome))
 
         try:
-            res = self.gateway.check_now(e.number, campaign.strip(), e.caller_id, channel=f"SIP/{e.source[0]}",
+            caller_id = e.caller_id if self.config.caller_id is SipCallerId.HEADERS else None
+            res = self.gateway.check_now(e.number, campaign.strip(), caller_id, channel=f"SIP/{e.source[0]}",
                                          uniqueid=e.call_id[:128], source=AuditSource.SIP, then=then)
         except Exception:
             log.exception("SIP: internal error while deciding (answering 503)")

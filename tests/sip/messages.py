@@ -6,7 +6,7 @@ from __future__ import annotations
 def request(method: str = "INVITE", number: str = "0612000001", *, branch: str = "z9hG4bK-1",
             call_id: str = "call-1@agent", cseq: int = 1, campaign: str | None = "legacy", to_tag: str = "",
             via: str = "SIP/2.0/UDP 127.0.0.1:5060", extra: str = "", body: bytes = b"",
-            uri: str | None = None, cseq_method: str | None = None) -> bytes:
+            uri: str | None = None, cseq_method: str | None = None, pai: str = "") -> bytes:
     first, *rest = via.split(", ")  # the branch (and rport) go on the top Via
     lines = [
         f"{method} {uri or f'sip:{number}@127.0.0.1:5065'} SIP/2.0",
@@ -18,6 +18,8 @@ def request(method: str = "INVITE", number: str = "0612000001", *, branch: str =
         f"CSeq: {cseq} {cseq_method or method}",
         "Contact: <sip:1001@127.0.0.1:5060>",
     ]
+    if pai:
+        lines.append(f"P-Asserted-Identity: <sip:{pai}@127.0.0.1>")
     if campaign is not None:
         lines.append(f"X-DNC-Campaign: {campaign}")
     if extra:
