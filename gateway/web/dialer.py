@@ -15,7 +15,7 @@ ask for decisions and nothing else, and the admin token opens no dialer route. 4
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -99,8 +99,11 @@ def _answer(outcome: Outcome, *, decision_id: bool) -> dict[str, Any]:
     return out
 
 
-def dialer(handler: Handler) -> Handler:
-    """Wrap a handler so that it runs only with a dialer's token (the name in ``request["dialer"]``)."""
+DialerHandler = Callable[[web.Request, str], Awaitable[web.Response]]
+
+
+def dialer(handler: DialerHandler) -> Handler:
+    """Wrap a handler so that it runs only with a dialer's token (given the dialer's name)."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         access, name = request.app[DIALER_KEY].authorize(request.headers.get("Authorization"))
@@ -108,24 +111,23 @@ def dialer(handler: Handler) -> Handler:
             status, message = _MESSAGES[access]
             headers = {"WWW-Authenticate": 'Bearer realm="dnc-gateway dialer"'} if status == 401 else None
             return web.json_response({"error": message}, status=status, headers=headers)
-        request["dialer"] = name
-        return await handler(request)
+        return await handler(request, name)
 
     guarded.__name__ = handler.__name__
     return guarded
 
 
-async def decide(request: web.Request) -> web.Response:
+async def decide(request: web.Request, name: str) -> web.Response:
     """``POST /v1/decide``: one call about to be placed; counted and audited (the ``check --json`` object and
     its ``decision_id``)."""
     d = request.app[DIALER_KEY]
     body = decide_body(params.json_object(await read_body(request)))
-    outcome = await d.gateway.check(body.number, body.campaign, body.caller_id, channel=f"dialer/{request['dialer']}",
+    outcome = await d.gateway.check(body.number, body.campaign, body.caller_id, channel=f"dialer/{name}",
                                     source=Source.DIALER)
     return web.json_response(_answer(outcome, decision_id=True))
 
 
-async def decide_batch(request: web.Request) -> web.Response:
+async def decide_batch(request: web.Request, name: str) -> web.Response:
     """``POST /v1/decide/batch``: a hopper's numbers, decided without counting or auditing (in order)."""
     d = request.app[DIALER_KEY]
     calls = batch_body(await read_body(request))
