@@ -125,3 +125,11 @@ def test_dialer_tokens_file(tmp_path: Path) -> None:
         parse(text, base=tmp_path)
     with pytest.raises(ConfigError, match="cannot read"):
         parse(text.replace('"dialers"', '"missing"'), base=tmp_path)
+
+
+async def test_the_batch_is_not_shown_as_calls_on_the_live_page(dialed: Served) -> None:
+    before = dialed.web.hub.summary()
+    await dialed.post("/v1/decide/batch", {"calls": [{"number": LISTED, "campaign": "legacy"}]}, token=DIALER)
+    assert dialed.web.hub.summary() == before
+    await dialed.post("/v1/decide", {"number": LISTED, "campaign": "legacy"}, token=DIALER)
+    assert dialed.web.hub.summary() != before
