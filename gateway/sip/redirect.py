@@ -156,6 +156,8 @@ class Redirector:
         except Drop as e:
             return [Dropped(str(e.kind))]
         except BadRequest as e:
+            if e.request.method == "ACK":  # an ACK is never answered, even a wrong one
+                return [Dropped("bad_ack")]
             return [self._stateless(e.request, peer, source, 400, reason=f"Bad Request ({e})")]
         key = key_of(req)
         method = req.method

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.sip.framing import FramingError, StreamFramer
 from tests.sip.messages import request
@@ -35,3 +39,19 @@ def test_a_header_block_without_end_and_a_huge_body_are_refused() -> None:
 def test_end_of_stream_stops_the_framer() -> None:
     f = StreamFramer()
     assert f.receive_data(b"") == [] and f.closed and f.receive_data(request()) == []
+
+
+@given(st.lists(st.integers(1, 400), max_size=20), st.binary(max_size=300))
+def test_any_split_gives_the_same_messages_and_garbage_only_framing_errors(cuts: list[int], junk: bytes) -> None:
+    stream = request(body=b"v=0\r\n") + request("OPTIONS", branch="z9hG4bK-2")
+    f = StreamFramer()
+    got: list[bytes] = []
+    at = 0
+    for c in cuts:
+        got += f.receive_data(stream[at:at + c])
+        at += c
+    got += f.receive_data(stream[at:]) if at < len(stream) else []
+    assert b"".join(got) == stream.lstrip(b"\r\n")
+    g = StreamFramer(limit=200)
+    with contextlib.suppress(FramingError):
+        g.receive_data(junk)

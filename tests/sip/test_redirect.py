@@ -123,6 +123,13 @@ def test_a_decision_past_its_deadline_is_answered_503() -> None:
     assert r.decided(ask.key, Redirect("0612000001", "id"), 2.1) == []
 
 
+def test_a_wrong_ack_is_never_answered() -> None:
+    r = server()
+    assert r.receive(request("ACK", cseq_method="INVITE", to_tag="t"), SRC, SRC, 0.0) == [Dropped("bad_ack")]
+    assert r.receive(request("ACK", to_tag="t").replace(b"Content-Length: 0", b"Content-Length: 9"),
+                     SRC, SRC, 0.0) == [Dropped("bad_ack")]
+
+
 def test_a_response_or_garbage_is_dropped() -> None:
     r = server()
     assert r.receive(b"SIP/2.0 200 OK\r\n\r\n", SRC, SRC, 0.0) == [Dropped("response")]
@@ -132,8 +139,10 @@ def test_a_response_or_garbage_is_dropped() -> None:
 VALID = [request(), request("OPTIONS"), request("ACK", to_tag="t"), request("CANCEL"), request(body=b"v=0\r\n")]
 
 
-def _check(events: list, r: Redirector) -> None:
+def _check(events: list, r: Redirector, data: bytes = b"") -> None:
     for e in events:
+        if isinstance(e, Send) and data.startswith(b"ACK "):
+            assert e.retransmission or e.method != "ACK", "an ACK was answered"
         if isinstance(e, Send):
             assert e.data.startswith(b"SIP/2.0 ") and e.data.endswith(b"\r\n\r\n")
             assert 100 <= status_of(e.data) < 700
@@ -158,7 +167,7 @@ def test_mutated_requests_never_raise(base: bytes, edits: list[tuple[int, int, b
         data[at:at + cut] = insert
     r = server()
     for now in (0.0, 0.5):  # and its retransmission
-        _check(r.receive(bytes(data), SRC, SRC, now), r)
+        _check(r.receive(bytes(data), SRC, SRC, now), r, bytes(data))
     _check(r.timers(100.0), r)
 
 
