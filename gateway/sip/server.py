@@ -240,16 +240,20 @@ class SipServer:
         loop = self._loop = asyncio.get_running_loop()
         self.clock = loop.time
         host = self.config.listen.host or "0.0.0.0"
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(host,
-                                                                                           self.config.listen.port))
-        self._udp = transport
-        port = self.port  # the TCP listener takes the UDP one's port (the same when it was 0)
-        try:
-            self._tcp = await loop.create_server(lambda: _Tcp(self), host, port, reuse_address=True,
-                                                 backlog=max(128, min(self.config.max_connections, 4096)))
-        except OSError:
-            transport.close()
-            raise
+        # Port 0 (tests): any free UDP port, then TCP on the same one, which may be taken: try another.
+        for attempt in range(20 if self.config.listen.port == 0 else 1):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Udp(self), local_addr=(host, self.config.listen.port))
+            self._udp = transport
+            try:
+                self._tcp = await loop.create_server(lambda: _Tcp(self), host, self.port, reuse_address=True,
+                                                     backlog=max(128, min(self.config.max_connections, 4096)))
+                break
+            except OSError:
+                transport.close()
+                self._udp = None
+                if attempt == 19 or self.config.listen.port != 0:
+                    raise
         log.info("SIP: redirect server on %s (UDP and TCP), route %s", self.address, self.config.route)
 
     @property

@@ -56,7 +56,7 @@ check_staleness = false
 class Stack:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.sip_port = free_udp_port()
+        self.sip_port = _free_udp_and_tcp_port()  # the gateway listens on both
         self.agi_port = free_tcp_port()
         self.carrier_port = free_udp_port()
         self.proxy_port = free_udp_port()
@@ -163,6 +163,18 @@ route = "sip:carrier@127.0.0.1:{self.carrier_port}"
             stop(self.gateway)
         for proc in self.procs:
             stop(proc)
+
+
+def _free_udp_and_tcp_port() -> int:
+    for _ in range(50):
+        port = free_udp_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no port free for both UDP and TCP")
 
 
 def _udp_bound(port: int) -> bool:
