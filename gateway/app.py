@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from gateway.audit import AuditLog
     from gateway.metrics import Metrics
     from gateway.registry.poller import RegistryPoller
+    from gateway.sip.server import SipServer
     from gateway.web.app import WebServer
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Running:
     agi: AgiServer | None = None
     web: WebServer | None = None
     ami: AmiWatcher | None = None
+    sip: SipServer | None = None
     pollers: list[RegistryPoller] = field(default_factory=list)
     # What the command line changed in the file's config (``--agi-listen``, ``--web-listen``): applied to every
     # config a reload reads too, so that a SIGHUP neither undoes it nor reports it as a change needing a restart.
@@ -112,7 +114,7 @@ class Running:
                 ("[gateway] audit", old.gateway.audit, new.gateway.audit),
                 ("[gateway] professional", old.gateway.professional, new.gateway.professional),
                 ("[gateway] home_country", old.gateway.home_country, new.gateway.home_country),
-                ("[ami]", old.ami, new.ami)) if a != b]
+                ("[ami]", old.ami, new.ami), ("[sip]", old.sip, new.sip)) if a != b]
             if restart:
                 log.warning("reload: %s changed: restart the gateway to apply", ", ".join(restart))
             gw.holder.specs = dict(new.lists)
@@ -144,6 +146,8 @@ class Running:
             if part is not None:
                 with contextlib.suppress(Exception):
                     await part.close()
+        if self.sip is not None:
+            await self.sip.drain_and_close()
         if self.agi is not None:
             await self.agi.drain_and_close(self.config.agi.drain_timeout)
         if self.web is not None:
@@ -162,6 +166,7 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
     from gateway.audit import AuditLog
     from gateway.metrics import Metrics
     from gateway.registry.poller import RegistryPoller
+    from gateway.sip.server import SipServer
     from gateway.state.redis_store import RedisState
     from gateway.web.app import WebServer
 
@@ -208,6 +213,9 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
         agi = AgiServer(gateway, config.agi, metrics=metrics)
         await agi.start()
         running.agi = agi
+        if config.sip is not None:
+            running.sip = SipServer(gateway, config.sip, metrics=metrics)
+            await running.sip.start()
     except ListenError:
         # A port taken: what started closes in order (the audit log flushed, the state saved), then one line.
         await running.close()
@@ -313,8 +321,9 @@ def serve(config: Config, *, web: bool = True, adjust: Callable[[Config], Config
         agi = running.agi
         assert agi is not None  # start() returns with FastAGI listening
         sdnotify.notify(f"READY=1\nSTATUS=FastAGI on {agi.address}")
-        log.info("dnc-gateway ready: FastAGI on %s, web on %s%s%s", agi.address,
+        log.info("dnc-gateway ready: FastAGI on %s, web on %s%s%s%s", agi.address,
                  running.web.address if running.web else "(off)",
+                 f", SIP on {running.sip.address}" if running.sip else "",
                  f", AMI {config.ami.host}:{config.ami.port}" if config.ami else "", " (uvloop)" if uv else "")
         if config.path is not None and config.path.name == "demo.toml":
             log.info("demo data in %s; admin token in %s", config.gateway.data_dir,

@@ -141,6 +141,32 @@ class AgiSection:
 class WebSection:
     listen: HostPort = HostPort("127.0.0.1", 8080)
     admin_token: str = ""
+    dialer_tokens: tuple[tuple[str, str], ...] = ()  # (name, token): POST /v1/decide's bearers (docs/sip.md)
+
+
+class SipCallerId(enum.StrEnum):
+    HEADERS = "headers"  # P-Asserted-Identity, else the From user: what the proxy presents to the carrier
+    CAMPAIGN = "campaign"  # the campaign's caller_id (the proxy sets the presented number after the gateway)
+
+
+@dataclass(frozen=True, slots=True)
+class SipSection:
+    """``[sip]``: the SIP redirect server (docs/sip.md); absent: not started."""
+
+    listen: HostPort = HostPort("127.0.0.1", 5060)  # UDP and TCP
+    route: str = ""  # "sip:carrier@HOST:PORT": the 302's Contact, its user replaced by the dialled number
+    allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    # The campaign of an INVITE without X-DNC-Campaign, by source network (the most specific match wins).
+    campaigns: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = ()
+    caller_id: SipCallerId = SipCallerId.HEADERS  # the caller ID the caller-ID rule judges
+    max_connections: int = 1000  # TCP connections at once
+    read_timeout: float = 2.0  # seconds for the rest of a message once its first byte came (TCP)
+    idle_timeout: float = 120.0  # seconds a TCP connection may stay silent between messages
+    decision_timeout: float = 2.0  # seconds an INVITE may wait for its decision before it is answered 503
+    max_transactions: int = 200_000
+    max_message: int = 65535  # bytes
+    drain_timeout: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +206,7 @@ class Config:
     lists: Mapping[str, ListSpec] = field(default_factory=dict)
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     path: Path | None = None
+    sip: SipSection | None = None
 
 
 def longest_consent_days(campaigns: Iterable[Campaign]) -> int:
@@ -370,7 +397,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(toml_error(text, source, e)) from None
     r = _Reader(text, source)
-    r.table(raw, "", {"gateway", "agi", "web", "ami", "audit", "lists", "campaigns"})
+    r.table(raw, "", {"gateway", "agi", "web", "ami", "audit", "lists", "campaigns", "sip"})
 
     g = r.table(raw.get("gateway", {}), "gateway", {
         "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
@@ -457,7 +484,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         answer=r.choice(a, "agi", "answer", Answer, A["answer"]),
     )
 
-    w = r.table(raw.get("web", {}), "web", {"listen", "admin_token", "admin_token_file"})
+    w = r.table(raw.get("web", {}), "web", {"listen", "admin_token", "admin_token_file", "dialer_tokens_file"})
     token = r.get(w, "web", "admin_token", str, "")
     token_file = r.get(w, "web", "admin_token_file", str, "")
     if token_file:
@@ -466,7 +493,8 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         except OSError as e:
             r.error("web", "admin_token_file", f"cannot read {token_file}: {e.strerror}")
     token = os.environ.get("DNC_GATEWAY_ADMIN_TOKEN", token)
-    web = WebSection(listen=r.hostport(w, "web", "listen", _defaults(WebSection)["listen"]), admin_token=token)
+    web = WebSection(listen=r.hostport(w, "web", "listen", _defaults(WebSection)["listen"]), admin_token=token,
+                     dialer_tokens=_dialer_tokens(r, w, resolve))
 
     ami = None
     if "ami" in raw:
@@ -627,6 +655,80 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         r.error("audit", "retention_days", f"{audit_section.retention_days} days is shorter than the consent proof "
                 f"owed: the longest consent lifetime plus [gateway] consent_proof_years = "
                 f"{gateway.consent_proof_years} ({owed} days): the decisions a consent allowed are part of its proof")
+    sip = _sip(r, raw["sip"], campaigns) if "sip" in raw else None
     if r.errors:
         raise ConfigError(*r.errors)
-    return Config(gateway, agi, web, ami, audit_section, lists, campaigns, Path(source) if source[:1] != "<" else None)
+    return Config(gateway, agi, web, ami, audit_section, lists, campaigns, Path(source) if source[:1] != "<" else None,
+                  sip)
+
+
+_SIP_ROUTE = re.compile(r"sips?:(?:[^@;?\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?(?:;[^\s?]*)?")
+
+
+def _sip(r: _Reader, data: Any, campaigns: Mapping[str, Campaign]) -> SipSection:
+    """``[sip]``, read on its own: the SIP redirect server's keys."""
+    if not isinstance(data, dict):
+        r.error("", "sip", "expected a table")
+        return SipSection()
+    s = r.table(data, "sip", {"listen", "route", "allow", "campaigns", "caller_id", "max_connections", "read_timeout",
+                              "idle_timeout", "decision_timeout", "max_transactions", "max_message", "drain_timeout"})
+    S = _defaults(SipSection)
+    route = r.get(s, "sip", "route", str, "")
+    if not route:
+        r.error("sip", None, "needs 'route' (the carrier: \"sip:carrier@HOST:PORT\")")
+    elif not _SIP_ROUTE.fullmatch(route):
+        r.error("sip", "route", f"{route!r} is not a sip: URI (\"sip:carrier@HOST:PORT\")")
+        route = ""
+    allow = []
+    for net in r.strings(s, "sip", "allow") or tuple(map(str, S["allow"])):
+        try:
+            allow.append(ipaddress.ip_network(net, strict=False))
+        except ValueError:
+            r.error("sip", "allow", f"{net!r} is not an address or network")
+    defaults: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+    for net, name in r.get(s, "sip", "campaigns", dict, {}).items():
+        try:
+            network = ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            r.error("sip", "campaigns", f"{net!r} is not an address or network")
+            continue
+        if not isinstance(name, str) or name not in campaigns:
+            r.error("sip", "campaigns", f"{net}: no campaign named {name!r} "
+                    f"(defined: {', '.join(sorted(campaigns)) or 'none'})")
+            continue
+        defaults.append((network, name))
+    defaults.sort(key=lambda item: -item[0].prefixlen)  # the most specific network first
+    return SipSection(
+        listen=r.hostport(s, "sip", "listen", S["listen"]), route=route, allow=tuple(allow),
+        campaigns=tuple(defaults), caller_id=r.choice(s, "sip", "caller_id", SipCallerId, S["caller_id"]),
+        max_connections=r.positive(s, "sip", "max_connections", int, S["max_connections"]),
+        read_timeout=r.positive(s, "sip", "read_timeout", float, S["read_timeout"]),
+        idle_timeout=r.positive(s, "sip", "idle_timeout", float, S["idle_timeout"]),
+        decision_timeout=r.positive(s, "sip", "decision_timeout", float, S["decision_timeout"]),
+        max_transactions=r.positive(s, "sip", "max_transactions", int, S["max_transactions"]),
+        max_message=r.positive(s, "sip", "max_message", int, S["max_message"]),
+        drain_timeout=r.positive(s, "sip", "drain_timeout", float, S["drain_timeout"]))
+
+
+def _dialer_tokens(r: _Reader, w: Mapping[str, Any], resolve: Any) -> tuple[tuple[str, str], ...]:
+    """``[web] dialer_tokens_file``: one dialer a line, ``NAME TOKEN`` (or a bare token, named by its line);
+    blank lines and ``#`` comments skipped. A dialer's token opens ``POST /v1/decide`` and nothing else."""
+    path = r.get(w, "web", "dialer_tokens_file", str, "")
+    if not path:
+        return ()
+    try:
+        text = resolve(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        r.error("web", "dialer_tokens_file", f"cannot read {path}: {getattr(e, 'strerror', None) or e}")
+        return ()
+    tokens: list[tuple[str, str]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        if len(parts) > 2 or len(parts[-1]) < 16:
+            r.error("web", "dialer_tokens_file", f"{path}:{n}: expected 'NAME TOKEN' with a token of 16 "
+                    "characters or more")
+            continue
+        tokens.append((parts[0] if len(parts) == 2 else f"dialer{n}", parts[-1]))
+    return tuple(tokens)

@@ -57,6 +57,9 @@ EXPORTED = frozenset({
     "dnc_list_last_reload_failure_timestamp_seconds", "dnc_list_held_back", "dnc_config_reload_failed",
     "dnc_web_connections_refused_total", "dnc_accept_errors_total", "dnc_state_lost_total",
     "dnc_audit_failures_total",
+    # the SIP redirect server's (gateway/sip/metrics.py), present when [sip] is configured
+    "dnc_sip_responses_total", "dnc_sip_answer_seconds", "dnc_sip_dropped_total", "dnc_sip_transactions",
+    "dnc_sip_connections",
 })
 
 

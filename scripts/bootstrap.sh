@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the gateway (and, with "test", the test suite) needs: a virtualenv in .venv with the
 # package and its Python dependencies, and for tests the Debian packages the suite drives for real
-# (redis-server, chromium + chromium-driver, sip-tester, tshark, faketime). Idempotent and quick when done.
+# (redis-server, chromium + chromium-driver, sip-tester, tshark, faketime, kamailio). Idempotent and quick when done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want="${1:-run}"
@@ -14,6 +14,7 @@ if [ "$want" = test ]; then
   command -v sipp >/dev/null || missing+=(sip-tester)
   command -v tshark >/dev/null || missing+=(tshark)
   command -v faketime >/dev/null || missing+=(faketime)
+  command -v kamailio >/dev/null || [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "bootstrap: installing ${missing[*]}" >&2

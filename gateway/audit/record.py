@@ -22,6 +22,8 @@ class Source(enum.StrEnum):
     CLI = "cli"  # dnc-gateway check --record
     REPLAY = "replay"
     DRY_RUN = "dry_run"  # FastAGI's dryrun route (replay's default): decided and audited, no attempt counted
+    SIP = "sip"  # an INVITE to the SIP redirect server
+    DIALER = "dialer"  # POST /v1/decide: a dialer placing a call
 
 
 class AuditUnavailable(Exception):

@@ -19,7 +19,7 @@ from prometheus_client.exposition import choose_encoder
 
 from gateway.aio import listen_error
 from gateway.config import WebSection
-from gateway.web import openapi, params
+from gateway.web import dialer, openapi, params
 from gateway.web.api import API_KEY, MAX_BODY, Api, Parts, admin, error
 from gateway.web.limits import HEADER_TIMEOUT, ConnectionGuard
 from gateway.web.live import SSE_HEARTBEAT, Board, LiveHub, sse_event
@@ -100,6 +100,7 @@ class WebServer:
         app.router.add_get("/api/audit", admin(api.audit_query))
         app.router.add_get("/api/proof", admin(api.proof))
         app.router.add_get("/api/openapi.json", self.openapi)
+        dialer.register(app, self.gateway, self.config.dialer_tokens)  # POST /v1/decide, /v1/decide/batch
         app.router.add_get("/", self.index)
         app.router.add_static("/static/", STATIC, append_version=False)
         app.on_response_prepare.append(self._headers)
@@ -111,7 +112,7 @@ class WebServer:
         if request.path == "/" or request.path.startswith("/static/"):
             response.headers["Content-Security-Policy"] = CSP
             response.headers["Cache-Control"] = "no-cache"
-        elif request.path.startswith("/api/"):
+        elif request.path.startswith(("/api/", "/v1/")):
             response.headers["Cache-Control"] = "no-store"
 
     # -- lifecycle ----------------------------------------------------------------------------------
