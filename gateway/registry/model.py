@@ -37,7 +37,7 @@ class ListFormat(enum.StrEnum):
     PREFIXES = "prefixes"
     SNAPSHOT = "snapshot"
     CONSENT_CSV = "consent-csv"  # consents with their proof (registry/consent_csv.py)
-    # National registry downloads, read as published (gateway/registry/national.py; README "List formats").
+    # National registry downloads, read as published (gateway/registry/national.py; docs/list-formats.md).
     FTC_DNC = "ftc-dnc"  # US National Do Not Call Registry: "AAA,NNNNNNN" (area code, number) a line
     DNCL = "dncl"  # Canada's National DNCL (CRTC): the same layout as the FTC's
     TPS = "tps"  # UK Telephone Preference Service: one national number a line, "0207 3787244" / "02073787244"
