@@ -99,7 +99,7 @@ class GatewaySection:
         "professional": "The caller's name: frequency caps, refusals and opt-outs are counted per professional.",
         "state": ("Call history store: `memory://` (nothing kept), `sqlite:///ABS` or `sqlite://REL`, `redis://`, "
                   "`rediss://`, `redis+sentinel://`, `redis+cluster://`."),
-        "audit": "SQLite file of the hash-chained audit trail; none: no audit trail (an ALLOW is then not audited).",
+        "audit": "SQLite file of the hash-chained audit trail; not set: no audit trail (an ALLOW is then not audited).",
         "timezone": "The call centre's zone: logs, times written without an offset, numbers with no known zone.",
         "outside_line": "Prefixes the PBX puts before external numbers (`[\"9\"]`), removed before a number is read.",
         "data_dir": "Where relative paths point; default: the config file's folder (`--data-dir` wins).",
@@ -186,7 +186,7 @@ class WebSection:
     # listed without one.
     KEY_DOCS: ClassVar[Mapping[str, str]] = {
         "listen": "Address and port of the web server (`serve --web-listen` wins).",
-        "admin_token": ("Bearer token of the admin routes; none: they are closed. `DNC_GATEWAY_ADMIN_TOKEN` wins over "
+        "admin_token": ("Bearer token of the admin routes; empty: they are closed. `DNC_GATEWAY_ADMIN_TOKEN` wins over "
                         "it."),
         "admin_token_file": "Or read the admin token from this file.",
     }

@@ -60,14 +60,14 @@ class ListSpec:
         "path": "The list file (`path` or `url`, or both: `path` keeps the last verified download).",
         "format": "The file's format; `auto` recognises it from its first lines.",
         "as_of": "The list's date; default: read from the file (`# as_of: YYYY-MM-DD`) or the snapshot header.",
-        "max_age_days": "Past this age the list is stale (`registry_stale`); none: never stale.",
+        "max_age_days": "Past this age the list is stale (`registry_stale`); not set: never stale.",
         "max_bad_share": "Refuse the file when more of its lines than this share are not numbers ...",
         "min_bad_lines": "... and at least this many (a share of a tiny file is noise).",
         "url": "`https://` or `file:///` address: fetched, checked against its digest, polled.",
         "sha256": "The download's SHA-256 digest (else a `URL.sha256` sidecar file).",
         "poll_seconds": "0: fetched once at start; else polled every N seconds.",
         "deltas": "A glob of dated delta or change files, applied on load in date order.",
-        "country": "ISO code of a national list: it applies to that country's numbers only; none: to every call.",
+        "country": "ISO code of a national list: it applies to that country's numbers only; not set: to every call.",
     }
 
     name: str
