@@ -50,3 +50,9 @@ def test_the_readmes_links_lead_somewhere() -> None:
 def test_no_reference_outside_the_repository(page: Path) -> None:
     found = [m.group(0) for m in OUTSIDE.finditer(page.read_text(encoding="utf-8"))]
     assert not found, f"{page.relative_to(ROOT)} points at what a clone does not hold: {found}"
+
+
+@pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_link_to_nowhere(page: Path) -> None:
+    """``[text](#)`` passes ``mkdocs build --strict`` and leads nowhere: a link left behind by a move."""
+    assert "](#)" not in page.read_text(encoding="utf-8"), f"{page.relative_to(ROOT)} has a link to '#'"
