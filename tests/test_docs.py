@@ -2,7 +2,8 @@
 
 ``make test`` builds the site with ``mkdocs build --strict`` (every link between pages and every anchor
 checked); these tests add what mkdocs does not see: the README's own links, its length, and that neither
-the README nor a page points outside the repository or at an issue number its reader cannot open.
+the README nor a page points outside the repository or at an issue number its reader cannot open, and that
+the README's production config is one the gateway accepts.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from gateway.config import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -44,6 +47,17 @@ def test_the_readmes_links_lead_somewhere() -> None:
         assert page.exists(), f"README.md links to {target}, which is not in the repository"
         if anchor and page.suffix == ".md":
             assert anchor in _anchors(page), f"README.md links to {target}: no such heading in {path or 'README.md'}"
+
+
+def test_the_readmes_production_config_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's minimal production config is one the gateway accepts (its paths moved under tmp_path)."""
+    monkeypatch.delenv("DNC_GATEWAY_ADMIN_TOKEN", raising=False)
+    (block,) = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    text = block.replace("/var/lib/dnc-gateway", str(tmp_path)).replace("/etc/dnc-gateway", str(tmp_path))
+    (tmp_path / "admin-token").write_text("0" * 64)
+    config = parse(text, "README.md")
+    assert set(config.lists) == {"bloctel", "company-dnc", "consent"} and set(config.campaigns) == {"spring"}
+    assert config.gateway.audit == tmp_path / "audit.db" and config.web.admin_token == "0" * 64
 
 
 @pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: str(p.relative_to(ROOT)))
