@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -90,6 +90,39 @@ class HostPort:
 
 @dataclass(frozen=True, slots=True)
 class GatewaySection:
+    """``[gateway]``: the call centre, its call history, its audit trail and how national numbers are read."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "home_country": ("ISO code of the call centre's country: how national numbers are read, and whose emergency "
+                         "numbers are never blocked."),
+        "professional": "The caller's name: frequency caps, refusals and opt-outs are counted per professional.",
+        "state": ("Call history store: `memory://` (nothing kept), `sqlite:///ABS` or `sqlite://REL`, `redis://`, "
+                  "`rediss://`, `redis+sentinel://`, `redis+cluster://`."),
+        "audit": "SQLite file of the hash-chained audit trail; not set: no audit trail (an ALLOW is then not audited).",
+        "timezone": "The call centre's zone: logs, times written without an offset, numbers with no known zone.",
+        "outside_line": "Prefixes the PBX puts before external numbers (`[\"9\"]`), removed before a number is read.",
+        "data_dir": "Where relative paths point; default: the config file's folder (`--data-dir` wins).",
+        "stale_action": ("What a list older than its `max_age_days` does to the calls that consult it: block them, or "
+                         "only warn."),
+        "state_failure": ("What a call gets when the shared call history is unreachable: refused "
+                          "(`state_unavailable`), or decided without history."),
+        "state_connect_timeout": "Redis: seconds to open a connection.",
+        "state_op_timeout": "Redis: seconds per round trip; a slower reply fails its call.",
+        "state_retry_interval": "Redis: seconds calls fail fast once Redis is deemed down, before it is probed again.",
+        "state_failures_to_open": "Redis: consecutive failed calls before calls fail fast.",
+        "state_max_connections": "Redis: connection pool size.",
+        "state_warm_connections": "Redis: connections opened at start, so that a burst pays no connects.",
+        "alsace_moselle": "France: add Good Friday and 26 December to the public holidays (Alsace-Moselle).",
+        "overseas_holidays": ("France: the overseas departments' abolition days as public holidays (unverified as "
+                              "canvassing bans: on, the stricter reading)."),
+        "unverified_state_rules": ("US states whose reported but unverified day bans apply anyway, e.g. `[\"LA\", "
+                                   "\"RI\"]`."),
+        "log_level": "Log level of `serve` (`--log-level` wins).",
+        "consent_proof_years": "Years a consent's proof is kept after the consent ends (revoked or expired).",
+    }
+
     home_country: str = "FR"
     professional: str = "default"
     state: str = "memory://"
@@ -122,6 +155,21 @@ class GatewaySection:
 
 @dataclass(frozen=True, slots=True)
 class AgiSection:
+    """``[agi]``: the FastAGI server Asterisk asks before every outbound call."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "listen": "Address and port of the FastAGI server (`serve --agi-listen` wins).",
+        "allow": "Networks allowed to connect; anyone else is cut off at once.",
+        "max_sessions": ("Sessions at once; past it a session is answered `FAILURE` (the dialplan fails over, then "
+                         "closed)."),
+        "read_timeout": "Seconds for the whole environment block, and for each reply.",
+        "header_limit": "Bytes of environment block accepted.",
+        "drain_timeout": "Seconds SIGTERM waits for the calls in flight.",
+        "answer": "How the verdict is written back: the four variables in one `EXEC MSet`, or one `SET VARIABLE` each.",
+    }
+
     listen: HostPort = HostPort("127.0.0.1", 4573)
     allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
         ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -139,6 +187,17 @@ class AgiSection:
 
 @dataclass(frozen=True, slots=True)
 class WebSection:
+    """``[web]``: the supervisor page, the JSON API, `/metrics` and `/healthz`."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "listen": "Address and port of the web server (`serve --web-listen` wins).",
+        "admin_token": ("Bearer token of the admin routes; empty: they are closed. `DNC_GATEWAY_ADMIN_TOKEN` wins over "
+                        "it."),
+        "admin_token_file": "Or read the admin token from this file.",
+    }
+
     listen: HostPort = HostPort("127.0.0.1", 8080)
     admin_token: str = ""
     dialer_tokens: tuple[tuple[str, str], ...] = ()  # (name, token): POST /v1/decide's bearers (docs/sip.md)
@@ -171,6 +230,24 @@ class SipSection:
 
 @dataclass(frozen=True, slots=True)
 class AmiSection:
+    """``[ami]``: the AMI watcher, which confirms attempts and catches calls that reached the trunk undecided."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "host": "Asterisk's manager interface host.",
+        "port": "Asterisk's manager interface port.",
+        "username": "AMI user (`manager.conf`: `read = call,dialplan`; `write = call` only for `hangup_bypass`).",
+        "secret": "AMI secret.",
+        "secret_file": "Or read the AMI secret from this file.",
+        "ping_interval": "Seconds between two Pings.",
+        "ping_timeout": "Seconds an unanswered Ping waits before the connection is closed and reopened.",
+        "reconnect_max": "Longest reconnection delay, in seconds (jittered backoff).",
+        "trunk_prefix": "Channel name prefix of the outbound legs (`DestChannel`).",
+        "hangup_bypass": "Hang up a call that reached the trunk with no decision (needs `write = call`).",
+        "decision_grace": "Seconds a decision covers a dial to the same number.",
+    }
+
     host: str = "127.0.0.1"
     port: int = 5038
     username: str = ""
@@ -185,6 +262,18 @@ class AmiSection:
 
 @dataclass(frozen=True, slots=True)
 class AuditSection:
+    """``[audit]``: how the audit trail (``[gateway] audit``) is written and kept."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "durable_allow": "An ALLOW is answered only once its audit record is on disk.",
+        "retention_days": "Days records are kept; must cover the longest consent lifetime plus `consent_proof_years`.",
+        "group_commit_ms": ("Optional extra wait after a group's first record, in ms; 0: commit as soon as the writer "
+                            "is free."),
+        "max_queue": "Records waiting to be written; past it a call is refused `audit_unavailable`.",
+    }
+
     durable_allow: bool = True  # an ALLOW is answered only once its record is on disk
     retention_days: int = 1830  # five years, the longest record-keeping duty of RULES.md
     # Extra wait after a group's first record, at most this many ms. 0: none, commit as soon as the writer is

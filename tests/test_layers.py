@@ -1,4 +1,4 @@
-"""The layering of README "Architecture": the import-linter contracts hold, and no import cycle is left.
+"""The layering of docs/architecture.md: the import-linter contracts hold, and no import cycle is left.
 
 ``make test`` also runs ``lint-imports``; this test adds what import-linter does not check by itself:
 no cycle between any two modules of ``gateway`` (imports made only for type checking left aside, as

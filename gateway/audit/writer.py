@@ -126,7 +126,7 @@ _CAS_HEAD = ("UPDATE meta SET value = CASE key WHEN 'head_seq' THEN ? ELSE ? END
 MAX_BATCH = 1000  # rows per transaction: bounds how long one commit holds the GIL and its waiters
 # Our explicit WAL checkpoints keep the WAL small, so that it is rewritten in place from its start: a commit
 # that extends the file makes its fsync write the file's new size too, and costs 15-45 % more CPU than one that
-# overwrites blocks the file already has (bench/audit.py --wal; README, Benchmarks).
+# overwrites blocks the file already has (bench/audit.py --wal; docs/benchmarks.md).
 # Counted in WAL pages, estimated: one per record (its leaf of the number index) and a few per commit (the table's
 # and the time index's last leaves, the meta page).
 CHECKPOINT_PAGES = 2_000  # ≈ 8 MB of WAL between two checkpoints

@@ -1,4 +1,5 @@
-"""``dnc-gateway config check [FILE]``: validate a config and load its lists, without serving.
+"""``dnc-gateway config check [FILE]``: validate a config and load its lists, without serving;
+``dnc-gateway config reference``: every table and key of the config file (:mod:`gateway.configdoc`).
 
 Every error is listed, not only the first (exit 2 when there is one): the config's own (each naming the
 file, line, table and key), then each list that would not load. What would work but deserves a look is a
@@ -18,7 +19,8 @@ from typing import Any
 
 from pyroaring import FrozenBitMap64
 
-from gateway.cli.exits import BAD_INPUT, DONE
+from gateway import configdoc
+from gateway.cli.exits import BAD_INPUT, DONE, UsageError
 from gateway.cli.options import parse_at
 from gateway.cli.runtime import normaliser_of
 from gateway.config import DEMO_CONFIG, Config, ConfigError, GatewaySection
@@ -41,9 +43,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--at", help="judge list freshness at this time (default: now): ISO-8601 with an offset, a date "
                                 "or a local time in the config's timezone, or UNIX seconds")
     c.add_argument("--json", action="store_true", help="print the findings as JSON")
+    r = sub.add_parser("reference", help="print every table and key of the config file, with its type, default "
+                                         "and what it does (Markdown)",
+                       description="The configuration reference, generated from the config's own definitions "
+                                   "(docs/configuration.md holds it).")
+    r.add_argument("--update", metavar="FILE",
+                   help="rewrite the generated part of FILE (between its two marker lines) instead of printing")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.config_command == "reference":
+        return _reference(args.update)
     path = args.file or args.config
     data_dir = Path(args.data_dir) if args.data_dir else None
     if path is None:  # the embedded demo, its data made on first use as for every other command
@@ -71,6 +81,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(report)
     return DONE if not errors else BAD_INPUT
+
+
+def _reference(update: str | None) -> int:
+    text = configdoc.markdown()
+    if update is None:
+        print(text, end="")
+        return DONE
+    target = Path(update)
+    try:
+        target.write_text(configdoc.replace_generated(target.read_text(encoding="utf-8"), text), encoding="utf-8")
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{update}: {e}") from None
+    return DONE
 
 
 def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list[str]) -> dict[str, dict[str, Any]]:

@@ -4,7 +4,7 @@
 A gateway that finds a Redis history written in an older key layout refuses to count (calls fail closed,
 ``state_unavailable``) and its log names this command. Stop every gateway first: an old gateway still running
 would keep writing names nothing reads. The conversion keeps each key's remaining TTL and may be run again if
-interrupted (README "Upgrading a Redis history").
+interrupted (docs/call-history.md, "Upgrading a Redis history to layout 2").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Nothing big lives in git: the numbers come from a seeded generator, so every
 machine gets the same demo, and the well-known sample numbers below behave as
-the README says.
+the README and docs/index.md say.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 DEMO_SIZE = 1_000_000
 RESTAMP_AFTER_DAYS = 20  # keep the demo lists fresh (their max age is 30 days)
 
-# Sample numbers the README uses.
+# Sample numbers the README and docs/index.md use.
 ON_BLOCTEL = [f"06120000{i:02d}" for i in range(1, 6)]
 CONSENTED = ["0612000009", *[f"06120000{i:02d}" for i in range(10, 51)], "0692000009", "0590000009"]
 CUSTOMERS = [f"06120001{i:02d}" for i in range(0, 21)]

@@ -6,7 +6,9 @@ A leaf module (it imports nothing of the gateway): the config builds campaigns, 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 class Regime(enum.StrEnum):
@@ -77,6 +79,44 @@ EXEMPT_CATEGORIES = frozenset({Category.PRESS, Category.POLLING, Category.CHARIT
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
+    """``[campaigns.NAME]``: what a call centre declares about a campaign; the rules follow from it."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "regime": "`auto`: the regime of the call's date in the callee's calendar (the pack's dates); or forced.",
+        "jurisdiction": ("`auto`: the law of the callee's country; or `FR`, `US`, `CA`, `GB` forced (other countries' "
+                         "numbers refused)."),
+        "unsupported_country": ("A call to a country with no pack: refused (`no_jurisdiction`), or decided by the "
+                                "list rules alone."),
+        "industry_hours": "Where the law sets no hours (United Kingdom): apply the industry code's 8:00-21:00.",
+        "category": "What the calls are for; some categories are exempt from a country's lists.",
+        "sector": ("France: a sector whose canvassing is banned (energy renovation; home adaptation from 11 August "
+                   "2026)."),
+        "mode": ("`monitor`: decide and record, but let every call through (`DNC_WOULD_BLOCK` says what would have "
+                 "been blocked)."),
+        "lists": "The opposition, internal_dnc, litigators, b2b and blocked_prefixes lists the campaign consults.",
+        "customers": "Name of a customers list: the existing-contract exemption.",
+        "inquiries": "Name of a customers-kind list of inquiries (US: 3 months, Canada: 6, when the list is dated).",
+        "consent": "Name of the consent list.",
+        "caller_id": "The number the trunk presents, checked by the caller ID rule when the dialplan sends none.",
+        "automated": "An automated dialler: France's verified caller ID ranges apply.",
+        "owned_caller_ids": "If set, the presented number must be one of these.",
+        "max_attempts": "Attempts allowed in the window; not set: the law of the call's pack (France: 4).",
+        "window_days": "The attempts window, in days; not set: the pack's (France: 30).",
+        "cooldown_days": "Days without a call after a refusal; not set: the pack's (France: 60).",
+        "check_hours": "Apply the calling hours.",
+        "check_holidays": "Apply the public holidays.",
+        "check_frequency": "Apply the frequency cap.",
+        "check_cooldown": "Apply the cooldown after a refusal.",
+        "check_caller_id": "Apply the caller ID rule.",
+        "check_staleness": "Block calls that consult a list older than its `max_age_days`.",
+        "consent_max_age_days": "A consent's lifetime from collection, in the callee's days; 0: no limit.",
+        "undated_consent": ("What a consent with no collection date is worth: let through with a warning, or "
+                            "`no_consent`."),
+        "consent_lifts_cooldown": "A consent recorded after a refusal ends the refusal's cooldown.",
+    }
+
     name: str
     regime: Regime = Regime.AUTO
     # "auto": the pack of the callee's country (+1 split between the US and Canada by area code; overseas France

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
+from typing import ClassVar
 
 from pyroaring import FrozenBitMap64
 
@@ -38,7 +39,7 @@ class ListFormat(enum.StrEnum):
     SNAPSHOT = "snapshot"
     CONSENT_CSV = "consent-csv"  # consents with their proof (registry/consent_csv.py)
     RELATIONSHIP_CSV = "relationship-csv"  # dated customers or inquiries (registry/relationship_csv.py)
-    # National registry downloads, read as published (gateway/registry/national.py; README "List formats").
+    # National registry downloads, read as published (gateway/registry/national.py; docs/list-formats.md).
     FTC_DNC = "ftc-dnc"  # US National Do Not Call Registry: "AAA,NNNNNNN" (area code, number) a line
     DNCL = "dncl"  # Canada's National DNCL (CRTC): the same layout as the FTC's
     TPS = "tps"  # UK Telephone Preference Service: one national number a line, "0207 3787244" / "02073787244"
@@ -53,6 +54,23 @@ MIN_BAD_LINES = 10
 @dataclass(frozen=True, slots=True)
 class ListSpec:
     """A configured list (``[lists.NAME]``): where it comes from and how fresh it must be."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "kind": "Required: what the list means to a call.",
+        "path": "The list file (`path` or `url`, or both: `path` keeps the last verified download).",
+        "format": "The file's format; `auto` recognises it from its first lines.",
+        "as_of": "The list's date; default: read from the file (`# as_of: YYYY-MM-DD`) or the snapshot header.",
+        "max_age_days": "Past this age the list is stale (`registry_stale`); not set: never stale.",
+        "max_bad_share": "Refuse the file when more of its lines than this share are not numbers ...",
+        "min_bad_lines": "... and at least this many (a share of a tiny file is noise).",
+        "url": "`https://` or `file:///` address: fetched, checked against its digest, polled.",
+        "sha256": "The download's SHA-256 digest (else a `URL.sha256` sidecar file).",
+        "poll_seconds": "0: fetched once at start; else polled every N seconds.",
+        "deltas": "A glob of dated delta or change files, applied on load in date order.",
+        "country": "ISO code of a national list: it applies to that country's numbers only; not set: to every call.",
+    }
 
     name: str
     kind: ListKind

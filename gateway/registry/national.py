@@ -5,7 +5,7 @@ Every number gets the key the normaliser gives its E.164 form (``+1 212 555 1234
 ``+44 20 7378 7244`` -> ``442073787244``), whatever the home country: a national file is read by its own
 country's numbering plan, not by the gateway's.
 
-What the operators document, and what is not verified (README "List formats" says the same):
+What the operators document, and what is not verified (docs/list-formats.md says the same):
 
 * FTC National DNC Registry (``ftc-dnc``): the full list as a "flat text file" holds one area code and
   telephone number per line, separated by a comma (``212,5551234``), one file per area code, state or the whole

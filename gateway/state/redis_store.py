@@ -503,11 +503,11 @@ class RedisState:
             if fingerprint == scheme.fingerprint and layout != str(LAYOUT):
                 # The same secret, keys of another layout: reading the new names would find no history (opt-outs,
                 # refusals, counts): fail closed until the migration is done.
-                what = "being migrated" if layout == "migrating" else "in the layout before issue 17"
+                what = "being migrated" if layout == "migrating" else "in key layout 1, written before this version"
                 raise StateUnavailable(
                     f"the Redis keys of {scheme.prefix}* are {what} (key {scheme.keyid}): refusing to count until "
                     f"`dnc-gateway state migrate URL` (python -m gateway.state.redis_migrate URL) has run "
-                    f"(README: Redis sizing)")
+                    f"(docs/call-history.md: upgrading a Redis history)")
             raise StateUnavailable(
                 f"{SECRET_ENV} differs from the one the other gateways use (key {scheme.keyid}): "
                 f"refusing to count attempts under another key")
