@@ -144,6 +144,15 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
         if spec.path is None:
             warnings.append(f"list {name}: fetched from {spec.url} when serving (not checked here)")
     warnings.extend(evidence_warnings(config))
+    if config.gateway.unverified_state_rules:
+        warnings.append("[gateway] unverified_state_rules: every reported state rule now applies by default (the "
+                        "stricter reading); the key changes nothing: switch a state's off with "
+                        "unverified_state_rules_off (dnc-gateway law US lists them)")
+    unknown = sorted(set(config.gateway.unverified_state_rules_off) - {
+        code for pack in PACKS.values() for code, rule in pack.local_rules.items() if not rule.verified})
+    if unknown:
+        errors.append(f"[gateway] unverified_state_rules_off: {', '.join(unknown)} has no reported rule to switch "
+                      "off (dnc-gateway law US lists them)")
     if not config.web.admin_token:
         warnings.append("[web] no admin token: the admin routes (refusals, opt-outs, consents, reload, audit, "
                         "proof) refuse every call")

@@ -144,3 +144,12 @@ def test_the_dossier_says_a_call_rested_on_an_undated_relationship(config: Path,
     out = capsys.readouterr().out
     assert "on an undated business relationship (undated_relationship = allow)" in out
     assert "relation commerciale non datée" in out
+
+
+def test_config_check_on_the_state_rule_switches(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config.write_text(CONFIG.replace('state = "memory://"', 'state = "memory://"\nunverified_state_rules_off = '
+                                     '["LA", "FL"]\nunverified_state_rules = ["UT"]', 1))
+    assert main(["config", "check", str(config), "--at", "2026-07-20T12:00:00Z"]) == 2
+    out = capsys.readouterr().out
+    assert "unverified_state_rules_off: FL has no reported rule" in out
+    assert "now applies by default" in out

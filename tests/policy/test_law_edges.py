@@ -24,6 +24,7 @@ from .world import (
     TORONTO,
     TORONTO_LISTED,
     at,
+    attempts,
     decide,
     make_list,
     outcome,
@@ -263,3 +264,10 @@ def test_a_us_list_keeps_the_laws_age_under_the_list_rules_alone() -> None:
     d = decide(NY, at("2026-07-14 12:00", EASTERN), regs=registries(us_dnc=lst), jurisdiction="FR",
                unsupported_country="allow")
     assert outcome(d) == ("BLOCK", "registry_stale")
+
+
+def test_floridas_cap_names_its_section() -> None:
+    now = at("2026-07-14 12:00", EASTERN)
+    d = decide("+13055550124", now, history=attempts(now, 1, 2, 3))
+    assert outcome(d) == ("BLOCK", "frequency_cap")
+    assert "Florida's cap, Fla. Stat. 501.616(6)(b)" in d.detail
