@@ -591,10 +591,9 @@ class EmbeddedState:
 
     def flush(self) -> int:
         """Write what is pending in one transaction; returns the number of rows written."""
-        if self._db is None:
-            return 0
         with self._flush_lock:
-            return self._flush()
+            # Checked under the lock: close_now() may have closed the database while this job waited in the executor.
+            return self._flush() if self._db is not None else 0
 
     def _flush(self) -> int:
         assert self._db is not None
@@ -630,19 +629,24 @@ class EmbeddedState:
 
     def _prune_db(self) -> None:
         """Delete the rows no window needs any more (never a table's last row: see _PRUNE)."""
-        if self._db is None:
-            return
         now = self._now()
         try:
-            with self._flush_lock, self._db:
-                # What the next start believes (gateway/clockguard.py): the instant this prune counted from.
-                self._db.execute("INSERT INTO marker (key, value) VALUES ('trusted_at', ?) ON CONFLICT (key) "
-                                 "DO UPDATE SET value = excluded.value", (repr(now.timestamp()),))
-                self._db.execute(_PRUNE.format(table="attempts"), (_ts(now - self.retention.attempts),))
-                for table in _LATEST:
-                    self._db.execute(_PRUNE.format(table=table), (_ts(now - self.retention.kept_refusals),))
+            with self._flush_lock:
+                if self._db is None:  # closed while this job waited in the executor (see close_now)
+                    return
+                self._prune_locked(now)
         except sqlite3.Error as e:
             log.error("state: cannot prune %s: %s", self.path, e)
+
+    def _prune_locked(self, now: datetime) -> None:
+        assert self._db is not None
+        with self._db:
+            # What the next start believes (gateway/clockguard.py): the instant this prune counted from.
+            self._db.execute("INSERT INTO marker (key, value) VALUES ('trusted_at', ?) ON CONFLICT (key) "
+                             "DO UPDATE SET value = excluded.value", (repr(now.timestamp()),))
+            self._db.execute(_PRUNE.format(table="attempts"), (_ts(now - self.retention.attempts),))
+            for table in _LATEST:
+                self._db.execute(_PRUNE.format(table=table), (_ts(now - self.retention.kept_refusals),))
 
     def sweep_step(self, shards: int = SWEEP_SHARDS) -> bool:
         """Prune the next ``shards`` shards of every ledger (memory held by numbers not called since their attempts
@@ -706,8 +710,12 @@ class EmbeddedState:
 
     def close_now(self) -> None:
         self._closing = True
-        if self._db is not None:
-            self.flush()
+        # Under the flush lock: a flush or prune that the cancelled flusher left running in an executor thread
+        # ends before the connection closes (closing it under a running statement crashed the process).
+        with self._flush_lock:
+            if self._db is None:
+                return
+            self._flush()
             if self._ledgers is not None and self._unsnapshotted and not self._pending:
                 self._write_snapshot(snapshot_mod.flat(self._ledgers))
             self._db.close()
