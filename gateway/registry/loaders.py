@@ -19,8 +19,7 @@ from typing import IO
 from pyroaring import BitMap, BitMap64, FrozenBitMap, FrozenBitMap64
 
 from gateway.numbers import _OVERSEAS, Kind, Normaliser
-from gateway.registry import consent_csv, national, relationship_csv, snapshot
-from gateway.registry import consent_csv, guard, national, snapshot
+from gateway.registry import consent_csv, guard, national, relationship_csv, snapshot
 from gateway.registry.model import (
     MIN_BAD_LINES,
     KeyRanges,

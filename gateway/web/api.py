@@ -31,8 +31,8 @@ from gateway.service import ProofUnavailable
 from gateway.state.model import StateUnavailable
 from gateway.web import params
 from gateway.web.auth import Access, authorize, refusal_message
-from gateway.web.reloads import ConfigFailure, Reloader
 from gateway.web.durability import audit_status, evidence_ok, state_status
+from gateway.web.reloads import ConfigFailure, Reloader
 from gateway.web.status import AmiStatus, ami_status, lists_status, mask_text
 
 if TYPE_CHECKING:
