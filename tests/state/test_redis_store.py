@@ -179,8 +179,12 @@ def _gateway(config: Config, url: str, failure: str) -> Gateway:
 
 
 @pytest.mark.parametrize("failure", ["closed", "open"])
-async def test_gateway_applies_state_failure_and_recovers(sample_config: Config, server: RedisServer,
+async def test_gateway_applies_state_failure_and_recovers(sample_config: Config, tmp_path: Path,
                                                           failure: str) -> None:
+    # Redis comes back with its data (append-only file): an outage, not a lost store. A Redis back empty is the
+    # lost store, refused until `state rebuild` (tests/evidence/test_state_faults.py).
+    server = RedisServer(tmp_path / "redis-persist", persist=True)
+    server.start()
     gw = _gateway(sample_config, server.url, failure)
     state = gw.state
     assert isinstance(state, RedisState)
@@ -210,6 +214,7 @@ async def test_gateway_applies_state_failure_and_recovers(sample_config: Config,
         assert (await gw.check("0612000012", "prospect")).decision.reason is Reason.FREQUENCY_CAP
     finally:
         await gw.close()
+        server.stop()
 
 
 def test_timeouts_can_be_set_in_the_url() -> None:
