@@ -650,7 +650,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
             r.error(t, "max_bad_share", "must be between 0 and 1")
             share = L["max_bad_share"]
         shrink = r.get(spec, t, "max_shrink", float, L["max_shrink"])
-        if not 0 <= shrink <= 1:
+        if shrink is not None and not 0 <= shrink <= 1:
             r.error(t, "max_shrink", "must be between 0 and 1 (a share of the numbers in service, 0.05 = 5 %)")
             shrink = L["max_shrink"]
         fmt = r.choice(spec, t, "format", ListFormat, L["format"])

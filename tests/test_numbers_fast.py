@@ -116,12 +116,17 @@ def test_short_uk_numbers_keep_the_full_parse() -> None:
         assert FR.parse("+" + d) == parse_e164(d)
 
 
-@pytest.mark.parametrize("dialled", ["+1\uff12\uff11\uff125551234", "+1212555123x", "+1 (212) 555-1234",
-                                     "+1212-555-1234", "+44\u0662079460000", "+4420 7946 0000"])
+@pytest.mark.parametrize("dialled", ["+1212555123x", "+1 (212) 555-1234", "+1212-555-1234", "+4420 7946 0000"])
 def test_odd_spellings_read_as_phonenumbers_reads_them(dialled: str) -> None:
-    digits = "".join(str(int(c)) if c.isdigit() else c for c in dialled[1:] if c not in " -()")
+    digits = "".join(c for c in dialled[1:] if c not in " -()")
     expected = parse_e164(digits) if digits.isdigit() else numbers.INVALID
     assert FR.parse(dialled) == expected
+
+
+@pytest.mark.parametrize("dialled", ["+1\uff12\uff11\uff125551234", "+44\u0662079460000"])
+def test_digits_other_than_ascii_make_an_invalid_number(dialled: str) -> None:
+    """Fullwidth or Arabic-Indic digits are not digits (phonenumbers would read them): invalid_number."""
+    assert FR.parse(dialled) == numbers.INVALID
 
 
 def test_national_forms() -> None:

@@ -22,8 +22,10 @@ from gateway.registry.model import ListKind, RegistryError, RegistryList
 from gateway.registry.report import LoadReport
 
 # Lists whose numbers block a call: one that loses numbers lets calls through. A consent or customer list that
-# loses some blocks more calls, never fewer: no guard there (its owner trims it on purpose).
+# loses some blocks more calls, never fewer: no guard there unless its max_shrink is set.
 GUARDED = frozenset({ListKind.OPPOSITION, ListKind.INTERNAL_DNC, ListKind.LITIGATORS, ListKind.BLOCKED_PREFIXES})
+DEFAULT_MAX_SHRINK = 0.05  # national lists change by well under 1 % a day
+
 # Refused for shrinking only from this many numbers dropped: a hand-kept list of a few numbers is edited on
 # purpose (the same floor as MIN_BAD_LINES for bad lines).
 MIN_DROPPED = 10
@@ -62,9 +64,17 @@ def dropped(old: RegistryList, new: RegistryList) -> int:
     return max(0, old.meta.count - new.meta.count)
 
 
-def shrink(old: RegistryList | None, new: RegistryList, max_shrink: float) -> Shrink | None:
+def limit_of(max_shrink: float | None, new: RegistryList) -> float | None:
+    """The list's ``max_shrink`` when set; unset: ``DEFAULT_MAX_SHRINK`` for a list that blocks, no guard else."""
+    if max_shrink is not None:
+        return max_shrink
+    return DEFAULT_MAX_SHRINK if new.meta.kind in GUARDED else None
+
+
+def shrink(old: RegistryList | None, new: RegistryList, max_shrink: float | None) -> Shrink | None:
     """The refusal of ``new`` when it drops more than ``max_shrink`` of ``old``'s numbers, else None."""
-    if old is None or new.meta.kind not in GUARDED or old.meta.count == 0 or old.meta.sha256 == new.meta.sha256:
+    max_shrink = limit_of(max_shrink, new)
+    if old is None or max_shrink is None or old.meta.count == 0 or old.meta.sha256 == new.meta.sha256:
         return None
     lost = dropped(old, new)
     if lost <= max_shrink * old.meta.count or lost < MIN_DROPPED:
@@ -72,10 +82,11 @@ def shrink(old: RegistryList | None, new: RegistryList, max_shrink: float) -> Sh
     return Shrink(new.meta.name, old.meta.count, new.meta.count, lost, max_shrink, new.meta.version)
 
 
-def shrink_from_count(served: int | None, new: RegistryList, max_shrink: float) -> Shrink | None:
+def shrink_from_count(served: int | None, new: RegistryList, max_shrink: float | None) -> Shrink | None:
     """The guard at start, against the count last in service (no members to compare): the refusal of ``new``
     when it has more than ``max_shrink`` fewer numbers, else None."""
-    if served is None or served <= 0 or new.meta.kind not in GUARDED:
+    max_shrink = limit_of(max_shrink, new)
+    if served is None or served <= 0 or max_shrink is None:
         return None
     lost = served - new.meta.count
     if lost <= max_shrink * served or lost < MIN_DROPPED:

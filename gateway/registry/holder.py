@@ -36,7 +36,7 @@ from gateway.numbers import Normaliser
 from gateway.registry import inservice
 from gateway.registry.consent_csv import ConsentFile
 from gateway.registry.deltas import load_with_deltas
-from gateway.registry.guard import GUARDED, Shrink, shrink, shrink_from_count
+from gateway.registry.guard import Shrink, limit_of, shrink, shrink_from_count
 from gateway.registry.model import ListKind, ListMeta, ListSpec, Registries, RegistryError, RegistryList
 from gateway.registry.report import LoadReport
 from gateway.registry.sidestore import MAX_AGE_DAYS, PROOF_YEARS, ConsentDate, Overlay, SideStore, later
@@ -394,7 +394,8 @@ class RegistryHolder:
 
     def _note_served(self) -> None:
         """Keep the counts of the guarded lists now in service, for the guard after a restart."""
-        counts = {n: lst.meta.count for n, lst in self._base.items() if lst.meta.kind in GUARDED}
+        counts = {n: lst.meta.count for n, lst in self._base.items()
+                  if n in self.specs and limit_of(self.specs[n].max_shrink, lst) is not None}
         if counts != self._served and self.in_service_path is not None:
             inservice.write(self.in_service_path, counts)
         self._served = counts

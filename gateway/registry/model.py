@@ -82,7 +82,8 @@ class ListSpec:
     min_bad_lines: int = MIN_BAD_LINES  # ... and at least this many (unless none is good)
     # Refuse a new version that drops more than this share of the numbers of the version in service (a
     # truncated copy or download): the old one keeps serving until `dnc-gateway registry accept` or a larger value.
-    max_shrink: float = 0.05
+    # None: 0.05 for the lists that block calls, no limit for consent and customer lists (registry/guard.py).
+    max_shrink: float | None = None
     url: str = ""
     sha256: str = ""
     poll_seconds: float = 0.0

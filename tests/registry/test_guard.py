@@ -14,7 +14,8 @@ from gateway.registry.model import ListKind, ListSpec, RegistryError
 NUMBERS = [f"0612{i:06d}" for i in range(100)]
 
 
-def _holder(tmp_path: Path, kind: ListKind = ListKind.OPPOSITION, max_shrink: float = 0.05) -> RegistryHolder:
+def _holder(tmp_path: Path, kind: ListKind = ListKind.OPPOSITION, max_shrink: float | None = None
+            ) -> RegistryHolder:
     spec = ListSpec("dnc", kind, tmp_path / "dnc.txt", max_shrink=max_shrink)
     return RegistryHolder({"dnc": spec}, Normaliser("FR"), tmp_path / "side.db")
 
@@ -53,3 +54,11 @@ def test_a_consent_list_may_shrink(tmp_path: Path) -> None:
     assert holder.load_all().ok
     (tmp_path / "dnc.txt").write_text("\n".join(NUMBERS[:10]) + "\n")
     assert holder.load_all().ok  # fewer consents block more calls, never fewer
+
+
+def test_a_consent_list_with_its_own_max_shrink_is_guarded(tmp_path: Path) -> None:
+    (tmp_path / "dnc.txt").write_text("\n".join(NUMBERS) + "\n")
+    holder = _holder(tmp_path, ListKind.CONSENT, max_shrink=0.1)
+    assert holder.load_all().ok
+    (tmp_path / "dnc.txt").write_text("\n".join(NUMBERS[:10]) + "\n")
+    assert not holder.load_all().ok and "dnc" in holder.held
