@@ -11,13 +11,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway import sdnotify
+from gateway.audit.recover import recover_attempts
 from gateway.config import Config, ConfigError, load
-from gateway.service import Gateway
+from gateway.numbers import Normaliser
+from gateway.policy.packs import PACKS
+from gateway.service import Gateway, engine_for
 from gateway.state.store import EmbeddedState
 
 if TYPE_CHECKING:
@@ -172,14 +177,6 @@ async def start(config: Config, *, web: bool = True, adjust: Callable[[Config], 
 
 async def _recover_attempts(config: Config) -> None:
     """The ALLOWs a kill -9 kept from the history, counted from the audit trail (gateway/audit/recover.py)."""
-    import time
-    from pathlib import Path
-
-    from gateway.audit.recover import recover_attempts
-    from gateway.numbers import Normaliser
-    from gateway.policy.packs import PACKS
-    from gateway.service import engine_for
-
     g = config.gateway
     assert g.audit is not None
     normaliser = Normaliser(g.home_country, g.outside_line)

@@ -730,10 +730,13 @@ class RedisState:
         got = await self._run(professional, lambda s: self._redis.get(s.prefix + "marker"), verify=False)
         return got.decode() if isinstance(got, bytes) else got
 
-    async def write_marker(self, professional: str, marker: str) -> None:
-        await self._run(professional, lambda s: self._redis.set(s.prefix + "marker", marker), verify=False)
+    async def write_marker(self, professional: str, marker: str, *, only_if_absent: bool = False) -> str:
+        await self._run(professional, lambda s: self._redis.set(s.prefix + "marker", marker, nx=only_if_absent),
+                        verify=False)
+        held = await self.read_marker(professional) or marker
         self.lost = ""
         self._verified.clear()
+        return held
 
     async def ping(self, professional: str = "_") -> bool:
         """One probe, for health checks; never raises."""
