@@ -14,12 +14,16 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import sdnotify
 from gateway.aio import ListenError
+from gateway.audit.recover import recover_attempts
 from gateway.config import Config, ConfigError, load
-from gateway.service import Gateway
+from gateway.numbers import Normaliser
+from gateway.policy.packs import PACKS
+from gateway.service import Gateway, engine_for
 from gateway.state.store import EmbeddedState
 from gateway.web.reloads import ConfigFailure, ReloadReport
 
@@ -270,16 +274,10 @@ class AcceptErrors:
             log.error("%s: accept() failed %d time(s) since the last such line: %s (counted in "
                       "dnc_accept_errors_total)", listener, self.since_logged, exc)
             self.since_logged, self.logged_at = 0, now
+
+
 async def _recover_attempts(config: Config) -> None:
     """The ALLOWs a kill -9 kept from the history, counted from the audit trail (gateway/audit/recover.py)."""
-    import time
-    from pathlib import Path
-
-    from gateway.audit.recover import recover_attempts
-    from gateway.numbers import Normaliser
-    from gateway.policy.packs import PACKS
-    from gateway.service import engine_for
-
     g = config.gateway
     assert g.audit is not None
     normaliser = Normaliser(g.home_country, g.outside_line)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.audit.reader import AuditReader
+from gateway.state.store import _SCHEMA  # the history's own tables (created if the file is new)
 
 MARGIN = 300.0  # seconds before the history's latest attempt from which the trail is read again
 UNCOUNTED_SOURCES = ("dry_run", "replay", "retention")
@@ -59,8 +60,6 @@ def recover_attempts(state_path: Path, audit_path: Path, professional: str, key_
     how many were added. ``key_of`` maps an E.164 number to the history's key (0: not a number)."""
     if not state_path.exists() or not audit_path.exists():
         return 0
-    from gateway.state.store import _SCHEMA  # the history's own tables (created if the file is new)
-
     db = sqlite3.connect(str(state_path), isolation_level=None)
     try:
         db.executescript(_SCHEMA)

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
+    # lazy: the rebuild's imports (the audit reader, the whole service) for this one action (start-up time).
     from gateway.cli.rebuild import run_rebuild
 
     config = load_runtime_config(args)

@@ -54,7 +54,10 @@ class Marked(Protocol):
 
     async def read_marker(self, professional: str) -> str | None: ...
 
-    async def write_marker(self, professional: str, marker: str) -> None: ...
+    async def write_marker(self, professional: str, marker: str, *, only_if_absent: bool = False) -> str:
+        """Write the marker (with ``only_if_absent``, only if there is none: two gateways starting at once on one
+        store agree on the first one's); the marker the store holds afterwards."""
+        ...
 
 
 def path_for(data_dir: Path) -> Path:
@@ -100,8 +103,7 @@ async def check(store: Marked, professional: str, data_dir: Path, where: str) ->
     expected = read_file(data_dir)
     found = await store.read_marker(professional)
     if found is None and expected is None:
-        marker = new_marker()
-        await store.write_marker(professional, marker)
+        marker = await store.write_marker(professional, new_marker(), only_if_absent=True)
         write_file(data_dir, marker)
         store.expect_marker(professional, marker)
         return ""

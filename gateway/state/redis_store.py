@@ -83,6 +83,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.aio import cancel
+from gateway.clockguard import SLACK as CLOCK_SLACK
 from gateway.state import marker as marker_mod
 from gateway.state.model import (
     EMPTY_HISTORY,
@@ -97,6 +98,7 @@ from gateway.state.model import (
     Trip,
     stamp,
 )
+from gateway.state.model import EPOCH as EPOCH_
 from gateway.state.redis_link import Link, LinkError, bulk, command
 from gateway.state.redis_topology import Kind, Topology, parse
 
@@ -118,7 +120,17 @@ LAYOUT = 2
 # already has an attempt with that member (two calls in one second). A listpack holds each as a 32-bit integer
 # (6 bytes with its length byte; a 13-digit millisecond would take 10, the 26-character text member of before
 # 28): 12 bytes an attempt. The script picks the member and returns it, to take a provisional count back.
+# ``horizon``: what a count prunes is judged against the Redis server's own clock, never beyond it by more than a
+# week: a gateway whose clock jumped ahead (42 days, 6 years) must not prune attempts a right clock still counts
+# (gateway/clockguard.py says why; the server's TIME is the independent clock here).
 _ADD_LUA = """
+local function horizon(h, ttl)
+  local t = redis.call('TIME')
+  local cap = tonumber(t[1]) - EPOCH_S - math.floor(tonumber(ttl) / 1000) + SLACK_S
+  local v = tonumber(h)
+  if v > cap then return cap end
+  return v
+end
 local function add(key, at, ttl)
   local member = tonumber(at)
   while redis.call('ZSCORE', key, member) do member = member + 1 end
@@ -126,12 +138,12 @@ local function add(key, at, ttl)
   redis.call('PEXPIRE', key, ttl)
   return member
 end
-"""
+""".replace("EPOCH_S", str(int(EPOCH_.timestamp()))).replace("SLACK_S", str(int(CLOCK_SLACK)))
 
 # KEYS[1] attempts; ARGV: at, horizon, since (stamps), limit (-1: no cap), ttl_ms.
 # Returns 1 when the attempt was counted, 0 when the cap was already reached.
 _ATTEMPT_LUA = _ADD_LUA + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. horizon(ARGV[2], ARGV[5]))
 local limit = tonumber(ARGV[4])
 if limit >= 0 and redis.call('ZCOUNT', KEYS[1], ARGV[3], '+inf') >= limit then
   return 0
@@ -151,7 +163,7 @@ _TRIP_LUA = _ADD_LUA + """
 local refusal = redis.call('GET', KEYS[2]) or ''
 local optout = redis.call('GET', KEYS[3]) or ''
 local counting = ARGV[1] == '1'
-if counting then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3]) end
+if counting then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. horizon(ARGV[3], ARGV[6])) end
 local found = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[7]), -1, 'WITHSCORES')
 local stamps = {}
 for i = 2, #found, 2 do stamps[i / 2] = tonumber(found[i]) end
@@ -718,10 +730,13 @@ class RedisState:
         got = await self._run(professional, lambda s: self._redis.get(s.prefix + "marker"), verify=False)
         return got.decode() if isinstance(got, bytes) else got
 
-    async def write_marker(self, professional: str, marker: str) -> None:
-        await self._run(professional, lambda s: self._redis.set(s.prefix + "marker", marker), verify=False)
+    async def write_marker(self, professional: str, marker: str, *, only_if_absent: bool = False) -> str:
+        await self._run(professional, lambda s: self._redis.set(s.prefix + "marker", marker, nx=only_if_absent),
+                        verify=False)
+        held = await self.read_marker(professional) or marker
         self.lost = ""
         self._verified.clear()
+        return held
 
     async def ping(self, professional: str = "_") -> bool:
         """One probe, for health checks; never raises."""

@@ -427,17 +427,18 @@ class EmbeddedState:
         row = self._db.execute("SELECT value FROM marker WHERE key = 'store_id'").fetchone()
         return str(row[0]) if row else None
 
-    async def write_marker(self, professional: str, marker: str) -> None:
+    async def write_marker(self, professional: str, marker: str, *, only_if_absent: bool = False) -> str:
         if self._db is None:
-            return
+            return marker
         with self._flush_lock, self._db:
-            self._db.execute("INSERT INTO marker (key, value) VALUES ('store_id', ?) "
-                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (marker,))
-        if not self.lost:
-            return
-        self.lost = ""
-        if self._ledgers is None and self.loaded is not None:
-            self._install(self.loaded)
+            self._db.execute("INSERT INTO marker (key, value) VALUES ('store_id', ?) ON CONFLICT (key) DO "
+                             + ("NOTHING" if only_if_absent else "UPDATE SET value = excluded.value"), (marker,))
+        held = await self.read_marker(professional) or marker
+        if self.lost:
+            self.lost = ""
+            if self._ledgers is None and self.loaded is not None:
+                self._install(self.loaded)
+        return held
 
     def mark_lost(self) -> None:
         """Found lost (gateway.state.marker): no history is read from it until it is rebuilt."""

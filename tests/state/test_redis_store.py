@@ -181,9 +181,9 @@ def _gateway(config: Config, url: str, failure: str) -> Gateway:
 @pytest.mark.parametrize("failure", ["closed", "open"])
 async def test_gateway_applies_state_failure_and_recovers(sample_config: Config, tmp_path: Path,
                                                           failure: str) -> None:
-    # Redis comes back with its data (append-only file): an outage, not a lost store. A Redis back empty is the
-    # lost store, refused until `state rebuild` (tests/evidence/test_state_faults.py).
-    server = RedisServer(tmp_path / "redis-persist", persist=True)
+    # A Redis that keeps its data across the outage (append-only file): one restarted empty is a lost store,
+    # which fails closed until rebuilt (tests/evidence/test_state_faults.py).
+    server = RedisServer(tmp_path / "persistent", persist=True)
     server.start()
     gw = _gateway(sample_config, server.url, failure)
     state = gw.state
@@ -384,3 +384,21 @@ async def test_close_closes_the_pooled_connections(server: RedisServer) -> None:
     assert _sockets() >= before + 4
     await st.close()
     assert _sockets() == before
+
+
+async def test_a_call_dated_by_a_clock_42_days_ahead_prunes_no_attempt(store: RedisState) -> None:
+    """What a count prunes is judged against the Redis server's clock: a gateway whose clock jumped 42 days ahead
+    keeps the attempts a right clock still counts (before, the call's own time pruned them all, and a fifth call in
+    30 days was allowed once the clock was right again)."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    for d in (4, 3, 2, 1):
+        assert await store.record_attempt(PRO, KEY, now - timedelta(days=d))
+    assert await store.record_attempt(PRO, KEY, now + timedelta(days=42))  # the jumped clock
+    trip = await store.read_and_count(PRO, KEY + 1, now + timedelta(days=42), None, True)
+    assert trip is not None
+    kept = (await store.history(PRO, KEY)).attempts
+    assert kept[:4] == tuple(now - timedelta(days=d) for d in (4, 3, 2, 1)), kept
+    cap = Cap(4, now - timedelta(days=30))
+    assert not await store.record_attempt(PRO, KEY, now, cap)  # back to the right time: the fifth is refused
