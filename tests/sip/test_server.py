@@ -17,6 +17,7 @@ from gateway.config import AuditSection, Config, HostPort, SipCallerId, SipSecti
 from gateway.metrics import Metrics
 from gateway.service import Gateway
 from gateway.sip.server import SipServer
+from gateway.sip.transactions import State
 from tests.sip import messages
 from tests.sip.messages import header, status_of
 
@@ -122,13 +123,18 @@ async def test_an_allowed_call_is_302_to_the_route_audited_and_counted_once(audi
         udp.send(invite)
         assert await udp.recv() == resp and await udp.recv() == resp
         udp.send(request("ACK", number=ALLOWED, to_tag=header(resp, "To")[0].rpartition("tag=")[2]))
-        assert await udp.silent()
+        # the ACK is absorbed: the transaction is confirmed (Timer G stops resending the 302)
+        [txn] = server.core.table.by_key.values()
+        async with asyncio.timeout(5):
+            while txn.state is not State.CONFIRMED:  # noqa: ASYNC110 (bounded)
+                await asyncio.sleep(0.01)
         assert [(r["decision_id"], r["verdict"], r["source"]) for r in records(audited)] == [
             (decision_id, "ALLOW", "sip")]
         assert await attempts(audited, ALLOWED) == 1
         assert server.metrics is not None
-        scrape = server.metrics.responses.labels("INVITE", "302", "true")._value.get()
-        assert scrape == 2
+        # two retransmissions answered (more if the machine was slow enough for Timer G to fire before the ACK)
+        assert server.metrics.responses.labels("INVITE", "302", "true")._value.get() >= 2
+        assert server.metrics.responses.labels("INVITE", "302", "false")._value.get() == 1
 
 
 async def test_the_caller_id_is_the_asserted_identity_or_the_campaigns(audited: Gateway) -> None:
