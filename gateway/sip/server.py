@@ -25,12 +25,12 @@ from gateway.config import SipCallerId, SipSection
 from gateway.policy.decision import Reason, Verdict
 from gateway.service import Gateway, Outcome
 from gateway.sip.framing import PONG, FramingError, StreamFramer
+from gateway.sip.metrics import SipMetrics
 from gateway.sip.redirect import Answer, Decide, Decline, Dropped, Event, Redirect, Redirector, Send, Unavailable
 from gateway.sip.transactions import Table
 
 if TYPE_CHECKING:
     from gateway.metrics import Metrics
-    from gateway.sip.metrics import SipMetrics
 
 __all__ = ["SipServer", "answer_for"]
 
@@ -232,8 +232,6 @@ class SipServer:
         self.idle = asyncio.Event()
         self.metrics: SipMetrics | None = None
         if metrics is not None:
-            from gateway.sip.metrics import SipMetrics
-
             self.metrics = SipMetrics(metrics.registry, lambda: len(self.core.table), lambda: len(self.connections))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
