@@ -232,3 +232,35 @@ async def test_the_tcp_connection_cap(audited: Gateway) -> None:
         assert status_of(await asyncio.wait_for(r1.readuntil(b"\r\n\r\n"), 5)) == 200
         w1.close()
         w2.close()
+
+
+async def test_drain_answers_503_and_finishes_the_decisions_in_flight(sample_config: Config,
+                                                                    clock: Callable[[], datetime],
+                                                                    tmp_path: Path) -> None:
+    from tests.agi.test_server import HeldAudit  # an audit log whose commits wait for the test
+
+    log = HeldAudit(tmp_path / "audit.db")
+    await log.start()
+    gw = Gateway(sample_config, audit=log, clock=clock)
+    await gw.start()
+    gw.holder.load_all()
+    try:
+        async with serving(gw) as (server, udp):
+            log.go.clear()
+            log.taken.clear()
+            udp.send(request(number=ALLOWED))  # its ALLOW waits for its durable record
+            await asyncio.to_thread(log.taken.wait, 5)
+            drain = asyncio.create_task(server.drain_and_close(5.0))
+            await asyncio.sleep(0.05)
+            options = await udp.final(request("OPTIONS", branch="z9hG4bK-o"))
+            assert status_of(options) == 503 and header(options, "X-DNC-Reason") == ["draining"]
+            late = await udp.final(request(number="0612000098", branch="z9hG4bK-late"))
+            assert status_of(late) == 503 and header(late, "X-DNC-Reason") == ["draining"]
+            log.go.set()
+            resp = await udp.recv()
+            assert status_of(resp) == 302 and header(resp, "Contact") == [f"<sip:{ALLOWED}@127.0.0.1:5080>"]
+            await asyncio.wait_for(drain, 5)
+    finally:
+        log.go.set()
+        await gw.close()
+        await log.close()
