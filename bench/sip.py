@@ -71,10 +71,21 @@ check_staleness = false
 _CALL_ID = re.compile(rb"\r\n(?:Call-ID|i)\s*:\s*([^\r]+)", re.IGNORECASE)
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_udp_port(tcp_too: bool = False) -> int:
+    """A free UDP port (``tcp_too``: free for TCP as well: the gateway listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if not tcp_too:
+            return port
+        with socket.socket() as t:
+            try:
+                t.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("no free port")
 
 
 # -- the ceiling ---------------------------------------------------------------------------------------------
@@ -129,17 +140,18 @@ class Row:
     max_ms: float
 
 
-def wait_bound(port: int, timeout: float = 30.0) -> None:
+def wait_bound(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     """Until something has bound UDP ``port`` (the gateway binds its SIP socket last, once it can answer)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 return
         time.sleep(0.1)
-    raise SystemExit(f"nothing listening on UDP {port} after {timeout:g} s")
+    raise SystemExit(f"nothing listening on UDP {port} (exit status {proc.poll()}); see serve.log in the work "
+                     "directory")
 
 
 def run_sipp(name: str, port: int, rate: int, duration: float, numbers: Path, work: Path) -> Row:
@@ -177,10 +189,10 @@ def gateway(port: int, audit: bool, work: Path) -> subprocess.Popen[bytes]:
     d = Path(tempfile.mkdtemp(dir=work))
     conf = d / "bench.toml"
     conf.write_text(CONFIG.format(port=port, audit='audit = "audit.db"' if audit else ""))
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, "--config", str(conf), "--log-level", "WARNING", "serve",
-                             "--no-web"], cwd=d, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return proc
+    with (d / "serve.log").open("wb") as log:
+        return subprocess.Popen([sys.executable, "-c", SERVE, "--config", str(conf), "--log-level", "WARNING",
+                                 "serve", "--no-web"], cwd=d, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                stdout=log, stderr=log)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -213,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         numbers.write_text("SEQUENTIAL\n" + "".join(f"06{10_000_000 + i:08d};bench;0162000000\n"
                                                      for i in range(total)))
         for row in rows:
-            port = free_udp_port()
+            port = free_udp_port(tcp_too=True)
             if row == "ceiling":
                 proc = subprocess.Popen([sys.executable, __file__, "--responder", str(port)])
                 name = "ceiling (bare 302)"
@@ -221,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc = gateway(port, row == "on", work)
                 name = f"gateway, audit {row}"
             try:
-                wait_bound(port)
+                wait_bound(port, proc)
                 for rate in rates:
                     r = run_sipp(name, port, rate, args.duration, numbers, work)
                     results.append(r)

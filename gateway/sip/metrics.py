@@ -26,15 +26,22 @@ class SipMetrics:
                                         buckets=LATENCY_BUCKETS, registry=registry)
         self.dropped_total = Counter("dnc_sip_dropped", "SIP messages or connections dropped unanswered, by kind",
                                      ["kind"], registry=registry)
+        self._children: dict[tuple[str, int, bool], Counter] = {}
         Gauge("dnc_sip_transactions", "SIP server transactions remembered (retransmissions get their answer)",
               registry=registry).set_function(lambda: float(transactions()))
         Gauge("dnc_sip_connections", "SIP TCP connections open", registry=registry).set_function(
             lambda: float(connections()))
 
     def sent(self, e: Send) -> None:
-        method = e.method if e.method in METHODS else "other"
-        self.responses.labels(method, str(e.status) if 100 <= e.status < 700 else "other",
-                              "true" if e.retransmission else "false").inc()
+        key = (e.method, e.status, e.retransmission)
+        child = self._children.get(key)
+        if child is None:  # a handful of combinations: looked up once each (labels() costs microseconds)
+            method = e.method if e.method in METHODS else "other"
+            child = self.responses.labels(method, str(e.status) if 100 <= e.status < 700 else "other",
+                                          "true" if e.retransmission else "false")
+            if len(self._children) < 256:
+                self._children[key] = child
+        child.inc()
         if e.elapsed is not None:
             self.answer_seconds.observe(e.elapsed)
 

@@ -184,9 +184,10 @@ class Redirector:
     def _again(self, t: Transaction) -> list[Event]:
         """A retransmission: the same answer (or 100 Trying while deciding), never a second decision."""
         if t.state is State.PENDING:
-            return [Send(t.peer, build_response(t.request, 100), t.request.method, 100, retransmission=True)]
+            assert t.request is not None  # kept until answered
+            return [Send(t.peer, build_response(t.request, 100), t.method, 100, retransmission=True)]
         if t.state is State.COMPLETED:
-            return [Send(t.peer, t.answer, t.request.method, t.status, retransmission=True)]
+            return [Send(t.peer, t.answer, t.method, t.status, retransmission=True)]
         return []  # an INVITE retransmitted after its ACK: nothing left to say
 
     def _invite(self, req: SipRequest, key: TxnKey, peer: Hashable, source: Source, now: float,
@@ -233,6 +234,7 @@ class Redirector:
 
     def _final(self, t: Transaction, status: int, headers: tuple[tuple[str, str], ...] | list[tuple[str, str]],
                now: float) -> list[Event]:
+        assert t.request is not None  # PENDING: not answered yet
         data = build_response(t.request, status, to_tag=t.to_tag, headers=headers, received=t.source)
         self.table.complete(t, status, data, now)
         return [Send(t.peer, data, "INVITE", status, elapsed=now - t.started)]
@@ -247,7 +249,7 @@ class Redirector:
             if due is Due.DEADLINE:
                 out.extend(self.decided(t.key, Unavailable(TIMEOUT), now))
             elif due is Due.RETRANSMIT:
-                out.append(Send(t.peer, t.answer, t.request.method, t.status, retransmission=True))
+                out.append(Send(t.peer, t.answer, t.method, t.status, retransmission=True))
             elif due is Due.NO_ACK:
                 out.append(Dropped("no_ack"))
         return out

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable, Coroutine, Hashable, Iterable
 from typing import TYPE_CHECKING, Any, cast
@@ -24,12 +25,12 @@ from gateway.config import SipCallerId, SipSection
 from gateway.policy.decision import Reason, Verdict
 from gateway.service import Gateway, Outcome
 from gateway.sip.framing import PONG, FramingError, StreamFramer
+from gateway.sip.metrics import SipMetrics
 from gateway.sip.redirect import Answer, Decide, Decline, Dropped, Event, Redirect, Redirector, Send, Unavailable
 from gateway.sip.transactions import Table
 
 if TYPE_CHECKING:
     from gateway.metrics import Metrics
-    from gateway.sip.metrics import SipMetrics
 
 __all__ = ["SipServer", "answer_for"]
 
@@ -85,6 +86,16 @@ class Sources:
         if len(self._cache) < 4096:
             self._cache[host] = res
         return res
+
+
+UDP_BUFFER = 4 << 20  # bytes: a burst of INVITEs waits in the kernel instead of being dropped (then retransmitted)
+
+
+def _bigger_buffer(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):  # capped by net.core.rmem_max: best effort
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER)
 
 
 def _source(addr: Any) -> tuple[str, int]:
@@ -221,8 +232,6 @@ class SipServer:
         self.idle = asyncio.Event()
         self.metrics: SipMetrics | None = None
         if metrics is not None:
-            from gateway.sip.metrics import SipMetrics
-
             self.metrics = SipMetrics(metrics.registry, lambda: len(self.core.table), lambda: len(self.connections))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._udp: asyncio.DatagramTransport | None = None
@@ -245,6 +254,7 @@ class SipServer:
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: _Udp(self), local_addr=(host, self.config.listen.port))
             self._udp = transport
+            _bigger_buffer(transport)
             try:
                 self._tcp = await loop.create_server(lambda: _Tcp(self), host, self.port, reuse_address=True,
                                                      backlog=max(128, min(self.config.max_connections, 4096)))

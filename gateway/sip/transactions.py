@@ -76,7 +76,9 @@ class Transaction:
     reliable: bool  # came over a stream: nothing is retransmitted
     state: State
     invite: bool
-    request: SipRequest
+    # The request, while its answer is still to be built; dropped once answered: the table holds some 64·T1
+    # seconds of calls (tens of thousands), and a parsed request is dozens of objects the GC would walk.
+    request: SipRequest | None
     to_tag: str
     answer: bytes = b""  # the final answer, once sent
     status: int = 0
@@ -85,6 +87,7 @@ class Transaction:
     h_at: float = 0.0  # Timer H: when an INVITE whose ACK never came is given up
     generation: int = 0
     cancelled: bool = False
+    method: str = "INVITE"
     source: tuple[str, int] | None = None  # the address the request came from (the response's Via received)
 
 
@@ -117,7 +120,8 @@ class Table:
 
     def begin_invite(self, key: TxnKey, peer: Hashable, reliable: bool, req: SipRequest, to_tag: str,
                      now: float, source: tuple[str, int] | None = None) -> Transaction:
-        t = Transaction(key, peer, reliable, State.PENDING, True, req, to_tag, started=now, source=source)
+        t = Transaction(key, peer, reliable, State.PENDING, True, req, to_tag, started=now, source=source,
+                        method=req.method)
         self.by_key[key] = t
         self._arm(t, now + self.decision_timeout)
         return t
@@ -126,6 +130,7 @@ class Table:
         """The final answer of ``t`` was sent: Timer G (INVITE over UDP) and Timer H, or Timer J."""
         self._moved(t)
         t.state = State.COMPLETED
+        t.request = None
         t.answer = answer
         t.status = status
         if t.invite:
@@ -142,7 +147,7 @@ class Table:
     def answered(self, key: TxnKey, peer: Hashable, reliable: bool, req: SipRequest, to_tag: str, status: int,
                  answer: bytes, now: float) -> Transaction:
         """A non-INVITE request answered at once."""
-        t = Transaction(key, peer, reliable, State.COMPLETED, False, req, to_tag, started=now)
+        t = Transaction(key, peer, reliable, State.COMPLETED, False, None, to_tag, started=now, method=req.method)
         self.by_key[key] = t
         self.complete(t, status, answer, now)
         return t

@@ -27,8 +27,7 @@ ALLOWED = "0612000099"
 @pytest.fixture
 async def dialed(sample_config: Config, clock: Callable[[], datetime], tmp_path: Path) -> AsyncIterator[Served]:
     config = dataclasses.replace(sample_config, web=dataclasses.replace(
-        sample_config.web, dialer_tokens=(("hopper", DIALER),)), gateway=dataclasses.replace(
-        sample_config.gateway, state=f"sqlite://{tmp_path / 'state.db'}"))
+        sample_config.web, dialer_tokens=(("hopper", DIALER),)))
     audit = AuditLog(tmp_path / "audit.db", AuditSection())
     await audit.start()
     running, web = await serve(config, clock, audit=audit)
