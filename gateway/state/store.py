@@ -9,6 +9,7 @@ backend (``gateway/state/redis_store.py``) instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -175,6 +176,7 @@ class EmbeddedState:
         self._flush_interval = flush_interval
         self._task: asyncio.Task[None] | None = None
         self._loader: asyncio.Task[None] | None = None
+        self._in_thread: asyncio.Future[Any] | None = None  # the flusher's work in a thread, which close() waits for
         self._loading_since = time.monotonic()
         self._load_error = ""
         self._closing = False
@@ -693,20 +695,29 @@ class EmbeddedState:
         while True:
             await asyncio.sleep(self._flush_interval)
             if self._pending:
-                await loop.run_in_executor(None, self.flush)
+                await self._thread(loop, self.flush)
             if self._ledgers is None:
                 continue
             if self._sweep_at or time.monotonic() >= self._sweep_due:
                 if self._sweep_at == 0 and self._db is not None:
-                    await loop.run_in_executor(None, self._prune_db)
+                    await self._thread(loop, self._prune_db)
                 if self.sweep_step():
                     self._sweep_due = time.monotonic() + SWEEP_EVERY
+
+    async def _thread(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], object]) -> None:
+        """Run ``fn`` in a worker thread, shielded: cancelling the flusher (close) does not stop a thread, and
+        closing the database under a statement another thread is running crashes the process (SQLite)."""
+        self._in_thread = loop.run_in_executor(None, fn)
+        await asyncio.shield(self._in_thread)
 
     async def close(self) -> None:
         self._closing = True
         await cancel(self._loader)
         await cancel(self._task)
-        self._task = self._loader = None
+        if self._in_thread is not None:  # a flush or prune the cancel left running: let it end first
+            with contextlib.suppress(Exception):
+                await self._in_thread
+        self._task = self._loader = self._in_thread = None
         self.close_now()
 
     def close_now(self) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from gateway.metrics import state_health
 from gateway.numbers import mask_digits
 
 RECENT_MINUTES = 10
 
 
-class AgiReport(Protocol):
-    """FastAGI's counts as ``gateway.metrics.Metrics`` keeps them."""
+class Counts(Protocol):
+    """FastAGI's and the state store's error counts as ``gateway.metrics.Metrics`` keeps them."""
 
     def agi_report(self, minutes: int) -> Mapping[str, Any]: ...
 
@@ -24,18 +25,14 @@ class AgiReport(Protocol):
 
 
 @runtime_checkable
-class StoreHealth(Protocol):
-    @property
-    def healthy(self) -> bool: ...
-
-
-@runtime_checkable
 class StoreError(Protocol):
+    """A store that says why it failed last (Redis; the embedded store while it loads)."""
+
     @property
     def last_error(self) -> str: ...
 
 
-def agi_status(metrics: AgiReport | None) -> dict[str, Any]:
+def agi_status(metrics: Counts | None) -> dict[str, Any]:
     """``{"errors": {kind: n}, "total": n, "recent": n, "recent_minutes": 10, "sessions": {...}}``; empty without
     metrics (a test server)."""
     if metrics is None:
@@ -44,10 +41,11 @@ def agi_status(metrics: AgiReport | None) -> dict[str, Any]:
     return {str(k): v for k, v in report.items()} | {"recent_minutes": RECENT_MINUTES}
 
 
-def state_status(url: str, store: object, metrics: AgiReport | None) -> dict[str, Any]:
+def state_status(url: str, store: object, metrics: Counts | None) -> dict[str, Any]:
     """The call-history store: its kind (``redis``, ``sqlite``, ``memory``), up or not, why, errors since start."""
     kind = url.split("://", 1)[0] if "://" in url else url
-    up = store.healthy if isinstance(store, StoreHealth) else True
+    health = state_health(store)
+    up = health.healthy if health is not None else True
     error = store.last_error if isinstance(store, StoreError) else ""
     return {"kind": kind, "up": bool(up), "last_error": mask_digits(error) if error else None,
             "errors": dict(metrics.state_error_counts()) if metrics is not None else {}}

@@ -39,12 +39,18 @@ async def test_check_gives_the_same_json_as_the_cli(served: Served, sample_confi
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     at = FIXED_NOW.isoformat()
     for number, campaign in (("0612000001", "legacy"), ("0612000010", "prospect"), ("0612000200", "survey"),
-                             ("112", "prospect"), ("0000", "prospect"), ("0612000001", "nope")):
+                             ("112", "prospect"), ("0000", "prospect")):
         status, body = await served.get("/api/check", params={"number": number, "campaign": campaign, "at": at})
         assert status == 200
         argv = ["--config", str(sample_config_path), "check", number, "--campaign", campaign, "--at", at, "--json"]
         assert await asyncio.to_thread(cli_main, argv) == 0  # the CLI runs its own event loop
         assert body == json.loads(capsys.readouterr().out), (number, campaign)
+    # An unknown campaign: the API answers as the dialplan would hear it; the CLI says it is a typo (exit 2).
+    status, body = await served.get("/api/check", params={"number": "0612000001", "campaign": "nope", "at": at})
+    assert (status, body["reason"]) == (200, "unknown_campaign")
+    argv = ["--config", str(sample_config_path), "check", "0612000001", "--campaign", "nope", "--at", at]
+    assert await asyncio.to_thread(cli_main, argv) == 2
+    capsys.readouterr()
     status, body = await served.get("/api/check?number=%2B33612000001&campaign=legacy&caller_id=0162000000")
     assert (status, body["verdict"], body["reason"]) == (200, "BLOCK", "opposition_list")
 

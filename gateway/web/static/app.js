@@ -440,7 +440,7 @@
       }
     }
     const a = s.audit;
-    if (a === null) healthRow("health-audit", "", "not configured", "");
+    if (a === null) healthRow("health-audit", "off", "not configured", "");
     else if (a && a.available !== undefined) {
       const detail = `queue ${fmtInt.format(a.queue_depth || 0)} · ${fmtInt.format(a.failures || 0)} failure${a.failures === 1 ? "" : "s"} since start`;
       if (a.available) {
