@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -153,3 +154,37 @@ def test_retention_keeps_refusals_at_least_three_years() -> None:
     assert Retention(timedelta(days=31), timedelta(days=5000)).kept_refusals == timedelta(days=5000)
     with pytest.raises(ValueError, match="positive"):
         Retention(timedelta(0), timedelta(days=1))
+
+
+@pytest.mark.parametrize("job", ["_flush", "_prune_locked"])
+def test_close_waits_for_a_flush_or_prune_left_running_in_a_thread(tmp_path: Path, job: str) -> None:
+    """The flusher is cancelled at close, but an executor thread it started goes on: the connection is closed only
+    once that thread's statement is done (closing it under a running statement crashed the interpreter), and a
+    job that reaches the lock after the close finds no connection and does nothing."""
+    s = EmbeddedState(tmp_path / "state.db", retention=RETENTION)
+    s.attempt_now("acme", K, T0)
+    inside, release = threading.Event(), threading.Event()
+    real = getattr(s, job)
+
+    def held(*args: object) -> object:
+        inside.set()
+        assert release.wait(10)
+        return real(*args)
+
+    setattr(s, job, held)
+    worker = threading.Thread(target=s.flush if job == "_flush" else s._prune_db)
+    worker.start()
+    assert inside.wait(10)
+    closer = threading.Thread(target=s.close_now)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive(), "close_now closed the connection under a running flush or prune"
+    release.set()
+    worker.join(10)
+    closer.join(10)
+    assert not closer.is_alive() and s._db is None
+    assert s.flush() == 0
+    s._prune_db()  # after the close: nothing to do, no error
+    again = EmbeddedState(tmp_path / "state.db", retention=RETENTION)
+    assert len(again.history_now("acme", K).attempts) == 1
+    again.close_now()
