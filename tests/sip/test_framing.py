@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.sip.framing import FramingError, StreamFramer
@@ -41,6 +41,7 @@ def test_end_of_stream_stops_the_framer() -> None:
     assert f.receive_data(b"") == [] and f.closed and f.receive_data(request()) == []
 
 
+@settings(deadline=None)  # no timing assertion: a loaded CI machine is slow, not wrong
 @given(st.lists(st.integers(1, 400), max_size=20), st.binary(max_size=300))
 def test_any_split_gives_the_same_messages_and_garbage_only_framing_errors(cuts: list[int], junk: bytes) -> None:
     stream = request(body=b"v=0\r\n") + request("OPTIONS", branch="z9hG4bK-2")

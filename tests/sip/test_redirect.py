@@ -150,14 +150,14 @@ def _check(events: list, r: Redirector, data: bytes = b"") -> None:
             r.decided(e.key, Decline("opposition_list", "id"), 0.0)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_random_bytes_never_raise(data: bytes) -> None:
     r = server()
     _check(r.receive(data, SRC, SRC, 0.0), r)
 
 
-@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(VALID), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 8), st.binary(max_size=12)),
                                         max_size=6))
 def test_mutated_requests_never_raise(base: bytes, edits: list[tuple[int, int, bytes]]) -> None:
@@ -171,7 +171,7 @@ def test_mutated_requests_never_raise(base: bytes, edits: list[tuple[int, int, b
     _check(r.timers(100.0), r)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(["INVITE", "ACK", "CANCEL", "OPTIONS", "decide", "timer"]), max_size=20))
 def test_any_order_of_requests_decides_each_invite_at_most_once(steps: list[str]) -> None:
     r = server()
