@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway import __version__
+from gateway.web import openapi_dialer
 
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
@@ -118,6 +119,8 @@ def document(*fragments: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "dnc-gateway", "version": __version__},
-        "paths": merge_paths(PATHS, _extra, *fragments),
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": merge_paths(PATHS, openapi_dialer.PATHS, _extra, *fragments),
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                           **copy.deepcopy(openapi_dialer.SECURITY_SCHEMES)},
+                       "schemas": copy.deepcopy(openapi_dialer.SCHEMAS)},
     }

@@ -66,10 +66,11 @@ def test_every_route_is_described() -> None:
     doc = openapi.document()
     for path in ("/healthz", "/metrics", "/api/check", "/api/summary", "/api/refusals", "/api/optouts",
                  "/api/consents", "/api/registry/reload", "/api/registry/accept", "/api/reload", "/api/audit",
-                 "/api/proof", "/api/openapi.json"):
+                 "/api/proof", "/api/openapi.json", "/v1/decide", "/v1/decide/batch"):
         assert path in doc["paths"], path
-    merged = openapi.document({"/v1/decide": {"post": {"responses": {"200": {"description": "d"}}}}})
-    assert "/v1/decide" in merged["paths"] and "/v1/decide" not in openapi.document()["paths"]
+    assert "dialerToken" in doc["components"]["securitySchemes"] and "Decision" in doc["components"]["schemas"]
+    merged = openapi.document({"/v1/other": {"post": {"responses": {"200": {"description": "d"}}}}})
+    assert "/v1/other" in merged["paths"] and "/v1/other" not in openapi.document()["paths"]
 
 
 @SCHEMA.parametrize()
