@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Protocol
 
 from pyroaring import BitMap64, FrozenBitMap64
 
-from gateway.numbers import Normaliser
+from gateway.numbers import Normaliser, Number
 from gateway.registry.sidestore import ConsentDate, FileRow, later
 
 __all__ = ["COLUMNS", "ConsentFile", "looks_like", "parse", "read"]
@@ -46,6 +46,28 @@ class LineReport(Protocol):
     accepted: int
 
     def add_bad(self, line_no: int, why: str, raw: bytes = b"") -> None: ...
+
+
+def numbered_rows(reader: Iterator[list[str]], names: list[str], header_at: int, delimiter: str,
+                  normaliser: Normaliser, report: LineReport) -> Iterator[tuple[int, bytes, dict[str, str], Number]]:
+    """The data rows under a CSV header (consent and relationship files): blank and ``#`` lines skipped, each other
+    line counted in ``report``; a row with more fields than the header names, or with no phone number, is a bad
+    line there. Yields (line number, raw line, cells by column name, the number)."""
+    for offset, values in enumerate(reader, 1):
+        line_no = header_at + 1 + offset
+        if not values or not "".join(values).strip() or values[0].lstrip().startswith("#"):
+            continue
+        report.lines += 1
+        raw = delimiter.join(values).encode()
+        if len(values) > len(names):
+            report.add_bad(line_no, f"{len(values)} fields, the header names {len(names)}", raw)
+            continue
+        cells = dict(zip(names, (v.strip() for v in values), strict=False))
+        number = normaliser.parse(cells.get("number", ""))
+        if not number.key:
+            report.add_bad(line_no, "not a phone number", raw)
+            continue
+        yield line_no, raw, cells, number
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,20 +127,7 @@ def parse(text: str, normaliser: Normaliser, report: LineReport, *, now: datetim
     withdrawals: dict[int, ConsentDate] = {}
     undated = 0
     future: list[tuple[int, str]] = []
-    for offset, values in enumerate(reader, 1):
-        line_no = header_at + 1 + offset
-        if not values or not "".join(values).strip() or values[0].lstrip().startswith("#"):
-            continue
-        report.lines += 1
-        raw = delimiter.join(values).encode()
-        if len(values) > len(names):
-            report.add_bad(line_no, f"{len(values)} fields, the header names {len(names)}", raw)
-            continue
-        cells = dict(zip(names, (v.strip() for v in values), strict=False))
-        number = normaliser.parse(cells.get("number", ""))
-        if not number.key:
-            report.add_bad(line_no, "not a phone number", raw)
-            continue
+    for line_no, raw, cells, number in numbered_rows(reader, names, header_at, delimiter, normaliser, report):
         try:
             collected = _when(cells.get("collected_at", ""))
             revoked = _when(cells.get("revoked_at", ""))

@@ -25,7 +25,7 @@ from pathlib import Path
 from pyroaring import BitMap64, FrozenBitMap64
 
 from gateway.numbers import Normaliser
-from gateway.registry.consent_csv import LineReport
+from gateway.registry.consent_csv import LineReport, numbered_rows
 
 __all__ = ["COLUMNS", "RelationshipFile", "looks_like", "parse", "read"]
 
@@ -74,20 +74,7 @@ def parse(text: str, normaliser: Normaliser, report: LineReport) -> Relationship
                          f"{', '.join(COLUMNS)})")
     members = BitMap64()
     dates: dict[int, date] = {}
-    for offset, values in enumerate(reader, 1):
-        line_no = header_at + 1 + offset
-        if not values or not "".join(values).strip() or values[0].lstrip().startswith("#"):
-            continue
-        report.lines += 1
-        raw = delimiter.join(values).encode()
-        if len(values) > len(names):
-            report.add_bad(line_no, f"{len(values)} fields, the header names {len(names)}", raw)
-            continue
-        cells = dict(zip(names, (v.strip() for v in values), strict=False))
-        number = normaliser.parse(cells.get("number", ""))
-        if not number.key:
-            report.add_bad(line_no, "not a phone number", raw)
-            continue
+    for line_no, raw, cells, number in numbered_rows(reader, names, header_at, delimiter, normaliser, report):
         try:
             day = _day(cells.get("date", ""))
         except ValueError as e:
