@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from pyroaring import FrozenBitMap64
 from gateway import configdoc
 from gateway.cli.exits import BAD_INPUT, DONE, UsageError
 from gateway.cli.options import parse_at
-from gateway.cli.runtime import normaliser_of
+from gateway.cli.runtime import load_quietly, normaliser_of
 from gateway.config import DEMO_CONFIG, Config, ConfigError, GatewaySection
 from gateway.config import load as load_config
 from gateway.demo.generate import demo_dir, ensure_demo_data
@@ -100,13 +99,7 @@ def _check_lists(config: Config, at: datetime, errors: list[str], warnings: list
     holder = RegistryHolder(config.lists, normaliser_of(config.gateway))
     # This command reports each list's problem itself (an error or a warning, below): the holder's own log
     # lines would say it a second time.
-    quiet = logging.getLogger("gateway.registry")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        result = holder.load_all()
-    finally:
-        quiet.setLevel(level)
+    result = load_quietly(holder)
     for err in result.failed.values():
         errors.append(f"list {err}")
     today = at.astimezone(UTC).date()

@@ -15,7 +15,7 @@ from gateway.config import DEMO_CONFIG, Config, GatewaySection
 from gateway.config import load as load_config
 from gateway.demo.generate import demo_dir, ensure_demo_data
 from gateway.numbers import Normaliser
-from gateway.registry.holder import RegistryHolder
+from gateway.registry.holder import RegistryHolder, ReloadResult
 from gateway.service import Gateway
 
 
@@ -39,15 +39,19 @@ def load_lists(holder: RegistryHolder) -> None:
     """Load every list for a command, quietly: a list's warnings (bad lines, its age) are ``config check``'s and
     ``serve``'s to show, not repeated by every command. A list that cannot be loaded at all is one line, since
     the command's answers depend on it (its calls are blocked as registry_stale)."""
+    for err in load_quietly(holder).failed.values():
+        warn(f"list {err} (not loaded: see dnc-gateway config check)")  # the error names its list
+
+
+def load_quietly(holder: RegistryHolder) -> ReloadResult:
+    """Every list loaded with the holder's own log lines silenced: the command reports what it must itself."""
     quiet = logging.getLogger("gateway.registry")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
     try:
-        result = holder.load_all()
+        return holder.load_all()
     finally:
         quiet.setLevel(level)
-    for err in result.failed.values():
-        warn(f"list {err} (not loaded: see dnc-gateway config check)")  # the error names its list
 
 
 def normaliser_of(g: GatewaySection) -> Normaliser:
