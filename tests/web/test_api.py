@@ -318,13 +318,31 @@ async def test_a_consent_recorded_over_the_api_decides_at_once(served: Served) -
     assert status == 400 and "source" in reply["error"]
 
 
-async def test_a_refusal_older_than_the_history_keeps_is_refused_not_dropped(served: Served) -> None:
-    """The store keeps refusals as long as the packs reached honour them (auto campaigns reach the United
-    Kingdom's: until withdrawn, a century); an older one would be acknowledged and pruned at once: 400."""
-    horizon = served.gateway.refusal_horizon()
-    old = (horizon - timedelta(days=1)).isoformat()
-    status, body = await served.post("/api/refusals", {"number": "0612000010", "at": old})
-    assert status == 400 and "older than the call history keeps" in body["error"], body
-    kept = (horizon + timedelta(days=2)).isoformat()
-    status, body = await served.post("/api/refusals", {"number": "0612000010", "at": kept})
-    assert status == 201, body
+async def test_a_refusal_older_than_the_history_keeps_is_refused_not_dropped(
+        sample_config: Config, clock: Callable[[], datetime]) -> None:
+    """The store keeps refusals as long as the packs reached honour them; an older one would be acknowledged and
+    pruned at once: 400. Campaigns held to the US pack (5 years), so that the horizon is a date the API reads;
+    auto campaigns reach the United Kingdom's objections, kept until withdrawn (a century: before any `at`
+    the API accepts, which is also a 400)."""
+    us = replace(sample_config, campaigns={n: replace(c, jurisdiction="US")
+                                           for n, c in sample_config.campaigns.items()})
+    running, web = await serve(us, clock, live_interval=0.05, status_every=0.2)
+    try:
+        async with aiohttp.ClientSession() as session:
+            served = Served(running, web, session)
+            horizon = served.gateway.refusal_horizon()
+            assert horizon.year > 2000, horizon
+            old = (horizon - timedelta(days=1)).isoformat()
+            status, body = await served.post("/api/refusals", {"number": "0612000010", "at": old})
+            assert status == 400 and "older than the call history keeps" in body["error"], body
+            kept = (horizon + timedelta(days=2)).isoformat()
+            status, body = await served.post("/api/refusals", {"number": "0612000010", "at": kept})
+            assert status == 201, body
+    finally:
+        await web.close()
+        await running.gateway.close()
+
+
+async def test_a_refusal_before_any_time_the_api_reads_is_refused(served: Served) -> None:
+    status, body = await served.post("/api/refusals", {"number": "0612000010", "at": "1926-09-09T09:30:00+00:00"})
+    assert status == 400 and body["field"] == "at", body
