@@ -65,7 +65,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -88,6 +87,7 @@ from gateway.audit.record import AuditRecord, AuditUnavailable
 from gateway.clockguard import ClockGuard
 from gateway.config import AuditSection
 from gateway.private import private_file
+from gateway.sqlitefile import Identity, identity, restore_deleted
 
 log = logging.getLogger(__name__)
 
@@ -187,18 +187,6 @@ def _create_private(path: Path) -> None:
     """Create the database file 0600 before SQLite opens it (SQLite copies the mode to -wal and -shm); an
     existing one, and its companions, made 0600 (whatever the umask was when they were created)."""
     private_file(path)
-
-
-Identity = tuple[int, int]  # st_dev, st_ino
-
-
-def identity(path: Path | str) -> Identity | None:
-    """The device and inode ``path`` names now (None: nothing there)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def identity_problem(path: Path, db: Identity | None, wal: Identity | None) -> str | None:
@@ -719,20 +707,10 @@ class AuditLog:
         if "replaced" in lost:
             return False
         try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             if identity(self.path) is None:
-                tmp = self.path.with_name(f".{self.path.name}.restore")
-                tmp.unlink(missing_ok=True)
-                private_file(tmp)
-                dst = sqlite3.connect(str(tmp))
-                try:
-                    conn.backup(dst)
-                finally:
-                    dst.close()
-                try:
-                    os.link(tmp, self.path)  # never over a file someone put there meanwhile
-                finally:
-                    tmp.unlink(missing_ok=True)
+                restore_deleted(conn, self.path)
+            else:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             new = open_writer(self.path)
             meta = read_meta(new)
             if (int(meta["head_seq"]), meta["head_hash"]) != (self._seq, self._head):
