@@ -28,6 +28,7 @@ from pyroaring import BitMap64
 from gateway.aio import cancel
 from gateway.clockguard import ClockGuard
 from gateway.private import private_file, restrict
+from gateway.sqlitefile import Identity, identity, restore_deleted
 from gateway.state import packed
 from gateway.state import snapshot as snapshot_mod
 from gateway.state.model import (
@@ -189,6 +190,7 @@ class EmbeddedState:
         self.loaded: _Loaded | None = None  # how the history was loaded (for logs, the bench and tests)
         self.snapshot_path = snapshot_mod.path_for(path) if path is not None and snapshot else None
         self._db: sqlite3.Connection | None = None
+        self._ident: Identity | None = None  # the file opened at ``path``: one deleted or replaced is noticed
         self._flush_lock = threading.Lock()  # one flush at a time (the flusher's, or a durable write's)
         self.lost = ""  # why the store is not the one the gateway wrote (gateway.state.marker), "" while it is
         self.lost_count = 0  # times it was found lost (dnc_state_lost_total)
@@ -197,10 +199,8 @@ class EmbeddedState:
         self._guard = ClockGuard(None, clock=lambda: self._clock().timestamp())
         if path is not None:
             private_file(path)  # numbers: 0600 whatever the umask (the -wal and -shm files take its mode)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db = _connect(path)
+            self._ident = identity(path)
             restrict(path)
             newest = [t[2] for t in _tails(self._db).values() if t is not None]
             row = self._db.execute("SELECT value FROM marker WHERE key = 'trusted_at'").fetchone()
@@ -600,6 +600,8 @@ class EmbeddedState:
 
     def _flush(self) -> int:
         assert self._db is not None
+        if self.path is not None and identity(self.path) != self._ident and not self._file_checked():
+            return 0
         with self._lock:
             pending, self._pending = self._pending, []
         if not pending:
@@ -627,6 +629,38 @@ class EmbeddedState:
             return 0
         self._pending_error = ""
         return len(pending)
+
+    def _file_checked(self) -> bool:
+        """``state.db`` is no longer the file this store opened (checked before each write, under the flush lock).
+        Deleted: it is written back from the open connection, which holds every row (nothing was lost yet), and
+        the writes go on into it. Replaced by another file, or not restorable: the store is lost (every call fails
+        closed, ``/healthz`` 503, ``dnc_state_lost_total``) and nothing more is written; the pending rows stay in
+        memory. Returns whether writing may go on."""
+        assert self._db is not None and self.path is not None
+        path = self.path
+        if identity(path) is None:
+            try:
+                restore_deleted(self._db, path)
+                new = _connect(path)
+            except (OSError, sqlite3.Error) as e:
+                self._lose(f"{path} was deleted while the gateway writes it and could not be restored: {e}")
+                return False
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db, self._ident = new, identity(path)
+            log.error("state: %s was deleted while serving; restored from the gateway's open database: the "
+                      "history goes on in it", path)
+            return True
+        self._lose(f"{path} was replaced by another file while the gateway writes it")
+        return False
+
+    def _lose(self, why: str) -> None:
+        if not self.lost:
+            self.lost_count += 1
+            log.error("state: %s: calls are blocked until `dnc-gateway state rebuild`", why)
+        self.lost = why
+        self._pending_error = why
+        self.mark_lost()
 
     # -- upkeep ------------------------------------------------------------------------------------
 
@@ -732,6 +766,14 @@ class EmbeddedState:
                 self._write_snapshot(snapshot_mod.flat(self._ledgers))
             self._db.close()
             self._db = None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)
+    return db
 
 
 def open_store(url: str, *, retention: Retention,

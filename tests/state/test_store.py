@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.state.model import REFUSAL_FLOOR, Cap, Retention
+from gateway.state.model import REFUSAL_FLOOR, Cap, Retention, StateLost
 from gateway.state.store import EmbeddedState, open_store
 from tests.state.helpers import RETENTION
 
@@ -188,3 +188,40 @@ def test_close_waits_for_a_flush_or_prune_left_running_in_a_thread(tmp_path: Pat
     again = EmbeddedState(tmp_path / "state.db", retention=RETENTION)
     assert len(again.history_now("acme", K).attempts) == 1
     again.close_now()
+
+
+def test_state_db_deleted_while_serving_is_written_back_and_nothing_is_lost(tmp_path: Path) -> None:
+    """state.db deleted under a running gateway: the next write puts it back from the open connection (which
+    holds every row), so a restart finds every attempt, the ones counted before the deletion and after."""
+    db = tmp_path / "state.db"
+    s = EmbeddedState(db, retention=RETENTION)
+    s.attempt_now("acme", K, T0)
+    assert s.flush() == 1
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    s.attempt_now("acme", K, T0 + timedelta(minutes=1))
+    assert s.flush() == 1
+    assert db.exists() and (db.stat().st_mode & 0o777) == 0o600
+    assert not s.lost
+    s.close_now()
+    again = EmbeddedState(db, retention=RETENTION)
+    assert len(again.history_now("acme", K).attempts) == 2
+    again.close_now()
+
+
+def test_state_db_replaced_while_serving_is_a_lost_store(tmp_path: Path) -> None:
+    """Another file put in state.db's place is never written to: the store is lost (calls fail closed until
+    `state rebuild`), and the rows it could not write stay pending, not dropped."""
+    db = tmp_path / "state.db"
+    s = EmbeddedState(db, retention=RETENTION)
+    s.attempt_now("acme", K, T0)
+    assert s.flush() == 1
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).close()
+    other.replace(db)
+    s.attempt_now("acme", K, T0 + timedelta(minutes=1))
+    assert s.flush() == 0
+    assert "replaced" in s.lost and s.lost_count == 1 and s._pending
+    with pytest.raises(StateLost):
+        s.history_now("acme", K)
+    s.close_now()
