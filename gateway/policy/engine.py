@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
 from gateway.config import GatewaySection, StaleAction
 from gateway.numbers import Kind, Number
-from gateway.policy.calendar import add_months, local_times, window_start
+from gateway.policy.calendar import Clock, add_months, clock_at, local_times, window_start
 from gateway.policy.campaign import AUTO_JURISDICTION, Campaign, Regime, UndatedRelationship, Unsupported
 from gateway.policy.consent import UNDATED_ALLOWED
 from gateway.policy.consent import basis as consent_basis
@@ -75,12 +75,13 @@ class Plan:
     """One campaign compiled against one registry snapshot, under one jurisdiction pack, for calls to one country
     (a national list applies only to its country's numbers: ``[lists.X] country``)."""
 
-    __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "caller_ids", "campaign", "capped",
-                 "consent", "cooldown_days", "country", "customer_members", "customers", "inquiries",
+    __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "by_minute", "caller_ids", "campaign",
+                 "capped", "consent", "cooldown_days", "country", "customer_members", "customers", "inquiries",
                  "inquiry_members", "internal", "lists", "litigators", "max_attempts", "opposition", "pack",
-                 "prefixes", "regs", "rules", "versions", "window_days")
+                 "prefixes", "regs", "rules", "timed", "versions", "window_days")
 
-    def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None) -> None:
+    def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None,
+                 precompute: bool = True) -> None:
         self.campaign = campaign
         self.regs = regs
         self.pack = pack
@@ -126,6 +127,13 @@ class Plan:
         self._caps: dict[tuple[date, object], Cap] = {}
         self._bases: dict[tuple[Reason | None, Regime], tuple[Basis, str]] = {}
         self._stale: dict[tuple[Regime, bool, bool, date], tuple[str, ...]] = {}
+        # The local times of a call from the minute's shared clock (calendar.clock_at), where every hours bound
+        # the plan may apply is a whole minute (all of today's packs); precompute False: computed per call, as
+        # the reference the memoised path is tested against.
+        self.by_minute = precompute and all(b.second == 0 and b.microsecond == 0 for b in _bounds(pack))
+        # What the time-only rules (hours, holidays) found for a clock and an area: every call of that minute to
+        # that area shares it. Keyed by the clock itself, which the key keeps alive (no id reuse).
+        self.timed: dict[tuple[object, Clock, str], Block | None] = {}
 
     def cap_on(self, local_now: datetime) -> Cap:
         """The cap of a call made at ``local_now`` (the callee's time): the window ends with that day."""
@@ -186,6 +194,12 @@ class Plan:
         return found
 
 
+def _bounds(pack: Jurisdiction) -> list[time]:
+    """Every bound of every hours table a pack may apply (its own, its industry code's, its states')."""
+    tables = (pack.hours, pack.industry_hours, *(r.hours for r in pack.local_rules.values()))
+    return [t for hours in tables if hours is not None for windows in hours.values() for w in windows for t in w]
+
+
 def effective_max_age(configured: int | None, pack: Jurisdiction, list_country: str | None,
                       callee_country: str) -> tuple[int | None, str]:
     """The age a list may reach and, when the law sets it, the law in words (": 47 CFR ...").
@@ -231,6 +245,7 @@ class Context:
         "call",
         "caller_id",
         "campaign",
+        "clock",
         "consented",
         "consumer",
         "dates",
@@ -264,10 +279,16 @@ class Context:
         self.settings = settings
         number = call.number
         zones_of = pack.zones
-        self.local = local_times(now, number.zones if zones_of is None else zones_of(number), settings.fallback_zone)
-        local = self.local
-        self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
-        self.today = self.dates[0]  # list freshness is counted in the callee's calendar days, like the rules
+        zones = number.zones if zones_of is None else zones_of(number)
+        clock = self.clock = clock_at(now, zones, settings.fallback_zone) if plan.by_minute else None
+        if clock is None:
+            local = self.local = local_times(now, zones, settings.fallback_zone)
+            self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
+            self.today = self.dates[0]  # list freshness is counted in the callee's calendar days, like the rules
+        else:  # the minute's local times, shared by every call to these zones in it
+            self.local = clock.local
+            self.dates = clock.dates
+            self.today = clock.today
         self.warnings: tuple[str, ...] = ()
         # The callee's region (France: "FR", "RE", ...) or, where the pack has them, state or province.
         subdivision = pack.subdivision
@@ -457,12 +478,15 @@ class Engine:
     It has no law of its own: ``pack_for`` picks the jurisdiction pack of each call.
     """
 
-    __slots__ = ("_plans", "_plans_for", "campaigns", "pack_for", "settings")
+    __slots__ = ("_plans", "_plans_for", "campaigns", "pack_for", "precompute", "settings")
 
-    def __init__(self, campaigns: Mapping[str, Campaign], pack_for: PackFor, settings: Settings | None = None) -> None:
+    def __init__(self, campaigns: Mapping[str, Campaign], pack_for: PackFor, settings: Settings | None = None, *,
+                 precompute: bool = True) -> None:
         self.campaigns = campaigns
         self.pack_for = pack_for
         self.settings = settings or Settings.of()
+        # False: every call computes its local times and rules afresh (the reference the tests compare against).
+        self.precompute = precompute
         self._plans: dict[tuple[str, str, str], Plan] = {}
         self._plans_for: Registries | None = None
 
@@ -475,7 +499,7 @@ class Engine:
         key = (campaign.name, pack.name, country)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = Plan(campaign, regs, pack, country)
+            plan = self._plans[key] = Plan(campaign, regs, pack, country, self.precompute)
         return plan
 
     def decide(self, call: Call, regs: Registries, history: History, now: datetime) -> Decision:

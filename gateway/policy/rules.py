@@ -238,6 +238,29 @@ def public_holiday(ctx: Context) -> Block | None:
     """D223-9 and Code du travail L3133-1: never on a public holiday, in the callee's region."""
     if not ctx.consumer or not ctx.campaign.check_holidays:
         return None
+    return _timed(ctx, _public_holiday)
+
+
+def _timed(ctx: Context, rule: Rule) -> Block | None:
+    """A time-only rule's verdict, memoised per (minute clock, area) in the plan: what it reads past its switches
+    is the pack, the campaign, the area (and its state's rule) and the local times, which a clock fixes."""
+    clock = ctx.clock
+    if clock is None:
+        return rule(ctx)
+    memo = ctx.plan.timed
+    key = (rule, clock, ctx.area)
+    found = memo.get(key, _UNSET)
+    if found is _UNSET:
+        if len(memo) >= 4096:  # bounded: a few minutes of areas
+            memo.clear()
+        found = memo[key] = rule(ctx)
+    return found  # type: ignore[return-value]
+
+
+_UNSET = object()
+
+
+def _public_holiday(ctx: Context) -> Block | None:
     region = ctx.area
     if region not in ctx.pack.regions and (ctx.local_rule is None or not ctx.local_rule.holidays):
         return None
@@ -262,6 +285,10 @@ def outside_hours(ctx: Context) -> Block | None:
         return None
     if ctx.campaign.category in ctx.pack.not_telemarketing:
         return None
+    return _timed(ctx, _outside_hours)
+
+
+def _outside_hours(ctx: Context) -> Block | None:
     rule = ctx.local_rule
     local = rule is not None and rule.hours is not None
     hours = rule.hours if rule is not None and rule.hours is not None else ctx.pack.hours
