@@ -23,7 +23,7 @@ from gateway.policy.campaign import AUTO_JURISDICTION, Campaign, Regime, Undated
 from gateway.policy.consent import UNDATED_ALLOWED
 from gateway.policy.consent import basis as consent_basis
 from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
-from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, law_country
+from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, Rule, law_country
 from gateway.registry.model import ListKind, Members, Registries
 from gateway.state.model import Cap, History, Retention
 
@@ -38,6 +38,10 @@ _B2B, _CONTRACT, _CATEGORY = Reason.EXEMPT_B2B, Reason.EXEMPT_CONTRACT, Reason.E
 _ALLOW, _BLOCK = Verdict.ALLOW, Verdict.BLOCK
 _UNDATED_BLOCK = UndatedRelationship.BLOCK
 _GATEWAY_DEFAULTS = GatewaySection()  # a list by name; None when configured but not loaded
+# What a rule reduces to for a number with no history (no attempt, refusal or opt-out recorded: most calls): by
+# rule name, its history-free part, or None when it cannot fire then. Filled by rules.py, which imports this
+# module; a rule not named here runs as it is.
+WITHOUT_HISTORY: dict[str, Rule | None] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +80,10 @@ class Plan:
     (a national list applies only to its country's numbers: ``[lists.X] country``)."""
 
     __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "by_minute", "caller_ids", "campaign",
-                 "capped", "consent", "cooldown_days", "country", "customer_members", "customers", "inquiries",
-                 "inquiry_members", "internal", "lists", "litigators", "max_attempts", "opposition", "pack",
-                 "prefixes", "regs", "rules", "timed", "versions", "window_days")
+                 "capped", "consent", "cooldown_days", "country", "customer_members", "customers", "exemption",
+                 "fresh_rules", "inquiries", "inquiry_members", "internal", "lists", "litigators", "max_attempts",
+                 "opposition", "opposition_blocks", "pack", "prefixes", "regs", "rules", "timed", "versions",
+                 "window_days")
 
     def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None,
                  precompute: bool = True) -> None:
@@ -104,6 +109,10 @@ class Plan:
             return tuple(named(n) for n in self.lists if regs.kind_of(n) is kind)
 
         self.opposition = of_kind(ListKind.OPPOSITION)
+        # The loaded opposition lists with the block each gives (the same for every number on it).
+        self.opposition_blocks = tuple(
+            (m, Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {n!r}"))
+            for n, m in self.opposition if m is not None)
         self.internal = of_kind(ListKind.INTERNAL_DNC)
         self.litigators = of_kind(ListKind.LITIGATORS)
         self.prefixes = of_kind(ListKind.BLOCKED_PREFIXES)
@@ -122,6 +131,16 @@ class Plan:
         names = tuple(name for name, _ in pack.rules
                       if (applies := pack.applies.get(name)) is None or applies(self))
         self.rules = tuple(rule for name, rule in pack.rules if name in names)
+        # The same chain for a number with no history: each rule's history-free part (none where it has none).
+        fresh = (WITHOUT_HISTORY.get(name, rule) if name in WITHOUT_HISTORY else rule
+                 for name, rule in pack.rules if name in names)
+        self.fresh_rules = tuple(rule for rule in fresh if rule is not None)
+        # The exemption where no list is read for it (no b2b list, a campaign that is not b2b, no relationship
+        # list that exempts): the same for every call of the plan. _UNKNOWN: it depends on the number.
+        self.exemption: Reason | object | None = _UNKNOWN
+        if not self.b2b_members and not campaign.b2b and not (pack.contract_exempts and (
+                self.customer_members is not None or self.inquiry_members is not None)):
+            self.exemption = _CATEGORY if campaign.category in pack.exempt_categories else None
         self.capped = "frequency_cap" in names  # its allowed calls are counted against a cap
         # Memos of what every call of a day (or of an exemption) shares: a decision stays a few microseconds.
         self._caps: dict[tuple[date, object], Cap] = {}
@@ -133,7 +152,7 @@ class Plan:
         self.by_minute = precompute and all(b.second == 0 and b.microsecond == 0 for b in _bounds(pack))
         # What the time-only rules (hours, holidays) found for a clock and an area: every call of that minute to
         # that area shares it. Keyed by the clock itself, which the key keeps alive (no id reuse).
-        self.timed: dict[tuple[object, Clock, str], Block | None] = {}
+        self.timed: dict[tuple[object, Clock, str], Block | Cap | None] = {}
 
     def cap_on(self, local_now: datetime) -> Cap:
         """The cap of a call made at ``local_now`` (the callee's time): the window ends with that day."""
@@ -145,6 +164,17 @@ class Plan:
             assert self.max_attempts is not None and self.window_days is not None  # capped: both are set
             cap = self._caps[key] = Cap(self.max_attempts, window_start(local_now, self.window_days))
         return cap
+
+    def cap_at(self, clock: Clock) -> Cap:
+        """:meth:`cap_on` for the minute's clock (the same day and zone all the minute long), memoised by it."""
+        memo = self.timed
+        key = (Plan.cap_at, clock, "")
+        cap = memo.get(key)
+        if cap is None:
+            if len(memo) >= 4096:
+                memo.clear()
+            cap = memo[key] = self.cap_on(clock.local[0])  # type: ignore[assignment]
+        return cap  # type: ignore[return-value]
 
     def relevant(self, regime: Regime, exempt: bool, consented: bool = False) -> list[str]:
         """Lists a call consults: only those must be fresh (a closed Bloctel never blocks consent calls, a stale
@@ -304,7 +334,8 @@ class Context:
         self.regime = self._regime()
         self.consumer = True
         self.undated: str | None = None  # the relationship list an undated row exempts on (undated_relationship)
-        self.exemption = self._exemption()
+        exemption = plan.exemption
+        self.exemption = self._exemption() if exemption is _UNKNOWN else exemption  # type: ignore[assignment]
         if self.undated is not None and self.exemption is _CONTRACT:
             self.warnings += (f"exempt on an undated row of the {self.undated!r} list (undated_relationship = "
                               "allow): no date, no proof the relationship is recent",)
@@ -325,7 +356,8 @@ class Context:
             cap = None
             if plan.capped and self.consumer:
                 if plan.max_attempts is not None:
-                    cap = plan.cap_on(self.local[0])
+                    clock = self.clock
+                    cap = plan.cap_on(self.local[0]) if clock is None else plan.cap_at(clock)
                 rule = self.local_rule
                 if rule is not None and rule.max_calls is not None and rule.per is not None:
                     rolling = Cap(rule.max_calls, self.now - rule.per)  # a rolling window, not calendar days
@@ -465,6 +497,12 @@ class Context:
         return t.astimezone(self.local[0].tzinfo).date()
 
 
+_UNKNOWN = object()
+# A Decision from its 15 fields in order, without the NamedTuple constructor's Python frame (half its cost).
+_new = tuple.__new__
+assert len(Decision._fields) == 15, "decide() builds a Decision from all its fields in order"
+
+
 def _blocked_warnings(warnings: tuple[str, ...]) -> tuple[str, ...]:
     """The warnings of a call a rule blocked: none that says what it would have been allowed on."""
     if not warnings:
@@ -530,17 +568,18 @@ class Engine:
         ctx = Context(call, plan, history, now, self.settings)
         consulted = plan.consulted(ctx.regime, ctx.exemption is not None, ctx.consented)
         jurisdiction = pack.country or None
-        for rule in plan.rules:
+        fresh = history.last_refusal is None and history.opted_out_at is None and not history.stamps
+        for rule in plan.fresh_rules if fresh else plan.rules:
             block = rule(ctx)
             if block is not None:
                 monitor = campaign.monitor
-                return Decision(
+                return _new(Decision, (
                     _ALLOW if monitor else _BLOCK, block.reason, block.rule, True,
                     number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
-                    _blocked_warnings(ctx.warnings), monitor, ctx.cap if monitor else None, None, jurisdiction)
+                    _blocked_warnings(ctx.warnings), monitor, ctx.cap if monitor else None, None, jurisdiction))
         basis, why = ctx.basis()
-        return Decision(_ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
-                        ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis, jurisdiction)
+        return _new(Decision, (_ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
+                               ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis, jurisdiction))
 
     @staticmethod
     def _no_jurisdiction(number: Number, campaign: Campaign) -> Decision:

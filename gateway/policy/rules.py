@@ -19,7 +19,7 @@ from gateway.policy.calendar import add_period
 from gateway.policy.campaign import Regime
 from gateway.policy.consent import consent_rule
 from gateway.policy.decision import Block, Reason
-from gateway.policy.engine import Context, Plan, member
+from gateway.policy.engine import WITHOUT_HISTORY, Context, Plan, member
 from gateway.policy.jurisdiction import Rule
 
 _OPPOSITION, _CONSENT = Regime.OPPOSITION, Regime.CONSENT  # read on every call: module constants are cheaper
@@ -107,12 +107,13 @@ def regime_list(ctx: Context) -> Block | None:
     """L223-1 (opposition list) until 10 Aug 2026; prior consent from 11 Aug 2026 (loi 2025-594, art. 13)."""
     if ctx.exemption is not None or ctx.consented:  # consented: consent to this caller exempts (US, CA, GB)
         return None
-    key = ctx.key
-    if ctx.regime is _OPPOSITION:
-        for named in ctx.plan.opposition:
-            if member(named, key):
-                return Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {named[0]!r}")
-    elif ctx.regime is _CONSENT:
+    regime = ctx.regime
+    if regime is _OPPOSITION:
+        key = ctx.key
+        for members, block in ctx.plan.opposition_blocks:
+            if key in members:
+                return block
+    elif regime is _CONSENT:
         return consent_rule(ctx)  # lifetime, withdrawals, undated consents: policy/consent.py
     return None
 
@@ -379,6 +380,17 @@ APPLIES: dict[str, Callable[[Plan], bool]] = {
 _BY_NAME: dict[str, Rule] = {r.__name__: r for r in (
     sector_ban, caller_id, registry_stale, regime_list, internal_dnc, litigator, blocked_prefix, refusal_cooldown,
     frequency_cap, public_holiday, outside_hours)}
+
+
+def _internal_dnc_list(ctx: Context) -> Block | None:
+    """internal_dnc for a number with no opt-out or refusal: the campaign's internal lists alone."""
+    if ctx.campaign.category in ctx.pack.not_telemarketing:
+        return None
+    return _internal_list(ctx)
+
+
+# For a number with no history: the internal list alone, no cooldown, no cap (each returns None without one).
+WITHOUT_HISTORY.update(internal_dnc=_internal_dnc_list, refusal_cooldown=None, frequency_cap=None)
 
 
 def chain(*names: str) -> tuple[tuple[str, Rule], ...]:
