@@ -81,7 +81,7 @@ class Plan:
 
     __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "by_minute", "caller_ids", "campaign",
                  "capped", "consent", "cooldown_days", "country", "customer_members", "customers", "exemption",
-                 "fresh_rules", "inquiries", "inquiry_members", "internal", "lists", "litigators", "max_attempts",
+                 "exemption_fixed", "fresh_rules", "inquiries", "inquiry_members", "internal", "lists", "litigators", "max_attempts",
                  "opposition", "opposition_blocks", "pack", "prefixes", "regs", "rules", "timed", "versions",
                  "window_days")
 
@@ -136,11 +136,13 @@ class Plan:
                  for name, rule in pack.rules if name in names)
         self.fresh_rules = tuple(rule for rule in fresh if rule is not None)
         # The exemption where no list is read for it (no b2b list, a campaign that is not b2b, no relationship
-        # list that exempts): the same for every call of the plan. _UNKNOWN: it depends on the number.
-        self.exemption: Reason | object | None = _UNKNOWN
+        # list that exempts): the same for every call of the plan. exemption_fixed False: it depends on the number.
+        self.exemption: Reason | None = None
+        self.exemption_fixed = False
         if not self.b2b_members and not campaign.b2b and not (pack.contract_exempts and (
                 self.customer_members is not None or self.inquiry_members is not None)):
             self.exemption = _CATEGORY if campaign.category in pack.exempt_categories else None
+            self.exemption_fixed = True
         self.capped = "frequency_cap" in names  # its allowed calls are counted against a cap
         # Memos of what every call of a day (or of an exemption) shares: a decision stays a few microseconds.
         self._caps: dict[tuple[date, object], Cap] = {}
@@ -173,7 +175,7 @@ class Plan:
         if cap is None:
             if len(memo) >= 4096:
                 memo.clear()
-            cap = memo[key] = self.cap_on(clock.local[0])  # type: ignore[assignment]
+            cap = memo[key] = self.cap_on(clock.local[0])
         return cap  # type: ignore[return-value]
 
     def relevant(self, regime: Regime, exempt: bool, consented: bool = False) -> list[str]:
@@ -334,8 +336,7 @@ class Context:
         self.regime = self._regime()
         self.consumer = True
         self.undated: str | None = None  # the relationship list an undated row exempts on (undated_relationship)
-        exemption = plan.exemption
-        self.exemption = self._exemption() if exemption is _UNKNOWN else exemption  # type: ignore[assignment]
+        self.exemption = plan.exemption if plan.exemption_fixed else self._exemption()
         if self.undated is not None and self.exemption is _CONTRACT:
             self.warnings += (f"exempt on an undated row of the {self.undated!r} list (undated_relationship = "
                               "allow): no date, no proof the relationship is recent",)
@@ -497,7 +498,6 @@ class Context:
         return t.astimezone(self.local[0].tzinfo).date()
 
 
-_UNKNOWN = object()
 # A Decision from its 15 fields in order, without the NamedTuple constructor's Python frame (half its cost).
 _new = tuple.__new__
 assert len(Decision._fields) == 15, "decide() builds a Decision from all its fields in order"
