@@ -81,9 +81,9 @@ class Plan:
 
     __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "by_minute", "caller_ids", "campaign",
                  "capped", "consent", "cooldown_days", "country", "customer_members", "customers", "exemption",
-                 "exemption_fixed", "fresh_rules", "inquiries", "inquiry_members", "internal", "lists", "litigators", "max_attempts",
-                 "opposition", "opposition_blocks", "pack", "prefixes", "regs", "rules", "timed", "versions",
-                 "window_days")
+                 "exemption_fixed", "fresh_rules", "inquiries", "inquiry_members", "internal", "lists",
+                 "litigators", "max_attempts", "opposition", "opposition_blocks", "pack", "prefixes", "regs", "rules",
+                 "timed", "versions", "window_days")
 
     def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None,
                  precompute: bool = True) -> None:
