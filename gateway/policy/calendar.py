@@ -29,11 +29,15 @@ class Clock:
     computed from a clock (an hours verdict, a holiday) by the clock itself.
     """
 
-    __slots__ = ("dates", "local", "minute", "today", "whole")
+    __slots__ = ("dates", "end", "local", "minute", "regimes", "start", "today", "whole")
 
     def __init__(self, minute: int, local: tuple[datetime, ...]) -> None:
         self.minute = minute
+        self.start = minute * 60.0  # the minute as POSIX seconds, [start, end): one float comparison per call
+        self.end = self.start + 60.0
         self.local = local
+        # The regime of these dates under a pack's dates (engine.Context), by the pack's regime dates.
+        self.regimes: dict[object, object] = {}
         self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
         self.today = self.dates[0]
         self.whole = True  # every local time whole minutes off UTC, all the minute long
@@ -43,11 +47,11 @@ def clock_at(now: datetime, zones: tuple[str, ...], fallback: str) -> Clock | No
     """The :class:`Clock` of ``now``'s UTC minute for ``zones`` (the fallback zone when there are none), memoised
     per zones tuple; None when a local time is not whole minutes off UTC or changes offset within the minute
     (only in the 19th century's local mean times): then the caller computes ``local_times`` exactly."""
-    minute = int(now.timestamp() // 60)
+    t = now.timestamp()
     key = zones or (fallback,)
     found = _CLOCKS.get(key)
-    if found is None or found.minute != minute:
-        found = _clock(minute, key, fallback)
+    if found is None or not found.start <= t < found.end:
+        found = _clock(int(t // 60), key, fallback)
     return found if found.whole else None
 
 

@@ -80,7 +80,7 @@ class Plan:
     (a national list applies only to its country's numbers: ``[lists.X] country``)."""
 
     __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "by_minute", "caller_ids", "campaign",
-                 "capped", "consent", "cooldown_days", "country", "customer_members", "customers", "exemption",
+                 "capped", "consent", "cooldown_days", "country", "customer_members", "customers", "dated", "exemption",
                  "exemption_fixed", "fresh_rules", "inquiries", "inquiry_members", "internal", "lists",
                  "litigators", "max_attempts", "opposition", "opposition_blocks", "pack", "prefixes", "regs", "rules",
                  "timed", "versions", "window_days")
@@ -139,6 +139,7 @@ class Plan:
         # list that exempts): the same for every call of the plan. exemption_fixed False: it depends on the number.
         self.exemption: Reason | None = None
         self.exemption_fixed = False
+        self.dated = (pack.consent_regime_from, pack.opposition_regime_from)  # what an "auto" regime turns on
         if not self.b2b_members and not campaign.b2b and not (pack.contract_exempts and (
                 self.customer_members is not None or self.inquiry_members is not None)):
             self.exemption = _CATEGORY if campaign.category in pack.exempt_categories else None
@@ -333,7 +334,13 @@ class Context:
             # An unverified rule applies (the stricter reading) unless switched off by name.
             self.local_rule = rule if rule is None or rule.verified or area not in settings.unverified_state_rules_off \
                 else None
-        self.regime = self._regime()
+        if clock is None or campaign.regime is not _AUTO:
+            self.regime = self._regime()
+        else:  # the regime of the minute's dates under this pack's regime dates, found once a minute
+            regime = clock.regimes.get(plan.dated)
+            if regime is None:
+                regime = clock.regimes[plan.dated] = self._regime()
+            self.regime = regime  # type: ignore[assignment]
         self.consumer = True
         self.undated: str | None = None  # the relationship list an undated row exempts on (undated_relationship)
         self.exemption = plan.exemption if plan.exemption_fixed else self._exemption()
