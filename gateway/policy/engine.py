@@ -11,7 +11,7 @@ few microseconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
@@ -25,7 +25,7 @@ from gateway.policy.consent import basis as consent_basis
 from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
 from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, Rule, law_country
 from gateway.registry.model import ListKind, Members, Registries
-from gateway.state.model import Cap, History, Retention
+from gateway.state.model import EMPTY_HISTORY, Cap, History, Retention
 
 # What "until withdrawn" keeps a refusal in the state store: a century, longer than any store lives (and still
 # an instant every store can compute: ``now - FOREVER`` is after year 1).
@@ -42,6 +42,13 @@ _GATEWAY_DEFAULTS = GatewaySection()  # a list by name; None when configured but
 # rule name, its history-free part, or None when it cannot fire then. Filled by rules.py, which imports this
 # module; a rule not named here runs as it is.
 WITHOUT_HISTORY: dict[str, Rule | None] = {}
+# For the compiled decisions of a number with no history (Plan.compiled): the rules whose verdict does not depend
+# on the number once the plan, the minute's clock, the area and the caller ID are fixed, and, by rule name, the
+# (members, block) pairs a rule that only tests the number's membership in lists checks, in order (None: this
+# call's rule reads more than that, so no compiled decision). Filled by rules.py.
+NUMBER_FREE: set[str] = set()
+MEMBERSHIP: dict[str, Callable[[Context], tuple[tuple[Members, Block], ...] | None]] = {}
+Check = tuple[Members | None, tuple[object, ...]]  # (members, the Decision's fields but the number); None: always
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +86,44 @@ class Plan:
     """One campaign compiled against one registry snapshot, under one jurisdiction pack, for calls to one country
     (a national list applies only to its country's numbers: ``[lists.X] country``)."""
 
-    __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "by_minute", "caller_ids", "campaign",
-                 "capped", "consent", "cooldown_days", "country", "customer_members", "customers", "dated", "exemption",
-                 "exemption_fixed", "fresh_rules", "inquiries", "inquiry_members", "internal", "lists",
-                 "litigators", "max_attempts", "opposition", "opposition_blocks", "pack", "prefixes", "regs", "rules",
-                 "timed", "versions", "window_days")
+    __slots__ = (
+        "_bases",
+        "_caps",
+        "_consulted",
+        "_stale",
+        "b2b_members",
+        "by_minute",
+        "caller_ids",
+        "campaign",
+        "capped",
+        "compilable",
+        "compiled",
+        "consent",
+        "cooldown_days",
+        "country",
+        "customer_members",
+        "customers",
+        "dated",
+        "exemption",
+        "exemption_fixed",
+        "fresh_named",
+        "fresh_rules",
+        "inquiries",
+        "inquiry_members",
+        "internal",
+        "lists",
+        "litigators",
+        "max_attempts",
+        "opposition",
+        "opposition_blocks",
+        "pack",
+        "prefixes",
+        "regs",
+        "rules",
+        "timed",
+        "versions",
+        "window_days",
+    )
 
     def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None,
                  precompute: bool = True) -> None:
@@ -132,9 +172,10 @@ class Plan:
                       if (applies := pack.applies.get(name)) is None or applies(self))
         self.rules = tuple(rule for name, rule in pack.rules if name in names)
         # The same chain for a number with no history: each rule's history-free part (none where it has none).
-        fresh = (WITHOUT_HISTORY.get(name, rule) if name in WITHOUT_HISTORY else rule
+        fresh = ((name, WITHOUT_HISTORY.get(name, rule) if name in WITHOUT_HISTORY else rule)
                  for name, rule in pack.rules if name in names)
-        self.fresh_rules = tuple(rule for rule in fresh if rule is not None)
+        self.fresh_named = tuple((name, rule) for name, rule in fresh if rule is not None)
+        self.fresh_rules = tuple(rule for _, rule in self.fresh_named)
         # The exemption where no list is read for it (no b2b list, a campaign that is not b2b, no relationship
         # list that exempts): the same for every call of the plan. exemption_fixed False: it depends on the number.
         self.exemption: Reason | None = None
@@ -156,6 +197,12 @@ class Plan:
         # What the time-only rules (hours, holidays) found for a clock and an area: every call of that minute to
         # that area shares it. Keyed by the clock itself, which the key keeps alive (no id reuse).
         self.timed: dict[tuple[object, Clock, str], Block | Cap | None] = {}
+        # Compiled decisions for numbers with no history, by (clock, area, caller ID): where neither the
+        # exemption nor consent to this caller depends on the number, what a call's decision holds but the
+        # number is fixed by those, and only its lists are left to test (Plan.compile).
+        self.compilable = self.by_minute and self.exemption_fixed and not (
+            pack.consent_exempts and self.consent is not None) and campaign.regime is not Regime.CONSENT
+        self.compiled: dict[tuple[Clock, str, str | None], tuple[Check, ...] | None] = {}
 
     def cap_on(self, local_now: datetime) -> Cap:
         """The cap of a call made at ``local_now`` (the callee's time): the window ends with that day."""
@@ -167,6 +214,41 @@ class Plan:
             assert self.max_attempts is not None and self.window_days is not None  # capped: both are set
             cap = self._caps[key] = Cap(self.max_attempts, window_start(local_now, self.window_days))
         return cap
+
+    def compile(self, ctx: Context) -> tuple[Check, ...] | None:
+        """The decision of every call with no history sharing ``ctx``'s clock, area and caller ID, as checks in
+        the rules' order: (members, fields): a number in members gets the Decision of those fields (with its
+        number), and (None, fields) ends the chain; past the last, the allowed one. None: not compilable here
+        (a consent regime, a state's rolling cap, a rule that reads more of the number)."""
+        if ctx.clock is None or (ctx.local_rule is not None and ctx.local_rule.per is not None and self.capped):
+            return None
+        campaign = self.campaign
+        monitor = campaign.monitor
+        consulted = self.consulted(ctx.regime, ctx.exemption is not None, ctx.consented)
+        cap = ctx.cap
+        jurisdiction = self.pack.country or None
+        checks: list[Check] = []
+
+        def fields(block: Block) -> tuple[object, ...]:
+            return (_ALLOW if monitor else _BLOCK, block.reason, block.rule, True, campaign.name, campaign.mode,
+                    ctx.regime, block.detail, consulted, _blocked_warnings(ctx.warnings), monitor,
+                    cap if monitor else None, None, jurisdiction)
+
+        for name, rule in self.fresh_named:
+            if name in NUMBER_FREE:  # its warnings (a stale list under WARN) are every later outcome's
+                block = rule(ctx)
+                if block is not None:
+                    checks.append((None, fields(block)))
+                    return tuple(checks)
+            else:
+                pairs = MEMBERSHIP[name](ctx) if name in MEMBERSHIP else None
+                if pairs is None:
+                    return None
+                checks += [(members, fields(block)) for members, block in pairs]
+        basis, why = ctx.basis()
+        checks.append((None, (_ALLOW, ctx.exemption, "allowed", False, campaign.name, campaign.mode, ctx.regime,
+                              why, consulted, ctx.warnings, True, cap, basis, jurisdiction)))
+        return tuple(checks)
 
     def cap_at(self, clock: Clock) -> Cap:
         """:meth:`cap_on` for the minute's clock (the same day and zone all the minute long), memoised by it."""
@@ -505,6 +587,7 @@ class Context:
         return t.astimezone(self.local[0].tzinfo).date()
 
 
+_UNSET = object()
 # A Decision from its 15 fields in order, without the NamedTuple constructor's Python frame (half its cost).
 _new = tuple.__new__
 assert len(Decision._fields) == 15, "decide() builds a Decision from all its fields in order"
@@ -572,10 +655,18 @@ class Engine:
         plan = self._plans.get((campaign.name, pack.name, country)) if regs is self._plans_for else None
         if plan is None:
             plan = self.plan(campaign, regs, pack, country)
+        fresh = history.last_refusal is None and history.opted_out_at is None and not history.stamps
+        if fresh and plan.compilable:
+            checks = self._compiled(call, plan, now)
+            if checks is not None:
+                key = number.key
+                for members, fields in checks:
+                    if members is None or key in members:
+                        a, b, c, d, e, f, g, h, i, j, k, m, n, o = fields
+                        return _new(Decision, (a, b, c, d, number.e164, e, f, g, h, i, j, k, m, n, o))
         ctx = Context(call, plan, history, now, self.settings)
         consulted = plan.consulted(ctx.regime, ctx.exemption is not None, ctx.consented)
         jurisdiction = pack.country or None
-        fresh = history.last_refusal is None and history.opted_out_at is None and not history.stamps
         for rule in plan.fresh_rules if fresh else plan.rules:
             block = rule(ctx)
             if block is not None:
@@ -587,6 +678,24 @@ class Engine:
         basis, why = ctx.basis()
         return _new(Decision, (_ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
                                ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis, jurisdiction))
+
+    def _compiled(self, call: Call, plan: Plan, now: datetime) -> tuple[Check, ...] | None:
+        """The compiled decision of a call with no history (Plan.compile), from the plan's memo."""
+        number = call.number
+        pack = plan.pack
+        settings = self.settings
+        zones = number.zones if pack.zones is None else pack.zones(number)
+        clock = clock_at(now, zones, settings.fallback_zone)
+        if clock is None:
+            return None
+        key = (clock, number.region if pack.subdivision is None else pack.subdivision(number), call.caller_id)
+        memo = plan.compiled
+        found = memo.get(key, _UNSET)
+        if found is _UNSET:
+            if len(memo) >= 4096:  # bounded: a few minutes of areas
+                memo.clear()
+            found = memo[key] = plan.compile(Context(call, plan, EMPTY_HISTORY, now, settings))
+        return found  # type: ignore[return-value]
 
     @staticmethod
     def _no_jurisdiction(number: Number, campaign: Campaign) -> Decision:

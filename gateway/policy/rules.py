@@ -19,8 +19,9 @@ from gateway.policy.calendar import add_period
 from gateway.policy.campaign import Regime
 from gateway.policy.consent import consent_rule
 from gateway.policy.decision import Block, Reason
-from gateway.policy.engine import WITHOUT_HISTORY, Context, Plan, member
+from gateway.policy.engine import MEMBERSHIP, NUMBER_FREE, WITHOUT_HISTORY, Context, Named, Plan, member
 from gateway.policy.jurisdiction import Rule
+from gateway.registry.model import Members
 
 _OPPOSITION, _CONSENT = Regime.OPPOSITION, Regime.CONSENT  # read on every call: module constants are cheaper
 _MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
@@ -391,6 +392,39 @@ def _internal_dnc_list(ctx: Context) -> Block | None:
 
 # For a number with no history: the internal list alone, no cooldown, no cap (each returns None without one).
 WITHOUT_HISTORY.update(internal_dnc=_internal_dnc_list, refusal_cooldown=None, frequency_cap=None)
+
+
+def _blocks(named: tuple[Named, ...], detail: str) -> tuple[tuple[Members, Block], ...]:
+    return tuple((m, Block(reason, rule, detail.format(n))) for n, m in named if m is not None
+                 for reason, rule in (_MEMBERSHIP_CODES[detail],))
+
+
+def _regime_list_checks(ctx: Context) -> tuple[tuple[Members, Block], ...] | None:
+    """regime_list as list checks: the opposition lists in the opposition regime; nothing for an exempt or
+    consented number or without a regime; None in the consent regime (consent_rule reads the number's date)."""
+    if ctx.exemption is not None or ctx.consented:
+        return ()
+    if ctx.regime is _OPPOSITION:
+        return ctx.plan.opposition_blocks
+    return None if ctx.regime is _CONSENT else ()
+
+
+_INTERNAL, _LITIGATORS, _PREFIXES = ("on the internal do-not-call list {!r}", "on the litigators list {!r}",
+                                     "in a prefix blocked by {!r}")
+_MEMBERSHIP_CODES = {_INTERNAL: (Reason.INTERNAL_DNC, "internal_dnc"), _LITIGATORS: (Reason.LITIGATOR, "litigator"),
+                     _PREFIXES: (Reason.BLOCKED_PREFIX, "blocked_prefix")}
+
+# What each rule is for a number with no history, once the plan, the minute's clock, the area and the caller ID
+# are fixed (engine.Plan.compile): these read nothing of the number ...
+NUMBER_FREE.update({"sector_ban", "caller_id", "registry_stale", "public_holiday", "outside_hours"})
+# ... and these test its membership in lists, each with the block it gives (the details as the rules word them).
+MEMBERSHIP.update(
+    regime_list=_regime_list_checks,
+    internal_dnc=lambda ctx: () if ctx.campaign.category in ctx.pack.not_telemarketing
+    else _blocks(ctx.plan.internal, _INTERNAL),
+    litigator=lambda ctx: _blocks(ctx.plan.litigators, _LITIGATORS),
+    blocked_prefix=lambda ctx: _blocks(ctx.plan.prefixes, _PREFIXES),
+)
 
 
 def chain(*names: str) -> tuple[tuple[str, Rule], ...]:

@@ -13,6 +13,7 @@ import random
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+from gateway.config import StaleAction
 from gateway.numbers import Number
 from gateway.policy.campaign import Campaign, Category, Mode, Regime, Sector, Unsupported
 from gateway.policy.decision import Decision
@@ -69,6 +70,8 @@ def campaigns() -> list[Campaign]:
         replace(full, name="energy", sector=Sector.ENERGY_RENOVATION),
         replace(full, name="home", sector=Sector.HOME_ADAPTATION, check_hours=False),
         replace(base, name="capped", max_attempts=2, window_days=7, cooldown_days=10),
+        replace(base, name="lists", lists=(*base.lists, "premium", "sued")),
+        replace(base, name="lists_mon", lists=(*base.lists, "premium", "sued"), mode=Mode.MONITOR),
     ]
 
 
@@ -91,7 +94,9 @@ def histories(rng: random.Random, now: datetime) -> History:
 def regs() -> Registries:
     dates = {"customers": {world.NORM.parse(world.NY_LISTED).key: date(2025, 6, 1)},
              "consent": {world.NORM.parse(world.PARIS).key: date(2026, 1, 5)}}
-    return world.registries(dates=dates)
+    return world.registries(dates=dates, premium=world.make_list("premium", ListKind.BLOCKED_PREFIXES,
+                                                                 ["+1900", "0899", "+4420794601"]),
+                            sued=world.make_list("sued", ListKind.LITIGATORS, [world.NY, world.LONDON]))
 
 
 def corpus(seed: int, n: int) -> list[tuple[Call, History, datetime]]:
@@ -122,7 +127,8 @@ def test_the_precomputed_path_decides_as_the_plain_one() -> None:
 
 def test_with_every_settings_switch() -> None:
     settings = Settings.of()
-    settings = replace(settings, alsace_moselle=True, overseas_holidays=False, fallback_zone="America/Chicago",
+    settings = replace(settings, stale_action=StaleAction.WARN, alsace_moselle=True, overseas_holidays=False,
+                       fallback_zone="America/Chicago",
                        unverified_state_rules_off=frozenset({"FL", "OK"}), home_country="GB")
     fast, plain = engines(settings)
     lists = regs()
