@@ -220,12 +220,17 @@ class Plan:
         the rules' order: (members, fields): a number in members gets the Decision of those fields (with its
         number), and (None, fields) ends the chain; past the last, the allowed one. None: not compilable here
         (a consent regime, a state's rolling cap, a rule that reads more of the number)."""
-        if ctx.clock is None or (ctx.local_rule is not None and ctx.local_rule.per is not None and self.capped):
+        if ctx.clock is None:
             return None
         campaign = self.campaign
         monitor = campaign.monitor
         consulted = self.consulted(ctx.regime, ctx.exemption is not None, ctx.consented)
-        cap = ctx.cap
+        cap: Cap | Rolling | None = ctx.cap
+        state = ctx.local_rule
+        if cap is not None and state is not None and state.max_calls is not None and state.per is not None and (
+                self.max_attempts is None or state.max_calls < self.max_attempts):
+            # A state's rolling cap binds (Context._binding, no attempt yet): its start is each call's own.
+            cap = Rolling(state.max_calls, state.per)
         jurisdiction = self.pack.country or None
         checks: list[Check] = []
 
@@ -307,6 +312,14 @@ class Plan:
                     problems.append(f"list {name!r} is {age} days old (max {limit}{law})")
             found = self._stale[key] = tuple(problems)
         return found
+
+
+class Rolling(NamedTuple):
+    """In a compiled decision, a state's rolling cap (Florida: 3 in 24 hours), which starts ``per`` before each
+    call: the call's Decision carries ``Cap(limit, now - per)``."""
+
+    limit: int
+    per: timedelta
 
 
 def _bounds(pack: Jurisdiction) -> list[time]:
@@ -663,6 +676,8 @@ class Engine:
                 for members, fields in checks:
                     if members is None or key in members:
                         a, b, c, d, e, f, g, h, i, j, k, m, n, o = fields
+                        if m.__class__ is Rolling:
+                            m = Cap(m.limit, now - m.per)
                         return _new(Decision, (a, b, c, d, number.e164, e, f, g, h, i, j, k, m, n, o))
         ctx = Context(call, plan, history, now, self.settings)
         consulted = plan.consulted(ctx.regime, ctx.exemption is not None, ctx.consented)

@@ -70,6 +70,8 @@ def campaigns() -> list[Campaign]:
         replace(full, name="energy", sector=Sector.ENERGY_RENOVATION),
         replace(full, name="home", sector=Sector.HOME_ADAPTATION, check_hours=False),
         replace(base, name="capped", max_attempts=2, window_days=7, cooldown_days=10),
+        replace(base, name="capped3", max_attempts=3, window_days=30),  # a tie with Florida's 3 in 24 hours
+        replace(base, name="capped9", max_attempts=9, window_days=30),
         replace(base, name="lists", lists=(*base.lists, "premium", "sued")),
         replace(base, name="lists_mon", lists=(*base.lists, "premium", "sued"), mode=Mode.MONITOR),
     ]
