@@ -14,6 +14,59 @@ _ZONES: dict[str, ZoneInfo] = {}
 # Zones tuple -> (the UTC hour, one zone per distinct UTC offset throughout that hour).
 _DISTINCT: dict[tuple[str, ...], tuple[int, tuple[ZoneInfo, ...]]] = {}
 _LAST_MICRO = timedelta(seconds=3599, microseconds=999_999)
+_MINUTE_LAST = timedelta(seconds=59, microseconds=999_999)
+_MINUTE = timedelta(minutes=1)
+# Zones tuple -> the clock of the latest UTC minute a call was decided in for it.
+_CLOCKS: dict[tuple[str, ...], Clock] = {}
+
+
+class Clock:
+    """The callee's local times during one UTC minute, for a tuple of zones: what every call to those zones in
+    that minute shares (issue 25: the local-time computation once a minute, not once a call).
+
+    ``local`` holds the local times at the minute's start: exact to the minute, which is all the rules read of
+    them (the hours' bounds are whole minutes, dates change at midnight). A plan memoises what its rules
+    computed from a clock (an hours verdict, a holiday) by the clock itself.
+    """
+
+    __slots__ = ("dates", "end", "local", "minute", "regimes", "start", "today", "whole")
+
+    def __init__(self, minute: int, local: tuple[datetime, ...]) -> None:
+        self.minute = minute
+        self.start = minute * 60.0  # the minute as POSIX seconds, [start, end): one float comparison per call
+        self.end = self.start + 60.0
+        self.local = local
+        # The regime of these dates under a pack's dates (engine.Context), by the pack's regime dates.
+        self.regimes: dict[object, object] = {}
+        self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
+        self.today = self.dates[0]
+        self.whole = True  # every local time whole minutes off UTC, all the minute long
+
+
+def clock_at(now: datetime, zones: tuple[str, ...], fallback: str) -> Clock | None:
+    """The :class:`Clock` of ``now``'s UTC minute for ``zones`` (the fallback zone when there are none), memoised
+    per zones tuple; None when a local time is not whole minutes off UTC or changes offset within the minute
+    (only in the 19th century's local mean times): then the caller computes ``local_times`` exactly."""
+    t = now.timestamp()
+    key = zones or (fallback,)
+    found = _CLOCKS.get(key)
+    if found is None or not found.start <= t < found.end:
+        found = _clock(int(t // 60), key, fallback)
+    return found if found.whole else None
+
+
+def _clock(minute: int, zones: tuple[str, ...], fallback: str) -> Clock:
+    start = datetime.fromtimestamp(minute * 60, UTC)
+    clock = Clock(minute, local_times(start, zones, fallback))
+    end = start + _MINUTE_LAST
+    for lt in clock.local:
+        offset = lt.utcoffset()
+        if offset is None or offset % _MINUTE or end.astimezone(lt.tzinfo).utcoffset() != offset:
+            clock.whole = False
+    if len(_CLOCKS) >= 1024:  # bounded: one entry per zones tuple in use
+        _CLOCKS.clear()
+    _CLOCKS[zones] = clock
+    return clock
 
 
 def zone(name: str) -> ZoneInfo:

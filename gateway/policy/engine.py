@@ -11,21 +11,21 @@ few microseconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
 from gateway.config import GatewaySection, StaleAction
 from gateway.numbers import Kind, Number
-from gateway.policy.calendar import add_months, local_times, window_start
+from gateway.policy.calendar import Clock, add_months, clock_at, local_times, window_start
 from gateway.policy.campaign import AUTO_JURISDICTION, Campaign, Regime, UndatedRelationship, Unsupported
 from gateway.policy.consent import UNDATED_ALLOWED
 from gateway.policy.consent import basis as consent_basis
 from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
-from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, law_country
+from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, Rule, law_country
 from gateway.registry.model import ListKind, Members, Registries
-from gateway.state.model import Cap, History, Retention
+from gateway.state.model import EMPTY_HISTORY, Cap, History, Retention
 
 # What "until withdrawn" keeps a refusal in the state store: a century, longer than any store lives (and still
 # an instant every store can compute: ``now - FOREVER`` is after year 1).
@@ -38,6 +38,17 @@ _B2B, _CONTRACT, _CATEGORY = Reason.EXEMPT_B2B, Reason.EXEMPT_CONTRACT, Reason.E
 _ALLOW, _BLOCK = Verdict.ALLOW, Verdict.BLOCK
 _UNDATED_BLOCK = UndatedRelationship.BLOCK
 _GATEWAY_DEFAULTS = GatewaySection()  # a list by name; None when configured but not loaded
+# What a rule reduces to for a number with no history (no attempt, refusal or opt-out recorded: most calls): by
+# rule name, its history-free part, or None when it cannot fire then. Filled by rules.py, which imports this
+# module; a rule not named here runs as it is.
+WITHOUT_HISTORY: dict[str, Rule | None] = {}
+# For the compiled decisions of a number with no history (Plan.compiled): the rules whose verdict does not depend
+# on the number once the plan, the minute's clock, the area and the caller ID are fixed, and, by rule name, the
+# (members, block) pairs a rule that only tests the number's membership in lists checks, in order (None: this
+# call's rule reads more than that, so no compiled decision). Filled by rules.py.
+NUMBER_FREE: set[str] = set()
+MEMBERSHIP: dict[str, Callable[[Context], tuple[tuple[Members, Block], ...] | None]] = {}
+Check = tuple[Members | None, tuple[object, ...]]  # (members, the Decision's fields but the number); None: always
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +86,47 @@ class Plan:
     """One campaign compiled against one registry snapshot, under one jurisdiction pack, for calls to one country
     (a national list applies only to its country's numbers: ``[lists.X] country``)."""
 
-    __slots__ = ("_bases", "_caps", "_consulted", "_stale", "b2b_members", "caller_ids", "campaign", "capped",
-                 "consent", "cooldown_days", "country", "customer_members", "customers", "inquiries",
-                 "inquiry_members", "internal", "lists", "litigators", "max_attempts", "opposition", "pack",
-                 "prefixes", "regs", "rules", "versions", "window_days")
+    __slots__ = (
+        "_bases",
+        "_caps",
+        "_consulted",
+        "_stale",
+        "b2b_members",
+        "by_minute",
+        "caller_ids",
+        "campaign",
+        "capped",
+        "compilable",
+        "compiled",
+        "consent",
+        "cooldown_days",
+        "country",
+        "customer_members",
+        "customers",
+        "dated",
+        "exemption",
+        "exemption_fixed",
+        "fresh_named",
+        "fresh_rules",
+        "inquiries",
+        "inquiry_members",
+        "internal",
+        "lists",
+        "litigators",
+        "max_attempts",
+        "opposition",
+        "opposition_blocks",
+        "pack",
+        "prefixes",
+        "regs",
+        "rules",
+        "timed",
+        "versions",
+        "window_days",
+    )
 
-    def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None) -> None:
+    def __init__(self, campaign: Campaign, regs: Registries, pack: Jurisdiction, country: str | None = None,
+                 precompute: bool = True) -> None:
         self.campaign = campaign
         self.regs = regs
         self.pack = pack
@@ -103,6 +149,10 @@ class Plan:
             return tuple(named(n) for n in self.lists if regs.kind_of(n) is kind)
 
         self.opposition = of_kind(ListKind.OPPOSITION)
+        # The loaded opposition lists with the block each gives (the same for every number on it).
+        self.opposition_blocks = tuple(
+            (m, Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {n!r}"))
+            for n, m in self.opposition if m is not None)
         self.internal = of_kind(ListKind.INTERNAL_DNC)
         self.litigators = of_kind(ListKind.LITIGATORS)
         self.prefixes = of_kind(ListKind.BLOCKED_PREFIXES)
@@ -121,11 +171,38 @@ class Plan:
         names = tuple(name for name, _ in pack.rules
                       if (applies := pack.applies.get(name)) is None or applies(self))
         self.rules = tuple(rule for name, rule in pack.rules if name in names)
+        # The same chain for a number with no history: each rule's history-free part (none where it has none).
+        fresh = ((name, WITHOUT_HISTORY.get(name, rule) if name in WITHOUT_HISTORY else rule)
+                 for name, rule in pack.rules if name in names)
+        self.fresh_named = tuple((name, rule) for name, rule in fresh if rule is not None)
+        self.fresh_rules = tuple(rule for _, rule in self.fresh_named)
+        # The exemption where no list is read for it (no b2b list, a campaign that is not b2b, no relationship
+        # list that exempts): the same for every call of the plan. exemption_fixed False: it depends on the number.
+        self.exemption: Reason | None = None
+        self.exemption_fixed = False
+        self.dated = (pack.consent_regime_from, pack.opposition_regime_from)  # what an "auto" regime turns on
+        if not self.b2b_members and not campaign.b2b and not (pack.contract_exempts and (
+                self.customer_members is not None or self.inquiry_members is not None)):
+            self.exemption = _CATEGORY if campaign.category in pack.exempt_categories else None
+            self.exemption_fixed = True
         self.capped = "frequency_cap" in names  # its allowed calls are counted against a cap
         # Memos of what every call of a day (or of an exemption) shares: a decision stays a few microseconds.
         self._caps: dict[tuple[date, object], Cap] = {}
         self._bases: dict[tuple[Reason | None, Regime], tuple[Basis, str]] = {}
         self._stale: dict[tuple[Regime, bool, bool, date], tuple[str, ...]] = {}
+        # The local times of a call from the minute's shared clock (calendar.clock_at), where every hours bound
+        # the plan may apply is a whole minute (all of today's packs); precompute False: computed per call, as
+        # the reference the memoised path is tested against.
+        self.by_minute = precompute and all(b.second == 0 and b.microsecond == 0 for b in _bounds(pack))
+        # What the time-only rules (hours, holidays) found for a clock and an area: every call of that minute to
+        # that area shares it. Keyed by the clock itself, which the key keeps alive (no id reuse).
+        self.timed: dict[tuple[object, Clock, str], Block | Cap | None] = {}
+        # Compiled decisions for numbers with no history, by (clock, area, caller ID): where neither the
+        # exemption nor consent to this caller depends on the number, what a call's decision holds but the
+        # number is fixed by those, and only its lists are left to test (Plan.compile).
+        self.compilable = self.by_minute and self.exemption_fixed and not (
+            pack.consent_exempts and self.consent is not None) and campaign.regime is not Regime.CONSENT
+        self.compiled: dict[tuple[Clock, str, str | None], tuple[Check, ...] | None] = {}
 
     def cap_on(self, local_now: datetime) -> Cap:
         """The cap of a call made at ``local_now`` (the callee's time): the window ends with that day."""
@@ -137,6 +214,57 @@ class Plan:
             assert self.max_attempts is not None and self.window_days is not None  # capped: both are set
             cap = self._caps[key] = Cap(self.max_attempts, window_start(local_now, self.window_days))
         return cap
+
+    def compile(self, ctx: Context) -> tuple[Check, ...] | None:
+        """The decision of every call with no history sharing ``ctx``'s clock, area and caller ID, as checks in
+        the rules' order: (members, fields): a number in members gets the Decision of those fields (with its
+        number), and (None, fields) ends the chain; past the last, the allowed one. None: not compilable here
+        (a consent regime, a state's rolling cap, a rule that reads more of the number)."""
+        if ctx.clock is None:
+            return None
+        campaign = self.campaign
+        monitor = campaign.monitor
+        consulted = self.consulted(ctx.regime, ctx.exemption is not None, ctx.consented)
+        cap: Cap | Rolling | None = ctx.cap
+        state = ctx.local_rule
+        if cap is not None and state is not None and state.max_calls is not None and state.per is not None and (
+                self.max_attempts is None or state.max_calls < self.max_attempts):
+            # A state's rolling cap binds (Context._binding, no attempt yet): its start is each call's own.
+            cap = Rolling(state.max_calls, state.per)
+        jurisdiction = self.pack.country or None
+        checks: list[Check] = []
+
+        def fields(block: Block) -> tuple[object, ...]:
+            return (_ALLOW if monitor else _BLOCK, block.reason, block.rule, True, campaign.name, campaign.mode,
+                    ctx.regime, block.detail, consulted, _blocked_warnings(ctx.warnings), monitor,
+                    cap if monitor else None, None, jurisdiction)
+
+        for name, rule in self.fresh_named:
+            if name in NUMBER_FREE:  # its warnings (a stale list under WARN) are every later outcome's
+                block = rule(ctx)
+                if block is not None:
+                    checks.append((None, fields(block)))
+                    return tuple(checks)
+            else:
+                pairs = MEMBERSHIP[name](ctx) if name in MEMBERSHIP else None
+                if pairs is None:
+                    return None
+                checks += [(members, fields(block)) for members, block in pairs]
+        basis, why = ctx.basis()
+        checks.append((None, (_ALLOW, ctx.exemption, "allowed", False, campaign.name, campaign.mode, ctx.regime,
+                              why, consulted, ctx.warnings, True, cap, basis, jurisdiction)))
+        return tuple(checks)
+
+    def cap_at(self, clock: Clock) -> Cap:
+        """:meth:`cap_on` for the minute's clock (the same day and zone all the minute long), memoised by it."""
+        memo = self.timed
+        key = (Plan.cap_at, clock, "")
+        cap = memo.get(key)
+        if cap is None:
+            if len(memo) >= 4096:
+                memo.clear()
+            cap = memo[key] = self.cap_on(clock.local[0])
+        return cap  # type: ignore[return-value]
 
     def relevant(self, regime: Regime, exempt: bool, consented: bool = False) -> list[str]:
         """Lists a call consults: only those must be fresh (a closed Bloctel never blocks consent calls, a stale
@@ -186,6 +314,20 @@ class Plan:
         return found
 
 
+class Rolling(NamedTuple):
+    """In a compiled decision, a state's rolling cap (Florida: 3 in 24 hours), which starts ``per`` before each
+    call: the call's Decision carries ``Cap(limit, now - per)``."""
+
+    limit: int
+    per: timedelta
+
+
+def _bounds(pack: Jurisdiction) -> list[time]:
+    """Every bound of every hours table a pack may apply (its own, its industry code's, its states')."""
+    tables = (pack.hours, pack.industry_hours, *(r.hours for r in pack.local_rules.values()))
+    return [t for hours in tables if hours is not None for windows in hours.values() for w in windows for t in w]
+
+
 def effective_max_age(configured: int | None, pack: Jurisdiction, list_country: str | None,
                       callee_country: str) -> tuple[int | None, str]:
     """The age a list may reach and, when the law sets it, the law in words (": 47 CFR ...").
@@ -231,6 +373,7 @@ class Context:
         "call",
         "caller_id",
         "campaign",
+        "clock",
         "consented",
         "consumer",
         "dates",
@@ -264,10 +407,16 @@ class Context:
         self.settings = settings
         number = call.number
         zones_of = pack.zones
-        self.local = local_times(now, number.zones if zones_of is None else zones_of(number), settings.fallback_zone)
-        local = self.local
-        self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
-        self.today = self.dates[0]  # list freshness is counted in the callee's calendar days, like the rules
+        zones = number.zones if zones_of is None else zones_of(number)
+        clock = self.clock = clock_at(now, zones, settings.fallback_zone) if plan.by_minute else None
+        if clock is None:
+            local = self.local = local_times(now, zones, settings.fallback_zone)
+            self.dates = (local[0].date(),) if len(local) == 1 else tuple(t.date() for t in local)
+            self.today = self.dates[0]  # list freshness is counted in the callee's calendar days, like the rules
+        else:  # the minute's local times, shared by every call to these zones in it
+            self.local = clock.local
+            self.dates = clock.dates
+            self.today = clock.today
         self.warnings: tuple[str, ...] = ()
         # The callee's region (France: "FR", "RE", ...) or, where the pack has them, state or province.
         subdivision = pack.subdivision
@@ -280,10 +429,16 @@ class Context:
             # An unverified rule applies (the stricter reading) unless switched off by name.
             self.local_rule = rule if rule is None or rule.verified or area not in settings.unverified_state_rules_off \
                 else None
-        self.regime = self._regime()
+        if clock is None or campaign.regime is not _AUTO:
+            self.regime = self._regime()
+        else:  # the regime of the minute's dates under this pack's regime dates, found once a minute
+            regime = clock.regimes.get(plan.dated)
+            if regime is None:
+                regime = clock.regimes[plan.dated] = self._regime()
+            self.regime = regime  # type: ignore[assignment]
         self.consumer = True
         self.undated: str | None = None  # the relationship list an undated row exempts on (undated_relationship)
-        self.exemption = self._exemption()
+        self.exemption = plan.exemption if plan.exemption_fixed else self._exemption()
         if self.undated is not None and self.exemption is _CONTRACT:
             self.warnings += (f"exempt on an undated row of the {self.undated!r} list (undated_relationship = "
                               "allow): no date, no proof the relationship is recent",)
@@ -304,7 +459,8 @@ class Context:
             cap = None
             if plan.capped and self.consumer:
                 if plan.max_attempts is not None:
-                    cap = plan.cap_on(self.local[0])
+                    clock = self.clock
+                    cap = plan.cap_on(self.local[0]) if clock is None else plan.cap_at(clock)
                 rule = self.local_rule
                 if rule is not None and rule.max_calls is not None and rule.per is not None:
                     rolling = Cap(rule.max_calls, self.now - rule.per)  # a rolling window, not calendar days
@@ -444,6 +600,12 @@ class Context:
         return t.astimezone(self.local[0].tzinfo).date()
 
 
+_UNSET = object()
+# A Decision from its 15 fields in order, without the NamedTuple constructor's Python frame (half its cost).
+_new = tuple.__new__
+assert len(Decision._fields) == 15, "decide() builds a Decision from all its fields in order"
+
+
 def _blocked_warnings(warnings: tuple[str, ...]) -> tuple[str, ...]:
     """The warnings of a call a rule blocked: none that says what it would have been allowed on."""
     if not warnings:
@@ -457,12 +619,15 @@ class Engine:
     It has no law of its own: ``pack_for`` picks the jurisdiction pack of each call.
     """
 
-    __slots__ = ("_plans", "_plans_for", "campaigns", "pack_for", "settings")
+    __slots__ = ("_plans", "_plans_for", "campaigns", "pack_for", "precompute", "settings")
 
-    def __init__(self, campaigns: Mapping[str, Campaign], pack_for: PackFor, settings: Settings | None = None) -> None:
+    def __init__(self, campaigns: Mapping[str, Campaign], pack_for: PackFor, settings: Settings | None = None, *,
+                 precompute: bool = True) -> None:
         self.campaigns = campaigns
         self.pack_for = pack_for
         self.settings = settings or Settings.of()
+        # False: every call computes its local times and rules afresh (the reference the tests compare against).
+        self.precompute = precompute
         self._plans: dict[tuple[str, str, str], Plan] = {}
         self._plans_for: Registries | None = None
 
@@ -475,7 +640,7 @@ class Engine:
         key = (campaign.name, pack.name, country)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = Plan(campaign, regs, pack, country)
+            plan = self._plans[key] = Plan(campaign, regs, pack, country, self.precompute)
         return plan
 
     def decide(self, call: Call, regs: Registries, history: History, now: datetime) -> Decision:
@@ -503,20 +668,49 @@ class Engine:
         plan = self._plans.get((campaign.name, pack.name, country)) if regs is self._plans_for else None
         if plan is None:
             plan = self.plan(campaign, regs, pack, country)
+        fresh = history.last_refusal is None and history.opted_out_at is None and not history.stamps
+        if fresh and plan.compilable:
+            checks = self._compiled(call, plan, now)
+            if checks is not None:
+                key = number.key
+                for members, fields in checks:
+                    if members is None or key in members:
+                        a, b, c, d, e, f, g, h, i, j, k, m, n, o = fields
+                        if m.__class__ is Rolling:
+                            m = Cap(m.limit, now - m.per)
+                        return _new(Decision, (a, b, c, d, number.e164, e, f, g, h, i, j, k, m, n, o))
         ctx = Context(call, plan, history, now, self.settings)
         consulted = plan.consulted(ctx.regime, ctx.exemption is not None, ctx.consented)
         jurisdiction = pack.country or None
-        for rule in plan.rules:
+        for rule in plan.fresh_rules if fresh else plan.rules:
             block = rule(ctx)
             if block is not None:
                 monitor = campaign.monitor
-                return Decision(
+                return _new(Decision, (
                     _ALLOW if monitor else _BLOCK, block.reason, block.rule, True,
                     number.e164, campaign.name, campaign.mode, ctx.regime, block.detail, consulted,
-                    _blocked_warnings(ctx.warnings), monitor, ctx.cap if monitor else None, None, jurisdiction)
+                    _blocked_warnings(ctx.warnings), monitor, ctx.cap if monitor else None, None, jurisdiction))
         basis, why = ctx.basis()
-        return Decision(_ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
-                        ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis, jurisdiction)
+        return _new(Decision, (_ALLOW, ctx.exemption, "allowed", False, number.e164, campaign.name, campaign.mode,
+                               ctx.regime, why, consulted, ctx.warnings, True, ctx.cap, basis, jurisdiction))
+
+    def _compiled(self, call: Call, plan: Plan, now: datetime) -> tuple[Check, ...] | None:
+        """The compiled decision of a call with no history (Plan.compile), from the plan's memo."""
+        number = call.number
+        pack = plan.pack
+        settings = self.settings
+        zones = number.zones if pack.zones is None else pack.zones(number)
+        clock = clock_at(now, zones, settings.fallback_zone)
+        if clock is None:
+            return None
+        key = (clock, number.region if pack.subdivision is None else pack.subdivision(number), call.caller_id)
+        memo = plan.compiled
+        found = memo.get(key, _UNSET)
+        if found is _UNSET:
+            if len(memo) >= 4096:  # bounded: a few minutes of areas
+                memo.clear()
+            found = memo[key] = plan.compile(Context(call, plan, EMPTY_HISTORY, now, settings))
+        return found  # type: ignore[return-value]
 
     @staticmethod
     def _no_jurisdiction(number: Number, campaign: Campaign) -> Decision:

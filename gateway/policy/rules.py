@@ -19,8 +19,9 @@ from gateway.policy.calendar import add_period
 from gateway.policy.campaign import Regime
 from gateway.policy.consent import consent_rule
 from gateway.policy.decision import Block, Reason
-from gateway.policy.engine import Context, Plan, member
+from gateway.policy.engine import MEMBERSHIP, NUMBER_FREE, WITHOUT_HISTORY, Context, Named, Plan, member
 from gateway.policy.jurisdiction import Rule
+from gateway.registry.model import Members
 
 _OPPOSITION, _CONSENT = Regime.OPPOSITION, Regime.CONSENT  # read on every call: module constants are cheaper
 _MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})
@@ -107,12 +108,13 @@ def regime_list(ctx: Context) -> Block | None:
     """L223-1 (opposition list) until 10 Aug 2026; prior consent from 11 Aug 2026 (loi 2025-594, art. 13)."""
     if ctx.exemption is not None or ctx.consented:  # consented: consent to this caller exempts (US, CA, GB)
         return None
-    key = ctx.key
-    if ctx.regime is _OPPOSITION:
-        for named in ctx.plan.opposition:
-            if member(named, key):
-                return Block(Reason.OPPOSITION_LIST, "opposition_list", f"on the opposition list {named[0]!r}")
-    elif ctx.regime is _CONSENT:
+    regime = ctx.regime
+    if regime is _OPPOSITION:
+        key = ctx.key
+        for members, block in ctx.plan.opposition_blocks:
+            if key in members:
+                return block
+    elif regime is _CONSENT:
         return consent_rule(ctx)  # lifetime, withdrawals, undated consents: policy/consent.py
     return None
 
@@ -238,6 +240,29 @@ def public_holiday(ctx: Context) -> Block | None:
     """D223-9 and Code du travail L3133-1: never on a public holiday, in the callee's region."""
     if not ctx.consumer or not ctx.campaign.check_holidays:
         return None
+    return _timed(ctx, _public_holiday)
+
+
+def _timed(ctx: Context, rule: Rule) -> Block | None:
+    """A time-only rule's verdict, memoised per (minute clock, area) in the plan: what it reads past its switches
+    is the pack, the campaign, the area (and its state's rule) and the local times, which a clock fixes."""
+    clock = ctx.clock
+    if clock is None:
+        return rule(ctx)
+    memo = ctx.plan.timed
+    key = (rule, clock, ctx.area)
+    found = memo.get(key, _UNSET)
+    if found is _UNSET:
+        if len(memo) >= 4096:  # bounded: a few minutes of areas
+            memo.clear()
+        found = memo[key] = rule(ctx)
+    return found  # type: ignore[return-value]
+
+
+_UNSET = object()
+
+
+def _public_holiday(ctx: Context) -> Block | None:
     region = ctx.area
     if region not in ctx.pack.regions and (ctx.local_rule is None or not ctx.local_rule.holidays):
         return None
@@ -262,6 +287,10 @@ def outside_hours(ctx: Context) -> Block | None:
         return None
     if ctx.campaign.category in ctx.pack.not_telemarketing:
         return None
+    return _timed(ctx, _outside_hours)
+
+
+def _outside_hours(ctx: Context) -> Block | None:
     rule = ctx.local_rule
     local = rule is not None and rule.hours is not None
     hours = rule.hours if rule is not None and rule.hours is not None else ctx.pack.hours
@@ -352,6 +381,50 @@ APPLIES: dict[str, Callable[[Plan], bool]] = {
 _BY_NAME: dict[str, Rule] = {r.__name__: r for r in (
     sector_ban, caller_id, registry_stale, regime_list, internal_dnc, litigator, blocked_prefix, refusal_cooldown,
     frequency_cap, public_holiday, outside_hours)}
+
+
+def _internal_dnc_list(ctx: Context) -> Block | None:
+    """internal_dnc for a number with no opt-out or refusal: the campaign's internal lists alone."""
+    if ctx.campaign.category in ctx.pack.not_telemarketing:
+        return None
+    return _internal_list(ctx)
+
+
+# For a number with no history: the internal list alone, no cooldown, no cap (each returns None without one).
+WITHOUT_HISTORY.update(internal_dnc=_internal_dnc_list, refusal_cooldown=None, frequency_cap=None)
+
+
+def _blocks(named: tuple[Named, ...], detail: str) -> tuple[tuple[Members, Block], ...]:
+    return tuple((m, Block(reason, rule, detail.format(n))) for n, m in named if m is not None
+                 for reason, rule in (_MEMBERSHIP_CODES[detail],))
+
+
+def _regime_list_checks(ctx: Context) -> tuple[tuple[Members, Block], ...] | None:
+    """regime_list as list checks: the opposition lists in the opposition regime; nothing for an exempt or
+    consented number or without a regime; None in the consent regime (consent_rule reads the number's date)."""
+    if ctx.exemption is not None or ctx.consented:
+        return ()
+    if ctx.regime is _OPPOSITION:
+        return ctx.plan.opposition_blocks
+    return None if ctx.regime is _CONSENT else ()
+
+
+_INTERNAL, _LITIGATORS, _PREFIXES = ("on the internal do-not-call list {!r}", "on the litigators list {!r}",
+                                     "in a prefix blocked by {!r}")
+_MEMBERSHIP_CODES = {_INTERNAL: (Reason.INTERNAL_DNC, "internal_dnc"), _LITIGATORS: (Reason.LITIGATOR, "litigator"),
+                     _PREFIXES: (Reason.BLOCKED_PREFIX, "blocked_prefix")}
+
+# What each rule is for a number with no history, once the plan, the minute's clock, the area and the caller ID
+# are fixed (engine.Plan.compile): these read nothing of the number ...
+NUMBER_FREE.update({"sector_ban", "caller_id", "registry_stale", "public_holiday", "outside_hours"})
+# ... and these test its membership in lists, each with the block it gives (the details as the rules word them).
+MEMBERSHIP.update(
+    regime_list=_regime_list_checks,
+    internal_dnc=lambda ctx: () if ctx.campaign.category in ctx.pack.not_telemarketing
+    else _blocks(ctx.plan.internal, _INTERNAL),
+    litigator=lambda ctx: _blocks(ctx.plan.litigators, _LITIGATORS),
+    blocked_prefix=lambda ctx: _blocks(ctx.plan.prefixes, _PREFIXES),
+)
 
 
 def chain(*names: str) -> tuple[tuple[str, Rule], ...]:
