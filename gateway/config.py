@@ -14,7 +14,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -402,14 +402,35 @@ def load(path: Path | None = None, *, data_dir: Path | None = None) -> Config:
     return parse(text, str(path), base=path.parent, data_dir=data_dir)
 
 
+Resolve = Callable[[str], Path]  # a path written in the file -> where it is (``[gateway] data_dir`` applied)
+
+
 def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_dir: Path | None = None) -> Config:
+    """Validate a config's text, one table after the other (each its own function below), collecting every
+    error; raise :class:`ConfigError` with all of them, or return the config."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(toml_error(text, source, e)) from None
     r = _Reader(text, source)
     r.table(raw, "", {"gateway", "agi", "web", "ami", "audit", "lists", "campaigns", "sip"})
+    gateway, resolve = _gateway(r, raw, base, data_dir)
+    agi = _agi(r, raw)
+    web = _web(r, raw, resolve)
+    ami = _ami(r, raw["ami"], resolve) if "ami" in raw else None
+    audit = _audit(r, raw)
+    raw_lists: dict[str, Any] = r.get(raw, "", "lists", dict, {})
+    lists = _lists(r, raw_lists, resolve)
+    campaigns = _campaigns(r, r.get(raw, "", "campaigns", dict, {}), lists, raw_lists)
+    _proof_retention(r, gateway, audit, campaigns)
+    sip = _sip(r, raw["sip"], campaigns) if "sip" in raw else None
+    if r.errors:
+        raise ConfigError(*r.errors)
+    return Config(gateway, agi, web, ami, audit, lists, campaigns, Path(source) if source[:1] != "<" else None, sip)
 
+
+def _gateway(r: _Reader, raw: Mapping[str, Any], base: Path, data_dir: Path | None) -> tuple[GatewaySection, Resolve]:
+    """``[gateway]``, and how the other tables' paths are read (its ``data_dir``, unless ``--data-dir`` is given)."""
     g = r.table(raw.get("gateway", {}), "gateway", {
         "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
         "stale_action", "state_failure", "alsace_moselle", "overseas_holidays", "unverified_state_rules", "log_level",
@@ -450,7 +471,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         r.error("gateway", "state_warm_connections",
                 f"{warm_connections} is more than state_max_connections ({max_connections})")
         warm_connections = max_connections
-    gateway = GatewaySection(
+    return GatewaySection(
         home_country=home,
         professional=r.get(g, "gateway", "professional", str, G["professional"]),
         state=state,
@@ -472,21 +493,31 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         unverified_state_rules_off=tuple(v.upper() for v in r.strings(g, "gateway", "unverified_state_rules_off")),
         log_level=r.choice(g, "gateway", "log_level", LogLevel, G["log_level"]),
         consent_proof_years=r.positive(g, "gateway", "consent_proof_years", int, G["consent_proof_years"]),
-    )
+    ), resolve
 
+
+def _networks(r: _Reader, data: Mapping[str, Any], table: str, default: Iterable[object]) -> tuple[
+        ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """An ``allow`` key: addresses or networks (an address is its /32 or /128)."""
+    allow = []
+    for net in r.strings(data, table, "allow") or tuple(map(str, default)):
+        try:
+            allow.append(ipaddress.ip_network(net, strict=False))
+        except ValueError:
+            r.error(table, "allow", f"{net!r} is not an address or network")
+    return tuple(allow)
+
+
+def _agi(r: _Reader, raw: Mapping[str, Any]) -> AgiSection:
+    """``[agi]``: the FastAGI server."""
     a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "max_sessions_per_peer",
                                             "read_timeout", "header_limit",
                                             "drain_timeout", "answer"})
     A = _defaults(AgiSection)
-    allow = []
-    for net in r.strings(a, "agi", "allow") or tuple(map(str, A["allow"])):
-        try:
-            allow.append(ipaddress.ip_network(net, strict=False))
-        except ValueError:
-            r.error("agi", "allow", f"{net!r} is not an address or network")
-    agi = AgiSection(
+    allow = _networks(r, a, "agi", A["allow"])
+    return AgiSection(
         listen=r.hostport(a, "agi", "listen", A["listen"]),
-        allow=tuple(allow),
+        allow=allow,
         max_sessions=r.positive(a, "agi", "max_sessions", int, A["max_sessions"]),
         max_sessions_per_peer=r.non_negative(a, "agi", "max_sessions_per_peer", int, A["max_sessions_per_peer"]),
         read_timeout=r.positive(a, "agi", "read_timeout", float, A["read_timeout"]),
@@ -495,6 +526,9 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         answer=r.choice(a, "agi", "answer", Answer, A["answer"]),
     )
 
+
+def _web(r: _Reader, raw: Mapping[str, Any], resolve: Resolve) -> WebSection:
+    """``[web]``: the web server and its tokens (``DNC_GATEWAY_ADMIN_TOKEN`` wins over the file's)."""
     w = r.table(raw.get("web", {}), "web", {"listen", "admin_token", "admin_token_file", "dialer_tokens_file"})
     token = r.get(w, "web", "admin_token", str, "")
     token_file = r.get(w, "web", "admin_token_file", str, "")
@@ -504,38 +538,42 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         except OSError as e:
             r.error("web", "admin_token_file", f"cannot read {token_file}: {e.strerror}")
     token = os.environ.get("DNC_GATEWAY_ADMIN_TOKEN", token)
-    web = WebSection(listen=r.hostport(w, "web", "listen", _defaults(WebSection)["listen"]), admin_token=token,
-                     dialer_tokens=_dialer_tokens(r, w, resolve))
+    return WebSection(listen=r.hostport(w, "web", "listen", _defaults(WebSection)["listen"]), admin_token=token,
+                      dialer_tokens=_dialer_tokens(r, w, resolve))
 
-    ami = None
-    if "ami" in raw:
-        m = r.table(raw["ami"], "ami", {"host", "port", "username", "secret", "secret_file", "ping_interval",
-                                        "ping_timeout", "reconnect_max", "trunk_prefix", "hangup_bypass",
-                                        "decision_grace"})
-        secret = r.get(m, "ami", "secret", str, "")
-        if sf := r.get(m, "ami", "secret_file", str, ""):
-            try:
-                secret = resolve(sf).read_text().strip()
-            except OSError as e:
-                r.error("ami", "secret_file", f"cannot read {sf}: {e.strerror}")
-        M = _defaults(AmiSection)
-        ami = AmiSection(
-            host=r.get(m, "ami", "host", str, M["host"]),
-            port=r.positive(m, "ami", "port", int, M["port"]),
-            username=r.get(m, "ami", "username", str, M["username"]),
-            secret=secret,
-            ping_interval=r.positive(m, "ami", "ping_interval", float, M["ping_interval"]),
-            ping_timeout=r.positive(m, "ami", "ping_timeout", float, M["ping_timeout"]),
-            reconnect_max=r.positive(m, "ami", "reconnect_max", float, M["reconnect_max"]),
-            trunk_prefix=r.get(m, "ami", "trunk_prefix", str, M["trunk_prefix"]),
-            hangup_bypass=r.get(m, "ami", "hangup_bypass", bool, M["hangup_bypass"]),
-            decision_grace=r.positive(m, "ami", "decision_grace", float, M["decision_grace"]),
-        )
 
+def _ami(r: _Reader, data: Any, resolve: Resolve) -> AmiSection:
+    """``[ami]`` (present: the AMI watcher runs)."""
+    m = r.table(data, "ami", {"host", "port", "username", "secret", "secret_file", "ping_interval",
+                              "ping_timeout", "reconnect_max", "trunk_prefix", "hangup_bypass",
+                              "decision_grace"})
+    secret = r.get(m, "ami", "secret", str, "")
+    if sf := r.get(m, "ami", "secret_file", str, ""):
+        try:
+            secret = resolve(sf).read_text().strip()
+        except OSError as e:
+            r.error("ami", "secret_file", f"cannot read {sf}: {e.strerror}")
+    M = _defaults(AmiSection)
+    return AmiSection(
+        host=r.get(m, "ami", "host", str, M["host"]),
+        port=r.positive(m, "ami", "port", int, M["port"]),
+        username=r.get(m, "ami", "username", str, M["username"]),
+        secret=secret,
+        ping_interval=r.positive(m, "ami", "ping_interval", float, M["ping_interval"]),
+        ping_timeout=r.positive(m, "ami", "ping_timeout", float, M["ping_timeout"]),
+        reconnect_max=r.positive(m, "ami", "reconnect_max", float, M["reconnect_max"]),
+        trunk_prefix=r.get(m, "ami", "trunk_prefix", str, M["trunk_prefix"]),
+        hangup_bypass=r.get(m, "ami", "hangup_bypass", bool, M["hangup_bypass"]),
+        decision_grace=r.positive(m, "ami", "decision_grace", float, M["decision_grace"]),
+    )
+
+
+def _audit(r: _Reader, raw: Mapping[str, Any]) -> AuditSection:
+    """``[audit]``: how the audit trail is written and kept."""
     au = r.table(raw.get("audit", {}), "audit", {"durable_allow", "retention_days", "group_commit_ms", "max_queue",
                                                         "commit_timeout"})
     U = _defaults(AuditSection)
-    audit_section = AuditSection(
+    return AuditSection(
         durable_allow=r.get(au, "audit", "durable_allow", bool, U["durable_allow"]),
         retention_days=r.positive(au, "audit", "retention_days", int, U["retention_days"]),
         group_commit_ms=r.non_negative(au, "audit", "group_commit_ms", float, U["group_commit_ms"]),
@@ -543,134 +581,156 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         commit_timeout=r.non_negative(au, "audit", "commit_timeout", float, U["commit_timeout"]),
     )
 
-    L = _defaults(ListSpec)
+
+def _lists(r: _Reader, raw_lists: Mapping[str, Any], resolve: Resolve) -> dict[str, ListSpec]:
+    """Every ``[lists.NAME]``; a list without a valid kind is reported and left out."""
     lists: dict[str, ListSpec] = {}
-    raw_lists: dict[str, Any] = r.get(raw, "", "lists", dict, {})
     for name, spec in raw_lists.items():
-        t = f"lists.{name}"
         if not isinstance(spec, dict):
             r.error("lists", name, "expected a table")
             continue
-        r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
-                          "max_shrink", "fetch_timeout", "sha256", "poll_seconds", "deltas", "country"})
-        if "kind" not in spec:
-            r.error(t, None, "missing key 'kind'")
-        kind = r.choice(spec, t, "kind", ListKind, None)
-        path_s = r.get(spec, t, "path", str, "")
-        url = r.get(spec, t, "url", str, "")
-        if not path_s and not url:
-            r.error(t, None, "needs 'path' (or 'url')")
-        as_of = r.get(spec, t, "as_of", (str, date), None)
-        if isinstance(as_of, str):
-            try:
-                as_of = date.fromisoformat(as_of)
-            except ValueError:
-                r.error(t, "as_of", f"{as_of!r} is not a date (YYYY-MM-DD)")
-                as_of = None
-        share = r.get(spec, t, "max_bad_share", float, L["max_bad_share"])
-        if not 0 <= share <= 1:
-            r.error(t, "max_bad_share", "must be between 0 and 1")
-            share = L["max_bad_share"]
-        shrink = r.get(spec, t, "max_shrink", float, L["max_shrink"])
-        if shrink is not None and not 0 <= shrink <= 1:
-            r.error(t, "max_shrink", "must be between 0 and 1 (a share of the numbers in service, 0.05 = 5 %)")
-            shrink = L["max_shrink"]
-        fmt = r.choice(spec, t, "format", ListFormat, L["format"])
-        country = r.get(spec, t, "country", str, None)
-        if country is not None:
-            country = country.strip().upper()
-            if country not in phonenumbers.SUPPORTED_REGIONS:
-                hint = " (the United Kingdom's ISO code is \"GB\")" if country == "UK" else \
-                    " (e.g. \"US\", \"CA\", \"GB\", \"FR\")"
-                r.error(t, "country", f"{country!r} is not an ISO 3166 country code with a numbering plan{hint}")
-                country = None
-        if kind is None:  # reported above; the campaigns naming it are checked against the others
-            continue
-        lists[name] = ListSpec(
-            name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
-            max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share,
-            max_shrink=shrink, min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
-            sha256=r.get(spec, t, "sha256", str, L["sha256"]),
-            poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
-            fetch_timeout=r.positive(spec, t, "fetch_timeout", float, L["fetch_timeout"]),
-            deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "", country=country)
+        if (read := _list(r, name, spec, resolve)) is not None:
+            lists[name] = read
+    return lists
 
-    C = _defaults(Campaign)
+
+def _list(r: _Reader, name: str, spec: Mapping[str, Any], resolve: Resolve) -> ListSpec | None:
+    """One ``[lists.NAME]`` (None: no valid kind, reported; the campaigns naming it are checked against the
+    others)."""
+    t = f"lists.{name}"
+    L = _defaults(ListSpec)
+    r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
+                      "max_shrink", "fetch_timeout", "sha256", "poll_seconds", "deltas", "country"})
+    if "kind" not in spec:
+        r.error(t, None, "missing key 'kind'")
+    kind = r.choice(spec, t, "kind", ListKind, None)
+    path_s = r.get(spec, t, "path", str, "")
+    url = r.get(spec, t, "url", str, "")
+    if not path_s and not url:
+        r.error(t, None, "needs 'path' (or 'url')")
+    as_of = r.get(spec, t, "as_of", (str, date), None)
+    if isinstance(as_of, str):
+        try:
+            as_of = date.fromisoformat(as_of)
+        except ValueError:
+            r.error(t, "as_of", f"{as_of!r} is not a date (YYYY-MM-DD)")
+            as_of = None
+    share = r.get(spec, t, "max_bad_share", float, L["max_bad_share"])
+    if not 0 <= share <= 1:
+        r.error(t, "max_bad_share", "must be between 0 and 1")
+        share = L["max_bad_share"]
+    shrink = r.get(spec, t, "max_shrink", float, L["max_shrink"])
+    if shrink is not None and not 0 <= shrink <= 1:
+        r.error(t, "max_shrink", "must be between 0 and 1 (a share of the numbers in service, 0.05 = 5 %)")
+        shrink = L["max_shrink"]
+    fmt = r.choice(spec, t, "format", ListFormat, L["format"])
+    country = r.get(spec, t, "country", str, None)
+    if country is not None:
+        country = country.strip().upper()
+        if country not in phonenumbers.SUPPORTED_REGIONS:
+            hint = " (the United Kingdom's ISO code is \"GB\")" if country == "UK" else \
+                " (e.g. \"US\", \"CA\", \"GB\", \"FR\")"
+            r.error(t, "country", f"{country!r} is not an ISO 3166 country code with a numbering plan{hint}")
+            country = None
+    if kind is None:
+        return None
+    return ListSpec(
+        name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
+        max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share,
+        max_shrink=shrink, min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
+        sha256=r.get(spec, t, "sha256", str, L["sha256"]),
+        poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
+        fetch_timeout=r.positive(spec, t, "fetch_timeout", float, L["fetch_timeout"]),
+        deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "", country=country)
+
+
+def _campaigns(r: _Reader, raw_campaigns: Mapping[str, Any], lists: Mapping[str, ListSpec],
+               raw_lists: Mapping[str, Any]) -> dict[str, Campaign]:
+    """Every ``[campaigns.NAME]``, checked against the lists (``raw_lists``: a list with errors of its own is
+    reported there, not again by the campaigns that name it)."""
     campaigns: dict[str, Campaign] = {}
-    for name, spec in r.get(raw, "", "campaigns", dict, {}).items():
-        t = f"campaigns.{name}"
+    for name, spec in raw_campaigns.items():
         if not isinstance(spec, dict):
             r.error("campaigns", name, "expected a table")
             continue
-        r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
-                          "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
-                          "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
-                          "check_staleness", "consent_max_age_days", "undated_consent", "consent_lifts_cooldown",
-                          "jurisdiction", "unsupported_country", "industry_hours", "inquiries",
-                          "undated_relationship"})
-        names = r.strings(spec, t, "lists")
-        for ln in names:
-            if ln not in lists:
-                if ln not in raw_lists:  # a list with errors of its own is reported there
-                    r.error(t, "lists", f"no list named {ln!r} (defined: {', '.join(sorted(lists)) or 'none'})")
-            elif lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS, ListKind.INQUIRIES):
-                r.error(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in '{lists[ln].kind}'"
-                        if lists[ln].kind is not ListKind.CUSTOMERS else
-                        f"{ln!r} is a customers list: name it in 'customers' (or 'inquiries')")
-        # An inquiries list may be of kind "inquiries" or, as before it existed, "customers".
-        for key, wants in (("customers", (ListKind.CUSTOMERS,)), ("consent", (ListKind.CONSENT,)),
-                           ("inquiries", (ListKind.INQUIRIES, ListKind.CUSTOMERS))):
-            ln = r.get(spec, t, key, str, "")
-            if ln and (ln not in lists or lists[ln].kind not in wants) and (ln in lists or ln not in raw_lists):
-                r.error(t, key, f"no {wants[0]} list named {ln!r}")
-        caller_id = r.get(spec, t, "caller_id", str, "")
-        jurisdiction = r.get(spec, t, "jurisdiction", str, C["jurisdiction"])
-        if jurisdiction.lower() == AUTO_JURISDICTION:
-            jurisdiction = AUTO_JURISDICTION
-        elif jurisdiction.upper() in PACK_COUNTRIES:
-            jurisdiction = jurisdiction.upper()
-        else:
-            hint = " (the United Kingdom's ISO code is \"GB\")" if jurisdiction.upper() == "UK" else ""
-            r.error(t, "jurisdiction", f"{jurisdiction!r} is not \"auto\" nor a country with a jurisdiction pack "
-                                       f"({', '.join(repr(p) for p in PACK_COUNTRIES)}){hint}")
-            jurisdiction = C["jurisdiction"]
-        campaigns[name] = Campaign(
-            name=name,
-            regime=r.choice(spec, t, "regime", Regime, C["regime"]),
-            jurisdiction=jurisdiction,
-            unsupported_country=r.choice(spec, t, "unsupported_country", Unsupported, C["unsupported_country"]),
-            industry_hours=r.get(spec, t, "industry_hours", bool, C["industry_hours"]),
-            inquiries=r.get(spec, t, "inquiries", str, C["inquiries"]),
-            category=r.choice(spec, t, "category", Category, C["category"]),
-            sector=r.choice(spec, t, "sector", Sector, C["sector"]),
-            mode=r.choice(spec, t, "mode", Mode, C["mode"]),
-            lists=names,
-            customers=r.get(spec, t, "customers", str, C["customers"]),
-            consent=r.get(spec, t, "consent", str, C["consent"]),
-            caller_id=caller_id,
-            automated=r.get(spec, t, "automated", bool, C["automated"]),
-            owned_caller_ids=r.strings(spec, t, "owned_caller_ids"),
-            # Absent: the law of the call's jurisdiction pack (France: 4 in 30 days, 60 days after a refusal).
-            max_attempts=r.positive(spec, t, "max_attempts", int, C["max_attempts"]),
-            window_days=r.positive(spec, t, "window_days", int, C["window_days"]),
-            cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
-            consent_max_age_days=r.non_negative(spec, t, "consent_max_age_days", int, C["consent_max_age_days"]),
-            undated_consent=r.choice(spec, t, "undated_consent", UndatedConsent, C["undated_consent"]),
-            undated_relationship=r.choice(spec, t, "undated_relationship", UndatedRelationship,
-                                          C["undated_relationship"]),
-            consent_lifts_cooldown=r.get(spec, t, "consent_lifts_cooldown", bool, C["consent_lifts_cooldown"]),
-            **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
-        )
+        campaigns[name] = _campaign(r, name, spec, lists, raw_lists)
+    return campaigns
+
+
+def _campaign(r: _Reader, name: str, spec: Mapping[str, Any], lists: Mapping[str, ListSpec],
+              raw_lists: Mapping[str, Any]) -> Campaign:
+    """One ``[campaigns.NAME]``."""
+    t = f"campaigns.{name}"
+    C = _defaults(Campaign)
+    r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
+                      "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
+                      "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
+                      "check_staleness", "consent_max_age_days", "undated_consent", "consent_lifts_cooldown",
+                      "jurisdiction", "unsupported_country", "industry_hours", "inquiries",
+                      "undated_relationship"})
+    names = r.strings(spec, t, "lists")
+    for ln in names:
+        if ln not in lists:
+            if ln not in raw_lists:  # a list with errors of its own is reported there
+                r.error(t, "lists", f"no list named {ln!r} (defined: {', '.join(sorted(lists)) or 'none'})")
+        elif lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS, ListKind.INQUIRIES):
+            r.error(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in '{lists[ln].kind}'"
+                    if lists[ln].kind is not ListKind.CUSTOMERS else
+                    f"{ln!r} is a customers list: name it in 'customers' (or 'inquiries')")
+    # An inquiries list may be of kind "inquiries" or, as before it existed, "customers".
+    for key, wants in (("customers", (ListKind.CUSTOMERS,)), ("consent", (ListKind.CONSENT,)),
+                       ("inquiries", (ListKind.INQUIRIES, ListKind.CUSTOMERS))):
+        ln = r.get(spec, t, key, str, "")
+        if ln and (ln not in lists or lists[ln].kind not in wants) and (ln in lists or ln not in raw_lists):
+            r.error(t, key, f"no {wants[0]} list named {ln!r}")
+    caller_id = r.get(spec, t, "caller_id", str, "")
+    jurisdiction = r.get(spec, t, "jurisdiction", str, C["jurisdiction"])
+    if jurisdiction.lower() == AUTO_JURISDICTION:
+        jurisdiction = AUTO_JURISDICTION
+    elif jurisdiction.upper() in PACK_COUNTRIES:
+        jurisdiction = jurisdiction.upper()
+    else:
+        hint = " (the United Kingdom's ISO code is \"GB\")" if jurisdiction.upper() == "UK" else ""
+        r.error(t, "jurisdiction", f"{jurisdiction!r} is not \"auto\" nor a country with a jurisdiction pack "
+                                   f"({', '.join(repr(p) for p in PACK_COUNTRIES)}){hint}")
+        jurisdiction = C["jurisdiction"]
+    return Campaign(
+        name=name,
+        regime=r.choice(spec, t, "regime", Regime, C["regime"]),
+        jurisdiction=jurisdiction,
+        unsupported_country=r.choice(spec, t, "unsupported_country", Unsupported, C["unsupported_country"]),
+        industry_hours=r.get(spec, t, "industry_hours", bool, C["industry_hours"]),
+        inquiries=r.get(spec, t, "inquiries", str, C["inquiries"]),
+        category=r.choice(spec, t, "category", Category, C["category"]),
+        sector=r.choice(spec, t, "sector", Sector, C["sector"]),
+        mode=r.choice(spec, t, "mode", Mode, C["mode"]),
+        lists=names,
+        customers=r.get(spec, t, "customers", str, C["customers"]),
+        consent=r.get(spec, t, "consent", str, C["consent"]),
+        caller_id=caller_id,
+        automated=r.get(spec, t, "automated", bool, C["automated"]),
+        owned_caller_ids=r.strings(spec, t, "owned_caller_ids"),
+        # Absent: the law of the call's jurisdiction pack (France: 4 in 30 days, 60 days after a refusal).
+        max_attempts=r.positive(spec, t, "max_attempts", int, C["max_attempts"]),
+        window_days=r.positive(spec, t, "window_days", int, C["window_days"]),
+        cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
+        consent_max_age_days=r.non_negative(spec, t, "consent_max_age_days", int, C["consent_max_age_days"]),
+        undated_consent=r.choice(spec, t, "undated_consent", UndatedConsent, C["undated_consent"]),
+        undated_relationship=r.choice(spec, t, "undated_relationship", UndatedRelationship,
+                                      C["undated_relationship"]),
+        consent_lifts_cooldown=r.get(spec, t, "consent_lifts_cooldown", bool, C["consent_lifts_cooldown"]),
+        **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
+    )
+
+
+def _proof_retention(r: _Reader, gateway: GatewaySection, audit: AuditSection,
+                     campaigns: Mapping[str, Campaign]) -> None:
+    """Across tables: an audit trail must keep a decision as long as the consent proof it is part of."""
     owed = proof_days(gateway.consent_proof_years, campaigns.values())
-    if gateway.audit is not None and audit_section.retention_days < owed:
-        r.error("audit", "retention_days", f"{audit_section.retention_days} days is shorter than the consent proof "
+    if gateway.audit is not None and audit.retention_days < owed:
+        r.error("audit", "retention_days", f"{audit.retention_days} days is shorter than the consent proof "
                 f"owed: the longest consent lifetime plus [gateway] consent_proof_years = "
                 f"{gateway.consent_proof_years} ({owed} days): the decisions a consent allowed are part of its proof")
-    sip = _sip(r, raw["sip"], campaigns) if "sip" in raw else None
-    if r.errors:
-        raise ConfigError(*r.errors)
-    return Config(gateway, agi, web, ami, audit_section, lists, campaigns, Path(source) if source[:1] != "<" else None,
-                  sip)
 
 
 _SIP_ROUTE = re.compile(r"sips?:(?:[^@;?\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?(?:;[^\s?]*)?")
@@ -690,12 +750,7 @@ def _sip(r: _Reader, data: Any, campaigns: Mapping[str, Campaign]) -> SipSection
     elif not _SIP_ROUTE.fullmatch(route):
         r.error("sip", "route", f"{route!r} is not a sip: URI (\"sip:carrier@HOST:PORT\")")
         route = ""
-    allow = []
-    for net in r.strings(s, "sip", "allow") or tuple(map(str, S["allow"])):
-        try:
-            allow.append(ipaddress.ip_network(net, strict=False))
-        except ValueError:
-            r.error("sip", "allow", f"{net!r} is not an address or network")
+    allow = _networks(r, s, "sip", S["allow"])
     defaults: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
     for net, name in r.get(s, "sip", "campaigns", dict, {}).items():
         try:
@@ -710,7 +765,7 @@ def _sip(r: _Reader, data: Any, campaigns: Mapping[str, Campaign]) -> SipSection
         defaults.append((network, name))
     defaults.sort(key=lambda item: -item[0].prefixlen)  # the most specific network first
     return SipSection(
-        listen=r.hostport(s, "sip", "listen", S["listen"]), route=route, allow=tuple(allow),
+        listen=r.hostport(s, "sip", "listen", S["listen"]), route=route, allow=allow,
         campaigns=tuple(defaults), caller_id=r.choice(s, "sip", "caller_id", SipCallerId, S["caller_id"]),
         max_connections=r.positive(s, "sip", "max_connections", int, S["max_connections"]),
         read_timeout=r.positive(s, "sip", "read_timeout", float, S["read_timeout"]),
