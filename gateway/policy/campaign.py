@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from gateway.values.campaign import (
     AUTO_JURISDICTION,
-    CONSENT_MAX_AGE_DAYS,
-    EXEMPT_CATEGORIES,
     PACK_COUNTRIES,
     Campaign,
     Category,
@@ -20,8 +18,6 @@ from gateway.values.campaign import (
 
 __all__ = [
     "AUTO_JURISDICTION",
-    "CONSENT_MAX_AGE_DAYS",
-    "EXEMPT_CATEGORIES",
     "PACK_COUNTRIES",
     "Campaign",
     "Category",

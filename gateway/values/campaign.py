@@ -69,14 +69,6 @@ class Mode(enum.StrEnum):
     MONITOR = "monitor"  # decide and record, but always let the call through (DNC_WOULD_BLOCK says what)
 
 
-# Décret n° 2026-662 of 23 Jul 2026, art. R223-1, as reported (NOT verified from the Journal officiel): a consent
-# is valid at most one year from its collection, with no tacit renewal. A setting, with this default.
-CONSENT_MAX_AGE_DAYS = 365
-
-# Categories exempt from the opposition list / consent requirement in France (RULES.md "Exemptions"); each
-# jurisdiction pack names its own (``Jurisdiction.exempt_categories``).
-EXEMPT_CATEGORIES = frozenset({Category.PRESS, Category.POLLING, Category.CHARITY})
-
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
@@ -149,7 +141,9 @@ class Campaign:
     check_caller_id: bool = True
     check_staleness: bool = True
     # Consent lifetime in the callee's calendar days from collection (0: no limit), and what an undated one is worth.
-    consent_max_age_days: int = CONSENT_MAX_AGE_DAYS
+    # France's consent lifetime (policy/france.py CONSENT_MAX_AGE_DAYS, with its source): written out here because
+    # the config, below the policy, builds campaigns; tests/policy/test_france.py checks the two agree.
+    consent_max_age_days: int = 365
     undated_consent: UndatedConsent = UndatedConsent.ALLOW
     undated_relationship: UndatedRelationship = UndatedRelationship.ALLOW
     # Whether a consent recorded after a refusal (the callee asked to be called back) ends the refusal's cooldown.

@@ -90,6 +90,7 @@ class GatewaySection:
     # US states whose reported but unverified rules are switched off (``dnc-gateway law US`` lists them).
     unverified_state_rules_off: tuple[str, ...] = ()
     log_level: LogLevel = LogLevel.INFO
-    # Years a consent's proof (side store) is kept after the consent ends (revoked or expired): décret 2026-662
-    # art. R223-1 as reported, not verified from the Journal officiel. The audit must keep decisions as long.
+    # Years a consent's proof (side store) is kept after the consent ends (revoked or expired): France's
+    # (policy/france.py CONSENT_PROOF_YEARS, with its source), written out here because the config is below the
+    # policy; tests/policy/test_france.py checks the two agree. The audit must keep decisions as long.
     consent_proof_years: int = 3
