@@ -86,6 +86,8 @@ class AgiSection:
         "allow": "Networks allowed to connect; anyone else is cut off at once.",
         "max_sessions": ("Sessions at once; past it a session is answered `FAILURE` (the dialplan fails over, then "
                          "closed)."),
+        "max_sessions_per_peer": ("Sessions at once from one address (0: `max_sessions`), so that one PBX cannot take "
+                                  "every session from the others."),
         "read_timeout": "Seconds for the whole environment block, and for each reply.",
         "header_limit": "Bytes of environment block accepted.",
         "drain_timeout": "Seconds SIGTERM waits for the calls in flight.",
@@ -118,7 +120,11 @@ class WebSection:
         "admin_token": ("Bearer token of the admin routes; empty: they are closed. `DNC_GATEWAY_ADMIN_TOKEN` wins over "
                         "it."),
         "admin_token_file": "Or read the admin token from this file.",
+        "dialer_tokens_file": ("File of the dialers' bearer tokens for `POST /v1/decide`, one `NAME TOKEN` a line "
+                               "(16 characters or more); such a token opens nothing else."),
     }
+    # Filled from dialer_tokens_file, not a key of its own (gateway/configdoc.py leaves it out).
+    NOT_KEYS: ClassVar[frozenset[str]] = frozenset({"dialer_tokens"})
 
     listen: HostPort = HostPort("127.0.0.1", 8080)
     admin_token: str = ""
@@ -133,6 +139,26 @@ class SipCallerId(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class SipSection:
     """``[sip]``: the SIP redirect server (docs/sip.md); absent: not started."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "listen": "Address and port of the redirect server, UDP and TCP.",
+        "route": ("Required: the carrier, `sip:carrier@HOST:PORT`: a 302's Contact, its user replaced by the dialled "
+                  "number."),
+        "allow": "Networks whose requests are answered; anything else is dropped (a TCP connection refused).",
+        "campaigns": ("The campaign of an INVITE without `X-DNC-Campaign`, by source network (`{\"10.0.0.0/8\" = "
+                      "\"prospect\"}`; the most specific match wins)."),
+        "caller_id": ("The caller ID the caller-ID rule judges: the request's headers (P-Asserted-Identity, else "
+                      "From), or the campaign's `caller_id`."),
+        "max_connections": "TCP connections at once.",
+        "read_timeout": "Seconds for the rest of a TCP message once its first byte came.",
+        "idle_timeout": "Seconds a TCP connection may stay silent between messages.",
+        "decision_timeout": "Seconds an INVITE may wait for its decision before it is answered 503.",
+        "max_transactions": "Server transactions remembered at once (each lives about 32 s).",
+        "max_message": "Bytes of one SIP message.",
+        "drain_timeout": "Seconds SIGTERM waits for the decisions in flight.",
+    }
 
     listen: HostPort = HostPort("127.0.0.1", 5060)  # UDP and TCP
     route: str = ""  # "sip:carrier@HOST:PORT": the 302's Contact, its user replaced by the dialled number
@@ -194,6 +220,8 @@ class AuditSection:
         "group_commit_ms": ("Optional extra wait after a group's first record, in ms; 0: commit as soon as the writer "
                             "is free."),
         "max_queue": "Records waiting to be written; past it a call is refused `audit_unavailable`.",
+        "commit_timeout": ("Seconds an ALLOW waits for its record's commit before it is refused `audit_unavailable`, "
+                           "and a commit may be stuck before `/healthz` says 503; 0: no deadline."),
     }
 
     durable_allow: bool = True  # an ALLOW is answered only once its record is on disk

@@ -107,6 +107,8 @@ class Campaign:
         "consent_max_age_days": "A consent's lifetime from collection, in the callee's days; 0: no limit.",
         "undated_consent": ("What a consent with no collection date is worth: let through with a warning, or "
                             "`no_consent`."),
+        "undated_relationship": ("What a customers or inquiries row with no date is worth where the law limits the "
+                                 "relationship in time (US, Canada): the exemption holds with a warning, or none."),
         "consent_lifts_cooldown": "A consent recorded after a refusal ends the refusal's cooldown.",
     }
 

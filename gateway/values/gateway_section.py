@@ -61,6 +61,8 @@ class GatewaySection:
                               "canvassing bans: on, the stricter reading)."),
         "unverified_state_rules": ("US states whose reported but unverified day bans apply anyway, e.g. `[\"LA\", "
                                    "\"RI\"]`."),
+        "unverified_state_rules_off": ("US states whose reported but unverified rules are switched off (all apply "
+                                       "by default, the stricter reading; `dnc-gateway law US` lists them)."),
         "log_level": "Log level of `serve` (`--log-level` wins).",
         "consent_proof_years": "Years a consent's proof is kept after the consent ends (revoked or expired).",
     }

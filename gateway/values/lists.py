@@ -56,9 +56,12 @@ class ListSpec:
         "max_age_days": "Past this age the list is stale (`registry_stale`); not set: never stale.",
         "max_bad_share": "Refuse the file when more of its lines than this share are not numbers ...",
         "min_bad_lines": "... and at least this many (a share of a tiny file is noise).",
+        "max_shrink": ("Refuse a new version that drops more than this share of the numbers in service (not set: "
+                       "0.05 for the lists that block, no limit for consent and customers lists)."),
         "url": "`https://` or `file:///` address: fetched, checked against its digest, polled.",
         "sha256": "The download's SHA-256 digest (else a `URL.sha256` sidecar file).",
         "poll_seconds": "0: fetched once at start; else polled every N seconds.",
+        "fetch_timeout": "Seconds one download of `url` may take in all (connect and transfer).",
         "deltas": "A glob of dated delta or change files, applied on load in date order.",
         "country": "ISO code of a national list: it applies to that country's numbers only; not set: to every call.",
     }
