@@ -14,7 +14,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-# The value types the config builds (leaf modules: they import nothing of the gateway's behaviour).
-from gateway.policy.campaign import (
+# The values the config builds live below it (gateway/values/): the policy, the registry and the state store read
+# them without importing the config. Re-exported here under their old names.
+from gateway.values.campaign import (
     AUTO_JURISDICTION,
     PACK_COUNTRIES,
     Campaign,
@@ -36,8 +37,11 @@ from gateway.policy.campaign import (
     UndatedRelationship,
     Unsupported,
 )
-from gateway.registry.model import ListFormat, ListKind, ListSpec
-from gateway.state.model import REDIS_DEFAULTS
+from gateway.values.gateway_section import GatewaySection as GatewaySection
+from gateway.values.gateway_section import LogLevel as LogLevel
+from gateway.values.gateway_section import StaleAction as StaleAction
+from gateway.values.gateway_section import StateFailure as StateFailure
+from gateway.values.lists import ListFormat, ListKind, ListSpec
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "demo.toml"
 
@@ -49,26 +53,9 @@ STATE_KEYS = ("state_connect_timeout", "state_op_timeout", "state_retry_interval
               "state_max_connections", "state_warm_connections")
 
 
-class StaleAction(enum.StrEnum):
-    BLOCK = "block"  # a list older than its max_age_days blocks the calls that consult it
-    WARN = "warn"  # ... or is only reported in the decision's warnings
-
-
-class StateFailure(enum.StrEnum):
-    CLOSED = "closed"  # shared call history unreachable: refuse the call (state_unavailable)
-    OPEN = "open"  # ... or decide without the history
-
-
 class Answer(enum.StrEnum):
     MSET = "mset"  # the verdict variables in one EXEC MSet round trip
     SET_VARIABLE = "set_variable"  # one SET VARIABLE round trip per variable
-
-
-class LogLevel(enum.StrEnum):
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
 
 
 class ConfigError(Exception):
@@ -89,71 +76,6 @@ class HostPort:
 
 
 @dataclass(frozen=True, slots=True)
-class GatewaySection:
-    """``[gateway]``: the call centre, its call history, its audit trail and how national numbers are read."""
-
-    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
-    # listed without one.
-    KEY_DOCS: ClassVar[Mapping[str, str]] = {
-        "home_country": ("ISO code of the call centre's country: how national numbers are read, and whose emergency "
-                         "numbers are never blocked."),
-        "professional": "The caller's name: frequency caps, refusals and opt-outs are counted per professional.",
-        "state": ("Call history store: `memory://` (nothing kept), `sqlite:///ABS` or `sqlite://REL`, `redis://`, "
-                  "`rediss://`, `redis+sentinel://`, `redis+cluster://`."),
-        "audit": "SQLite file of the hash-chained audit trail; not set: no audit trail (an ALLOW is then not audited).",
-        "timezone": "The call centre's zone: logs, times written without an offset, numbers with no known zone.",
-        "outside_line": "Prefixes the PBX puts before external numbers (`[\"9\"]`), removed before a number is read.",
-        "data_dir": "Where relative paths point; default: the config file's folder (`--data-dir` wins).",
-        "stale_action": ("What a list older than its `max_age_days` does to the calls that consult it: block them, or "
-                         "only warn."),
-        "state_failure": ("What a call gets when the shared call history is unreachable: refused "
-                          "(`state_unavailable`), or decided without history."),
-        "state_connect_timeout": "Redis: seconds to open a connection.",
-        "state_op_timeout": "Redis: seconds per round trip; a slower reply fails its call.",
-        "state_retry_interval": "Redis: seconds calls fail fast once Redis is deemed down, before it is probed again.",
-        "state_failures_to_open": "Redis: consecutive failed calls before calls fail fast.",
-        "state_max_connections": "Redis: connection pool size.",
-        "state_warm_connections": "Redis: connections opened at start, so that a burst pays no connects.",
-        "alsace_moselle": "France: add Good Friday and 26 December to the public holidays (Alsace-Moselle).",
-        "overseas_holidays": ("France: the overseas departments' abolition days as public holidays (unverified as "
-                              "canvassing bans: on, the stricter reading)."),
-        "unverified_state_rules": ("US states whose reported but unverified day bans apply anyway, e.g. `[\"LA\", "
-                                   "\"RI\"]`."),
-        "log_level": "Log level of `serve` (`--log-level` wins).",
-        "consent_proof_years": "Years a consent's proof is kept after the consent ends (revoked or expired).",
-    }
-
-    home_country: str = "FR"
-    professional: str = "default"
-    state: str = "memory://"
-    audit: Path | None = None
-    timezone: str = "Europe/Paris"
-    outside_line: tuple[str, ...] = ()
-    data_dir: Path = Path(".")
-    stale_action: StaleAction = StaleAction.BLOCK
-    state_failure: StateFailure = StateFailure.CLOSED  # what a call gets when the shared state is unreachable
-    state_connect_timeout: float = REDIS_DEFAULTS.connect_timeout  # seconds to open a Redis connection
-    state_op_timeout: float = REDIS_DEFAULTS.op_timeout  # seconds per Redis round trip; a slower one fails its call
-    state_retry_interval: float = REDIS_DEFAULTS.retry_interval  # seconds calls fail fast once Redis is deemed down
-    state_failures_to_open: int = REDIS_DEFAULTS.failures_to_open  # consecutive failed calls before failing fast
-    state_max_connections: int = REDIS_DEFAULTS.max_connections  # Redis pool size
-    state_warm_connections: int = REDIS_DEFAULTS.warm_connections  # opened at start, so a burst pays no connects
-    alsace_moselle: bool = False  # add Good Friday and 26 Dec to mainland holidays
-    # The overseas departments' abolition-of-slavery days as public holidays (loi 83-550, décret 83-1003);
-    # RULES.md marks them unverified as canvassing bans: a setting, on by default (the stricter reading).
-    overseas_holidays: bool = True
-    # US states whose reported but unverified rules (day bans, Louisiana's 20:00) apply: all of them by default
-    # now (the stricter reading); the key is kept so that older configs still load.
-    unverified_state_rules: tuple[str, ...] = ()
-    # US states whose reported but unverified rules are switched off (``dnc-gateway law US`` lists them).
-    unverified_state_rules_off: tuple[str, ...] = ()
-    log_level: LogLevel = LogLevel.INFO
-    # Years a consent's proof (side store) is kept after the consent ends (revoked or expired): décret 2026-662
-    # art. R223-1 as reported, not verified from the Journal officiel. The audit must keep decisions as long.
-    consent_proof_years: int = 3
-
-
-@dataclass(frozen=True, slots=True)
 class AgiSection:
     """``[agi]``: the FastAGI server Asterisk asks before every outbound call."""
 
@@ -164,6 +86,8 @@ class AgiSection:
         "allow": "Networks allowed to connect; anyone else is cut off at once.",
         "max_sessions": ("Sessions at once; past it a session is answered `FAILURE` (the dialplan fails over, then "
                          "closed)."),
+        "max_sessions_per_peer": ("Sessions at once from one address (0: `max_sessions`), so that one PBX cannot take "
+                                  "every session from the others."),
         "read_timeout": "Seconds for the whole environment block, and for each reply.",
         "header_limit": "Bytes of environment block accepted.",
         "drain_timeout": "Seconds SIGTERM waits for the calls in flight.",
@@ -196,7 +120,11 @@ class WebSection:
         "admin_token": ("Bearer token of the admin routes; empty: they are closed. `DNC_GATEWAY_ADMIN_TOKEN` wins over "
                         "it."),
         "admin_token_file": "Or read the admin token from this file.",
+        "dialer_tokens_file": ("File of the dialers' bearer tokens for `POST /v1/decide`, one `NAME TOKEN` a line "
+                               "(16 characters or more); such a token opens nothing else."),
     }
+    # Filled from dialer_tokens_file, not a key of its own (gateway/configdoc.py leaves it out).
+    NOT_KEYS: ClassVar[frozenset[str]] = frozenset({"dialer_tokens"})
 
     listen: HostPort = HostPort("127.0.0.1", 8080)
     admin_token: str = ""
@@ -211,6 +139,26 @@ class SipCallerId(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class SipSection:
     """``[sip]``: the SIP redirect server (docs/sip.md); absent: not started."""
+
+    # One line per key for the configuration reference (gateway/configdoc.py); a key missing here is
+    # listed without one.
+    KEY_DOCS: ClassVar[Mapping[str, str]] = {
+        "listen": "Address and port of the redirect server, UDP and TCP.",
+        "route": ("Required: the carrier, `sip:carrier@HOST:PORT`: a 302's Contact, its user replaced by the dialled "
+                  "number."),
+        "allow": "Networks whose requests are answered; anything else is dropped (a TCP connection refused).",
+        "campaigns": ("The campaign of an INVITE without `X-DNC-Campaign`, by source network (`{\"10.0.0.0/8\" = "
+                      "\"prospect\"}`; the most specific match wins)."),
+        "caller_id": ("The caller ID the caller-ID rule judges: the request's headers (P-Asserted-Identity, else "
+                      "From), or the campaign's `caller_id`."),
+        "max_connections": "TCP connections at once.",
+        "read_timeout": "Seconds for the rest of a TCP message once its first byte came.",
+        "idle_timeout": "Seconds a TCP connection may stay silent between messages.",
+        "decision_timeout": "Seconds an INVITE may wait for its decision before it is answered 503.",
+        "max_transactions": "Server transactions remembered at once (each lives about 32 s).",
+        "max_message": "Bytes of one SIP message.",
+        "drain_timeout": "Seconds SIGTERM waits for the decisions in flight.",
+    }
 
     listen: HostPort = HostPort("127.0.0.1", 5060)  # UDP and TCP
     route: str = ""  # "sip:carrier@HOST:PORT": the 302's Contact, its user replaced by the dialled number
@@ -272,6 +220,8 @@ class AuditSection:
         "group_commit_ms": ("Optional extra wait after a group's first record, in ms; 0: commit as soon as the writer "
                             "is free."),
         "max_queue": "Records waiting to be written; past it a call is refused `audit_unavailable`.",
+        "commit_timeout": ("Seconds an ALLOW waits for its record's commit before it is refused `audit_unavailable`, "
+                           "and a commit may be stuck before `/healthz` says 503; 0: no deadline."),
     }
 
     durable_allow: bool = True  # an ALLOW is answered only once its record is on disk
@@ -480,14 +430,35 @@ def load(path: Path | None = None, *, data_dir: Path | None = None) -> Config:
     return parse(text, str(path), base=path.parent, data_dir=data_dir)
 
 
+Resolve = Callable[[str], Path]  # a path written in the file -> where it is (``[gateway] data_dir`` applied)
+
+
 def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_dir: Path | None = None) -> Config:
+    """Validate a config's text, one table after the other (each its own function below), collecting every
+    error; raise :class:`ConfigError` with all of them, or return the config."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(toml_error(text, source, e)) from None
     r = _Reader(text, source)
     r.table(raw, "", {"gateway", "agi", "web", "ami", "audit", "lists", "campaigns", "sip"})
+    gateway, resolve = _gateway(r, raw, base, data_dir)
+    agi = _agi(r, raw)
+    web = _web(r, raw, resolve)
+    ami = _ami(r, raw["ami"], resolve) if "ami" in raw else None
+    audit = _audit(r, raw)
+    raw_lists: dict[str, Any] = r.get(raw, "", "lists", dict, {})
+    lists = _lists(r, raw_lists, resolve)
+    campaigns = _campaigns(r, r.get(raw, "", "campaigns", dict, {}), lists, raw_lists)
+    _proof_retention(r, gateway, audit, campaigns)
+    sip = _sip(r, raw["sip"], campaigns) if "sip" in raw else None
+    if r.errors:
+        raise ConfigError(*r.errors)
+    return Config(gateway, agi, web, ami, audit, lists, campaigns, Path(source) if source[:1] != "<" else None, sip)
 
+
+def _gateway(r: _Reader, raw: Mapping[str, Any], base: Path, data_dir: Path | None) -> tuple[GatewaySection, Resolve]:
+    """``[gateway]``, and how the other tables' paths are read (its ``data_dir``, unless ``--data-dir`` is given)."""
     g = r.table(raw.get("gateway", {}), "gateway", {
         "home_country", "professional", "state", "audit", "timezone", "outside_line", "data_dir",
         "stale_action", "state_failure", "alsace_moselle", "overseas_holidays", "unverified_state_rules", "log_level",
@@ -528,7 +499,7 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         r.error("gateway", "state_warm_connections",
                 f"{warm_connections} is more than state_max_connections ({max_connections})")
         warm_connections = max_connections
-    gateway = GatewaySection(
+    return GatewaySection(
         home_country=home,
         professional=r.get(g, "gateway", "professional", str, G["professional"]),
         state=state,
@@ -550,21 +521,31 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         unverified_state_rules_off=tuple(v.upper() for v in r.strings(g, "gateway", "unverified_state_rules_off")),
         log_level=r.choice(g, "gateway", "log_level", LogLevel, G["log_level"]),
         consent_proof_years=r.positive(g, "gateway", "consent_proof_years", int, G["consent_proof_years"]),
-    )
+    ), resolve
 
+
+def _networks(r: _Reader, data: Mapping[str, Any], table: str, default: Iterable[object]) -> tuple[
+        ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """An ``allow`` key: addresses or networks (an address is its /32 or /128)."""
+    allow = []
+    for net in r.strings(data, table, "allow") or tuple(map(str, default)):
+        try:
+            allow.append(ipaddress.ip_network(net, strict=False))
+        except ValueError:
+            r.error(table, "allow", f"{net!r} is not an address or network")
+    return tuple(allow)
+
+
+def _agi(r: _Reader, raw: Mapping[str, Any]) -> AgiSection:
+    """``[agi]``: the FastAGI server."""
     a = r.table(raw.get("agi", {}), "agi", {"listen", "allow", "max_sessions", "max_sessions_per_peer",
                                             "read_timeout", "header_limit",
                                             "drain_timeout", "answer"})
     A = _defaults(AgiSection)
-    allow = []
-    for net in r.strings(a, "agi", "allow") or tuple(map(str, A["allow"])):
-        try:
-            allow.append(ipaddress.ip_network(net, strict=False))
-        except ValueError:
-            r.error("agi", "allow", f"{net!r} is not an address or network")
-    agi = AgiSection(
+    allow = _networks(r, a, "agi", A["allow"])
+    return AgiSection(
         listen=r.hostport(a, "agi", "listen", A["listen"]),
-        allow=tuple(allow),
+        allow=allow,
         max_sessions=r.positive(a, "agi", "max_sessions", int, A["max_sessions"]),
         max_sessions_per_peer=r.non_negative(a, "agi", "max_sessions_per_peer", int, A["max_sessions_per_peer"]),
         read_timeout=r.positive(a, "agi", "read_timeout", float, A["read_timeout"]),
@@ -573,6 +554,9 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         answer=r.choice(a, "agi", "answer", Answer, A["answer"]),
     )
 
+
+def _web(r: _Reader, raw: Mapping[str, Any], resolve: Resolve) -> WebSection:
+    """``[web]``: the web server and its tokens (``DNC_GATEWAY_ADMIN_TOKEN`` wins over the file's)."""
     w = r.table(raw.get("web", {}), "web", {"listen", "admin_token", "admin_token_file", "dialer_tokens_file"})
     token = r.get(w, "web", "admin_token", str, "")
     token_file = r.get(w, "web", "admin_token_file", str, "")
@@ -582,38 +566,42 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         except OSError as e:
             r.error("web", "admin_token_file", f"cannot read {token_file}: {e.strerror}")
     token = os.environ.get("DNC_GATEWAY_ADMIN_TOKEN", token)
-    web = WebSection(listen=r.hostport(w, "web", "listen", _defaults(WebSection)["listen"]), admin_token=token,
-                     dialer_tokens=_dialer_tokens(r, w, resolve))
+    return WebSection(listen=r.hostport(w, "web", "listen", _defaults(WebSection)["listen"]), admin_token=token,
+                      dialer_tokens=_dialer_tokens(r, w, resolve))
 
-    ami = None
-    if "ami" in raw:
-        m = r.table(raw["ami"], "ami", {"host", "port", "username", "secret", "secret_file", "ping_interval",
-                                        "ping_timeout", "reconnect_max", "trunk_prefix", "hangup_bypass",
-                                        "decision_grace"})
-        secret = r.get(m, "ami", "secret", str, "")
-        if sf := r.get(m, "ami", "secret_file", str, ""):
-            try:
-                secret = resolve(sf).read_text().strip()
-            except OSError as e:
-                r.error("ami", "secret_file", f"cannot read {sf}: {e.strerror}")
-        M = _defaults(AmiSection)
-        ami = AmiSection(
-            host=r.get(m, "ami", "host", str, M["host"]),
-            port=r.positive(m, "ami", "port", int, M["port"]),
-            username=r.get(m, "ami", "username", str, M["username"]),
-            secret=secret,
-            ping_interval=r.positive(m, "ami", "ping_interval", float, M["ping_interval"]),
-            ping_timeout=r.positive(m, "ami", "ping_timeout", float, M["ping_timeout"]),
-            reconnect_max=r.positive(m, "ami", "reconnect_max", float, M["reconnect_max"]),
-            trunk_prefix=r.get(m, "ami", "trunk_prefix", str, M["trunk_prefix"]),
-            hangup_bypass=r.get(m, "ami", "hangup_bypass", bool, M["hangup_bypass"]),
-            decision_grace=r.positive(m, "ami", "decision_grace", float, M["decision_grace"]),
-        )
 
+def _ami(r: _Reader, data: Any, resolve: Resolve) -> AmiSection:
+    """``[ami]`` (present: the AMI watcher runs)."""
+    m = r.table(data, "ami", {"host", "port", "username", "secret", "secret_file", "ping_interval",
+                              "ping_timeout", "reconnect_max", "trunk_prefix", "hangup_bypass",
+                              "decision_grace"})
+    secret = r.get(m, "ami", "secret", str, "")
+    if sf := r.get(m, "ami", "secret_file", str, ""):
+        try:
+            secret = resolve(sf).read_text().strip()
+        except OSError as e:
+            r.error("ami", "secret_file", f"cannot read {sf}: {e.strerror}")
+    M = _defaults(AmiSection)
+    return AmiSection(
+        host=r.get(m, "ami", "host", str, M["host"]),
+        port=r.positive(m, "ami", "port", int, M["port"]),
+        username=r.get(m, "ami", "username", str, M["username"]),
+        secret=secret,
+        ping_interval=r.positive(m, "ami", "ping_interval", float, M["ping_interval"]),
+        ping_timeout=r.positive(m, "ami", "ping_timeout", float, M["ping_timeout"]),
+        reconnect_max=r.positive(m, "ami", "reconnect_max", float, M["reconnect_max"]),
+        trunk_prefix=r.get(m, "ami", "trunk_prefix", str, M["trunk_prefix"]),
+        hangup_bypass=r.get(m, "ami", "hangup_bypass", bool, M["hangup_bypass"]),
+        decision_grace=r.positive(m, "ami", "decision_grace", float, M["decision_grace"]),
+    )
+
+
+def _audit(r: _Reader, raw: Mapping[str, Any]) -> AuditSection:
+    """``[audit]``: how the audit trail is written and kept."""
     au = r.table(raw.get("audit", {}), "audit", {"durable_allow", "retention_days", "group_commit_ms", "max_queue",
                                                         "commit_timeout"})
     U = _defaults(AuditSection)
-    audit_section = AuditSection(
+    return AuditSection(
         durable_allow=r.get(au, "audit", "durable_allow", bool, U["durable_allow"]),
         retention_days=r.positive(au, "audit", "retention_days", int, U["retention_days"]),
         group_commit_ms=r.non_negative(au, "audit", "group_commit_ms", float, U["group_commit_ms"]),
@@ -621,134 +609,156 @@ def parse(text: str, source: str = "<config>", *, base: Path = Path("."), data_d
         commit_timeout=r.non_negative(au, "audit", "commit_timeout", float, U["commit_timeout"]),
     )
 
-    L = _defaults(ListSpec)
+
+def _lists(r: _Reader, raw_lists: Mapping[str, Any], resolve: Resolve) -> dict[str, ListSpec]:
+    """Every ``[lists.NAME]``; a list without a valid kind is reported and left out."""
     lists: dict[str, ListSpec] = {}
-    raw_lists: dict[str, Any] = r.get(raw, "", "lists", dict, {})
     for name, spec in raw_lists.items():
-        t = f"lists.{name}"
         if not isinstance(spec, dict):
             r.error("lists", name, "expected a table")
             continue
-        r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
-                          "max_shrink", "fetch_timeout", "sha256", "poll_seconds", "deltas", "country"})
-        if "kind" not in spec:
-            r.error(t, None, "missing key 'kind'")
-        kind = r.choice(spec, t, "kind", ListKind, None)
-        path_s = r.get(spec, t, "path", str, "")
-        url = r.get(spec, t, "url", str, "")
-        if not path_s and not url:
-            r.error(t, None, "needs 'path' (or 'url')")
-        as_of = r.get(spec, t, "as_of", (str, date), None)
-        if isinstance(as_of, str):
-            try:
-                as_of = date.fromisoformat(as_of)
-            except ValueError:
-                r.error(t, "as_of", f"{as_of!r} is not a date (YYYY-MM-DD)")
-                as_of = None
-        share = r.get(spec, t, "max_bad_share", float, L["max_bad_share"])
-        if not 0 <= share <= 1:
-            r.error(t, "max_bad_share", "must be between 0 and 1")
-            share = L["max_bad_share"]
-        shrink = r.get(spec, t, "max_shrink", float, L["max_shrink"])
-        if shrink is not None and not 0 <= shrink <= 1:
-            r.error(t, "max_shrink", "must be between 0 and 1 (a share of the numbers in service, 0.05 = 5 %)")
-            shrink = L["max_shrink"]
-        fmt = r.choice(spec, t, "format", ListFormat, L["format"])
-        country = r.get(spec, t, "country", str, None)
-        if country is not None:
-            country = country.strip().upper()
-            if country not in phonenumbers.SUPPORTED_REGIONS:
-                hint = " (the United Kingdom's ISO code is \"GB\")" if country == "UK" else \
-                    " (e.g. \"US\", \"CA\", \"GB\", \"FR\")"
-                r.error(t, "country", f"{country!r} is not an ISO 3166 country code with a numbering plan{hint}")
-                country = None
-        if kind is None:  # reported above; the campaigns naming it are checked against the others
-            continue
-        lists[name] = ListSpec(
-            name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
-            max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share,
-            max_shrink=shrink, min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
-            sha256=r.get(spec, t, "sha256", str, L["sha256"]),
-            poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
-            fetch_timeout=r.positive(spec, t, "fetch_timeout", float, L["fetch_timeout"]),
-            deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "", country=country)
+        if (read := _list(r, name, spec, resolve)) is not None:
+            lists[name] = read
+    return lists
 
-    C = _defaults(Campaign)
+
+def _list(r: _Reader, name: str, spec: Mapping[str, Any], resolve: Resolve) -> ListSpec | None:
+    """One ``[lists.NAME]`` (None: no valid kind, reported; the campaigns naming it are checked against the
+    others)."""
+    t = f"lists.{name}"
+    L = _defaults(ListSpec)
+    r.table(spec, t, {"kind", "path", "format", "as_of", "max_age_days", "max_bad_share", "min_bad_lines", "url",
+                      "max_shrink", "fetch_timeout", "sha256", "poll_seconds", "deltas", "country"})
+    if "kind" not in spec:
+        r.error(t, None, "missing key 'kind'")
+    kind = r.choice(spec, t, "kind", ListKind, None)
+    path_s = r.get(spec, t, "path", str, "")
+    url = r.get(spec, t, "url", str, "")
+    if not path_s and not url:
+        r.error(t, None, "needs 'path' (or 'url')")
+    as_of = r.get(spec, t, "as_of", (str, date), None)
+    if isinstance(as_of, str):
+        try:
+            as_of = date.fromisoformat(as_of)
+        except ValueError:
+            r.error(t, "as_of", f"{as_of!r} is not a date (YYYY-MM-DD)")
+            as_of = None
+    share = r.get(spec, t, "max_bad_share", float, L["max_bad_share"])
+    if not 0 <= share <= 1:
+        r.error(t, "max_bad_share", "must be between 0 and 1")
+        share = L["max_bad_share"]
+    shrink = r.get(spec, t, "max_shrink", float, L["max_shrink"])
+    if shrink is not None and not 0 <= shrink <= 1:
+        r.error(t, "max_shrink", "must be between 0 and 1 (a share of the numbers in service, 0.05 = 5 %)")
+        shrink = L["max_shrink"]
+    fmt = r.choice(spec, t, "format", ListFormat, L["format"])
+    country = r.get(spec, t, "country", str, None)
+    if country is not None:
+        country = country.strip().upper()
+        if country not in phonenumbers.SUPPORTED_REGIONS:
+            hint = " (the United Kingdom's ISO code is \"GB\")" if country == "UK" else \
+                " (e.g. \"US\", \"CA\", \"GB\", \"FR\")"
+            r.error(t, "country", f"{country!r} is not an ISO 3166 country code with a numbering plan{hint}")
+            country = None
+    if kind is None:
+        return None
+    return ListSpec(
+        name=name, kind=kind, path=resolve(path_s) if path_s else None, format=fmt, as_of=as_of,
+        max_age_days=r.positive(spec, t, "max_age_days", int, L["max_age_days"]), max_bad_share=share,
+        max_shrink=shrink, min_bad_lines=r.positive(spec, t, "min_bad_lines", int, L["min_bad_lines"]), url=url,
+        sha256=r.get(spec, t, "sha256", str, L["sha256"]),
+        poll_seconds=r.get(spec, t, "poll_seconds", float, L["poll_seconds"]),
+        fetch_timeout=r.positive(spec, t, "fetch_timeout", float, L["fetch_timeout"]),
+        deltas=str(resolve(d)) if (d := r.get(spec, t, "deltas", str, "")) else "", country=country)
+
+
+def _campaigns(r: _Reader, raw_campaigns: Mapping[str, Any], lists: Mapping[str, ListSpec],
+               raw_lists: Mapping[str, Any]) -> dict[str, Campaign]:
+    """Every ``[campaigns.NAME]``, checked against the lists (``raw_lists``: a list with errors of its own is
+    reported there, not again by the campaigns that name it)."""
     campaigns: dict[str, Campaign] = {}
-    for name, spec in r.get(raw, "", "campaigns", dict, {}).items():
-        t = f"campaigns.{name}"
+    for name, spec in raw_campaigns.items():
         if not isinstance(spec, dict):
             r.error("campaigns", name, "expected a table")
             continue
-        r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
-                          "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
-                          "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
-                          "check_staleness", "consent_max_age_days", "undated_consent", "consent_lifts_cooldown",
-                          "jurisdiction", "unsupported_country", "industry_hours", "inquiries",
-                          "undated_relationship"})
-        names = r.strings(spec, t, "lists")
-        for ln in names:
-            if ln not in lists:
-                if ln not in raw_lists:  # a list with errors of its own is reported there
-                    r.error(t, "lists", f"no list named {ln!r} (defined: {', '.join(sorted(lists)) or 'none'})")
-            elif lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS, ListKind.INQUIRIES):
-                r.error(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in '{lists[ln].kind}'"
-                        if lists[ln].kind is not ListKind.CUSTOMERS else
-                        f"{ln!r} is a customers list: name it in 'customers' (or 'inquiries')")
-        # An inquiries list may be of kind "inquiries" or, as before it existed, "customers".
-        for key, wants in (("customers", (ListKind.CUSTOMERS,)), ("consent", (ListKind.CONSENT,)),
-                           ("inquiries", (ListKind.INQUIRIES, ListKind.CUSTOMERS))):
-            ln = r.get(spec, t, key, str, "")
-            if ln and (ln not in lists or lists[ln].kind not in wants) and (ln in lists or ln not in raw_lists):
-                r.error(t, key, f"no {wants[0]} list named {ln!r}")
-        caller_id = r.get(spec, t, "caller_id", str, "")
-        jurisdiction = r.get(spec, t, "jurisdiction", str, C["jurisdiction"])
-        if jurisdiction.lower() == AUTO_JURISDICTION:
-            jurisdiction = AUTO_JURISDICTION
-        elif jurisdiction.upper() in PACK_COUNTRIES:
-            jurisdiction = jurisdiction.upper()
-        else:
-            hint = " (the United Kingdom's ISO code is \"GB\")" if jurisdiction.upper() == "UK" else ""
-            r.error(t, "jurisdiction", f"{jurisdiction!r} is not \"auto\" nor a country with a jurisdiction pack "
-                                       f"({', '.join(repr(p) for p in PACK_COUNTRIES)}){hint}")
-            jurisdiction = C["jurisdiction"]
-        campaigns[name] = Campaign(
-            name=name,
-            regime=r.choice(spec, t, "regime", Regime, C["regime"]),
-            jurisdiction=jurisdiction,
-            unsupported_country=r.choice(spec, t, "unsupported_country", Unsupported, C["unsupported_country"]),
-            industry_hours=r.get(spec, t, "industry_hours", bool, C["industry_hours"]),
-            inquiries=r.get(spec, t, "inquiries", str, C["inquiries"]),
-            category=r.choice(spec, t, "category", Category, C["category"]),
-            sector=r.choice(spec, t, "sector", Sector, C["sector"]),
-            mode=r.choice(spec, t, "mode", Mode, C["mode"]),
-            lists=names,
-            customers=r.get(spec, t, "customers", str, C["customers"]),
-            consent=r.get(spec, t, "consent", str, C["consent"]),
-            caller_id=caller_id,
-            automated=r.get(spec, t, "automated", bool, C["automated"]),
-            owned_caller_ids=r.strings(spec, t, "owned_caller_ids"),
-            # Absent: the law of the call's jurisdiction pack (France: 4 in 30 days, 60 days after a refusal).
-            max_attempts=r.positive(spec, t, "max_attempts", int, C["max_attempts"]),
-            window_days=r.positive(spec, t, "window_days", int, C["window_days"]),
-            cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
-            consent_max_age_days=r.non_negative(spec, t, "consent_max_age_days", int, C["consent_max_age_days"]),
-            undated_consent=r.choice(spec, t, "undated_consent", UndatedConsent, C["undated_consent"]),
-            undated_relationship=r.choice(spec, t, "undated_relationship", UndatedRelationship,
-                                          C["undated_relationship"]),
-            consent_lifts_cooldown=r.get(spec, t, "consent_lifts_cooldown", bool, C["consent_lifts_cooldown"]),
-            **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
-        )
+        campaigns[name] = _campaign(r, name, spec, lists, raw_lists)
+    return campaigns
+
+
+def _campaign(r: _Reader, name: str, spec: Mapping[str, Any], lists: Mapping[str, ListSpec],
+              raw_lists: Mapping[str, Any]) -> Campaign:
+    """One ``[campaigns.NAME]``."""
+    t = f"campaigns.{name}"
+    C = _defaults(Campaign)
+    r.table(spec, t, {"regime", "category", "sector", "mode", "lists", "customers", "consent", "caller_id",
+                      "automated", "owned_caller_ids", "max_attempts", "window_days", "cooldown_days",
+                      "check_hours", "check_holidays", "check_frequency", "check_cooldown", "check_caller_id",
+                      "check_staleness", "consent_max_age_days", "undated_consent", "consent_lifts_cooldown",
+                      "jurisdiction", "unsupported_country", "industry_hours", "inquiries",
+                      "undated_relationship"})
+    names = r.strings(spec, t, "lists")
+    for ln in names:
+        if ln not in lists:
+            if ln not in raw_lists:  # a list with errors of its own is reported there
+                r.error(t, "lists", f"no list named {ln!r} (defined: {', '.join(sorted(lists)) or 'none'})")
+        elif lists[ln].kind in (ListKind.CONSENT, ListKind.CUSTOMERS, ListKind.INQUIRIES):
+            r.error(t, "lists", f"{ln!r} is a {lists[ln].kind} list: name it in '{lists[ln].kind}'"
+                    if lists[ln].kind is not ListKind.CUSTOMERS else
+                    f"{ln!r} is a customers list: name it in 'customers' (or 'inquiries')")
+    # An inquiries list may be of kind "inquiries" or, as before it existed, "customers".
+    for key, wants in (("customers", (ListKind.CUSTOMERS,)), ("consent", (ListKind.CONSENT,)),
+                       ("inquiries", (ListKind.INQUIRIES, ListKind.CUSTOMERS))):
+        ln = r.get(spec, t, key, str, "")
+        if ln and (ln not in lists or lists[ln].kind not in wants) and (ln in lists or ln not in raw_lists):
+            r.error(t, key, f"no {wants[0]} list named {ln!r}")
+    caller_id = r.get(spec, t, "caller_id", str, "")
+    jurisdiction = r.get(spec, t, "jurisdiction", str, C["jurisdiction"])
+    if jurisdiction.lower() == AUTO_JURISDICTION:
+        jurisdiction = AUTO_JURISDICTION
+    elif jurisdiction.upper() in PACK_COUNTRIES:
+        jurisdiction = jurisdiction.upper()
+    else:
+        hint = " (the United Kingdom's ISO code is \"GB\")" if jurisdiction.upper() == "UK" else ""
+        r.error(t, "jurisdiction", f"{jurisdiction!r} is not \"auto\" nor a country with a jurisdiction pack "
+                                   f"({', '.join(repr(p) for p in PACK_COUNTRIES)}){hint}")
+        jurisdiction = C["jurisdiction"]
+    return Campaign(
+        name=name,
+        regime=r.choice(spec, t, "regime", Regime, C["regime"]),
+        jurisdiction=jurisdiction,
+        unsupported_country=r.choice(spec, t, "unsupported_country", Unsupported, C["unsupported_country"]),
+        industry_hours=r.get(spec, t, "industry_hours", bool, C["industry_hours"]),
+        inquiries=r.get(spec, t, "inquiries", str, C["inquiries"]),
+        category=r.choice(spec, t, "category", Category, C["category"]),
+        sector=r.choice(spec, t, "sector", Sector, C["sector"]),
+        mode=r.choice(spec, t, "mode", Mode, C["mode"]),
+        lists=names,
+        customers=r.get(spec, t, "customers", str, C["customers"]),
+        consent=r.get(spec, t, "consent", str, C["consent"]),
+        caller_id=caller_id,
+        automated=r.get(spec, t, "automated", bool, C["automated"]),
+        owned_caller_ids=r.strings(spec, t, "owned_caller_ids"),
+        # Absent: the law of the call's jurisdiction pack (France: 4 in 30 days, 60 days after a refusal).
+        max_attempts=r.positive(spec, t, "max_attempts", int, C["max_attempts"]),
+        window_days=r.positive(spec, t, "window_days", int, C["window_days"]),
+        cooldown_days=r.positive(spec, t, "cooldown_days", int, C["cooldown_days"]),
+        consent_max_age_days=r.non_negative(spec, t, "consent_max_age_days", int, C["consent_max_age_days"]),
+        undated_consent=r.choice(spec, t, "undated_consent", UndatedConsent, C["undated_consent"]),
+        undated_relationship=r.choice(spec, t, "undated_relationship", UndatedRelationship,
+                                      C["undated_relationship"]),
+        consent_lifts_cooldown=r.get(spec, t, "consent_lifts_cooldown", bool, C["consent_lifts_cooldown"]),
+        **{k: r.get(spec, t, k, bool, C[k]) for k in _SWITCHES},
+    )
+
+
+def _proof_retention(r: _Reader, gateway: GatewaySection, audit: AuditSection,
+                     campaigns: Mapping[str, Campaign]) -> None:
+    """Across tables: an audit trail must keep a decision as long as the consent proof it is part of."""
     owed = proof_days(gateway.consent_proof_years, campaigns.values())
-    if gateway.audit is not None and audit_section.retention_days < owed:
-        r.error("audit", "retention_days", f"{audit_section.retention_days} days is shorter than the consent proof "
+    if gateway.audit is not None and audit.retention_days < owed:
+        r.error("audit", "retention_days", f"{audit.retention_days} days is shorter than the consent proof "
                 f"owed: the longest consent lifetime plus [gateway] consent_proof_years = "
                 f"{gateway.consent_proof_years} ({owed} days): the decisions a consent allowed are part of its proof")
-    sip = _sip(r, raw["sip"], campaigns) if "sip" in raw else None
-    if r.errors:
-        raise ConfigError(*r.errors)
-    return Config(gateway, agi, web, ami, audit_section, lists, campaigns, Path(source) if source[:1] != "<" else None,
-                  sip)
 
 
 _SIP_ROUTE = re.compile(r"sips?:(?:[^@;?\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?(?:;[^\s?]*)?")
@@ -768,12 +778,7 @@ def _sip(r: _Reader, data: Any, campaigns: Mapping[str, Campaign]) -> SipSection
     elif not _SIP_ROUTE.fullmatch(route):
         r.error("sip", "route", f"{route!r} is not a sip: URI (\"sip:carrier@HOST:PORT\")")
         route = ""
-    allow = []
-    for net in r.strings(s, "sip", "allow") or tuple(map(str, S["allow"])):
-        try:
-            allow.append(ipaddress.ip_network(net, strict=False))
-        except ValueError:
-            r.error("sip", "allow", f"{net!r} is not an address or network")
+    allow = _networks(r, s, "sip", S["allow"])
     defaults: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
     for net, name in r.get(s, "sip", "campaigns", dict, {}).items():
         try:
@@ -788,7 +793,7 @@ def _sip(r: _Reader, data: Any, campaigns: Mapping[str, Campaign]) -> SipSection
         defaults.append((network, name))
     defaults.sort(key=lambda item: -item[0].prefixlen)  # the most specific network first
     return SipSection(
-        listen=r.hostport(s, "sip", "listen", S["listen"]), route=route, allow=tuple(allow),
+        listen=r.hostport(s, "sip", "listen", S["listen"]), route=route, allow=allow,
         campaigns=tuple(defaults), caller_id=r.choice(s, "sip", "caller_id", SipCallerId, S["caller_id"]),
         max_connections=r.positive(s, "sip", "max_connections", int, S["max_connections"]),
         read_timeout=r.positive(s, "sip", "read_timeout", float, S["read_timeout"]),

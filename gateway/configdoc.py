@@ -7,7 +7,9 @@ dataclass, its type and default read from the class, its one-line description fr
 table (a ``ClassVar`` beside the fields). A field with no description is listed all the same, with an empty
 description: a key added without one still appears, with its type and default. A ``KEY_DOCS`` entry that
 names no field is a key the reader takes without a field of its own (``admin_token_file`` fills
-``admin_token``): listed as a string, default ``""``. The ``name`` of a named table is its header, not a key.
+``admin_token``): listed as a string, default ``""``. A field named in the class's ``NOT_KEYS`` is filled from
+such a key and is no key itself (``[web] dialer_tokens``, read from ``dialer_tokens_file``): not listed.
+The ``name`` of a named table is its header, not a key.
 
 ``dnc-gateway config reference`` prints it; ``--update FILE`` rewrites the part of FILE between the
 :data:`BEGIN` and :data:`END` markers (docs/configuration.md), which a test compares with this output.
@@ -69,11 +71,12 @@ def tables(config_class: type = Config) -> tuple[Table, ...]:
 def keys(cls: type, *, named: bool = False) -> tuple[Key, ...]:
     """The keys of one table: its dataclass's fields, then the keys described with no field of their own."""
     docs: Mapping[str, str] = getattr(cls, "KEY_DOCS", {})
+    not_keys: frozenset[str] = getattr(cls, "NOT_KEYS", frozenset())
     hints = typing.get_type_hints(cls)
     out = []
     names = set()
     for f in dataclasses.fields(cls):
-        if named and f.name == "name":
+        if (named and f.name == "name") or f.name in not_keys:
             continue
         names.add(f.name)
         if f.default is not dataclasses.MISSING:

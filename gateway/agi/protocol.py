@@ -34,6 +34,8 @@ from types import MappingProxyType
 from typing import Final, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
+from gateway.faults import FastAgiError, FaultKind
+
 __all__ = [
     "NEED_DATA",
     "AgiConnection",
@@ -66,12 +68,9 @@ DEFAULT_REPLY_LIMIT: Final = 65536
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-class ProtocolError(Exception):
-    """The peer did not speak FastAGI as Asterisk does; the message says what was wrong and where."""
-
-    def __init__(self, message: str, kind: str = "protocol") -> None:
-        super().__init__(message)
-        self.kind = kind  # short fixed string for metrics: protocol, header_too_large, eof
+class ProtocolError(FastAgiError):
+    """The peer did not speak FastAGI as Asterisk does (``kind``: protocol, header_too_large, eof); the message
+    says what was wrong and where."""
 
 
 class State(enum.Enum):
@@ -220,7 +219,7 @@ def _parse_env_lines(lines: list[str]) -> dict[str, str]:
         if not sep:  # "agi_accountcode:" with its trailing space lost on the way
             key, sep, value = line.partition(":")
         if not sep or not key or " " in key:
-            raise ProtocolError(f"environment line {n} is not 'agi_name: value': {line[:80]!r}")
+            raise ProtocolError(FaultKind.PROTOCOL, f"environment line {n} is not 'agi_name: value': {line[:80]!r}")
         env[key] = value
     return env
 
@@ -229,7 +228,7 @@ def parse_reply(line: str, usage: tuple[str, ...] = ()) -> Reply:
     """Parse one reply line (without its newline)."""
     m = _REPLY.fullmatch(line)
     if m is None:
-        raise ProtocolError(f"reply is not 'CODE result=…': {line[:80]!r}")
+        raise ProtocolError(FaultKind.PROTOCOL, f"reply is not 'CODE result=…': {line[:80]!r}")
     code, result, rest = int(m.group(1)), m.group(2), (m.group(3) or "").strip()
     data: str | None = None
     fields: dict[str, str] = {}
@@ -402,7 +401,7 @@ class AgiConnection:
         """Feed bytes read from the socket; ``b""`` means end of stream."""
         if self._eof:
             if data:
-                raise ProtocolError("data received after end of stream")
+                raise ProtocolError(FaultKind.PROTOCOL, "data received after end of stream")
             return
         if data:
             self._buf += data
@@ -446,9 +445,9 @@ class AgiConnection:
             return reply
         return None
 
-    def _fail(self, message: str, kind: str = "protocol") -> ProtocolError:
+    def _fail(self, message: str, kind: FaultKind = FaultKind.PROTOCOL) -> ProtocolError:
         self.state = _CLOSED
-        return ProtocolError(message, kind)
+        return ProtocolError(kind, message)
 
     def _next_env(self) -> AgiRequest | NeedData:
         buf = self._buf
@@ -464,16 +463,17 @@ class AgiConnection:
             return self._take_env(end, 4)
         if len(buf) > self.header_limit:
             raise self._fail(f"environment block larger than {self.header_limit} bytes without its end",
-                             "header_too_large")
+                             FaultKind.HEADER_TOO_LARGE)
         if self._eof:
-            raise self._fail(f"connection closed before the end of the environment block ({len(buf)} bytes)", "eof")
+            raise self._fail(f"connection closed before the end of the environment block ({len(buf)} bytes)",
+                             FaultKind.EOF)
         self._scan = len(buf)
         return NEED_DATA
 
     def _take_env(self, end: int, sep: int) -> AgiRequest:
         if end > self.header_limit:
             raise self._fail(f"environment block of {end} bytes is larger than {self.header_limit}",
-                             "header_too_large")
+                             FaultKind.HEADER_TOO_LARGE)
         block = bytes(self._buf[:end])
         del self._buf[: end + sep]
         try:
@@ -494,9 +494,9 @@ class AgiConnection:
                 if self._eof:
                     if self._buf:
                         raise self._fail(f"connection closed in the middle of a reply line ({len(self._buf)} bytes)",
-                                         "eof")
+                                         FaultKind.EOF)
                     if self._usage is not None:
-                        raise self._fail("connection closed in the middle of a 520 usage reply", "eof")
+                        raise self._fail("connection closed in the middle of a 520 usage reply", FaultKind.EOF)
                     self.state = _CLOSED
                     return Closed()
                 return NEED_DATA

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 
-from gateway.config import GatewaySection, StaleAction
 from gateway.numbers import Kind, Number
 from gateway.policy.calendar import Clock, add_months, clock_at, local_times, window_start
 from gateway.policy.campaign import AUTO_JURISDICTION, Campaign, Regime, UndatedRelationship, Unsupported
@@ -26,6 +25,7 @@ from gateway.policy.decision import Basis, Block, Decision, Reason, Verdict
 from gateway.policy.jurisdiction import Jurisdiction, LocalRule, PackFor, Rule, law_country
 from gateway.registry.model import ListKind, Members, Registries
 from gateway.state.model import EMPTY_HISTORY, Cap, History, Retention
+from gateway.values.gateway_section import GatewaySection, StaleAction
 
 # What "until withdrawn" keeps a refusal in the state store: a century, longer than any store lives (and still
 # an instant every store can compute: ``now - FOREVER`` is after year 1).

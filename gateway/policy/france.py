@@ -14,7 +14,7 @@ from types import MappingProxyType
 import holidays
 
 from gateway.policy import rules
-from gateway.policy.campaign import Sector
+from gateway.policy.campaign import Category, Sector
 from gateway.policy.jurisdiction import CallerIdRules, Cite, Jurisdiction
 
 _D223_9 = "https://www.legifrance.gouv.fr/jorf/id/JORFTEXT000046421823"
@@ -39,6 +39,17 @@ VERIFIED_CALLER_IDS = tuple("+33" + p for p in (
 
 # Loi 2020-901: energy renovation, always; loi 2025-594: home adaptation, from 11 Aug 2026.
 SECTOR_BANS = MappingProxyType({Sector.ENERGY_RENOVATION: None, Sector.HOME_ADAPTATION: date(2026, 8, 11)})
+
+# Décret 2026-662, art. R223-1, as reported (NOT verified from the Journal officiel): a consent is valid at most
+# one year from its collection, with no tacit renewal, and its proof is kept three years after it ends (revoked or
+# expired). Settings, these their defaults: campaign consent_max_age_days, [gateway] consent_proof_years. The
+# layers below the policy (the campaign value, the [gateway] table, the side store) write the same numbers out;
+# tests/policy/test_france.py checks they agree with these.
+CONSENT_MAX_AGE_DAYS = 365
+CONSENT_PROOF_YEARS = 3
+
+# L223-1, L223-5: categories exempt from the opposition list and the consent requirement (RULES.md "Exemptions").
+EXEMPT_CATEGORIES = frozenset({Category.PRESS, Category.POLLING, Category.CHARITY})
 
 # Regions whose holidays are known: mainland and the overseas departments with their own calendar.
 REGIONS = frozenset({"FR", "RE", "YT", "GP", "GF", "MQ", "PM"})
@@ -78,6 +89,9 @@ PACK = Jurisdiction(
     cooldown_days=COOLDOWN_DAYS,
     caller_id=CallerIdRules("FR", VERIFIED_CALLER_IDS, "0162, 0163, 0270, …"),
     sector_bans=SECTOR_BANS,
+    exempt_categories=EXEMPT_CATEGORIES,
+    consent_max_age_days=CONSENT_MAX_AGE_DAYS,
+    consent_proof_years=CONSENT_PROOF_YEARS,
     cites=MappingProxyType({
         "hours": Cite("Code de la consommation D223-9 (décret 2022-1313)", _D223_9),
         "holidays": Cite("D223-9 and Code du travail L3133-1 (Alsace-Moselle and overseas abolition days: "
@@ -90,6 +104,9 @@ PACK = Jurisdiction(
                         "https://legal.tricoteuses.fr/articles/LEGIARTI000051830285"),
         "consent_lifetime": Cite("décret 2026-662, art. R223-1 (reported): at most one year; consent_max_age_days",
                                  "https://legal.tricoteuses.fr/articles/LEGIARTI000051830285", verified=False),
+        "consent_proof": Cite("décret 2026-662, art. R223-1 (reported): the proof kept three years after the "
+                              "consent ends; consent_proof_years",
+                              "https://legal.tricoteuses.fr/articles/LEGIARTI000051830285", verified=False),
         "exempt_categories": Cite("L223-1, L223-5: existing contract, press subscriptions, polling, non-profits",
                                   "https://arcep.fr/demarches-et-services/utilisateurs/demarchage-telephonique-"
                                   "comment-se-premunir-des-sollicitations-commerciales.html"),

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from gateway.numbers import Number
-from gateway.policy.campaign import EXEMPT_CATEGORIES, Campaign, Category, Sector
+from gateway.policy.campaign import Campaign, Category, Sector
 from gateway.policy.nanp import US_TERRITORIES
 
 if TYPE_CHECKING:  # the engine's types, for annotations only: the engine imports this module
@@ -167,7 +167,7 @@ class Jurisdiction:
     # Sectors where consumer canvassing is banned, from a date (None: always).
     sector_bans: Mapping[Sector, date | None]
     # Campaign categories exempt from the national list (never from the company's own list).
-    exempt_categories: frozenset[Category] = EXEMPT_CATEGORIES
+    exempt_categories: frozenset[Category] = frozenset()
     contract_exempts: bool = True  # the customers list (an existing contract or business relationship) exempts
     b2b_exempt: bool = True  # calls to professionals are exempt from the national list (and the consumer rules)
     # The campaign's consent list exempts a number from the national (opposition) list: consent to this caller.
@@ -186,6 +186,10 @@ class Jurisdiction:
     list_max_age: LegalAge | None = None
     # Categories exempt from the hours and the caller's own list too: not telemarketing at all (Canada: surveys).
     not_telemarketing: frozenset[Category] = frozenset()
+    # A consent's lifetime from its collection, in days (the campaign's consent_max_age_days default), and the
+    # years its proof is kept after it ends ([gateway] consent_proof_years): None where the law sets none.
+    consent_max_age_days: int | None = None
+    consent_proof_years: int | None = None
     # The law's citations of the data above, for people (the law command), by what they cite.
     cites: Mapping[str, Cite] = field(default_factory=lambda: MappingProxyType({}))
     sources: tuple[str, ...] = ()  # where the law was read, for people

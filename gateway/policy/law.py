@@ -14,7 +14,6 @@ from datetime import time
 from typing import Any
 
 from gateway.numbers import EMERGENCY, SHORT
-from gateway.policy.campaign import CONSENT_MAX_AGE_DAYS
 from gateway.policy.jurisdiction import Cite, Hours, Jurisdiction
 from gateway.policy.nanp import OVERLAYS, PROVINCES, STATES, ZONES
 
@@ -125,9 +124,14 @@ def summary(pack: Jurisdiction) -> Summary:
             items.append(_item("prior consent", f"from {pack.consent_regime_from.isoformat()}: no call without the "
                                "consumer's prior consent (its date, source and revocation kept)", c.get("consent"),
                                "campaign regime, consent"))
-            items.append(_item("consent lifetime", f"{CONSENT_MAX_AGE_DAYS} days from collection by default, no tacit "
-                               "renewal; an undated consent is no proof", c.get("consent_lifetime"),
+        if pack.consent_max_age_days is not None:
+            items.append(_item("consent lifetime", f"{pack.consent_max_age_days} days from collection by default, no "
+                               "tacit renewal; an undated consent is no proof", c.get("consent_lifetime"),
                                "campaign consent_max_age_days, undated_consent"))
+        if pack.consent_proof_years is not None:
+            items.append(_item("consent proof", f"a consent's proof (its date, source, withdrawal) and the decisions "
+                               f"it allowed are kept {pack.consent_proof_years} years after the consent ends",
+                               c.get("consent_proof"), "[gateway] consent_proof_years, [audit] retention_days"))
     else:
         items.append(_item("national list", "no call to a number on the national list unless exempt",
                            c.get("national_list"), "[lists.X] country"))

@@ -50,6 +50,9 @@ LISTS_ONLY = Jurisdiction(
     cooldown_days=None,
     caller_id=CallerIdRules(""),
     sector_bans=MappingProxyType({}),
+    # The categories every call was exempt from before each pack named its own: France's, kept so that no call's
+    # decision changes (a list of no country is often the caller's home list).
+    exempt_categories=france.EXEMPT_CATEGORIES,
 )
 """What a call to a country without a pack gets under ``unsupported_country = "allow"``: the list rules alone
 (the campaign's opposition lists of that country and those of no country, the internal DNC and opt-outs,

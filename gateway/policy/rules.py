@@ -13,7 +13,6 @@ from datetime import datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
 
-from gateway.config import StaleAction
 from gateway.numbers import Normaliser
 from gateway.policy.calendar import add_period
 from gateway.policy.campaign import Regime
@@ -22,6 +21,7 @@ from gateway.policy.decision import Block, Reason
 from gateway.policy.engine import MEMBERSHIP, NUMBER_FREE, WITHOUT_HISTORY, Context, Named, Plan, member
 from gateway.policy.jurisdiction import Rule
 from gateway.registry.model import Members
+from gateway.values.gateway_section import StaleAction
 
 _OPPOSITION, _CONSENT = Regime.OPPOSITION, Regime.CONSENT  # read on every call: module constants are cheaper
 _MASKED = frozenset({"", "anonymous", "unknown", "restricted", "private", "withheld", "unavailable"})

@@ -43,8 +43,10 @@ __all__ = ["DEFAULT_NAME", "LIVE_LIST", "ConsentDate", "Entry", "EntryKind", "En
 
 DEFAULT_NAME = "registry-side.db"
 LIVE_LIST = "*"  # the list of consents recorded at a call or over the API: given to the professional, every list
-PROOF_YEARS = 3  # décret 2026-662 art. R223-1 (reported, unverified): proof kept three years after consent ends
-MAX_AGE_DAYS = 365  # the same text: a consent is valid at most one year from collection
+# France's proof keeping and consent lifetime (policy/france.py, with their source), the defaults of a side store
+# opened without a config; tests/policy/test_france.py checks they agree with the pack.
+PROOF_YEARS = 3
+MAX_AGE_DAYS = 365
 
 ConsentDate = date | datetime  # a collection or withdrawal: a day, or an instant with its offset
 

@@ -33,6 +33,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.faults import FastAgiError, FaultKind
+
 __all__ = [
     "AGI_BUF_LEN",
     "DEAD_CHANNEL",
@@ -79,12 +81,8 @@ _COMMAND_WORDS = [(c, c.split()) for c in _COMMANDS]  # split once: the fake Ast
 _VAR = re.compile(r"\$\{([^{}]*)\}")
 
 
-class AgiProtocolError(Exception):
-    """The FastAGI server did something Asterisk would fail on (unreachable, timeout, garbage)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind  # unreachable | timeout | reset | malformed
+class AgiProtocolError(FastAgiError):
+    """The FastAGI server did something Asterisk would fail on (``kind``: unreachable, timeout, reset)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,10 +365,10 @@ async def run_session(host: str, port: int, info: ChannelInfo, *, session_timeou
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), connect_timeout)
     except TimeoutError:
-        raise AgiProtocolError("unreachable", f"connect to {host}:{port} timed out after {connect_timeout:g}s") \
-            from None
+        raise AgiProtocolError(FaultKind.UNREACHABLE,
+                               f"connect to {host}:{port} timed out after {connect_timeout:g}s") from None
     except OSError as e:
-        raise AgiProtocolError("unreachable", f"cannot connect to {host}:{port}: {e.strerror or e}") from None
+        raise AgiProtocolError(FaultKind.UNREACHABLE, f"cannot connect to {host}:{port}: {e.strerror or e}") from None
     verdict_at: float | None = None
     deadline = started + session_timeout
     try:
@@ -379,8 +377,9 @@ async def run_session(host: str, port: int, info: ChannelInfo, *, session_timeou
         while True:
             left = deadline - time.perf_counter()
             if left <= 0:
-                raise AgiProtocolError("timeout", f"session not closed by the gateway within {session_timeout:g}s "
-                                                  f"(commands so far: {len(agi.commands)})")
+                raise AgiProtocolError(FaultKind.TIMEOUT,
+                                       f"session not closed by the gateway within {session_timeout:g}s "
+                                       f"(commands so far: {len(agi.commands)})")
             try:
                 data = await asyncio.wait_for(reader.read(65536), left)
             except TimeoutError:
@@ -396,7 +395,7 @@ async def run_session(host: str, port: int, info: ChannelInfo, *, session_timeou
             if agi.closed:
                 break
     except ConnectionError as e:
-        raise AgiProtocolError("reset", f"connection to {host}:{port} lost mid-session: {e}") from None
+        raise AgiProtocolError(FaultKind.RESET, f"connection to {host}:{port} lost mid-session: {e}") from None
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError, OSError):

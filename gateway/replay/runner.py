@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from gateway.faults import FaultKind
 from gateway.replay.fastagi import AgiProtocolError, ChannelInfo, Session, run_session
 from gateway.replay.trace import Call
 
@@ -136,7 +137,7 @@ async def replay(calls: Sequence[Call], target: Target, *, speed: float | None =
             res = result_of(i + 1, call, session)
         except AgiProtocolError as e:
             res = Result(i + 1, call, error=str(e), error_kind=e.kind)
-            if e.kind == "unreachable":
+            if e.kind is FaultKind.UNREACHABLE:
                 stop.set()
         finally:
             sem.release()
