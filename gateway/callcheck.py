@@ -126,7 +126,7 @@ class CallCheck:
     )
 
     def __init__(self, plan: CheckPlan, regs: Registries, number: Number, dialled: str, campaign: str,
-                 caller_id: str | None, now: datetime, *, record: bool = True, count: bool = True,
+                 caller_id: str | None, now: datetime, record: bool = True, count: bool = True,
                  channel: str = "", uniqueid: str = "", source: str = "agi", started: float = 0.0) -> None:
         self.plan = plan
         self.regs = regs
@@ -142,8 +142,6 @@ class CallCheck:
         self.started = started  # the driver's, for the observers' timing
         self.key = key = number.key
         self.cap: Cap | None = None
-        self.counting = False
-        self.member = b""
         self.decision: Decision | None = None
         self.record: AuditRecord | None = None
         self.outcome: Outcome | None = None
@@ -155,6 +153,7 @@ class CallCheck:
             # would be counted and against which cap (the cap depends on the campaign and the callee's calendar,
             # not on the history; history only adds blocks, except a consent recorded at a call, which can lift
             # a no_consent: such a call is counted by a second trip). The script counts it against that cap.
+            self.counting = False
             if counting:
                 intent = plan.engine.decide(call, regs, EMPTY_HISTORY, now)
                 self.counting = intent.counts_attempt
@@ -167,7 +166,13 @@ class CallCheck:
     def receive_history(self, history: History) -> None:
         if self.need is not HISTORY:
             raise RuntimeError(f"a history given while the check needs {self.need.value}")
-        self._decided(self.plan.engine.decide(self.call, self.regs, history, self.now))
+        d = self.plan.engine.decide(self.call, self.regs, history, self.now)
+        if self.count and d.counts_attempt:  # _decided, inlined: the path of every call
+            self.decision = d
+            self.cap = d.cap
+            self.need = COUNT
+        else:
+            self._conclude(d)
 
     def receive_trip(self, trip: Trip) -> None:
         if self.need is not TRIP:
@@ -264,14 +269,15 @@ class CallCheck:
             c = plan.engine.campaigns.get(campaign)
             caller_id = c.caller_id if c is not None else ""
         reason = d.reason
-        self.record = AuditRecord(
+        self.record = rec = AuditRecord(
             plan.new_id(now), now.timestamp(), campaign, number.e164 or number.short or self.dialled[:32],
             str(d.verdict), str(reason) if reason is not None else None, d.rule, d.would_block, d.mode, d.regime,
             d.lists, caller_id, self.channel, self.uniqueid, self.source, d.detail)
         if plan.audited and self.to_record:
             self.need = COMMIT if d.verdict is _ALLOW and plan.durable_allow else QUEUE
         else:
-            self._finish()
+            self.outcome = Outcome(d, rec.decision_id, number, rec)
+            self.need = DONE
 
     def _finish(self) -> None:
         d, rec = self.decision, self.record

@@ -254,8 +254,7 @@ class Gateway:
         """
         started = time.perf_counter()
         c = CallCheck(self._plan, self.holder.current, self.normaliser.parse(dialled), dialled, campaign, caller_id,
-                      now or self.clock(), record=record, count=count, channel=channel, uniqueid=uniqueid,
-                      source=source, started=started)
+                      now or self.clock(), record, count, channel, uniqueid, source, started)  # positional: faster
         return self._done(c) if self._advance(c) else c
 
     def _advance(self, c: CallCheck) -> bool:
