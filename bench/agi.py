@@ -56,6 +56,7 @@ from gateway.agi import routes
 from gateway.agi.protocol import mset, parse_env, set_variable
 from gateway.agi.server import AgiServer
 from gateway.agi.session import answer_commands
+from gateway.callcheck import CallCheck
 from gateway.config import Config, parse
 from gateway.registry.model import ListKind, ListMeta, RegistryList
 from gateway.service import Gateway
@@ -900,7 +901,7 @@ class _BatchSink:
 
 async def handoff_rows(rounds: int, calls: int, group: int) -> list[str]:
     """Loop CPU per audited ALLOW, from the route to its answer's variables: awaited in a task (a future per
-    call, the way before ``check_now(then=...)``) against called back from the group's wake-up, against no audit
+    call) against called back from the group's wake-up (``Gateway.finish_then``), against no audit
     at all; the same Gateway (embedded state, a small registry), ``group`` calls per wake-up, rounds alternating."""
     tmp = Path(tempfile.mkdtemp(prefix="dnc-bench-handoff-"))
     sink = _BatchSink()
@@ -917,12 +918,13 @@ async def handoff_rows(rounds: int, calls: int, group: int) -> list[str]:
         nonlocal answered
         answered += 1
 
-    async def later(pending: Any) -> None:  # what the server's task did with the route's coroutine
-        answer(await pending)
+    async def later(pending: Any) -> None:  # what a server's task would do with the route's check
+        answer(check.sets(await pending))
 
     check = routes.ROUTES[routes.Route.CHECK]
-    run_then = check.run_then
-    assert run_then is not None
+
+    def done(outcome: Any) -> None:
+        answer(check.sets(outcome))
     serial = iter(range(10**9))
 
     def requests() -> list[Any]:  # numbers never seen before (no cap reached): every call is an ALLOW
@@ -931,7 +933,8 @@ async def handoff_rows(rounds: int, calls: int, group: int) -> list[str]:
 
     async def task_path(reqs: list[Any]) -> None:
         for i in range(0, calls, group):
-            held = [loop.create_task(later(check.run(req, {}, audited))) for req in reqs[i:i + group]]
+            held = [loop.create_task(later(audited.finish(cast(CallCheck, check.run(req, {}, audited)))))
+                    for req in reqs[i:i + group]]
             await asyncio.sleep(0)  # the tasks run up to their future
             sink.wake()
             await asyncio.sleep(0)  # and finish
@@ -941,7 +944,7 @@ async def handoff_rows(rounds: int, calls: int, group: int) -> list[str]:
     async def callback_path(reqs: list[Any]) -> None:
         for i in range(0, calls, group):
             for req in reqs[i:i + group]:
-                assert run_then(req, {}, audited, answer) is None
+                assert audited.finish_then(cast(CallCheck, check.run(req, {}, audited)), done)
             await asyncio.sleep(0)
             sink.wake()
             await asyncio.sleep(0)

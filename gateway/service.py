@@ -14,31 +14,38 @@ counted unaudited). A dry run that must leave a trace (FastAGI's ``dryrun`` rout
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
-import random
-import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import phonenumbers
 
 from gateway.audit.record import AuditRecord, AuditUnavailable
+from gateway.callcheck import COMMIT as _COMMIT
+from gateway.callcheck import COUNT as _COUNT
+from gateway.callcheck import DONE as _DONE
+from gateway.callcheck import HISTORY as _HISTORY
+from gateway.callcheck import QUEUE as _QUEUE
+from gateway.callcheck import TRIP as _TRIP
+from gateway.callcheck import CallCheck, CheckPlan
+from gateway.callcheck import Outcome as Outcome  # where the front ends import it from
+from gateway.callcheck import new_decision_id as new_decision_id  # bench/pdd.py's
 from gateway.config import Config, StateFailure, longest_consent_days
 from gateway.numbers import Normaliser, Number, mask_digits
 from gateway.policy.campaign import Mode
-from gateway.policy.decision import Decision, Reason, Verdict
+from gateway.policy.decision import Decision, Reason
 from gateway.policy.engine import Call, Engine, Settings
 from gateway.policy.packs import PACKS, callee_law
 from gateway.registry import sidestore
 from gateway.registry.holder import RegistryHolder
 from gateway.registry.sidestore import LIVE_LIST, EntryKind, EntryOrigin, SideStore
 from gateway.state import marker
-from gateway.state.model import EMPTY_HISTORY, Cap, Counted, History, StateLoading, StateUnavailable, Trip
+from gateway.state.model import EMPTY_HISTORY, Cap, History, StateUnavailable, Trip
 from gateway.state.store import StateStore, open_store
 
 log = logging.getLogger(__name__)
@@ -89,7 +96,7 @@ class OneTripState(Protocol):
     """A state store that reads a number's history and counts the attempt in one round trip (Redis).
 
     The count is provisional: the service decides on the history returned, then takes the count back
-    (``forget_attempt``) in the rare case its decision does not count the call (see ``Gateway._decide_one_trip``).
+    (``forget_attempt``) in the rare case its decision does not count the call (see ``gateway.callcheck``).
     """
 
     async def read_and_count(self, professional: str, key: int, at: datetime, cap: Cap | None,
@@ -102,35 +109,11 @@ class Observer(Protocol):
     def decided(self, outcome: Outcome, seconds: float) -> None: ...
 
 
-# Seeded once from the OS: ids need to be unique, not secret, and a getrandbits() costs no system call.
-_ID_RANDOM = random.Random(secrets.token_bytes(16))
-
-
-def new_decision_id(now: datetime) -> str:
-    """Time-ordered and unique across gateways: 12 hex digits of milliseconds + 10 random hex digits."""
-    return f"{int(now.timestamp() * 1000):012x}{_ID_RANDOM.getrandbits(40):010x}"
-
-
-def _unaudited(decision: Decision, rec: AuditRecord, e: AuditUnavailable) -> tuple[Decision, AuditRecord]:
-    """An allowed call must never go unaudited: refuse it rather than allow it blind."""
-    log.error("audit unavailable, refusing call: %s", e)
-    return (decision.failed_closed(Reason.AUDIT_UNAVAILABLE, str(e)),
-            rec._replace(verdict="BLOCK", reason=str(Reason.AUDIT_UNAVAILABLE), rule="audit_unavailable"))
-
-
 def engine_for(config: Config) -> Engine:
     """The engine for a config: its campaigns, each call judged by the law of the callee's country (or the
     campaign's forced ``jurisdiction``); ``home_country`` only says how to read national numbers."""
     g = config.gateway
     return Engine(dict(config.campaigns), callee_law(), Settings.of(g))
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    decision: Decision
-    decision_id: str
-    number: Number
-    record: AuditRecord
 
 
 class Gateway:
@@ -144,13 +127,13 @@ class Gateway:
         self.holder = holder or RegistryHolder(
             config.lists, self.normaliser, sidestore.default_path(g.data_dir), clock=lambda: clock().timestamp(),
             proof_years=g.consent_proof_years, max_age_days=longest_consent_days(config.campaigns.values()))
-        self.engine = engine_for(config)
+        self._engine = engine_for(config)
         self.state: StateStore = state or open_store(
             g.state, retention=self.engine.retention(PACKS), connect_timeout=g.state_connect_timeout,
             op_timeout=g.state_op_timeout, retry_interval=g.state_retry_interval,
             failures_to_open=g.state_failures_to_open, max_connections=g.state_max_connections,
             warm_connections=g.state_warm_connections, background_load=background_load)
-        self.audit = audit
+        self._audit = audit
         self.clock = clock
         self.observers: list[Observer] = []
         self.professional = g.professional
@@ -160,12 +143,39 @@ class Gateway:
         # Set when the store's coroutines never wait (see ImmediateState): check_now then needs no task.
         self._immediate: ImmediateState | None = cast(ImmediateState, self.state) \
             if getattr(self.state, "immediate", False) else None
-        # Set when the audit sink can call back once a record is durable (see check_now's ``then``).
-        self._audit_then: CallbackAuditSink | None = cast(CallbackAuditSink, audit) \
-            if callable(getattr(audit, "append_then", None)) else None
         # Set when the store reads and counts in one round trip (see OneTripState).
         self._one_trip: OneTripState | None = cast(OneTripState, self.state) \
             if getattr(self.state, "one_trip", False) else None
+        self._audit_then: CallbackAuditSink | None = None
+        self._plan = self._plan_for(config)
+        self.audit = audit
+
+    @property
+    def audit(self) -> AuditSink | None:
+        return self._audit
+
+    @audit.setter
+    def audit(self, audit: AuditSink | None) -> None:
+        """The audit log (``check --record`` opens it after the Gateway): the checks that follow record to it."""
+        self._audit = audit
+        # Set when the audit sink can call back once a record is durable (see finish_then).
+        self._audit_then = cast(CallbackAuditSink, audit) if callable(getattr(audit, "append_then", None)) else None
+        self._plan = dataclasses.replace(self._plan, audited=audit is not None)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        """Another engine (tests): the checks that follow decide with it."""
+        self._engine = engine
+        self._plan = dataclasses.replace(self._plan, engine=engine)
+
+    def _plan_for(self, config: Config) -> CheckPlan:
+        """What every check shares until the config changes (:meth:`reconfigure`)."""
+        return CheckPlan(self._engine, config.gateway.state_failure == StateFailure.CLOSED, self.audit is not None,
+                         config.audit.durable_allow, self._one_trip is not None)
 
     async def start(self) -> None:
         await self.check_marker()
@@ -179,20 +189,19 @@ class Gateway:
         example = phonenumbers.example_number(self.normaliser.home_country)
         e164 = phonenumbers.PhoneNumberFormat.E164
         dialled = phonenumbers.format_number(example, e164) if example else "+33123456789"
-        number = self.normaliser.parse(dialled)
         now = self.clock()
         done = 0
         for campaign in self.engine.campaigns:
             try:
-                store = self._immediate
-                if store is not None:
-                    self._decide_now(store, number, campaign, None, now, False)
-                else:
-                    await self._decide(number, campaign, None, now, False)
+                c = CallCheck(self._plan, self.holder.current, self.normaliser.parse(dialled), dialled, campaign,
+                              None, now, record=False, count=False)
+                if not self._advance(c):
+                    await self._drive(c)
                 done += 1
             except Exception as e:
                 log.warning("warm-up of campaign %s failed: %s", mask_digits(campaign), e)
         return done
+
     async def check_marker(self) -> str:
         """A lost or replaced state store is noticed before its empty history decides anything
         (gateway.state.marker); "" when the store is the one this gateway wrote."""
@@ -213,7 +222,8 @@ class Gateway:
     def reconfigure(self, config: Config) -> None:
         """A new config (SIGHUP): new campaigns and rules at once; the stores keep what the new windows need."""
         self.config = config
-        self.engine = engine_for(config)
+        self._engine = engine_for(config)
+        self._plan = self._plan_for(config)
         self.state.set_retention(self.engine.retention(PACKS))
 
     async def close(self) -> None:
@@ -229,115 +239,137 @@ class Gateway:
                     now: datetime | None = None) -> Outcome:
         res = self.check_now(dialled, campaign, caller_id, channel=channel, uniqueid=uniqueid, source=source,
                              record=record, count=count, now=now)
-        assert res is not None  # only a call with ``then`` leaves its outcome to a callback
-        return res if isinstance(res, Outcome) else await res
+        return res if res.__class__ is Outcome else await self.finish(cast(CallCheck, res))
 
     def check_now(self, dialled: str, campaign: str, caller_id: str | None = None, *, channel: str = "",
                   uniqueid: str = "", source: str = "agi", record: bool = True, count: bool = True,
-                  now: datetime | None = None, then: Callable[[Outcome], None] | None = None
-                  ) -> Outcome | Coroutine[Any, Any, Outcome] | None:
-        """:meth:`check`, finished at once when nothing has to be awaited, else a coroutine that finishes it.
+                  now: datetime | None = None) -> Outcome | CallCheck:
+        """:meth:`check`, as far as it goes without waiting: its Outcome, or the :class:`CallCheck` stopped at
+        the need that must be awaited, which :meth:`finish` (awaited) or :meth:`finish_then` (called back)
+        completes. Nothing is done twice.
 
         ``record``: audit the decision; ``count``: count an allowed call as an attempt, only when recorded
-        (see the module docstring).
-
-        With the embedded state store and no durable audit record to wait for (a BLOCK, or no audit log),
-        the whole call runs here: the FastAGI server then answers without a task per call. The coroutine,
-        when there is one, carries on from where this stopped: nothing is done twice.
-
-        ``then``: an outcome that waits only for its durable audit record is given to ``then`` by the audit log,
-        on the loop, once the record is committed (or could not be: the call is then refused, as :meth:`check`
-        does), and this returns None (never without ``then``). That is the FastAGI server's path for an audited
-        ALLOW: the audit log's wake-up of the record's commit group calls ``then``, which writes the answer, where
-        an awaited coroutine would cost a task, a future and the frames resumed between them on every call.
-        ``then`` is called exactly once, never from within this call.
+        (see the module docstring). With the embedded state store and no durable audit record to wait for (a
+        BLOCK, or no audit log), the whole call runs here: the FastAGI server then answers without a task.
         """
         started = time.perf_counter()
-        now = now or self.clock()
-        number = self.normaliser.parse(dialled)
-        counted = record and count
+        c = CallCheck(self._plan, self.holder.current, self.normaliser.parse(dialled), dialled, campaign, caller_id,
+                      now or self.clock(), record, count, channel, uniqueid, source, started)  # positional: faster
+        return self._done(c) if self._advance(c) else c
+
+    def _advance(self, c: CallCheck) -> bool:
+        """Answer the check's needs that need no waiting (the embedded store, the audit queue); True once done."""
         store = self._immediate
-        if store is None:
-            return self._check_later(started, number, dialled, campaign, caller_id, channel, uniqueid, source,
-                                     record, counted, now)
-        decision = self._decide_now(store, number, campaign, caller_id, now, counted)
-        return self._conclude(started, number, dialled, decision, campaign, caller_id, channel, uniqueid, source,
-                              record, now, then)
-
-    async def _check_later(self, started: float, number: Number, dialled: str, campaign: str, caller_id: str | None,
-                           channel: str, uniqueid: str, source: str, record: bool, counted: bool,
-                           now: datetime) -> Outcome:
-        decision = await self._decide(number, campaign, caller_id, now, counted)
-        res = self._conclude(started, number, dialled, decision, campaign, caller_id, channel, uniqueid, source,
-                             record, now)
-        assert res is not None  # without ``then``, never left to a callback
-        return res if isinstance(res, Outcome) else await res
-
-    def _conclude(self, started: float, number: Number, dialled: str, decision: Decision, campaign: str,
-                  caller_id: str | None, channel: str, uniqueid: str, source: str, record: bool,
-                  now: datetime, then: Callable[[Outcome], None] | None = None
-                  ) -> Outcome | Coroutine[Any, Any, Outcome] | None:
-        """Build the audit record and queue it; an ALLOW that must be durable first returns a coroutine, or with
-        ``then`` (and an audit sink that calls back) None: the sink's callback finishes the call."""
-        decision_id = new_decision_id(now)
-        rec = AuditRecord(
-            decision_id, now.timestamp(), campaign, number.e164 or number.short or dialled[:32],
-            str(decision.verdict), str(decision.reason) if decision.reason else None, decision.rule,
-            decision.would_block, decision.mode, decision.regime, decision.lists,
-            caller_id if caller_id is not None else self._campaign_caller_id(campaign), channel, uniqueid, source,
-            decision.detail)
-        if self.audit is not None and record:
-            if decision.verdict is Verdict.ALLOW and self.config.audit.durable_allow:
-                sink = self._audit_then
-                if then is None or sink is None:
-                    return self._audited(started, number, decision, decision_id, rec)
-
-                def committed(e: AuditUnavailable | None) -> None:
-                    if e is None:
-                        then(self._done(started, number, decision, decision_id, rec))
-                    else:
-                        refused, unaudited = _unaudited(decision, rec, e)
-                        then(self._done(started, number, refused, decision_id, unaudited))
-
+        while True:
+            need = c.need
+            if need is _DONE:
+                return True
+            if need is _QUEUE:
+                audit = self._audit
+                assert audit is not None
                 try:
-                    sink.append_then(rec, committed)
-                    return None
+                    audit.append_nowait(cast(AuditRecord, c.record))
                 except AuditUnavailable as e:
-                    decision, rec = _unaudited(decision, rec, e)
-                    return self._done(started, number, decision, decision_id, rec)
+                    c.audit_failed(e)
+                    continue
+                c.committed()
+            elif store is None:
+                return False
+            elif need is _HISTORY:
+                try:
+                    history = store.history_now(self.professional, c.key)
+                except StateUnavailable as e:
+                    c.state_failed(e)
+                    continue
+                c.receive_history(history)
+            elif need is _COUNT:
+                try:
+                    counted = store.attempt_now(self.professional, c.key, c.now, c.cap)
+                except StateUnavailable as e:
+                    c.state_failed(e)
+                    continue
+                c.receive_count(counted)
+            else:
+                return False
+
+    async def finish(self, c: CallCheck) -> Outcome:
+        """Drive a check to its Outcome, awaiting the state store and the durable audit record."""
+        await self._drive(c)
+        return self._done(c)
+
+    async def _drive(self, c: CallCheck) -> None:
+        while not self._advance(c):
+            need = c.need
+            if need is _COMMIT:
+                assert self._audit is not None and c.record is not None
+                try:
+                    await self._audit.append(c.record, durable=True)
+                except AuditUnavailable as e:
+                    c.audit_failed(e)
+                    continue
+                c.committed()
+                continue
             try:
-                self.audit.append_nowait(rec)
-            except AuditUnavailable as e:
-                decision, rec = _unaudited(decision, rec, e)
-        return self._done(started, number, decision, decision_id, rec)
+                if need is _HISTORY:
+                    c.receive_history(await self.state.history(self.professional, c.key))
+                elif need is _COUNT:
+                    c.receive_count(await self.state.record_attempt(self.professional, c.key, c.now, c.cap))
+                elif need is _TRIP:
+                    assert self._one_trip is not None
+                    c.receive_trip(await self._one_trip.read_and_count(self.professional, c.key, c.now, c.cap,
+                                                                       c.counting))
+                else:  # _FORGET
+                    assert self._one_trip is not None
+                    await self._one_trip.forget_attempt(self.professional, c.key, c.member)
+                    c.forgotten()
+            except StateUnavailable as e:
+                c.state_failed(e)
 
-    async def _audited(self, started: float, number: Number, decision: Decision, decision_id: str,
-                       rec: AuditRecord) -> Outcome:
-        assert self.audit is not None
+    def finish_then(self, c: CallCheck, done: Callable[[Outcome], None]) -> bool:
+        """Have the audit log finish a check that waits only for its durable record: ``done(outcome)`` is called
+        on the loop from the wake-up of the record's commit group, once committed (or known lost: the call is then
+        refused), never from within this call. False: not so (a remote store to await, an audit log that cannot
+        call back, or the record that could not even be queued): ``await finish(c)`` instead.
+
+        That is the FastAGI and SIP servers' path for an audited ALLOW: an awaited coroutine would cost a task, a
+        future and the frames resumed between them on every call.
+        """
+        sink = self._audit_then
+        if c.need is not _COMMIT or sink is None:
+            return False
+
+        def committed(e: AuditUnavailable | None) -> None:
+            if e is None:
+                c.committed()
+            else:
+                c.audit_failed(e)
+            done(self._done(c))
+
         try:
-            await self.audit.append(rec, durable=True)
+            sink.append_then(cast(AuditRecord, c.record), committed)
         except AuditUnavailable as e:
-            decision, rec = _unaudited(decision, rec, e)
-        return self._done(started, number, decision, decision_id, rec)
+            c.audit_failed(e)
+            return False
+        return True
 
-    def _done(self, started: float, number: Number, decision: Decision, decision_id: str,
-              rec: AuditRecord) -> Outcome:
-        outcome = Outcome(decision, decision_id, number, rec)
-        elapsed = time.perf_counter() - started
+    def _done(self, c: CallCheck) -> Outcome:
+        outcome = cast(Outcome, c.outcome)
+        decision = outcome.decision
+        elapsed = time.perf_counter() - c.started
         for obs in self.observers:
             try:
                 obs.decided(outcome, elapsed)
             except Exception:  # an observer must never break the call path
                 log.exception("observer failed")
         if decision.reason is Reason.UNKNOWN_CAMPAIGN:
-            self._warn_unknown_campaign(rec.campaign)
+            self._warn_unknown_campaign(outcome.record.campaign)
         # Blocks at INFO (a supervisor's log), allows at DEBUG: thousands a second would drown the log.
         level = logging.INFO if decision.would_block else logging.DEBUG
         if log.isEnabledFor(level):
-            log.log(level, "%s %s%s campaign=%s reason=%s id=%s", decision.verdict, number.masked or "-",
+            log.log(level, "%s %s%s campaign=%s reason=%s id=%s", decision.verdict, outcome.number.masked or "-",
                     " (monitor)" if decision.mode == Mode.MONITOR and decision.would_block else "",
-                    mask_digits(rec.campaign),
-                    decision.reason, decision_id)
+                    mask_digits(outcome.record.campaign),
+                    decision.reason, outcome.decision_id)
         return outcome
 
     def _warn_unknown_campaign(self, name: str) -> None:
@@ -352,115 +384,6 @@ class Gateway:
         warned[name] = now
         log.warning("unknown campaign %r sent by the dialplan: its calls are blocked (unknown_campaign); "
                     "configured: %s", mask_digits(name[:64]), ", ".join(sorted(self.engine.campaigns)) or "none")
-
-    def _campaign_caller_id(self, campaign: str) -> str:
-        c = self.engine.campaigns.get(campaign)
-        return c.caller_id if c is not None else ""
-
-    # -- the decision with the number's history: once awaiting the state store, once not -----------------------
-    # The two differ only by their awaits; what they decide lives in the helpers they share. One generator
-    # driven both ways would remove the repetition, at the cost of a generator and its sends on every call.
-
-    async def _decide(self, number: Number, campaign: str, caller_id: str | None, now: datetime,
-                      count: bool) -> Decision:
-        call = Call(number, campaign, caller_id)
-        key = number.key
-        if not key:
-            return self.engine.decide(call, self.holder.current, EMPTY_HISTORY, now)
-        if self._one_trip is not None:
-            return await self._decide_one_trip(self._one_trip, call, key, now, count)
-        try:
-            history = await self.state.history(self.professional, key)
-        except StateUnavailable as e:
-            down = self._without_history(number, campaign, e)
-            if down is not None:
-                return down
-            history = EMPTY_HISTORY
-        decision = self.engine.decide(call, self.holder.current, history, now)
-        if not (count and decision.counts_attempt):
-            return decision
-        try:
-            counted = await self.state.record_attempt(self.professional, key, now, decision.cap)
-        except StateUnavailable as e:
-            return self._uncounted(decision, e)
-        return decision if counted else decision.over_cap()
-
-    def _decide_now(self, store: ImmediateState, number: Number, campaign: str, caller_id: str | None,
-                    now: datetime, count: bool) -> Decision:
-        call = Call(number, campaign, caller_id)
-        key = number.key
-        if not key:
-            return self.engine.decide(call, self.holder.current, EMPTY_HISTORY, now)
-        try:
-            history = store.history_now(self.professional, key)
-        except StateUnavailable as e:
-            down = self._without_history(number, campaign, e)
-            if down is not None:
-                return down
-            history = EMPTY_HISTORY
-        decision = self.engine.decide(call, self.holder.current, history, now)
-        if not (count and decision.counts_attempt):
-            return decision
-        try:
-            counted = store.attempt_now(self.professional, key, now, decision.cap)
-        except StateUnavailable as e:
-            return self._uncounted(decision, e)
-        return decision if counted else decision.over_cap()
-
-    async def _decide_one_trip(self, store: OneTripState, call: Call, key: int, now: datetime,
-                               count: bool) -> Decision:
-        """:meth:`_decide` in one round trip: read the history and count the attempt in one script.
-
-        The engine stays pure and decides on the history as it was before this call. What to count is known
-        before the history: the decision on an empty history says whether the call would be counted and against
-        which cap (the cap depends on the campaign and the callee's calendar, not on the history; history adds
-        blocks, except a consent recorded at a call, which can lift a ``no_consent``: such a call was not counted
-        by the script and is counted by a second trip below). The script counts it atomically against that cap,
-        unless the number has a refusal or an opt-out on record (then the count waits for the decision: a second
-        round trip, as before). When the final decision does not count the call after all, the count is taken
-        back.
-        """
-        regs = self.holder.current
-        intent = self.engine.decide(call, regs, EMPTY_HISTORY, now) if count else None
-        counting = intent is not None and intent.counts_attempt
-        cap = intent.cap if intent is not None else None
-        try:
-            trip = await store.read_and_count(self.professional, key, now, cap, counting)
-        except StateUnavailable as e:
-            down = self._without_history(call.number, call.campaign_name, e)
-            if down is not None:
-                return down
-            trip = Trip(EMPTY_HISTORY, Counted.NOT_TRIED, b"")  # state_failure = open: count on a second try
-        decision = self.engine.decide(call, regs, trip.history, now)
-        counted = trip.counted
-        if count and decision.counts_attempt and decision.cap == cap and counted is not Counted.NOT_TRIED:
-            return decision if counted is Counted.COUNTED else decision.over_cap()
-        if counted is Counted.COUNTED:  # counted, but this decision does not count the call (or not so)
-            try:
-                await store.forget_attempt(self.professional, key, trip.member)
-            except StateUnavailable as e:  # an attempt counted too many: the safe side of the cap
-                log.warning("state: an attempt counted provisionally could not be taken back: %s", e)
-        if not (count and decision.counts_attempt):
-            return decision
-        try:
-            recorded = await self.state.record_attempt(self.professional, key, now, decision.cap)
-        except StateUnavailable as e:
-            return self._uncounted(decision, e)
-        return decision if recorded else decision.over_cap()
-
-    def _without_history(self, number: Number, campaign: str, e: StateUnavailable) -> Decision | None:
-        """The history cannot be read: a BLOCK (``state_failure = "closed"``, or still loading at start-up: never
-        a decision on an empty history), or None to decide without it."""
-        if self.config.gateway.state_failure == StateFailure.CLOSED or isinstance(e, StateLoading):
-            return Decision.unavailable(Reason.STATE_UNAVAILABLE, number.e164, campaign,
-                                        f"call history unavailable: {e}")
-        log.warning("state unavailable, deciding without history (state_failure = open): %s", e)
-        return None
-
-    def _uncounted(self, decision: Decision, e: StateUnavailable) -> Decision:
-        if self.config.gateway.state_failure == StateFailure.CLOSED or isinstance(e, StateLoading):
-            return decision.failed_closed(Reason.STATE_UNAVAILABLE, f"cannot count the attempt: {e}")
-        return decision
 
     def refusal_horizon(self) -> datetime:
         """The oldest refusal the state store keeps (its retention, derived from the packs): an older one would be

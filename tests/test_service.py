@@ -86,11 +86,11 @@ def test_check_now_needs_no_coroutine_unless_it_must_wait(sample_config: Config)
     assert isinstance(blocked, Outcome) and blocked.decision.reason == "opposition_list"
     pending = audited.check_now("0612000009", "prospect")  # an ALLOW waits for its durable record
     assert not isinstance(pending, Outcome)
-    assert asyncio.run(pending).decision.reason == "audit_unavailable"  # type: ignore[arg-type]
+    assert asyncio.run(audited.finish(pending)).decision.reason == "audit_unavailable"
     remote = _gateway(sample_config, state=DownStateAwaited(retention=RETENTION))
     later = remote.check_now("0612000009", "prospect")
     assert not isinstance(later, Outcome)
-    assert asyncio.run(later).decision.reason == "state_unavailable"  # type: ignore[arg-type]
+    assert asyncio.run(remote.finish(later)).decision.reason == "state_unavailable"
 
 
 async def test_record_has_what_compliance_needs(sample_config: Config) -> None:
@@ -182,7 +182,7 @@ class KeptAudit:
 
 
 class AwaitedState(EmbeddedState):
-    """The embedded store called through its coroutines, as a remote one is (Gateway._check_later)."""
+    """The embedded store called through its coroutines, as a remote one is (Gateway.finish)."""
 
     async def history(self, professional: str, key: int) -> History:
         return await super().history(professional, key)

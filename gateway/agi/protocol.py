@@ -50,6 +50,7 @@ __all__ = [
     "ProtocolError",
     "Reply",
     "SetVariable",
+    "Sets",
     "State",
     "encode_command",
     "get_variable",
@@ -341,6 +342,7 @@ class ExecMSet(NamedTuple):
 
 
 Command = GetVariable | SetVariable | ExecMSet  # what the gateway sends; each encodes to one command line
+Sets = tuple[tuple[str, str], ...]  # channel variables to set, (variable, value), in this order: a route's answer
 
 
 def set_variable(name: str, value: str) -> str:

@@ -13,13 +13,11 @@ store with attempts nor makes the real calls that follow ``frequency_cap``.
 
 A route does no I/O of its own. It says which channel variables it needs read
 back (:attr:`Handler.reads`, often none), then turns the request and those
-values into the variables to set (:attr:`Handler.run`, which calls the
-Gateway: the variables at once when nothing has to be awaited, else a
-coroutine). The server does the ``GET VARIABLE`` / ``SET VARIABLE`` round trips
-with callbacks, without a coroutine waiting on each reply. ``check`` and ``dryrun`` also have
-:attr:`Handler.run_then`: an ALLOW that waits for its durable audit record is answered through a callback the
-audit log calls once the record is committed, so a session costs a task only when the Gateway call has to
-wait for a remote state store.
+values into a value the server drives (:attr:`Handler.run`): the variables to set when the Gateway
+answered at once; for ``check`` and ``dryrun`` the :class:`~gateway.callcheck.CallCheck` still waiting
+(a remote state store, a durable audit record), which the server finishes through the Gateway and turns into
+variables with :attr:`Handler.sets`; for the other routes a coroutine. The server does the ``GET VARIABLE`` /
+``SET VARIABLE`` round trips with callbacks, without a coroutine waiting on each reply.
 
 Where the values come from, first found wins:
 
@@ -40,10 +38,11 @@ import logging
 import sqlite3
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from gateway.agi.protocol import AgiRequest
+from gateway.agi.protocol import AgiRequest, Sets
 from gateway.audit.record import Source
+from gateway.callcheck import CallCheck
 from gateway.numbers import Number
 from gateway.policy.decision import Verdict
 from gateway.registry.sidestore import EntryOrigin
@@ -66,7 +65,7 @@ DNC_CALLER_ID = "DNC_CALLER_ID"
 UNKNOWN_ROUTE = "unknown_route"  # DNC_REASON when the script name is not a route: the call is refused
 
 Values = Mapping[str, str | None]  # channel variables read back: None when unset
-Sets = tuple[tuple[str, str], ...]  # (variable, value), set in this order
+__all__ = ["ROUTES", "UNKNOWN", "Handler", "Ran", "Route", "Sets", "Values", "check_sets", "route_for"]
 
 
 class Route(enum.StrEnum):
@@ -83,17 +82,17 @@ class Result(enum.StrEnum):
     ERROR = "ERROR"  # consent: its proof or the state store could not record it, nothing is in force
 
 
-Answered = Callable[[Sets], None]  # what a route calls back with its variables when it answers later
+# What a route's ``run`` returns: its variables at once, a check the server finishes (then :attr:`Handler.sets`),
+# or a coroutine the server runs in a task.
+Ran = Sets | CallCheck | Coroutine[Any, Any, Sets]
 
 
 @dataclass(frozen=True, slots=True)
 class Handler:
     name: str
     reads: Callable[[AgiRequest], tuple[str, ...]]
-    run: Callable[[AgiRequest, Values, Gateway], Sets | Coroutine[Any, Any, Sets]]  # Sets when done at once
-    # ``run``, for a route that can answer through a callback: Sets when done at once, None when ``then`` will be
-    # called (once, later, on the loop), or a coroutine. None: the route has only ``run``.
-    run_then: Callable[[AgiRequest, Values, Gateway, Answered], Sets | Coroutine[Any, Any, Sets] | None] | None = None
+    run: Callable[[AgiRequest, Values, Gateway], Ran]
+    sets: Callable[[Outcome], Sets]  # the variables of a check's Outcome (when ``run`` returned a CallCheck)
 
 
 def _pick(req: AgiRequest, values: Values, arg: int, key: str, variable: str) -> str | None:
@@ -108,44 +107,22 @@ def check_reads(req: AgiRequest) -> tuple[str, ...]:
     return () if _has_number(req) else (DNC_NUMBER, DNC_CAMPAIGN, DNC_CALLER_ID)
 
 
-def check(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | Coroutine[Any, Any, Sets]:
+def check(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | CallCheck:
     """The verdict's variables, at once when the Gateway needs no waiting (see ``Gateway.check_now``)."""
-    res = _decide(req, values, gateway, Source.AGI, count=True)
-    assert res is not None  # without a callback, never answered through one
-    return res
+    return _decide(req, values, gateway, Source.AGI, count=True)
 
 
-def dryrun(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | Coroutine[Any, Any, Sets]:
+def dryrun(req: AgiRequest, values: Values, gateway: Gateway) -> Sets | CallCheck:
     """:func:`check`'s decision and variables; audited as a dry run, and no attempt counted."""
-    res = _decide(req, values, gateway, Source.DRY_RUN, count=False)
-    assert res is not None
-    return res
+    return _decide(req, values, gateway, Source.DRY_RUN, count=False)
 
 
-def check_then(req: AgiRequest, values: Values, gateway: Gateway,
-               then: Answered) -> Sets | Coroutine[Any, Any, Sets] | None:
-    """:func:`check`; an ALLOW waiting for its durable audit record is answered through ``then`` (None returned)."""
-    return _decide(req, values, gateway, Source.AGI, count=True, then=then)
-
-
-def dryrun_then(req: AgiRequest, values: Values, gateway: Gateway,
-                then: Answered) -> Sets | Coroutine[Any, Any, Sets] | None:
-    return _decide(req, values, gateway, Source.DRY_RUN, count=False, then=then)
-
-
-def _decide(req: AgiRequest, values: Values, gateway: Gateway, source: Source, *, count: bool,
-            then: Answered | None = None) -> Sets | Coroutine[Any, Any, Sets] | None:
+def _decide(req: AgiRequest, values: Values, gateway: Gateway, source: Source, *, count: bool) -> Sets | CallCheck:
     res = gateway.check_now(
         _pick(req, values, 1, "number", DNC_NUMBER) or "", _pick(req, values, 2, "campaign", DNC_CAMPAIGN) or "",
         _pick(req, values, 3, "caller_id", DNC_CALLER_ID), channel=req.channel, uniqueid=req.uniqueid,
-        source=source, count=count, then=None if then is None else lambda outcome: then(check_sets(outcome)))
-    if res is None:
-        return None  # ``then`` answers
-    return check_sets(res) if isinstance(res, Outcome) else _check_later(res)
-
-
-async def _check_later(pending: Coroutine[Any, Any, Outcome]) -> Sets:
-    return check_sets(await pending)
+        source=source, count=count)
+    return check_sets(res) if res.__class__ is Outcome else cast(CallCheck, res)
 
 
 def check_sets(outcome: Outcome) -> Sets:
@@ -216,16 +193,24 @@ def unknown(req: AgiRequest, values: Values, gateway: Gateway) -> Sets:
 
 
 ROUTES: Mapping[str, Handler] = {
-    Route.CHECK: Handler(Route.CHECK, check_reads, check, check_then),
-    Route.DRYRUN: Handler(Route.DRYRUN, check_reads, dryrun, dryrun_then),
-    Route.REFUSAL: Handler(Route.REFUSAL, number_reads, refusal),
-    Route.OPTOUT: Handler(Route.OPTOUT, number_reads, optout),
-    Route.CONSENT: Handler(Route.CONSENT, number_reads, consent),
+    Route.CHECK: Handler(Route.CHECK, check_reads, check, check_sets),
+    Route.DRYRUN: Handler(Route.DRYRUN, check_reads, dryrun, check_sets),
+    Route.REFUSAL: Handler(Route.REFUSAL, number_reads, refusal, check_sets),
+    Route.OPTOUT: Handler(Route.OPTOUT, number_reads, optout, check_sets),
+    Route.CONSENT: Handler(Route.CONSENT, number_reads, consent, check_sets),
 }
-UNKNOWN = Handler(UNKNOWN_ROUTE, lambda req: (), unknown)
+UNKNOWN = Handler(UNKNOWN_ROUTE, lambda req: (), unknown, check_sets)
 
 
 def route_for(script: str) -> Handler | None:
     """The route for ``agi_network_script`` (already without its query string); case and slashes ignored."""
     h = ROUTES.get(script)
     return h if h is not None else ROUTES.get(script.strip("/").lower())
+
+
+def handler_for(script: str) -> Handler:
+    """:func:`route_for`, failing closed: a script that is no route gets :data:`UNKNOWN` (the session's router)."""
+    h = ROUTES.get(script)
+    if h is None:
+        h = ROUTES.get(script.strip("/").lower())
+    return h if h is not None else UNKNOWN

@@ -11,11 +11,13 @@ reply by one. tests/agi/test_panoramisk_regressions.py shows each case.
 One ``asyncio.Protocol`` per connection, driven by callbacks: the replies to
 ``GET VARIABLE`` and the answer (``EXEC MSet`` or ``SET VARIABLE``) are handled in ``data_received`` and the
 next command written at once, with no coroutine resumed for each reply. The
-Gateway call runs in the same callback when it needs no waiting (embedded
-state, no durable audit record): then a session creates no task at all. An
-ALLOW that waits for its durable audit record creates none either: the audit
-log's wake-up of the record's commit group calls the session back, which
-writes the answer (``_answered``). Only a remote state store costs a task.
+route returns a value this adapter drives: the variables when the Gateway
+call needed no waiting (embedded state, no durable audit record): then a
+session creates no task at all. A :class:`~gateway.callcheck.CallCheck`
+still waiting only for its durable audit record creates none either: the
+Gateway has the audit log's wake-up of the record's commit group call the
+session back, which writes the answer (``_checked``). Only a remote state
+store (or a route that is a coroutine: refusal, opt-out, consent) costs a task.
 A slow or silent client costs a timer, not a coroutine.
 
 Failure modes, all of which leave Asterisk failing closed in the dialplan:
@@ -40,10 +42,11 @@ import ipaddress
 import logging
 import re
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
-from gateway.agi.routes import ROUTES, UNKNOWN, Sets
+from gateway.agi.protocol import Sets
+from gateway.agi.routes import ROUTES, UNKNOWN, Handler, handler_for
 from gateway.agi.session import (
     _ABORT,
     _CLOSE,
@@ -59,6 +62,7 @@ from gateway.agi.session import (
     answer_commands,
 )
 from gateway.aio import listen_error
+from gateway.callcheck import CallCheck, Outcome
 from gateway.config import AgiSection
 from gateway.numbers import mask_digits
 from gateway.service import Gateway
@@ -129,7 +133,7 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.started = time.perf_counter()
         srv = self.server
-        self.session = Session(srv.config, srv.clock())
+        self.session: Session[Handler] = Session(srv.config, srv.clock(), handler_for)
         peer = self.transport.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) and peer else ""
         if not srv.peers.allows(host):
@@ -212,27 +216,35 @@ class _Connection(asyncio.Protocol):
         s = self.session
         srv = self.server
         req = s.request
-        assert req is not None
-        if s.handler is UNKNOWN:
+        handler = s.handler
+        assert req is not None and handler is not None
+        if handler is UNKNOWN:
             srv.error(ErrorKind.UNKNOWN_ROUTE)
             log.error("FastAGI: unknown route %r from %s (refusing the call; expected %s)",
                       mask_digits(req.script), mask_digits(req.channel) or self._peer(), ", ".join(ROUTES))
-        run_then = s.handler.run_then
+        gateway = srv.gateway
         try:
-            res = s.handler.run(req, s.values, srv.gateway) if run_then is None else \
-                run_then(req, s.values, srv.gateway, self._answered)
+            res = handler.run(req, s.values, gateway)
+            if isinstance(res, tuple):
+                self._do(s.answer(res, srv.clock()))
+                return
+            if res.__class__ is CallCheck:
+                check = res
+                # A durable audit record only: the audit log's wake-up of its group calls _checked, no task.
+                if gateway.finish_then(check, self._checked):
+                    self.waiting = True
+                    return
+                pending: Awaitable[Outcome | Sets] = gateway.finish(check)
+            else:
+                pending = cast(Awaitable[Sets], res)
         except Exception:
             self._internal_error()
             return
-        if isinstance(res, tuple):
-            self._do(s.answer(res, srv.clock()))
-        elif res is None:  # a durable audit record: the audit log's wake-up of its group calls _answered
-            self.waiting = True
-        else:  # the Gateway has to wait (remote state): the one task of this session
-            self.task = srv.loop.create_task(self._decide_later(res))
+        # The Gateway has to wait (remote state), or the route is a coroutine: the one task of this session.
+        self.task = srv.loop.create_task(self._decide_later(pending))
 
-    def _answered(self, sets: Sets) -> None:
-        """The route's variables, called back once the decision's audit record is durable (or known lost)."""
+    def _checked(self, outcome: Outcome) -> None:
+        """The check's Outcome, called back once the decision's audit record is durable (or known lost)."""
         if not self.waiting:  # the drain gave up on this session already
             return
         self.waiting = False
@@ -240,16 +252,21 @@ class _Connection(asyncio.Protocol):
             self._finish()
             return
         try:
-            step = self.session.answer(sets, self.server.clock())
+            handler = self.session.handler
+            assert handler is not None
+            step = self.session.answer(handler.sets(outcome), self.server.clock())
         except Exception:
             self._internal_error()
             return
         self._do(step)
 
-    async def _decide_later(self, pending: Coroutine[Any, Any, Sets]) -> None:
+    async def _decide_later(self, pending: Awaitable[Outcome | Sets]) -> None:
         """The rest of the Gateway call; the answer's first command is written from this task's last step."""
         try:
-            sets = await pending
+            res = await pending
+            handler = self.session.handler
+            assert handler is not None
+            sets = handler.sets(res) if res.__class__ is Outcome else cast(Sets, res)
         except asyncio.CancelledError:  # drain gave up on this session
             self.task = None
             self._finish()

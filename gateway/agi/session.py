@@ -16,15 +16,16 @@ The deadlines, all ``[agi] read_timeout`` long:
 - the drain's deadline, when the server stops, cuts whatever is still open, in any phase.
 
 The route's decision is the transport's to run, because it may have to be awaited: the session stops at
-:attr:`Step.DECIDE` and goes on with :meth:`Session.answer`.
+:attr:`Step.DECIDE` and goes on with :meth:`Session.answer`. The session knows of a route only what it reads
+back (:class:`Routed`); the routes are given to it (``route``), so this core imports nothing above it.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final, Generic, Protocol, TypeVar, cast
 
 from gateway.agi.protocol import (
     NEED_DATA,
@@ -36,9 +37,9 @@ from gateway.agi.protocol import (
     Hangup,
     ProtocolError,
     Reply,
+    Sets,
     SetVariable,
 )
-from gateway.agi.routes import UNKNOWN, Handler, Sets, route_for
 from gateway.config import AgiSection, Answer
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Cut",
     "ErrorKind",
     "Phase",
+    "Routed",
     "Session",
     "Step",
     "answer",
@@ -137,13 +139,24 @@ _WAIT = Step.WAIT
 _MSET = Answer.MSET
 
 
-class Session:
-    """The gateway's side of one FastAGI call; see the module docstring."""
+class Routed(Protocol):
+    """What the session needs of a route: the channel variables it reads back for a request."""
 
-    __slots__ = ("_drain_at", "_mode", "_sent", "_timeout", "commands", "conn", "cut", "deadline", "handler",
-                 "hangup", "ok", "outgoing", "phase", "reads", "request", "values")
+    @property
+    def reads(self) -> Callable[[AgiRequest], tuple[str, ...]]: ...
 
-    def __init__(self, config: AgiSection, now: float) -> None:
+
+H = TypeVar("H", bound=Routed)
+
+
+class Session(Generic[H]):
+    """The gateway's side of one FastAGI call; see the module docstring. ``route``: the route for a script name
+    (``agi_network_script``), one that fails closed for a name that is no route."""
+
+    __slots__ = ("_drain_at", "_mode", "_route", "_sent", "_timeout", "commands", "conn", "cut", "deadline",
+                 "handler", "hangup", "ok", "outgoing", "phase", "reads", "request", "values")
+
+    def __init__(self, config: AgiSection, now: float, route: Callable[[str], H]) -> None:
         self.conn = AgiConnection(config.header_limit)
         self.phase = _ENV
         self._timeout = config.read_timeout
@@ -151,7 +164,8 @@ class Session:
         self.deadline = now + config.read_timeout  # the whole environment block; 0.0: no deadline
         self._drain_at = 0.0  # 0.0: not draining
         self.request: AgiRequest | None = None
-        self.handler: Handler = UNKNOWN
+        self._route = route
+        self.handler: H | None = None  # the request's route, once the environment block is read
         self.reads: tuple[str, ...] = ()  # channel variables the route reads back, in order
         self.values: dict[str, str | None] = {}  # what they held (None: unset)
         self.commands: tuple[Command, ...] = ()  # the answer
@@ -261,9 +275,8 @@ class Session:
     def _on_request(self, req: AgiRequest, now: float) -> Step:
         self.request = req
         self.deadline = 0.0  # no read pending
-        handler = route_for(req.script)
-        self.handler = handler if handler is not None else UNKNOWN  # fails closed; the transport says so
-        self.reads = self.handler.reads(req)
+        self.handler = handler = self._route(req.script)
+        self.reads = handler.reads(req)
         return self._read_next_or_decide(now)
 
     def _read_next_or_decide(self, now: float) -> Step:

@@ -399,7 +399,7 @@ class AuditLog:
 
         :meth:`append` without the future and the coroutine that awaits it: the group's wake-up calls ``done``
         itself, so a FastAGI session answers from that one callback, with no task of its own (see the service's
-        ``check_now(then=...)``). ``done`` runs inside the wake-up of the whole group: it must not block.
+        ``Gateway.finish_then``). ``done`` runs inside the wake-up of the whole group: it must not block.
 
         With ``[audit] commit_timeout``, ``done(AuditUnavailable)`` is called once that time has passed without
         the commit; if the record is committed later, a record with the same decision id saying the call was

@@ -30,10 +30,10 @@ from typing import cast
 from gateway.numbers import Normaliser, Number
 from gateway.policy.calendar import local_times
 from gateway.policy.decision import Decision
+from gateway.policy.depends import consulted_lists, lowest_cap, number_signature
 from gateway.policy.engine import Call as EngineCall
-from gateway.policy.engine import Engine, lowest_cap
-from gateway.policy.nanp import zones_of
-from gateway.policy.packs import PACKS, area_code, hours_tables
+from gateway.policy.engine import Engine
+from gateway.policy.packs import PACKS, hours_tables
 from gateway.registry.model import Members, Registries
 from gateway.replay.runner import Result
 from gateway.replay.trace import Call, Event
@@ -67,14 +67,14 @@ class OfflineDecider:
     time order (:func:`replay_offline` sorts them).
 
     The engine is asked once per *signature* rather than once per call: what the gateway's ``check`` answers for
-    a number with no refusal and no opt-out depends on the number only through its kind, region, time zones and
-    which of the campaign's lists hold it (as :mod:`gateway.scrub.screener` uses) and, for +1 numbers, its area
-    code (the state whose rules apply, the second zones it spans), on the clock only through the
-    callee's local dates and where its local times fall among the packs' hours windows (the *period*: a few a
-    day), and on its attempts only through the frequency cap, which cannot fire while the number has fewer
-    attempts in all than any cap the campaign can have. So the decision for an empty history is kept per
-    (campaign, caller ID, signature, period) and serves every such call. The others — a refusal or an opt-out in
-    the history, as many attempts as the lowest cap — are decided by the engine with their whole history.
+    a number with no refusal and no opt-out depends on the number only through what the engine states
+    (:mod:`gateway.policy.depends`: its signature and which of the campaign's lists hold it), on the clock only
+    through the callee's local dates and where its local times fall among the packs' hours windows (the
+    *period*: a few a day), and on its attempts only through the frequency cap, which cannot fire while the
+    number has fewer attempts in all than any cap the campaign can have. So the decision for an empty history
+    is kept per (campaign, caller ID, signature, period) and serves every such call. The others — a refusal or
+    an opt-out in the history, as many attempts as the lowest cap, a member of a dated list (its date is its
+    own) — are decided by the engine with their whole history.
     tests/replay/test_offline.py checks the verdicts, reasons and rules against the engine alone, call by call.
     A cached Decision's ``number``, ``detail`` and ``lists`` may be those of another number and minute of its
     signature and period: a replay reports verdicts and reasons only.
@@ -91,7 +91,7 @@ class OfflineDecider:
         self.state = EmbeddedState(None, retention=engine.retention(PACKS))  # memory only: nothing shared
         self.engine_calls = 0
         self._numbers: dict[str, Number] = {}
-        self._campaigns: dict[str, tuple[tuple[Members, ...], int]] = {}
+        self._campaigns: dict[str, tuple[tuple[Members, ...], int, int]] = {}
         self._cache: dict[tuple[object, ...], Decision] = {}
         self._hours = hours_tables(PACKS)
         self._bucket = -1  # the minute of the last call, and the periods of its callees' zones
@@ -122,17 +122,20 @@ class OfflineDecider:
             found = numbers[dialled] = self.normaliser.parse(dialled)
         return found
 
-    def _campaign(self, campaign: str) -> tuple[tuple[Members, ...], int]:
-        """The loaded lists a campaign's calls may consult (its lists, consent and customers lists), and the
+    def _campaign(self, campaign: str) -> tuple[tuple[Members, ...], int, int]:
+        """The loaded lists a campaign's calls may consult (:func:`~gateway.policy.depends.consulted_lists`), the
         lowest attempt cap any pack gives it: a number with fewer attempts than that in its whole history cannot
-        have reached its cap (an unknown campaign: no list, no cap)."""
+        have reached its cap (an unknown campaign: no list, no cap), and the mask of the lists whose members carry
+        a date the engine reads."""
         found = self._campaigns.get(campaign)
         if found is None:
             c = self.engine.campaigns.get(campaign)
-            names = sorted({*c.lists, c.consent, c.customers} - {""}) if c is not None else []
-            members = tuple(lst.members for n in names if (lst := self.registries.get(n)) is not None)
+            regs = self.registries
+            names = [n for n in consulted_lists(c) if regs.get(n) is not None] if c is not None else []
+            members = tuple(regs.lists[n].members for n in names)
+            dated = sum(1 << i for i, n in enumerate(names) if n in regs.consent_dates)
             lowest = lowest_cap(c, PACKS) if c is not None else 0
-            found = self._campaigns[campaign] = (members, lowest)
+            found = self._campaigns[campaign] = (members, lowest, dated)
         return found
 
     def decide(self, call: Call, at: float) -> Decision:
@@ -147,7 +150,7 @@ class OfflineDecider:
         caller = None if self.ignore_caller_id or not call.caller_id else call.caller_id
         if not self.shortcuts:
             return self._exact(number, campaign, caller, _utc(at))
-        lists, lowest_cap = self._campaigns.get(campaign) or self._campaign(campaign)
+        lists, lowest_cap, dated = self._campaigns.get(campaign) or self._campaign(campaign)
         times = None
         kept = False
         if key:
@@ -171,6 +174,8 @@ class OfflineDecider:
             if key in members:
                 mask |= bit
             bit <<= 1
+        if mask & dated:  # its date is its own: no signature serves it
+            return self._exact(number, campaign, caller, _utc(at))
         bucket = int(at // self._step)
         if bucket != self._bucket:
             self._bucket = bucket
@@ -249,7 +254,8 @@ class OfflineDecider:
                 by_number = entries[campaign] = {}
             entry = by_number.get(call.number) or self._entry(call.number, campaign, by_number)
             key, attempts, base, zones, lowest = entry
-            if key and (key in kept or (attempts and (attempts[0] < at - horizon or len(attempts) >= lowest))):
+            if key and (base < 0 or key in kept or (attempts and (attempts[0] < at - horizon
+                                                                 or len(attempts) >= lowest))):
                 d = decide(call, at)  # the store's history, a cap that may be reached, or attempts to prune
                 out[i] = res = make((i + 1, call, d.verdict, d.reason or "", d.would_block, "", None, "", "", 0.0))
                 if on_result is not None:
@@ -270,19 +276,22 @@ class OfflineDecider:
     def _entry(self, dialled: str, campaign: str, by_number: dict[str, _Entry]) -> _Entry:
         """What :meth:`run` needs of a dialled string in a campaign: its key, its attempts list (shared with
         :meth:`decide` through ``_times``), its signature but the caller ID and the clock as a small int, its
-        zones and the campaign's lowest cap."""
+        zones and the campaign's lowest cap. Its signature is -1 when no signature may serve it."""
         number = self.normaliser.parse(dialled)  # once per campaign and string: no memo of its own needed
         key = number.key
-        lists, lowest = self._campaigns.get(campaign) or self._campaign(campaign)
+        lists, lowest, dated = self._campaigns.get(campaign) or self._campaign(campaign)
         mask = 0
         for bit, members in enumerate(lists):
             if key in members:
                 mask |= 1 << bit
-        zones = zones_of(number)
-        part = (campaign, number.kind, number.region, zones, area_code(number), mask)
+        signature = number_signature(number)
+        zones = signature[2]
+        part = (campaign, *signature, mask)
         base = self._bases.get(part)
         if base is None:
             base = self._bases[part] = len(self._bases)
+        if mask & dated:
+            base = -1  # a member of a dated list: decided by decide(), never from a signature
         attempts = self._times.setdefault(key, []) if key and key not in self._kept else []
         if len(by_number) >= _NUMBER_MEMO:
             by_number.clear()
@@ -310,8 +319,8 @@ class OfflineDecider:
         if len(idents) >= _NUMBER_MEMO:
             idents.clear()
         kinds = self._kinds
-        zones = zones_of(number)
-        part = (number.kind, number.region, zones, area_code(number))
+        part = number_signature(number)
+        zones = part[2]
         ident = kinds.get(part)
         if ident is None:
             ident = kinds[part] = len(kinds)

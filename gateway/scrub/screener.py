@@ -4,7 +4,10 @@
 campaign at one instant, with no call history (scrub records nothing), the engine's
 answer depends on the number only through its kind, region, time zones, area code (+1:
 the state whose rules apply, the zones it spans) and which of the campaign's lists hold
-it. A block of plain 10-digit national numbers is screened with
+it. What the answer depends on is the engine's own statement (:mod:`gateway.policy.depends`), read here rather than
+restated; for a number a dated list holds (a consent's or a relationship's date), those dates are part of its
+signature.
+A block of plain 10-digit national numbers is screened with
 whole-block bitmap operations: only its lines whose national number is in the
 campaign's "hot" set (on a list, overseas, or of a kind whose answer differs) are looked
 at one by one; every other line gets the precomputed base decision. Property tests check
@@ -22,18 +25,18 @@ from pyroaring import BitMap, FrozenBitMap64
 
 from gateway.numbers import Kind, Normaliser, Number
 from gateway.policy.decision import Decision, Verdict
+from gateway.policy.depends import HISTORY_RULES, consulted_lists, list_dates, number_signature
 from gateway.policy.engine import Call, Engine
-from gateway.policy.nanp import area_code, zones_of
 from gateway.registry.loaders import national_view
 from gateway.registry.model import KeyRanges, Registries
 from gateway.state.model import EMPTY_HISTORY, History
 
-Signature = tuple[Kind, str, tuple[str, ...], str, int]
+Signature = tuple[object, ...]  # gateway.policy.depends: the number's signature, the list mask (and dates)
 HistoryLookup = Callable[[Sequence[int]], Mapping[int, History]]
 """The non-empty call histories of some numbers (keys), from the gateway's state store."""
 
 # The rules that only a number's history can fire: what the summary counts apart.
-STATE_RULES = frozenset({"internal_dnc.optout", "no_consent.withdrawn", "refusal_cooldown", "frequency_cap"})
+STATE_RULES = HISTORY_RULES
 
 
 class Screener:
@@ -54,11 +57,13 @@ class Screener:
         self.history = history
         self.state_removed: Counter[str] = Counter()  # lines removed by a rule that read the number's history
         c = engine.campaigns[campaign]
-        names = sorted({*c.lists, c.customers, c.consent} - {""})
-        self.list_names = [n for n in names if regs.get(n) is not None]
+        self.list_names = [n for n in consulted_lists(c) if regs.get(n) is not None]
         self.members: list[FrozenBitMap64 | KeyRanges] = [regs.lists[n].members for n in self.list_names]
         self.cache: dict[Signature, Decision] = {}
         self.engine_calls = 0
+        # The lists whose members carry a date the engine reads (consent, relationship): such a member's decision
+        # is its own, never served from a signature's.
+        self.dated = sum(1 << i for i, n in enumerate(self.list_names) if n in regs.consent_dates)
         self.fast = normaliser.home_country == "FR"
         self._classes: list[tuple[Number, int] | None] = []
         self.views: list[BitMap] = []
@@ -93,7 +98,10 @@ class Screener:
     def decide(self, number: Number) -> Decision:
         """The engine's decision for ``number``; exact, because everything it depends on is in the signature."""
         key = number.key
-        sig = (number.kind, number.region, zones_of(number), area_code(number), self.mask(key) if key else 0)
+        mask = self.mask(key) if key else 0
+        sig: Signature = (*number_signature(number), mask)
+        if mask & self.dated:  # the dates the dated lists give it are part of its signature
+            sig = (*sig, list_dates(self.regs, self.list_names, key))
         found = self.cache.get(sig)
         if found is None:
             found = self.cache[sig] = self.engine.decide(Call(number, self.campaign, self.caller_id), self.regs,
@@ -142,7 +150,8 @@ class Screener:
         if cls is None:
             return None
         proto, offset = cls
-        found = self.cache.get((proto.kind, proto.region, proto.zones, "", self.mask(offset + nsn)))
+        mask = self.mask(offset + nsn)
+        found = None if mask & self.dated else self.cache.get((proto.kind, proto.region, proto.zones, "", mask))
         return found if found is not None else self.decide(self.normaliser.parse(f"0{nsn:09d}"))
 
     def _prepare_fast(self) -> None:
@@ -240,6 +249,10 @@ class Screener:
                         split.append((m, part))
                 parts = split
             for m, part in parts:
+                if m & self.dated:  # each its own dates: decided one by one (cached by signature and dates)
+                    for nsn in part:
+                        out[nsn] = self.code(self.decide(self.normaliser.parse(f"0{nsn:09d}")))
+                    continue
                 found = self.cache.get((*sig, m))
                 if found is None:
                     found = self.decide(self.normaliser.parse(f"0{part.min():09d}"))

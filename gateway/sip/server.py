@@ -1,5 +1,6 @@
 """The SIP listener, UDP and TCP on ``[sip] listen``: a thin asyncio adapter around
-:class:`gateway.sip.redirect.Redirector` (sans-I/O), deciding through ``Gateway.check_now`` exactly as
+:class:`gateway.sip.redirect.Redirector` (sans-I/O), deciding through ``Gateway.check_now`` (and
+``finish_then`` or ``finish`` for a check that has to wait) exactly as
 FastAGI's ``check`` route does: the same engine, attempt count, audit (an ALLOW answered only once its record
 is durable), monitor mode and observers (metrics, live page), with ``source = "sip"`` in the audit trail.
 
@@ -21,6 +22,7 @@ from collections.abc import Callable, Coroutine, Hashable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from gateway.audit.record import Source as AuditSource
+from gateway.callcheck import CallCheck
 from gateway.config import SipCallerId, SipSection
 from gateway.policy.decision import Reason, Verdict
 from gateway.service import Gateway, Outcome
@@ -316,18 +318,23 @@ class SipServer:
 
         try:
             caller_id = e.caller_id if self.config.caller_id is SipCallerId.HEADERS else None
-            res = self.gateway.check_now(e.number, campaign.strip(), caller_id, channel=f"SIP/{e.source[0]}",
-                                         uniqueid=e.call_id[:128], source=AuditSource.SIP, then=then)
+            gateway = self.gateway
+            res = gateway.check_now(e.number, campaign.strip(), caller_id, channel=f"SIP/{e.source[0]}",
+                                    uniqueid=e.call_id[:128], source=AuditSource.SIP)
+            pending = None
+            if res.__class__ is not Outcome:
+                check = cast(CallCheck, res)
+                if gateway.finish_then(check, then):
+                    return  # the audit log calls ``then`` once the ALLOW's record is durable
+                pending = gateway.finish(check)
         except Exception:
             log.exception("SIP: internal error while deciding (answering 503)")
             self._decided(e, Unavailable(INTERNAL))
             return
-        if res is None:
-            return  # the audit log calls ``then`` once the ALLOW's record is durable
-        if isinstance(res, Outcome):
-            self._decided(e, answer_for(e.number, res))
+        if pending is None:
+            self._decided(e, answer_for(e.number, cast(Outcome, res)))
             return
-        task = self.loop.create_task(self._later(e, res))
+        task = self.loop.create_task(self._later(e, pending))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -4,7 +4,7 @@ Why Redis and how it is used:
 
 - One round trip per call: :meth:`RedisState.read_and_count` reads the number's
   history and, when the service says the call would be counted (the engine's
-  decision on an empty history, see ``Gateway._decide``), counts it in the same
+  decision on an empty history, see ``gateway.callcheck``), counts it in the same
   script, atomically, against the cap the engine computed. The engine then
   decides on the history as it was before that count; only when its decision
   does not count the call after all (rare: a refusal or an opt-out makes the
@@ -382,7 +382,7 @@ def _client(topo: Topology, settings: RedisSettings, connect_timeout: float, op_
 class RedisState:
     """The ``StateStore`` on Redis (``state = "redis://host:port/db"``, ``redis+sentinel://…``, ``redis+cluster://…``)."""
 
-    one_trip = True  # the service reads and counts with read_and_count (see Gateway._decide)
+    one_trip = True  # the service reads and counts with read_and_count (see gateway.callcheck: the TRIP need)
 
     def __init__(self, url: str, *, retention: Retention, secret: str | None = None,
                  settings: RedisSettings = REDIS_DEFAULTS, monotonic: Callable[[], float] = time.monotonic) -> None:

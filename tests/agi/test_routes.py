@@ -6,6 +6,7 @@ import pytest
 
 from gateway.agi import routes
 from gateway.agi.protocol import AgiConnection, AgiRequest
+from gateway.callcheck import CallCheck
 from gateway.service import Gateway
 from tests.agi.fake_asterisk import env_block
 
@@ -19,8 +20,11 @@ def request(script: str = "check", args: tuple[str, ...] = ()) -> AgiRequest:
 
 
 async def check(req: AgiRequest, values: routes.Values, gateway: Gateway, route: str = "check") -> routes.Sets:
-    """routes.check (or another route's run), whether it answered at once or handed back a coroutine."""
-    res = routes.ROUTES[route].run(req, values, gateway)
+    """routes.check (or another route's run), whether it answered at once or handed back a check or a coroutine."""
+    handler = routes.ROUTES[route]
+    res = handler.run(req, values, gateway)
+    if isinstance(res, CallCheck):
+        return handler.sets(await gateway.finish(res))
     return res if isinstance(res, tuple) else await res
 
 

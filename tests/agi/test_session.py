@@ -20,8 +20,8 @@ SETS: routes.Sets = (("DNC_REASON", "opposition_list"), ("DNC_DECISION_ID", "abc
                      ("DNC_VERDICT", "BLOCK"))
 
 
-def session(answer: str = "mset", now: float = T0) -> Session:
-    return Session(AgiSection(read_timeout=TIMEOUT, answer=answer), now)
+def session(answer: str = "mset", now: float = T0) -> Session[routes.Handler]:
+    return Session(AgiSection(read_timeout=TIMEOUT, answer=answer), now, routes.handler_for)
 
 
 def deciding(answer: str = "mset", env: bytes = ENV) -> Session:
