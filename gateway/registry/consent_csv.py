@@ -80,14 +80,19 @@ class ConsentFile:
     future: tuple[tuple[int, str], ...] = field(default=())  # (line, date) of rows collected after today
 
 
+def header_names(header: bytes) -> set[str]:
+    """The column names a CSV's first line gives (either delimiter, quotes and case ignored)."""
+    text = header.decode("utf-8", "replace").lower()
+    return {c.strip().strip('"') for c in text.replace(";", ",").split(",")}
+
+
 def looks_like(header: bytes) -> bool:
     """A first line that names ``number`` and another consent-csv column (for ``format = "auto"``)."""
-    text = header.decode("utf-8", "replace").lower()
-    names = {c.strip().strip('"') for c in text.replace(";", ",").split(",")}
+    names = header_names(header)
     return "number" in names and len(names & _KNOWN) >= 2
 
 
-def _when(text: str) -> ConsentDate | None:
+def when(text: str) -> ConsentDate | None:
     """'' -> None; a date; a date-time with its offset. Raises ValueError on anything else."""
     text = text.strip()
     if not text:
@@ -129,8 +134,8 @@ def parse(text: str, normaliser: Normaliser, report: LineReport, *, now: datetim
     future: list[tuple[int, str]] = []
     for line_no, raw, cells, number in numbered_rows(reader, names, header_at, delimiter, normaliser, report):
         try:
-            collected = _when(cells.get("collected_at", ""))
-            revoked = _when(cells.get("revoked_at", ""))
+            collected = when(cells.get("collected_at", ""))
+            revoked = when(cells.get("revoked_at", ""))
         except ValueError as e:
             report.add_bad(line_no, f"collected_at or revoked_at: {e}", raw)
             continue

@@ -25,7 +25,7 @@ from pathlib import Path
 from pyroaring import BitMap64, FrozenBitMap64
 
 from gateway.numbers import Normaliser
-from gateway.registry.consent_csv import LineReport, numbered_rows
+from gateway.registry.consent_csv import LineReport, header_names, numbered_rows, when
 
 __all__ = ["COLUMNS", "RelationshipFile", "looks_like", "parse", "read"]
 
@@ -41,21 +41,14 @@ class RelationshipFile:
 
 def looks_like(header: bytes) -> bool:
     """A first line naming ``number`` and ``date`` and no consent-csv column (for ``format = "auto"``)."""
-    text = header.decode("utf-8", "replace").lower()
-    names = {c.strip().strip('"') for c in text.replace(";", ",").split(",")}
+    names = header_names(header)
     return {"number", "date"} <= names and "collected_at" not in names
 
 
 def _day(text: str) -> date | None:
-    text = text.strip()
-    if not text:
-        return None
-    if len(text) == 10:
-        return date.fromisoformat(text)
-    t = datetime.fromisoformat(text)
-    if t.tzinfo is None:
-        raise ValueError("a date-time needs its UTC offset (…-05:00 or …Z)")
-    return t.date()
+    """The day of a date, or of a date-time with its offset (the consent file's reading)."""
+    moment = when(text)
+    return moment.date() if isinstance(moment, datetime) else moment
 
 
 def parse(text: str, normaliser: Normaliser, report: LineReport) -> RelationshipFile:
