@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -56,6 +57,9 @@ class WebServe(Serve):
         self.web_port = free_port()
 
     def start(self, timeout: float = 30.0) -> None:
+        # Fresh ports at every start: a test that restarts the gateway must not find its old port taken meanwhile
+        # by another socket's ephemeral port (the restarted serve then failed to listen on FastAGI and exited).
+        self.port, self.web_port = free_port(), free_port()
         env = dict(os.environ, PYTHONPATH=str(ROOT), **self.env)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "--config", str(self.conf), "--log-level", "WARNING", "serve",
@@ -68,6 +72,8 @@ class WebServe(Serve):
                 pytest.fail(f"serve exited with {self.proc.returncode}: {err[-2000:]}")
             try:
                 self.http("GET", "/healthz")
+                # The web listener opens before FastAGI's: ready when both answer.
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return
             except OSError:
                 assert time.monotonic() < deadline, f"serve did not listen within {timeout:g} s"
