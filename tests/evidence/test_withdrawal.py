@@ -9,6 +9,7 @@ would make today's calls look covered).
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,7 +39,13 @@ async def test_revoke_reaches_consents_recorded_over_the_api_and_fastagi(tmp_pat
         for n in ("0612001300", "0612001301"):
             done = cli(conf, "registry", "entries", "revoke", n, "--list", "consent", "--source", "letter of 8 Dec")
             assert done.returncode == 0 and "revoked 1 consent entry" in done.stdout, done.stdout + done.stderr
-        await asyncio.sleep(1.5)  # the gateway re-reads the side store within a second
+        # The gateway re-reads the side store about once a second: wait (a dry run, nothing counted) until the
+        # revocations are in force, at most 10 s; a fixed pause failed on a loaded machine.
+        deadline = time.monotonic() + 10
+        for n in ("0612001300", "0612001301"):
+            while gw.http("GET", f"/api/check?number={n}&campaign=callback")[1]["verdict"] != "BLOCK":
+                assert time.monotonic() < deadline, f"{n}: the revocation is not in force after 10 s"
+                await asyncio.sleep(0.1)
         for n in ("0612001300", "0612001301"):
             verdict, reason = await gw.call(n, "callback")
             assert verdict == "BLOCK" and reason.startswith("no_consent"), (n, reason)
